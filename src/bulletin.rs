@@ -1,0 +1,100 @@
+//! The bulletin: topic id, content id, ts, nonce (a 72-byte header) and
+//! content. Its proof of work is tapehash1 of the header.
+
+use crate::error::DecodeError;
+use crate::ids::{Id, content_id};
+use crate::pow::Work;
+
+/// Length of the packed bulletin header.
+pub const HEADER_LEN: usize = 72;
+
+/// Seconds after its ts that a bulletin's content expires (content TTL).
+pub const CONTENT_TTL: u32 = 3600;
+
+/// A bulletin: content published under a topic.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Bulletin {
+    /// Topic id, SHA-256 of the topic descriptor.
+    pub topic: Id,
+    /// Content id; valid when it equals SHA-256(content).
+    pub content_id: Id,
+    /// Seconds since the epoch.
+    pub ts: u32,
+    /// Proof-of-work nonce.
+    pub nonce: u32,
+    /// The content.
+    pub content: Vec<u8>,
+}
+
+impl Bulletin {
+    /// A new, unmined bulletin (nonce 0) with the right content id.
+    pub fn new(topic: Id, content: Vec<u8>, ts: u32) -> Self {
+        Self { topic, content_id: content_id(&content), ts, nonce: 0, content }
+    }
+
+    /// The 72-byte header: topic ‖ content id ‖ ts ‖ nonce.
+    pub fn header(&self) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[..32].copy_from_slice(&self.topic);
+        h[32..64].copy_from_slice(&self.content_id);
+        h[64..68].copy_from_slice(&self.ts.to_be_bytes());
+        h[68..72].copy_from_slice(&self.nonce.to_be_bytes());
+        h
+    }
+
+    /// Header then content, as the original's `pack()`.
+    pub fn pack(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + self.content.len());
+        out.extend_from_slice(&self.header());
+        out.extend_from_slice(&self.content);
+        out
+    }
+
+    /// Reads packed bytes; everything after the header is content.
+    pub fn unpack(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(DecodeError::Truncated { what: "bulletin", need: HEADER_LEN, got: bytes.len() });
+        }
+        Ok(Self {
+            topic: bytes[..32].try_into().expect("32 bytes"),
+            content_id: bytes[32..64].try_into().expect("32 bytes"),
+            ts: u32::from_be_bytes(bytes[64..68].try_into().expect("4 bytes")),
+            nonce: u32::from_be_bytes(bytes[68..72].try_into().expect("4 bytes")),
+            content: bytes[HEADER_LEN..].to_vec(),
+        })
+    }
+
+    /// The proof-of-work preimage: the header.
+    pub fn work(&self) -> Work {
+        Work::new(self.header().to_vec())
+    }
+
+    /// Whether the content id is SHA-256 of the content (the original never
+    /// checks this).
+    pub fn content_id_matches(&self) -> bool {
+        content_id(&self.content) == self.content_id
+    }
+
+    /// Expired when `now >= ts + 3600`.
+    pub fn is_expired(&self, now: u64) -> bool {
+        now >= u64::from(self.ts) + u64::from(CONTENT_TTL)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_input_is_truncated_not_a_panic() {
+        let err = Bulletin::unpack(&[0u8; 71]).unwrap_err();
+        assert_eq!(err, DecodeError::Truncated { what: "bulletin", need: 72, got: 71 });
+    }
+
+    #[test]
+    fn expiry_boundary() {
+        let b = Bulletin::new([0; 32], vec![], 1000);
+        assert!(!b.is_expired(1000 + 3599));
+        assert!(b.is_expired(1000 + 3600));
+    }
+}

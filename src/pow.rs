@@ -1,0 +1,154 @@
+//! Hashcash proof of work: a nonce that gives a tapehash1 digest enough
+//! leading zero bits.
+//!
+//! Bulletins and messages both put the u32 nonce at bytes 68..72 of their
+//! proof-of-work preimage, so one [`Work`] type mines either. Mining splits
+//! the 32-bit nonce space into chunks that rayon threads take in parallel;
+//! the first thread to find a nonce stops the others.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rayon::prelude::*;
+
+use crate::tapehash::{DEFAULT_CODE_SIZE, leading_zero_bits, tapehash1};
+
+/// Where the nonce sits in every proof-of-work preimage.
+pub const NONCE_OFFSET: usize = 68;
+
+/// Default difficulty for bulletins (leading zero bits).
+pub const DEFAULT_BULLETIN_DIFFICULTY: u32 = 7;
+
+/// Default difficulty for messages (leading zero bits).
+pub const DEFAULT_MESSAGE_DIFFICULTY: u32 = 1;
+
+/// The most leading zero bits a 256-bit digest can have.
+pub const MAX_DIFFICULTY: u32 = 256;
+
+/// Nonces one thread tries before it looks at the stop flag again.
+const CHUNK: u64 = 1 << 10;
+
+/// A proof-of-work preimage: bytes with a u32 nonce at [`NONCE_OFFSET`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Work {
+    preimage: Vec<u8>,
+}
+
+impl Work {
+    /// Wraps a preimage; it must be long enough to hold the nonce.
+    pub fn new(preimage: Vec<u8>) -> Self {
+        assert!(preimage.len() >= NONCE_OFFSET + 4, "preimage too short");
+        Self { preimage }
+    }
+
+    /// The nonce currently in the preimage.
+    pub fn nonce(&self) -> u32 {
+        let mut n = [0u8; 4];
+        n.copy_from_slice(&self.preimage[NONCE_OFFSET..NONCE_OFFSET + 4]);
+        u32::from_be_bytes(n)
+    }
+
+    /// tapehash1 of the preimage with `nonce` in place.
+    pub fn digest_with(&mut self, nonce: u32) -> [u8; 32] {
+        self.preimage[NONCE_OFFSET..NONCE_OFFSET + 4].copy_from_slice(&nonce.to_be_bytes());
+        tapehash1(&self.preimage, DEFAULT_CODE_SIZE)
+    }
+
+    /// tapehash1 of the preimage as it is.
+    pub fn digest(&self) -> [u8; 32] {
+        tapehash1(&self.preimage, DEFAULT_CODE_SIZE)
+    }
+
+    /// Leading zero bits of [`Work::digest`].
+    pub fn bits(&self) -> u32 {
+        leading_zero_bits(&self.digest())
+    }
+
+    /// Whether the preimage as it is meets `difficulty`.
+    pub fn meets(&self, difficulty: u32) -> bool {
+        self.bits() >= difficulty
+    }
+}
+
+/// What happened to a mining run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mined {
+    /// A nonce that meets the difficulty.
+    Found(u32),
+    /// Every one of the 2^32 nonces was tried and none meets the difficulty.
+    Exhausted,
+    /// The caller raised the stop flag before a nonce was found.
+    Stopped,
+}
+
+/// Shared state a caller can watch (progress) or use to stop a run.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Hashes tried so far.
+    pub tried: AtomicU64,
+    /// Set to stop mining early.
+    pub stop: AtomicBool,
+}
+
+/// Searches the whole 32-bit nonce space, starting at `start` and wrapping,
+/// for a nonce that gives `difficulty` leading zero bits.
+///
+/// Runs on the current rayon pool (install a smaller pool to cap threads).
+/// Whatever thread finds a nonce first wins; the search order is free, as in
+/// the original. Never loops forever: the space is finite.
+pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mined {
+    if difficulty == 0 {
+        return Mined::Found(work.nonce());
+    }
+    let chunks = (1u64 << 32) / CHUNK;
+    let found = (0..chunks).into_par_iter().find_map_any(|chunk| {
+        if progress.stop.load(Ordering::Relaxed) {
+            return Some(None);
+        }
+        let mut local = work.clone();
+        let first = chunk * CHUNK;
+        for i in first..first + CHUNK {
+            let nonce = (u64::from(start) + i) as u32;
+            if leading_zero_bits(&local.digest_with(nonce)) >= difficulty {
+                progress.tried.fetch_add(i - first + 1, Ordering::Relaxed);
+                return Some(Some(nonce));
+            }
+        }
+        progress.tried.fetch_add(CHUNK, Ordering::Relaxed);
+        None
+    });
+    match found {
+        Some(Some(nonce)) => Mined::Found(nonce),
+        Some(None) => Mined::Stopped,
+        None => Mined::Exhausted,
+    }
+}
+
+/// Expected number of hashes to reach `difficulty` bits.
+pub fn expected_tries(difficulty: u32) -> f64 {
+    2f64.powi(difficulty.min(MAX_DIFFICULTY) as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mined_nonce_meets_difficulty() {
+        let work = Work::new(vec![7u8; 80]);
+        let progress = Progress::default();
+        let Mined::Found(nonce) = mine(&work, 6, 12345, &progress) else {
+            panic!("no nonce found");
+        };
+        let mut check = work.clone();
+        assert!(leading_zero_bits(&check.digest_with(nonce)) >= 6);
+        assert!(check.meets(6));
+    }
+
+    #[test]
+    fn stop_flag_stops() {
+        let work = Work::new(vec![1u8; 72]);
+        let progress = Progress::default();
+        progress.stop.store(true, Ordering::Relaxed);
+        assert_eq!(mine(&work, 200, 0, &progress), Mined::Stopped);
+    }
+}

@@ -1,0 +1,295 @@
+//! Verification: every check the protocol makes on a message or bulletin,
+//! run cheapest first, each outcome recorded so a relay can count reasons
+//! and `verify` can print them.
+
+use std::fmt;
+
+use crate::bulletin::Bulletin;
+use crate::crypto::{Identity, PeerKey};
+use crate::message::Message;
+use crate::operation::Payload;
+use crate::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
+
+/// Seconds a timestamp may lie ahead of `now` before it is "from the future".
+pub const DEFAULT_SKEW: u64 = 60;
+
+/// A check, named after the reason it fails with. Order is check order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Reason {
+    /// The message is for another address.
+    WrongDestination,
+    /// The message is older than the message TTL (now > ts + 300).
+    TooOld,
+    /// The message's ts is beyond now + skew.
+    FromFuture,
+    /// The message's proof of work is below the required difficulty.
+    WeakProofOfWork,
+    /// The signature is all zeros.
+    Unsigned,
+    /// The signature does not verify (or src is not a valid key).
+    BadSignature,
+    /// The body is not a sealed box for the receiver.
+    Undecryptable,
+    /// The decrypted body is not an operation byte with a valid payload.
+    BadPayload,
+    /// The bulletin has expired (now ≥ ts + 3600).
+    Expired,
+    /// The bulletin's ts is beyond now + skew.
+    BulletinFromFuture,
+    /// The bulletin's content id is not SHA-256 of its content.
+    ContentIdMismatch,
+    /// The bulletin's proof of work is below the required difficulty.
+    WeakBulletinProofOfWork,
+}
+
+impl Reason {
+    /// Every reason, in check order.
+    pub const ALL: [Reason; 12] = [
+        Reason::WrongDestination,
+        Reason::TooOld,
+        Reason::FromFuture,
+        Reason::WeakProofOfWork,
+        Reason::Unsigned,
+        Reason::BadSignature,
+        Reason::Undecryptable,
+        Reason::BadPayload,
+        Reason::Expired,
+        Reason::BulletinFromFuture,
+        Reason::ContentIdMismatch,
+        Reason::WeakBulletinProofOfWork,
+    ];
+
+    /// The stable snake_case name used in counters and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::WrongDestination => "wrong_destination",
+            Reason::TooOld => "too_old",
+            Reason::FromFuture => "from_future",
+            Reason::WeakProofOfWork => "weak_proof_of_work",
+            Reason::Unsigned => "unsigned",
+            Reason::BadSignature => "bad_signature",
+            Reason::Undecryptable => "undecryptable",
+            Reason::BadPayload => "bad_payload",
+            Reason::Expired => "expired",
+            Reason::BulletinFromFuture => "bulletin_from_future",
+            Reason::ContentIdMismatch => "content_id_mismatch",
+            Reason::WeakBulletinProofOfWork => "weak_bulletin_proof_of_work",
+        }
+    }
+
+    /// The check's name (what passing it means), for human output.
+    pub fn check_name(self) -> &'static str {
+        match self {
+            Reason::WrongDestination => "destination",
+            Reason::TooOld => "age",
+            Reason::FromFuture | Reason::BulletinFromFuture => "clock skew",
+            Reason::WeakProofOfWork | Reason::WeakBulletinProofOfWork => "proof of work",
+            Reason::Unsigned => "signed",
+            Reason::BadSignature => "signature",
+            Reason::Undecryptable => "decryption",
+            Reason::BadPayload => "payload",
+            Reason::Expired => "expiry",
+            Reason::ContentIdMismatch => "content id",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The outcome of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The check passed.
+    Passed,
+    /// The check failed: the object is rejected for this reason.
+    Failed,
+    /// The check could not run (no key given, or an earlier step failed).
+    Skipped,
+}
+
+/// What verification requires; time is explicit.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// Seconds since the epoch.
+    pub now: u64,
+    /// Allowed clock skew into the future, seconds.
+    pub skew: u64,
+    /// Required message proof of work, leading zero bits.
+    pub message_difficulty: u32,
+    /// Required bulletin proof of work, leading zero bits.
+    pub bulletin_difficulty: u32,
+    /// Stop at the first failure (a relay) instead of running every check.
+    pub stop_at_first: bool,
+}
+
+impl Policy {
+    /// The original's defaults at time `now`, running every check.
+    pub fn new(now: u64) -> Self {
+        Self {
+            now,
+            skew: DEFAULT_SKEW,
+            message_difficulty: DEFAULT_MESSAGE_DIFFICULTY,
+            bulletin_difficulty: DEFAULT_BULLETIN_DIFFICULTY,
+            stop_at_first: false,
+        }
+    }
+}
+
+/// Every check's outcome, and the payload when the body was opened.
+#[derive(Clone, Debug, Default)]
+pub struct Verdict {
+    /// (check, outcome) in check order.
+    pub checks: Vec<(Reason, Status)>,
+    /// The decrypted, decoded body, when a key was given and it opened.
+    pub payload: Option<Payload>,
+}
+
+impl Verdict {
+    /// True when no check failed.
+    pub fn is_valid(&self) -> bool {
+        self.first_failure().is_none()
+    }
+
+    /// The reasons the object is rejected, in check order.
+    pub fn failures(&self) -> impl Iterator<Item = Reason> + '_ {
+        self.checks.iter().filter(|(_, s)| *s == Status::Failed).map(|(r, _)| *r)
+    }
+
+    /// The first reason the object is rejected, if any.
+    pub fn first_failure(&self) -> Option<Reason> {
+        self.failures().next()
+    }
+
+    /// Records a check; returns false when verification should stop here.
+    fn record(&mut self, reason: Reason, passed: bool, policy: &Policy) -> bool {
+        self.checks.push((reason, if passed { Status::Passed } else { Status::Failed }));
+        passed || !policy.stop_at_first
+    }
+
+    fn skip(&mut self, reasons: &[Reason]) {
+        self.checks.extend(reasons.iter().map(|r| (*r, Status::Skipped)));
+    }
+}
+
+/// Verifies a bulletin on its own: time, content id, proof of work.
+pub fn verify_bulletin(b: &Bulletin, policy: &Policy) -> Verdict {
+    let mut v = Verdict::default();
+    check_bulletin(&mut v, b, policy);
+    v
+}
+
+fn check_bulletin(v: &mut Verdict, b: &Bulletin, policy: &Policy) {
+    let _ = v.record(Reason::Expired, !b.is_expired(policy.now), policy)
+        && v.record(Reason::BulletinFromFuture, !is_future(b.ts, policy), policy)
+        && v.record(Reason::ContentIdMismatch, b.content_id_matches(), policy)
+        && v.record(Reason::WeakBulletinProofOfWork, b.work().meets(policy.bulletin_difficulty), policy);
+}
+
+fn is_future(ts: u32, policy: &Policy) -> bool {
+    u64::from(ts) > policy.now + policy.skew
+}
+
+/// Verifies a message: header checks always, and with the receiver's
+/// `identity` decryption and the carried bulletin too. `src_key` may hold a
+/// cached decoding of `msg.src`.
+pub fn verify_message(
+    msg: &Message,
+    identity: Option<&Identity>,
+    src_key: Option<&PeerKey>,
+    policy: &Policy,
+) -> Verdict {
+    let mut v = Verdict::default();
+    let header_ok = match identity {
+        Some(id) => v.record(Reason::WrongDestination, msg.dst == id.address(), policy),
+        None => {
+            v.skip(&[Reason::WrongDestination]);
+            true
+        }
+    } && v.record(Reason::TooOld, !msg.is_stale(policy.now), policy)
+        && v.record(Reason::FromFuture, !is_future(msg.ts, policy), policy)
+        && v.record(Reason::WeakProofOfWork, msg.work().meets(policy.message_difficulty), policy)
+        && v.record(Reason::Unsigned, !msg.is_unsigned(), policy)
+        && {
+            let signed = !msg.is_unsigned() && signature_ok(msg, src_key);
+            v.record(Reason::BadSignature, signed, policy)
+        };
+    let wrong_dst = v.first_failure() == Some(Reason::WrongDestination);
+    let payload_checks = [Reason::Undecryptable, Reason::BadPayload];
+    match identity {
+        Some(id) if header_ok && !wrong_dst => match id.open(&msg.body) {
+            Ok(plain) => {
+                v.record(Reason::Undecryptable, true, policy);
+                check_payload(&mut v, &plain, policy);
+            }
+            Err(_) => {
+                v.record(Reason::Undecryptable, false, policy);
+                v.skip(&[Reason::BadPayload]);
+            }
+        },
+        _ => v.skip(&payload_checks),
+    }
+    v
+}
+
+/// Verifies a message whose body is not encrypted (`--plaintext`).
+pub fn verify_plain_message(msg: &Message, src_key: Option<&PeerKey>, policy: &Policy) -> Verdict {
+    let mut v = verify_message(msg, None, src_key, policy);
+    if v.is_valid() || !policy.stop_at_first {
+        v.checks.retain(|(r, _)| *r != Reason::Undecryptable && *r != Reason::BadPayload);
+        check_payload(&mut v, &msg.body, policy);
+    }
+    v
+}
+
+fn check_payload(v: &mut Verdict, plain: &[u8], policy: &Policy) {
+    match Payload::decode(plain) {
+        Ok(payload) => {
+            v.record(Reason::BadPayload, true, policy);
+            if let Payload::Bulletin(_, b) = &payload {
+                check_bulletin(v, b, policy);
+            }
+            v.payload = Some(payload);
+        }
+        Err(_) => {
+            v.record(Reason::BadPayload, false, policy);
+        }
+    }
+}
+
+fn signature_ok(msg: &Message, src_key: Option<&PeerKey>) -> bool {
+    let signed = msg.signed_bytes();
+    match src_key {
+        Some(k) => k.verify(&signed, &msg.sig),
+        None => PeerKey::new(&msg.src).is_ok_and(|k| k.verify(&signed, &msg.sig)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_have_unique_names() {
+        let mut names: Vec<_> = Reason::ALL.iter().map(|r| r.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Reason::ALL.len());
+    }
+
+    #[test]
+    fn stale_future_and_bad_content_id_bulletin() {
+        let mut b = Bulletin::new([0; 32], b"x".to_vec(), 1000);
+        b.content_id[0] ^= 1;
+        let v = verify_bulletin(&b, &Policy::new(1000 + 3600));
+        let failures: Vec<_> = v.failures().collect();
+        assert!(failures.contains(&Reason::Expired));
+        assert!(failures.contains(&Reason::ContentIdMismatch));
+        let v = verify_bulletin(&b, &Policy::new(1000 - 61));
+        assert!(v.failures().any(|r| r == Reason::BulletinFromFuture));
+    }
+}
