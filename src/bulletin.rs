@@ -29,7 +29,13 @@ pub struct Bulletin {
 impl Bulletin {
     /// A new, unmined bulletin (nonce 0) with the right content id.
     pub fn new(topic: Id, content: Vec<u8>, ts: u32) -> Self {
-        Self { topic, content_id: content_id(&content), ts, nonce: 0, content }
+        Self {
+            topic,
+            content_id: content_id(&content),
+            ts,
+            nonce: 0,
+            content,
+        }
     }
 
     /// The 72-byte header: topic ‖ content id ‖ ts ‖ nonce.
@@ -53,7 +59,11 @@ impl Bulletin {
     /// Reads packed bytes; everything after the header is content.
     pub fn unpack(bytes: &[u8]) -> Result<Self, DecodeError> {
         if bytes.len() < HEADER_LEN {
-            return Err(DecodeError::Truncated { what: "bulletin", need: HEADER_LEN, got: bytes.len() });
+            return Err(DecodeError::Truncated {
+                what: "bulletin",
+                need: HEADER_LEN,
+                got: bytes.len(),
+            });
         }
         Ok(Self {
             topic: bytes[..32].try_into().expect("32 bytes"),
@@ -88,7 +98,14 @@ mod tests {
     #[test]
     fn short_input_is_truncated_not_a_panic() {
         let err = Bulletin::unpack(&[0u8; 71]).unwrap_err();
-        assert_eq!(err, DecodeError::Truncated { what: "bulletin", need: 72, got: 71 });
+        assert_eq!(
+            err,
+            DecodeError::Truncated {
+                what: "bulletin",
+                need: 72,
+                got: 71
+            }
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Object streams: JSON Lines and length-prefixed wire frames.
 //!
 //! A reader detects the format from a stream's first byte: `{` (or
-//! whitespace) starts JSON Lines, anything else wire frames (4-byte
-//! big-endian length, then the packed object). A wire frame carries no type;
+//! whitespace) starts JSON Lines; a byte that can begin the length prefix of
+//! an object within [`MAX_OBJECT`] starts wire frames (4-byte big-endian
+//! length, then the packed object); anything else is refused. A wire frame carries no type;
 //! a reader that takes both kinds classifies a frame as a bulletin when its
 //! bytes 32..64 are SHA-256 of bytes 72.. (its content id matches), and as
 //! a message otherwise. Lengths are checked against a cap before anything
@@ -78,7 +79,9 @@ impl Object {
 
     /// Reads a JSON object; unknown fields are ignored.
     pub fn from_json(value: &Value) -> Result<Self, DecodeError> {
-        let obj = value.as_object().ok_or_else(|| DecodeError::Json("not a JSON object".into()))?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| DecodeError::Json("not a JSON object".into()))?;
         let ty = obj
             .get("type")
             .and_then(Value::as_str)
@@ -99,7 +102,10 @@ impl Object {
                 sig: hex_field(obj, "sig")?,
                 body: b64_field(obj, "body")?,
             })),
-            other => Err(DecodeError::WrongType { expected: "bulletin or message", found: other.into() }),
+            other => Err(DecodeError::WrongType {
+                expected: "bulletin or message",
+                found: other.into(),
+            }),
         }
     }
 
@@ -118,15 +124,21 @@ impl Object {
     /// Checks the object against what the reader takes.
     pub fn expect(self, kind: Kind) -> Result<Self, DecodeError> {
         match (kind, &self) {
-            (Kind::Any, _) | (Kind::Bulletin, Object::Bulletin(_)) | (Kind::Message, Object::Message(_)) => Ok(self),
-            _ => Err(DecodeError::WrongType { expected: kind.name(), found: self.type_name().into() }),
+            (Kind::Any, _)
+            | (Kind::Bulletin, Object::Bulletin(_))
+            | (Kind::Message, Object::Message(_)) => Ok(self),
+            _ => Err(DecodeError::WrongType {
+                expected: kind.name(),
+                found: self.type_name().into(),
+            }),
         }
     }
 }
 
 /// A packed bulletin's content id matches its content.
 fn looks_like_bulletin(bytes: &[u8]) -> bool {
-    bytes.len() >= bulletin::HEADER_LEN && bytes[32..64] == content_id(&bytes[bulletin::HEADER_LEN..])
+    bytes.len() >= bulletin::HEADER_LEN
+        && bytes[32..64] == content_id(&bytes[bulletin::HEADER_LEN..])
 }
 
 /// The kind of object a reader takes.
@@ -219,7 +231,13 @@ pub struct ObjectReader<R> {
 impl<R: BufRead> ObjectReader<R> {
     /// A reader that takes objects of `kind`.
     pub fn new(inner: R, kind: Kind) -> Self {
-        Self { inner, kind, format: None, done: false, index: 0 }
+        Self {
+            inner,
+            kind,
+            format: None,
+            done: false,
+            index: 0,
+        }
     }
 
     /// The detected format, once the first byte was read.
@@ -227,13 +245,24 @@ impl<R: BufRead> ObjectReader<R> {
         self.format
     }
 
-    fn detect(&mut self) -> io::Result<Option<Format>> {
+    fn detect(&mut self) -> Result<Option<Format>, ReadError> {
         if let Some(f) = self.format {
             return Ok(Some(f));
         }
-        let buf = self.inner.fill_buf()?;
-        let Some(&first) = buf.first() else { return Ok(None) };
-        let format = if first == b'{' || first.is_ascii_whitespace() { Format::Json } else { Format::Wire };
+        let buf = self.inner.fill_buf().map_err(ReadError::Io)?;
+        let Some(&first) = buf.first() else {
+            return Ok(None);
+        };
+        let format = if first == b'{' || first.is_ascii_whitespace() {
+            Format::Json
+        } else if usize::from(first) <= MAX_OBJECT >> 24 {
+            Format::Wire
+        } else {
+            return Err(ReadError::Decode {
+                error: DecodeError::UnknownFormat(first),
+                fatal: true,
+            });
+        };
         self.format = Some(format);
         Ok(Some(format))
     }
@@ -248,8 +277,10 @@ impl<R: BufRead> ObjectReader<R> {
                 Err(e) => return Some(Err(ReadError::Io(e))),
             }
             if line.len() as u64 >= limit && line.last() != Some(&b'\n') {
-                self.done = true;
-                let error = DecodeError::Oversized { len: line.len() as u64, max: MAX_JSON_LINE as u64 };
+                let error = DecodeError::Oversized {
+                    len: line.len() as u64,
+                    max: MAX_JSON_LINE as u64,
+                };
                 return Some(Err(ReadError::Decode { error, fatal: true }));
             }
             if line.iter().all(u8::is_ascii_whitespace) {
@@ -260,7 +291,10 @@ impl<R: BufRead> ObjectReader<R> {
                 .map_err(|e| DecodeError::Json(e.to_string()))
                 .and_then(|v| Object::from_json(&v))
                 .and_then(|o| o.expect(self.kind));
-            return Some(parsed.map_err(|error| ReadError::Decode { error, fatal: false }));
+            return Some(parsed.map_err(|error| ReadError::Decode {
+                error,
+                fatal: false,
+            }));
         }
     }
 
@@ -274,28 +308,35 @@ impl<R: BufRead> ObjectReader<R> {
             return None;
         }
         self.index += 1;
-        let fatal = |error| {
-            Some(Err(ReadError::Decode { error, fatal: true }))
-        };
+        let fatal = |error| Some(Err(ReadError::Decode { error, fatal: true }));
         if got < 4 {
-            self.done = true;
-            return fatal(DecodeError::TruncatedFrame { need: 4, got: got as u64 });
+            return fatal(DecodeError::TruncatedFrame {
+                need: 4,
+                got: got as u64,
+            });
         }
         let len = u64::from(u32::from_be_bytes(len));
         if len > MAX_OBJECT as u64 {
-            self.done = true;
-            return fatal(DecodeError::Oversized { len, max: MAX_OBJECT as u64 });
+            return fatal(DecodeError::Oversized {
+                len,
+                max: MAX_OBJECT as u64,
+            });
         }
         let mut packed = Vec::new();
         if let Err(e) = (&mut self.inner).take(len).read_to_end(&mut packed) {
             return Some(Err(ReadError::Io(e)));
         }
         if (packed.len() as u64) < len {
-            self.done = true;
-            return fatal(DecodeError::TruncatedFrame { need: len, got: packed.len() as u64 });
+            return fatal(DecodeError::TruncatedFrame {
+                need: len,
+                got: packed.len() as u64,
+            });
         }
         let obj = Object::from_packed(&packed, self.kind);
-        Some(obj.map_err(|error| ReadError::Decode { error, fatal: false }))
+        Some(obj.map_err(|error| ReadError::Decode {
+            error,
+            fatal: false,
+        }))
     }
 }
 
@@ -310,9 +351,12 @@ impl<R: BufRead> Iterator for ObjectReader<R> {
             Ok(None) => None,
             Ok(Some(Format::Json)) => self.next_json(),
             Ok(Some(Format::Wire)) => self.next_wire(),
-            Err(e) => Some(Err(ReadError::Io(e))),
+            Err(e) => Some(Err(e)),
         };
-        if matches!(item, None | Some(Err(ReadError::Io(_)))) {
+        if matches!(
+            item,
+            None | Some(Err(ReadError::Io(_) | ReadError::Decode { fatal: true, .. }))
+        ) {
             self.done = true;
         }
         item
@@ -334,31 +378,47 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 fn field<'a>(obj: &'a Map<String, Value>, name: &'static str) -> Result<&'a Value, DecodeError> {
-    obj.get(name).ok_or(DecodeError::Field { field: name, why: "missing".into() })
+    obj.get(name).ok_or(DecodeError::Field {
+        field: name,
+        why: "missing".into(),
+    })
 }
 
-fn hex_field<const N: usize>(obj: &Map<String, Value>, name: &'static str) -> Result<[u8; N], DecodeError> {
-    let text = field(obj, name)?
-        .as_str()
-        .ok_or(DecodeError::Field { field: name, why: "not a string".into() })?;
+fn hex_field<const N: usize>(
+    obj: &Map<String, Value>,
+    name: &'static str,
+) -> Result<[u8; N], DecodeError> {
+    let text = field(obj, name)?.as_str().ok_or(DecodeError::Field {
+        field: name,
+        why: "not a string".into(),
+    })?;
     let mut out = [0u8; N];
-    hex::decode_to_slice(text, &mut out)
-        .map_err(|_| DecodeError::Field { field: name, why: format!("expected {} hex digits", 2 * N) })?;
+    hex::decode_to_slice(text, &mut out).map_err(|_| DecodeError::Field {
+        field: name,
+        why: format!("expected {} hex digits", 2 * N),
+    })?;
     Ok(out)
 }
 
 fn b64_field(obj: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, DecodeError> {
-    let text = field(obj, name)?
-        .as_str()
-        .ok_or(DecodeError::Field { field: name, why: "not a string".into() })?;
-    B64.decode(text).map_err(|e| DecodeError::Field { field: name, why: format!("bad base64: {e}") })
+    let text = field(obj, name)?.as_str().ok_or(DecodeError::Field {
+        field: name,
+        why: "not a string".into(),
+    })?;
+    B64.decode(text).map_err(|e| DecodeError::Field {
+        field: name,
+        why: format!("bad base64: {e}"),
+    })
 }
 
 fn u32_field(obj: &Map<String, Value>, name: &'static str) -> Result<u32, DecodeError> {
     field(obj, name)?
         .as_u64()
         .and_then(|n| u32::try_from(n).ok())
-        .ok_or(DecodeError::Field { field: name, why: "not an integer in 0..=4294967295".into() })
+        .ok_or(DecodeError::Field {
+            field: name,
+            why: "not an integer in 0..=4294967295".into(),
+        })
 }
 
 #[cfg(test)]
@@ -372,23 +432,47 @@ mod tests {
     #[test]
     fn wire_and_json_streams_round_trip_and_classify() {
         let b = Object::Bulletin(Bulletin::new([1; 32], b"hi".to_vec(), 5));
-        let m = Object::Message(Message::new(Address([2; 32]), Address([3; 32]), 6, vec![0; 10]));
+        let m = Object::Message(Message::new(
+            Address([2; 32]),
+            Address([3; 32]),
+            6,
+            vec![0; 10],
+        ));
         for format in [Format::Json, Format::Wire] {
             let mut out = Vec::new();
             write_object(&mut out, &b, format).unwrap();
             write_object(&mut out, &m, format).unwrap();
-            let back: Vec<Object> = read_all(&out, Kind::Any).into_iter().map(Result::unwrap).collect();
+            let back: Vec<Object> = read_all(&out, Kind::Any)
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
             assert_eq!(back, vec![b.clone(), m.clone()]);
         }
     }
 
     #[test]
-    fn huge_length_prefix_is_refused_without_allocating() {
-        let items = read_all(&[0xff, 0xff, 0xff, 0xff, 1, 2], Kind::Any);
+    fn text_that_is_not_json_is_refused() {
+        let items = read_all(b"garbage\n{}", Kind::Any);
         assert_eq!(items.len(), 1);
         assert!(matches!(
             &items[0],
-            Err(ReadError::Decode { error: DecodeError::Oversized { .. }, fatal: true })
+            Err(ReadError::Decode {
+                error: DecodeError::UnknownFormat(b'g'),
+                fatal: true
+            })
+        ));
+    }
+
+    #[test]
+    fn huge_length_prefix_is_refused_without_allocating() {
+        let items = read_all(&[0x04, 0xff, 0xff, 0xff, 1, 2], Kind::Any);
+        assert_eq!(items.len(), 1);
+        assert!(matches!(
+            &items[0],
+            Err(ReadError::Decode {
+                error: DecodeError::Oversized { .. },
+                fatal: true
+            })
         ));
     }
 
@@ -401,7 +485,13 @@ mod tests {
         let items = read_all(&out, Kind::Bulletin);
         assert_eq!(items.len(), 2);
         assert!(items[0].is_ok());
-        assert!(matches!(&items[1], Err(ReadError::Decode { error: DecodeError::TruncatedFrame { .. }, .. })));
+        assert!(matches!(
+            &items[1],
+            Err(ReadError::Decode {
+                error: DecodeError::TruncatedFrame { .. },
+                ..
+            })
+        ));
 
         let mut text = Vec::new();
         write_object(&mut text, &b, Format::Json).unwrap();
@@ -418,6 +508,12 @@ mod tests {
         let mut text = Vec::new();
         write_object(&mut text, &b, Format::Json).unwrap();
         let items = read_all(&text, Kind::Message);
-        assert!(matches!(&items[0], Err(ReadError::Decode { error: DecodeError::WrongType { .. }, .. })));
+        assert!(matches!(
+            &items[0],
+            Err(ReadError::Decode {
+                error: DecodeError::WrongType { .. },
+                ..
+            })
+        ));
     }
 }

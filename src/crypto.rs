@@ -64,7 +64,11 @@ impl FromStr for Cipher {
 
 /// The address (Ed25519 verifying key) of a seed.
 pub fn address_of(seed: &Seed) -> Address {
-    Address(SigningKey::from_bytes(seed.as_bytes()).verifying_key().to_bytes())
+    Address(
+        SigningKey::from_bytes(seed.as_bytes())
+            .verifying_key()
+            .to_bytes(),
+    )
 }
 
 /// A node's own keys, derived once from its seed: signing, and the X25519
@@ -83,7 +87,12 @@ impl Identity {
         let box_secret = SecretKey::from(clamp_integer(signing.to_scalar_bytes()));
         let box_public = box_secret.public_key();
         let address = Address(signing.verifying_key().to_bytes());
-        Self { signing, box_secret, box_public, address }
+        Self {
+            signing,
+            box_secret,
+            box_public,
+            address,
+        }
     }
 
     /// The address.
@@ -126,14 +135,20 @@ impl PeerKey {
         let verifying =
             VerifyingKey::from_bytes(address.as_bytes()).map_err(|_| KeyError::InvalidPoint)?;
         let box_public = PublicKey::from(verifying.to_montgomery().to_bytes());
-        Ok(Self { verifying, box_public })
+        Ok(Self {
+            verifying,
+            box_public,
+        })
     }
 
     /// Strict Ed25519 verification: rejects non-canonical signatures and
     /// small-order keys, as libsodium does.
     pub fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
         !self.verifying.is_weak()
-            && self.verifying.verify_strict(msg, &Signature::from_bytes(sig)).is_ok()
+            && self
+                .verifying
+                .verify_strict(msg, &Signature::from_bytes(sig))
+                .is_ok()
     }
 
     /// Seals `plaintext` to this peer.
@@ -142,8 +157,12 @@ impl PeerKey {
         let epk = esk.public_key();
         let nonce = seal_nonce(epk.as_bytes(), self.box_public.as_bytes()).into();
         let boxed = match cipher {
-            Cipher::XSalsa20Poly1305 => SalsaBox::new(&self.box_public, &esk).encrypt(&nonce, plaintext),
-            Cipher::XChaCha20Poly1305 => ChaChaBox::new(&self.box_public, &esk).encrypt(&nonce, plaintext),
+            Cipher::XSalsa20Poly1305 => {
+                SalsaBox::new(&self.box_public, &esk).encrypt(&nonce, plaintext)
+            }
+            Cipher::XChaCha20Poly1305 => {
+                ChaChaBox::new(&self.box_public, &esk).encrypt(&nonce, plaintext)
+            }
         };
         let boxed = boxed.expect("encryption without associated data cannot fail");
         [epk.as_bytes().as_slice(), &boxed].concat()
@@ -152,7 +171,9 @@ impl PeerKey {
 
 /// Seals `plaintext` to the holder of `to`'s seed.
 pub fn seal(to: &Address, plaintext: &[u8], cipher: Cipher) -> Result<Vec<u8>, CryptoError> {
-    Ok(PeerKey::new(to).map_err(|_| CryptoError::BadRecipient)?.seal(plaintext, cipher))
+    Ok(PeerKey::new(to)
+        .map_err(|_| CryptoError::BadRecipient)?
+        .seal(plaintext, cipher))
 }
 
 /// Opens a sealed box with `seed`.
@@ -182,7 +203,10 @@ pub fn verify_batch(items: &[(Address, &[u8], [u8; 64])]) -> bool {
         }
     }
     let msgs: Vec<&[u8]> = items.iter().map(|(_, m, _)| *m).collect();
-    let sigs: Vec<Signature> = items.iter().map(|(_, _, s)| Signature::from_bytes(s)).collect();
+    let sigs: Vec<Signature> = items
+        .iter()
+        .map(|(_, _, s)| Signature::from_bytes(s))
+        .collect();
     ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
 }
 
@@ -230,8 +254,10 @@ mod tests {
     fn batch_verification_agrees_with_single() {
         let id = Identity::from_seed(&Seed::generate());
         let msgs: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 10]).collect();
-        let mut items: Vec<(Address, &[u8], [u8; 64])> =
-            msgs.iter().map(|m| (id.address(), m.as_slice(), id.sign(m))).collect();
+        let mut items: Vec<(Address, &[u8], [u8; 64])> = msgs
+            .iter()
+            .map(|m| (id.address(), m.as_slice(), id.sign(m)))
+            .collect();
         assert!(verify_batch(&items));
         assert!(items.iter().all(|(a, m, s)| verify(a, m, s)));
         items[2].2[0] ^= 1;

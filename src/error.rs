@@ -50,6 +50,8 @@ pub enum DecodeError {
     UnknownOperation(u8),
     /// A payload that does not fit its operation.
     Payload(String),
+    /// A stream that starts like neither JSON Lines nor wire frames.
+    UnknownFormat(u8),
 }
 
 impl fmt::Display for DecodeError {
@@ -62,7 +64,10 @@ impl fmt::Display for DecodeError {
                 write!(f, "object of {len} bytes exceeds the {max}-byte limit")
             }
             Self::TruncatedFrame { need, got } => {
-                write!(f, "truncated frame: length prefix says {need} bytes, got {got}")
+                write!(
+                    f,
+                    "truncated frame: length prefix says {need} bytes, got {got}"
+                )
             }
             Self::Json(why) => write!(f, "bad JSON: {why}"),
             Self::Field { field, why } => write!(f, "bad field '{field}': {why}"),
@@ -71,6 +76,10 @@ impl fmt::Display for DecodeError {
             }
             Self::UnknownOperation(b) => write!(f, "unknown operation byte 0x{b:02x}"),
             Self::Payload(why) => write!(f, "bad payload: {why}"),
+            Self::UnknownFormat(b) => write!(
+                f,
+                "not an object stream: starts with byte 0x{b:02x}, expected JSON Lines ('{{') or wire frames (a length prefix)"
+            ),
         }
     }
 }

@@ -102,10 +102,7 @@ pub fn key_file_text(seed: &Seed, address: &Address) -> Zeroizing<String> {
 ///
 /// When an `# address:` comment is present it must match `derive(seed)`, so
 /// a hand-edited file that no longer fits its address is caught.
-pub fn parse_key_file(
-    text: &str,
-    derive: impl Fn(&Seed) -> Address,
-) -> Result<Seed, KeyError> {
+pub fn parse_key_file(text: &str, derive: impl Fn(&Seed) -> Address) -> Result<Seed, KeyError> {
     let mut seed = None;
     let mut claimed = None;
     for line in text.lines().map(str::trim) {
@@ -121,10 +118,8 @@ pub fn parse_key_file(
         }
     }
     let seed = seed.ok_or(KeyError::BadFile)?;
-    if let Some(claimed) = claimed {
-        if claimed != derive(&seed) {
-            return Err(KeyError::AddressMismatch);
-        }
+    if claimed.is_some_and(|claimed| claimed != derive(&seed)) {
+        return Err(KeyError::AddressMismatch);
     }
     Ok(seed)
 }
@@ -146,16 +141,28 @@ mod tests {
     fn bare_hex_is_accepted_and_junk_is_not() {
         let hex = "11".repeat(32);
         assert!(parse_key_file(&format!("{hex}\n"), address_of).is_ok());
-        assert_eq!(parse_key_file("", address_of).unwrap_err(), KeyError::BadFile);
-        assert_eq!(parse_key_file("abc", address_of).unwrap_err(), KeyError::BadFile);
+        assert_eq!(
+            parse_key_file("", address_of).unwrap_err(),
+            KeyError::BadFile
+        );
+        assert_eq!(
+            parse_key_file("abc", address_of).unwrap_err(),
+            KeyError::BadFile
+        );
         let two = format!("{hex}\n{hex}\n");
-        assert_eq!(parse_key_file(&two, address_of).unwrap_err(), KeyError::BadFile);
+        assert_eq!(
+            parse_key_file(&two, address_of).unwrap_err(),
+            KeyError::BadFile
+        );
     }
 
     #[test]
     fn mismatched_address_comment_is_caught() {
         let text = format!("# address: {}\n{}\n", "00".repeat(32), "11".repeat(32));
-        assert_eq!(parse_key_file(&text, address_of).unwrap_err(), KeyError::AddressMismatch);
+        assert_eq!(
+            parse_key_file(&text, address_of).unwrap_err(),
+            KeyError::AddressMismatch
+        );
     }
 
     #[test]

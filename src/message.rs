@@ -34,7 +34,14 @@ pub struct Message {
 impl Message {
     /// A new unsigned, unmined message.
     pub fn new(src: Address, dst: Address, ts: u32, body: Vec<u8>) -> Self {
-        Self { dst, src, ts, nonce: 0, sig: [0; 64], body }
+        Self {
+            dst,
+            src,
+            ts,
+            nonce: 0,
+            sig: [0; 64],
+            body,
+        }
     }
 
     /// Whether the signature is the all-zero placeholder.
@@ -77,7 +84,11 @@ impl Message {
     /// Reads packed bytes; everything after the header is the body.
     pub fn unpack(bytes: &[u8]) -> Result<Self, DecodeError> {
         if bytes.len() < HEADER_LEN {
-            return Err(DecodeError::Truncated { what: "message", need: HEADER_LEN, got: bytes.len() });
+            return Err(DecodeError::Truncated {
+                what: "message",
+                need: HEADER_LEN,
+                got: bytes.len(),
+            });
         }
         Ok(Self {
             dst: Address(bytes[..32].try_into().expect("32 bytes")),

@@ -111,9 +111,16 @@ impl PackedContent {
     /// Reads id ‖ content.
     pub fn unpack(bytes: &[u8]) -> Result<Self, DecodeError> {
         if bytes.len() < 32 {
-            return Err(DecodeError::Truncated { what: "packed content", need: 32, got: bytes.len() });
+            return Err(DecodeError::Truncated {
+                what: "packed content",
+                need: 32,
+                got: bytes.len(),
+            });
         }
-        Ok(Self { id: bytes[..32].try_into().expect("32 bytes"), content: bytes[32..].to_vec() })
+        Ok(Self {
+            id: bytes[..32].try_into().expect("32 bytes"),
+            content: bytes[32..].to_vec(),
+        })
     }
 }
 
@@ -167,9 +174,17 @@ impl Payload {
             }
             Op::RequestSyncHeaders | Op::RespondSyncHeaders => {
                 if rest.len() < 32 {
-                    return Err(DecodeError::Truncated { what: "sync payload", need: 32, got: rest.len() });
+                    return Err(DecodeError::Truncated {
+                        what: "sync payload",
+                        need: 32,
+                        got: rest.len(),
+                    });
                 }
-                Payload::Sync(op, rest[..32].try_into().expect("32 bytes"), rest[32..].to_vec())
+                Payload::Sync(
+                    op,
+                    rest[..32].try_into().expect("32 bytes"),
+                    rest[32..].to_vec(),
+                )
             }
             Op::RequestContent => Payload::RequestContent(PackedContent::unpack(rest)?),
             _ => Payload::Routing(op, rest.to_vec()),
@@ -198,13 +213,19 @@ mod tests {
             Payload::Bulletin(Op::RespondContent, b),
             Payload::Sync(Op::RequestSyncHeaders, [1; 32], vec![]),
             Payload::Sync(Op::RespondSyncHeaders, [1; 32], vec![2; 64]),
-            Payload::RequestContent(PackedContent { id: [4; 32], content: vec![] }),
+            Payload::RequestContent(PackedContent {
+                id: [4; 32],
+                content: vec![],
+            }),
             Payload::Routing(Op::RouteMessage, vec![1, 2]),
         ];
         for p in cases {
             assert_eq!(Payload::decode(&p.encode()).unwrap(), p);
         }
-        assert_eq!(Payload::decode(&[0x0c]).unwrap_err(), DecodeError::UnknownOperation(0x0c));
+        assert_eq!(
+            Payload::decode(&[0x0c]).unwrap_err(),
+            DecodeError::UnknownOperation(0x0c)
+        );
         assert!(Payload::decode(&[]).is_err());
         assert!(Payload::decode(&[0x02, 1]).is_err());
     }

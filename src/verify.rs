@@ -157,7 +157,10 @@ impl Verdict {
 
     /// The reasons the object is rejected, in check order.
     pub fn failures(&self) -> impl Iterator<Item = Reason> + '_ {
-        self.checks.iter().filter(|(_, s)| *s == Status::Failed).map(|(r, _)| *r)
+        self.checks
+            .iter()
+            .filter(|(_, s)| *s == Status::Failed)
+            .map(|(r, _)| *r)
     }
 
     /// The first reason the object is rejected, if any.
@@ -167,12 +170,20 @@ impl Verdict {
 
     /// Records a check; returns false when verification should stop here.
     fn record(&mut self, reason: Reason, passed: bool, policy: &Policy) -> bool {
-        self.checks.push((reason, if passed { Status::Passed } else { Status::Failed }));
+        self.checks.push((
+            reason,
+            if passed {
+                Status::Passed
+            } else {
+                Status::Failed
+            },
+        ));
         passed || !policy.stop_at_first
     }
 
     fn skip(&mut self, reasons: &[Reason]) {
-        self.checks.extend(reasons.iter().map(|r| (*r, Status::Skipped)));
+        self.checks
+            .extend(reasons.iter().map(|r| (*r, Status::Skipped)));
     }
 }
 
@@ -187,7 +198,11 @@ fn check_bulletin(v: &mut Verdict, b: &Bulletin, policy: &Policy) {
     let _ = v.record(Reason::Expired, !b.is_expired(policy.now), policy)
         && v.record(Reason::BulletinFromFuture, !is_future(b.ts, policy), policy)
         && v.record(Reason::ContentIdMismatch, b.content_id_matches(), policy)
-        && v.record(Reason::WeakBulletinProofOfWork, b.work().meets(policy.bulletin_difficulty), policy);
+        && v.record(
+            Reason::WeakBulletinProofOfWork,
+            b.work().meets(policy.bulletin_difficulty),
+            policy,
+        );
 }
 
 fn is_future(ts: u32, policy: &Policy) -> bool {
@@ -212,7 +227,11 @@ pub fn verify_message(
         }
     } && v.record(Reason::TooOld, !msg.is_stale(policy.now), policy)
         && v.record(Reason::FromFuture, !is_future(msg.ts, policy), policy)
-        && v.record(Reason::WeakProofOfWork, msg.work().meets(policy.message_difficulty), policy)
+        && v.record(
+            Reason::WeakProofOfWork,
+            msg.work().meets(policy.message_difficulty),
+            policy,
+        )
         && v.record(Reason::Unsigned, !msg.is_unsigned(), policy)
         && {
             let signed = !msg.is_unsigned() && signature_ok(msg, src_key);
@@ -240,7 +259,8 @@ pub fn verify_message(
 pub fn verify_plain_message(msg: &Message, src_key: Option<&PeerKey>, policy: &Policy) -> Verdict {
     let mut v = verify_message(msg, None, src_key, policy);
     if v.is_valid() || !policy.stop_at_first {
-        v.checks.retain(|(r, _)| *r != Reason::Undecryptable && *r != Reason::BadPayload);
+        v.checks
+            .retain(|(r, _)| *r != Reason::Undecryptable && *r != Reason::BadPayload);
         check_payload(&mut v, &msg.body, policy);
     }
     v

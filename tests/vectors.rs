@@ -33,7 +33,10 @@ fn now() -> u64 {
 }
 
 fn cases(name: &str) -> Vec<Value> {
-    let list = vectors()[name].as_array().unwrap_or_else(|| panic!("{name} missing")).clone();
+    let list = vectors()[name]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name} missing"))
+        .clone();
     assert!(!list.is_empty(), "{name} is empty");
     list
 }
@@ -41,41 +44,74 @@ fn cases(name: &str) -> Vec<Value> {
 #[test]
 fn tapehash1_at_every_code_size() {
     let cases = cases("tapehash1");
-    let sizes: std::collections::BTreeSet<u64> = cases.iter().map(|c| c["code_size"].as_u64().unwrap()).collect();
-    assert!(sizes.len() >= 3, "expected several code sizes, got {sizes:?}");
+    let sizes: std::collections::BTreeSet<u64> = cases
+        .iter()
+        .map(|c| c["code_size"].as_u64().unwrap())
+        .collect();
+    assert!(
+        sizes.len() >= 3,
+        "expected several code sizes, got {sizes:?}"
+    );
     for c in &cases {
         let size = c["code_size"].as_u64().unwrap() as usize;
         let input = hx(&c["input"]);
-        assert_eq!(hex::encode(tapehash1(&input, size)), c["digest"].as_str().unwrap(), "code size {size}, input {}", c["input"]);
+        assert_eq!(
+            hex::encode(tapehash1(&input, size)),
+            c["digest"].as_str().unwrap(),
+            "code size {size}, input {}",
+            c["input"]
+        );
     }
 }
 
 #[test]
 fn difficulty_is_leading_zero_bits() {
     for c in cases("difficulty") {
-        assert_eq!(u64::from(leading_zero_bits(&hx(&c["digest"]))), c["leading_zero_bits"].as_u64().unwrap());
+        assert_eq!(
+            u64::from(leading_zero_bits(&hx(&c["digest"]))),
+            c["leading_zero_bits"].as_u64().unwrap()
+        );
     }
 }
 
 #[test]
 fn keys_give_their_addresses() {
     for c in cases("keys") {
-        assert_eq!(address_of(&seed(&c["seed"])).to_hex(), c["address"].as_str().unwrap());
+        assert_eq!(
+            address_of(&seed(&c["seed"])).to_hex(),
+            c["address"].as_str().unwrap()
+        );
     }
 }
 
 #[test]
 fn topics_contents_and_inbox() {
     for c in cases("topics") {
-        assert_eq!(hex::encode(topic_id(&hx(&c["descriptor"]))), c["topic_id"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(topic_id(&hx(&c["descriptor"]))),
+            c["topic_id"].as_str().unwrap()
+        );
     }
-    let beacon = cases("topics").into_iter().find(|c| hx(&c["descriptor"]) == b"node beacon channel");
-    assert_eq!(hex::encode(beacon_topic()), beacon.expect("beacon in vectors")["topic_id"].as_str().unwrap());
+    let beacon = cases("topics")
+        .into_iter()
+        .find(|c| hx(&c["descriptor"]) == b"node beacon channel");
+    assert_eq!(
+        hex::encode(beacon_topic()),
+        beacon.expect("beacon in vectors")["topic_id"]
+            .as_str()
+            .unwrap()
+    );
     for c in cases("contents") {
-        assert_eq!(hex::encode(content_id(&hx(&c["content"]))), c["content_id"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(content_id(&hx(&c["content"]))),
+            c["content_id"].as_str().unwrap()
+        );
     }
     let inbox = &vectors()["inbox_topic"];
-    let topic = inbox_topic(&arr(&inbox["delivery_code"]), &Address(arr(&inbox["address"])));
+    let topic = inbox_topic(
+        &arr(&inbox["delivery_code"]),
+        &Address(arr(&inbox["address"])),
+    );
     assert_eq!(hex::encode(topic), inbox["topic_id"].as_str().unwrap());
 }
 
@@ -92,15 +128,24 @@ fn bulletins_pack_unpack_and_check() {
         let mut rebuilt = Bulletin::new(b.topic, b.content.clone(), b.ts);
         rebuilt.nonce = b.nonce;
         assert_eq!(rebuilt, b);
-        assert_eq!(hex::encode(b.work().digest()), c["header_tapehash"].as_str().unwrap());
-        assert_eq!(u64::from(b.work().bits()), c["leading_zero_bits"].as_u64().unwrap());
+        assert_eq!(
+            hex::encode(b.work().digest()),
+            c["header_tapehash"].as_str().unwrap()
+        );
+        assert_eq!(
+            u64::from(b.work().bits()),
+            c["leading_zero_bits"].as_u64().unwrap()
+        );
         let difficulty = c["difficulty"].as_u64().unwrap() as u32;
         let mut policy = Policy::new(now());
         policy.bulletin_difficulty = difficulty;
         let v = verify_bulletin(&b, &policy);
         assert!(v.is_valid(), "{:?}", v.checks);
         policy.bulletin_difficulty = b.work().bits() + 1;
-        assert_eq!(verify_bulletin(&b, &policy).first_failure(), Some(Reason::WeakBulletinProofOfWork));
+        assert_eq!(
+            verify_bulletin(&b, &policy).first_failure(),
+            Some(Reason::WeakBulletinProofOfWork)
+        );
     }
 }
 
@@ -113,7 +158,10 @@ fn messages_verify_decrypt_and_open() {
         assert_eq!(m.src.to_hex(), c["src"].as_str().unwrap());
         assert_eq!(m.dst.to_hex(), c["dst"].as_str().unwrap());
         assert_eq!(hex::encode(m.sig), c["sig"].as_str().unwrap());
-        assert_eq!(u64::from(m.work().bits()), c["leading_zero_bits"].as_u64().unwrap());
+        assert_eq!(
+            u64::from(m.work().bits()),
+            c["leading_zero_bits"].as_u64().unwrap()
+        );
         let dst = Identity::from_seed(&seed(&c["dst_seed"]));
         let plain = dst.open(&m.body).expect("opens with dst seed");
         assert_eq!(plain, hx(&c["plaintext_body"]));
@@ -122,12 +170,17 @@ fn messages_verify_decrypt_and_open() {
         policy.message_difficulty = c["difficulty"].as_u64().unwrap() as u32;
         let v = verify_message(&m, Some(&dst), None, &policy);
         assert!(v.is_valid(), "{:?}", v.checks);
-        let Some(Payload::Bulletin(Op::StoreAndForward, b)) = v.payload else { panic!("no bulletin") };
+        let Some(Payload::Bulletin(Op::StoreAndForward, b)) = v.payload else {
+            panic!("no bulletin")
+        };
         assert_eq!(b.pack(), plain[1..]);
 
         let src = Identity::from_seed(&seed(&c["src_seed"]));
         assert_eq!(src.address(), m.src);
-        assert_eq!(hex::encode(src.sign(&m.signed_bytes())), c["sig"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(src.sign(&m.signed_bytes())),
+            c["sig"].as_str().unwrap()
+        );
         if m.src != m.dst {
             let v = verify_message(&m, Some(&src), None, &policy);
             assert_eq!(v.first_failure(), Some(Reason::WrongDestination));
@@ -161,7 +214,9 @@ fn invalid_messages_are_rejected_for_their_reason() {
                 continue;
             }
             w if w.contains("unsigned") => Reason::Unsigned,
-            w if w.contains("signature") || w.contains("body") || w.contains("src") => Reason::BadSignature,
+            w if w.contains("signature") || w.contains("body") || w.contains("src") => {
+                Reason::BadSignature
+            }
             other => panic!("unknown invalid-message case: {other}"),
         };
         let m = Message::unpack(&packed).unwrap();
@@ -170,6 +225,9 @@ fn invalid_messages_are_rejected_for_their_reason() {
         assert!(v.failures().any(|r| r == expected), "{why}: {:?}", v.checks);
         let mut relay = policy;
         relay.stop_at_first = true;
-        assert!(!verify_message(&m, Some(&dst), None, &relay).is_valid(), "{why} accepted by a relay");
+        assert!(
+            !verify_message(&m, Some(&dst), None, &relay).is_valid(),
+            "{why} accepted by a relay"
+        );
     }
 }

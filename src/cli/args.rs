@@ -1,0 +1,407 @@
+//! The command line's clap definitions, all in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gossip::crypto::Cipher;
+
+/// Make, mine, sign, check and relay gossip-protocol objects in shell pipelines.
+///
+/// Objects travel as JSON Lines (default) or length-prefixed wire frames;
+/// every command that reads objects detects which from the first byte.
+/// Exit codes: 0 success, 1 an object failed verification or a check,
+/// 2 usage error, 3 malformed input, 4 I/O or key-file error.
+#[derive(Parser, Debug)]
+#[command(name = "gossip", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Generate a new identity (Ed25519 seed); the file is created with mode 0600.
+    Keygen(KeygenArgs),
+    /// Print the address (public key) of a key file.
+    Address(KeyArgs),
+    /// Print a topic id: SHA-256 of a descriptor, the beacon topic, or an inbox topic.
+    Topic(TopicArgs),
+    /// Print the content id (SHA-256) of a file or stdin, streamed.
+    ContentId(ContentIdArgs),
+    /// Print the raw tapehash1 digest of a file or stdin and its leading zero bits.
+    Tapehash(TapehashArgs),
+    /// Build bulletins.
+    #[command(subcommand)]
+    Bulletin(BulletinCommand),
+    /// Build messages.
+    #[command(subcommand)]
+    Message(MessageCommand),
+    /// Mine each object's nonce to a difficulty, or check it with --check.
+    Hashcash(HashcashArgs),
+    /// Seal each message's body to its destination (sealed box).
+    Encrypt(EncryptArgs),
+    /// Open each message's sealed body with the destination's key.
+    Decrypt(DecryptArgs),
+    /// Sign messages; wrap, encrypt, sign and mine bulletins, ready to send.
+    Sign(SignArgs),
+    /// Check messages and bulletins, printing one verdict per object.
+    Verify(VerifyArgs),
+    /// Verify, decrypt and unwrap messages to their bulletins or payloads.
+    Open(OpenArgs),
+    /// Show objects in human-readable form, with the checks that need no key.
+    Inspect(InspectArgs),
+    /// Convert JSON objects to their exact packed bytes.
+    Pack(PackArgs),
+    /// Convert packed bytes to JSON objects.
+    Unpack(UnpackArgs),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
+}
+
+/// Where to find a key file.
+#[derive(Args, Debug, Clone)]
+pub struct KeyArgs {
+    /// Key file (what keygen writes, or a bare 64-hex seed).
+    #[arg(short = 'k', long = "key", env = "GOSSIP_KEY", value_name = "KEY")]
+    pub key: PathBuf,
+}
+
+/// An optional key file.
+#[derive(Args, Debug, Clone)]
+pub struct OptionalKeyArgs {
+    /// Key file of the receiver; enables the destination, decryption and inner-bulletin checks.
+    #[arg(short = 'k', long = "key", env = "GOSSIP_KEY", value_name = "KEY")]
+    pub key: Option<PathBuf>,
+}
+
+/// How objects are written.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Output format of objects.
+    #[arg(long, value_enum, default_value_t = FormatArg::Json)]
+    pub format: FormatArg,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatArg {
+    /// JSON Lines, one object per line.
+    Json,
+    /// 4-byte big-endian length, then the packed bytes.
+    Wire,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeArg {
+    Bulletin,
+    Message,
+}
+
+/// The time used for age and expiry checks.
+#[derive(Args, Debug, Clone)]
+pub struct NowArgs {
+    /// Current time in seconds since the epoch (default: the system clock).
+    #[arg(long, env = "GOSSIP_NOW", value_name = "TS")]
+    pub now: Option<u64>,
+}
+
+/// Where objects come from.
+#[derive(Args, Debug, Clone)]
+pub struct InputArgs {
+    /// Read objects from FILE instead of stdin ('-' is stdin).
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    pub input: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Write the key to FILE (mode 0600) instead of stdout; the address goes to stderr.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Overwrite FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["descriptor", "hex", "beacon", "inbox"]))]
+pub struct TopicArgs {
+    /// The topic descriptor (UTF-8 text).
+    pub descriptor: Option<String>,
+    /// The descriptor as hex bytes.
+    #[arg(long, value_name = "HEX")]
+    pub hex: Option<String>,
+    /// The beacon topic every node follows.
+    #[arg(long)]
+    pub beacon: bool,
+    /// The inbox topic of ADDRESS (needs --delivery-code).
+    #[arg(long, value_name = "ADDRESS", requires = "delivery_code")]
+    pub inbox: Option<String>,
+    /// The 8-byte delivery code of the inbox, as 16 hex digits.
+    #[arg(long, value_name = "HEX", requires = "inbox")]
+    pub delivery_code: Option<String>,
+    /// Print a JSON object instead of bare hex.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ContentIdArgs {
+    /// File to hash ('-' or nothing: stdin).
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct TapehashArgs {
+    /// Program length in bytes (1..=65536); the protocol uses 64.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub code_size: u32,
+    /// File to hash ('-' or nothing: stdin).
+    pub file: Option<PathBuf>,
+    /// Print a JSON object instead of "HEX BITS".
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BulletinCommand {
+    /// Build an unmined bulletin (nonce 0); pipe it to `gossip hashcash`.
+    New(BulletinNewArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("topic_src").required(true).args(["topic", "topic_id"]))]
+#[command(group = clap::ArgGroup::new("content_src").args(["text", "file"]))]
+pub struct BulletinNewArgs {
+    /// Topic descriptor; its SHA-256 is the topic id.
+    #[arg(long, value_name = "DESC")]
+    pub topic: Option<String>,
+    /// Topic id as 64 hex digits.
+    #[arg(long, value_name = "HEX")]
+    pub topic_id: Option<String>,
+    /// Timestamp (default: now).
+    #[arg(long, value_name = "N")]
+    pub ts: Option<u32>,
+    /// Nonce (default 0).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub nonce: u32,
+    /// The content as text (default: read stdin).
+    pub text: Option<String>,
+    /// Read the content from FILE.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MessageCommand {
+    /// Wrap each bulletin from stdin (or --body-file) behind an operation byte in an unsigned message.
+    New(MessageNewArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("sender").required(true).args(["key", "from"]))]
+pub struct MessageNewArgs {
+    /// Destination address.
+    #[arg(long, value_name = "ADDR")]
+    pub to: String,
+    /// Sender key file (its address is src).
+    #[arg(short = 'k', long = "key", value_name = "KEY")]
+    pub key: Option<PathBuf>,
+    /// Sender address.
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<String>,
+    /// Operation name, e.g. store_and_forward, deliver_without_forward, request_sync_headers.
+    #[arg(long, value_name = "NAME", default_value = "store_and_forward")]
+    pub op: String,
+    /// Use FILE's bytes as the payload after the operation byte instead of reading bulletins.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// Timestamp (default: now).
+    #[arg(long, value_name = "N")]
+    pub ts: Option<u32>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct HashcashArgs {
+    /// Leading zero bits to reach (default: 7 for bulletins, 1 for messages).
+    #[arg(short = 'd', long = "difficulty", value_name = "BITS",
+          value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub difficulty: Option<u32>,
+    /// Mining threads (default: all cores).
+    #[arg(short = 'j', long = "jobs", value_name = "THREADS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// Only check: pass through objects that meet the difficulty, report those that do not, exit 1 if any fail.
+    #[arg(long)]
+    pub check: bool,
+    /// When no nonce works for a timestamp, move the timestamp forward a second and go on.
+    #[arg(long)]
+    pub bump_ts: bool,
+    /// Type of wire-format input (JSON input names its type).
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: Option<TypeArg>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct EncryptArgs {
+    /// Sealed-box cipher.
+    #[arg(long, default_value_t = Cipher::XSalsa20Poly1305)]
+    pub cipher: Cipher,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DecryptArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Destination for wrapped bulletins (default: the key's own address).
+    #[arg(long, value_name = "ADDR")]
+    pub to: Option<String>,
+    /// Do not encrypt wrapped bulletins.
+    #[arg(long)]
+    pub no_encrypt: bool,
+    /// Message difficulty for wrapped bulletins.
+    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub difficulty: u32,
+    /// Sealed-box cipher for wrapped bulletins.
+    #[arg(long, default_value_t = Cipher::XSalsa20Poly1305)]
+    pub cipher: Cipher,
+    /// Mining threads (default: all cores).
+    #[arg(short = 'j', long = "jobs", value_name = "THREADS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    #[command(flatten)]
+    pub now: NowArgs,
+    /// Type of wire-format input (JSON input names its type).
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: Option<TypeArg>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Thresholds shared by verify and open.
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// Required proof of work of the objects read, leading zero bits (default: 1 for messages, 7 for bulletins).
+    #[arg(short = 'd', long = "difficulty", value_name = "BITS",
+          value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub difficulty: Option<u32>,
+    /// Required proof of work of bulletins carried inside messages.
+    #[arg(long, value_name = "BITS", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub bulletin_difficulty: u32,
+    /// Seconds a timestamp may be ahead of now.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub skew: u64,
+    /// Message bodies are not encrypted (made with `sign --no-encrypt`).
+    #[arg(long)]
+    pub plaintext: bool,
+    #[command(flatten)]
+    pub now: NowArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub key: OptionalKeyArgs,
+    #[command(flatten)]
+    pub check: CheckArgs,
+    /// Print verdicts as JSON objects with every check's result.
+    #[arg(long)]
+    pub json: bool,
+    /// Type of wire-format input (JSON input names its type).
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: Option<TypeArg>,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct OpenArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    #[command(flatten)]
+    pub check: CheckArgs,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub now: NowArgs,
+    /// Type of wire-format input (JSON input names its type).
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: Option<TypeArg>,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+/// Text encodings of bare packed bytes.
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("encoding").args(["raw", "hex", "base64"]))]
+pub struct PackedEncoding {
+    /// Bare packed bytes of one object, no length prefix (as the original's pack()).
+    #[arg(long)]
+    pub raw: bool,
+    /// Packed bytes as hex, one object per line.
+    #[arg(long)]
+    pub hex: bool,
+    /// Packed bytes as base64, one object per line.
+    #[arg(long)]
+    pub base64: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PackArgs {
+    #[command(flatten)]
+    pub encoding: PackedEncoding,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct UnpackArgs {
+    /// What the packed bytes are.
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: TypeArg,
+    #[command(flatten)]
+    pub encoding: PackedEncoding,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}

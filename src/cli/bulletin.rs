@@ -1,0 +1,52 @@
+//! `gossip bulletin new`: an unmined bulletin from text, a file or stdin.
+
+use std::process::ExitCode;
+
+use gossip::bulletin::Bulletin;
+use gossip::codec::{MAX_OBJECT, Object};
+use gossip::ids::topic_id;
+
+use super::args::BulletinNewArgs;
+use super::io::{CmdResult, Failure, ObjectWriter, now_u32, read_all};
+
+pub fn run(args: BulletinNewArgs) -> CmdResult {
+    let topic = match (&args.topic, &args.topic_id) {
+        (Some(desc), _) => topic_id(desc.as_bytes()),
+        (None, Some(h)) => {
+            let mut id = [0u8; 32];
+            hex::decode_to_slice(h.trim(), &mut id).map_err(|_| {
+                Failure::new(
+                    2,
+                    format!("bad --topic-id '{h}'"),
+                    "a topic id is 64 hex digits",
+                )
+            })?;
+            id
+        }
+        (None, None) => unreachable!("clap requires --topic or --topic-id"),
+    };
+    let content = match (&args.text, &args.file) {
+        (Some(text), _) => text.as_bytes().to_vec(),
+        (None, file) => read_all(file.as_deref())?,
+    };
+    if content.len() > MAX_OBJECT - gossip::bulletin::HEADER_LEN {
+        return Err(Failure::malformed(
+            "content too large",
+            format!(
+                "{} bytes; the limit is {} bytes",
+                content.len(),
+                MAX_OBJECT - gossip::bulletin::HEADER_LEN
+            ),
+        ));
+    }
+    let ts = match args.ts {
+        Some(ts) => ts,
+        None => now_u32()?,
+    };
+    let mut bulletin = Bulletin::new(topic, content, ts);
+    bulletin.nonce = args.nonce;
+    let mut out = ObjectWriter::new(&args.output)?;
+    out.write(&Object::Bulletin(bulletin))?;
+    out.finish()?;
+    Ok(ExitCode::SUCCESS)
+}

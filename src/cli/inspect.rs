@@ -1,0 +1,162 @@
+//! `gossip inspect`: objects in human-readable form, with the checks that
+//! need no key (content id, proof of work, signature, age).
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use gossip::bulletin::{Bulletin, CONTENT_TTL};
+use gossip::codec::{Kind, Object};
+use gossip::crypto::{PeerKey, SEAL_OVERHEAD};
+use gossip::message::{MESSAGE_TTL, Message};
+use gossip::operation::Payload;
+use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
+
+use super::args::InspectArgs;
+use super::io::{CmdResult, for_each_object, kind, now, stdout, write_err};
+
+pub fn run(args: InspectArgs) -> CmdResult {
+    let now = now(&args.now);
+    let mut out = stdout();
+    let end = for_each_object(&args.input, kind(Kind::Any, args.kind), |index, obj| {
+        let text = match &obj {
+            Object::Bulletin(b) => bulletin_text(index, b, now),
+            Object::Message(m) => message_text(index, m, now),
+        };
+        out.write_all(text.as_bytes()).map_err(write_err)
+    })?;
+    out.flush().map_err(write_err)?;
+    Ok(end.exit(0))
+}
+
+/// "in 5 s" / "5 s ago".
+fn relative(ts: u64, now: u64) -> String {
+    if ts >= now {
+        format!("in {} s", ts - now)
+    } else {
+        format!("{} s ago", now - ts)
+    }
+}
+
+fn bulletin_text(index: u64, b: &Bulletin, now: u64) -> String {
+    let mut s = format!("bulletin {index}\n");
+    let id_state = if b.content_id_matches() {
+        "matches content"
+    } else {
+        "MISMATCH: not SHA-256 of the content"
+    };
+    let expiry = u64::from(b.ts) + u64::from(CONTENT_TTL);
+    let expiry_state = if b.is_expired(now) {
+        "EXPIRED"
+    } else {
+        "expires"
+    };
+    let bits = b.work().bits();
+    let work_state = if bits >= DEFAULT_BULLETIN_DIFFICULTY {
+        "meets"
+    } else {
+        "BELOW"
+    };
+    let _ = writeln!(s, "  topic       {}", hex::encode(b.topic));
+    let _ = writeln!(
+        s,
+        "  content id  {} ({id_state})",
+        hex::encode(b.content_id)
+    );
+    let _ = writeln!(
+        s,
+        "  ts          {} ({}; {expiry_state} {})",
+        b.ts,
+        relative(b.ts.into(), now),
+        relative(expiry, now)
+    );
+    let _ = writeln!(s, "  nonce       {}", b.nonce);
+    let _ = writeln!(
+        s,
+        "  work        {bits} leading zero bits ({work_state} the default {DEFAULT_BULLETIN_DIFFICULTY})"
+    );
+    let _ = writeln!(
+        s,
+        "  content     {} bytes: {}",
+        b.content.len(),
+        preview(&b.content)
+    );
+    s
+}
+
+fn message_text(index: u64, m: &Message, now: u64) -> String {
+    let mut s = format!("message {index}\n");
+    let sig_state = if m.is_unsigned() {
+        "UNSIGNED"
+    } else if PeerKey::new(&m.src).is_ok_and(|k| k.verify(&m.signed_bytes(), &m.sig)) {
+        "valid"
+    } else {
+        "BAD"
+    };
+    let age_state = if m.is_stale(now) { "STALE" } else { "fresh" };
+    let bits = m.work().bits();
+    let work_state = if bits >= DEFAULT_MESSAGE_DIFFICULTY {
+        "meets"
+    } else {
+        "BELOW"
+    };
+    let _ = writeln!(s, "  dst         {}", m.dst);
+    let _ = writeln!(s, "  src         {}", m.src);
+    let _ = writeln!(
+        s,
+        "  ts          {} ({}; {age_state}, message TTL {MESSAGE_TTL} s)",
+        m.ts,
+        relative(m.ts.into(), now)
+    );
+    let _ = writeln!(s, "  nonce       {}", m.nonce);
+    let _ = writeln!(s, "  sig         {} ({sig_state})", hex::encode(m.sig));
+    let _ = writeln!(
+        s,
+        "  work        {bits} leading zero bits ({work_state} the default {DEFAULT_MESSAGE_DIFFICULTY})"
+    );
+    let plain = Payload::decode(&m.body).ok().filter(|p| match p {
+        Payload::Bulletin(_, b) => b.content_id_matches(),
+        _ => m.body.len() < SEAL_OVERHEAD,
+    });
+    let body = match &plain {
+        Some(p) => format!("{} bytes, plaintext {}", m.body.len(), p.op()),
+        None if m.body.len() >= SEAL_OVERHEAD => format!(
+            "{} bytes, sealed (open with `gossip open -k KEY`)",
+            m.body.len()
+        ),
+        None => format!("{} bytes, neither a sealed box nor a payload", m.body.len()),
+    };
+    let _ = writeln!(s, "  body        {body}");
+    if let Some(Payload::Bulletin(_, b)) = &plain {
+        for line in bulletin_text(index, b, now).lines().skip(1) {
+            let _ = writeln!(s, "  {line}");
+        }
+    }
+    s
+}
+
+/// Printable UTF-8 as a quoted string, anything else as (truncated) hex.
+fn preview(content: &[u8]) -> String {
+    const MAX: usize = 200;
+    match std::str::from_utf8(content) {
+        Ok(text)
+            if !text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t') =>
+        {
+            let shown: String = text.chars().take(MAX).collect();
+            let more = if text.chars().count() > MAX {
+                "…"
+            } else {
+                ""
+            };
+            format!("{shown:?}{more}")
+        }
+        _ => {
+            let more = if content.len() > MAX / 2 { "…" } else { "" };
+            format!(
+                "hex {}{more}",
+                hex::encode(&content[..content.len().min(MAX / 2)])
+            )
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Shared I/O of the subcommands: inputs and outputs ('-' is stdin/stdout),
+//! object streams, key files, the clock, and the error type every
+//! subcommand returns.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError, write_object};
+use gossip::crypto::{Identity, address_of};
+use gossip::keys::{Address, Seed, parse_key_file};
+
+use super::args::{FormatArg, InputArgs, NowArgs, OutputArgs, TypeArg};
+
+/// Exit code: an object failed verification or a check.
+pub const EXIT_INVALID: u8 = 1;
+/// Exit code: malformed input.
+pub const EXIT_MALFORMED: u8 = 3;
+/// Exit code: I/O or key-file error.
+pub const EXIT_IO: u8 = 4;
+
+/// A failure to report as `gossip: <what>: <why>` (and a hint), with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub what: String,
+    pub why: String,
+    pub hint: Option<String>,
+}
+
+impl Failure {
+    pub fn new(code: u8, what: impl Into<String>, why: impl fmt::Display) -> Self {
+        Self {
+            code,
+            what: what.into(),
+            why: why.to_string(),
+            hint: None,
+        }
+    }
+
+    pub fn malformed(what: impl Into<String>, why: impl fmt::Display) -> Self {
+        Self::new(EXIT_MALFORMED, what, why)
+    }
+
+    pub fn io(what: impl Into<String>, why: impl fmt::Display) -> Self {
+        Self::new(EXIT_IO, what, why)
+    }
+
+    pub fn invalid(what: impl Into<String>, why: impl fmt::Display) -> Self {
+        Self::new(EXIT_INVALID, what, why)
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Whether this is a closed stdout, which ends a command quietly.
+    pub fn is_broken_pipe(&self) -> bool {
+        self.code == EXIT_IO && self.why == BROKEN_PIPE
+    }
+
+    /// Prints the error (and hint) to stderr.
+    pub fn report(&self) {
+        eprintln!("gossip: {}: {}", self.what, self.why);
+        if let Some(hint) = &self.hint {
+            eprintln!("hint: {hint}");
+        }
+    }
+}
+
+const BROKEN_PIPE: &str = "broken pipe";
+
+/// What every subcommand returns.
+pub type CmdResult = Result<ExitCode, Failure>;
+
+/// Maps a write error on stdout, recognising a closed pipe.
+pub fn write_err(e: io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Failure::io("stdout", BROKEN_PIPE)
+    } else {
+        Failure::io("stdout", e)
+    }
+}
+
+/// Opens FILE, or stdin for none or '-'.
+pub fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead>, Failure> {
+    match path {
+        None => Ok(Box::new(BufReader::with_capacity(1 << 16, io::stdin()))),
+        Some(p) if p == Path::new("-") => {
+            Ok(Box::new(BufReader::with_capacity(1 << 16, io::stdin())))
+        }
+        Some(p) => {
+            let f = File::open(p)
+                .map_err(|e| Failure::io(format!("cannot open {}", p.display()), e))?;
+            Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
+        }
+    }
+}
+
+/// Reads a whole input into memory.
+pub fn read_all(path: Option<&Path>) -> Result<Vec<u8>, Failure> {
+    let mut buf = Vec::new();
+    open_input(path)?
+        .read_to_end(&mut buf)
+        .map_err(|e| Failure::io(describe(path), e))?;
+    Ok(buf)
+}
+
+/// "stdin" or the path, for messages.
+pub fn describe(path: Option<&Path>) -> String {
+    match path {
+        Some(p) if p != Path::new("-") => p.display().to_string(),
+        _ => "stdin".into(),
+    }
+}
+
+/// A buffered, locked stdout.
+pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
+    BufWriter::with_capacity(1 << 16, io::stdout().lock())
+}
+
+/// An object writer in the chosen format; refuses to put wire bytes on a terminal.
+pub struct ObjectWriter {
+    out: BufWriter<io::StdoutLock<'static>>,
+    format: Format,
+}
+
+impl ObjectWriter {
+    pub fn new(args: &OutputArgs) -> Result<Self, Failure> {
+        let format = match args.format {
+            FormatArg::Json => Format::Json,
+            FormatArg::Wire => Format::Wire,
+        };
+        refuse_binary_on_terminal(format == Format::Wire)?;
+        Ok(Self {
+            out: stdout(),
+            format,
+        })
+    }
+
+    pub fn write(&mut self, obj: &Object) -> Result<(), Failure> {
+        write_object(&mut self.out, obj, self.format).map_err(write_err)
+    }
+
+    pub fn finish(mut self) -> Result<(), Failure> {
+        self.out.flush().map_err(write_err)
+    }
+}
+
+/// Errors out when binary output would go to a terminal.
+pub fn refuse_binary_on_terminal(binary: bool) -> Result<(), Failure> {
+    if binary && io::stdout().is_terminal() {
+        return Err(Failure::new(
+            2,
+            "refusing to write binary output to a terminal",
+            "stdout is a terminal",
+        )
+        .hint("redirect stdout to a file or pipe, or use --format json"));
+    }
+    Ok(())
+}
+
+/// The reader kind for a command that takes `default`, refined by `--type`.
+pub fn kind(default: Kind, arg: Option<TypeArg>) -> Kind {
+    match arg {
+        Some(TypeArg::Bulletin) => Kind::Bulletin,
+        Some(TypeArg::Message) => Kind::Message,
+        None => default,
+    }
+}
+
+/// How a stream ended: counts of objects read and of malformed ones.
+#[derive(Debug, Default)]
+pub struct StreamEnd {
+    pub objects: u64,
+    pub malformed: u64,
+}
+
+impl StreamEnd {
+    /// Exit code 3 when any object was malformed, else `otherwise`.
+    pub fn exit(&self, otherwise: u8) -> ExitCode {
+        ExitCode::from(if self.malformed > 0 {
+            EXIT_MALFORMED
+        } else {
+            otherwise
+        })
+    }
+}
+
+/// Runs `f` on each object of the input. A malformed object is reported
+/// and skipped; objects before and after it are still processed. `f` may
+/// fail the whole command (e.g. a broken pipe).
+pub fn for_each_object(
+    input: &InputArgs,
+    kind: Kind,
+    mut f: impl FnMut(u64, Object) -> Result<(), Failure>,
+) -> Result<StreamEnd, Failure> {
+    let path = input.input.as_deref();
+    let mut reader = ObjectReader::new(open_input(path)?, kind);
+    let mut end = StreamEnd::default();
+    while let Some(item) = reader.next() {
+        match item {
+            Ok(obj) => {
+                end.objects += 1;
+                f(reader.index, obj)?;
+            }
+            Err(ReadError::Io(e)) => {
+                return Err(Failure::io(format!("reading {}", describe(path)), e));
+            }
+            Err(ReadError::Decode { error, fatal }) => {
+                end.malformed += 1;
+                let what = format!("{} object {}", describe(path), reader.index);
+                let mut failure = Failure::malformed(what, error);
+                if fatal {
+                    failure = failure
+                        .hint("the rest of the stream was not read: its framing cannot be trusted");
+                }
+                failure.report();
+            }
+        }
+    }
+    Ok(end)
+}
+
+/// The time to check against: --now / GOSSIP_NOW, else the system clock.
+pub fn now(args: &NowArgs) -> u64 {
+    args.now.unwrap_or_else(system_now)
+}
+
+/// Seconds since the epoch from the system clock.
+pub fn system_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The current time as a protocol u32 timestamp.
+pub fn now_u32() -> Result<u32, Failure> {
+    u32::try_from(system_now())
+        .map_err(|_| Failure::io("clock", "time does not fit the protocol's u32 timestamp"))
+}
+
+/// Parses an address argument.
+pub fn parse_address(what: &str, text: &str) -> Result<Address, Failure> {
+    Address::from_hex(text).map_err(|e| Failure::new(2, format!("bad {what} '{text}'"), e))
+}
+
+/// Loads a key file, refusing files others can read.
+pub fn load_seed(path: &Path) -> Result<Seed, Failure> {
+    let what = format!("key file {}", path.display());
+    let meta = std::fs::metadata(path).map_err(|e| {
+        let f = Failure::io(&what, e);
+        if !path.exists() {
+            f.hint("create one with `gossip keygen -o FILE`")
+        } else {
+            f
+        }
+    })?;
+    if meta.is_dir() {
+        return Err(Failure::io(what, "is a directory"));
+    }
+    check_private(path, &meta, &what)?;
+    let mut text = zeroize::Zeroizing::new(String::new());
+    File::open(path)
+        .and_then(|f| f.take(1 << 16).read_to_string(&mut text))
+        .map_err(|e| Failure::io(&what, e))?;
+    parse_key_file(&text, address_of).map_err(|e| Failure::io(what, e))
+}
+
+#[cfg(unix)]
+fn check_private(path: &Path, meta: &std::fs::Metadata, what: &str) -> Result<(), Failure> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Failure::io(
+            what,
+            format!("permissions {mode:03o} let others read the secret"),
+        )
+        .hint(format!("chmod 600 {}", path.display())));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_: &Path, _: &std::fs::Metadata, _: &str) -> Result<(), Failure> {
+    Ok(())
+}
+
+/// Loads a key file into an identity.
+pub fn load_identity(path: &Path) -> Result<Identity, Failure> {
+    Ok(Identity::from_seed(&load_seed(path)?))
+}

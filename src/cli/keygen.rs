@@ -1,0 +1,57 @@
+//! `gossip keygen`: a new seed, written 0600 and never over an existing file without --force.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::process::ExitCode;
+
+use gossip::crypto::address_of;
+use gossip::keys::{Seed, key_file_text};
+
+use super::args::KeygenArgs;
+use super::io::{CmdResult, Failure, stdout, write_err};
+
+pub fn run(args: KeygenArgs) -> CmdResult {
+    let seed = Seed::generate();
+    let address = address_of(&seed);
+    let text = key_file_text(&seed, &address);
+    match &args.output {
+        None => {
+            let mut out = stdout();
+            out.write_all(text.as_bytes())
+                .and_then(|_| out.flush())
+                .map_err(write_err)?;
+        }
+        Some(path) => {
+            let what = format!("cannot write key file {}", path.display());
+            if args.force && path.is_dir() {
+                return Err(Failure::io(what, "is a directory"));
+            }
+            if args.force {
+                // Remove first so the new file is created 0600, whatever the old mode was.
+                match std::fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Failure::io(what, e)),
+                }
+            }
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path).map_err(|e| {
+                let exists = e.kind() == std::io::ErrorKind::AlreadyExists;
+                let f = Failure::io(&what, e);
+                if exists {
+                    f.hint("pass --force to overwrite it")
+                } else {
+                    f
+                }
+            })?;
+            file.write_all(text.as_bytes())
+                .and_then(|_| file.sync_all())
+                .map_err(|e| Failure::io(&what, e))?;
+            eprintln!("address: {address}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,50 @@
+//! `gossip message new`: wrap bulletins (or a payload file) in unsigned messages.
+
+use std::process::ExitCode;
+
+use gossip::codec::{Kind, Object};
+use gossip::message::Message;
+use gossip::operation::Op;
+
+use super::args::MessageNewArgs;
+use super::io::{
+    CmdResult, Failure, ObjectWriter, for_each_object, load_identity, now_u32, parse_address,
+    read_all,
+};
+
+pub fn run(args: MessageNewArgs) -> CmdResult {
+    let dst = parse_address("--to address", &args.to)?;
+    let src = match (&args.key, &args.from) {
+        (Some(key), _) => load_identity(key)?.address(),
+        (None, Some(from)) => parse_address("--from address", from)?,
+        (None, None) => unreachable!("clap requires -k or --from"),
+    };
+    let op = Op::from_name(&args.op).ok_or_else(|| {
+        let names: Vec<_> = Op::ALL.iter().map(|o| o.name()).collect();
+        Failure::new(
+            2,
+            format!("unknown operation '{}'", args.op),
+            format!("expected one of {}", names.join(", ")),
+        )
+    })?;
+    let ts = match args.ts {
+        Some(ts) => ts,
+        None => now_u32()?,
+    };
+    let mut out = ObjectWriter::new(&args.output)?;
+    let wrap = |payload: &[u8]| {
+        let body = [&[op as u8][..], payload].concat();
+        Object::Message(Message::new(src, dst, ts, body))
+    };
+    if let Some(file) = &args.body_file {
+        out.write(&wrap(&read_all(Some(file))?))?;
+        out.finish()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let end = for_each_object(&args.input, Kind::Bulletin, |_, obj| match obj {
+        Object::Bulletin(b) => out.write(&wrap(&b.pack())),
+        Object::Message(_) => unreachable!("reader takes bulletins only"),
+    })?;
+    out.finish()?;
+    Ok(end.exit(0))
+}

@@ -1,0 +1,49 @@
+//! The command line: clap definitions in `args`, shared I/O in `io`, and one
+//! module per subcommand, each with `run(args) -> CmdResult`.
+
+pub mod args;
+pub mod io;
+
+mod address;
+mod bulletin;
+mod completions;
+mod content_id;
+mod crypt;
+mod hashcash;
+mod inspect;
+mod keygen;
+mod message;
+mod mine;
+mod open;
+mod pack;
+mod sign;
+mod tapehash;
+mod topic;
+mod verify;
+
+use args::{BulletinCommand, Command, MessageCommand};
+use io::CmdResult;
+
+/// Runs one subcommand.
+pub fn run(command: Command) -> CmdResult {
+    match command {
+        Command::Keygen(a) => keygen::run(a),
+        Command::Address(a) => address::run(a),
+        Command::Topic(a) => topic::run(a),
+        Command::ContentId(a) => content_id::run(a),
+        Command::Tapehash(a) => tapehash::run(a),
+        Command::Bulletin(BulletinCommand::New(a)) => bulletin::run(a),
+        Command::Message(MessageCommand::New(a)) => message::run(a),
+        Command::Hashcash(a) => hashcash::run(a),
+        Command::Encrypt(a) => crypt::encrypt(a),
+        Command::Decrypt(a) => crypt::decrypt(a),
+        Command::Sign(a) => sign::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Open(a) => open::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Pack(a) => pack::pack(a),
+        Command::Unpack(a) => pack::unpack(a),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man => completions::man(),
+    }
+}

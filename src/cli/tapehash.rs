@@ -1,0 +1,27 @@
+//! `gossip tapehash`: the raw tapehash1 digest of some bytes and its leading zero bits.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use gossip::tapehash::{leading_zero_bits, tapehash1};
+use serde_json::json;
+
+use super::args::TapehashArgs;
+use super::io::{CmdResult, read_all, stdout, write_err};
+
+pub fn run(args: TapehashArgs) -> CmdResult {
+    let bytes = read_all(args.file.as_deref())?;
+    let digest = tapehash1(&bytes, args.code_size as usize);
+    let bits = leading_zero_bits(&digest);
+    let line = if args.json {
+        json!({"type": "tapehash", "digest": hex::encode(digest), "leading_zero_bits": bits, "code_size": args.code_size})
+            .to_string()
+    } else {
+        format!("{} {bits}", hex::encode(digest))
+    };
+    let mut out = stdout();
+    writeln!(out, "{line}")
+        .and_then(|_| out.flush())
+        .map_err(write_err)?;
+    Ok(ExitCode::SUCCESS)
+}

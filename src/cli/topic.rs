@@ -1,0 +1,47 @@
+//! `gossip topic`: a topic id from a descriptor, hex bytes, the beacon, or an inbox.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use gossip::ids::{DELIVERY_CODE_LEN, beacon_topic, inbox_topic, topic_id};
+use serde_json::json;
+
+use super::args::TopicArgs;
+use super::io::{CmdResult, Failure, parse_address, stdout, write_err};
+
+pub fn run(args: TopicArgs) -> CmdResult {
+    let (id, descriptor) = if let Some(d) = &args.descriptor {
+        (topic_id(d.as_bytes()), Some(hex::encode(d)))
+    } else if let Some(h) = &args.hex {
+        let bytes =
+            hex::decode(h.trim()).map_err(|e| Failure::new(2, format!("bad --hex '{h}'"), e))?;
+        (topic_id(&bytes), Some(hex::encode(bytes)))
+    } else if args.beacon {
+        (
+            beacon_topic(),
+            Some(hex::encode(gossip::ids::BEACON_DESCRIPTOR)),
+        )
+    } else {
+        let addr = parse_address("address", args.inbox.as_deref().unwrap_or_default())?;
+        let code_hex = args.delivery_code.as_deref().unwrap_or_default();
+        let mut code = [0u8; DELIVERY_CODE_LEN];
+        hex::decode_to_slice(code_hex.trim(), &mut code).map_err(|_| {
+            Failure::new(
+                2,
+                format!("bad --delivery-code '{code_hex}'"),
+                "a delivery code is 16 hex digits",
+            )
+        })?;
+        (inbox_topic(&code, &addr), None)
+    };
+    let mut out = stdout();
+    let line = if args.json {
+        json!({"type": "topic", "topic": hex::encode(id), "descriptor": descriptor}).to_string()
+    } else {
+        hex::encode(id)
+    };
+    writeln!(out, "{line}")
+        .and_then(|_| out.flush())
+        .map_err(write_err)?;
+    Ok(ExitCode::SUCCESS)
+}

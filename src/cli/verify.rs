@@ -1,0 +1,97 @@
+//! `gossip verify`: one verdict per object, every check named; exit 0 only
+//! when every object is valid.
+
+use std::io::Write;
+
+use gossip::codec::{Kind, Object};
+use gossip::crypto::Identity;
+use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
+use gossip::verify::{
+    Policy, Status, Verdict, verify_bulletin, verify_message, verify_plain_message,
+};
+use serde_json::json;
+
+use super::args::{CheckArgs, VerifyArgs};
+use super::io::{
+    CmdResult, EXIT_INVALID, for_each_object, kind, load_identity, now, stdout, write_err,
+};
+
+/// The verification policy the flags ask for, for an object of this type.
+pub fn policy(args: &CheckArgs, obj: &Object) -> Policy {
+    let mut p = Policy::new(now(&args.now));
+    p.skew = args.skew;
+    p.bulletin_difficulty = args.bulletin_difficulty;
+    match obj {
+        Object::Message(_) => {
+            p.message_difficulty = args.difficulty.unwrap_or(DEFAULT_MESSAGE_DIFFICULTY)
+        }
+        Object::Bulletin(_) => {
+            p.bulletin_difficulty = args.difficulty.unwrap_or(DEFAULT_BULLETIN_DIFFICULTY)
+        }
+    }
+    p
+}
+
+/// Runs every check on an object.
+pub fn check(obj: &Object, id: Option<&Identity>, args: &CheckArgs) -> Verdict {
+    let policy = policy(args, obj);
+    match obj {
+        Object::Bulletin(b) => verify_bulletin(b, &policy),
+        Object::Message(m) if args.plaintext => verify_plain_message(m, None, &policy),
+        Object::Message(m) => verify_message(m, id, None, &policy),
+    }
+}
+
+fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::Passed => "passed",
+        Status::Failed => "failed",
+        Status::Skipped => "skipped",
+    }
+}
+
+pub fn run(args: VerifyArgs) -> CmdResult {
+    let id = args.key.key.as_deref().map(load_identity).transpose()?;
+    let mut out = stdout();
+    let mut invalid = 0u64;
+    let end = for_each_object(&args.input, kind(Kind::Any, args.kind), |index, obj| {
+        let verdict = check(&obj, id.as_ref(), &args.check);
+        let failures: Vec<&str> = verdict.failures().map(|r| r.name()).collect();
+        if !failures.is_empty() {
+            invalid += 1;
+        }
+        let line = if args.json {
+            let checks: Vec<_> = verdict
+                .checks
+                .iter()
+                .map(|(r, s)| json!({"check": r.name(), "status": status_name(*s)}))
+                .collect();
+            let mut v = json!({
+                "type": "verdict",
+                "index": index,
+                "object": obj.type_name(),
+                "valid": failures.is_empty(),
+                "failures": failures,
+                "checks": checks,
+            });
+            if let Some(p) = &verdict.payload {
+                v["op"] = json!(p.op().name());
+            }
+            v.to_string()
+        } else if failures.is_empty() {
+            format!("{index} {}: valid", obj.type_name())
+        } else {
+            format!(
+                "{index} {}: invalid: {}",
+                obj.type_name(),
+                failures.join(", ")
+            )
+        };
+        writeln!(out, "{line}").map_err(write_err)
+    })?;
+    out.flush().map_err(write_err)?;
+    if end.objects == 0 && end.malformed == 0 {
+        eprintln!("gossip: verify: no objects on input");
+    }
+    Ok(end.exit(if invalid > 0 { EXIT_INVALID } else { 0 }))
+}
