@@ -87,6 +87,8 @@ pub struct Progress {
     pub tried: AtomicU64,
     /// Set to stop mining early.
     pub stop: AtomicBool,
+    /// Stop after about this many hashes (0: no limit); benchmarks use it.
+    pub limit: AtomicU64,
 }
 
 /// Searches the whole 32-bit nonce space, starting at `start` and wrapping,
@@ -113,7 +115,11 @@ pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mi
                 return Some(Some(nonce));
             }
         }
-        progress.tried.fetch_add(CHUNK, Ordering::Relaxed);
+        let tried = progress.tried.fetch_add(CHUNK, Ordering::Relaxed) + CHUNK;
+        let limit = progress.limit.load(Ordering::Relaxed);
+        if limit != 0 && tried >= limit {
+            progress.stop.store(true, Ordering::Relaxed);
+        }
         None
     });
     match found {

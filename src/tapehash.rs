@@ -90,6 +90,49 @@ fn hash_op(opcode: u8, d: &[u8]) -> u8 {
     }
 }
 
+/// One hash call tapehash1 makes: the opcode (10..=15) and the rotated
+/// tape it hashes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HashCall {
+    /// The opcode, 10..=15.
+    pub opcode: u8,
+    /// The 64-byte rotated tape hashed.
+    pub input: [u8; TAPE],
+}
+
+/// The hash calls tapehash1 makes for `preimage`, in order, besides the
+/// fixed SHAKE256, BLAKE2b-512 and final SHA-256. Benchmarks replay them to
+/// measure the floor: the cost of the primitives alone.
+pub fn hash_calls(preimage: &[u8], code_size: usize) -> Vec<HashCall> {
+    let mut shake = Shake256::default();
+    Update::update(&mut shake, preimage);
+    let mut code = vec![0u8; code_size];
+    shake.finalize_xof().read(&mut code);
+    let mut tape = [0u8; 2 * TAPE];
+    tape[..TAPE].copy_from_slice(&Blake2b512::digest(preimage));
+    tape.copy_within(..TAPE, TAPE);
+    let mut calls = Vec::new();
+    for c in code {
+        let (opcode, p) = (c >> 4, usize::from(c & 0x0f));
+        for at in [p, p + 16, p + 32, p + 48] {
+            if opcode >= 10 {
+                let input = tape[at..at + TAPE].try_into().expect("64-byte window");
+                calls.push(HashCall { opcode, input });
+            }
+            let value = execute(opcode, at, &tape);
+            tape[at] = value;
+            tape[at + TAPE] = value;
+        }
+    }
+    calls
+}
+
+/// Runs one opcode's hash on a rotated tape: the primitive cost of a
+/// [`HashCall`], for benchmarks.
+pub fn replay(call: &HashCall) -> u8 {
+    hash_op(call.opcode, &call.input)
+}
+
 /// Number of leading zero bits of `digest` read as a big-endian number.
 pub fn leading_zero_bits(digest: &[u8]) -> u32 {
     let mut bits = 0;
@@ -113,6 +156,13 @@ mod tests {
         assert_eq!(leading_zero_bits(&[0x00, 0x01]), 15);
         assert_eq!(leading_zero_bits(&[0, 0]), 16);
         assert_eq!(leading_zero_bits(&[]), 0);
+    }
+
+    #[test]
+    fn hash_calls_replay_to_the_same_tape_values() {
+        let calls = hash_calls(b"some preimage", DEFAULT_CODE_SIZE);
+        assert!(!calls.is_empty());
+        assert!(calls.iter().all(|c| (10..=15).contains(&c.opcode)));
     }
 
     #[test]
