@@ -18,6 +18,7 @@ pub mod keys;
 pub mod message;
 pub mod operation;
 pub mod pow;
+pub mod store;
 pub mod tapehash;
 pub mod verify;
 
