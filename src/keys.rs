@@ -121,10 +121,10 @@ pub fn parse_key_file(
         }
     }
     let seed = seed.ok_or(KeyError::BadFile)?;
-    if let Some(claimed) = claimed {
-        if claimed != derive(&seed) {
-            return Err(KeyError::AddressMismatch);
-        }
+    if let Some(claimed) = claimed
+        && claimed != derive(&seed)
+    {
+        return Err(KeyError::AddressMismatch);
     }
     Ok(seed)
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{BulletinStore, StoreError, seen_until};
+use super::{BulletinStore, StoreError};
 use crate::bulletin::Bulletin;
 use crate::ids::Id;
 
@@ -22,7 +22,7 @@ impl MemoryStore {
 }
 
 fn oldest_first(list: &mut [Bulletin]) {
-    list.sort_by(|a, b| (a.ts, a.content_id).cmp(&(b.ts, b.content_id)));
+    list.sort_by_key(|b| (b.ts, b.content_id));
 }
 
 impl BulletinStore for MemoryStore {
@@ -71,7 +71,7 @@ impl BulletinStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Match, Query};
+    use crate::store::{Match, Query, seen_until};
 
     #[test]
     fn stores_once_delivers_once_and_expires() {
