@@ -16,6 +16,7 @@ pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod message;
+pub mod node;
 pub mod operation;
 pub mod pow;
 pub mod store;
