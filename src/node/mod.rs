@@ -519,3 +519,98 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::PeerKey;
+    use crate::keys::Seed;
+
+    fn node() -> Node {
+        Node::new(
+            Identity::from_seed(&Seed::generate()),
+            NodeConfig::default(),
+        )
+    }
+
+    #[test]
+    fn follows_beacon_and_inbox_by_default() {
+        let mut n = node();
+        assert!(n.follows(&beacon_topic()));
+        assert!(n.follows(&inbox_topic(&n.delivery_code(), &n.address())));
+        n.unsubscribe(&beacon_topic());
+        assert!(!n.follows(&beacon_topic()));
+        n.subscribe([1; 32]);
+        assert_eq!(n.topics().count(), 2);
+    }
+
+    #[test]
+    fn process_takes_one_item_off_each_queue() {
+        let mut n = node();
+        let peer = Identity::from_seed(&Seed::generate()).address();
+        n.connect(peer, 1).unwrap();
+        n.request_sync(peer, [1; 32]);
+        n.request_sync(peer, [2; 32]);
+        assert_eq!(n.pending(), 2);
+        assert!(n.process(0).unwrap());
+        assert_eq!(n.pending(), 2, "one action done, one message queued");
+        assert!(n.process(0).unwrap());
+        assert_eq!(
+            n.take_sent().len(),
+            1,
+            "the sender runs before the action handler"
+        );
+        assert_eq!(n.run_until_idle(0).unwrap(), 1);
+        assert_eq!(n.take_sent().len(), 1);
+        assert!(!n.process(0).unwrap());
+        assert_eq!(n.counters().sent, 2);
+    }
+
+    #[test]
+    fn an_action_handler_overrides_one_method() {
+        struct NoSync;
+        impl ActionHandler for NoSync {
+            fn request_sync_headers(
+                &mut self,
+                _: &mut Node,
+                _: Address,
+                _: Id,
+                _: u64,
+            ) -> Result<(), NodeError> {
+                Ok(())
+            }
+        }
+        let mut n = node();
+        n.set_action_handler(Box::new(NoSync));
+        let peer = Identity::from_seed(&Seed::generate()).address();
+        n.request_sync(peer, [1; 32]);
+        n.run_until_idle(0).unwrap();
+        assert!(n.take_sent().is_empty());
+    }
+
+    #[test]
+    fn bad_peer_and_bad_bulletin_are_errors() {
+        let mut n = node();
+        let invalid = (0..=255u8)
+            .map(|i| Address([i; 32]))
+            .find(|a| PeerKey::new(a).is_err());
+        assert!(
+            n.connect(invalid.expect("some pattern is not a point"), 1)
+                .is_err()
+        );
+        let b = Bulletin::new([1; 32], b"x".to_vec(), 100);
+        assert!(matches!(
+            n.publish(b, 100 + 3600),
+            Err(NodeError::Rejected(Reason::Expired))
+        ));
+    }
+
+    #[test]
+    fn seen_ids_expire() {
+        let mut n = node();
+        n.mark_as_seen([3; 32], 50).unwrap();
+        assert!(n.has_seen(&[3; 32], 49));
+        assert!(!n.has_seen(&[3; 32], 50));
+        assert_eq!(n.delete_old_content(50).unwrap(), 0);
+    }
+}
