@@ -1,5 +1,5 @@
 //! Error types of the library. Reasons an object is *rejected* are not
-//! errors but data: see [`crate::verify::Failure`].
+//! errors but data: see [`crate::verify::Reason`].
 
 use std::fmt;
 

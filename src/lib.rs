@@ -16,8 +16,10 @@ pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod message;
+pub mod node;
 pub mod operation;
 pub mod pow;
+pub mod store;
 pub mod tapehash;
 pub mod verify;
 

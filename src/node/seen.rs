@@ -1,0 +1,107 @@
+//! The seen set: content ids a node has handled, each kept until its
+//! bulletin expires, bounded in size.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::ids::Id;
+
+/// Default number of content ids a seen set holds.
+pub const DEFAULT_SEEN_CAPACITY: usize = 100_000;
+
+/// Content ids with an expiry. An id is seen while `now < expires`; when
+/// full, the id that expires soonest makes room.
+#[derive(Clone, Debug)]
+pub struct SeenSet {
+    expiry: HashMap<Id, u64>,
+    by_expiry: BTreeSet<(u64, Id)>,
+    capacity: usize,
+}
+
+impl Default for SeenSet {
+    fn default() -> Self {
+        Self::new(DEFAULT_SEEN_CAPACITY)
+    }
+}
+
+impl SeenSet {
+    /// An empty set holding at most `capacity` ids (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            expiry: HashMap::new(),
+            by_expiry: BTreeSet::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Records `id` as seen until `expires` (the later expiry wins).
+    pub fn insert(&mut self, id: Id, expires: u64) {
+        if let Some(&old) = self.expiry.get(&id) {
+            if old >= expires {
+                return;
+            }
+            self.by_expiry.remove(&(old, id));
+        }
+        self.expiry.insert(id, expires);
+        self.by_expiry.insert((expires, id));
+        while self.expiry.len() > self.capacity {
+            match self.by_expiry.pop_first() {
+                Some((_, gone)) => {
+                    self.expiry.remove(&gone);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Whether `id` is seen at `now`.
+    pub fn contains(&self, id: &Id, now: u64) -> bool {
+        self.expiry.get(id).is_some_and(|&e| now < e)
+    }
+
+    /// Forgets every id expired at `now`; returns how many went.
+    pub fn purge(&mut self, now: u64) -> usize {
+        let mut n = 0;
+        while let Some(&(e, id)) = self.by_expiry.first() {
+            if e > now {
+                break;
+            }
+            self.by_expiry.pop_first();
+            self.expiry.remove(&id);
+            n += 1;
+        }
+        n
+    }
+
+    /// How many ids are held.
+    pub fn len(&self) -> usize {
+        self.expiry.len()
+    }
+
+    /// Whether no id is held.
+    pub fn is_empty(&self) -> bool {
+        self.expiry.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_and_stays_bounded() {
+        let mut s = SeenSet::new(2);
+        s.insert([1; 32], 100);
+        s.insert([2; 32], 200);
+        assert!(s.contains(&[1; 32], 99));
+        assert!(!s.contains(&[1; 32], 100));
+        s.insert([3; 32], 300);
+        assert_eq!(s.len(), 2);
+        assert!(!s.contains(&[1; 32], 0), "the soonest to expire made room");
+        s.insert([2; 32], 250);
+        assert!(s.contains(&[2; 32], 240));
+        assert_eq!(s.purge(250), 1);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.purge(1000), 1);
+        assert!(s.is_empty());
+    }
+}

@@ -1,0 +1,156 @@
+//! The bulletin store: where a node keeps the bulletins it has accepted,
+//! the content ids it has seen and which bulletins it has delivered.
+//!
+//! [`BulletinStore`] is the node's bulletin handler (the original's
+//! `SupportsHandleRetrieveListQueryBulletin`). Two implementations:
+//! [`MemoryStore`] for tests and short-lived nodes, [`SqliteStore`] for a
+//! relay that must survive restarts without losing or re-delivering.
+
+mod memory;
+mod query;
+mod sqlite;
+
+use std::fmt;
+
+pub use memory::MemoryStore;
+pub use query::{Match, Query};
+pub use sqlite::SqliteStore;
+
+use crate::bulletin::{Bulletin, CONTENT_TTL};
+use crate::ids::Id;
+
+/// What [`BulletinStore::handle`] did with a bulletin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// The bulletin was not held before.
+    pub new: bool,
+    /// The caller should deliver it now: delivery was asked for and the
+    /// bulletin had not been delivered before (the mark is now recorded).
+    pub deliver: bool,
+}
+
+/// A store failure. Never a panic: bad rows and database errors come back
+/// here.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed (open, schema, read or write).
+    Database(rusqlite::Error),
+    /// A stored row does not hold a valid value (wrong blob length, a
+    /// number out of range).
+    Corrupt(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Database(e) => write!(f, "bulletin store database error: {e}"),
+            Self::Corrupt(why) => write!(f, "bulletin store holds a bad row: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Database(e) => Some(e),
+            Self::Corrupt(_) => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Database(e)
+    }
+}
+
+/// Until when a content id stays in the seen set: its bulletin's expiry.
+/// After that the bulletin fails verification anyway, so forgetting it is
+/// safe.
+pub fn seen_until(bulletin: &Bulletin) -> u64 {
+    u64::from(bulletin.ts) + u64::from(CONTENT_TTL)
+}
+
+/// Keeps bulletins, the seen set and delivery marks; answers lookups and
+/// queries. Every method that writes is durable when it returns (for stores
+/// that persist at all), so a node writes before it forwards or delivers.
+pub trait BulletinStore {
+    /// Stores a bulletin if its content id is not held yet; true when new.
+    fn store(&mut self, bulletin: &Bulletin) -> Result<bool, StoreError>;
+
+    /// The bulletin with this content id, if held.
+    fn retrieve(&self, content_id: &Id) -> Result<Option<Bulletin>, StoreError>;
+
+    /// Whether a bulletin with this content id is held.
+    fn contains(&self, content_id: &Id) -> Result<bool, StoreError> {
+        Ok(self.retrieve(content_id)?.is_some())
+    }
+
+    /// Every bulletin held, oldest first (by ts, then content id).
+    fn list(&self) -> Result<Vec<Bulletin>, StoreError>;
+
+    /// The content ids held under `topic`, oldest first.
+    fn list_topic(&self, topic: &Id) -> Result<Vec<Id>, StoreError> {
+        let q = Query {
+            topic: Some(Match::Exact(topic.to_vec())),
+            ..Query::default()
+        };
+        Ok(self.query(&q)?.into_iter().map(|b| b.content_id).collect())
+    }
+
+    /// The bulletins matching every condition of `query`, oldest first.
+    fn query(&self, query: &Query) -> Result<Vec<Bulletin>, StoreError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|b| query.matches(b))
+            .collect())
+    }
+
+    /// Records `content_id` as seen until `expires` (seconds since the epoch).
+    /// Stores that do not persist the seen set may ignore it.
+    fn mark_seen(&mut self, content_id: &Id, expires: u64) -> Result<(), StoreError> {
+        let _ = (content_id, expires);
+        Ok(())
+    }
+
+    /// The persisted seen set: (content id, expiry) with expiry after `now`.
+    fn seen(&self, now: u64) -> Result<Vec<(Id, u64)>, StoreError> {
+        let _ = now;
+        Ok(Vec::new())
+    }
+
+    /// Records that `content_id` was delivered (kept until `expires`); true
+    /// when it had not been marked before.
+    fn mark_delivered(&mut self, content_id: &Id, expires: u64) -> Result<bool, StoreError>;
+
+    /// Whether `content_id` has been delivered.
+    fn is_delivered(&self, content_id: &Id) -> Result<bool, StoreError>;
+
+    /// The node's bulletin handler: stores the bulletin, marks it seen and,
+    /// when `deliver` is asked, marks it delivered, all before the node
+    /// forwards or delivers it. Persistent stores do this in one
+    /// transaction.
+    fn handle(&mut self, bulletin: &Bulletin, deliver: bool) -> Result<Stored, StoreError> {
+        let expires = seen_until(bulletin);
+        let new = self.store(bulletin)?;
+        self.mark_seen(&bulletin.content_id, expires)?;
+        let deliver = deliver && self.mark_delivered(&bulletin.content_id, expires)?;
+        Ok(Stored { new, deliver })
+    }
+
+    /// Removes expired bulletins (now ≥ ts + 3600), seen entries and
+    /// delivery marks; returns how many bulletins went.
+    fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError>;
+
+    /// How many bulletins are held.
+    fn len(&self) -> Result<usize, StoreError> {
+        Ok(self.list()?.len())
+    }
+
+    /// Whether no bulletin is held.
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.len()? == 0)
+    }
+}

@@ -1,0 +1,390 @@
+//! A SQLite bulletin store: bulletins, the seen set and delivery marks kept
+//! across restarts, in WAL mode, each node write one transaction.
+
+use std::path::Path;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use super::{BulletinStore, Match, Query, StoreError, Stored, seen_until};
+use crate::bulletin::{Bulletin, CONTENT_TTL};
+use crate::ids::Id;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS bulletins (
+    content_id BLOB PRIMARY KEY NOT NULL,
+    topic      BLOB NOT NULL,
+    ts         INTEGER NOT NULL,
+    nonce      INTEGER NOT NULL,
+    content    BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bulletins_topic ON bulletins (topic, ts);
+CREATE TABLE IF NOT EXISTS seen (
+    content_id BLOB PRIMARY KEY NOT NULL,
+    expires    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS delivered (
+    content_id BLOB PRIMARY KEY NOT NULL,
+    expires    INTEGER NOT NULL
+);
+";
+
+const COLUMNS: &str = "topic, content_id, ts, nonce, content";
+
+/// A bulletin store in a SQLite database file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, in WAL mode.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        Self::init(conn)
+    }
+
+    /// A private database in memory (for tests).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn })
+    }
+
+    fn select(&self, sql_where: &str, args: Vec<Value>) -> Result<Vec<Bulletin>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM bulletins {sql_where} ORDER BY ts, content_id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), raw_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(to_bulletin(row?)?);
+        }
+        Ok(out)
+    }
+}
+
+/// A row as read, before its values are checked.
+type RawRow = (Vec<u8>, Vec<u8>, i64, i64, Vec<u8>);
+
+fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn to_id(bytes: &[u8], what: &str) -> Result<Id, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{what} is {} bytes, not 32", bytes.len())))
+}
+
+fn to_u32(n: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} {n} is not a u32")))
+}
+
+fn to_u64(n: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} {n} is negative")))
+}
+
+/// Seconds as a SQLite integer (saturating: no real clock reaches i64::MAX).
+fn sql_time(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+fn to_bulletin((topic, content_id, ts, nonce, content): RawRow) -> Result<Bulletin, StoreError> {
+    Ok(Bulletin {
+        topic: to_id(&topic, "topic")?,
+        content_id: to_id(&content_id, "content id")?,
+        ts: to_u32(ts, "ts")?,
+        nonce: to_u32(nonce, "nonce")?,
+        content,
+    })
+}
+
+fn insert_bulletin(conn: &Connection, b: &Bulletin) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO bulletins (topic, content_id, ts, nonce, content) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![&b.topic[..], &b.content_id[..], i64::from(b.ts), i64::from(b.nonce), &b.content],
+    )?;
+    Ok(n == 1)
+}
+
+fn upsert_seen(conn: &Connection, id: &Id, expires: u64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO seen (content_id, expires) VALUES (?1, ?2)
+         ON CONFLICT (content_id) DO UPDATE SET expires = max(expires, excluded.expires)",
+        params![&id[..], sql_time(expires)],
+    )?;
+    Ok(())
+}
+
+fn insert_delivered(conn: &Connection, id: &Id, expires: u64) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO delivered (content_id, expires) VALUES (?1, ?2)",
+        params![&id[..], sql_time(expires)],
+    )?;
+    Ok(n == 1)
+}
+
+/// The SQL condition and argument for one match on `col`; None when it
+/// matches everything (an empty prefix or suffix).
+fn condition(col: &str, m: &Match) -> Option<(String, Value)> {
+    let p = m.pattern().to_vec();
+    let n = p.len();
+    match m {
+        Match::Exact(_) => Some((format!("{col} = ?"), Value::Blob(p))),
+        _ if n == 0 => None,
+        Match::Prefix(_) => Some((format!("substr({col}, 1, {n}) = ?"), Value::Blob(p))),
+        Match::Suffix(_) => Some((
+            format!("(length({col}) >= {n} AND substr({col}, -{n}) = ?)"),
+            Value::Blob(p),
+        )),
+    }
+}
+
+impl BulletinStore for SqliteStore {
+    fn store(&mut self, bulletin: &Bulletin) -> Result<bool, StoreError> {
+        insert_bulletin(&self.conn, bulletin)
+    }
+
+    fn retrieve(&self, content_id: &Id) -> Result<Option<Bulletin>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM bulletins WHERE content_id = ?1");
+        let row = self
+            .conn
+            .query_row(&sql, params![&content_id[..]], raw_row)
+            .optional()?;
+        row.map(to_bulletin).transpose()
+    }
+
+    fn contains(&self, content_id: &Id) -> Result<bool, StoreError> {
+        let found = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM bulletins WHERE content_id = ?1",
+                params![&content_id[..]],
+                |_| Ok(()),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    fn list(&self) -> Result<Vec<Bulletin>, StoreError> {
+        self.select("", Vec::new())
+    }
+
+    fn list_topic(&self, topic: &Id) -> Result<Vec<Id>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT content_id FROM bulletins WHERE topic = ?1 ORDER BY ts, content_id")?;
+        let rows = stmt.query_map(params![&topic[..]], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(to_id(&row?, "content id")?);
+        }
+        Ok(out)
+    }
+
+    fn query(&self, query: &Query) -> Result<Vec<Bulletin>, StoreError> {
+        let conds: Vec<(String, Value)> = [
+            ("topic", &query.topic),
+            ("content_id", &query.content_id),
+            ("content", &query.content),
+        ]
+        .into_iter()
+        .filter_map(|(col, m)| m.as_ref().and_then(|m| condition(col, m)))
+        .collect();
+        if conds.is_empty() {
+            return self.list();
+        }
+        let sql_where = format!(
+            "WHERE {}",
+            conds
+                .iter()
+                .map(|(c, _)| c.as_str())
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        );
+        self.select(&sql_where, conds.into_iter().map(|(_, v)| v).collect())
+    }
+
+    fn mark_seen(&mut self, content_id: &Id, expires: u64) -> Result<(), StoreError> {
+        upsert_seen(&self.conn, content_id, expires)
+    }
+
+    fn seen(&self, now: u64) -> Result<Vec<(Id, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT content_id, expires FROM seen WHERE expires > ?1")?;
+        let rows = stmt.query_map(params![sql_time(now)], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, expires) = row?;
+            out.push((
+                to_id(&id, "seen content id")?,
+                to_u64(expires, "seen expiry")?,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn mark_delivered(&mut self, content_id: &Id, expires: u64) -> Result<bool, StoreError> {
+        insert_delivered(&self.conn, content_id, expires)
+    }
+
+    fn is_delivered(&self, content_id: &Id) -> Result<bool, StoreError> {
+        let found = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM delivered WHERE content_id = ?1",
+                params![&content_id[..]],
+                |_| Ok(()),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    fn handle(&mut self, bulletin: &Bulletin, deliver: bool) -> Result<Stored, StoreError> {
+        let expires = seen_until(bulletin);
+        let tx = self.conn.transaction()?;
+        let new = insert_bulletin(&tx, bulletin)?;
+        upsert_seen(&tx, &bulletin.content_id, expires)?;
+        let deliver = deliver && insert_delivered(&tx, &bulletin.content_id, expires)?;
+        tx.commit()?;
+        Ok(Stored { new, deliver })
+    }
+
+    fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError> {
+        let now = sql_time(now);
+        let tx = self.conn.transaction()?;
+        let removed = tx.execute(
+            "DELETE FROM bulletins WHERE ts + ?1 <= ?2",
+            params![i64::from(CONTENT_TTL), now],
+        )?;
+        tx.execute("DELETE FROM seen WHERE expires <= ?1", params![now])?;
+        tx.execute("DELETE FROM delivered WHERE expires <= ?1", params![now])?;
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    fn len(&self) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM bulletins", [], |r| r.get(0))?;
+        usize::try_from(n).map_err(|_| StoreError::Corrupt(format!("row count {n}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Bulletin> {
+        vec![
+            Bulletin::new([1; 32], b"hello world".to_vec(), 1000),
+            Bulletin::new([1; 32], b"goodbye world".to_vec(), 1001),
+            Bulletin::new([2; 32], b"hello there".to_vec(), 1002),
+            Bulletin::new([2; 32], Vec::new(), 1003),
+        ]
+    }
+
+    #[test]
+    fn queries_agree_with_the_in_memory_matcher() {
+        let mut s = SqliteStore::open_in_memory().unwrap();
+        let all = sample();
+        for b in &all {
+            assert!(s.store(b).unwrap());
+        }
+        assert!(!s.store(&all[0]).unwrap());
+        assert_eq!(s.list().unwrap(), all);
+        let id = all[2].content_id;
+        let patterns = |v: &[u8]| {
+            vec![
+                Match::Exact(v.to_vec()),
+                Match::Prefix(v.to_vec()),
+                Match::Suffix(v.to_vec()),
+                Match::Prefix(Vec::new()),
+                Match::Suffix(Vec::new()),
+            ]
+        };
+        let mut queries = Vec::new();
+        for m in patterns(b"hello") {
+            queries.push(Query {
+                content: Some(m),
+                ..Query::default()
+            });
+        }
+        for m in patterns(b"world") {
+            queries.push(Query {
+                content: Some(m),
+                ..Query::default()
+            });
+        }
+        for m in [
+            Match::Exact(id.to_vec()),
+            Match::Prefix(id[..3].to_vec()),
+            Match::Suffix(id[29..].to_vec()),
+        ] {
+            queries.push(Query {
+                content_id: Some(m),
+                ..Query::default()
+            });
+        }
+        queries.push(Query {
+            topic: Some(Match::Exact(vec![1; 32])),
+            content: Some(Match::Suffix(b"world".to_vec())),
+            ..Query::default()
+        });
+        for q in queries {
+            let expected: Vec<_> = all.iter().filter(|b| q.matches(b)).cloned().collect();
+            assert_eq!(s.query(&q).unwrap(), expected, "{q:?}");
+        }
+        assert_eq!(
+            s.list_topic(&[2; 32]).unwrap(),
+            vec![all[2].content_id, all[3].content_id]
+        );
+    }
+
+    #[test]
+    fn handle_is_atomic_and_remembers_delivery() {
+        let mut s = SqliteStore::open_in_memory().unwrap();
+        let b = &sample()[0];
+        assert_eq!(
+            s.handle(b, true).unwrap(),
+            Stored {
+                new: true,
+                deliver: true
+            }
+        );
+        assert_eq!(
+            s.handle(b, true).unwrap(),
+            Stored {
+                new: false,
+                deliver: false
+            }
+        );
+        assert!(s.is_delivered(&b.content_id).unwrap());
+        assert_eq!(s.seen(1000).unwrap(), vec![(b.content_id, 4600)]);
+        assert!(s.seen(4600).unwrap().is_empty());
+        assert_eq!(s.remove_expired(4599).unwrap(), 0);
+        assert_eq!(s.remove_expired(4600).unwrap(), 1);
+        assert!(!s.is_delivered(&b.content_id).unwrap());
+        assert!(s.seen(0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn corrupt_rows_are_errors_not_panics() {
+        let s = SqliteStore::open_in_memory().unwrap();
+        s.conn
+            .execute(
+                "INSERT INTO bulletins VALUES (x'0102', x'03', -1, 5, x'')",
+                [],
+            )
+            .unwrap();
+        assert!(matches!(s.list(), Err(StoreError::Corrupt(_))));
+    }
+}

@@ -1,0 +1,490 @@
+//! Several node engines wired together in memory with an injected clock:
+//! each node's sent messages are handed to the next node's inbound queue
+//! until the network goes quiet.
+
+use gossip::bulletin::Bulletin;
+use gossip::crypto::{Cipher, Identity, PeerKey};
+use gossip::ids::{Id, beacon_topic, topic_id};
+use gossip::keys::{Address, Seed};
+use gossip::message::Message;
+use gossip::node::{Node, NodeConfig, prepare_message};
+use gossip::operation::{Op, PackedContent, Payload};
+use gossip::pow::{self, Mined, Progress};
+use gossip::store::{BulletinStore, SqliteStore};
+use gossip::verify::Reason;
+
+const NOW: u64 = 1_700_000_000;
+
+fn node() -> Node {
+    Node::new(
+        Identity::from_seed(&Seed::generate()),
+        NodeConfig::default(),
+    )
+}
+
+/// A bulletin mined to the default bulletin difficulty (7).
+fn mined(topic: Id, content: &[u8], ts: u64) -> Bulletin {
+    let mut b = Bulletin::new(topic, content.to_vec(), ts as u32);
+    let Mined::Found(nonce) = pow::mine(&b.work(), 7, 0, &Progress::default()) else {
+        panic!("no nonce");
+    };
+    b.nonce = nonce;
+    b
+}
+
+fn link(nodes: &mut [Node], a: usize, b: usize) {
+    let (aa, ba) = (nodes[a].address(), nodes[b].address());
+    nodes[a].connect(ba, 1).unwrap();
+    nodes[b].connect(aa, 1).unwrap();
+}
+
+/// Runs every node and passes messages along until nothing moves; returns
+/// the messages passed. Panics if the network never goes quiet.
+fn pump(nodes: &mut [Node], now: u64) -> usize {
+    let mut passed = 0;
+    for _ in 0..1000 {
+        let mut moved = 0;
+        for i in 0..nodes.len() {
+            nodes[i].run_until_idle(now).unwrap();
+            for out in nodes[i].take_sent() {
+                let j = nodes
+                    .iter()
+                    .position(|n| n.address() == out.peer)
+                    .expect("known peer");
+                nodes[j].receive(out.message);
+                moved += 1;
+            }
+        }
+        if moved == 0 {
+            return passed;
+        }
+        passed += moved;
+    }
+    panic!("the network did not go quiet");
+}
+
+#[test]
+fn chain_of_three_delivers_once_at_the_far_end() {
+    let mut nodes: Vec<Node> = (0..3).map(|_| node()).collect();
+    link(&mut nodes, 0, 1);
+    link(&mut nodes, 1, 2);
+    let topic = topic_id(b"far away");
+    nodes[2].subscribe(topic);
+    let b = mined(topic, b"hello", NOW);
+    nodes[0].publish(b.clone(), NOW).unwrap();
+    let passed = pump(&mut nodes, NOW);
+    assert_eq!(passed, 2, "0->1 and 1->2; nothing echoes back");
+    assert_eq!(nodes[2].take_delivered(), vec![b.clone()]);
+    assert!(
+        nodes[1].take_delivered().is_empty(),
+        "the middle node does not follow the topic"
+    );
+    assert!(nodes[0].take_delivered().is_empty());
+    assert!(
+        nodes[1].store().contains(&b.content_id).unwrap(),
+        "the middle node still stores it"
+    );
+    assert_eq!(nodes[1].counters().forwarded, 1);
+    assert_eq!(nodes[2].counters().delivered, 1);
+    assert!(nodes.iter().all(|n| n.counters().drops.is_empty()));
+    // Publishing the same bulletin again is a duplicate everywhere.
+    nodes[0].publish(b, NOW).unwrap();
+    assert_eq!(pump(&mut nodes, NOW), 0);
+    assert_eq!(nodes[0].counters().duplicates, 1);
+    assert!(nodes[2].take_delivered().is_empty());
+}
+
+#[test]
+fn ring_does_not_loop() {
+    let mut nodes: Vec<Node> = (0..4).map(|_| node()).collect();
+    for i in 0..4 {
+        link(&mut nodes, i, (i + 1) % 4);
+    }
+    let topic = topic_id(b"ring");
+    for n in &mut nodes {
+        n.subscribe(topic);
+    }
+    let b = mined(topic, b"round and round", NOW);
+    nodes[0].publish(b.clone(), NOW).unwrap();
+    pump(&mut nodes, NOW);
+    for n in &mut nodes {
+        assert_eq!(n.take_delivered(), vec![b.clone()]);
+        assert_eq!(n.counters().delivered, 1);
+    }
+    let dups: u64 = nodes.iter().map(|n| n.counters().duplicates).sum();
+    assert!(
+        dups >= 1,
+        "the copies meeting across the ring are counted as duplicates"
+    );
+    assert_eq!(pump(&mut nodes, NOW), 0, "quiet");
+}
+
+#[test]
+fn late_joiner_catches_up_via_sync() {
+    let mut nodes: Vec<Node> = (0..3).map(|_| node()).collect();
+    link(&mut nodes, 0, 1);
+    let topic = topic_id(b"history");
+    let bs: Vec<Bulletin> = (0..3)
+        .map(|i| mined(topic, format!("item {i}").as_bytes(), NOW + i))
+        .collect();
+    for b in &bs {
+        nodes[0].publish(b.clone(), NOW).unwrap();
+    }
+    nodes[0]
+        .publish(mined(topic_id(b"other"), b"elsewhere", NOW), NOW)
+        .unwrap();
+    pump(&mut nodes, NOW + 10);
+    assert_eq!(nodes[1].store().len().unwrap(), 4);
+
+    // Node 2 joins later, follows the topic and asks node 1.
+    let later = NOW + 100;
+    link(&mut nodes, 1, 2);
+    nodes[2].subscribe(topic);
+    let peer = nodes[1].address();
+    nodes[2].request_sync(peer, topic);
+    pump(&mut nodes, later);
+    let mut got = nodes[2].take_delivered();
+    got.sort_by_key(|b| b.ts);
+    assert_eq!(got, bs);
+    assert_eq!(nodes[2].store().len().unwrap(), 3, "only the asked topic");
+    assert_eq!(nodes[2].counters().unsolicited, 0);
+
+    // Asking again finds nothing missing: one request, one answer, no content.
+    nodes[2].request_sync(peer, topic);
+    assert_eq!(pump(&mut nodes, later), 2);
+    assert!(nodes[2].take_delivered().is_empty());
+}
+
+/// A message from `from` to `to` with a hand-made body, signed, mined at 1.
+fn hand_made(from: &Identity, to: Address, body: Vec<u8>, ts: u64) -> Message {
+    let mut m = Message::new(from.address(), to, ts as u32, body);
+    m.sig = from.sign(&m.signed_bytes());
+    mine_message(&mut m, 1);
+    m
+}
+
+fn mine_message(m: &mut Message, difficulty: u32) {
+    let Mined::Found(nonce) = pow::mine(&m.work(), difficulty, 0, &Progress::default()) else {
+        panic!("no nonce");
+    };
+    m.nonce = nonce;
+}
+
+fn sealed(from: &Identity, to: Address, payload: &Payload, ts: u64) -> Message {
+    let key = PeerKey::new(&to).unwrap();
+    prepare_message(
+        from,
+        &key,
+        to,
+        &payload.encode(),
+        ts as u32,
+        1,
+        Cipher::default(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_drop_reason_is_counted_by_name() {
+    let seed = Seed::generate();
+    let me = Identity::from_seed(&seed);
+    let mut n = node();
+    n.connect(me.address(), 1).unwrap();
+    let dst = n.address();
+    let topic = topic_id(b"t");
+    let good = mined(topic, b"good", NOW);
+    let carry = |b: Bulletin| Payload::Bulletin(Op::StoreAndForward, b);
+
+    let mut cases: Vec<(Reason, Message)> = Vec::new();
+    cases.push((
+        Reason::WrongDestination,
+        sealed(&me, me.address(), &carry(good.clone()), NOW),
+    ));
+    cases.push((
+        Reason::TooOld,
+        sealed(&me, dst, &carry(good.clone()), NOW - 301),
+    ));
+    cases.push((
+        Reason::FromFuture,
+        sealed(&me, dst, &carry(good.clone()), NOW + 61),
+    ));
+    let mut weak = sealed(&me, dst, &carry(good.clone()), NOW);
+    weak.nonce = (0..)
+        .find(|&x| {
+            weak.nonce = x;
+            !weak.work().meets(1)
+        })
+        .unwrap();
+    cases.push((Reason::WeakProofOfWork, weak));
+    let mut unsigned = sealed(&me, dst, &carry(good.clone()), NOW);
+    unsigned.sig = [0; 64];
+    mine_message(&mut unsigned, 1);
+    cases.push((Reason::Unsigned, unsigned));
+    let mut forged = sealed(&me, dst, &carry(good.clone()), NOW);
+    forged.sig[0] ^= 1;
+    cases.push((Reason::BadSignature, forged));
+    cases.push((
+        Reason::Undecryptable,
+        hand_made(&me, dst, carry(good.clone()).encode(), NOW),
+    ));
+    let key = PeerKey::new(&dst).unwrap();
+    let unknown_op = key.seal(&[0x0b, 1, 2], Cipher::default());
+    cases.push((Reason::BadPayload, hand_made(&me, dst, unknown_op, NOW)));
+    let old = Bulletin::new(topic, b"old".to_vec(), (NOW - 3600) as u32);
+    cases.push((Reason::Expired, sealed(&me, dst, &carry(old), NOW)));
+    let future = Bulletin::new(topic, b"future".to_vec(), (NOW + 61) as u32);
+    cases.push((
+        Reason::BulletinFromFuture,
+        sealed(&me, dst, &carry(future), NOW),
+    ));
+    let mut mismatch = good.clone();
+    mismatch.content = b"not good".to_vec();
+    cases.push((
+        Reason::ContentIdMismatch,
+        sealed(&me, dst, &carry(mismatch), NOW),
+    ));
+    let mut weak_b = Bulletin::new(topic, b"weak".to_vec(), NOW as u32);
+    weak_b.nonce = (0..)
+        .find(|&x| {
+            weak_b.nonce = x;
+            !weak_b.work().meets(7)
+        })
+        .unwrap();
+    cases.push((
+        Reason::WeakBulletinProofOfWork,
+        sealed(&me, dst, &carry(weak_b), NOW),
+    ));
+
+    let reasons: Vec<Reason> = cases.iter().map(|(r, _)| *r).collect();
+    assert_eq!(reasons, Reason::ALL.to_vec(), "every reason has a case");
+    for (_, m) in cases {
+        n.receive(m);
+    }
+    n.run_until_idle(NOW).unwrap();
+    for r in Reason::ALL {
+        assert_eq!(n.counters().drops_of(r.name()), 1, "{r}");
+    }
+    assert_eq!(n.counters().received, 12);
+    assert_eq!(n.counters().accepted, 0);
+
+    // Malformed bytes, the good one, then it again (duplicate).
+    n.receive_bytes(&[1, 2, 3]);
+    n.receive(sealed(&me, dst, &carry(good.clone()), NOW));
+    n.receive(sealed(&me, dst, &carry(good.clone()), NOW));
+    // A sync answer nobody asked for, and one with ragged ids.
+    n.receive(sealed(
+        &me,
+        dst,
+        &Payload::Sync(Op::RespondSyncHeaders, topic, vec![7; 32]),
+        NOW,
+    ));
+    n.receive(sealed(
+        &me,
+        dst,
+        &Payload::Sync(Op::RespondSyncHeaders, topic, vec![7; 33]),
+        NOW,
+    ));
+    n.run_until_idle(NOW).unwrap();
+    let c = n.counters();
+    assert_eq!(
+        (c.malformed, c.duplicates, c.unsolicited, c.accepted),
+        (2, 1, 1, 4)
+    );
+    assert_eq!(
+        n.take_sent().len(),
+        0,
+        "the only neighbour sent it, so nothing is forwarded"
+    );
+}
+
+#[test]
+fn routing_operations_are_counted_as_unsupported() {
+    let me = Identity::from_seed(&Seed::generate());
+    let mut n = node();
+    let dst = n.address();
+    for op in Op::ALL.into_iter().filter(|op| op.is_routing()) {
+        n.receive(sealed(&me, dst, &Payload::Routing(op, vec![1, 2, 3]), NOW));
+    }
+    n.receive(sealed(
+        &me,
+        dst,
+        &Payload::Routing(Op::RouteMessage, Vec::new()),
+        NOW,
+    ));
+    n.run_until_idle(NOW).unwrap();
+    assert_eq!(n.counters().unsupported, 6);
+    assert_eq!(n.counters().accepted, 6);
+    assert!(n.take_sent().is_empty());
+}
+
+#[test]
+fn deliver_without_forward_stops_at_the_first_hop() {
+    let mut nodes: Vec<Node> = (0..3).map(|_| node()).collect();
+    link(&mut nodes, 0, 1);
+    link(&mut nodes, 1, 2);
+    let topic = topic_id(b"local");
+    nodes[1].subscribe(topic);
+    nodes[2].subscribe(topic);
+    let b = mined(topic, b"just you", NOW);
+    let to = nodes[1].address();
+    nodes[0]
+        .send(
+            to,
+            &Payload::Bulletin(Op::DeliverWithoutForward, b.clone()),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(pump(&mut nodes, NOW), 1);
+    assert_eq!(nodes[1].take_delivered(), vec![b]);
+    assert!(nodes[2].take_delivered().is_empty());
+}
+
+#[test]
+fn request_content_is_served_only_for_held_content() {
+    let mut nodes: Vec<Node> = (0..2).map(|_| node()).collect();
+    link(&mut nodes, 0, 1);
+    let b = mined(beacon_topic(), b"beacon", NOW);
+    nodes[0].publish(b.clone(), NOW).unwrap();
+    pump(&mut nodes, NOW);
+    assert_eq!(
+        nodes[1].take_delivered(),
+        vec![b.clone()],
+        "every node follows the beacon"
+    );
+    let to = nodes[0].address();
+    for id in [b.content_id, [9; 32]] {
+        nodes[1]
+            .send(
+                to,
+                &Payload::RequestContent(PackedContent {
+                    id,
+                    content: Vec::new(),
+                }),
+                NOW,
+            )
+            .unwrap();
+    }
+    assert_eq!(pump(&mut nodes, NOW), 3, "two requests, one answer");
+    assert!(
+        nodes[1].take_delivered().is_empty(),
+        "the answer is a duplicate"
+    );
+    assert_eq!(nodes[1].counters().duplicates, 1);
+}
+
+#[test]
+fn delivery_code_rotation_notifies_neighbours() {
+    let mut nodes: Vec<Node> = (0..3).map(|_| node()).collect();
+    link(&mut nodes, 0, 1);
+    link(&mut nodes, 1, 2);
+    let old_inbox = nodes[0].inbox_topic();
+    nodes[0].rotate_delivery_code();
+    let inbox = nodes[0].inbox_topic();
+    assert_ne!(inbox, old_inbox);
+    assert!(nodes[0].follows(&inbox) && !nodes[0].follows(&old_inbox));
+    assert_eq!(
+        pump(&mut nodes, NOW),
+        1,
+        "one neighbour, one notice, not forwarded"
+    );
+    let a = nodes[0].address();
+    assert_eq!(nodes[1].peer_inbox(&a), Some(inbox));
+    assert_eq!(nodes[2].peer_inbox(&a), None);
+    assert_eq!(nodes[1].counters().notices, 1);
+    assert!(
+        nodes[1].take_delivered().is_empty(),
+        "a notice is not delivered"
+    );
+    assert!(
+        nodes[1].store().is_empty().unwrap(),
+        "nor stored (so sync never serves it)"
+    );
+
+    // Node 2 writes to node 0's new inbox; only node 0 delivers it.
+    let b = mined(inbox, b"for your eyes", NOW);
+    nodes[2].publish(b.clone(), NOW).unwrap();
+    pump(&mut nodes, NOW);
+    assert_eq!(nodes[0].take_delivered(), vec![b]);
+
+    // Node 2 forwards a notice naming node 0: not from node 0, so malformed.
+    let forged = gossip::node::Notice {
+        address: a,
+        code: [1; 8],
+    }
+    .bulletin(NOW as u32);
+    let mut forged = forged;
+    let Mined::Found(nonce) = pow::mine(&forged.work(), 7, 0, &Progress::default()) else {
+        panic!()
+    };
+    forged.nonce = nonce;
+    let to = nodes[1].address();
+    nodes[2]
+        .send(
+            to,
+            &Payload::Bulletin(Op::DeliverWithoutForward, forged),
+            NOW,
+        )
+        .unwrap();
+    pump(&mut nodes, NOW);
+    assert_eq!(nodes[1].counters().malformed, 1);
+    assert_eq!(nodes[1].peer_inbox(&a), Some(inbox));
+}
+
+#[test]
+fn sqlite_store_survives_reopen_and_does_not_redeliver() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.db");
+    let seed = Seed::generate();
+    let topic = topic_id(b"durable");
+    let open = |path: &std::path::Path| {
+        let store = SqliteStore::open(path).unwrap();
+        let mut n = Node::with_store(
+            Identity::from_seed(&seed),
+            NodeConfig::default(),
+            Box::new(store),
+            NOW,
+        )
+        .unwrap();
+        n.subscribe(topic);
+        n
+    };
+    let sender = Identity::from_seed(&Seed::generate());
+    let relay_address = open(&path).address();
+    let b = mined(topic, b"keep me", NOW);
+    let msg = sealed(
+        &sender,
+        relay_address,
+        &Payload::Bulletin(Op::StoreAndForward, b.clone()),
+        NOW,
+    );
+
+    let mut relay = open(&path);
+    relay.receive(msg.clone());
+    relay.run_until_idle(NOW).unwrap();
+    assert_eq!(relay.take_delivered(), vec![b.clone()]);
+    drop(relay);
+
+    // Restarted, the relay replays its input: nothing is delivered twice.
+    let mut relay = open(&path);
+    assert!(relay.has_seen(&b.content_id, NOW + 1));
+    assert_eq!(
+        relay.store().retrieve(&b.content_id).unwrap(),
+        Some(b.clone())
+    );
+    assert!(relay.store().is_delivered(&b.content_id).unwrap());
+    relay.receive(msg);
+    relay.run_until_idle(NOW + 1).unwrap();
+    assert!(relay.take_delivered().is_empty());
+    assert_eq!(relay.counters().duplicates, 1);
+
+    // Even with the seen set forgotten, the delivery mark holds.
+    let mut store = SqliteStore::open(&path).unwrap();
+    assert!(!store.handle(&b, true).unwrap().deliver);
+
+    // Expiry purges the bulletin, the seen entry and the mark.
+    assert_eq!(relay.delete_old_content(NOW + 3600).unwrap(), 1);
+    drop(relay);
+    let relay = open(&path);
+    assert!(!relay.has_seen(&b.content_id, NOW));
+    assert!(relay.store().is_empty().unwrap());
+}
