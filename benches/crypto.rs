@@ -26,32 +26,54 @@ fn bench_crypto(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("crypto");
     g.bench_function("sign 200 B", |b| b.iter(|| alice.sign(black_box(&msg200))));
-    g.bench_function("verify 200 B", |b| b.iter(|| alice_key.verify(black_box(&msg200), &sig)));
-    g.bench_function("seal 1 KiB", |b| b.iter(|| bob_key.seal(black_box(&kib), Cipher::XSalsa20Poly1305)));
-    g.bench_function("open 1 KiB", |b| b.iter(|| bob.open(black_box(&sealed)).expect("opens")));
+    g.bench_function("verify 200 B", |b| {
+        b.iter(|| alice_key.verify(black_box(&msg200), &sig))
+    });
+    g.bench_function("seal 1 KiB", |b| {
+        b.iter(|| bob_key.seal(black_box(&kib), Cipher::XSalsa20Poly1305))
+    });
+    g.bench_function("open 1 KiB", |b| {
+        b.iter(|| bob.open(black_box(&sealed)).expect("opens"))
+    });
     g.bench_function("address to X25519 key (PeerKey::new)", |b| {
         b.iter(|| PeerKey::new(black_box(&bob.address())).expect("valid"))
     });
     g.finish();
 
     let msgs: Vec<Vec<u8>> = (0..64u8).map(|i| vec![i; 200]).collect();
-    let items: Vec<(Address, &[u8], [u8; 64])> =
-        msgs.iter().map(|m| (alice.address(), m.as_slice(), alice.sign(m))).collect();
+    let items: Vec<(Address, &[u8], [u8; 64])> = msgs
+        .iter()
+        .map(|m| (alice.address(), m.as_slice(), alice.sign(m)))
+        .collect();
     let mut g = c.benchmark_group("batch");
     g.throughput(Throughput::Elements(64));
-    g.bench_function("verify_batch of 64", |b| b.iter(|| assert!(verify_batch(black_box(&items)))));
+    g.bench_function("verify_batch of 64", |b| {
+        b.iter(|| assert!(verify_batch(black_box(&items))))
+    });
     g.finish();
 
     // One message as the original's prepare_for_send makes it.
     let mut bulletin = Bulletin::new([3; 32], vec![7u8; 100], 1_764_000_000);
-    let Mined::Found(n) = mine(&bulletin.work(), 7, 0, &Progress::default()) else { panic!("mined") };
+    let Mined::Found(n) = mine(&bulletin.work(), 7, 0, &Progress::default()) else {
+        panic!("mined")
+    };
     bulletin.nonce = n;
     let body = Payload::Bulletin(Op::StoreAndForward, bulletin).encode();
-    let mut m = Message::new(alice.address(), bob.address(), 1_764_000_010, bob_key.seal(&body, Cipher::default()));
+    let mut m = Message::new(
+        alice.address(),
+        bob.address(),
+        1_764_000_010,
+        bob_key.seal(&body, Cipher::default()),
+    );
     m.sig = alice.sign(&m.signed_bytes());
-    let Mined::Found(n) = mine(&m.work(), 1, 0, &Progress::default()) else { panic!("mined") };
+    let Mined::Found(n) = mine(&m.work(), 1, 0, &Progress::default()) else {
+        panic!("mined")
+    };
     m.nonce = n;
-    let policy = Policy { stop_at_first: true, ..Policy::new(1_764_000_060) };
+    let policy = Policy {
+        stop_at_first: true,
+        ..Policy::new(1_764_000_060)
+    };
     assert!(verify_message(&m, Some(&bob), None, &policy).is_valid());
     let mut g = c.benchmark_group("message");
     g.bench_function("verify + open (all checks, src key decoded)", |b| {

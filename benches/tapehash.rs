@@ -43,27 +43,49 @@ fn floor(preimage: &[u8], calls: &[HashCall]) -> u8 {
 
 fn bench_tapehash(c: &mut Criterion) {
     let headers = headers();
-    let calls: Vec<Vec<HashCall>> = headers.iter().map(|h| hash_calls(h, DEFAULT_CODE_SIZE)).collect();
+    let calls: Vec<Vec<HashCall>> = headers
+        .iter()
+        .map(|h| hash_calls(h, DEFAULT_CODE_SIZE))
+        .collect();
     let mut g = c.benchmark_group("tapehash1");
     g.throughput(Throughput::Elements(headers.len() as u64));
     g.bench_function("full, 72-byte header", |b| {
-        b.iter(|| headers.iter().map(|h| tapehash1(black_box(h), DEFAULT_CODE_SIZE)[0]).fold(0, |a, x| a ^ x))
+        b.iter(|| {
+            headers
+                .iter()
+                .map(|h| tapehash1(black_box(h), DEFAULT_CODE_SIZE)[0])
+                .fold(0, |a, x| a ^ x)
+        })
     });
     g.bench_function("floor: its hash calls replayed", |b| {
-        b.iter(|| headers.iter().zip(&calls).map(|(h, c)| floor(black_box(h), c)).fold(0, |a, x| a ^ x))
+        b.iter(|| {
+            headers
+                .iter()
+                .zip(&calls)
+                .map(|(h, c)| floor(black_box(h), c))
+                .fold(0, |a, x| a ^ x)
+        })
     });
     g.finish();
 }
 
 /// Time per hash of `mine` on `threads` threads, over `hashes` hashes.
 fn mining_rate(threads: usize, hashes: u64) -> Duration {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("pool");
     let work = Bulletin::new([1; 32], b"mining".to_vec(), 1_764_000_000).work();
     let progress = Progress::default();
-    progress.limit.store(hashes, std::sync::atomic::Ordering::Relaxed);
+    progress
+        .limit
+        .store(hashes, std::sync::atomic::Ordering::Relaxed);
     let start = Instant::now();
     pool.install(|| mine(&work, 256, 0, &progress));
-    let tried = progress.tried.load(std::sync::atomic::Ordering::Relaxed).max(1);
+    let tried = progress
+        .tried
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .max(1);
     start.elapsed() / tried as u32
 }
 
@@ -86,21 +108,39 @@ criterion_group!(benches, bench_tapehash, bench_mining);
 /// Prints the ratios the targets are stated in, from one interleaved run.
 fn ratios() {
     let headers = headers();
-    let calls: Vec<Vec<HashCall>> = headers.iter().map(|h| hash_calls(h, DEFAULT_CODE_SIZE)).collect();
+    let calls: Vec<Vec<HashCall>> = headers
+        .iter()
+        .map(|h| hash_calls(h, DEFAULT_CODE_SIZE))
+        .collect();
     let rounds = 200;
     let (mut full, mut bare) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..rounds {
         let t = Instant::now();
-        black_box(headers.iter().map(|h| tapehash1(black_box(h), DEFAULT_CODE_SIZE)[0]).fold(0, |a, x| a ^ x));
+        black_box(
+            headers
+                .iter()
+                .map(|h| tapehash1(black_box(h), DEFAULT_CODE_SIZE)[0])
+                .fold(0, |a, x| a ^ x),
+        );
         full += t.elapsed();
         let t = Instant::now();
-        black_box(headers.iter().zip(&calls).map(|(h, c)| floor(black_box(h), c)).fold(0, |a, x| a ^ x));
+        black_box(
+            headers
+                .iter()
+                .zip(&calls)
+                .map(|(h, c)| floor(black_box(h), c))
+                .fold(0, |a, x| a ^ x),
+        );
         bare += t.elapsed();
     }
     let n = (rounds * headers.len()) as f64;
     let full_us = full.as_secs_f64() * 1e6 / n;
     let bare_us = bare.as_secs_f64() * 1e6 / n;
-    println!("tapehash1 one thread: {full_us:.2} µs/hash ({:.0} hashes/s); floor {bare_us:.2} µs; {:.1}% of the floor", 1e6 / full_us, 100.0 * bare_us / full_us);
+    println!(
+        "tapehash1 one thread: {full_us:.2} µs/hash ({:.0} hashes/s); floor {bare_us:.2} µs; {:.1}% of the floor",
+        1e6 / full_us,
+        100.0 * bare_us / full_us
+    );
     let hashes = 200_000;
     let one = mining_rate(1, hashes);
     let two = mining_rate(2, hashes);

@@ -54,6 +54,11 @@ pub enum Command {
     Pack(PackArgs),
     /// Convert packed bytes to JSON objects.
     Unpack(UnpackArgs),
+    /// Run one node on stdin/stdout: verify, store, deliver and forward.
+    Relay(RelayArgs),
+    /// Read and manage a relay's bulletin store.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -404,4 +409,124 @@ pub struct UnpackArgs {
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct RelayArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// A neighbour; its messages go to PATH (a file or fifo) or, without one, to stdout. Repeatable.
+    #[arg(long = "peer", value_name = "ADDR[=PATH]")]
+    pub peers: Vec<String>,
+    /// Follow a topic by descriptor: its bulletins are delivered. Repeatable.
+    #[arg(long = "subscribe", value_name = "DESC")]
+    pub subscribe: Vec<String>,
+    /// Follow a topic by id (64 hex digits). Repeatable.
+    #[arg(long = "subscribe-id", value_name = "HEX")]
+    pub subscribe_ids: Vec<String>,
+    /// Keep bulletins and the seen set in this SQLite file across restarts.
+    #[arg(long, value_name = "DB")]
+    pub store: Option<std::path::PathBuf>,
+    /// Write delivered bulletins as JSON lines to PATH ('-' is stdout, when no peer writes there).
+    #[arg(long, value_name = "PATH")]
+    pub deliver: Option<std::path::PathBuf>,
+    /// Message difficulty asked of and used towards each peer.
+    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(0..=32))]
+    pub difficulty: u32,
+    /// Bulletin difficulty required of bulletins.
+    #[arg(long, value_name = "BITS", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub bulletin_difficulty: u32,
+    /// Seconds a timestamp may be ahead of now.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub skew: u64,
+    /// Do not ask peers for the content of followed topics at start.
+    #[arg(long)]
+    pub no_sync: bool,
+    /// Sealed-box cipher for outgoing messages.
+    #[arg(long, default_value_t = Cipher::XSalsa20Poly1305)]
+    pub cipher: Cipher,
+    /// Do not log each malformed input object (they are still counted).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub now: NowArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Print every bulletin in the store.
+    List(StoreListArgs),
+    /// Print the bulletin with a content id; exit 1 when there is none.
+    Get(StoreGetArgs),
+    /// Print the bulletins that match every condition given.
+    Query(StoreQueryArgs),
+    /// Remove expired bulletins and seen entries.
+    Purge(StorePurgeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StoreDbArgs {
+    /// The relay's SQLite store.
+    #[arg(long, value_name = "DB")]
+    pub store: std::path::PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct StoreListArgs {
+    #[command(flatten)]
+    pub db: StoreDbArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct StoreGetArgs {
+    #[command(flatten)]
+    pub db: StoreDbArgs,
+    /// Content id, 64 hex digits.
+    pub content_id: String,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchArg {
+    Exact,
+    Prefix,
+    Suffix,
+}
+
+#[derive(Args, Debug)]
+pub struct StoreQueryArgs {
+    #[command(flatten)]
+    pub db: StoreDbArgs,
+    /// Topic id (hex, whole or part per --match).
+    #[arg(long, value_name = "HEX")]
+    pub topic_id: Option<String>,
+    /// Topic descriptor (its id must match exactly).
+    #[arg(long, value_name = "DESC", conflicts_with = "topic_id")]
+    pub topic: Option<String>,
+    /// Content id (hex, whole or part per --match).
+    #[arg(long, value_name = "HEX")]
+    pub content_id: Option<String>,
+    /// Content (text, whole or part per --match).
+    #[arg(long, value_name = "TEXT")]
+    pub content: Option<String>,
+    /// How --topic-id, --content-id and --content match.
+    #[arg(long = "match", value_enum, default_value_t = MatchArg::Exact)]
+    pub mode: MatchArg,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct StorePurgeArgs {
+    #[command(flatten)]
+    pub db: StoreDbArgs,
+    #[command(flatten)]
+    pub now: NowArgs,
 }

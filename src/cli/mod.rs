@@ -16,7 +16,9 @@ mod message;
 mod mine;
 mod open;
 mod pack;
+mod relay;
 mod sign;
+mod store;
 mod tapehash;
 mod topic;
 mod verify;
@@ -43,6 +45,8 @@ pub fn run(command: Command) -> CmdResult {
         Command::Inspect(a) => inspect::run(a),
         Command::Pack(a) => pack::pack(a),
         Command::Unpack(a) => pack::unpack(a),
+        Command::Relay(a) => relay::run(a),
+        Command::Store(c) => store::run(c),
         Command::Completions(a) => completions::completions(a),
         Command::Man => completions::man(),
     }

@@ -367,6 +367,12 @@ impl Node {
         }
     }
 
+    /// Counts an input object the caller could not even decode.
+    pub fn count_malformed(&mut self) {
+        self.counters.received += 1;
+        self.counters.malformed += 1;
+    }
+
     /// Publishes a bulletin made here: verified (time, content id, proof of
     /// work at the configured difficulty), then stored, delivered if
     /// followed and forwarded to every neighbour.

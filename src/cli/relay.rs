@@ -1,0 +1,285 @@
+//! `gossip relay`: one node of the network on stdin/stdout.
+//!
+//! Objects are read on a thread and handed over a channel, so the main loop
+//! can also notice SIGTERM/SIGINT and purge expired content while input is
+//! idle. Each message is run through the node engine to completion before
+//! the next: its deliveries and forwards are written and flushed at once, so
+//! relays chained with netcat pass bulletins along without delay.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError, write_object};
+use gossip::ids::topic_id;
+use gossip::keys::Address;
+use gossip::node::{Node, NodeConfig, NodeError};
+use gossip::store::SqliteStore;
+
+use super::args::{FormatArg, RelayArgs};
+use super::io::{
+    CmdResult, EXIT_IO, Failure, load_identity, now, parse_address, refuse_binary_on_terminal,
+};
+
+/// How often the relay purges expired content while input is idle.
+const PURGE_EVERY: Duration = Duration::from_secs(30);
+
+/// Where one peer's (or the deliveries') objects go.
+struct Sink {
+    name: String,
+    out: Option<BufWriter<Box<dyn Write>>>,
+}
+
+impl Sink {
+    fn new(name: String, w: Box<dyn Write>) -> Self {
+        Self {
+            name,
+            out: Some(BufWriter::new(w)),
+        }
+    }
+
+    /// Writes an object; a sink whose reader went away is closed and
+    /// reported once, and the relay goes on. Returns false if closed.
+    fn write(&mut self, obj: &Object, format: Format) -> bool {
+        let Some(out) = &mut self.out else {
+            return false;
+        };
+        if let Err(e) = write_object(out, obj, format) {
+            self.close(e);
+            return false;
+        }
+        true
+    }
+
+    fn flush(&mut self) {
+        if let Some(out) = &mut self.out {
+            if let Err(e) = out.flush() {
+                self.close(e);
+            }
+        }
+    }
+
+    fn close(&mut self, e: std::io::Error) {
+        if self.name != "stdout" || e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("gossip: relay: {}: {e}; no more output there", self.name);
+        }
+        self.out = None;
+    }
+}
+
+fn open_sink(path: &Path) -> Result<Sink, Failure> {
+    let file: File = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| Failure::io(format!("cannot open {}", path.display()), e))?;
+    Ok(Sink::new(path.display().to_string(), Box::new(file)))
+}
+
+/// The relay's outputs: stdout, per-peer files, and the delivery sink.
+struct Outputs {
+    stdout: Sink,
+    peers: BTreeMap<Address, Sink>,
+    deliver: Option<Sink>,
+    deliver_to_stdout: bool,
+    format: Format,
+}
+
+impl Outputs {
+    /// Writes what the node sent and delivered since the last call.
+    /// Returns false once stdout is closed and nothing else is open.
+    fn drain(&mut self, node: &mut Node) -> bool {
+        for item in node.take_sent() {
+            let obj = Object::Message(item.message);
+            match self.peers.get_mut(&item.peer) {
+                Some(sink) => sink.write(&obj, self.format),
+                None => self.stdout.write(&obj, self.format),
+            };
+        }
+        for b in node.take_delivered() {
+            let obj = Object::Bulletin(b);
+            if self.deliver_to_stdout {
+                self.stdout.write(&obj, Format::Json);
+            } else if let Some(d) = &mut self.deliver {
+                d.write(&obj, Format::Json);
+            }
+        }
+        self.stdout.flush();
+        self.peers.values_mut().for_each(Sink::flush);
+        if let Some(d) = &mut self.deliver {
+            d.flush();
+        }
+        self.stdout.out.is_some() || self.peers.values().any(|s| s.out.is_some())
+    }
+}
+
+fn node_failure(e: NodeError) -> Failure {
+    Failure::new(EXIT_IO, "relay", e)
+}
+
+pub fn run(args: RelayArgs) -> CmdResult {
+    let identity = load_identity(&args.key.key)?;
+    let format = match args.output.format {
+        FormatArg::Json => Format::Json,
+        FormatArg::Wire => Format::Wire,
+    };
+    let config = NodeConfig {
+        bulletin_difficulty: args.bulletin_difficulty,
+        message_difficulty: args.difficulty,
+        skew: args.skew,
+        cipher: args.cipher,
+        ..NodeConfig::default()
+    };
+    let started = now(&args.now);
+    let mut node = match &args.store {
+        Some(path) => {
+            let store = SqliteStore::open(path)
+                .map_err(|e| Failure::io(format!("cannot open store {}", path.display()), e))?;
+            Node::with_store(identity, config, Box::new(store), started)
+                .map_err(|e| Failure::io(format!("cannot read store {}", path.display()), e))?
+        }
+        None => Node::new(identity, config),
+    };
+
+    let mut topics = Vec::new();
+    for desc in &args.subscribe {
+        topics.push(topic_id(desc.as_bytes()));
+    }
+    for h in &args.subscribe_ids {
+        let mut id = [0u8; 32];
+        hex::decode_to_slice(h.trim(), &mut id).map_err(|_| {
+            Failure::new(
+                2,
+                format!("bad --subscribe-id '{h}'"),
+                "a topic id is 64 hex digits",
+            )
+        })?;
+        topics.push(id);
+    }
+    topics.iter().for_each(|t| node.subscribe(*t));
+
+    let mut peer_paths: Vec<(Address, Option<PathBuf>)> = Vec::new();
+    for spec in &args.peers {
+        let (addr, path) = match spec.split_once('=') {
+            Some((a, p)) => (a, Some(PathBuf::from(p))),
+            None => (spec.as_str(), None),
+        };
+        let addr = parse_address("--peer address", addr)?;
+        node.connect(addr, args.difficulty)
+            .map_err(|e| Failure::new(2, format!("bad --peer address {addr}"), e))?;
+        peer_paths.push((addr, path));
+    }
+    let stdout_peers = peer_paths.iter().any(|(_, p)| p.is_none());
+    let deliver_to_stdout = args.deliver.as_deref() == Some(Path::new("-"));
+    if deliver_to_stdout && stdout_peers {
+        return Err(Failure::new(
+            2,
+            "--deliver -",
+            "stdout already carries messages for a peer without =PATH",
+        )
+        .hint("give that peer a file with --peer ADDR=PATH, or deliver to a file"));
+    }
+    refuse_binary_on_terminal(format == Format::Wire && stdout_peers)?;
+    let mut outputs = Outputs {
+        stdout: Sink::new("stdout".into(), Box::new(std::io::stdout())),
+        peers: BTreeMap::new(),
+        deliver: match &args.deliver {
+            Some(p) if p != Path::new("-") => Some(open_sink(p)?),
+            _ => None,
+        },
+        deliver_to_stdout,
+        format,
+    };
+    for (addr, path) in &peer_paths {
+        if let Some(path) = path {
+            outputs.peers.insert(*addr, open_sink(path)?);
+        }
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| Failure::io("cannot install signal handlers", e))?;
+    }
+
+    if !args.no_sync {
+        let mut sync_topics = topics.clone();
+        sync_topics.push(gossip::ids::beacon_topic());
+        for (peer, _) in &peer_paths {
+            for topic in &sync_topics {
+                node.request_sync(*peer, *topic);
+            }
+        }
+    }
+    node.run_until_idle(started).map_err(node_failure)?;
+    outputs.drain(&mut node);
+
+    let (tx, rx) = mpsc::sync_channel::<Result<Object, ReadError>>(1024);
+    std::thread::spawn(move || {
+        let input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
+        for item in ObjectReader::new(input, Kind::Any) {
+            if tx.send(item).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut last_purge = Instant::now();
+    let mut result = Ok(());
+    while !stop.load(Ordering::Relaxed) {
+        let item = match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(item) => item,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if last_purge.elapsed() >= PURGE_EVERY {
+                    last_purge = Instant::now();
+                    if let Err(e) = node.delete_old_content(now(&args.now)) {
+                        result = Err(Failure::io("relay: purging the store", e));
+                        break;
+                    }
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        let t = now(&args.now);
+        match item {
+            Ok(Object::Message(m)) => node.receive(m),
+            Ok(Object::Bulletin(b)) => {
+                if let Err(e) = node.publish(b, t) {
+                    eprintln!("gossip: relay: bulletin from stdin not published: {e}");
+                }
+            }
+            Err(ReadError::Io(e)) => {
+                result = Err(Failure::io("relay: reading stdin", e));
+                break;
+            }
+            Err(ReadError::Decode { error, .. }) => {
+                node.count_malformed();
+                if !args.quiet {
+                    eprintln!("gossip: relay: malformed input object: {error}");
+                }
+            }
+        }
+        if let Err(e) = node.run_until_idle(t) {
+            result = Err(node_failure(e));
+            break;
+        }
+        if !outputs.drain(&mut node) {
+            break;
+        }
+    }
+    if result.is_ok() {
+        if let Err(e) = node.run_until_idle(now(&args.now)) {
+            result = Err(node_failure(e));
+        }
+        outputs.drain(&mut node);
+    }
+    eprintln!("gossip: relay: {}", node.counters());
+    result.map(|()| ExitCode::SUCCESS)
+}
