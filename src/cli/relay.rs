@@ -58,10 +58,8 @@ impl Sink {
     }
 
     fn flush(&mut self) {
-        if let Some(out) = &mut self.out {
-            if let Err(e) = out.flush() {
-                self.close(e);
-            }
+        if let Some(Err(e)) = self.out.as_mut().map(Write::flush) {
+            self.close(e);
         }
     }
 
