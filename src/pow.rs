@@ -101,6 +101,19 @@ pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mi
     if difficulty == 0 {
         return Mined::Found(work.nonce());
     }
+    // Easy targets (a message's 1 bit) are met in a few tries: search the
+    // first chunk on this thread and spare the pool's hand-off. The parallel
+    // search below covers the whole space again if this misses.
+    if expected_tries(difficulty) <= (CHUNK / 16) as f64 {
+        let mut local = work.clone();
+        for i in 0..CHUNK {
+            let nonce = start.wrapping_add(i as u32);
+            if leading_zero_bits(&local.digest_with(nonce)) >= difficulty {
+                progress.tried.fetch_add(i + 1, Ordering::Relaxed);
+                return Mined::Found(nonce);
+            }
+        }
+    }
     let chunks = (1u64 << 32) / CHUNK;
     let found = (0..chunks).into_par_iter().find_map_any(|chunk| {
         if progress.stop.load(Ordering::Relaxed) {

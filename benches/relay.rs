@@ -1,0 +1,241 @@
+//! Relay throughput: 10,000 valid messages through one `gossip relay` with
+//! one peer, against the per-message crypto floor measured in the same run.
+//!
+//! `cargo bench --bench relay` (set `RELAY_BENCH_MESSAGES` to change the
+//! count). The input is generated once per parameters and cached under
+//! `target/`. Prints messages/s of the whole process and the floor: one
+//! message tapehash check, one signature check, one open, one bulletin
+//! tapehash check, then for the one peer a seal, a signature and the
+//! expected two tapehash tries of a difficulty-1 message.
+
+use std::fs;
+use std::hint::black_box;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gossip::bulletin::Bulletin;
+use gossip::codec::{Format, Object, write_object};
+use gossip::crypto::{Cipher, Identity, PeerKey};
+use gossip::keys::{Seed, key_file_text};
+use gossip::message::Message;
+use gossip::node::prepare_message;
+use gossip::operation::{Op, Payload};
+use gossip::pow::{Mined, Progress, mine};
+use gossip::verify::{Policy, verify_message};
+use rayon::prelude::*;
+
+const NOW: u64 = 1_764_000_100;
+
+fn relay_seed() -> Seed {
+    Seed::from_bytes([0x52; 32])
+}
+
+fn user_seed() -> Seed {
+    Seed::from_bytes([0x55; 32])
+}
+
+/// One valid store_and_forward message from the user to the relay.
+fn message(i: u32) -> Message {
+    let user = Identity::from_seed(&user_seed());
+    let relay = Identity::from_seed(&relay_seed()).address();
+    let key = PeerKey::new(&relay).expect("valid");
+    let mut b = Bulletin::new(
+        [9; 32],
+        format!("bulletin number {i}").into_bytes(),
+        NOW as u32 - 5,
+    );
+    let Mined::Found(n) = mine(&b.work(), 7, i.wrapping_mul(7919), &Progress::default()) else {
+        panic!("mined")
+    };
+    b.nonce = n;
+    let plain = Payload::Bulletin(Op::StoreAndForward, b).encode();
+    prepare_message(&user, &key, relay, &plain, NOW as u32, 1, Cipher::default()).expect("prepared")
+}
+
+fn input(count: u32) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join(format!("relay-bench-{count}.wire"));
+    if !path.exists() {
+        eprintln!("generating {count} messages (cached in {})", path.display());
+        let messages: Vec<Message> = (0..count).into_par_iter().map(message).collect();
+        let mut out = Vec::new();
+        for m in messages {
+            write_object(&mut out, &Object::Message(m), Format::Wire).expect("write");
+        }
+        fs::write(&path, out).expect("cache input");
+    }
+    path
+}
+
+/// Median time of `f` over `rounds` runs of `inner` calls, per call.
+fn per_call(rounds: usize, inner: usize, mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..inner {
+                f();
+            }
+            t.elapsed() / inner as u32
+        })
+        .collect();
+    times.sort();
+    times[rounds / 2]
+}
+
+/// The per-message crypto floor, each primitive timed on its own.
+fn floor(sample: &Message) -> (Duration, Vec<(&'static str, Duration)>) {
+    let relay = Identity::from_seed(&relay_seed());
+    let user_key = PeerKey::new(&sample.src).expect("valid");
+    let peer =
+        PeerKey::new(&Identity::from_seed(&Seed::from_bytes([0x50; 32])).address()).expect("valid");
+    let plain = relay.open(&sample.body).expect("opens");
+    let Ok(Payload::Bulletin(_, b)) = Payload::decode(&plain) else {
+        panic!("payload")
+    };
+    let work = sample.work();
+    let bwork = b.work();
+    let signed = sample.signed_bytes();
+    let parts = vec![
+        (
+            "message tapehash check",
+            per_call(15, 200, || {
+                black_box(work.digest());
+            }),
+        ),
+        (
+            "signature check",
+            per_call(15, 200, || {
+                black_box(user_key.verify(&signed, &sample.sig));
+            }),
+        ),
+        (
+            "open (sealed box)",
+            per_call(15, 200, || {
+                black_box(relay.open(&sample.body).ok());
+            }),
+        ),
+        (
+            "bulletin tapehash check",
+            per_call(15, 200, || {
+                black_box(bwork.digest());
+            }),
+        ),
+        (
+            "seal to the peer",
+            per_call(15, 200, || {
+                black_box(peer.seal(&plain, Cipher::default()));
+            }),
+        ),
+        (
+            "sign",
+            per_call(15, 200, || {
+                black_box(relay.sign(&signed));
+            }),
+        ),
+        (
+            "mine at difficulty 1 (2 tapehash tries expected)",
+            per_call(15, 200, || {
+                black_box(work.digest());
+            }) * 2,
+        ),
+    ];
+    (parts.iter().map(|(_, d)| *d).sum(), parts)
+}
+
+fn run_relay(input: &PathBuf, key: &PathBuf, peer: &str, extra: &[&str]) -> (Duration, String) {
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_gossip"))
+        .args(["relay", "-k"])
+        .arg(key)
+        .args([
+            "--peer",
+            &format!("{peer}=/dev/null"),
+            "--no-sync",
+            "--format",
+            "wire",
+            "--now",
+            &NOW.to_string(),
+        ])
+        .args(extra)
+        .stdin(fs::File::open(input).expect("input"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("relay runs");
+    let elapsed = t.elapsed();
+    assert!(
+        out.status.success(),
+        "relay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        elapsed,
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    )
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let count: u32 = std::env::var("RELAY_BENCH_MESSAGES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let input = input(count);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("relay.key");
+    {
+        let seed = relay_seed();
+        let mut f = fs::File::create(&key).expect("key file");
+        f.write_all(key_file_text(&seed, &Identity::from_seed(&seed).address()).as_bytes())
+            .expect("write key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+    }
+    let peer = Identity::from_seed(&Seed::from_bytes([0x50; 32]))
+        .address()
+        .to_hex();
+    let sample = message(0);
+    assert!(
+        verify_message(
+            &sample,
+            Some(&Identity::from_seed(&relay_seed())),
+            None,
+            &Policy::new(NOW)
+        )
+        .is_valid()
+    );
+
+    let (floor_before, parts) = floor(&sample);
+    let (elapsed, counters) = run_relay(&input, &key, &peer, &[]);
+    let (floor_after, _) = floor(&sample);
+    let floor = (floor_before + floor_after) / 2;
+    assert!(
+        counters.contains(&format!("forwarded={count}")),
+        "not every message was forwarded: {counters}"
+    );
+
+    println!("per-message crypto floor (one core), measured around the run:");
+    for (name, d) in &parts {
+        println!("  {name:<48} {:>7.1} µs", d.as_secs_f64() * 1e6);
+    }
+    let floor_rate = 1.0 / floor.as_secs_f64();
+    let rate = f64::from(count) / elapsed.as_secs_f64();
+    println!(
+        "  {:<48} {:>7.1} µs  = {floor_rate:.0} messages/s",
+        "sum",
+        floor.as_secs_f64() * 1e6
+    );
+    println!(
+        "gossip relay, {count} messages, one peer: {:.2} s, {rate:.0} messages/s = {:.0}% of the one-core floor",
+        elapsed.as_secs_f64(),
+        100.0 * rate / floor_rate
+    );
+    println!("relay counters: {counters}");
+}
