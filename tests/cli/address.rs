@@ -11,7 +11,10 @@ fn vector_seeds_give_vector_addresses() {
         // a bare hex seed
         let name = format!("bare{i}.key");
         env.seed_key(&name, seed);
-        assert_eq!(env.ok(&["address", "-k", &name], "").text(), format!("{addr}\n"));
+        assert_eq!(
+            env.ok(&["address", "-k", &name], "").text(),
+            format!("{addr}\n")
+        );
         // a key file as keygen writes it
         let name = format!("full{i}.key");
         let p = env.write(
@@ -19,7 +22,10 @@ fn vector_seeds_give_vector_addresses() {
             format!("# gossip secret key\n# address: {addr}\n\n{seed}\n"),
         );
         set_mode(&p, 0o600);
-        assert_eq!(env.ok(&["address", "--key", &name], "").text(), format!("{addr}\n"));
+        assert_eq!(
+            env.ok(&["address", "--key", &name], "").text(),
+            format!("{addr}\n")
+        );
     }
 }
 
@@ -38,7 +44,11 @@ fn key_from_gossip_key_env() {
 fn missing_key_file_is_exit_4_with_a_hint() {
     let env = Env::new();
     let out = env.fail(&["address", "-k", "nope.key"], "", 4);
-    assert!(out.stderr.starts_with("gossip: key file nope.key: "), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("gossip: key file nope.key: "),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("hint: create one with `gossip keygen"));
 }
 
@@ -58,7 +68,8 @@ fn key_file_readable_by_others_is_exit_4_with_chmod_hint() {
         set_mode(&env.path("a.key"), m);
         let out = env.fail(&["address", "-k", "a.key"], "", 4);
         assert!(
-            out.stderr.starts_with("gossip: key file a.key: permissions "),
+            out.stderr
+                .starts_with("gossip: key file a.key: permissions "),
             "{}",
             out.stderr
         );
@@ -87,11 +98,16 @@ fn key_file_with_wrong_content_is_exit_4() {
         set_mode(&env.write(&name, text), 0o600);
         let out = env.fail(&["address", "-k", &name], "", 4);
         assert!(
-            out.stderr.starts_with(&format!("gossip: key file {name}: ")),
+            out.stderr
+                .starts_with(&format!("gossip: key file {name}: ")),
             "{}",
             out.stderr
         );
-        assert!(!out.stderr.contains(&"11".repeat(32)), "seed echoed: {}", out.stderr);
+        assert!(
+            !out.stderr.contains(&"11".repeat(32)),
+            "seed echoed: {}",
+            out.stderr
+        );
     }
 }
 

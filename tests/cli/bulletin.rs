@@ -10,7 +10,18 @@ use crate::util::{Env, cases, frame, hx};
 fn text_bulletin_has_every_field() {
     let env = Env::new();
     let v = env
-        .ok(&["bulletin", "new", "--topic", "test channel", "--ts", "1764000000", "hello world"], "")
+        .ok(
+            &[
+                "bulletin",
+                "new",
+                "--topic",
+                "test channel",
+                "--ts",
+                "1764000000",
+                "hello world",
+            ],
+            "",
+        )
         .one();
     assert_eq!(v["type"], "bulletin");
     assert_eq!(
@@ -29,11 +40,21 @@ fn content_from_file_and_stdin() {
     let data: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
     env.write("c.bin", &data);
     let from_file = env
-        .ok(&["bulletin", "new", "--topic", "t", "--ts", "9", "-f", "c.bin"], "")
+        .ok(
+            &[
+                "bulletin", "new", "--topic", "t", "--ts", "9", "-f", "c.bin",
+            ],
+            "",
+        )
         .one();
-    let from_stdin = env.ok(&["bulletin", "new", "--topic", "t", "--ts", "9"], &data).one();
+    let from_stdin = env
+        .ok(&["bulletin", "new", "--topic", "t", "--ts", "9"], &data)
+        .one();
     assert_eq!(from_file, from_stdin);
-    assert_eq!(B64.decode(from_file["content"].as_str().unwrap()).unwrap(), data);
+    assert_eq!(
+        B64.decode(from_file["content"].as_str().unwrap()).unwrap(),
+        data
+    );
     assert_eq!(from_file["content_id"], hex::encode(Sha256::digest(&data)));
 }
 
@@ -60,7 +81,18 @@ fn vector_bulletins_are_rebuilt_byte_for_byte() {
         let topic_id = hex::encode(Sha256::digest(hx(&c["topic_descriptor"])));
         let line = env
             .ok(
-                &["bulletin", "new", "--topic-id", &topic_id, "--ts", &ts, "--nonce", &nonce, "-f", &name],
+                &[
+                    "bulletin",
+                    "new",
+                    "--topic-id",
+                    &topic_id,
+                    "--ts",
+                    &ts,
+                    "--nonce",
+                    &nonce,
+                    "-f",
+                    &name,
+                ],
                 "",
             )
             .text();
@@ -69,7 +101,10 @@ fn vector_bulletins_are_rebuilt_byte_for_byte() {
         if let Ok(desc) = String::from_utf8(hx(&c["topic_descriptor"])) {
             let wire = env
                 .ok(
-                    &["bulletin", "new", "--topic", &desc, "--ts", &ts, "--nonce", &nonce, "-f", &name, "--format", "wire"],
+                    &[
+                        "bulletin", "new", "--topic", &desc, "--ts", &ts, "--nonce", &nonce, "-f",
+                        &name, "--format", "wire",
+                    ],
                     "",
                 )
                 .stdout;
@@ -89,17 +124,42 @@ fn bad_topic_id_is_exit_2() {
 fn flag_errors_are_usage_errors() {
     let env = Env::new();
     env.usage(&["bulletin", "new", "x"], "");
-    env.usage(&["bulletin", "new", "--topic", "a", "--topic-id", &"00".repeat(32), "x"], "");
-    env.usage(&["bulletin", "new", "--topic", "a", "-f", "x.bin", "text"], "");
+    env.usage(
+        &[
+            "bulletin",
+            "new",
+            "--topic",
+            "a",
+            "--topic-id",
+            &"00".repeat(32),
+            "x",
+        ],
+        "",
+    );
+    env.usage(
+        &["bulletin", "new", "--topic", "a", "-f", "x.bin", "text"],
+        "",
+    );
     env.usage(&["bulletin", "new", "--topic", "a", "--ts", "-1", "x"], "");
-    env.usage(&["bulletin", "new", "--topic", "a", "--ts", "4294967296", "x"], "");
-    env.usage(&["bulletin", "new", "--topic", "a", "--format", "xml", "x"], "");
-    env.usage(&["bulletin"], "");
+    env.usage(
+        &["bulletin", "new", "--topic", "a", "--ts", "4294967296", "x"],
+        "",
+    );
+    env.usage(
+        &["bulletin", "new", "--topic", "a", "--format", "xml", "x"],
+        "",
+    );
+    env.help_exit(&["bulletin"], "");
+    env.help_exit(&["message"], "");
 }
 
 #[test]
 fn missing_content_file_is_exit_4() {
     let env = Env::new();
-    let out = env.fail(&["bulletin", "new", "--topic", "a", "-f", "nope.bin"], "", 4);
+    let out = env.fail(
+        &["bulletin", "new", "--topic", "a", "-f", "nope.bin"],
+        "",
+        4,
+    );
     assert!(out.stderr.starts_with("gossip: cannot open nope.bin: "));
 }

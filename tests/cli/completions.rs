@@ -18,7 +18,11 @@ fn completions_for_every_shell_mention_the_subcommands() {
 fn man_page_is_roff() {
     let env = Env::new();
     let text = env.ok(&["man"], "").text();
-    assert!(text.starts_with(".ie") || text.contains(".TH gossip"), "{}", &text[..200]);
+    assert!(
+        text.starts_with(".ie") || text.contains(".TH gossip"),
+        "{}",
+        &text[..200]
+    );
     assert!(text.contains(".TH gossip"));
     assert!(text.contains("hashcash"));
 }
@@ -29,7 +33,7 @@ fn errors() {
     env.usage(&["completions"], "");
     env.usage(&["completions", "tcsh"], "");
     env.usage(&["man", "extra"], "");
-    env.usage(&[], "");
+    env.help_exit(&[], "");
     env.usage(&["frobnicate"], "");
 }
 
@@ -47,7 +51,8 @@ fn a_closed_stdout_ends_quietly() {
     let env = Env::new();
     let line = crate::util::bulletin_line(&env, "t", "many", 1);
     env.write("many.json", line.repeat(20_000));
-    let script = r#""$G" man | head -c 10 >/dev/null; "$G" pack --hex < many.json | head -c 1 >/dev/null"#;
+    let script =
+        r#""$G" man | head -c 10 >/dev/null; "$G" pack --hex < many.json | head -c 1 >/dev/null"#;
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg(script)

@@ -31,7 +31,11 @@ fn vector_contents() {
 fn missing_file_is_exit_4() {
     let env = Env::new();
     let out = env.fail(&["content-id", "nope.bin"], "", 4);
-    assert!(out.stderr.starts_with("gossip: cannot open nope.bin: "), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("gossip: cannot open nope.bin: "),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

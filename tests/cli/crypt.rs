@@ -14,8 +14,11 @@ fn plain_message(env: &Env) -> String {
     let a = fixed_address(env, 1);
     let b = env.keygen("b.key");
     let line = bulletin_line(env, "chat", "secret", 100);
-    env.ok(&["message", "new", "--to", &b, "--from", &a, "--ts", "200"], line)
-        .text()
+    env.ok(
+        &["message", "new", "--to", &b, "--from", &a, "--ts", "200"],
+        line,
+    )
+    .text()
 }
 
 #[test]
@@ -52,7 +55,10 @@ fn decrypt_with_the_wrong_key_is_exit_1() {
     env.keygen("c.key");
     let sealed = env.ok(&["encrypt"], &plain).stdout;
     let out = env.fail(&["decrypt", "-k", "c.key"], &sealed, 1);
-    assert!(out.stderr.starts_with("gossip: stdin object 1: cannot decrypt: message is for "));
+    assert!(
+        out.stderr
+            .starts_with("gossip: stdin object 1: cannot decrypt: message is for ")
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -61,7 +67,10 @@ fn decrypt_of_a_body_that_is_not_sealed_is_exit_1() {
     let env = Env::new();
     let plain = plain_message(&env);
     let out = env.fail(&["decrypt", "-k", "b.key"], &plain, 1);
-    assert!(out.stderr.starts_with("gossip: stdin object 1: cannot decrypt: "));
+    assert!(
+        out.stderr
+            .starts_with("gossip: stdin object 1: cannot decrypt: ")
+    );
 }
 
 #[test]
@@ -70,7 +79,10 @@ fn bulletins_are_the_wrong_type() {
     env.keygen("b.key");
     let line = bulletin_line(&env, "chat", "x", 1);
     let out = env.fail(&["encrypt"], &line, 3);
-    assert!(out.stderr.contains("wrong object type: expected message, got bulletin"));
+    assert!(
+        out.stderr
+            .contains("wrong object type: expected message, got bulletin")
+    );
     env.fail(&["decrypt", "-k", "b.key"], &line, 3);
 }
 
@@ -83,9 +95,14 @@ fn encrypt_to_an_address_that_is_not_a_point_is_exit_1() {
     bad[0] = 2;
     let bad = hex::encode(bad);
     let line = bulletin_line(&env, "chat", "x", 1);
-    let msg = env.ok(&["message", "new", "--to", &bad, "--from", &a], line).text();
+    let msg = env
+        .ok(&["message", "new", "--to", &bad, "--from", &a], line)
+        .text();
     let out = env.fail(&["encrypt"], &msg, 1);
-    assert!(out.stderr.starts_with("gossip: stdin object 1: cannot encrypt: "));
+    assert!(
+        out.stderr
+            .starts_with("gossip: stdin object 1: cannot encrypt: ")
+    );
 }
 
 #[test]

@@ -17,12 +17,16 @@ fn work_bits(stream: &[u8]) -> Vec<u32> {
 #[test]
 fn mines_bulletins_to_the_difficulty_without_touching_other_fields() {
     let env = Env::new();
-    let lines: String = (0..3).map(|i| bulletin_line(&env, "t", &format!("b{i}"), 1000 + i)).collect();
+    let lines: String = (0..3)
+        .map(|i| bulletin_line(&env, "t", &format!("b{i}"), 1000 + i))
+        .collect();
     let out = env.ok(&["hashcash", "-d", "6"], &lines);
     let mined = out.json();
     assert_eq!(mined.len(), 3);
-    let originals: Vec<serde_json::Value> =
-        lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let originals: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     for (m, o) in mined.iter().zip(&originals) {
         for field in ["type", "topic", "content_id", "ts", "content"] {
             assert_eq!(m[field], o[field], "{field}");
@@ -39,11 +43,19 @@ fn default_difficulty_is_7_for_bulletins_and_1_for_messages() {
     let mined = env.ok(&["hashcash"], &line);
     assert!(work_bits(&mined.stdout)[0] >= 7);
     let (a, b) = (fixed_address(&env, 1), fixed_address(&env, 2));
-    let msg = env.ok(&["message", "new", "--to", &b, "--from", &a, "--ts", "5"], &line).stdout;
+    let msg = env
+        .ok(
+            &["message", "new", "--to", &b, "--from", &a, "--ts", "5"],
+            &line,
+        )
+        .stdout;
     let mined = env.ok(&["hashcash"], &msg);
     assert!(work_bits(&mined.stdout)[0] >= 1);
     let mined = env.ok(&["hashcash", "-d", "5", "--format", "wire"], &msg);
-    assert_eq!(&mined.stdout[..4], &((mined.stdout.len() - 4) as u32).to_be_bytes());
+    assert_eq!(
+        &mined.stdout[..4],
+        &((mined.stdout.len() - 4) as u32).to_be_bytes()
+    );
     assert!(work_bits(&mined.stdout)[0] >= 5);
 }
 
@@ -53,7 +65,10 @@ fn check_passes_vectors_at_their_bits_and_fails_above() {
     for c in cases("bulletins") {
         let wire = frame(&hx(&c["packed"]));
         let bits = c["leading_zero_bits"].as_u64().unwrap();
-        let out = env.ok(&["hashcash", "--check", "-d", &num(&c["leading_zero_bits"])], &wire);
+        let out = env.ok(
+            &["hashcash", "--check", "-d", &num(&c["leading_zero_bits"])],
+            &wire,
+        );
         assert_eq!(out.one()["nonce"], c["nonce"]);
         let needs = (bits + 1).to_string();
         let out = env.fail(&["hashcash", "--check", "-d", &needs], &wire, 1);
@@ -74,26 +89,41 @@ fn objects_before_a_bad_one_are_still_processed() {
     // bad JSON in the middle: both good ones mined, exit 3
     let out = env.fail(&["hashcash", "-d", "3"], format!("{good}[1,2]\n{good}"), 3);
     assert_eq!(out.json().len(), 2);
-    assert!(out.stderr.starts_with("gossip: stdin object 2: "), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("gossip: stdin object 2: "),
+        "{}",
+        out.stderr
+    );
     // truncated wire frame after a good one
     let mut wire = env.ok(&["pack"], &good).stdout;
     wire.extend_from_slice(&[0, 0, 0, 100, 1, 2, 3]);
     let out = env.fail(&["hashcash", "-d", "3"], &wire, 3);
     assert_eq!(out.json().len(), 1);
     assert!(out.stderr.contains("truncated frame"), "{}", out.stderr);
-    assert!(out.stderr.contains("hint: the rest of the stream was not read"));
+    assert!(
+        out.stderr
+            .contains("hint: the rest of the stream was not read")
+    );
 }
 
 #[test]
 fn malformed_streams_are_exit_3() {
     let env = Env::new();
     let out = env.fail(&["hashcash", "-d", "1"], "garbage\n", 3);
-    assert!(out.stderr.contains("not an object stream"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not an object stream"),
+        "{}",
+        out.stderr
+    );
     let out = env.fail(&["hashcash", "-d", "1"], [0x04, 0xff, 0xff, 0xff, 0, 0], 3);
     assert!(out.stderr.contains("exceeds"), "{}", out.stderr);
     env.fail(&["hashcash", "-d", "1"], [0, 0, 0], 3);
     env.fail(&["hashcash", "-d", "1"], "{\"type\":\"topic\"}\n", 3);
-    env.fail(&["hashcash", "-d", "1"], "{\"type\":\"bulletin\",\"ts\":1}\n", 3);
+    env.fail(
+        &["hashcash", "-d", "1"],
+        "{\"type\":\"bulletin\",\"ts\":1}\n",
+        3,
+    );
     // a wire frame too short for any object
     env.fail(&["hashcash", "-d", "1"], frame(&[1, 2, 3]), 3);
 }

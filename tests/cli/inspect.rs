@@ -12,8 +12,14 @@ fn vector_bulletins_are_shown_with_their_checks() {
         let bits = c["leading_zero_bits"].as_u64().unwrap();
         assert!(text.starts_with("bulletin 1\n"), "{text}");
         assert!(text.contains("(matches content)"), "{text}");
-        assert!(text.contains(&format!("work        {bits} leading zero bits")), "{text}");
-        assert!(text.contains(&format!("nonce       {}", c["nonce"])), "{text}");
+        assert!(
+            text.contains(&format!("work        {bits} leading zero bits")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("nonce       {}", c["nonce"])),
+            "{text}"
+        );
         let topic = hex::encode(sha2::Digest::finalize(
             <sha2::Sha256 as sha2::Digest>::new_with_prefix(hx(&c["topic_descriptor"])),
         ));
@@ -26,7 +32,9 @@ fn vector_messages_are_shown_sealed_with_a_valid_signature() {
     let env = Env::new();
     let now = vectors_now().to_string();
     for c in cases("messages") {
-        let text = env.ok(&["inspect", "--now", &now], frame(&hx(&c["packed"]))).text();
+        let text = env
+            .ok(&["inspect", "--now", &now], frame(&hx(&c["packed"])))
+            .text();
         assert!(text.starts_with("message 1\n"), "{text}");
         assert!(text.contains(&format!("src         {}", c["src"].as_str().unwrap())));
         assert!(text.contains(&format!("dst         {}", c["dst"].as_str().unwrap())));
@@ -43,7 +51,12 @@ fn problems_are_flagged() {
     // content id mismatch
     let mut packed = hx(&cases("bulletins")[0]["packed"]);
     packed[40] ^= 1;
-    let text = env.ok(&["inspect", "--now", &now, "--type", "bulletin"], frame(&packed)).text();
+    let text = env
+        .ok(
+            &["inspect", "--now", &now, "--type", "bulletin"],
+            frame(&packed),
+        )
+        .text();
     assert!(text.contains("MISMATCH"), "{text}");
     // bad signature, stale
     let c = &cases("invalid_messages")
@@ -52,7 +65,10 @@ fn problems_are_flagged() {
         .unwrap();
     let later = (vectors_now() + 10_000).to_string();
     let text = env
-        .ok(&["inspect", "--now", &later, "--type", "message"], frame(&hx(&c["packed"])))
+        .ok(
+            &["inspect", "--now", &later, "--type", "message"],
+            frame(&hx(&c["packed"])),
+        )
         .text();
     assert!(text.contains("(BAD)"), "{text}");
     assert!(text.contains("STALE"), "{text}");

@@ -20,7 +20,10 @@ fn keygen_to_stdout_is_a_key_file_whose_address_matches() {
         .expect("address comment");
     let key = env.write("k.key", &text);
     set_mode(&key, 0o600);
-    assert_eq!(env.ok(&["address", "-k", "k.key"], "").text().trim(), claimed);
+    assert_eq!(
+        env.ok(&["address", "-k", "k.key"], "").text().trim(),
+        claimed
+    );
 }
 
 #[test]
@@ -44,7 +47,10 @@ fn keygen_refuses_to_overwrite_without_force() {
     env.keygen("a.key");
     let before = std::fs::read(env.path("a.key")).unwrap();
     let out = env.fail(&["keygen", "-o", "a.key"], "", 4);
-    assert!(out.stderr.starts_with("gossip: cannot write key file a.key: "));
+    assert!(
+        out.stderr
+            .starts_with("gossip: cannot write key file a.key: ")
+    );
     assert!(out.stderr.contains("hint: pass --force"), "{}", out.stderr);
     assert_eq!(std::fs::read(env.path("a.key")).unwrap(), before);
 }

@@ -17,7 +17,10 @@ fn wraps_each_bulletin_behind_the_operation_byte() {
     let b2 = bulletin_line(&env, "chat", "two", 101);
     let packed = env.ok(&["pack", "--hex"], format!("{b1}{b2}")).lines();
     let msgs = env
-        .ok(&["message", "new", "--to", &b, "--from", &a, "--ts", "500"], format!("{b1}{b2}"))
+        .ok(
+            &["message", "new", "--to", &b, "--from", &a, "--ts", "500"],
+            format!("{b1}{b2}"),
+        )
         .json();
     assert_eq!(msgs.len(), 2);
     for (m, p) in msgs.iter().zip(&packed) {
@@ -37,7 +40,19 @@ fn operation_and_key_and_body_file() {
     let b = fixed_address(&env, 2);
     let line = bulletin_line(&env, "chat", "x", 100);
     let m = env
-        .ok(&["message", "new", "--to", &b, "-k", "a.key", "--op", "deliver_without_forward"], &line)
+        .ok(
+            &[
+                "message",
+                "new",
+                "--to",
+                &b,
+                "-k",
+                "a.key",
+                "--op",
+                "deliver_without_forward",
+            ],
+            &line,
+        )
         .one();
     assert_eq!(m["src"], a.as_str());
     assert_eq!(body(&m)[0], 1);
@@ -45,7 +60,18 @@ fn operation_and_key_and_body_file() {
     env.write("payload.bin", [7u8; 32]);
     let m = env
         .ok(
-            &["message", "new", "--to", &b, "--from", &a, "--op", "request_sync_headers", "--body-file", "payload.bin"],
+            &[
+                "message",
+                "new",
+                "--to",
+                &b,
+                "--from",
+                &a,
+                "--op",
+                "request_sync_headers",
+                "--body-file",
+                "payload.bin",
+            ],
             "",
         )
         .one();
@@ -58,8 +84,18 @@ fn reads_wire_bulletins_too() {
     let (a, b) = (fixed_address(&env, 1), fixed_address(&env, 2));
     let line = bulletin_line(&env, "chat", "x", 100);
     let wire = env.ok(&["pack"], &line).stdout;
-    let from_json = env.ok(&["message", "new", "--to", &b, "--from", &a, "--ts", "1"], &line).one();
-    let from_wire = env.ok(&["message", "new", "--to", &b, "--from", &a, "--ts", "1"], &wire).one();
+    let from_json = env
+        .ok(
+            &["message", "new", "--to", &b, "--from", &a, "--ts", "1"],
+            &line,
+        )
+        .one();
+    let from_wire = env
+        .ok(
+            &["message", "new", "--to", &b, "--from", &a, "--ts", "1"],
+            &wire,
+        )
+        .one();
     assert_eq!(from_json, from_wire);
 }
 
@@ -68,7 +104,9 @@ fn a_message_where_a_bulletin_is_required_is_exit_3() {
     let env = Env::new();
     let (a, b) = (fixed_address(&env, 1), fixed_address(&env, 2));
     let line = bulletin_line(&env, "chat", "x", 100);
-    let msg = env.ok(&["message", "new", "--to", &b, "--from", &a], &line).text();
+    let msg = env
+        .ok(&["message", "new", "--to", &b, "--from", &a], &line)
+        .text();
     let out = env.fail(&["message", "new", "--to", &b, "--from", &a], &msg, 3);
     assert_eq!(
         out.stderr,
@@ -85,7 +123,11 @@ fn malformed_input_is_exit_3_and_good_objects_still_pass() {
     let args = ["message", "new", "--to", b.as_str(), "--from", a.as_str()];
     let out = env.fail(&args, format!("{line}{{not json\n{line}"), 3);
     assert_eq!(out.json().len(), 2);
-    assert!(out.stderr.starts_with("gossip: stdin object 2: bad JSON"), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("gossip: stdin object 2: bad JSON"),
+        "{}",
+        out.stderr
+    );
     let out = env.fail(&args, "garbage\n", 3);
     assert!(out.stdout.is_empty());
     let out = env.fail(&args, "{\"type\":\"bulletin\",\"topic\":\"zz\"}\n", 3);
@@ -98,10 +140,32 @@ fn bad_arguments() {
     let (a, b) = (fixed_address(&env, 1), fixed_address(&env, 2));
     let out = env.fail(&["message", "new", "--to", "xyz", "--from", &a], "", 2);
     assert!(out.stderr.starts_with("gossip: bad --to address 'xyz': "));
-    let out = env.fail(&["message", "new", "--to", &b, "--from", &a, "--op", "teleport"], "", 2);
-    assert!(out.stderr.starts_with("gossip: unknown operation 'teleport': "));
+    let out = env.fail(
+        &[
+            "message", "new", "--to", &b, "--from", &a, "--op", "teleport",
+        ],
+        "",
+        2,
+    );
+    assert!(
+        out.stderr
+            .starts_with("gossip: unknown operation 'teleport': ")
+    );
     env.usage(&["message", "new", "--to", &b], "");
     env.usage(&["message", "new", "--from", &a], "");
     env.fail(&["message", "new", "--to", &b, "-k", "nope.key"], "", 4);
-    env.fail(&["message", "new", "--to", &b, "--from", &a, "--body-file", "nope"], "", 4);
+    env.fail(
+        &[
+            "message",
+            "new",
+            "--to",
+            &b,
+            "--from",
+            &a,
+            "--body-file",
+            "nope",
+        ],
+        "",
+        4,
+    );
 }

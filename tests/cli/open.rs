@@ -10,13 +10,34 @@ fn vector_messages_open_to_their_bulletins() {
         let key = format!("dst{i}.key");
         env.seed_key(&key, c["dst_seed"].as_str().unwrap());
         let wire = frame(&hx(&c["packed"]));
-        let out = env.ok(&["open", "-k", &key, "--now", &now, "-d", &num(&c["difficulty"])], &wire);
+        let out = env.ok(
+            &[
+                "open",
+                "-k",
+                &key,
+                "--now",
+                &now,
+                "-d",
+                &num(&c["difficulty"]),
+            ],
+            &wire,
+        );
         let hexed = env.ok(&["pack", "--hex"], &out.stdout).text();
         let plain = hx(&c["plaintext_body"]);
         assert_eq!(plain[0], 0, "store_and_forward");
         assert_eq!(hexed.trim(), hex::encode(&plain[1..]));
         let wire_out = env.ok(
-            &["open", "-k", &key, "--now", &now, "-d", &num(&c["difficulty"]), "--format", "wire"],
+            &[
+                "open",
+                "-k",
+                &key,
+                "--now",
+                &now,
+                "-d",
+                &num(&c["difficulty"]),
+                "--format",
+                "wire",
+            ],
             &wire,
         );
         assert_eq!(wire_out.stdout, frame(&plain[1..]));
@@ -29,9 +50,14 @@ fn open_rejects_with_the_reasons() {
     let c = &cases("messages")[0];
     env.seed_key("src.key", c["src_seed"].as_str().unwrap());
     let now = vectors_now().to_string();
-    let out = env.fail(&["open", "-k", "src.key", "--now", &now], frame(&hx(&c["packed"])), 1);
+    let out = env.fail(
+        &["open", "-k", "src.key", "--now", &now],
+        frame(&hx(&c["packed"])),
+        1,
+    );
     assert!(
-        out.stderr.starts_with("gossip: stdin object 1: rejected: wrong_destination"),
+        out.stderr
+            .starts_with("gossip: stdin object 1: rejected: wrong_destination"),
         "{}",
         out.stderr
     );
@@ -45,7 +71,21 @@ fn a_payload_that_is_not_a_bulletin_is_exit_1() {
     env.keygen("a.key");
     env.write("p.bin", [9u8; 32]);
     let msg = env
-        .ok(&["message", "new", "-k", "a.key", "--to", &b, "--op", "request_sync_headers", "--body-file", "p.bin"], "")
+        .ok(
+            &[
+                "message",
+                "new",
+                "-k",
+                "a.key",
+                "--to",
+                &b,
+                "--op",
+                "request_sync_headers",
+                "--body-file",
+                "p.bin",
+            ],
+            "",
+        )
         .stdout;
     let msg = env.ok(&["encrypt"], msg).stdout;
     let msg = env.ok(&["sign", "-k", "a.key"], msg).stdout;

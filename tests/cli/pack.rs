@@ -33,13 +33,26 @@ fn unpack_hex_then_pack_hex_gives_the_same_bytes() {
 fn unpack_fields_match_the_vectors() {
     let env = Env::new();
     for c in cases("bulletins") {
-        let v = env.ok(&["unpack", "--type", "bulletin", "--hex"], c["packed"].as_str().unwrap()).one();
+        let v = env
+            .ok(
+                &["unpack", "--type", "bulletin", "--hex"],
+                c["packed"].as_str().unwrap(),
+            )
+            .one();
         assert_eq!(v["ts"], c["ts"]);
         assert_eq!(v["nonce"], c["nonce"]);
-        assert_eq!(B64.decode(v["content"].as_str().unwrap()).unwrap(), hx(&c["content"]));
+        assert_eq!(
+            B64.decode(v["content"].as_str().unwrap()).unwrap(),
+            hx(&c["content"])
+        );
     }
     for c in cases("messages") {
-        let v = env.ok(&["unpack", "--type", "message", "--hex"], c["packed"].as_str().unwrap()).one();
+        let v = env
+            .ok(
+                &["unpack", "--type", "message", "--hex"],
+                c["packed"].as_str().unwrap(),
+            )
+            .one();
         for f in ["src", "dst", "ts", "nonce", "sig"] {
             assert_eq!(v[f], c[f], "{f}");
         }
@@ -52,8 +65,13 @@ fn base64_raw_and_wire_round_trips() {
     for (ty, packed_hex) in vector_objects() {
         let packed = hex::decode(&packed_hex).unwrap();
         let b64 = B64.encode(&packed);
-        let json = env.ok(&["unpack", "--type", ty, "--base64"], format!("{b64}\n")).stdout;
-        assert_eq!(env.ok(&["pack", "--base64"], &json).text(), format!("{b64}\n"));
+        let json = env
+            .ok(&["unpack", "--type", ty, "--base64"], format!("{b64}\n"))
+            .stdout;
+        assert_eq!(
+            env.ok(&["pack", "--base64"], &json).text(),
+            format!("{b64}\n")
+        );
         assert_eq!(env.ok(&["pack", "--raw"], &json).stdout, packed);
         let raw_json = env.ok(&["unpack", "--type", ty, "--raw"], &packed).stdout;
         assert_eq!(raw_json, json);
@@ -69,7 +87,10 @@ fn base64_raw_and_wire_round_trips() {
 #[test]
 fn several_objects_one_per_line() {
     let env = Env::new();
-    let all: Vec<String> = cases("bulletins").iter().map(|c| c["packed"].as_str().unwrap().to_owned()).collect();
+    let all: Vec<String> = cases("bulletins")
+        .iter()
+        .map(|c| c["packed"].as_str().unwrap().to_owned())
+        .collect();
     let input = format!("{}\n\n", all.join("\n"));
     let json = env.ok(&["unpack", "--type", "bulletin", "--hex"], &input);
     assert_eq!(json.json().len(), all.len());
@@ -81,7 +102,10 @@ fn pack_raw_refuses_a_second_object() {
     let env = Env::new();
     let b = bulletin_line(&env, "t", "x", 1);
     let out = env.fail(&["pack", "--raw"], format!("{b}{b}"), 3);
-    assert!(out.stderr.starts_with("gossip: pack --raw: more than one object"));
+    assert!(
+        out.stderr
+            .starts_with("gossip: pack --raw: more than one object")
+    );
     assert!(out.stderr.contains("hint: "));
 }
 
@@ -89,15 +113,31 @@ fn pack_raw_refuses_a_second_object() {
 fn unpack_bad_text_is_exit_3_and_other_lines_still_convert() {
     let env = Env::new();
     let p = cases("bulletins")[0]["packed"].as_str().unwrap().to_owned();
-    let out = env.fail(&["unpack", "--type", "bulletin", "--hex"], format!("{p}\nzz\n{p}\n"), 3);
+    let out = env.fail(
+        &["unpack", "--type", "bulletin", "--hex"],
+        format!("{p}\nzz\n{p}\n"),
+        3,
+    );
     assert_eq!(out.json().len(), 2);
-    assert!(out.stderr.starts_with("gossip: stdin object 2: bad hex"), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("gossip: stdin object 2: bad hex"),
+        "{}",
+        out.stderr
+    );
     let out = env.fail(&["unpack", "--type", "bulletin", "--base64"], "!!!!\n", 3);
-    assert!(out.stderr.starts_with("gossip: stdin object 1: bad base64"), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("gossip: stdin object 1: bad base64"),
+        "{}",
+        out.stderr
+    );
     // too short for a bulletin header / a message header
     let out = env.fail(&["unpack", "--type", "bulletin", "--hex"], "00ff\n", 3);
     assert!(out.stdout.is_empty());
-    env.fail(&["unpack", "--type", "message", "--hex"], format!("{}\n", "00".repeat(135)), 3);
+    env.fail(
+        &["unpack", "--type", "message", "--hex"],
+        format!("{}\n", "00".repeat(135)),
+        3,
+    );
     env.fail(&["unpack", "--type", "message", "--raw"], [0u8; 10], 3);
 }
 
@@ -112,7 +152,11 @@ fn unpack_of_bad_wire_frames_is_exit_3() {
     assert_eq!(out.json().len(), 1);
     assert!(out.stderr.contains("truncated frame"), "{}", out.stderr);
     // oversized length prefix
-    let out = env.fail(&["unpack", "--type", "bulletin"], [0x04, 0xff, 0xff, 0xff, 0, 0], 3);
+    let out = env.fail(
+        &["unpack", "--type", "bulletin"],
+        [0x04, 0xff, 0xff, 0xff, 0, 0],
+        3,
+    );
     assert!(out.stdout.is_empty());
     env.fail(&["unpack", "--type", "bulletin"], "garbage", 3);
 }
@@ -121,11 +165,23 @@ fn unpack_of_bad_wire_frames_is_exit_3() {
 fn pack_keeps_objects_before_a_bad_one() {
     let env = Env::new();
     let b = bulletin_line(&env, "t", "kept", 1);
-    let out = env.fail(&["pack", "--hex"], format!("{b}{{\"type\":\"bulletin\"}}\n"), 3);
+    let out = env.fail(
+        &["pack", "--hex"],
+        format!("{b}{{\"type\":\"bulletin\"}}\n"),
+        3,
+    );
     assert_eq!(out.lines().len(), 1);
     assert_eq!(out.lines()[0], env.ok(&["pack", "--hex"], &b).text().trim());
-    assert!(out.stderr.starts_with("gossip: stdin object 2: bad field"), "{}", out.stderr);
-    let out = env.fail(&["pack", "--hex"], format!("{b}{{\"type\":\"message\",\"dst\":1}}\n{b}"), 3);
+    assert!(
+        out.stderr.starts_with("gossip: stdin object 2: bad field"),
+        "{}",
+        out.stderr
+    );
+    let out = env.fail(
+        &["pack", "--hex"],
+        format!("{b}{{\"type\":\"message\",\"dst\":1}}\n{b}"),
+        3,
+    );
     assert_eq!(out.lines().len(), 2);
     env.fail(&["pack", "--hex"], "garbage", 3);
     env.fail(&["pack", "--hex"], "{\"type\":\"bulletin\",\"topic\":\"00\",\"content_id\":\"00\",\"ts\":1,\"nonce\":1,\"content\":\"\"}\n", 3);
@@ -138,7 +194,10 @@ fn pack_ignores_unknown_fields() {
     let b = bulletin_line(&env, "t", "x", 1);
     let mut v: serde_json::Value = serde_json::from_str(&b).unwrap();
     v["comment"] = "extra".into();
-    assert_eq!(env.ok(&["pack", "--hex"], format!("{v}\n")).text(), env.ok(&["pack", "--hex"], &b).text());
+    assert_eq!(
+        env.ok(&["pack", "--hex"], format!("{v}\n")).text(),
+        env.ok(&["pack", "--hex"], &b).text()
+    );
 }
 
 #[test]

@@ -56,7 +56,9 @@ gossip bulletin new --topic "test channel" "hello world" | gossip hashcash -d 12
 #[test]
 fn big_file_bulletin_pack_unpack_check() {
     let env = Env::new();
-    let big: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     env.write("big.bin", &big);
     let out = sh(
         &env,
@@ -67,11 +69,16 @@ gossip unpack --type bulletin < b.bin | gossip hashcash --check -d 10"#,
     let v = out.one();
     assert_eq!(B64.decode(v["content"].as_str().unwrap()).unwrap(), big);
     let wire = std::fs::read(env.path("b.bin")).unwrap();
-    assert_eq!(u32::from_be_bytes(wire[..4].try_into().unwrap()) as usize, wire.len() - 4);
+    assert_eq!(
+        u32::from_be_bytes(wire[..4].try_into().unwrap()) as usize,
+        wire.len() - 4
+    );
     assert_eq!(wire.len(), 4 + 72 + big.len());
 
     // the same steps chained, each checked
-    let b = env.ok(&["bulletin", "new", "--topic", "chat", "-f", "big.bin"], "").stdout;
+    let b = env
+        .ok(&["bulletin", "new", "--topic", "chat", "-f", "big.bin"], "")
+        .stdout;
     let mined = env.ok(&["hashcash", "-d", "10"], b).stdout;
     let packed = env.ok(&["pack"], &mined).stdout;
     let json = env.ok(&["unpack", "--type", "bulletin"], &packed).stdout;
@@ -97,7 +104,10 @@ gossip pack < m.json | gossip verify -k b.key"#,
     assert_eq!(out.code, 0, "{}\n{}", out.text(), out.stderr);
     let text = out.text();
     assert!(text.starts_with("1 message: valid\nbulletin 1\n"), "{text}");
-    assert!(text.contains("31e06f7d89feb99a0e6c0affe198748c3bb5bef5e3cc92d95cb9e996197d3fc3"), "topic chat: {text}");
+    assert!(
+        text.contains("31e06f7d89feb99a0e6c0affe198748c3bb5bef5e3cc92d95cb9e996197d3fc3"),
+        "topic chat: {text}"
+    );
     assert!(text.contains("2 bytes: \"hi\""), "{text}");
     assert!(text.contains("wrong key exit 1\n"), "{text}");
     assert!(text.ends_with("1 message: valid\n"), "{text}");
@@ -111,15 +121,26 @@ fn sign_verify_open_chained() {
     let a = env.keygen("a.key");
     let b = env.keygen("b.key");
     assert_eq!(env.ok(&["address", "-k", "b.key"], "").text().trim(), b);
-    let bulletin = env.ok(&["bulletin", "new", "--topic", "chat", "hi"], "").stdout;
+    let bulletin = env
+        .ok(&["bulletin", "new", "--topic", "chat", "hi"], "")
+        .stdout;
     let mined = env.ok(&["hashcash"], bulletin).stdout;
     let m = env.ok(&["sign", "-k", "a.key", "--to", &b], &mined).stdout;
     let v: serde_json::Value = serde_json::from_slice(&m).unwrap();
-    assert_eq!((v["src"].as_str().unwrap(), v["dst"].as_str().unwrap()), (a.as_str(), b.as_str()));
+    assert_eq!(
+        (v["src"].as_str().unwrap(), v["dst"].as_str().unwrap()),
+        (a.as_str(), b.as_str())
+    );
 
-    assert_eq!(env.ok(&["verify", "-k", "b.key"], &m).text(), "1 message: valid\n");
+    assert_eq!(
+        env.ok(&["verify", "-k", "b.key"], &m).text(),
+        "1 message: valid\n"
+    );
     let opened = env.ok(&["open", "-k", "b.key"], &m).stdout;
-    assert_eq!(opened, mined, "open gives back the bulletin that was signed");
+    assert_eq!(
+        opened, mined,
+        "open gives back the bulletin that was signed"
+    );
     let shown = env.ok(&["inspect"], &opened).text();
     assert!(shown.contains("2 bytes: \"hi\""));
 
@@ -128,14 +149,25 @@ fn sign_verify_open_chained() {
     assert_eq!(out.text(), "1 message: invalid: wrong_destination\n");
 
     let wire = env.ok(&["pack"], &m).stdout;
-    assert_eq!(env.ok(&["verify", "-k", "b.key"], &wire).text(), "1 message: valid\n");
+    assert_eq!(
+        env.ok(&["verify", "-k", "b.key"], &wire).text(),
+        "1 message: valid\n"
+    );
     assert_eq!(env.ok(&["open", "-k", "b.key"], &wire).stdout, mined);
     // wire all the way
     let wire_msg = env
-        .ok(&["sign", "-k", "a.key", "--to", &b, "--format", "wire"], &mined)
+        .ok(
+            &["sign", "-k", "a.key", "--to", &b, "--format", "wire"],
+            &mined,
+        )
         .stdout;
-    let wire_open = env.ok(&["open", "-k", "b.key", "--format", "wire"], &wire_msg).stdout;
-    assert_eq!(env.ok(&["unpack", "--type", "bulletin"], wire_open).stdout, mined);
+    let wire_open = env
+        .ok(&["open", "-k", "b.key", "--format", "wire"], &wire_msg)
+        .stdout;
+    assert_eq!(
+        env.ok(&["unpack", "--type", "bulletin"], wire_open).stdout,
+        mined
+    );
 }
 
 #[test]
@@ -143,8 +175,16 @@ fn message_new_encrypt_sign_hashcash_is_what_sign_does() {
     let env = Env::new();
     env.keygen("a.key");
     let b = env.keygen("b.key");
-    let mined = env.ok(&["hashcash"], env.ok(&["bulletin", "new", "--topic", "chat", "steps"], "").stdout).stdout;
-    let m = env.ok(&["message", "new", "-k", "a.key", "--to", &b], &mined).stdout;
+    let mined = env
+        .ok(
+            &["hashcash"],
+            env.ok(&["bulletin", "new", "--topic", "chat", "steps"], "")
+                .stdout,
+        )
+        .stdout;
+    let m = env
+        .ok(&["message", "new", "-k", "a.key", "--to", &b], &mined)
+        .stdout;
     let m = env.ok(&["encrypt"], m).stdout;
     let m = env.ok(&["sign", "-k", "a.key"], m).stdout;
     let m = env.ok(&["hashcash", "-d", "3"], m).stdout;
@@ -157,7 +197,13 @@ fn stale_messages_are_rejected_end_to_end() {
     let env = Env::new();
     env.keygen("a.key");
     let b = env.keygen("b.key");
-    let mined = env.ok(&["hashcash"], env.ok(&["bulletin", "new", "--topic", "chat", "old"], "").stdout).stdout;
+    let mined = env
+        .ok(
+            &["hashcash"],
+            env.ok(&["bulletin", "new", "--topic", "chat", "old"], "")
+                .stdout,
+        )
+        .stdout;
     let m = env.ok(&["sign", "-k", "a.key", "--to", &b], &mined).stdout;
     let far = (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

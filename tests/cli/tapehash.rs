@@ -20,14 +20,20 @@ fn bits(hex_digest: &str) -> u32 {
 fn vector_digests_at_every_code_size() {
     let env = Env::new();
     let cases = cases("tapehash1");
-    let sizes: std::collections::BTreeSet<u64> =
-        cases.iter().map(|c| c["code_size"].as_u64().unwrap()).collect();
+    let sizes: std::collections::BTreeSet<u64> = cases
+        .iter()
+        .map(|c| c["code_size"].as_u64().unwrap())
+        .collect();
     assert!(sizes.is_superset(&[17, 64, 1024].into()), "{sizes:?}");
     for c in &cases {
         let size = c["code_size"].as_u64().unwrap().to_string();
         let digest = c["digest"].as_str().unwrap();
         let out = env.ok(&["tapehash", "--code-size", &size], hx(&c["input"]));
-        assert_eq!(out.text(), format!("{digest} {}\n", bits(digest)), "code size {size}");
+        assert_eq!(
+            out.text(),
+            format!("{digest} {}\n", bits(digest)),
+            "code size {size}"
+        );
     }
 }
 
@@ -40,8 +46,16 @@ fn default_code_size_is_64_and_files_work() {
         .expect("hello world at 64");
     env.write("hw.txt", "hello world");
     let digest = c["digest"].as_str().unwrap();
-    assert!(env.ok(&["tapehash", "hw.txt"], "").text().starts_with(digest));
-    assert!(env.ok(&["tapehash"], "hello world").text().starts_with(digest));
+    assert!(
+        env.ok(&["tapehash", "hw.txt"], "")
+            .text()
+            .starts_with(digest)
+    );
+    assert!(
+        env.ok(&["tapehash"], "hello world")
+            .text()
+            .starts_with(digest)
+    );
 }
 
 #[test]
@@ -50,7 +64,10 @@ fn json_output() {
     let c = &cases("tapehash1")[0];
     let size = c["code_size"].as_u64().unwrap().to_string();
     let v: Value = env
-        .ok(&["tapehash", "--json", "--code-size", &size], hx(&c["input"]))
+        .ok(
+            &["tapehash", "--json", "--code-size", &size],
+            hx(&c["input"]),
+        )
         .one();
     assert_eq!(v["type"], "tapehash");
     assert_eq!(v["digest"], c["digest"]);

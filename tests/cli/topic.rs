@@ -85,7 +85,17 @@ fn bad_inbox_arguments_are_exit_2() {
     let addr = vectors()["inbox_topic"]["address"].as_str().unwrap();
     let out = env.fail(&["topic", "--inbox", addr, "--delivery-code", "00"], "", 2);
     assert!(out.stderr.starts_with("gossip: bad --delivery-code '00': "));
-    env.fail(&["topic", "--inbox", "xyz", "--delivery-code", &"00".repeat(8)], "", 2);
+    env.fail(
+        &[
+            "topic",
+            "--inbox",
+            "xyz",
+            "--delivery-code",
+            &"00".repeat(8),
+        ],
+        "",
+        2,
+    );
     env.usage(&["topic", "--inbox", addr], "");
     env.usage(&["topic", "--delivery-code", &"00".repeat(8)], "");
 }

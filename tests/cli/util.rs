@@ -174,6 +174,20 @@ impl Env {
         out
     }
 
+    /// Runs gossip and expects clap to print help on stderr and exit 2
+    /// (a command group given no subcommand).
+    pub fn help_exit(&self, args: &[&str], stdin: impl AsRef<[u8]>) -> Out {
+        let out = self.run(args, stdin);
+        assert_eq!(out.code, 2, "gossip {args:?}: stderr:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains("Usage: gossip"),
+            "stderr:\n{}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty());
+        out
+    }
+
     /// `gossip keygen -o NAME`; returns the address it printed.
     pub fn keygen(&self, name: &str) -> String {
         let out = self.ok(&["keygen", "-o", name], "");
@@ -231,15 +245,29 @@ pub fn frame(packed: &[u8]) -> Vec<u8> {
 
 /// A bulletin JSON line made by `bulletin new` at a fixed ts.
 pub fn bulletin_line(env: &Env, topic: &str, text: &str, ts: u32) -> String {
-    env.ok(&["bulletin", "new", "--topic", topic, "--ts", &ts.to_string(), text], "")
-        .text()
+    env.ok(
+        &[
+            "bulletin",
+            "new",
+            "--topic",
+            topic,
+            "--ts",
+            &ts.to_string(),
+            text,
+        ],
+        "",
+    )
+    .text()
 }
 
 /// A 64-hex address that is a valid Ed25519 point (from a fixed seed).
 pub fn fixed_address(env: &Env, seed_byte: u8) -> String {
     let name = format!("fixed{seed_byte}.key");
     env.seed_key(&name, &format!("{seed_byte:02x}").repeat(32));
-    env.ok(&["address", "-k", &name], "").text().trim().to_owned()
+    env.ok(&["address", "-k", &name], "")
+        .text()
+        .trim()
+        .to_owned()
 }
 
 /// A vector field as a decimal string.
