@@ -209,3 +209,43 @@ fn errors() {
     env.fail(&["sign", "-k", "a.key"], "garbage", 3);
     env.fail(&["sign", "-k", "a.key"], "{\"type\":\"message\"}\n", 3);
 }
+
+#[test]
+fn plaintext_messages_still_check_the_destination_with_a_key() {
+    let env = Env::new();
+    env.keygen("a.key");
+    let b = env.keygen("b.key");
+    env.keygen("c.key");
+    let bulletin = mined_bulletin(&env, "for b only");
+    let msg = env
+        .ok(
+            &[
+                "sign",
+                "-k",
+                "a.key",
+                "--to",
+                &b,
+                "--no-encrypt",
+                "--now",
+                NOW,
+            ],
+            &bulletin,
+        )
+        .stdout;
+    let args = |key: &'static str| ["verify", "--plaintext", "-k", key, "--now", NOW];
+    assert_eq!(env.ok(&args("b.key"), &msg).text(), "1 message: valid\n");
+    let out = env.run(&args("c.key"), &msg);
+    assert_eq!(out.code, 1);
+    assert_eq!(out.text(), "1 message: invalid: wrong_destination\n");
+    let out = env.fail(
+        &["open", "--plaintext", "-k", "c.key", "--now", NOW],
+        &msg,
+        1,
+    );
+    assert!(out.stderr.contains("wrong_destination"), "{}", out.stderr);
+    assert_eq!(
+        env.ok(&["open", "--plaintext", "-k", "b.key", "--now", NOW], &msg)
+            .stdout,
+        bulletin
+    );
+}
