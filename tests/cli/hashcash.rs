@@ -111,7 +111,8 @@ fn malformed_streams_are_exit_3() {
     let env = Env::new();
     let out = env.fail(&["hashcash", "-d", "1"], "garbage\n", 3);
     assert!(
-        out.stderr.contains("not an object stream"),
+        out.stderr
+            .starts_with("gossip: stdin object 1: not an object stream: starts with byte 0x67"),
         "{}",
         out.stderr
     );
