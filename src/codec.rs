@@ -258,6 +258,8 @@ impl<R: BufRead> ObjectReader<R> {
         } else if usize::from(first) <= MAX_OBJECT >> 24 {
             Format::Wire
         } else {
+            // Counted as the first object, so errors name object 1, not 0.
+            self.index += 1;
             return Err(ReadError::Decode {
                 error: DecodeError::UnknownFormat(first),
                 fatal: true,

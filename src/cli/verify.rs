@@ -7,7 +7,7 @@ use gossip::codec::{Kind, Object};
 use gossip::crypto::Identity;
 use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
 use gossip::verify::{
-    Policy, Status, Verdict, verify_bulletin, verify_message, verify_plain_message,
+    Policy, Reason, Status, Verdict, verify_bulletin, verify_message, verify_plain_message,
 };
 use serde_json::json;
 
@@ -37,7 +37,23 @@ pub fn check(obj: &Object, id: Option<&Identity>, args: &CheckArgs) -> Verdict {
     let policy = policy(args, obj);
     match obj {
         Object::Bulletin(b) => verify_bulletin(b, &policy),
-        Object::Message(m) if args.plaintext => verify_plain_message(m, None, &policy),
+        Object::Message(m) if args.plaintext => {
+            let mut v = verify_plain_message(m, None, &policy);
+            // The library skips the destination check without an identity; with a key it applies.
+            if let Some(id) = id {
+                let status = if m.dst == id.address() {
+                    Status::Passed
+                } else {
+                    Status::Failed
+                };
+                for (reason, s) in &mut v.checks {
+                    if *reason == Reason::WrongDestination {
+                        *s = status;
+                    }
+                }
+            }
+            v
+        }
         Object::Message(m) => verify_message(m, id, None, &policy),
     }
 }

@@ -1,0 +1,147 @@
+//! `gossip hashcash`.
+
+use gossip::codec::{Kind, Object, ObjectReader};
+
+use crate::util::{Env, bulletin_line, cases, fixed_address, frame, hx, num};
+
+/// Leading zero bits of each object's proof of work, via the library.
+fn work_bits(stream: &[u8]) -> Vec<u32> {
+    ObjectReader::new(stream, Kind::Any)
+        .map(|o| match o.expect("object") {
+            Object::Bulletin(b) => b.work().bits(),
+            Object::Message(m) => m.work().bits(),
+        })
+        .collect()
+}
+
+#[test]
+fn mines_bulletins_to_the_difficulty_without_touching_other_fields() {
+    let env = Env::new();
+    let lines: String = (0..3)
+        .map(|i| bulletin_line(&env, "t", &format!("b{i}"), 1000 + i))
+        .collect();
+    let out = env.ok(&["hashcash", "-d", "6"], &lines);
+    let mined = out.json();
+    assert_eq!(mined.len(), 3);
+    let originals: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (m, o) in mined.iter().zip(&originals) {
+        for field in ["type", "topic", "content_id", "ts", "content"] {
+            assert_eq!(m[field], o[field], "{field}");
+        }
+    }
+    assert!(work_bits(&out.stdout).iter().all(|&b| b >= 6));
+    env.ok(&["hashcash", "--check", "-d", "6"], &out.stdout);
+}
+
+#[test]
+fn default_difficulty_is_7_for_bulletins_and_1_for_messages() {
+    let env = Env::new();
+    let line = bulletin_line(&env, "t", "default", 5);
+    let mined = env.ok(&["hashcash"], &line);
+    assert!(work_bits(&mined.stdout)[0] >= 7);
+    let (a, b) = (fixed_address(&env, 1), fixed_address(&env, 2));
+    let msg = env
+        .ok(
+            &["message", "new", "--to", &b, "--from", &a, "--ts", "5"],
+            &line,
+        )
+        .stdout;
+    let mined = env.ok(&["hashcash"], &msg);
+    assert!(work_bits(&mined.stdout)[0] >= 1);
+    let mined = env.ok(&["hashcash", "-d", "5", "--format", "wire"], &msg);
+    assert_eq!(
+        &mined.stdout[..4],
+        &((mined.stdout.len() - 4) as u32).to_be_bytes()
+    );
+    assert!(work_bits(&mined.stdout)[0] >= 5);
+}
+
+#[test]
+fn check_passes_vectors_at_their_bits_and_fails_above() {
+    let env = Env::new();
+    for c in cases("bulletins") {
+        let wire = frame(&hx(&c["packed"]));
+        let bits = c["leading_zero_bits"].as_u64().unwrap();
+        let out = env.ok(
+            &["hashcash", "--check", "-d", &num(&c["leading_zero_bits"])],
+            &wire,
+        );
+        assert_eq!(out.one()["nonce"], c["nonce"]);
+        let needs = (bits + 1).to_string();
+        let out = env.fail(&["hashcash", "--check", "-d", &needs], &wire, 1);
+        assert_eq!(
+            out.stderr,
+            format!(
+                "gossip: stdin object 1 (bulletin): proof of work has {bits} leading zero bits, needs {needs}\n"
+            )
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn objects_before_a_bad_one_are_still_processed() {
+    let env = Env::new();
+    let good = bulletin_line(&env, "t", "good", 7);
+    // bad JSON in the middle: both good ones mined, exit 3
+    let out = env.fail(&["hashcash", "-d", "3"], format!("{good}[1,2]\n{good}"), 3);
+    assert_eq!(out.json().len(), 2);
+    assert!(
+        out.stderr.starts_with("gossip: stdin object 2: "),
+        "{}",
+        out.stderr
+    );
+    // truncated wire frame after a good one
+    let mut wire = env.ok(&["pack"], &good).stdout;
+    wire.extend_from_slice(&[0, 0, 0, 100, 1, 2, 3]);
+    let out = env.fail(&["hashcash", "-d", "3"], &wire, 3);
+    assert_eq!(out.json().len(), 1);
+    assert!(out.stderr.contains("truncated frame"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("hint: the rest of the stream was not read")
+    );
+}
+
+#[test]
+fn malformed_streams_are_exit_3() {
+    let env = Env::new();
+    let out = env.fail(&["hashcash", "-d", "1"], "garbage\n", 3);
+    assert!(
+        out.stderr
+            .starts_with("gossip: stdin object 1: not an object stream: starts with byte 0x67"),
+        "{}",
+        out.stderr
+    );
+    let out = env.fail(&["hashcash", "-d", "1"], [0x04, 0xff, 0xff, 0xff, 0, 0], 3);
+    assert!(out.stderr.contains("exceeds"), "{}", out.stderr);
+    env.fail(&["hashcash", "-d", "1"], [0, 0, 0], 3);
+    env.fail(&["hashcash", "-d", "1"], "{\"type\":\"topic\"}\n", 3);
+    env.fail(
+        &["hashcash", "-d", "1"],
+        "{\"type\":\"bulletin\",\"ts\":1}\n",
+        3,
+    );
+    // a wire frame too short for any object
+    env.fail(&["hashcash", "-d", "1"], frame(&[1, 2, 3]), 3);
+}
+
+#[test]
+fn empty_input_is_fine() {
+    let env = Env::new();
+    let out = env.ok(&["hashcash"], "");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn flag_errors_are_usage_errors() {
+    let env = Env::new();
+    env.usage(&["hashcash", "-d", "257"], "");
+    env.usage(&["hashcash", "-d", "x"], "");
+    env.usage(&["hashcash", "-j", "0"], "");
+    env.usage(&["hashcash", "--type", "topic"], "");
+    env.fail(&["hashcash", "-i", "nope.json"], "", 4);
+}

@@ -1,0 +1,23 @@
+//! CLI tests: one module per subcommand, all built into one test binary.
+//!
+//! Every run goes through `util`, which checks that stderr never shows a
+//! panic or a backtrace hint.
+
+mod util;
+
+mod address;
+mod bulletin;
+mod completions;
+mod content_id;
+mod crypt;
+mod hashcash;
+mod inspect;
+mod keygen;
+mod message;
+mod open;
+mod pack;
+mod pipelines;
+mod sign;
+mod tapehash;
+mod topic;
+mod verify;

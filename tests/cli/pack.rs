@@ -1,0 +1,210 @@
+//! `gossip pack` and `gossip unpack`.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use crate::util::{Env, bulletin_line, cases, frame, hx};
+
+/// Every vector object as (type, packed hex).
+fn vector_objects() -> Vec<(&'static str, String)> {
+    let mut all = Vec::new();
+    for c in cases("bulletins") {
+        all.push(("bulletin", c["packed"].as_str().unwrap().to_owned()));
+    }
+    for c in cases("messages") {
+        all.push(("message", c["packed"].as_str().unwrap().to_owned()));
+    }
+    all
+}
+
+#[test]
+fn unpack_hex_then_pack_hex_gives_the_same_bytes() {
+    let env = Env::new();
+    for (ty, packed) in vector_objects() {
+        let json = env.ok(&["unpack", "--type", ty, "--hex"], format!("{packed}\n"));
+        let v = json.one();
+        assert_eq!(v["type"], ty);
+        let back = env.ok(&["pack", "--hex"], &json.stdout).text();
+        assert_eq!(back, format!("{packed}\n"), "{ty}");
+    }
+}
+
+#[test]
+fn unpack_fields_match_the_vectors() {
+    let env = Env::new();
+    for c in cases("bulletins") {
+        let v = env
+            .ok(
+                &["unpack", "--type", "bulletin", "--hex"],
+                c["packed"].as_str().unwrap(),
+            )
+            .one();
+        assert_eq!(v["ts"], c["ts"]);
+        assert_eq!(v["nonce"], c["nonce"]);
+        assert_eq!(
+            B64.decode(v["content"].as_str().unwrap()).unwrap(),
+            hx(&c["content"])
+        );
+    }
+    for c in cases("messages") {
+        let v = env
+            .ok(
+                &["unpack", "--type", "message", "--hex"],
+                c["packed"].as_str().unwrap(),
+            )
+            .one();
+        for f in ["src", "dst", "ts", "nonce", "sig"] {
+            assert_eq!(v[f], c[f], "{f}");
+        }
+    }
+}
+
+#[test]
+fn base64_raw_and_wire_round_trips() {
+    let env = Env::new();
+    for (ty, packed_hex) in vector_objects() {
+        let packed = hex::decode(&packed_hex).unwrap();
+        let b64 = B64.encode(&packed);
+        let json = env
+            .ok(&["unpack", "--type", ty, "--base64"], format!("{b64}\n"))
+            .stdout;
+        assert_eq!(
+            env.ok(&["pack", "--base64"], &json).text(),
+            format!("{b64}\n")
+        );
+        assert_eq!(env.ok(&["pack", "--raw"], &json).stdout, packed);
+        let raw_json = env.ok(&["unpack", "--type", ty, "--raw"], &packed).stdout;
+        assert_eq!(raw_json, json);
+        // default: wire frames both ways
+        let wire = env.ok(&["pack"], &json).stdout;
+        assert_eq!(wire, frame(&packed));
+        assert_eq!(env.ok(&["unpack", "--type", ty], &wire).stdout, json);
+        // pack of wire input re-frames the same bytes
+        assert_eq!(env.ok(&["pack"], &wire).stdout, wire);
+    }
+}
+
+#[test]
+fn several_objects_one_per_line() {
+    let env = Env::new();
+    let all: Vec<String> = cases("bulletins")
+        .iter()
+        .map(|c| c["packed"].as_str().unwrap().to_owned())
+        .collect();
+    let input = format!("{}\n\n", all.join("\n"));
+    let json = env.ok(&["unpack", "--type", "bulletin", "--hex"], &input);
+    assert_eq!(json.json().len(), all.len());
+    assert_eq!(env.ok(&["pack", "--hex"], &json.stdout).lines(), all);
+}
+
+#[test]
+fn pack_raw_refuses_a_second_object() {
+    let env = Env::new();
+    let b = bulletin_line(&env, "t", "x", 1);
+    let out = env.fail(&["pack", "--raw"], format!("{b}{b}"), 3);
+    assert!(
+        out.stderr
+            .starts_with("gossip: pack --raw: more than one object")
+    );
+    assert!(out.stderr.contains("hint: "));
+}
+
+#[test]
+fn unpack_bad_text_is_exit_3_and_other_lines_still_convert() {
+    let env = Env::new();
+    let p = cases("bulletins")[0]["packed"].as_str().unwrap().to_owned();
+    let out = env.fail(
+        &["unpack", "--type", "bulletin", "--hex"],
+        format!("{p}\nzz\n{p}\n"),
+        3,
+    );
+    assert_eq!(out.json().len(), 2);
+    assert!(
+        out.stderr.starts_with("gossip: stdin object 2: bad hex"),
+        "{}",
+        out.stderr
+    );
+    let out = env.fail(&["unpack", "--type", "bulletin", "--base64"], "!!!!\n", 3);
+    assert!(
+        out.stderr.starts_with("gossip: stdin object 1: bad base64"),
+        "{}",
+        out.stderr
+    );
+    // too short for a bulletin header / a message header
+    let out = env.fail(&["unpack", "--type", "bulletin", "--hex"], "00ff\n", 3);
+    assert!(out.stdout.is_empty());
+    env.fail(
+        &["unpack", "--type", "message", "--hex"],
+        format!("{}\n", "00".repeat(135)),
+        3,
+    );
+    env.fail(&["unpack", "--type", "message", "--raw"], [0u8; 10], 3);
+}
+
+#[test]
+fn unpack_of_bad_wire_frames_is_exit_3() {
+    let env = Env::new();
+    let p = hx(&cases("bulletins")[0]["packed"]);
+    // good frame, then truncated frame
+    let mut input = frame(&p);
+    input.extend_from_slice(&frame(&p)[..40]);
+    let out = env.fail(&["unpack", "--type", "bulletin"], &input, 3);
+    assert_eq!(out.json().len(), 1);
+    assert!(out.stderr.contains("truncated frame"), "{}", out.stderr);
+    // oversized length prefix
+    let out = env.fail(
+        &["unpack", "--type", "bulletin"],
+        [0x04, 0xff, 0xff, 0xff, 0, 0],
+        3,
+    );
+    assert!(out.stdout.is_empty());
+    env.fail(&["unpack", "--type", "bulletin"], "garbage", 3);
+}
+
+#[test]
+fn pack_keeps_objects_before_a_bad_one() {
+    let env = Env::new();
+    let b = bulletin_line(&env, "t", "kept", 1);
+    let out = env.fail(
+        &["pack", "--hex"],
+        format!("{b}{{\"type\":\"bulletin\"}}\n"),
+        3,
+    );
+    assert_eq!(out.lines().len(), 1);
+    assert_eq!(out.lines()[0], env.ok(&["pack", "--hex"], &b).text().trim());
+    assert!(
+        out.stderr.starts_with("gossip: stdin object 2: bad field"),
+        "{}",
+        out.stderr
+    );
+    let out = env.fail(
+        &["pack", "--hex"],
+        format!("{b}{{\"type\":\"message\",\"dst\":1}}\n{b}"),
+        3,
+    );
+    assert_eq!(out.lines().len(), 2);
+    env.fail(&["pack", "--hex"], "garbage", 3);
+    env.fail(&["pack", "--hex"], "{\"type\":\"bulletin\",\"topic\":\"00\",\"content_id\":\"00\",\"ts\":1,\"nonce\":1,\"content\":\"\"}\n", 3);
+    env.fail(&["pack", "--hex"], "{\"type\":\"bulletin\",\"ts\":-1}\n", 3);
+}
+
+#[test]
+fn pack_ignores_unknown_fields() {
+    let env = Env::new();
+    let b = bulletin_line(&env, "t", "x", 1);
+    let mut v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    v["comment"] = "extra".into();
+    assert_eq!(
+        env.ok(&["pack", "--hex"], format!("{v}\n")).text(),
+        env.ok(&["pack", "--hex"], &b).text()
+    );
+}
+
+#[test]
+fn flag_errors() {
+    let env = Env::new();
+    env.usage(&["unpack", "--hex"], "");
+    env.usage(&["unpack", "--type", "key"], "");
+    env.usage(&["pack", "--hex", "--base64"], "");
+    env.fail(&["pack", "-i", "nope.json"], "", 4);
+}
