@@ -144,9 +144,10 @@ fn floor(sample: &Message) -> (Duration, Vec<(&'static str, Duration)>) {
     (parts.iter().map(|(_, d)| *d).sum(), parts)
 }
 
-fn run_relay(input: &PathBuf, key: &PathBuf, peer: &str, extra: &[&str]) -> (Duration, String) {
+fn run_relay(input: &PathBuf, key: &PathBuf, peer: &str, threads: usize) -> (Duration, String) {
     let t = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_gossip"))
+        .env("RAYON_NUM_THREADS", threads.to_string())
         .args(["relay", "-k"])
         .arg(key)
         .args([
@@ -158,7 +159,6 @@ fn run_relay(input: &PathBuf, key: &PathBuf, peer: &str, extra: &[&str]) -> (Dur
             "--now",
             &NOW.to_string(),
         ])
-        .args(extra)
         .stdin(fs::File::open(input).expect("input"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -213,29 +213,34 @@ fn main() {
     );
 
     let (floor_before, parts) = floor(&sample);
-    let (elapsed, counters) = run_relay(&input, &key, &peer, &[]);
+    let (one, counters) = run_relay(&input, &key, &peer, 1);
+    let (two, counters2) = run_relay(&input, &key, &peer, 2);
     let (floor_after, _) = floor(&sample);
     let floor = (floor_before + floor_after) / 2;
-    assert!(
-        counters.contains(&format!("forwarded={count}")),
-        "not every message was forwarded: {counters}"
-    );
+    for c in [&counters, &counters2] {
+        assert!(
+            c.contains(&format!("forwarded={count}")),
+            "not every message was forwarded: {c}"
+        );
+    }
 
-    println!("per-message crypto floor (one core), measured around the run:");
+    println!("per-message crypto floor (one core), measured around the runs:");
     for (name, d) in &parts {
         println!("  {name:<48} {:>7.1} µs", d.as_secs_f64() * 1e6);
     }
     let floor_rate = 1.0 / floor.as_secs_f64();
-    let rate = f64::from(count) / elapsed.as_secs_f64();
     println!(
         "  {:<48} {:>7.1} µs  = {floor_rate:.0} messages/s",
         "sum",
         floor.as_secs_f64() * 1e6
     );
-    println!(
-        "gossip relay, {count} messages, one peer: {:.2} s, {rate:.0} messages/s = {:.0}% of the one-core floor",
-        elapsed.as_secs_f64(),
-        100.0 * rate / floor_rate
-    );
-    println!("relay counters: {counters}");
+    for (threads, elapsed) in [(1, one), (2, two)] {
+        let rate = f64::from(count) / elapsed.as_secs_f64();
+        println!(
+            "gossip relay, {count} messages, one peer, {threads} thread(s): {:.2} s, {rate:.0} messages/s = {:.0}% of the one-core floor",
+            elapsed.as_secs_f64(),
+            100.0 * rate / floor_rate
+        );
+    }
+    println!("relay counters: {counters2}");
 }

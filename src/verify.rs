@@ -144,7 +144,7 @@ impl Policy {
 }
 
 /// Every check's outcome, and the payload when the body was opened.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
     /// (check, outcome) in check order.
     pub checks: Vec<(Reason, Status)>,

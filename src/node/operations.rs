@@ -3,7 +3,7 @@
 //! sync exchange and the delivery-code notice. Conventions are written in
 //! `docs/protocol-node.md`.
 
-use super::{Action, Inbound, NewBulletin, Node, NodeError, Notice, Outbound};
+use super::{Action, Draft, Inbound, NewBulletin, Node, NodeError, Notice};
 use crate::bulletin::Bulletin;
 use crate::crypto::{Cipher, Identity, PeerKey};
 use crate::ids::{DELIVERY_CODE_LEN, Id};
@@ -46,32 +46,16 @@ pub fn prepare_message(
 }
 
 impl Node {
-    /// Prepares a message carrying `payload` for `peer` (at the peer's
-    /// difficulty, ts = now) and queues it outbound.
+    /// Queues a message carrying `payload` for `peer` (at the peer's
+    /// difficulty, ts = now); it is sealed, signed and mined when sent.
     pub fn send(&mut self, peer: Address, payload: &Payload, now: u64) -> Result<(), NodeError> {
         let difficulty = self.difficulty_for(&peer);
-        let stranger;
-        let key = match self.connections.get(&peer) {
-            Some(c) => c.key(),
-            None => {
-                stranger = PeerKey::new(&peer)?;
-                &stranger
-            }
-        };
-        let plain = payload.encode();
-        let message = prepare_message(
-            &self.identity,
-            key,
-            peer,
-            &plain,
-            ts_of(now),
-            difficulty,
-            self.config.cipher,
-        )?;
-        self.outbound.push_back(Outbound {
+        self.outbound.push_back(Draft {
             peer,
             op: payload.op(),
-            message,
+            plain: payload.encode(),
+            ts: ts_of(now),
+            difficulty,
         });
         Ok(())
     }
@@ -82,11 +66,17 @@ impl Node {
     /// unsupported; ragged sync answers and forged notices as malformed.
     pub fn handle_inbound(&mut self, item: Inbound, now: u64) -> Result<(), NodeError> {
         self.counters.received += 1;
-        let Inbound { from, message } = item;
-        let difficulty = self.difficulty_for(from.as_ref().unwrap_or(&message.src));
-        let policy = self.policy(now, difficulty);
-        let key = self.connections.get(&message.src).map(|c| c.key());
-        let verdict = verify::verify_message(&message, Some(&self.identity), key, &policy);
+        let Inbound {
+            from,
+            message,
+            verdict,
+        } = item;
+        let verdict = verdict.unwrap_or_else(|| {
+            let difficulty = self.difficulty_for(from.as_ref().unwrap_or(&message.src));
+            let policy = self.policy(now, difficulty);
+            let key = self.connections.get(&message.src).map(|c| c.key());
+            verify::verify_message(&message, Some(&self.identity), key, &policy)
+        });
         if let Some(reason) = verdict.first_failure() {
             self.counters.drop_for(reason);
             return Ok(());
