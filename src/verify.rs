@@ -254,7 +254,7 @@ pub fn verify_messages(items: &[(&Message, Policy)], identity: Option<&Identity>
     let all_good = batch.iter().all(|(_, _, sig)| sig.iter().any(|&b| b != 0))
         && batch
             .par_chunks(64)
-            .all(|chunk| crypto::verify_batch(chunk));
+            .all(crypto::verify_batch);
     let outcomes: Vec<bool> = if all_good {
         vec![true; to_check.len()]
     } else {
