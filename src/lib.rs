@@ -19,6 +19,7 @@ pub mod message;
 pub mod node;
 pub mod operation;
 pub mod pow;
+pub mod simulation;
 pub mod store;
 pub mod tapehash;
 pub mod verify;

@@ -252,9 +252,7 @@ pub fn verify_messages(items: &[(&Message, Policy)], identity: Option<&Identity>
         .map(|(&i, bytes)| (items[i].0.src, bytes.as_slice(), items[i].0.sig))
         .collect();
     let all_good = batch.iter().all(|(_, _, sig)| sig.iter().any(|&b| b != 0))
-        && batch
-            .par_chunks(64)
-            .all(crypto::verify_batch);
+        && batch.par_chunks(64).all(crypto::verify_batch);
     let outcomes: Vec<bool> = if all_good {
         vec![true; to_check.len()]
     } else {

@@ -59,6 +59,8 @@ pub enum Command {
     /// Read and manage a relay's bulletin store.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Run a whole network of nodes in one process and report how bulletins spread.
+    Simulate(SimulateArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -529,4 +531,49 @@ pub struct StorePurgeArgs {
     pub db: StoreDbArgs,
     #[command(flatten)]
     pub now: NowArgs,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScenarioArg {
+    /// Bulletins published at random nodes flood the network.
+    Flood,
+    /// A spammer sends bulletins without proof of work; its neighbours drop them.
+    Spam,
+    /// One node is offline while bulletins spread, then joins and catches up by sync.
+    LateJoin,
+    /// The network is cut in two halves that each publish, then the cut heals and sync runs.
+    Partition,
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub nodes: u32,
+    /// Random links each node makes to others (links are two-way).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub degree: u32,
+    /// Bulletins to publish.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub bulletins: u32,
+    /// Seed of the topology, identities and publishers (same seed, same network).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Message difficulty on every link.
+    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(0..=24))]
+    pub difficulty: u32,
+    /// Bulletin difficulty required and mined.
+    #[arg(long, value_name = "BITS", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(0..=24))]
+    pub bulletin_difficulty: u32,
+    /// What to show.
+    #[arg(long, value_enum, default_value_t = ScenarioArg::Flood)]
+    pub scenario: ScenarioArg,
+    /// Run each node on its own thread, messages over channels (flood and spam).
+    #[arg(long)]
+    pub threaded: bool,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -18,6 +18,7 @@ mod open;
 mod pack;
 mod relay;
 mod sign;
+mod simulate;
 mod store;
 mod tapehash;
 mod topic;
@@ -47,6 +48,7 @@ pub fn run(command: Command) -> CmdResult {
         Command::Unpack(a) => pack::unpack(a),
         Command::Relay(a) => relay::run(a),
         Command::Store(c) => store::run(c),
+        Command::Simulate(a) => simulate::run(a),
         Command::Completions(a) => completions::completions(a),
         Command::Man => completions::man(),
     }

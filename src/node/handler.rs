@@ -8,7 +8,7 @@ use crate::keys::Address;
 
 /// Takes outbound messages off the node. The engine does no I/O: the
 /// default, [`Outbox`], parks them for the caller to drain.
-pub trait MessageSender {
+pub trait MessageSender: Send {
     /// Sends (or parks) one prepared message.
     fn send(&mut self, node: &mut Node, item: Outbound) -> Result<(), NodeError>;
 }
@@ -26,7 +26,7 @@ impl MessageSender for Outbox {
 }
 
 /// Handles a received message.
-pub trait MessageHandler {
+pub trait MessageHandler: Send {
     /// Verifies and dispatches one inbound message.
     fn handle(&mut self, node: &mut Node, item: Inbound, now: u64) -> Result<(), NodeError>;
 }
@@ -44,7 +44,7 @@ impl MessageHandler for VerifyingHandler {
 
 /// Carries out actions. [`ActionHandler::handle`] dispatches to one method
 /// per action; override any of them, the rest keep the node's behaviour.
-pub trait ActionHandler {
+pub trait ActionHandler: Send {
     /// Dispatches one action.
     fn handle(&mut self, node: &mut Node, action: Action, now: u64) -> Result<(), NodeError> {
         match action {

@@ -75,7 +75,7 @@ pub fn seen_until(bulletin: &Bulletin) -> u64 {
 /// Keeps bulletins, the seen set and delivery marks; answers lookups and
 /// queries. Every method that writes is durable when it returns (for stores
 /// that persist at all), so a node writes before it forwards or delivers.
-pub trait BulletinStore {
+pub trait BulletinStore: Send {
     /// Stores a bulletin if its content id is not held yet; true when new.
     fn store(&mut self, bulletin: &Bulletin) -> Result<bool, StoreError>;
 
