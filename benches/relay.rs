@@ -2,7 +2,8 @@
 //! one peer, against the per-message crypto floor measured in the same run.
 //!
 //! `cargo bench --bench relay` (set `RELAY_BENCH_MESSAGES` to change the
-//! count). The input is generated once per parameters and cached under
+//! count). With `RELAY_BENCH_SEEN=N` it measures instead the relay's peak
+//! memory after seeing N (and N/10) distinct bulletins. The input is generated once per parameters and cached under
 //! `target/`. Prints messages/s of the whole process and the floor: one
 //! message tapehash check, one signature check, one open, one bulletin
 //! tapehash check, then for the one peer a seal, a signature and the
@@ -36,8 +37,13 @@ fn user_seed() -> Seed {
     Seed::from_bytes([0x55; 32])
 }
 
-/// One valid store_and_forward message from the user to the relay.
+/// One valid store_and_forward message from the user to the relay;
+/// `mined`: bulletin at difficulty 7 and message at 1, else both at 0.
 fn message(i: u32) -> Message {
+    make_message(i, true)
+}
+
+fn make_message(i: u32, mined: bool) -> Message {
     let user = Identity::from_seed(&user_seed());
     let relay = Identity::from_seed(&relay_seed()).address();
     let key = PeerKey::new(&relay).expect("valid");
@@ -46,27 +52,104 @@ fn message(i: u32) -> Message {
         format!("bulletin number {i}").into_bytes(),
         NOW as u32 - 5,
     );
-    let Mined::Found(n) = mine(&b.work(), 7, i.wrapping_mul(7919), &Progress::default()) else {
+    let (bulletin_bits, message_bits) = if mined { (7, 1) } else { (0, 0) };
+    let Mined::Found(n) = mine(
+        &b.work(),
+        bulletin_bits,
+        i.wrapping_mul(7919),
+        &Progress::default(),
+    ) else {
         panic!("mined")
     };
     b.nonce = n;
     let plain = Payload::Bulletin(Op::StoreAndForward, b).encode();
-    prepare_message(&user, &key, relay, &plain, NOW as u32, 1, Cipher::default()).expect("prepared")
+    prepare_message(
+        &user,
+        &key,
+        relay,
+        &plain,
+        NOW as u32,
+        message_bits,
+        Cipher::default(),
+    )
+    .expect("prepared")
 }
 
-fn input(count: u32) -> PathBuf {
+fn input(count: u32, mined: bool) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let path = dir.join(format!("relay-bench-{count}.wire"));
+    let path = dir.join(format!(
+        "relay-bench-{count}-{}.wire",
+        if mined { "mined" } else { "unmined" }
+    ));
     if !path.exists() {
         eprintln!("generating {count} messages (cached in {})", path.display());
-        let messages: Vec<Message> = (0..count).into_par_iter().map(message).collect();
         let mut out = Vec::new();
-        for m in messages {
-            write_object(&mut out, &Object::Message(m), Format::Wire).expect("write");
+        for start in (0..count).step_by(100_000) {
+            let end = (start + 100_000).min(count);
+            let messages: Vec<Message> = (start..end)
+                .into_par_iter()
+                .map(|i| make_message(i, mined))
+                .collect();
+            for m in messages {
+                write_object(&mut out, &Object::Message(m), Format::Wire).expect("write");
+            }
         }
         fs::write(&path, out).expect("cache input");
     }
     path
+}
+
+/// Peak resident memory of a relay fed `count` distinct bulletins (no
+/// peers, proof of work off so the figure is about memory, not time).
+fn peak_memory(count: u32, key: &PathBuf) {
+    let input = input(count, false);
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gossip"))
+        .args([
+            "relay",
+            "-q",
+            "--no-sync",
+            "--bulletin-difficulty",
+            "0",
+            "-d",
+            "0",
+            "--now",
+            &NOW.to_string(),
+            "-k",
+        ])
+        .arg(key)
+        .stdin(fs::File::open(&input).expect("input"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("relay runs");
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    loop {
+        if let Ok(status) = fs::read_to_string(&status_path) {
+            let hwm = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+            peak_kib = peak_kib.max(hwm.unwrap_or(0));
+        }
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("relay output");
+    let counters = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        counters.contains(&format!("accepted={count}")),
+        "relay did not accept all: {counters}"
+    );
+    println!(
+        "relay memory, {count} distinct bulletins seen: peak RSS {:.1} MiB ({:.0} B a bulletin), {:.1} s",
+        peak_kib as f64 / 1024.0,
+        peak_kib as f64 * 1024.0 / f64::from(count),
+        t.elapsed().as_secs_f64()
+    );
 }
 
 /// Median time of `f` over `rounds` runs of `inner` calls, per call.
@@ -184,7 +267,9 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
-    let input = input(count);
+    let seen: Option<u32> = std::env::var("RELAY_BENCH_SEEN")
+        .ok()
+        .and_then(|s| s.parse().ok());
     let dir = tempfile::tempdir().expect("tempdir");
     let key = dir.path().join("relay.key");
     {
@@ -198,6 +283,13 @@ fn main() {
             fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
         }
     }
+    if let Some(seen) = seen {
+        for n in [seen / 10, seen] {
+            peak_memory(n, &key);
+        }
+        return;
+    }
+    let input = input(count, true);
     let peer = Identity::from_seed(&Seed::from_bytes([0x50; 32]))
         .address()
         .to_hex();

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::ids::Id;
 
 /// Default number of content ids a seen set holds.
-pub const DEFAULT_SEEN_CAPACITY: usize = 100_000;
+pub const DEFAULT_SEEN_CAPACITY: usize = 1_000_000;
 
 /// Content ids with an expiry. An id is seen while `now < expires`; when
 /// full, the id that expires soonest makes room.

@@ -1,6 +1,6 @@
 //! An in-memory bulletin store: nothing survives the process.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use super::{BulletinStore, StoreError};
 use crate::bulletin::Bulletin;
@@ -8,16 +8,59 @@ use crate::ids::Id;
 
 /// Bulletins and delivery marks in hash maps. The seen set lives in the
 /// node, so this store does not keep one.
-#[derive(Clone, Debug, Default)]
+/// Default cap on the bytes a [`MemoryStore`] holds (64 MiB).
+pub const DEFAULT_MEMORY_STORE_BYTES: usize = 64 << 20;
+
+/// Bytes an entry is charged: its packed size plus map overhead.
+fn charge(b: &Bulletin) -> usize {
+    crate::bulletin::HEADER_LEN + b.content.len() + 96
+}
+
+/// Bulletins in memory, bounded in bytes: when full, the bulletins that
+/// expire first make room (their dedup lives on in the node's seen set).
+#[derive(Clone, Debug)]
 pub struct MemoryStore {
     bulletins: HashMap<Id, Bulletin>,
+    by_expiry: BTreeSet<(u64, Id)>,
     delivered: HashMap<Id, u64>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_MEMORY_STORE_BYTES)
+    }
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store with the default cap.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store holding at most about `max_bytes` of bulletins.
+    pub fn with_capacity(max_bytes: usize) -> Self {
+        Self {
+            bulletins: HashMap::new(),
+            by_expiry: BTreeSet::new(),
+            delivered: HashMap::new(),
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    /// Bytes charged for the bulletins held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn remove(&mut self, expires: u64, id: &Id) {
+        self.by_expiry.remove(&(expires, *id));
+        if let Some(b) = self.bulletins.remove(id) {
+            self.bytes -= charge(&b);
+        }
+        self.delivered.remove(id);
     }
 }
 
@@ -30,7 +73,16 @@ impl BulletinStore for MemoryStore {
         if self.bulletins.contains_key(&bulletin.content_id) {
             return Ok(false);
         }
+        self.bytes += charge(bulletin);
+        self.by_expiry
+            .insert((super::seen_until(bulletin), bulletin.content_id));
         self.bulletins.insert(bulletin.content_id, bulletin.clone());
+        while self.bytes > self.max_bytes {
+            let Some(&(expires, id)) = self.by_expiry.first() else {
+                break;
+            };
+            self.remove(expires, &id);
+        }
         Ok(true)
     }
 
@@ -57,10 +109,17 @@ impl BulletinStore for MemoryStore {
     }
 
     fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError> {
-        let before = self.bulletins.len();
-        self.bulletins.retain(|_, b| !b.is_expired(now));
+        let expired: Vec<(u64, Id)> = self
+            .by_expiry
+            .iter()
+            .take_while(|(e, _)| *e <= now)
+            .copied()
+            .collect();
+        for (expires, id) in &expired {
+            self.remove(*expires, id);
+        }
         self.delivered.retain(|_, expires| *expires > now);
-        Ok(before - self.bulletins.len())
+        Ok(expired.len())
     }
 
     fn len(&self) -> Result<usize, StoreError> {
@@ -72,6 +131,25 @@ impl BulletinStore for MemoryStore {
 mod tests {
     use super::*;
     use crate::store::{Match, Query, seen_until};
+
+    #[test]
+    fn a_full_store_drops_what_expires_first() {
+        let b = |i: u32| {
+            Bulletin::new(
+                [1; 32],
+                [i.to_be_bytes().as_slice(), &[0; 96]].concat(),
+                1000 + i,
+            )
+        };
+        let mut s = MemoryStore::with_capacity(3 * charge(&b(0)));
+        for i in 0..5 {
+            assert!(s.store(&b(i)).unwrap());
+        }
+        assert_eq!(s.len().unwrap(), 3);
+        assert!(s.bytes() <= 3 * charge(&b(0)));
+        assert!(s.retrieve(&b(0).content_id).unwrap().is_none());
+        assert!(s.retrieve(&b(4).content_id).unwrap().is_some());
+    }
 
     #[test]
     fn stores_once_delivers_once_and_expires() {

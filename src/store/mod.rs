@@ -12,7 +12,7 @@ mod sqlite;
 
 use std::fmt;
 
-pub use memory::MemoryStore;
+pub use memory::{DEFAULT_MEMORY_STORE_BYTES, MemoryStore};
 pub use query::{Match, Query};
 pub use sqlite::SqliteStore;
 
