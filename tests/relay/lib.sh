@@ -78,7 +78,7 @@ wait_exit() {
         sleep 0.05
     done
     EXIT_RC=0
-    wait "$pid" || EXIT_RC=$?
+    { wait "$pid"; } 2>/dev/null || EXIT_RC=$?
 }
 
 # lines FILE: number of lines (0 when missing).
