@@ -1,0 +1,120 @@
+# Shared helpers for the relay end-to-end scripts; sourced, not run.
+# Usage from a script: source "$(dirname "$0")/lib.sh" "$@"
+# $1 is the gossip binary. Every background process a script starts goes
+# through `bg` so the EXIT trap can end it by pid; everything runs in a
+# fresh mktemp directory that is removed at exit.
+
+G=${1:?usage: $0 PATH_TO_GOSSIP_BINARY}
+case $G in /*) ;; *) G=$PWD/$G ;; esac
+[ -x "$G" ] || { echo "not an executable: $G" >&2; exit 2; }
+DEADLINE=${DEADLINE:-20}
+T=$(mktemp -d "${TMPDIR:-/tmp}/gossip-relay-test.XXXXXX")
+PIDS=()
+
+cleanup() {
+    local rc=$?
+    local p
+    for p in "${PIDS[@]}"; do
+        kill -9 "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    if [ "$rc" -ne 0 ] && [ -z "${KEEP_TMP:-}" ]; then
+        dump_logs
+    fi
+    if [ -n "${KEEP_TMP:-}" ]; then
+        echo "kept $T" >&2
+    else
+        rm -rf "$T"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+cd "$T"
+
+# Prints every log file, for the test driver to show on failure.
+dump_logs() {
+    local f
+    for f in "$T"/*.log "$T"/*.jsonl "$T"/*.out; do
+        [ -f "$f" ] || continue
+        echo "----- ${f##*/}" >&2
+        head -c 4000 "$f" >&2
+    done
+}
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# track: records the pid of the command just started with `&`, so the EXIT
+# trap ends it. Start each process on its own (redirections on the command,
+# e.g. `"$G" relay ... <f1 >f2 2>r1.log 3>&- & track`), never a pipeline,
+# so every pid is known.
+track() {
+    PIDS+=("$!")
+}
+
+# wait_for DESC CMD...: polls CMD until it succeeds, failing after DEADLINE s.
+wait_for() {
+    local desc=$1
+    shift
+    local end=$((SECONDS + DEADLINE))
+    until "$@"; do
+        [ "$SECONDS" -lt "$end" ] || fail "timed out after ${DEADLINE}s waiting for: $desc"
+        sleep 0.05
+    done
+}
+
+# wait_exit PID DESC: waits (with the deadline) for a background process to
+# end and sets EXIT_RC to its exit status.
+wait_exit() {
+    local pid=$1 desc=$2
+    local end=$((SECONDS + DEADLINE))
+    while kill -0 "$pid" 2>/dev/null; do
+        [ "$SECONDS" -lt "$end" ] || fail "timed out after ${DEADLINE}s waiting for $desc to exit"
+        sleep 0.05
+    done
+    EXIT_RC=0
+    { wait "$pid"; } 2>/dev/null || EXIT_RC=$?
+}
+
+# lines FILE: number of lines (0 when missing).
+lines() {
+    if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi
+}
+
+# has_lines FILE N: FILE has at least N lines.
+has_lines() {
+    [ "$(lines "$1")" -ge "$2" ]
+}
+
+# counter LOG NAME: a counter from the relay's final counters line in LOG
+# (0 when the name is absent, as drop.<reason> counters are until counted).
+counter() {
+    local line
+    line=$(grep '^gossip: relay: received=' "$1" | tail -n 1) || fail "no counters line in ${1##*/}"
+    local v
+    v=$(printf '%s\n' "$line" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1)
+    echo "${v:-0}"
+}
+
+# expect_counter LOG NAME VALUE
+expect_counter() {
+    local got
+    got=$(counter "$1" "$2")
+    [ "$got" = "$3" ] || fail "${1##*/}: expected $2=$3, got $2=$got ($(grep '^gossip: relay: received=' "$1" | tail -n 1))"
+}
+
+# key NAME: makes NAME.key and prints its address.
+key() {
+    "$G" keygen -o "$1.key" 2>/dev/null
+    "$G" address -k "$1.key"
+}
+
+# count_id FILE CONTENT_ID: how many delivered bulletins in FILE carry the id.
+count_id() {
+    if [ -f "$1" ]; then grep -c "\"content_id\":\"$2\"" "$1" || true; else echo 0; fi
+}
