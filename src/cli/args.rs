@@ -187,9 +187,11 @@ pub struct BulletinNewArgs {
     /// Topic id as 64 hex digits.
     #[arg(long, value_name = "HEX")]
     pub topic_id: Option<String>,
-    /// Timestamp (default: now).
+    /// Timestamp (default: --now, else the system clock).
     #[arg(long, value_name = "N")]
     pub ts: Option<u32>,
+    #[command(flatten)]
+    pub now: NowArgs,
     /// Nonce (default 0).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub nonce: u32,
@@ -226,9 +228,11 @@ pub struct MessageNewArgs {
     /// Use FILE's bytes as the payload after the operation byte instead of reading bulletins.
     #[arg(long, value_name = "FILE")]
     pub body_file: Option<PathBuf>,
-    /// Timestamp (default: now).
+    /// Timestamp (default: --now, else the system clock).
     #[arg(long, value_name = "N")]
     pub ts: Option<u32>,
+    #[command(flatten)]
+    pub now: NowArgs,
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]

@@ -7,7 +7,7 @@ use gossip::codec::{MAX_OBJECT, Object};
 use gossip::ids::topic_id;
 
 use super::args::BulletinNewArgs;
-use super::io::{CmdResult, Failure, ObjectWriter, now_u32, read_all};
+use super::io::{CmdResult, Failure, ObjectWriter, read_all, ts_or_now};
 
 pub fn run(args: BulletinNewArgs) -> CmdResult {
     let topic = match (&args.topic, &args.topic_id) {
@@ -39,10 +39,7 @@ pub fn run(args: BulletinNewArgs) -> CmdResult {
             ),
         ));
     }
-    let ts = match args.ts {
-        Some(ts) => ts,
-        None => now_u32()?,
-    };
+    let ts = ts_or_now(args.ts, &args.now)?;
     let mut bulletin = Bulletin::new(topic, content, ts);
     bulletin.nonce = args.nonce;
     let mut out = ObjectWriter::new(&args.output)?;

@@ -87,7 +87,7 @@ pub fn write_err(e: io::Error) -> Failure {
 }
 
 /// Opens FILE, or stdin for none or '-'.
-pub fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead>, Failure> {
+pub fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead + Send>, Failure> {
     match path {
         None => Ok(Box::new(BufReader::with_capacity(1 << 16, io::stdin()))),
         Some(p) if p == Path::new("-") => {
@@ -239,10 +239,13 @@ pub fn system_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// The current time as a protocol u32 timestamp.
-pub fn now_u32() -> Result<u32, Failure> {
-    u32::try_from(system_now())
-        .map_err(|_| Failure::io("clock", "time does not fit the protocol's u32 timestamp"))
+/// A timestamp for a new object: `--ts`, else `--now`/GOSSIP_NOW, else the clock.
+pub fn ts_or_now(ts: Option<u32>, args: &NowArgs) -> Result<u32, Failure> {
+    match ts {
+        Some(ts) => Ok(ts),
+        None => u32::try_from(now(args))
+            .map_err(|_| Failure::new(2, "time", "does not fit the protocol's u32 timestamp")),
+    }
 }
 
 /// Parses an address argument.

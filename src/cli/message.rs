@@ -8,8 +8,8 @@ use gossip::operation::Op;
 
 use super::args::MessageNewArgs;
 use super::io::{
-    CmdResult, Failure, ObjectWriter, for_each_object, load_identity, now_u32, parse_address,
-    read_all,
+    CmdResult, Failure, ObjectWriter, for_each_object, load_identity, parse_address, read_all,
+    ts_or_now,
 };
 
 pub fn run(args: MessageNewArgs) -> CmdResult {
@@ -27,10 +27,7 @@ pub fn run(args: MessageNewArgs) -> CmdResult {
             format!("expected one of {}", names.join(", ")),
         )
     })?;
-    let ts = match args.ts {
-        Some(ts) => ts,
-        None => now_u32()?,
-    };
+    let ts = ts_or_now(args.ts, &args.now)?;
     let mut out = ObjectWriter::new(&args.output)?;
     let wrap = |payload: &[u8]| {
         let body = [&[op as u8][..], payload].concat();

@@ -6,7 +6,7 @@
 //! the next: its deliveries and forwards are written and flushed at once, so
 //! relays chained with netcat pass bulletins along without delay.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError, write_object};
-use gossip::ids::topic_id;
+use gossip::ids::{Id, topic_id};
 use gossip::keys::Address;
 use gossip::message::Message;
 use gossip::node::{Node, NodeConfig, NodeError};
@@ -95,9 +96,10 @@ struct Outputs {
 }
 
 impl Outputs {
-    /// Writes what the node sent and delivered since the last call.
+    /// Writes what the node sent and delivered since the last call, then
+    /// confirms to the store the deliveries that reached their output.
     /// Returns false once stdout is closed and nothing else is open.
-    fn drain(&mut self, node: &mut Node) -> bool {
+    fn drain(&mut self, node: &mut Node) -> Result<bool, Failure> {
         for item in node.take_sent() {
             let obj = Object::Message(item.message);
             match self.peers.get_mut(&item.peer) {
@@ -105,21 +107,72 @@ impl Outputs {
                 None => self.stdout.write(&obj, self.format),
             };
         }
-        for b in node.take_delivered() {
-            let obj = Object::Bulletin(b);
-            if self.deliver_to_stdout {
-                self.stdout.write(&obj, Format::Json);
-            } else if let Some(d) = &mut self.deliver {
-                d.write(&obj, Format::Json);
-            }
-        }
+        let written = self.deliver(node.take_delivered());
         self.stdout.flush();
         self.peers.values_mut().for_each(Sink::flush);
-        if let Some(d) = &mut self.deliver {
-            d.flush();
-        }
-        self.stdout.out.is_some() || self.peers.values().any(|s| s.out.is_some())
+        node.confirm_delivered(&written)
+            .map_err(|e| Failure::io("relay: store", e))?;
+        Ok(self.stdout.out.is_some() || self.peers.values().any(|s| s.out.is_some()))
     }
+
+    /// Writes bulletins to the delivery output (flushed); returns the ids
+    /// that reached it, or all of them when there is no delivery output.
+    fn deliver(&mut self, bulletins: Vec<Bulletin>) -> Vec<Id> {
+        let ids = bulletins.iter().map(|b| b.content_id).collect();
+        let sink = if self.deliver_to_stdout {
+            Some(&mut self.stdout)
+        } else {
+            self.deliver.as_mut()
+        };
+        let Some(sink) = sink else { return ids };
+        let all = bulletins
+            .into_iter()
+            .all(|b| sink.write(&Object::Bulletin(b), Format::Json));
+        sink.flush();
+        if all && sink.out.is_some() {
+            ids
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Delivers again what a crash may have kept from the delivery output: the
+/// store's unconfirmed deliveries that a delivery file does not already
+/// hold (a stream output cannot be checked, so those are all delivered).
+fn recover_deliveries(
+    node: &mut Node,
+    outputs: &mut Outputs,
+    deliver: Option<&Path>,
+) -> Result<(), Failure> {
+    let pending = node
+        .pending_deliveries()
+        .map_err(|e| Failure::io("relay: store", e))?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let held: HashSet<String> = match deliver {
+        Some(p) if p.is_file() => std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["content_id"].as_str().map(str::to_owned))
+            .collect(),
+        _ => HashSet::new(),
+    };
+    let (done, missing): (Vec<Bulletin>, Vec<Bulletin>) = pending
+        .into_iter()
+        .partition(|b| held.contains(&hex::encode(b.content_id)));
+    eprintln!(
+        "gossip: relay: {} unconfirmed deliveries from the last run: {} already written, {} delivered now",
+        done.len() + missing.len(),
+        done.len(),
+        missing.len()
+    );
+    let mut ids: Vec<Id> = done.iter().map(|b| b.content_id).collect();
+    ids.extend(outputs.deliver(missing));
+    node.confirm_delivered(&ids)
+        .map_err(|e| Failure::io("relay: store", e))
 }
 
 /// Queues a batch of input objects on the node: messages verified together
@@ -257,9 +310,10 @@ pub fn run(args: RelayArgs) -> CmdResult {
             }
         }
     }
+    recover_deliveries(&mut node, &mut outputs, args.deliver.as_deref())?;
     node.run_until_idle_parallel(started)
         .map_err(node_failure)?;
-    outputs.drain(&mut node);
+    outputs.drain(&mut node)?;
 
     let (tx, rx) = mpsc::sync_channel::<Result<Object, ReadError>>(1024);
     std::thread::spawn(move || {
@@ -302,15 +356,20 @@ pub fn run(args: RelayArgs) -> CmdResult {
             result = Err(node_failure(e));
             break;
         }
-        if !outputs.drain(&mut node) {
-            break;
+        match outputs.drain(&mut node) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
         }
     }
     if result.is_ok() {
-        if let Err(e) = node.run_until_idle_parallel(now(&args.now)) {
-            result = Err(node_failure(e));
-        }
-        outputs.drain(&mut node);
+        result = node
+            .run_until_idle_parallel(now(&args.now))
+            .map_err(node_failure)
+            .and_then(|()| outputs.drain(&mut node).map(drop));
     }
     eprintln!("gossip: relay: {}", node.counters());
     result.map(|()| ExitCode::SUCCESS)

@@ -412,6 +412,18 @@ impl Node {
         self.policy(now, self.difficulty_for(&message.src))
     }
 
+    /// Tells the store the caller has written these deliveries out (see
+    /// [`Node::pending_deliveries`]).
+    pub fn confirm_delivered(&mut self, ids: &[Id]) -> Result<(), StoreError> {
+        self.store.confirm_delivered(ids)
+    }
+
+    /// Deliveries the store recorded but the caller never confirmed: after
+    /// a crash, the ones that may not have reached the output.
+    pub fn pending_deliveries(&self) -> Result<Vec<Bulletin>, StoreError> {
+        self.store.pending_deliveries()
+    }
+
     /// Counts an input object the caller could not even decode.
     pub fn count_malformed(&mut self) {
         self.counters.received += 1;

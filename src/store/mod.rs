@@ -142,6 +142,19 @@ pub trait BulletinStore: Send {
 
     /// Removes expired bulletins (now ≥ ts + 3600), seen entries and
     /// delivery marks; returns how many bulletins went.
+    /// Records that the caller has written out these deliveries, so they
+    /// are no longer pending. A store that does not persist has nothing to do.
+    fn confirm_delivered(&mut self, ids: &[Id]) -> Result<(), StoreError> {
+        let _ = ids;
+        Ok(())
+    }
+
+    /// Bulletins marked for delivery whose delivery was never confirmed:
+    /// after a crash, what the caller may not have written out.
+    fn pending_deliveries(&self) -> Result<Vec<Bulletin>, StoreError> {
+        Ok(Vec::new())
+    }
+
     fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError>;
 
     /// How many bulletins are held.

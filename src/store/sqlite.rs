@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS delivered (
     content_id BLOB PRIMARY KEY NOT NULL,
     expires    INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pending (
+    content_id BLOB PRIMARY KEY NOT NULL
+);
 ";
 
 const COLUMNS: &str = "topic, content_id, ts, nonce, content";
@@ -254,8 +257,33 @@ impl BulletinStore for SqliteStore {
         let new = insert_bulletin(&tx, bulletin)?;
         upsert_seen(&tx, &bulletin.content_id, expires)?;
         let deliver = deliver && insert_delivered(&tx, &bulletin.content_id, expires)?;
+        if deliver {
+            tx.execute(
+                "INSERT OR IGNORE INTO pending (content_id) VALUES (?1)",
+                params![&bulletin.content_id[..]],
+            )?;
+        }
         tx.commit()?;
         Ok(Stored { new, deliver })
+    }
+
+    fn confirm_delivered(&mut self, ids: &[Id]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for id in ids {
+            tx.execute(
+                "DELETE FROM pending WHERE content_id = ?1",
+                params![&id[..]],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn pending_deliveries(&self) -> Result<Vec<Bulletin>, StoreError> {
+        self.select(
+            "WHERE content_id IN (SELECT content_id FROM pending)",
+            Vec::new(),
+        )
     }
 
     fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError> {
@@ -267,6 +295,10 @@ impl BulletinStore for SqliteStore {
         )?;
         tx.execute("DELETE FROM seen WHERE expires <= ?1", params![now])?;
         tx.execute("DELETE FROM delivered WHERE expires <= ?1", params![now])?;
+        tx.execute(
+            "DELETE FROM pending WHERE content_id NOT IN (SELECT content_id FROM bulletins)",
+            [],
+        )?;
         tx.commit()?;
         Ok(removed)
     }
@@ -374,6 +406,31 @@ mod tests {
         assert_eq!(s.remove_expired(4600).unwrap(), 1);
         assert!(!s.is_delivered(&b.content_id).unwrap());
         assert!(s.seen(0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn deliveries_stay_pending_until_confirmed() {
+        let mut s = SqliteStore::open_in_memory().unwrap();
+        let all = sample();
+        assert!(s.handle(&all[0], true).unwrap().deliver);
+        assert!(s.handle(&all[1], true).unwrap().deliver);
+        assert!(!s.handle(&all[2], false).unwrap().deliver);
+        let pending: Vec<Id> = s
+            .pending_deliveries()
+            .unwrap()
+            .iter()
+            .map(|b| b.content_id)
+            .collect();
+        assert_eq!(pending.len(), 2);
+        assert!(pending.contains(&all[0].content_id) && pending.contains(&all[1].content_id));
+        s.confirm_delivered(&[all[0].content_id]).unwrap();
+        let left = s.pending_deliveries().unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].content_id, all[1].content_id);
+        assert!(
+            !s.handle(&all[1], true).unwrap().deliver,
+            "a replay is not delivered again"
+        );
     }
 
     #[test]
