@@ -47,3 +47,33 @@ fn pynacl_interop() {
         "{stdout}"
     );
 }
+
+/// The optional XChaCha20-Poly1305 suite against the system libsodium
+/// (`libsodium23`, installed by `.ci/run`): it opens our sealed boxes and we
+/// open its. A missing libsodium fails unless `GOSSIP_SKIP_LIBSODIUM=1`.
+#[test]
+fn libsodium_xchacha_interop() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/libsodium_xchacha.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(env!("CARGO_BIN_EXE_gossip"))
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(77)
+        && std::env::var("GOSSIP_SKIP_LIBSODIUM").is_ok_and(|v| v == "1")
+    {
+        eprintln!("skipping libsodium_xchacha_interop: {stderr}");
+        return;
+    }
+    assert!(
+        out.status.success(),
+        "libsodium_xchacha.py failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("libsodium_xchacha: all checks passed"),
+        "{stdout}"
+    );
+}
