@@ -7,22 +7,12 @@ use gossip::codec::{MAX_OBJECT, Object};
 use gossip::ids::topic_id;
 
 use super::args::BulletinNewArgs;
-use super::io::{CmdResult, Failure, ObjectWriter, read_all, ts_or_now};
+use super::io::{CmdResult, Failure, ObjectWriter, parse_hex, read_all, ts_or_now};
 
 pub fn run(args: BulletinNewArgs) -> CmdResult {
     let topic = match (&args.topic, &args.topic_id) {
         (Some(desc), _) => topic_id(desc.as_bytes()),
-        (None, Some(h)) => {
-            let mut id = [0u8; 32];
-            hex::decode_to_slice(h.trim(), &mut id).map_err(|_| {
-                Failure::new(
-                    2,
-                    format!("bad --topic-id '{h}'"),
-                    "a topic id is 64 hex digits",
-                )
-            })?;
-            id
-        }
+        (None, Some(h)) => parse_hex("--topic-id", h)?,
         (None, None) => unreachable!("clap requires --topic or --topic-id"),
     };
     let content = match (&args.text, &args.file) {

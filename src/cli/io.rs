@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError, write_object};
 use gossip::crypto::{Identity, address_of};
 use gossip::keys::{Address, Seed, parse_key_file};
+use gossip::message::Message;
 
 use super::args::{FormatArg, InputArgs, NowArgs, OutputArgs, TypeArg};
 
@@ -226,6 +227,47 @@ pub fn for_each_object(
     Ok(end)
 }
 
+/// Runs a command that turns each input object into an output object. An
+/// `Err` rejects that one object: it is reported as `<source> object N: …`,
+/// the stream goes on, and the command exits 1 at the end (3 when objects
+/// were malformed).
+pub fn map_objects(
+    input: &InputArgs,
+    output: &OutputArgs,
+    kind: Kind,
+    mut f: impl FnMut(u64, Object) -> Result<Object, Failure>,
+) -> CmdResult {
+    let mut out = ObjectWriter::new(output)?;
+    let source = describe(input.input.as_deref());
+    let mut rejected = 0u64;
+    let end = for_each_object(input, kind, |index, obj| match f(index, obj) {
+        Ok(obj) => out.write(&obj),
+        Err(failure) => {
+            rejected += 1;
+            let what = match failure.what.as_str() {
+                "" => format!("{source} object {index}"),
+                w => format!("{source} object {index}: {w}"),
+            };
+            Failure { what, ..failure }.report();
+            Ok(())
+        }
+    })?;
+    out.finish()?;
+    Ok(end.exit(if rejected > 0 { EXIT_INVALID } else { 0 }))
+}
+
+/// [`map_objects`] for commands that turn messages into messages.
+pub fn map_messages(
+    input: &InputArgs,
+    output: &OutputArgs,
+    mut f: impl FnMut(Message) -> Result<Message, Failure>,
+) -> CmdResult {
+    map_objects(input, output, Kind::Message, |_, obj| match obj {
+        Object::Message(m) => f(m).map(Object::Message),
+        other => Err(Failure::malformed(other.type_name(), "expected a message")),
+    })
+}
+
 /// The time to check against: --now / GOSSIP_NOW, else the system clock.
 pub fn now(args: &NowArgs) -> u64 {
     args.now.unwrap_or_else(system_now)
@@ -246,6 +288,19 @@ pub fn ts_or_now(ts: Option<u32>, args: &NowArgs) -> Result<u32, Failure> {
         None => u32::try_from(now(args))
             .map_err(|_| Failure::new(2, "time", "does not fit the protocol's u32 timestamp")),
     }
+}
+
+/// Parses a flag's value of exactly N bytes in hex (a usage error otherwise).
+pub fn parse_hex<const N: usize>(flag: &str, text: &str) -> Result<[u8; N], Failure> {
+    let mut out = [0u8; N];
+    hex::decode_to_slice(text.trim(), &mut out).map_err(|_| {
+        Failure::new(
+            2,
+            format!("bad {flag} '{text}'"),
+            format!("expected {} hex digits", 2 * N),
+        )
+    })?;
+    Ok(out)
 }
 
 /// Parses an address argument.

@@ -27,7 +27,8 @@ use gossip::verify::{Policy, verify_messages};
 
 use super::args::{FormatArg, RelayArgs};
 use super::io::{
-    CmdResult, EXIT_IO, Failure, load_identity, now, parse_address, refuse_binary_on_terminal,
+    CmdResult, EXIT_IO, Failure, load_identity, now, parse_address, parse_hex,
+    refuse_binary_on_terminal,
 };
 
 /// Most input objects verified together in one batch.
@@ -245,15 +246,7 @@ pub fn run(args: RelayArgs) -> CmdResult {
         topics.push(topic_id(desc.as_bytes()));
     }
     for h in &args.subscribe_ids {
-        let mut id = [0u8; 32];
-        hex::decode_to_slice(h.trim(), &mut id).map_err(|_| {
-            Failure::new(
-                2,
-                format!("bad --subscribe-id '{h}'"),
-                "a topic id is 64 hex digits",
-            )
-        })?;
-        topics.push(id);
+        topics.push(parse_hex("--subscribe-id", h)?);
     }
     topics.iter().for_each(|t| node.subscribe(*t));
 

@@ -10,8 +10,7 @@ use gossip::pow::DEFAULT_BULLETIN_DIFFICULTY;
 
 use super::args::SignArgs;
 use super::io::{
-    CmdResult, EXIT_INVALID, Failure, ObjectWriter, describe, for_each_object, kind, load_identity,
-    now, parse_address,
+    CmdResult, Failure, describe, kind, load_identity, map_objects, now, parse_address,
 };
 use super::mine::Miner;
 
@@ -26,60 +25,46 @@ pub fn run(args: SignArgs) -> CmdResult {
     let ts = u32::try_from(now(&args.now))
         .map_err(|_| Failure::new(2, "bad --now", "does not fit the protocol's u32 timestamp"))?;
     let miner = Miner::new(args.jobs)?;
-    let mut out = ObjectWriter::new(&args.output)?;
     let source = describe(args.input.input.as_deref());
-    let mut failed = 0;
-    let end = for_each_object(&args.input, kind(Kind::Any, args.kind), |index, obj| {
-        let what = format!("{source} object {index}");
-        let mut m = match obj {
-            Object::Message(m) if m.src != id.address() => {
-                failed += 1;
-                Failure::invalid(
-                    format!("{what}: cannot sign"),
-                    format!(
+    map_objects(
+        &args.input,
+        &args.output,
+        kind(Kind::Any, args.kind),
+        |index, obj| {
+            let mut m = match obj {
+                Object::Message(m) if m.src != id.address() => {
+                    let why = format!(
                         "its src {} is not this key's address {}",
                         m.src,
                         id.address()
-                    ),
-                )
-                .report();
-                return Ok(());
-            }
-            Object::Message(mut m) => {
-                m.sig = id.sign(&m.signed_bytes());
-                return out.write(&Object::Message(m));
-            }
-            Object::Bulletin(b) => {
-                let bits = b.work().bits();
-                if bits < DEFAULT_BULLETIN_DIFFICULTY {
-                    eprintln!(
-                        "gossip: warning: {what}: bulletin proof of work has {bits} bits; receivers require {DEFAULT_BULLETIN_DIFFICULTY} (pipe it through `gossip hashcash` first)"
                     );
+                    return Err(Failure::invalid("cannot sign", why));
                 }
-                let body = Payload::Bulletin(Op::StoreAndForward, b).encode();
-                let body = if args.no_encrypt {
-                    body
-                } else {
-                    peer.seal(&body, args.cipher)
-                };
-                Message::new(id.address(), dst, ts, body)
-            }
-        };
-        m.sig = id.sign(&m.signed_bytes());
-        let mut obj = Object::Message(m);
-        match miner.mine_object(&mut obj, args.difficulty, true) {
-            Ok(()) => out.write(&obj),
-            Err(f) => {
-                failed += 1;
-                Failure {
-                    what: format!("{what}: {}", f.what),
-                    ..f
+                Object::Message(mut m) => {
+                    m.sig = id.sign(&m.signed_bytes());
+                    return Ok(Object::Message(m));
                 }
-                .report();
-                Ok(())
-            }
-        }
-    })?;
-    out.finish()?;
-    Ok(end.exit(if failed > 0 { EXIT_INVALID } else { 0 }))
+                Object::Bulletin(b) => {
+                    let bits = b.work().bits();
+                    if bits < DEFAULT_BULLETIN_DIFFICULTY {
+                        eprintln!(
+                            "gossip: warning: {source} object {index}: bulletin proof of work has {bits} bits; receivers require {DEFAULT_BULLETIN_DIFFICULTY} (pipe it through `gossip hashcash` first)"
+                        );
+                    }
+                    let body = Payload::Bulletin(Op::StoreAndForward, b).encode();
+                    let body = if args.no_encrypt {
+                        body
+                    } else {
+                        peer.seal(&body, args.cipher)
+                    };
+                    Message::new(id.address(), dst, ts, body)
+                }
+            };
+            m.sig = id.sign(&m.signed_bytes());
+            let mut obj = Object::Message(m);
+            miner
+                .mine_object(&mut obj, args.difficulty, true)
+                .map(|()| obj)
+        },
+    )
 }

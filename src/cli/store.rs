@@ -8,7 +8,7 @@ use gossip::ids::topic_id;
 use gossip::store::{BulletinStore, Match, Query, SqliteStore};
 
 use super::args::{MatchArg, StoreCommand};
-use super::io::{CmdResult, Failure, ObjectWriter, now};
+use super::io::{CmdResult, Failure, ObjectWriter, now, parse_hex};
 
 fn open(path: &Path) -> Result<SqliteStore, Failure> {
     if !path.exists() {
@@ -30,14 +30,7 @@ pub fn run(command: StoreCommand) -> CmdResult {
     let (bulletins, output) = match command {
         StoreCommand::List(a) => (open(&a.db.store)?.list().map_err(store_err)?, a.output),
         StoreCommand::Get(a) => {
-            let mut id = [0u8; 32];
-            hex::decode_to_slice(a.content_id.trim(), &mut id).map_err(|_| {
-                Failure::new(
-                    2,
-                    format!("bad content id '{}'", a.content_id),
-                    "a content id is 64 hex digits",
-                )
-            })?;
+            let id = parse_hex::<32>("content id", &a.content_id)?;
             match open(&a.db.store)?.retrieve(&id).map_err(store_err)? {
                 Some(b) => (vec![b], a.output),
                 None => {

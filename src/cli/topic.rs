@@ -7,7 +7,7 @@ use gossip::ids::{DELIVERY_CODE_LEN, beacon_topic, inbox_topic, topic_id};
 use serde_json::json;
 
 use super::args::TopicArgs;
-use super::io::{CmdResult, Failure, parse_address, stdout, write_err};
+use super::io::{CmdResult, Failure, parse_address, parse_hex, stdout, write_err};
 
 pub fn run(args: TopicArgs) -> CmdResult {
     let (id, descriptor) = if let Some(d) = &args.descriptor {
@@ -24,14 +24,7 @@ pub fn run(args: TopicArgs) -> CmdResult {
     } else {
         let addr = parse_address("address", args.inbox.as_deref().unwrap_or_default())?;
         let code_hex = args.delivery_code.as_deref().unwrap_or_default();
-        let mut code = [0u8; DELIVERY_CODE_LEN];
-        hex::decode_to_slice(code_hex.trim(), &mut code).map_err(|_| {
-            Failure::new(
-                2,
-                format!("bad --delivery-code '{code_hex}'"),
-                "a delivery code is 16 hex digits",
-            )
-        })?;
+        let code = parse_hex::<DELIVERY_CODE_LEN>("--delivery-code", code_hex)?;
         (inbox_topic(&code, &addr), None)
     };
     let mut out = stdout();

@@ -75,7 +75,7 @@ fn check_passes_vectors_at_their_bits_and_fails_above() {
         assert_eq!(
             out.stderr,
             format!(
-                "gossip: stdin object 1 (bulletin): proof of work has {bits} leading zero bits, needs {needs}\n"
+                "gossip: stdin object 1: bulletin proof of work has {bits} leading zero bits, needs {needs}\n"
             )
         );
         assert!(out.stdout.is_empty());
