@@ -34,7 +34,7 @@ use super::io::{
 /// Most input objects verified together in one batch.
 const BATCH: usize = 256;
 
-/// How often the relay purges expired content while input is idle.
+/// How often the relay purges expired content.
 const PURGE_EVERY: Duration = Duration::from_secs(30);
 
 /// Where one peer's (or the deliveries') objects go.
@@ -321,18 +321,16 @@ pub fn run(args: RelayArgs) -> CmdResult {
     let mut last_purge = Instant::now();
     let mut result = Ok(());
     while !stop.load(Ordering::Relaxed) {
+        if last_purge.elapsed() >= PURGE_EVERY {
+            last_purge = Instant::now();
+            if let Err(e) = node.delete_old_content(now(&args.now)) {
+                result = Err(Failure::io("relay: purging the store", e));
+                break;
+            }
+        }
         let first = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(item) => item,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if last_purge.elapsed() >= PURGE_EVERY {
-                    last_purge = Instant::now();
-                    if let Err(e) = node.delete_old_content(now(&args.now)) {
-                        result = Err(Failure::io("relay: purging the store", e));
-                        break;
-                    }
-                }
-                continue;
-            }
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         // Whatever else has already arrived joins this batch, so a busy
