@@ -365,11 +365,11 @@ fn plan(valid: usize, invalid: &[Kind], per: usize) -> Vec<Kind> {
     let step = total / bad.len().max(1);
     bad.reverse();
     for i in 1..total {
-        if i % step == 0 {
-            if let Some(b) = bad.pop() {
-                out.push(b);
-                continue;
-            }
+        if i % step == 0
+            && let Some(b) = bad.pop()
+        {
+            out.push(b);
+            continue;
         }
         if v < valid {
             out.push(Kind::Valid);
