@@ -11,14 +11,26 @@ use super::args::{MatchArg, StoreCommand};
 use super::io::{CmdResult, Failure, ObjectWriter, now, parse_hex};
 
 fn open(path: &Path) -> Result<SqliteStore, Failure> {
+    open_with(path, |p| SqliteStore::open(p))
+}
+
+/// Opens the store for reading only (list, get, query): a read-only file
+/// or file system is no obstacle.
+fn open_read_only(path: &Path) -> Result<SqliteStore, Failure> {
+    open_with(path, |p| SqliteStore::open_read_only(p))
+}
+
+fn open_with(
+    path: &Path,
+    how: fn(&Path) -> Result<SqliteStore, gossip::store::StoreError>,
+) -> Result<SqliteStore, Failure> {
     if !path.exists() {
         return Err(
             Failure::io(format!("store {}", path.display()), "no such file")
                 .hint("a relay creates it with `gossip relay --store DB`"),
         );
     }
-    SqliteStore::open(path)
-        .map_err(|e| Failure::io(format!("cannot open store {}", path.display()), e))
+    how(path).map_err(|e| Failure::io(format!("cannot open store {}", path.display()), e))
 }
 
 fn hex_arg(flag: &str, text: &str) -> Result<Vec<u8>, Failure> {
@@ -28,10 +40,16 @@ fn hex_arg(flag: &str, text: &str) -> Result<Vec<u8>, Failure> {
 pub fn run(command: StoreCommand) -> CmdResult {
     let store_err = |e: gossip::store::StoreError| Failure::io("store", e);
     let (bulletins, output) = match command {
-        StoreCommand::List(a) => (open(&a.db.store)?.list().map_err(store_err)?, a.output),
+        StoreCommand::List(a) => (
+            open_read_only(&a.db.store)?.list().map_err(store_err)?,
+            a.output,
+        ),
         StoreCommand::Get(a) => {
             let id = parse_hex::<32>("content id", &a.content_id)?;
-            match open(&a.db.store)?.retrieve(&id).map_err(store_err)? {
+            match open_read_only(&a.db.store)?
+                .retrieve(&id)
+                .map_err(store_err)?
+            {
                 Some(b) => (vec![b], a.output),
                 None => {
                     return Err(Failure::invalid(
@@ -63,7 +81,9 @@ pub fn run(command: StoreCommand) -> CmdResult {
                 content: a.content.as_ref().map(|c| wrap(c.as_bytes().to_vec())),
             };
             (
-                open(&a.db.store)?.query(&query).map_err(store_err)?,
+                open_read_only(&a.db.store)?
+                    .query(&query)
+                    .map_err(store_err)?,
                 a.output,
             )
         }

@@ -48,6 +48,38 @@ impl SqliteStore {
         Self::init(conn)
     }
 
+    /// Opens an existing database for reading only: no schema, no journal
+    /// mode change, nothing written, so a store on a read-only file or
+    /// file system can still be listed and queried.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let path = path.as_ref();
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let probe = "SELECT count(*) FROM sqlite_master";
+        if conn.query_row(probe, [], |r| r.get::<_, i64>(0)).is_ok() {
+            return Ok(Self { conn });
+        }
+        // A WAL database whose -shm file cannot be made (read-only
+        // directory or file system) opens only as immutable: a snapshot,
+        // which is what a store nobody can write is.
+        let mut uri = String::from("file:");
+        for c in path.to_string_lossy().chars() {
+            match c {
+                '?' => uri.push_str("%3f"),
+                '#' => uri.push_str("%23"),
+                '%' => uri.push_str("%25"),
+                c => uri.push(c),
+            }
+        }
+        uri.push_str("?immutable=1");
+        let conn = Connection::open_with_flags(uri, flags)?;
+        conn.query_row(probe, [], |r| r.get::<_, i64>(0))?;
+        Ok(Self { conn })
+    }
+
     /// A private database in memory (for tests).
     pub fn open_in_memory() -> Result<Self, StoreError> {
         Self::init(Connection::open_in_memory()?)

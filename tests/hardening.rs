@@ -1,0 +1,542 @@
+//! Load and fault tests of `gossip relay`.
+//!
+//! - `load`: a relay fed a large stream (built in-process with the library,
+//!   GOSSIP_LOAD_N messages, default 100,000) of which 10% are invalid in
+//!   every way PROTOCOL.md names, plus duplicates and malformed lines; then a
+//!   smaller, properly mined stream for the two proof-of-work drops. Exact
+//!   counters, every valid bulletin delivered exactly once, none of the
+//!   invalid ones, peak RSS bounded.
+//! - The scripts under `tests/hardening/` (run like `tests/relay/`, with the
+//!   helpers of `tests/relay/lib.sh`): store faults (read-only, full disk),
+//!   slow and closed consumers, and relays in network namespaces.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use gossip::bulletin::Bulletin;
+use gossip::codec::{Format, Object, write_object};
+use gossip::crypto::{Cipher, Identity, PeerKey, address_of};
+use gossip::ids::topic_id;
+use gossip::keys::{Address, Seed, key_file_text};
+use gossip::message::Message;
+use gossip::node::prepare_message;
+use gossip::operation::{Op, Payload};
+use gossip::pow::{Mined, Progress, mine};
+use rayon::prelude::*;
+
+const NOW: u32 = 1_700_000_000;
+
+/// Peak RSS allowed to the relay over the whole load run, in KiB. The
+/// relay keeps every accepted bulletin (in memory, capped in bytes) and
+/// every seen id; 100,000 small bulletins (90,000 accepted) measured
+/// 51 MiB here in the debug build.
+const LOAD_RSS_LIMIT_KIB: u64 = 128_000;
+
+fn run_script(name: &str) {
+    run_script_in("tests/hardening", name, &[]);
+}
+
+fn run_script_in(dir: &str, name: &str, env: &[(&str, &str)]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(dir)
+        .join(format!("{name}.sh"));
+    let start = Instant::now();
+    let out = Command::new("bash")
+        .envs(env.iter().copied())
+        .arg(&script)
+        .arg(env!("CARGO_BIN_EXE_gossip"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run bash {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{name}.sh failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    println!("{stdout}{name}.sh took {:?}", start.elapsed());
+}
+
+/// kill -9 mid-stream with --store, restart, replay: tests/relay/persistence.sh
+/// (60 messages there) at five times the size.
+#[test]
+fn persistence_large() {
+    run_script_in(
+        "tests/relay",
+        "persistence",
+        &[("N", "300"), ("K", "100"), ("BURST", "80")],
+    );
+}
+
+#[test]
+fn store_faults() {
+    run_script("store_faults");
+}
+
+#[test]
+fn consumers() {
+    run_script("consumers");
+}
+
+#[test]
+fn netns() {
+    run_script("netns");
+}
+
+/// The kinds of input line in the load stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Valid,
+    WrongDestination,
+    TooOld,
+    FromFuture,
+    BadSignature,
+    Undecryptable,
+    Unsigned,
+    BadPayload,
+    Expired,
+    BulletinFromFuture,
+    ContentIdMismatch,
+    /// An exact copy of an earlier valid message.
+    DuplicateCopy,
+    /// An earlier valid bulletin in a new message.
+    DuplicateRewrapped,
+    Malformed,
+    /// (mined stream only)
+    WeakProofOfWork,
+    /// (mined stream only)
+    WeakBulletinProofOfWork,
+}
+
+impl Kind {
+    /// The invalid kinds of the bulk stream (at difficulty 0).
+    const BULK_INVALID: [Kind; 13] = [
+        Kind::WrongDestination,
+        Kind::TooOld,
+        Kind::FromFuture,
+        Kind::BadSignature,
+        Kind::Undecryptable,
+        Kind::Unsigned,
+        Kind::BadPayload,
+        Kind::Expired,
+        Kind::BulletinFromFuture,
+        Kind::ContentIdMismatch,
+        Kind::DuplicateCopy,
+        Kind::DuplicateRewrapped,
+        Kind::Malformed,
+    ];
+
+    /// The relay counter this kind lands in.
+    fn counter(self) -> &'static str {
+        match self {
+            Kind::Valid => "delivered",
+            Kind::WrongDestination => "drop.wrong_destination",
+            Kind::TooOld => "drop.too_old",
+            Kind::FromFuture => "drop.from_future",
+            Kind::BadSignature => "drop.bad_signature",
+            Kind::Undecryptable => "drop.undecryptable",
+            Kind::Unsigned => "drop.unsigned",
+            Kind::BadPayload => "drop.bad_payload",
+            Kind::Expired => "drop.expired",
+            Kind::BulletinFromFuture => "drop.bulletin_from_future",
+            Kind::ContentIdMismatch => "drop.content_id_mismatch",
+            Kind::DuplicateCopy | Kind::DuplicateRewrapped => "duplicates",
+            Kind::Malformed => "malformed",
+            Kind::WeakProofOfWork => "drop.weak_proof_of_work",
+            Kind::WeakBulletinProofOfWork => "drop.weak_bulletin_proof_of_work",
+        }
+    }
+}
+
+struct Keys {
+    user: Identity,
+    relay: Address,
+    relay_key: PeerKey,
+    other: Address,
+    other_key: PeerKey,
+}
+
+fn keys(dir: &Path) -> Keys {
+    let relay_seed = Seed::from_bytes([7; 32]);
+    let relay = address_of(&relay_seed);
+    let key_path = dir.join("relay.key");
+    std::fs::write(&key_path, key_file_text(&relay_seed, &relay).as_bytes()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let other = address_of(&Seed::from_bytes([9; 32]));
+    Keys {
+        user: Identity::from_seed(&Seed::from_bytes([8; 32])),
+        relay,
+        relay_key: PeerKey::new(&relay).unwrap(),
+        other,
+        other_key: PeerKey::new(&other).unwrap(),
+    }
+}
+
+/// A nonce for `work` that does NOT meet `difficulty`.
+fn failing_nonce(mut work: gossip::pow::Work, difficulty: u32) -> u32 {
+    (0u32..)
+        .find(|&n| {
+            let d = work.digest_with(n);
+            d.iter()
+                .map(|b| b.leading_zeros())
+                .scan(true, |go, z| {
+                    let r = if *go { Some(z) } else { None };
+                    *go = z == 8;
+                    r
+                })
+                .sum::<u32>()
+                < difficulty
+        })
+        .unwrap()
+}
+
+fn mined(work: &gossip::pow::Work, difficulty: u32) -> u32 {
+    match mine(work, difficulty, 0, &Progress::default()) {
+        Mined::Found(n) => n,
+        other => panic!("cannot mine: {other:?}"),
+    }
+}
+
+/// One input line of kind `kind`, the i-th of the stream. `md`/`bd` are the
+/// message and bulletin difficulties the relay asks. Returns the JSON line
+/// and, for valid ones, the bulletin's content id.
+fn make(k: &Keys, kind: Kind, i: usize, md: u32, bd: u32) -> (String, Option<String>) {
+    let topic = topic_id(b"chat");
+    let mut b_ts = NOW - 10;
+    match kind {
+        Kind::Expired => b_ts = NOW - 3600,
+        Kind::BulletinFromFuture => b_ts = NOW + 61,
+        _ => {}
+    }
+    let mut b = Bulletin::new(topic, format!("{kind:?} bulletin {i}").into_bytes(), b_ts);
+    if kind == Kind::ContentIdMismatch {
+        b.content_id = [0x11; 32];
+    }
+    b.nonce = if kind == Kind::WeakBulletinProofOfWork {
+        failing_nonce(b.work(), bd)
+    } else {
+        mined(&b.work(), bd)
+    };
+    let cid = hex::encode(b.content_id);
+    let mut plain = Payload::Bulletin(Op::StoreAndForward, b).encode();
+    if kind == Kind::BadPayload {
+        plain = b"\x00too short".to_vec();
+    }
+    let ts = match kind {
+        Kind::TooOld => NOW - 301,
+        Kind::FromFuture => NOW + 61,
+        _ => NOW,
+    };
+    let m = match kind {
+        Kind::Malformed => return (format!("{{garbage line {i}\n"), None),
+        Kind::WrongDestination => prepare_message(
+            &k.user,
+            &k.other_key,
+            k.other,
+            &plain,
+            ts,
+            md,
+            Cipher::default(),
+        )
+        .unwrap(),
+        Kind::Undecryptable => {
+            // sealed to another key, addressed and signed to the relay
+            let mut m = Message::new(
+                k.user.address(),
+                k.relay,
+                ts,
+                k.other_key.seal(&plain, Cipher::default()),
+            );
+            m.sig = k.user.sign(&m.signed_bytes());
+            m.nonce = mined(&m.work(), md);
+            m
+        }
+        Kind::Unsigned => {
+            let mut m = Message::new(
+                k.user.address(),
+                k.relay,
+                ts,
+                k.relay_key.seal(&plain, Cipher::default()),
+            );
+            m.nonce = mined(&m.work(), md);
+            m
+        }
+        _ => {
+            let mut m = prepare_message(
+                &k.user,
+                &k.relay_key,
+                k.relay,
+                &plain,
+                ts,
+                md,
+                Cipher::default(),
+            )
+            .unwrap();
+            if kind == Kind::BadSignature {
+                m.sig[10] ^= 1;
+            }
+            if kind == Kind::WeakProofOfWork {
+                m.nonce = failing_nonce(m.work(), md);
+            }
+            m
+        }
+    };
+    let mut line = Vec::new();
+    write_object(&mut line, &Object::Message(m), Format::Json).unwrap();
+    let valid = kind == Kind::Valid;
+    (String::from_utf8(line).unwrap(), valid.then_some(cid))
+}
+
+/// Builds a stream: `plan` kinds in order; duplicates copy or re-wrap
+/// earlier valid ones. Returns the lines and the valid content ids.
+fn build(k: &Keys, plan: &[Kind], md: u32, bd: u32) -> (Vec<String>, Vec<String>) {
+    let made: Vec<(String, Option<String>)> = plan
+        .par_iter()
+        .enumerate()
+        .map(|(i, &kind)| match kind {
+            Kind::DuplicateCopy | Kind::DuplicateRewrapped => (String::new(), None),
+            _ => make(k, kind, i, md, bd),
+        })
+        .collect();
+    let valid_at: Vec<usize> = (0..plan.len())
+        .filter(|&i| plan[i] == Kind::Valid)
+        .collect();
+    let mut lines: Vec<String> = Vec::with_capacity(plan.len());
+    let mut ids = Vec::new();
+    let mut dup = 0usize;
+    for (i, (line, cid)) in made.into_iter().enumerate() {
+        match plan[i] {
+            Kind::DuplicateCopy | Kind::DuplicateRewrapped => {
+                // an earlier valid one (the plan puts a valid one first)
+                let earlier = valid_at.partition_point(|&j| j < i);
+                let j = valid_at[dup * 7919 % earlier];
+                dup += 1;
+                if plan[i] == Kind::DuplicateCopy {
+                    lines.push(lines[j].clone());
+                } else {
+                    // the same bulletin in a new message
+                    let v: serde_json::Value = serde_json::from_str(&lines[j]).unwrap();
+                    let body = base64_decode(v["body"].as_str().unwrap());
+                    let plain = Identity::from_seed(&Seed::from_bytes([7; 32]))
+                        .open(&body)
+                        .unwrap();
+                    let m = prepare_message(
+                        &k.user,
+                        &k.relay_key,
+                        k.relay,
+                        &plain,
+                        NOW,
+                        md,
+                        Cipher::XChaCha20Poly1305,
+                    )
+                    .unwrap();
+                    let mut line = Vec::new();
+                    write_object(&mut line, &Object::Message(m), Format::Json).unwrap();
+                    lines.push(String::from_utf8(line).unwrap());
+                }
+            }
+            _ => {
+                ids.extend(cid);
+                lines.push(line);
+            }
+        }
+    }
+    (lines, ids)
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+/// Spreads `per` of each invalid kind evenly through `valid` valid ones
+/// (a valid one first, so every duplicate has an original before it).
+fn plan(valid: usize, invalid: &[Kind], per: usize) -> Vec<Kind> {
+    let mut bad: Vec<Kind> = (0..per).flat_map(|_| invalid.iter().copied()).collect();
+    let total = valid + bad.len();
+    let mut out = Vec::with_capacity(total);
+    let mut v = 0;
+    out.push(Kind::Valid);
+    v += 1;
+    // interleave: one bad every total/bad.len() lines
+    let step = total / bad.len().max(1);
+    bad.reverse();
+    for i in 1..total {
+        if i % step == 0
+            && let Some(b) = bad.pop()
+        {
+            out.push(b);
+            continue;
+        }
+        if v < valid {
+            out.push(Kind::Valid);
+            v += 1;
+        } else if let Some(b) = bad.pop() {
+            out.push(b);
+        }
+    }
+    assert_eq!(out.len(), total);
+    out
+}
+
+/// Runs the relay on `input` under /usr/bin/time; returns its stderr,
+/// the delivered content ids and the peak RSS (KiB).
+fn run_relay(dir: &Path, name: &str, input: &Path, extra: &[&str]) -> (String, Vec<String>, u64) {
+    let deliver = dir.join(format!("{name}.deliver.jsonl"));
+    let rss = dir.join(format!("{name}.rss"));
+    let now = NOW.to_string();
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss)
+        .arg(env!("CARGO_BIN_EXE_gossip"))
+        .args(["relay", "-k"])
+        .arg(dir.join("relay.key"))
+        .args(["--no-sync", "--quiet", "--subscribe", "chat", "--now", &now])
+        .args(extra)
+        .arg("--deliver")
+        .arg(&deliver)
+        .stdin(std::fs::File::open(input).unwrap())
+        .stdout(Stdio::null())
+        .output()
+        .expect("relay runs (needs /usr/bin/time)");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{name}: relay failed: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let ids = std::fs::read_to_string(&deliver)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["content_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let kib = std::fs::read_to_string(&rss)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    (stderr, ids, kib)
+}
+
+/// The relay's final counters.
+fn counters(stderr: &str) -> std::collections::BTreeMap<String, u64> {
+    let line = stderr
+        .lines()
+        .rfind(|l| l.starts_with("gossip: relay: received="))
+        .unwrap_or_else(|| panic!("no counters:\n{stderr}"));
+    line.trim_start_matches("gossip: relay: ")
+        .split(' ')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.parse().unwrap()))
+        .collect()
+}
+
+fn check_counts(
+    name: &str,
+    plan: &[Kind],
+    stderr: &str,
+    expected_ids: &[String],
+    delivered: &[String],
+) {
+    let got = counters(stderr);
+    let mut want: std::collections::BTreeMap<String, u64> = Default::default();
+    for k in plan {
+        *want.entry(k.counter().to_owned()).or_default() += 1;
+    }
+    let dups = want.get("duplicates").copied().unwrap_or(0);
+    let valid = want.get("delivered").copied().unwrap_or(0);
+    want.insert("received".into(), plan.len() as u64);
+    want.insert("accepted".into(), valid + dups);
+    for c in ["forwarded", "sent", "unsupported", "unsolicited", "notices"] {
+        want.insert(c.into(), 0);
+    }
+    for c in ["duplicates", "malformed"] {
+        want.entry(c.into()).or_insert(0);
+    }
+    assert_eq!(got, want, "{name}: counters (got vs want)");
+    // every valid bulletin delivered, exactly once, nothing else
+    let mut d = delivered.to_vec();
+    d.sort();
+    let before = d.len();
+    d.dedup();
+    assert_eq!(before, d.len(), "{name}: a bulletin delivered twice");
+    let mut e = expected_ids.to_vec();
+    e.sort();
+    assert_eq!(d, e, "{name}: delivered set differs from the valid set");
+}
+
+#[test]
+fn load() {
+    let n: usize = std::env::var("GOSSIP_LOAD_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+
+    // Bulk: difficulty 0 (no hashing), 10% invalid.
+    let per = (n / 10 / Kind::BULK_INVALID.len()).max(1);
+    let plan_bulk = plan(n - per * Kind::BULK_INVALID.len(), &Kind::BULK_INVALID, per);
+    let t = Instant::now();
+    let (lines, ids) = build(&k, &plan_bulk, 0, 0);
+    let input = dir.path().join("bulk.jsonl");
+    let mut w = BufWriter::new(std::fs::File::create(&input).unwrap());
+    lines
+        .iter()
+        .for_each(|l| w.write_all(l.as_bytes()).unwrap());
+    w.flush().unwrap();
+    drop(w);
+    let generated = t.elapsed();
+    let t = Instant::now();
+    let (stderr, delivered, kib) = run_relay(
+        dir.path(),
+        "bulk",
+        &input,
+        &["-d", "0", "--bulletin-difficulty", "0"],
+    );
+    let relayed = t.elapsed();
+    check_counts("bulk", &plan_bulk, &stderr, &ids, &delivered);
+    assert!(
+        kib < LOAD_RSS_LIMIT_KIB,
+        "bulk: peak RSS {kib} KiB over {LOAD_RSS_LIMIT_KIB}"
+    );
+    println!(
+        "load: {} lines ({} valid, {per} of each of {} bad kinds): generated in {generated:?}, relayed in {relayed:?}, peak RSS {kib} KiB",
+        plan_bulk.len(),
+        ids.len(),
+        Kind::BULK_INVALID.len()
+    );
+
+    // Mined: the relay asks -d 2 and bulletin difficulty 3; weak proofs of
+    // work of both kinds, among properly mined valid messages.
+    let mined_valid: usize = std::env::var("GOSSIP_LOAD_MINED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let weak = [Kind::WeakProofOfWork, Kind::WeakBulletinProofOfWork];
+    let plan_mined = plan(mined_valid, &weak, mined_valid / 10);
+    let t = Instant::now();
+    let (lines, ids) = build(&k, &plan_mined, 2, 3);
+    let input = dir.path().join("mined.jsonl");
+    std::fs::write(&input, lines.concat()).unwrap();
+    let (stderr, delivered, _) = run_relay(
+        dir.path(),
+        "mined",
+        &input,
+        &["-d", "2", "--bulletin-difficulty", "3"],
+    );
+    check_counts("mined", &plan_mined, &stderr, &ids, &delivered);
+    println!(
+        "load (mined): {} lines in {:?}",
+        plan_mined.len(),
+        t.elapsed()
+    );
+}
