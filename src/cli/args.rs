@@ -217,7 +217,7 @@ pub struct MessageNewArgs {
     #[arg(long, value_name = "ADDR")]
     pub to: String,
     /// Sender key file (its address is src).
-    #[arg(short = 'k', long = "key", value_name = "KEY")]
+    #[arg(short = 'k', long = "key", env = "GOSSIP_KEY", value_name = "KEY")]
     pub key: Option<PathBuf>,
     /// Sender address.
     #[arg(long, value_name = "ADDR")]

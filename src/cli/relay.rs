@@ -79,12 +79,136 @@ impl Sink {
 }
 
 fn open_sink(path: &Path) -> Result<Sink, Failure> {
-    let file: File = OpenOptions::new()
+    Ok(Sink::new(
+        path.display().to_string(),
+        Box::new(open_append(path)?),
+    ))
+}
+
+fn open_append(path: &Path) -> Result<File, Failure> {
+    OpenOptions::new()
         .append(true)
         .create(true)
         .open(path)
-        .map_err(|e| Failure::io(format!("cannot open {}", path.display()), e))?;
-    Ok(Sink::new(path.display().to_string(), Box::new(file)))
+        .map_err(|e| Failure::io(format!("cannot open {}", path.display()), e))
+}
+
+/// Batches of bytes a peer's writer thread may hold before the relay drops
+/// what that peer cannot take.
+const PEER_QUEUE: usize = 256;
+
+/// A peer's output: written by a thread of its own through a bounded queue,
+/// so a peer that stops reading (or a fifo nobody opened yet) never stalls
+/// the relay. What does not fit the queue is dropped for that peer only
+/// (it can catch up by sync); the store and the other outputs go on.
+struct PeerWriter {
+    name: String,
+    pending: Vec<u8>,
+    tx: Option<mpsc::SyncSender<Vec<u8>>>,
+    dropping: bool,
+    /// Why the thread stopped writing, when it did.
+    failed: Arc<std::sync::Mutex<Option<String>>>,
+    /// Signalled when the thread has written everything and ended.
+    done: mpsc::Receiver<()>,
+}
+
+impl PeerWriter {
+    /// Starts the writer thread. A regular file is opened at once (errors
+    /// are the relay's); a fifo is opened by the thread, which waits for
+    /// its reader.
+    fn spawn(path: &Path) -> Result<Self, Failure> {
+        use std::os::unix::fs::FileTypeExt;
+        let is_fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+        let file = if is_fifo {
+            None
+        } else {
+            Some(open_append(path)?)
+        };
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(PEER_QUEUE);
+        let name = path.display().to_string();
+        let failed = Arc::new(std::sync::Mutex::new(None));
+        let (done_tx, done) = mpsc::channel();
+        let (thread_failed, thread_path) = (Arc::clone(&failed), path.to_path_buf());
+        std::thread::spawn(move || {
+            let result = file
+                .map_or_else(|| open_append(&thread_path).map_err(|f| f.why), Ok)
+                .and_then(|mut f| {
+                    rx.iter()
+                        .try_for_each(|batch| f.write_all(&batch))
+                        .map_err(|e| e.to_string())
+                });
+            if let (Err(why), Ok(mut slot)) = (result, thread_failed.lock()) {
+                *slot = Some(why);
+            }
+            let _ = done_tx.send(());
+        });
+        Ok(Self {
+            name,
+            pending: Vec::new(),
+            tx: Some(tx),
+            dropping: false,
+            failed,
+            done,
+        })
+    }
+}
+
+/// How long a relay that is ending waits for a peer to take what is queued
+/// for it (a peer that never reads cannot hold the relay for longer).
+const PEER_PATIENCE: Duration = Duration::from_secs(10);
+
+impl Drop for PeerWriter {
+    /// Hands over what is left, closes the queue and waits for the thread
+    /// to write it, up to [`PEER_PATIENCE`].
+    fn drop(&mut self) {
+        let _ = self.flush();
+        if self.tx.take().is_none() {
+            return; // the failure was reported when it surfaced
+        }
+        if self.done.recv_timeout(PEER_PATIENCE).is_err() {
+            eprintln!(
+                "gossip: relay: {}: peer did not take its last messages in time",
+                self.name
+            );
+        } else if let Some(why) = self.failed.lock().ok().and_then(|f| f.clone()) {
+            eprintln!("gossip: relay: {}: {why}; no more output there", self.name);
+        }
+    }
+}
+
+impl Write for PeerWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    /// Hands what was written to the thread; drops it if the queue is full.
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let Some(tx) = &self.tx else { return Ok(()) };
+        match tx.try_send(std::mem::take(&mut self.pending)) {
+            Ok(()) => self.dropping = false,
+            Err(mpsc::TrySendError::Full(_)) => {
+                if !self.dropping {
+                    eprintln!(
+                        "gossip: relay: {}: peer is not reading; dropping its messages until it does",
+                        self.name
+                    );
+                }
+                self.dropping = true;
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                self.tx = None;
+                let why = self.failed.lock().ok().and_then(|f| f.clone());
+                return Err(std::io::Error::other(
+                    why.unwrap_or_else(|| "writer ended".into()),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The relay's outputs: stdout, per-peer files, and the delivery sink.
@@ -284,7 +408,11 @@ pub fn run(args: RelayArgs) -> CmdResult {
     };
     for (addr, path) in &peer_paths {
         if let Some(path) = path {
-            outputs.peers.insert(*addr, open_sink(path)?);
+            let writer = PeerWriter::spawn(path)?;
+            outputs.peers.insert(
+                *addr,
+                Sink::new(path.display().to_string(), Box::new(writer)),
+            );
         }
     }
 
