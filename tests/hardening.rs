@@ -34,29 +34,13 @@ const NOW: u32 = 1_700_000_000;
 /// 51 MiB here in the debug build.
 const LOAD_RSS_LIMIT_KIB: u64 = 128_000;
 
+#[path = "support/scripts.rs"]
+mod scripts;
+
+use scripts::run_script_in;
+
 fn run_script(name: &str) {
     run_script_in("tests/hardening", name, &[]);
-}
-
-fn run_script_in(dir: &str, name: &str, env: &[(&str, &str)]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(dir)
-        .join(format!("{name}.sh"));
-    let start = Instant::now();
-    let out = Command::new("bash")
-        .envs(env.iter().copied())
-        .arg(&script)
-        .arg(env!("CARGO_BIN_EXE_gossip"))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run bash {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{name}.sh failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
-    println!("{stdout}{name}.sh took {:?}", start.elapsed());
 }
 
 /// kill -9 mid-stream with --store, restart, replay: tests/relay/persistence.sh

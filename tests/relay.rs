@@ -5,26 +5,11 @@
 //! own temporary directory, ends its processes on exit and gives up on any
 //! wait after 20 s.
 
-use std::path::Path;
-use std::process::Command;
+#[path = "support/scripts.rs"]
+mod scripts;
 
 fn run_script(name: &str) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/relay")
-        .join(format!("{name}.sh"));
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(env!("CARGO_BIN_EXE_gossip"))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run bash {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{name}.sh failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
-    print!("{stdout}");
+    scripts::run_script_in("tests/relay", name, &[]);
 }
 
 #[test]
