@@ -488,3 +488,42 @@ fn sqlite_store_survives_reopen_and_does_not_redeliver() {
     assert!(!relay.has_seen(&b.content_id, NOW));
     assert!(relay.store().is_empty().unwrap());
 }
+
+#[test]
+fn a_sync_answer_is_taken_up_to_max_sync_ids_and_the_rest_counted() {
+    let mut n = Node::new(
+        Identity::from_seed(&Seed::generate()),
+        NodeConfig {
+            max_sync_ids: 3,
+            ..NodeConfig::default()
+        },
+    );
+    let peer = Identity::from_seed(&Seed::generate());
+    n.connect(peer.address(), 1).unwrap();
+    let topic = topic_id(b"big answer");
+    n.request_sync(peer.address(), topic);
+    n.run_until_idle(NOW).unwrap();
+    assert_eq!(n.take_sent().len(), 1, "the request");
+    // An answer with ten ids: only the first three are asked for.
+    let ids: Vec<u8> = (0..10u8).flat_map(|i| [i + 1; 32]).collect();
+    n.receive(sealed(
+        &peer,
+        n.address(),
+        &Payload::Sync(Op::RespondSyncHeaders, topic, ids),
+        NOW,
+    ));
+    n.run_until_idle(NOW).unwrap();
+    let asked: Vec<Id> = n
+        .take_sent()
+        .into_iter()
+        .map(|o| {
+            let plain = peer.open(&o.message.body).unwrap();
+            match Payload::decode(&plain).unwrap() {
+                Payload::RequestContent(PackedContent { id, .. }) => id,
+                other => panic!("unexpected {other:?}"),
+            }
+        })
+        .collect();
+    assert_eq!(asked, vec![[1; 32], [2; 32], [3; 32]]);
+    assert_eq!(n.counters().over_cap, 7);
+}

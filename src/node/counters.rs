@@ -32,6 +32,10 @@ pub struct Counters {
     pub unsolicited: u64,
     /// Delivery-code notices recorded from peers.
     pub notices: u64,
+    /// Items dropped because a bound was reached: received messages past
+    /// the inbound queue cap, content ids past `max_sync_ids` in one
+    /// respond_sync_headers.
+    pub over_cap: u64,
 }
 
 impl Counters {
@@ -59,6 +63,7 @@ impl Counters {
             ("malformed", self.malformed),
             ("unsolicited", self.unsolicited),
             ("notices", self.notices),
+            ("over_cap", self.over_cap),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

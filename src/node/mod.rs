@@ -47,8 +47,12 @@ use crate::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
 use crate::store::{BulletinStore, MemoryStore, StoreError};
 use crate::verify::{self, DEFAULT_SKEW, Policy, Reason, Verdict};
 
-/// Default cap on the content ids in one respond_sync_headers (32 KiB).
+/// Default cap on the content ids in one respond_sync_headers (32 KiB),
+/// sent or taken.
 pub const DEFAULT_MAX_SYNC_IDS: usize = 1024;
+
+/// Default cap on received messages waiting in the inbound queue.
+pub const DEFAULT_MAX_INBOUND: usize = 65_536;
 
 /// A node's settings.
 #[derive(Clone, Debug)]
@@ -62,8 +66,12 @@ pub struct NodeConfig {
     pub skew: u64,
     /// Most content ids the seen set holds.
     pub seen_capacity: usize,
-    /// Most content ids sent in one respond_sync_headers (the newest).
+    /// Most content ids sent in one respond_sync_headers (the newest), and
+    /// taken from one answer (the first; the rest count as `over_cap`).
     pub max_sync_ids: usize,
+    /// Most received messages waiting in the inbound queue; more are
+    /// dropped and counted as `over_cap`.
+    pub max_inbound: usize,
     /// The sealed-box cipher for outgoing messages.
     pub cipher: Cipher,
     /// The delivery code to start with; random when None.
@@ -78,6 +86,7 @@ impl Default for NodeConfig {
             skew: DEFAULT_SKEW,
             seen_capacity: DEFAULT_SEEN_CAPACITY,
             max_sync_ids: DEFAULT_MAX_SYNC_IDS,
+            max_inbound: DEFAULT_MAX_INBOUND,
             cipher: Cipher::default(),
             delivery_code: None,
         }
@@ -367,7 +376,7 @@ impl Node {
     /// Queues a received message, tagged as coming from its src.
     pub fn receive(&mut self, message: Message) {
         let from = Some(message.src);
-        self.inbound.push_back(Inbound {
+        self.push_inbound(Inbound {
             from,
             message,
             verdict: None,
@@ -376,11 +385,22 @@ impl Node {
 
     /// Queues a received message from a known connection.
     pub fn receive_from(&mut self, peer: Address, message: Message) {
-        self.inbound.push_back(Inbound {
+        self.push_inbound(Inbound {
             from: Some(peer),
             message,
             verdict: None,
         });
+    }
+
+    /// Queues an inbound item, or drops it (counted as received and
+    /// `over_cap`) when `max_inbound` items are already waiting.
+    fn push_inbound(&mut self, item: Inbound) {
+        if self.inbound.len() >= self.config.max_inbound {
+            self.counters.received += 1;
+            self.counters.over_cap += 1;
+            return;
+        }
+        self.inbound.push_back(item);
     }
 
     /// Queues packed message bytes; bytes that are not a message are
@@ -400,7 +420,7 @@ impl Node {
     /// [`verify::verify_messages`] over a batch).
     pub fn receive_verified(&mut self, message: Message, verdict: Verdict) {
         let from = Some(message.src);
-        self.inbound.push_back(Inbound {
+        self.push_inbound(Inbound {
             from,
             message,
             verdict: Some(verdict),
@@ -736,6 +756,26 @@ mod tests {
             n.publish(b, 100 + 3600),
             Err(NodeError::Rejected(Reason::Expired))
         ));
+    }
+
+    #[test]
+    fn inbound_queue_is_capped_and_counts_what_it_drops() {
+        let mut n = Node::new(
+            Identity::from_seed(&Seed::generate()),
+            NodeConfig {
+                max_inbound: 2,
+                ..NodeConfig::default()
+            },
+        );
+        let m = Message::new(Address([1; 32]), n.address(), 0, vec![]);
+        for _ in 0..5 {
+            n.receive(m.clone());
+        }
+        assert_eq!(n.pending(), 2);
+        assert_eq!(n.counters().over_cap, 3);
+        assert_eq!(n.counters().received, 3);
+        n.run_until_idle(0).unwrap();
+        assert_eq!(n.counters().received, 5, "every message is counted once");
     }
 
     #[test]

@@ -106,8 +106,12 @@ impl Node {
                 } else if !self.pending_sync.remove(&(src, topic)) {
                     self.counters.unsolicited += 1;
                 } else {
+                    let count = ids.len() / 32;
+                    let taken = count.min(self.config.max_sync_ids);
+                    self.counters.over_cap += (count - taken) as u64;
                     let ids = ids
                         .chunks_exact(32)
+                        .take(taken)
                         .filter_map(|c| Id::try_from(c).ok())
                         .collect();
                     self.queue_action(Action::RequestContent { peer: src, ids });

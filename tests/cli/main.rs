@@ -18,6 +18,7 @@ mod message;
 mod open;
 mod pack;
 mod pipelines;
+mod secrets;
 mod sign;
 mod tapehash;
 mod topic;
