@@ -439,7 +439,14 @@ fn check_counts(
     let valid = want.get("delivered").copied().unwrap_or(0);
     want.insert("received".into(), plan.len() as u64);
     want.insert("accepted".into(), valid + dups);
-    for c in ["forwarded", "sent", "unsupported", "unsolicited", "notices"] {
+    for c in [
+        "forwarded",
+        "sent",
+        "unsupported",
+        "unsolicited",
+        "notices",
+        "over_cap",
+    ] {
         want.insert(c.into(), 0);
     }
     for c in ["duplicates", "malformed"] {
