@@ -105,6 +105,15 @@ pub enum TypeArg {
     Message,
 }
 
+/// How many threads mine.
+#[derive(Args, Debug, Clone)]
+pub struct JobsArgs {
+    /// Mining threads (default: all cores).
+    #[arg(short = 'j', long = "jobs", value_name = "THREADS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+}
+
 /// The time used for age and expiry checks.
 #[derive(Args, Debug, Clone)]
 pub struct NowArgs {
@@ -245,10 +254,8 @@ pub struct HashcashArgs {
     #[arg(short = 'd', long = "difficulty", value_name = "BITS",
           value_parser = clap::value_parser!(u32).range(0..=256))]
     pub difficulty: Option<u32>,
-    /// Mining threads (default: all cores).
-    #[arg(short = 'j', long = "jobs", value_name = "THREADS",
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub jobs: Option<u32>,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
     /// Only check: pass through objects that meet the difficulty, report those that do not, exit 1 if any fail.
     #[arg(long)]
     pub check: bool,
@@ -302,10 +309,8 @@ pub struct SignArgs {
     /// Sealed-box cipher for wrapped bulletins.
     #[arg(long, default_value_t = Cipher::XSalsa20Poly1305)]
     pub cipher: Cipher,
-    /// Mining threads (default: all cores).
-    #[arg(short = 'j', long = "jobs", value_name = "THREADS",
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub jobs: Option<u32>,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
     #[command(flatten)]
     pub now: NowArgs,
     /// Type of wire-format input (JSON input names its type).

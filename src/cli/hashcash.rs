@@ -27,7 +27,7 @@ pub fn run(args: HashcashArgs) -> CmdResult {
     let miner = if args.check {
         None
     } else {
-        Some(Miner::new(args.jobs)?)
+        Some(Miner::new(args.jobs.jobs)?)
     };
     map_objects(
         &args.input,

@@ -24,7 +24,7 @@ pub fn run(args: SignArgs) -> CmdResult {
         PeerKey::new(&dst).map_err(|e| Failure::new(2, format!("bad --to address {dst}"), e))?;
     let ts = u32::try_from(now(&args.now))
         .map_err(|_| Failure::new(2, "bad --now", "does not fit the protocol's u32 timestamp"))?;
-    let miner = Miner::new(args.jobs)?;
+    let miner = Miner::new(args.jobs.jobs)?;
     let source = describe(args.input.input.as_deref());
     map_objects(
         &args.input,
