@@ -446,6 +446,7 @@ fn check_counts(
         "unsolicited",
         "notices",
         "over_cap",
+        "unsent",
     ] {
         want.insert(c.into(), 0);
     }

@@ -431,6 +431,56 @@ fn delivery_code_rotation_notifies_neighbours() {
 }
 
 #[test]
+fn strangers_delivery_codes_are_recorded_up_to_max_peer_inboxes() {
+    let config = NodeConfig {
+        max_peer_inboxes: 1,
+        ..NodeConfig::default()
+    };
+    let mut nodes = vec![
+        Node::new(Identity::from_seed(&Seed::generate()), config),
+        node(),
+        node(),
+        node(),
+    ];
+    let b = nodes[0].address();
+    // Nodes 1 to 3 count node 0 as their neighbour; node 0 knows only 3.
+    for n in &mut nodes[1..] {
+        n.connect(b, 1).unwrap();
+    }
+    let neighbour = nodes[3].address();
+    nodes[0].connect(neighbour, 1).unwrap();
+
+    let rotate = |nodes: &mut Vec<Node>, i: usize| {
+        nodes[i].rotate_delivery_code();
+        pump(nodes, NOW);
+        (nodes[i].address(), nodes[i].inbox_topic())
+    };
+    let (first, inbox) = rotate(&mut nodes, 1);
+    assert_eq!(
+        nodes[0].peer_inbox(&first),
+        Some(inbox),
+        "one stranger fits"
+    );
+    let (second, _) = rotate(&mut nodes, 2);
+    assert_eq!(nodes[0].peer_inbox(&second), None, "the second does not");
+    assert_eq!(nodes[0].counters().over_cap, 1);
+    let (first, inbox) = rotate(&mut nodes, 1);
+    assert_eq!(
+        nodes[0].peer_inbox(&first),
+        Some(inbox),
+        "a recorded stranger's new code replaces its old one"
+    );
+    let (third, inbox) = rotate(&mut nodes, 3);
+    assert_eq!(
+        nodes[0].peer_inbox(&third),
+        Some(inbox),
+        "a neighbour's code is recorded past the cap"
+    );
+    assert_eq!(nodes[0].counters().notices, 4, "every notice was taken");
+    assert_eq!(nodes[0].counters().over_cap, 1);
+}
+
+#[test]
 fn sqlite_store_survives_reopen_and_does_not_redeliver() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("relay.db");

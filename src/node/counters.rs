@@ -34,8 +34,14 @@ pub struct Counters {
     pub notices: u64,
     /// Items dropped because a bound was reached: received messages past
     /// the inbound queue cap, content ids past `max_sync_ids` in one
-    /// respond_sync_headers.
+    /// respond_sync_headers, strangers' delivery codes past
+    /// `max_peer_inboxes`.
     pub over_cap: u64,
+    /// Messages made for a peer that its output did not take: the queue to
+    /// a peer that stopped reading was full, or the output closed. The node
+    /// itself never loses one; a caller that writes them out counts these
+    /// ([`super::Node::count_unsent`]), and the peer recovers them by sync.
+    pub unsent: u64,
 }
 
 impl Counters {
@@ -64,6 +70,7 @@ impl Counters {
             ("unsolicited", self.unsolicited),
             ("notices", self.notices),
             ("over_cap", self.over_cap),
+            ("unsent", self.unsent),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

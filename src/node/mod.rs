@@ -54,6 +54,10 @@ pub const DEFAULT_MAX_SYNC_IDS: usize = 1024;
 /// Default cap on received messages waiting in the inbound queue.
 pub const DEFAULT_MAX_INBOUND: usize = 65_536;
 
+/// Default cap on the delivery codes recorded for peers that are not
+/// neighbours (neighbours' codes are always recorded).
+pub const DEFAULT_MAX_PEER_INBOXES: usize = 4096;
+
 /// A node's settings.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -72,6 +76,9 @@ pub struct NodeConfig {
     /// Most received messages waiting in the inbound queue; more are
     /// dropped and counted as `over_cap`.
     pub max_inbound: usize,
+    /// Most delivery codes recorded for peers that are not neighbours; a
+    /// stranger's notice past it is counted as `over_cap`, not recorded.
+    pub max_peer_inboxes: usize,
     /// The sealed-box cipher for outgoing messages.
     pub cipher: Cipher,
     /// The delivery code to start with; random when None.
@@ -87,6 +94,7 @@ impl Default for NodeConfig {
             seen_capacity: DEFAULT_SEEN_CAPACITY,
             max_sync_ids: DEFAULT_MAX_SYNC_IDS,
             max_inbound: DEFAULT_MAX_INBOUND,
+            max_peer_inboxes: DEFAULT_MAX_PEER_INBOXES,
             cipher: Cipher::default(),
             delivery_code: None,
         }
@@ -368,9 +376,27 @@ impl Node {
         self.peer_inboxes.get(peer).copied()
     }
 
-    /// Records a peer's new delivery code (its inbox topic).
-    pub fn record_peer_code(&mut self, peer: Address, code: [u8; DELIVERY_CODE_LEN]) {
+    /// Records a peer's new delivery code (its inbox topic). A neighbour's,
+    /// or a peer's already recorded, always is; a stranger's only while
+    /// fewer than `max_peer_inboxes` strangers are recorded, else it is
+    /// counted as `over_cap`. True when recorded.
+    pub fn record_peer_code(&mut self, peer: Address, code: [u8; DELIVERY_CODE_LEN]) -> bool {
+        let known = self.connections.contains_key(&peer) || self.peer_inboxes.contains_key(&peer);
+        if !known && self.recorded_strangers() >= self.config.max_peer_inboxes {
+            self.counters.over_cap += 1;
+            return false;
+        }
         self.peer_inboxes.insert(peer, inbox_topic(&code, &peer));
+        true
+    }
+
+    /// How many recorded delivery codes belong to peers that are not
+    /// neighbours.
+    fn recorded_strangers(&self) -> usize {
+        self.peer_inboxes
+            .keys()
+            .filter(|p| !self.connections.contains_key(*p))
+            .count()
     }
 
     /// Queues a received message, tagged as coming from its src.
@@ -442,6 +468,12 @@ impl Node {
     /// a crash, the ones that may not have reached the output.
     pub fn pending_deliveries(&self) -> Result<Vec<Bulletin>, StoreError> {
         self.store.pending_deliveries()
+    }
+
+    /// Counts messages the caller took from [`Node::take_sent`] but could
+    /// not hand to their peer (see [`Counters::unsent`]).
+    pub fn count_unsent(&mut self, messages: u64) {
+        self.counters.unsent += messages;
     }
 
     /// Counts an input object the caller could not even decode.

@@ -6,9 +6,9 @@
 //! the next: its deliveries and forwards are written and flushed at once, so
 //! relays chained with netcat pass bulletins along without delay.
 
+mod outputs;
+
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,13 +17,15 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use gossip::bulletin::Bulletin;
-use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError, write_object};
+use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError};
 use gossip::ids::{Id, topic_id};
 use gossip::keys::Address;
 use gossip::message::Message;
 use gossip::node::{Node, NodeConfig, NodeError};
 use gossip::store::SqliteStore;
 use gossip::verify::{Policy, verify_messages};
+
+use outputs::{Outputs, PeerOutput, Sink};
 
 use super::args::{FormatArg, RelayArgs};
 use super::io::{
@@ -36,231 +38,6 @@ const BATCH: usize = 256;
 
 /// How often the relay purges expired content.
 const PURGE_EVERY: Duration = Duration::from_secs(30);
-
-/// Where one peer's (or the deliveries') objects go.
-struct Sink {
-    name: String,
-    out: Option<BufWriter<Box<dyn Write>>>,
-}
-
-impl Sink {
-    fn new(name: String, w: Box<dyn Write>) -> Self {
-        Self {
-            name,
-            out: Some(BufWriter::new(w)),
-        }
-    }
-
-    /// Writes an object; a sink whose reader went away is closed and
-    /// reported once, and the relay goes on. Returns false if closed.
-    fn write(&mut self, obj: &Object, format: Format) -> bool {
-        let Some(out) = &mut self.out else {
-            return false;
-        };
-        if let Err(e) = write_object(out, obj, format) {
-            self.close(e);
-            return false;
-        }
-        true
-    }
-
-    fn flush(&mut self) {
-        if let Some(Err(e)) = self.out.as_mut().map(Write::flush) {
-            self.close(e);
-        }
-    }
-
-    fn close(&mut self, e: std::io::Error) {
-        if self.name != "stdout" || e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("gossip: relay: {}: {e}; no more output there", self.name);
-        }
-        self.out = None;
-    }
-}
-
-fn open_sink(path: &Path) -> Result<Sink, Failure> {
-    Ok(Sink::new(
-        path.display().to_string(),
-        Box::new(open_append(path)?),
-    ))
-}
-
-fn open_append(path: &Path) -> Result<File, Failure> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| Failure::io(format!("cannot open {}", path.display()), e))
-}
-
-/// Batches of bytes a peer's writer thread may hold before the relay drops
-/// what that peer cannot take.
-const PEER_QUEUE: usize = 256;
-
-/// A peer's output: written by a thread of its own through a bounded queue,
-/// so a peer that stops reading (or a fifo nobody opened yet) never stalls
-/// the relay. What does not fit the queue is dropped for that peer only
-/// (it can catch up by sync); the store and the other outputs go on.
-struct PeerWriter {
-    name: String,
-    pending: Vec<u8>,
-    tx: Option<mpsc::SyncSender<Vec<u8>>>,
-    dropping: bool,
-    /// Why the thread stopped writing, when it did.
-    failed: Arc<std::sync::Mutex<Option<String>>>,
-    /// Signalled when the thread has written everything and ended.
-    done: mpsc::Receiver<()>,
-}
-
-impl PeerWriter {
-    /// Starts the writer thread. A regular file is opened at once (errors
-    /// are the relay's); a fifo is opened by the thread, which waits for
-    /// its reader.
-    fn spawn(path: &Path) -> Result<Self, Failure> {
-        use std::os::unix::fs::FileTypeExt;
-        let is_fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
-        let file = if is_fifo {
-            None
-        } else {
-            Some(open_append(path)?)
-        };
-        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(PEER_QUEUE);
-        let name = path.display().to_string();
-        let failed = Arc::new(std::sync::Mutex::new(None));
-        let (done_tx, done) = mpsc::channel();
-        let (thread_failed, thread_path) = (Arc::clone(&failed), path.to_path_buf());
-        std::thread::spawn(move || {
-            let result = file
-                .map_or_else(|| open_append(&thread_path).map_err(|f| f.why), Ok)
-                .and_then(|mut f| {
-                    rx.iter()
-                        .try_for_each(|batch| f.write_all(&batch))
-                        .map_err(|e| e.to_string())
-                });
-            if let (Err(why), Ok(mut slot)) = (result, thread_failed.lock()) {
-                *slot = Some(why);
-            }
-            let _ = done_tx.send(());
-        });
-        Ok(Self {
-            name,
-            pending: Vec::new(),
-            tx: Some(tx),
-            dropping: false,
-            failed,
-            done,
-        })
-    }
-}
-
-/// How long a relay that is ending waits for a peer to take what is queued
-/// for it (a peer that never reads cannot hold the relay for longer).
-const PEER_PATIENCE: Duration = Duration::from_secs(10);
-
-impl Drop for PeerWriter {
-    /// Hands over what is left, closes the queue and waits for the thread
-    /// to write it, up to [`PEER_PATIENCE`].
-    fn drop(&mut self) {
-        let _ = self.flush();
-        if self.tx.take().is_none() {
-            return; // the failure was reported when it surfaced
-        }
-        if self.done.recv_timeout(PEER_PATIENCE).is_err() {
-            eprintln!(
-                "gossip: relay: {}: peer did not take its last messages in time",
-                self.name
-            );
-        } else if let Some(why) = self.failed.lock().ok().and_then(|f| f.clone()) {
-            eprintln!("gossip: relay: {}: {why}; no more output there", self.name);
-        }
-    }
-}
-
-impl Write for PeerWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    /// Hands what was written to the thread; drops it if the queue is full.
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let Some(tx) = &self.tx else { return Ok(()) };
-        match tx.try_send(std::mem::take(&mut self.pending)) {
-            Ok(()) => self.dropping = false,
-            Err(mpsc::TrySendError::Full(_)) => {
-                if !self.dropping {
-                    eprintln!(
-                        "gossip: relay: {}: peer is not reading; dropping its messages until it does",
-                        self.name
-                    );
-                }
-                self.dropping = true;
-            }
-            Err(mpsc::TrySendError::Disconnected(_)) => {
-                self.tx = None;
-                let why = self.failed.lock().ok().and_then(|f| f.clone());
-                return Err(std::io::Error::other(
-                    why.unwrap_or_else(|| "writer ended".into()),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The relay's outputs: stdout, per-peer files, and the delivery sink.
-struct Outputs {
-    stdout: Sink,
-    peers: BTreeMap<Address, Sink>,
-    deliver: Option<Sink>,
-    deliver_to_stdout: bool,
-    format: Format,
-}
-
-impl Outputs {
-    /// Writes what the node sent and delivered since the last call, then
-    /// confirms to the store the deliveries that reached their output.
-    /// Returns false once stdout is closed and nothing else is open.
-    fn drain(&mut self, node: &mut Node) -> Result<bool, Failure> {
-        for item in node.take_sent() {
-            let obj = Object::Message(item.message);
-            match self.peers.get_mut(&item.peer) {
-                Some(sink) => sink.write(&obj, self.format),
-                None => self.stdout.write(&obj, self.format),
-            };
-        }
-        let written = self.deliver(node.take_delivered());
-        self.stdout.flush();
-        self.peers.values_mut().for_each(Sink::flush);
-        node.confirm_delivered(&written)
-            .map_err(|e| Failure::io("relay: store", e))?;
-        Ok(self.stdout.out.is_some() || self.peers.values().any(|s| s.out.is_some()))
-    }
-
-    /// Writes bulletins to the delivery output (flushed); returns the ids
-    /// that reached it, or all of them when there is no delivery output.
-    fn deliver(&mut self, bulletins: Vec<Bulletin>) -> Vec<Id> {
-        let ids = bulletins.iter().map(|b| b.content_id).collect();
-        let sink = if self.deliver_to_stdout {
-            Some(&mut self.stdout)
-        } else {
-            self.deliver.as_mut()
-        };
-        let Some(sink) = sink else { return ids };
-        let all = bulletins
-            .into_iter()
-            .all(|b| sink.write(&Object::Bulletin(b), Format::Json));
-        sink.flush();
-        if all && sink.out.is_some() {
-            ids
-        } else {
-            Vec::new()
-        }
-    }
-}
 
 /// Delivers again what a crash may have kept from the delivery output: the
 /// store's unconfirmed deliveries that a delivery file does not already
@@ -400,7 +177,7 @@ pub fn run(args: RelayArgs) -> CmdResult {
         stdout: Sink::new("stdout".into(), Box::new(std::io::stdout())),
         peers: BTreeMap::new(),
         deliver: match &args.deliver {
-            Some(p) if p != Path::new("-") => Some(open_sink(p)?),
+            Some(p) if p != Path::new("-") => Some(Sink::open(p)?),
             _ => None,
         },
         deliver_to_stdout,
@@ -408,11 +185,7 @@ pub fn run(args: RelayArgs) -> CmdResult {
     };
     for (addr, path) in &peer_paths {
         if let Some(path) = path {
-            let writer = PeerWriter::spawn(path)?;
-            outputs.peers.insert(
-                *addr,
-                Sink::new(path.display().to_string(), Box::new(writer)),
-            );
+            outputs.peers.insert(*addr, PeerOutput::spawn(path)?);
         }
     }
 
@@ -490,6 +263,7 @@ pub fn run(args: RelayArgs) -> CmdResult {
             .map_err(node_failure)
             .and_then(|()| outputs.drain(&mut node).map(drop));
     }
+    outputs.finish(&mut node);
     eprintln!("gossip: relay: {}", node.counters());
     result.map(|()| ExitCode::SUCCESS)
 }

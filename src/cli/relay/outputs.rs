@@ -1,0 +1,328 @@
+//! Where the relay writes: stdout, one output per `--peer ADDR=PATH`, and
+//! the delivery output. Every message the node made for a peer is either
+//! written or counted as unsent; none is lost without a count.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use gossip::bulletin::Bulletin;
+use gossip::codec::{Format, Object, write_object};
+use gossip::ids::Id;
+use gossip::keys::Address;
+use gossip::node::Node;
+
+use crate::cli::io::Failure;
+
+/// A stream output (stdout, the delivery file), written in place.
+pub struct Sink {
+    name: String,
+    out: Option<BufWriter<Box<dyn Write>>>,
+}
+
+impl Sink {
+    pub fn new(name: String, w: Box<dyn Write>) -> Self {
+        Self {
+            name,
+            out: Some(BufWriter::new(w)),
+        }
+    }
+
+    /// Appends to a file, created if missing.
+    pub fn open(path: &Path) -> Result<Self, Failure> {
+        Ok(Self::new(
+            path.display().to_string(),
+            Box::new(open_append(path)?),
+        ))
+    }
+
+    /// Writes an object; a sink whose reader went away is closed and
+    /// reported once, and the relay goes on. Returns false if closed.
+    fn write(&mut self, obj: &Object, format: Format) -> bool {
+        let Some(out) = &mut self.out else {
+            return false;
+        };
+        if let Err(e) = write_object(out, obj, format) {
+            self.close(e);
+            return false;
+        }
+        true
+    }
+
+    /// Flushes; returns false when the sink is (now) closed.
+    fn flush(&mut self) -> bool {
+        if let Some(Err(e)) = self.out.as_mut().map(Write::flush) {
+            self.close(e);
+        }
+        self.out.is_some()
+    }
+
+    fn close(&mut self, e: std::io::Error) {
+        if self.name != "stdout" || e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("gossip: relay: {}: {e}; no more output there", self.name);
+        }
+        self.out = None;
+    }
+}
+
+fn open_append(path: &Path) -> Result<File, Failure> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| Failure::io(format!("cannot open {}", path.display()), e))
+}
+
+/// Batches a peer's writer thread may hold before the relay drops what
+/// that peer cannot take.
+const PEER_QUEUE: usize = 256;
+
+/// How long a relay that is ending waits for a peer to take what is queued
+/// for it (a peer that never reads cannot hold the relay for longer).
+const PEER_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Most bytes a peer's writer thread writes in one call: a pipe's atomic
+/// write size, so a write that blocks on a stalled reader holds back at
+/// most this much of what is counted as written.
+const WRITE_PIECE: usize = 4096;
+
+/// Encoded messages for a peer's writer thread, with where each ends.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    fn push(&mut self, obj: &Object, format: Format) {
+        // Writing to a Vec cannot fail.
+        let _ = write_object(&mut self.bytes, obj, format);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// How many messages.
+    fn len(&self) -> u64 {
+        self.ends.len() as u64
+    }
+
+    /// Writes the batch in pieces of [`WRITE_PIECE`] bytes, adding to
+    /// `written` each message as soon as it went out whole, so a peer that
+    /// stalls or fails part way leaves an exact count of what it was given.
+    fn write_to(&self, out: &mut impl Write, written: &AtomicU64) -> std::io::Result<()> {
+        let (mut done, mut counted) = (0, 0);
+        while done < self.bytes.len() {
+            let piece = &self.bytes[done..self.bytes.len().min(done + WRITE_PIECE)];
+            match out.write(piece) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            let whole = self.ends.partition_point(|&end| end <= done);
+            written.fetch_add((whole - counted) as u64, Ordering::Relaxed);
+            counted = whole;
+        }
+        Ok(())
+    }
+}
+
+/// A peer's output: written by a thread of its own through a bounded queue,
+/// so a peer that stops reading (or a fifo nobody opened yet) never stalls
+/// the relay. What does not fit the queue is dropped for that peer only
+/// (it can catch up by sync) and counted; the store and the other outputs
+/// go on.
+pub struct PeerOutput {
+    name: String,
+    /// Encoded messages not yet handed to the thread.
+    pending: Batch,
+    tx: Option<mpsc::SyncSender<Batch>>,
+    /// Messages handed to the thread, and (its count) written by it.
+    handed: u64,
+    written: Arc<AtomicU64>,
+    dropping: bool,
+    /// Why the thread stopped writing, when it did.
+    failed: Arc<std::sync::Mutex<Option<String>>>,
+    /// Signalled when the thread has written everything and ended.
+    done: mpsc::Receiver<()>,
+}
+
+impl PeerOutput {
+    /// Starts the writer thread. A regular file is opened at once (errors
+    /// are the relay's); a fifo is opened by the thread, which waits for
+    /// its reader.
+    pub fn spawn(path: &Path) -> Result<Self, Failure> {
+        use std::os::unix::fs::FileTypeExt;
+        let is_fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+        let file = if is_fifo {
+            None
+        } else {
+            Some(open_append(path)?)
+        };
+        let (tx, rx) = mpsc::sync_channel::<Batch>(PEER_QUEUE);
+        let failed = Arc::new(std::sync::Mutex::new(None));
+        let written = Arc::new(AtomicU64::new(0));
+        let (done_tx, done) = mpsc::channel();
+        let (thread_failed, thread_written, thread_path) = (
+            Arc::clone(&failed),
+            Arc::clone(&written),
+            path.to_path_buf(),
+        );
+        std::thread::spawn(move || {
+            let result = file
+                .map_or_else(|| open_append(&thread_path).map_err(|f| f.why), Ok)
+                .and_then(|mut f| {
+                    rx.iter()
+                        .try_for_each(|batch| batch.write_to(&mut f, &thread_written))
+                        .map_err(|e| e.to_string())
+                });
+            if let (Err(why), Ok(mut slot)) = (result, thread_failed.lock()) {
+                *slot = Some(why);
+            }
+            let _ = done_tx.send(());
+        });
+        Ok(Self {
+            name: path.display().to_string(),
+            pending: Batch::default(),
+            tx: Some(tx),
+            handed: 0,
+            written,
+            dropping: false,
+            failed,
+            done,
+        })
+    }
+
+    /// Encodes a message for the thread; false when the output is closed.
+    fn write(&mut self, obj: &Object, format: Format) -> bool {
+        if self.tx.is_none() {
+            return false;
+        }
+        self.pending.push(obj, format);
+        true
+    }
+
+    /// Hands what was written to the thread; returns how many messages
+    /// were dropped instead (the queue was full, or the thread ended).
+    fn flush(&mut self) -> u64 {
+        let batch = std::mem::take(&mut self.pending);
+        let count = batch.len();
+        let Some(tx) = &self.tx else { return count };
+        if count == 0 {
+            return 0;
+        }
+        match tx.try_send(batch) {
+            Ok(()) => {
+                self.handed += count;
+                self.dropping = false;
+                0
+            }
+            Err(mpsc::TrySendError::Full(_)) => {
+                if !self.dropping {
+                    eprintln!(
+                        "gossip: relay: {}: peer is not reading; dropping its messages until it does (counted as unsent)",
+                        self.name
+                    );
+                }
+                self.dropping = true;
+                count
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                self.tx = None;
+                self.report_failure();
+                count
+            }
+        }
+    }
+
+    /// Closes the queue and waits up to [`PEER_PATIENCE`] for the thread to
+    /// write it; returns how many messages handed to it were never written.
+    fn finish(&mut self) -> u64 {
+        if self.tx.take().is_some() {
+            if self.done.recv_timeout(PEER_PATIENCE).is_err() {
+                eprintln!(
+                    "gossip: relay: {}: peer did not take its last messages in time",
+                    self.name
+                );
+            } else {
+                self.report_failure();
+            }
+        }
+        self.handed - self.written.load(Ordering::Relaxed).min(self.handed)
+    }
+
+    fn report_failure(&self) {
+        if let Some(why) = self.failed.lock().ok().and_then(|f| f.clone()) {
+            eprintln!("gossip: relay: {}: {why}; no more output there", self.name);
+        }
+    }
+}
+
+impl Drop for PeerOutput {
+    /// A relay that ends on an error still gives each peer its last
+    /// messages (bounded by [`PEER_PATIENCE`]).
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The relay's outputs: stdout, per-peer outputs, and the delivery sink.
+pub struct Outputs {
+    pub stdout: Sink,
+    pub peers: BTreeMap<Address, PeerOutput>,
+    pub deliver: Option<Sink>,
+    pub deliver_to_stdout: bool,
+    pub format: Format,
+}
+
+impl Outputs {
+    /// Writes what the node sent and delivered since the last call, then
+    /// confirms to the store the deliveries that reached their output.
+    /// Messages a peer's output did not take are counted as unsent.
+    /// Returns false once stdout is closed and nothing else is open.
+    pub fn drain(&mut self, node: &mut Node) -> Result<bool, Failure> {
+        let mut unsent = 0;
+        for item in node.take_sent() {
+            let obj = Object::Message(item.message);
+            let taken = match self.peers.get_mut(&item.peer) {
+                Some(peer) => peer.write(&obj, self.format),
+                None => self.stdout.write(&obj, self.format),
+            };
+            unsent += u64::from(!taken);
+        }
+        let written = self.deliver(node.take_delivered());
+        self.stdout.flush();
+        unsent += self.peers.values_mut().map(PeerOutput::flush).sum::<u64>();
+        node.count_unsent(unsent);
+        node.confirm_delivered(&written)
+            .map_err(|e| Failure::io("relay: store", e))?;
+        Ok(self.stdout.out.is_some() || self.peers.values().any(|p| p.tx.is_some()))
+    }
+
+    /// Writes bulletins to the delivery output (flushed); returns the ids
+    /// that reached it, or all of them when there is no delivery output.
+    pub fn deliver(&mut self, bulletins: Vec<Bulletin>) -> Vec<Id> {
+        let ids = bulletins.iter().map(|b| b.content_id).collect();
+        let sink = if self.deliver_to_stdout {
+            Some(&mut self.stdout)
+        } else {
+            self.deliver.as_mut()
+        };
+        let Some(sink) = sink else { return ids };
+        let all = bulletins
+            .into_iter()
+            .all(|b| sink.write(&Object::Bulletin(b), Format::Json));
+        if sink.flush() && all { ids } else { Vec::new() }
+    }
+
+    /// Waits (bounded) for every peer to take what is queued for it and
+    /// counts what none took as unsent.
+    pub fn finish(&mut self, node: &mut Node) {
+        let lost = self.peers.values_mut().map(PeerOutput::finish).sum();
+        node.count_unsent(lost);
+    }
+}
