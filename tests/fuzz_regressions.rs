@@ -14,6 +14,9 @@ use gossip::keys::{key_file_text, parse_key_file};
 use gossip::message::{self, Message};
 use gossip::operation::Payload;
 
+#[path = "../fuzz/harness/relay_input.rs"]
+mod relay_input;
+
 /// Every input kept for `target`, from the corpus and the regressions.
 fn inputs(target: &str) -> Vec<Vec<u8>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
@@ -103,5 +106,14 @@ fn key_file_inputs_parse_without_panic() {
             let back = parse_key_file(&text, address_of).unwrap();
             assert_eq!(back.as_bytes(), seed.as_bytes());
         }
+    }
+}
+
+#[test]
+fn relay_input_inputs_run_without_panic_or_node_error() {
+    let all = inputs("relay_input");
+    assert!(!all.is_empty(), "the relay_input corpus is committed");
+    for data in all {
+        relay_input::run_input(&data);
     }
 }
