@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod io;
+pub mod usage;
 
 mod address;
 mod bulletin;

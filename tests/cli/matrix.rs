@@ -3,7 +3,7 @@
 //! its expected exit code and checks that
 //! - nothing panics (`util::run_cmd` checks stderr for every run);
 //! - a `gossip` error is exactly one `gossip: …` line, plus `hint:` lines
-//!   (clap's own usage errors exit 2 in clap's format, `error: …`);
+//!   (usage errors exit 2 as one `gossip: …` line and a `--help` hint);
 //! - in a stream, the objects before the bad one are kept: stdout holds
 //!   what the valid prefix alone gives;
 //! - oversized and truncated frames are refused at once, without
@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::util::{Env, Out, frame, run_cmd, set_mode};
+use crate::util::{Env, Out, assert_usage_format, frame, run_cmd, set_mode};
 
 const NOW: &str = "1700000000";
 
@@ -26,7 +26,7 @@ enum Expect {
     Ok,
     /// A `gossip: …` error (exactly one such line, plus hints) and this code.
     Fail(i32),
-    /// clap's usage error: exit 2, `error: …`.
+    /// A usage error: exit 2, `gossip: …` and a hint naming `--help`.
     Usage,
     /// The relay: exit 0, the counters show this many malformed objects.
     RelayMalformed(u64),
@@ -42,11 +42,7 @@ fn check(name: &str, out: &Out, expect: Expect) {
         }
         Expect::Usage => {
             assert_eq!(out.code, 2, "{name}: stderr:\n{}", out.stderr);
-            assert!(
-                out.stderr.starts_with("error: "),
-                "{name}: not clap's format:\n{}",
-                out.stderr
-            );
+            assert_usage_format(&out.stderr);
             assert!(out.stdout.is_empty(), "{name}: stdout on a usage error");
         }
         Expect::RelayMalformed(n) => {

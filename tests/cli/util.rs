@@ -100,6 +100,17 @@ pub fn assert_error_format(stderr: &str) {
     }
 }
 
+/// A usage error: exactly `gossip: …` then `hint: … see 'gossip … --help'`.
+pub fn assert_usage_format(stderr: &str) {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "two lines expected:\n{stderr}");
+    assert!(lines[0].starts_with("gossip: "), "stderr:\n{stderr}");
+    assert!(
+        lines[1].starts_with("hint: ") && lines[1].ends_with(" --help'"),
+        "stderr:\n{stderr}"
+    );
+}
+
 /// A scratch directory where commands run.
 pub struct Env {
     pub dir: TempDir,
@@ -165,11 +176,12 @@ impl Env {
         out
     }
 
-    /// Runs gossip and expects clap's usage error (exit 2, `error:`).
+    /// Runs gossip and expects a usage error: exit 2, one `gossip: …` line
+    /// and a hint that points at the command's `--help`.
     pub fn usage(&self, args: &[&str], stdin: impl AsRef<[u8]>) -> Out {
         let out = self.run(args, stdin);
         assert_eq!(out.code, 2, "gossip {args:?}: stderr:\n{}", out.stderr);
-        assert!(out.stderr.starts_with("error: "), "stderr:\n{}", out.stderr);
+        assert_usage_format(&out.stderr);
         assert!(out.stdout.is_empty());
         out
     }
