@@ -311,8 +311,8 @@ fn main() {
     let floor = (floor_before + floor_after) / 2;
     for c in [&counters, &counters2] {
         assert!(
-            c.contains(&format!("forwarded={count}")),
-            "not every message was forwarded: {c}"
+            c.contains(&format!("forwarded={count}")) && c.contains(" unsent=0"),
+            "not every message was forwarded and written: {c}"
         );
     }
 
