@@ -41,3 +41,8 @@ fn persistence() {
 fn drops() {
     run_script("drops");
 }
+
+#[test]
+fn torn_line() {
+    run_script("torn_line");
+}

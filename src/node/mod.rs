@@ -476,6 +476,12 @@ impl Node {
         self.counters.unsent += messages;
     }
 
+    /// Takes back from the `delivered` count bulletins the caller could not
+    /// write out: delivered means written to the delivery output.
+    pub fn count_not_delivered(&mut self, bulletins: u64) {
+        self.counters.delivered = self.counters.delivered.saturating_sub(bulletins);
+    }
+
     /// Counts an input object the caller could not even decode.
     pub fn count_malformed(&mut self) {
         self.counters.received += 1;

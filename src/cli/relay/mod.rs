@@ -6,6 +6,7 @@
 //! the next: its deliveries and forwards are written and flushed at once, so
 //! relays chained with netcat pass bulletins along without delay.
 
+mod deliver;
 mod outputs;
 
 use std::collections::{BTreeMap, HashSet};
@@ -25,6 +26,7 @@ use gossip::node::{Node, NodeConfig, NodeError};
 use gossip::store::SqliteStore;
 use gossip::verify::{Policy, verify_messages};
 
+use deliver::Delivery;
 use outputs::{Outputs, PeerOutput, Sink};
 
 use super::args::{FormatArg, RelayArgs};
@@ -53,13 +55,13 @@ fn recover_deliveries(
     if pending.is_empty() {
         return Ok(());
     }
-    let held: HashSet<String> = match deliver {
-        Some(p) if p.is_file() => std::fs::read_to_string(p)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter_map(|v| v["content_id"].as_str().map(str::to_owned))
-            .collect(),
+    let held = match (deliver, &outputs.deliver) {
+        (Some(p), Some(d)) if d.is_file() => {
+            let wanted = pending.iter().map(|b| hex::encode(b.content_id)).collect();
+            deliver::held_ids(p, &wanted).map_err(|e| {
+                Failure::io(format!("relay: cannot read delivery file {}", p.display()), e)
+            })?
+        }
         _ => HashSet::new(),
     };
     let (done, missing): (Vec<Bulletin>, Vec<Bulletin>) = pending
@@ -71,10 +73,10 @@ fn recover_deliveries(
         done.len(),
         missing.len()
     );
-    let mut ids: Vec<Id> = done.iter().map(|b| b.content_id).collect();
-    ids.extend(outputs.deliver(missing));
+    let ids: Vec<Id> = done.iter().map(|b| b.content_id).collect();
     node.confirm_delivered(&ids)
-        .map_err(|e| Failure::io("relay: store", e))
+        .map_err(|e| Failure::io("relay: store", e))?;
+    outputs.deliver(node, missing, false)
 }
 
 /// Queues a batch of input objects on the node: messages verified together
@@ -177,7 +179,7 @@ pub fn run(args: RelayArgs) -> CmdResult {
         stdout: Sink::new("stdout".into(), Box::new(std::io::stdout())),
         peers: BTreeMap::new(),
         deliver: match &args.deliver {
-            Some(p) if p != Path::new("-") => Some(Sink::open(p)?),
+            Some(p) if p != Path::new("-") => Some(Delivery::open(p)?),
             _ => None,
         },
         deliver_to_stdout,
@@ -185,7 +187,7 @@ pub fn run(args: RelayArgs) -> CmdResult {
     };
     for (addr, path) in &peer_paths {
         if let Some(path) = path {
-            outputs.peers.insert(*addr, PeerOutput::spawn(path)?);
+            outputs.peers.insert(*addr, PeerOutput::spawn(path, "peer")?);
         }
     }
 
@@ -231,7 +233,13 @@ pub fn run(args: RelayArgs) -> CmdResult {
         }
         let first = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(item) => item,
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = outputs.confirm_taken(&mut node) {
+                    result = Err(e);
+                    break;
+                }
+                continue;
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         // Whatever else has already arrived joins this batch, so a busy
@@ -263,7 +271,10 @@ pub fn run(args: RelayArgs) -> CmdResult {
             .map_err(node_failure)
             .and_then(|()| outputs.drain(&mut node).map(drop));
     }
-    outputs.finish(&mut node);
+    let finished = outputs.finish(&mut node);
+    if result.is_ok() {
+        result = finished;
+    }
     eprintln!("gossip: relay: {}", node.counters());
     result.map(|()| ExitCode::SUCCESS)
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Object, write_object};
@@ -17,6 +17,7 @@ use gossip::ids::Id;
 use gossip::keys::Address;
 use gossip::node::Node;
 
+use super::deliver::{Delivered, Delivery};
 use crate::cli::io::Failure;
 
 /// A stream output (stdout, the delivery file), written in place.
@@ -31,14 +32,6 @@ impl Sink {
             name,
             out: Some(BufWriter::new(w)),
         }
-    }
-
-    /// Appends to a file, created if missing.
-    pub fn open(path: &Path) -> Result<Self, Failure> {
-        Ok(Self::new(
-            path.display().to_string(),
-            Box::new(open_append(path)?),
-        ))
     }
 
     /// Writes an object; a sink whose reader went away is closed and
@@ -138,6 +131,8 @@ impl Batch {
 /// go on.
 pub struct PeerOutput {
     name: String,
+    /// What the output is, for messages ("peer", "delivery output").
+    role: &'static str,
     /// Encoded messages not yet handed to the thread.
     pending: Batch,
     tx: Option<mpsc::SyncSender<Batch>>,
@@ -145,6 +140,8 @@ pub struct PeerOutput {
     handed: u64,
     written: Arc<AtomicU64>,
     dropping: bool,
+    /// Closed, and the thread not yet waited for.
+    closing: bool,
     /// Why the thread stopped writing, when it did.
     failed: Arc<std::sync::Mutex<Option<String>>>,
     /// Signalled when the thread has written everything and ended.
@@ -155,7 +152,7 @@ impl PeerOutput {
     /// Starts the writer thread. A regular file is opened at once (errors
     /// are the relay's); a fifo is opened by the thread, which waits for
     /// its reader.
-    pub fn spawn(path: &Path) -> Result<Self, Failure> {
+    pub fn spawn(path: &Path, role: &'static str) -> Result<Self, Failure> {
         use std::os::unix::fs::FileTypeExt;
         let is_fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
         let file = if is_fifo {
@@ -187,18 +184,20 @@ impl PeerOutput {
         });
         Ok(Self {
             name: path.display().to_string(),
+            role,
             pending: Batch::default(),
             tx: Some(tx),
             handed: 0,
             written,
             dropping: false,
+            closing: false,
             failed,
             done,
         })
     }
 
     /// Encodes a message for the thread; false when the output is closed.
-    fn write(&mut self, obj: &Object, format: Format) -> bool {
+    pub(super) fn write(&mut self, obj: &Object, format: Format) -> bool {
         if self.tx.is_none() {
             return false;
         }
@@ -208,7 +207,7 @@ impl PeerOutput {
 
     /// Hands what was written to the thread; returns how many messages
     /// were dropped instead (the queue was full, or the thread ended).
-    fn flush(&mut self) -> u64 {
+    pub(super) fn flush(&mut self) -> u64 {
         let batch = std::mem::take(&mut self.pending);
         let count = batch.len();
         let Some(tx) = &self.tx else { return count };
@@ -224,8 +223,14 @@ impl PeerOutput {
             Err(mpsc::TrySendError::Full(_)) => {
                 if !self.dropping {
                     eprintln!(
-                        "gossip: relay: {}: peer is not reading; dropping its messages until it does (counted as unsent)",
-                        self.name
+                        "gossip: relay: {}: {} is not reading; dropping {} until it does",
+                        self.name,
+                        self.role,
+                        if self.role == "peer" {
+                            "its messages (counted as unsent)"
+                        } else {
+                            "deliveries (they stay pending in --store)"
+                        }
                     );
                 }
                 self.dropping = true;
@@ -239,20 +244,34 @@ impl PeerOutput {
         }
     }
 
-    /// Closes the queue and waits up to [`PEER_PATIENCE`] for the thread to
-    /// write it; returns how many messages handed to it were never written.
-    fn finish(&mut self) -> u64 {
+    /// Closes the queue: the thread writes what it holds, then ends.
+    fn close(&mut self) {
         if self.tx.take().is_some() {
-            if self.done.recv_timeout(PEER_PATIENCE).is_err() {
+            self.closing = true;
+        }
+    }
+
+    /// How many messages the thread has written.
+    pub(super) fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Closes the queue and waits until `deadline` for the thread to write
+    /// it; returns how many messages handed to it were never written.
+    fn finish(&mut self, deadline: Instant) -> u64 {
+        self.close();
+        if std::mem::take(&mut self.closing) {
+            let patience = deadline.saturating_duration_since(Instant::now());
+            if self.done.recv_timeout(patience).is_err() {
                 eprintln!(
-                    "gossip: relay: {}: peer did not take its last messages in time",
-                    self.name
+                    "gossip: relay: {}: {} did not take its last messages in time",
+                    self.name, self.role
                 );
             } else {
                 self.report_failure();
             }
         }
-        self.handed - self.written.load(Ordering::Relaxed).min(self.handed)
+        self.handed - self.written().min(self.handed)
     }
 
     fn report_failure(&self) {
@@ -266,15 +285,15 @@ impl Drop for PeerOutput {
     /// A relay that ends on an error still gives each peer its last
     /// messages (bounded by [`PEER_PATIENCE`]).
     fn drop(&mut self) {
-        self.finish();
+        self.finish(Instant::now() + PEER_PATIENCE);
     }
 }
 
-/// The relay's outputs: stdout, per-peer outputs, and the delivery sink.
+/// The relay's outputs: stdout, per-peer outputs, and the delivery output.
 pub struct Outputs {
     pub stdout: Sink,
     pub peers: BTreeMap<Address, PeerOutput>,
-    pub deliver: Option<Sink>,
+    pub deliver: Option<Delivery>,
     pub deliver_to_stdout: bool,
     pub format: Format,
 }
@@ -283,7 +302,8 @@ impl Outputs {
     /// Writes what the node sent and delivered since the last call, then
     /// confirms to the store the deliveries that reached their output.
     /// Messages a peer's output did not take are counted as unsent.
-    /// Returns false once stdout is closed and nothing else is open.
+    /// Returns false once stdout is closed and nothing else is open; an
+    /// error when the delivery file failed.
     pub fn drain(&mut self, node: &mut Node) -> Result<bool, Failure> {
         let mut unsent = 0;
         for item in node.take_sent() {
@@ -294,35 +314,88 @@ impl Outputs {
             };
             unsent += u64::from(!taken);
         }
-        let written = self.deliver(node.take_delivered());
+        let delivered = node.take_delivered();
+        let result = self.deliver(node, delivered, true);
         self.stdout.flush();
         unsent += self.peers.values_mut().map(PeerOutput::flush).sum::<u64>();
         node.count_unsent(unsent);
-        node.confirm_delivered(&written)
-            .map_err(|e| Failure::io("relay: store", e))?;
+        result?;
         Ok(self.stdout.out.is_some() || self.peers.values().any(|p| p.tx.is_some()))
     }
 
-    /// Writes bulletins to the delivery output (flushed); returns the ids
-    /// that reached it, or all of them when there is no delivery output.
-    pub fn deliver(&mut self, bulletins: Vec<Bulletin>) -> Vec<Id> {
-        let ids = bulletins.iter().map(|b| b.content_id).collect();
-        let sink = if self.deliver_to_stdout {
-            Some(&mut self.stdout)
+    /// Writes bulletins to the delivery output and confirms to the store
+    /// the ones that reached it (all of them when there is no delivery
+    /// output). Those that did not are taken off the node's `delivered`
+    /// count when `counted` (they stay pending with `--store`). An error
+    /// when the delivery file failed: the relay must end.
+    pub fn deliver(
+        &mut self,
+        node: &mut Node,
+        bulletins: Vec<Bulletin>,
+        counted: bool,
+    ) -> Result<(), Failure> {
+        let done = if self.deliver_to_stdout {
+            let ids: Vec<Id> = bulletins.iter().map(|b| b.content_id).collect();
+            let n = ids.len() as u64;
+            let all = bulletins
+                .into_iter()
+                .all(|b| self.stdout.write(&Object::Bulletin(b), Format::Json));
+            if self.stdout.flush() && all {
+                Delivered {
+                    written: ids,
+                    ..Delivered::default()
+                }
+            } else {
+                Delivered {
+                    missed: n,
+                    ..Delivered::default()
+                }
+            }
+        } else if let Some(d) = &mut self.deliver {
+            d.deliver(bulletins)
         } else {
-            self.deliver.as_mut()
+            Delivered {
+                written: bulletins.iter().map(|b| b.content_id).collect(),
+                ..Delivered::default()
+            }
         };
-        let Some(sink) = sink else { return ids };
-        let all = bulletins
-            .into_iter()
-            .all(|b| sink.write(&Object::Bulletin(b), Format::Json));
-        if sink.flush() && all { ids } else { Vec::new() }
+        if counted {
+            node.count_not_delivered(done.missed);
+        }
+        node.confirm_delivered(&done.written)
+            .map_err(|e| Failure::io("relay: store", e))?;
+        done.failed.map_or(Ok(()), Err)
     }
 
-    /// Waits (bounded) for every peer to take what is queued for it and
-    /// counts what none took as unsent.
-    pub fn finish(&mut self, node: &mut Node) {
-        let lost = self.peers.values_mut().map(PeerOutput::finish).sum();
+    /// Waits (bounded, for all outputs together) for every peer and a
+    /// delivery fifo to take what is queued for it; counts what no peer
+    /// took as unsent, and confirms the deliveries the fifo took.
+    pub fn finish(&mut self, node: &mut Node) -> Result<(), Failure> {
+        let deadline = Instant::now() + PEER_PATIENCE;
+        self.peers.values_mut().for_each(PeerOutput::close);
+        let delivery = self.deliver.as_mut();
+        if let Some(out) = delivery.and_then(Delivery::peer_output) {
+            out.close();
+            out.finish(deadline);
+        }
+        let lost = self.peers.values_mut().map(|p| p.finish(deadline)).sum();
         node.count_unsent(lost);
+        if let Some(d) = &mut self.deliver {
+            let written = d.taken();
+            node.count_not_delivered(d.unwritten());
+            node.confirm_delivered(&written)
+                .map_err(|e| Failure::io("relay: store", e))?;
+        }
+        Ok(())
+    }
+
+    /// The deliveries a delivery fifo has written since the last call,
+    /// confirmed to the store.
+    pub fn confirm_taken(&mut self, node: &mut Node) -> Result<(), Failure> {
+        if let Some(d) = &mut self.deliver {
+            node.confirm_delivered(&d.taken())
+                .map_err(|e| Failure::io("relay: store", e))?;
+        }
+        Ok(())
     }
 }
