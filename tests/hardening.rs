@@ -532,3 +532,12 @@ fn load() {
         t.elapsed()
     );
 }
+
+/// The --deliver output under faults (a large, bad delivery file at
+/// recovery, fifos without a reader or with a stalled one, a full disk)
+/// and how a relay ends (stalled peers waited for together, a second
+/// SIGTERM).
+#[test]
+fn deliver_faults() {
+    run_script("deliver_faults");
+}

@@ -192,8 +192,13 @@ pub fn run(args: RelayArgs) -> CmdResult {
     }
 
     let stop = Arc::new(AtomicBool::new(false));
+    // The first SIGTERM/SIGINT ends the relay in order (outputs written,
+    // peers given their last messages, bounded); a second one while it
+    // ends exits at once, with 128 + the signal number.
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
+        let status = 128 + signal;
+        signal_hook::flag::register_conditional_shutdown(signal, status, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
             .map_err(|e| Failure::io("cannot install signal handlers", e))?;
     }
 
