@@ -541,3 +541,11 @@ fn load() {
 fn deliver_faults() {
     run_script("deliver_faults");
 }
+
+/// A --store is locked (a second relay exits 4; `store list/get/query`
+/// still read it) and checked when opened (truncated or overwritten: exit 4
+/// with a hint).
+#[test]
+fn store_guard() {
+    run_script("store_guard");
+}

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use gossip::codec::Object;
 use gossip::ids::topic_id;
-use gossip::store::{BulletinStore, Match, Query, SqliteStore};
+use gossip::store::{BulletinStore, Match, Query, SqliteStore, StoreError};
 
 use super::args::{MatchArg, StoreCommand};
 use super::io::{CmdResult, Failure, ObjectWriter, now, parse_hex};
@@ -22,7 +22,7 @@ fn open_read_only(path: &Path) -> Result<SqliteStore, Failure> {
 
 fn open_with(
     path: &Path,
-    how: fn(&Path) -> Result<SqliteStore, gossip::store::StoreError>,
+    how: fn(&Path) -> Result<SqliteStore, StoreError>,
 ) -> Result<SqliteStore, Failure> {
     if !path.exists() {
         return Err(
@@ -30,7 +30,23 @@ fn open_with(
                 .hint("a relay creates it with `gossip relay --store DB`"),
         );
     }
-    how(path).map_err(|e| Failure::io(format!("cannot open store {}", path.display()), e))
+    how(path).map_err(|e| open_failure("store", path, &e))
+}
+
+/// Why a store would not open (exit 4), with a hint for a store in use or
+/// a damaged one.
+pub fn open_failure(command: &str, path: &Path, e: &StoreError) -> Failure {
+    let f = Failure::io(format!("{command}: cannot open store {}", path.display()), e);
+    if matches!(e, StoreError::InUse) {
+        f.hint("stop the other relay first, or give this one its own --store; `gossip store list/get/query` can read it meanwhile")
+    } else if e.is_damaged() {
+        f.hint(format!(
+            "the file is damaged: move it aside (a relay then starts a new store), or restore it from a copy; `sqlite3 {} .recover` may save its rows",
+            path.display()
+        ))
+    } else {
+        f
+    }
 }
 
 fn hex_arg(flag: &str, text: &str) -> Result<Vec<u8>, Failure> {

@@ -39,6 +39,28 @@ pub enum StoreError {
     /// A stored row does not hold a valid value (wrong blob length, a
     /// number out of range).
     Corrupt(String),
+    /// The database file failed SQLite's check when opened (truncated,
+    /// overwritten): what the check found first.
+    Damaged(String),
+    /// Another process holds the store open for writing (a relay).
+    InUse,
+    /// The store file could not be opened or locked.
+    Io(std::io::Error),
+}
+
+impl StoreError {
+    /// Whether the database file itself is damaged (not a database, a
+    /// malformed image, a failed check), as opposed to busy or unreadable.
+    pub fn is_damaged(&self) -> bool {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        match self {
+            Self::Damaged(_) | Self::Corrupt(_) => true,
+            Self::Database(rusqlite::Error::SqliteFailure(e, _)) => {
+                matches!(e.code, DatabaseCorrupt | NotADatabase)
+            }
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -46,6 +68,9 @@ impl fmt::Display for StoreError {
         match self {
             Self::Database(e) => write!(f, "bulletin store database error: {e}"),
             Self::Corrupt(why) => write!(f, "bulletin store holds a bad row: {why}"),
+            Self::Damaged(why) => write!(f, "the database is damaged: {why}"),
+            Self::InUse => write!(f, "the store is in use by another relay"),
+            Self::Io(e) => write!(f, "{e}"),
         }
     }
 }
@@ -54,7 +79,8 @@ impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Database(e) => Some(e),
-            Self::Corrupt(_) => None,
+            Self::Io(e) => Some(e),
+            Self::Corrupt(_) | Self::Damaged(_) | Self::InUse => None,
         }
     }
 }

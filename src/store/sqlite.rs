@@ -38,14 +38,36 @@ const COLUMNS: &str = "topic, content_id, ts, nonce, content";
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
+    /// The exclusive lock of a store opened for writing, held until the
+    /// connection is closed (declared after it, so dropped after it).
+    _lock: Option<std::fs::File>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`, in WAL mode.
+    /// Opens (creating if needed) the database at `path`, in WAL mode, for
+    /// one writer: it takes an exclusive lock on the file (`flock`, which
+    /// SQLite's own locks do not touch, so readers opened with
+    /// [`SqliteStore::open_read_only`] still work), and checks the
+    /// database (`PRAGMA quick_check`) before using it.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(StoreError::Io)?;
+        lock.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => StoreError::InUse,
+            std::fs::TryLockError::Error(e) => StoreError::Io(e),
+        })?;
         let conn = Connection::open(path)?;
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        Self::init(conn)
+        check(&conn)?;
+        let mut store = Self::init(conn)?;
+        store._lock = Some(lock);
+        Ok(store)
     }
 
     /// Opens an existing database for reading only: no schema, no journal
@@ -60,7 +82,7 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let probe = "SELECT count(*) FROM sqlite_master";
         if conn.query_row(probe, [], |r| r.get::<_, i64>(0)).is_ok() {
-            return Ok(Self { conn });
+            return Ok(Self { conn, _lock: None });
         }
         // A WAL database whose -shm file cannot be made (read-only
         // directory or file system) opens only as immutable: a snapshot,
@@ -77,7 +99,7 @@ impl SqliteStore {
         uri.push_str("?immutable=1");
         let conn = Connection::open_with_flags(uri, flags)?;
         conn.query_row(probe, [], |r| r.get::<_, i64>(0))?;
-        Ok(Self { conn })
+        Ok(Self { conn, _lock: None })
     }
 
     /// A private database in memory (for tests).
@@ -88,7 +110,7 @@ impl SqliteStore {
     fn init(conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self { conn })
+        Ok(Self { conn, _lock: None })
     }
 
     fn select(&self, sql_where: &str, args: Vec<Value>) -> Result<Vec<Bulletin>, StoreError> {
@@ -100,6 +122,21 @@ impl SqliteStore {
             out.push(to_bulletin(row?)?);
         }
         Ok(out)
+    }
+}
+
+/// SQLite's structural check of the whole database; an error naming the
+/// first problem when it finds any.
+fn check(conn: &Connection) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare("PRAGMA quick_check(1)")?;
+    let verdict: String = stmt.query_row([], |r| r.get(0))?;
+    if verdict == "ok" {
+        Ok(())
+    } else {
+        let found = verdict.replace("*** in database main ***", "");
+        Err(StoreError::Damaged(
+            found.split_whitespace().collect::<Vec<_>>().join(" "),
+        ))
     }
 }
 

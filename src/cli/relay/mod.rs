@@ -136,8 +136,7 @@ pub fn run(args: RelayArgs) -> CmdResult {
     let started = now(&args.now);
     let mut node = match &args.store {
         Some(path) => {
-            let store = SqliteStore::open(path)
-                .map_err(|e| Failure::io(format!("cannot open store {}", path.display()), e))?;
+            let store = SqliteStore::open(path).map_err(|e| super::store::open_failure("relay", path, &e))?;
             Node::with_store(identity, config, Box::new(store), started)
                 .map_err(|e| Failure::io(format!("cannot read store {}", path.display()), e))?
         }
