@@ -549,3 +549,10 @@ fn deliver_faults() {
 fn store_guard() {
     run_script("store_guard");
 }
+
+/// Memory bounds in bytes by peak RSS: the relay's input (bytes in flight,
+/// not objects), `store list` and `store query` on a ~200 MB store.
+#[test]
+fn memory() {
+    run_script("memory");
+}

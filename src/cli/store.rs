@@ -7,7 +7,7 @@ use gossip::codec::Object;
 use gossip::ids::topic_id;
 use gossip::store::{BulletinStore, Match, Query, SqliteStore, StoreError};
 
-use super::args::{MatchArg, StoreCommand};
+use super::args::{MatchArg, OutputArgs, StoreCommand};
 use super::io::{CmdResult, Failure, ObjectWriter, now, parse_hex};
 
 fn open(path: &Path) -> Result<SqliteStore, Failure> {
@@ -49,6 +49,22 @@ pub fn open_failure(command: &str, path: &Path, e: &StoreError) -> Failure {
     }
 }
 
+/// A store that fails while it is read (exit 4).
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::io("store", e)
+    }
+}
+
+/// Writes the bulletins a query matches as each row is read (memory stays
+/// at one row, however large the store).
+fn write_each(store: &SqliteStore, query: &Query, output: &OutputArgs) -> CmdResult {
+    let mut out = ObjectWriter::new(output)?;
+    store.query_each(query, |b| out.write(&Object::Bulletin(b)))?;
+    out.finish()?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn hex_arg(flag: &str, text: &str) -> Result<Vec<u8>, Failure> {
     hex::decode(text.trim()).map_err(|e| Failure::new(2, format!("bad {flag} '{text}'"), e))
 }
@@ -56,10 +72,9 @@ fn hex_arg(flag: &str, text: &str) -> Result<Vec<u8>, Failure> {
 pub fn run(command: StoreCommand) -> CmdResult {
     let store_err = |e: gossip::store::StoreError| Failure::io("store", e);
     let (bulletins, output) = match command {
-        StoreCommand::List(a) => (
-            open_read_only(&a.db.store)?.list().map_err(store_err)?,
-            a.output,
-        ),
+        StoreCommand::List(a) => {
+            return write_each(&open_read_only(&a.db.store)?, &Query::default(), &a.output);
+        }
         StoreCommand::Get(a) => {
             let id = parse_hex::<32>("content id", &a.content_id)?;
             match open_read_only(&a.db.store)?
@@ -96,12 +111,7 @@ pub fn run(command: StoreCommand) -> CmdResult {
                     .map(wrap),
                 content: a.content.as_ref().map(|c| wrap(c.as_bytes().to_vec())),
             };
-            (
-                open_read_only(&a.db.store)?
-                    .query(&query)
-                    .map_err(store_err)?,
-                a.output,
-            )
+            return write_each(&open_read_only(&a.db.store)?, &query, &a.output);
         }
         StoreCommand::Purge(a) => {
             let removed = open(&a.db.store)?

@@ -114,14 +114,55 @@ impl SqliteStore {
     }
 
     fn select(&self, sql_where: &str, args: Vec<Value>) -> Result<Vec<Bulletin>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM bulletins {sql_where} ORDER BY ts, content_id");
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), raw_row)?;
         let mut out = Vec::new();
-        for row in rows {
-            out.push(to_bulletin(row?)?);
-        }
+        self.select_each(sql_where, args, |b| {
+            out.push(b);
+            Ok::<(), StoreError>(())
+        })?;
         Ok(out)
+    }
+
+    /// Hands each selected bulletin to `f` as its row is read, oldest
+    /// first, holding one row at a time.
+    fn select_each<E: From<StoreError>>(
+        &self,
+        sql_where: &str,
+        args: Vec<Value>,
+        mut f: impl FnMut(Bulletin) -> Result<(), E>,
+    ) -> Result<(), E> {
+        // Only the row ids are sorted (SQLite would otherwise sort whole
+        // rows, content and all, in memory); each row is then read alone.
+        let sql = format!("SELECT rowid FROM bulletins {sql_where} ORDER BY ts, content_id");
+        let rowids = {
+            let mut stmt = self.conn.prepare(&sql).map_err(StoreError::from)?;
+            stmt.query_map(params_from_iter(args), |r| r.get::<_, i64>(0))
+                .and_then(Iterator::collect::<Result<Vec<i64>, _>>)
+                .map_err(StoreError::from)?
+        };
+        let sql = format!("SELECT {COLUMNS} FROM bulletins WHERE rowid = ?1");
+        let mut stmt = self.conn.prepare(&sql).map_err(StoreError::from)?;
+        for rowid in rowids {
+            let row = stmt
+                .query_row(params![rowid], raw_row)
+                .optional()
+                .map_err(StoreError::from)?;
+            if let Some(row) = row {
+                f(to_bulletin(row)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Like [`BulletinStore::query`], but hands each bulletin to `f` as it
+    /// is read instead of collecting them: memory stays at one row, however
+    /// large the store.
+    pub fn query_each<E: From<StoreError>>(
+        &self,
+        query: &Query,
+        f: impl FnMut(Bulletin) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (sql_where, args) = query_where(query);
+        self.select_each(&sql_where, args, f)
     }
 }
 
@@ -217,6 +258,31 @@ fn condition(col: &str, m: &Match) -> Option<(String, Value)> {
     }
 }
 
+/// The WHERE clause (empty when it matches all) and its arguments for a
+/// query.
+fn query_where(query: &Query) -> (String, Vec<Value>) {
+    let conds: Vec<(String, Value)> = [
+        ("topic", &query.topic),
+        ("content_id", &query.content_id),
+        ("content", &query.content),
+    ]
+    .into_iter()
+    .filter_map(|(col, m)| m.as_ref().and_then(|m| condition(col, m)))
+    .collect();
+    if conds.is_empty() {
+        return (String::new(), Vec::new());
+    }
+    let sql_where = format!(
+        "WHERE {}",
+        conds
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    );
+    (sql_where, conds.into_iter().map(|(_, v)| v).collect())
+}
+
 impl BulletinStore for SqliteStore {
     fn store(&mut self, bulletin: &Bulletin) -> Result<bool, StoreError> {
         insert_bulletin(&self.conn, bulletin)
@@ -260,26 +326,8 @@ impl BulletinStore for SqliteStore {
     }
 
     fn query(&self, query: &Query) -> Result<Vec<Bulletin>, StoreError> {
-        let conds: Vec<(String, Value)> = [
-            ("topic", &query.topic),
-            ("content_id", &query.content_id),
-            ("content", &query.content),
-        ]
-        .into_iter()
-        .filter_map(|(col, m)| m.as_ref().and_then(|m| condition(col, m)))
-        .collect();
-        if conds.is_empty() {
-            return self.list();
-        }
-        let sql_where = format!(
-            "WHERE {}",
-            conds
-                .iter()
-                .map(|(c, _)| c.as_str())
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        );
-        self.select(&sql_where, conds.into_iter().map(|(_, v)| v).collect())
+        let (sql_where, args) = query_where(query);
+        self.select(&sql_where, args)
     }
 
     fn mark_seen(&mut self, content_id: &Id, expires: u64) -> Result<(), StoreError> {

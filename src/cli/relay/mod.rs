@@ -7,6 +7,7 @@
 //! relays chained with netcat pass bulletins along without delay.
 
 mod deliver;
+mod in_flight;
 mod outputs;
 
 use std::collections::{BTreeMap, HashSet};
@@ -27,6 +28,7 @@ use gossip::store::SqliteStore;
 use gossip::verify::{Policy, verify_messages};
 
 use deliver::Delivery;
+use in_flight::InFlight;
 use outputs::{Outputs, PeerOutput, Sink};
 
 use super::args::{FormatArg, RelayArgs};
@@ -216,9 +218,12 @@ pub fn run(args: RelayArgs) -> CmdResult {
     outputs.drain(&mut node)?;
 
     let (tx, rx) = mpsc::sync_channel::<Result<Object, ReadError>>(1024);
+    let in_flight = Arc::new(InFlight::default());
+    let reader_budget = Arc::clone(&in_flight);
     std::thread::spawn(move || {
         let input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
         for item in ObjectReader::new(input, Kind::Any) {
+            reader_budget.take(in_flight::size_of(&item));
             if tx.send(item).is_err() {
                 break;
             }
@@ -252,6 +257,7 @@ pub fn run(args: RelayArgs) -> CmdResult {
         let mut batch = vec![first];
         batch.extend(rx.try_iter().take(BATCH - 1));
         let t = now(&args.now);
+        let bytes: usize = batch.iter().map(in_flight::size_of).sum();
         if let Err(e) = take_batch(&mut node, batch, t, args.quiet) {
             result = Err(e);
             break;
@@ -260,6 +266,7 @@ pub fn run(args: RelayArgs) -> CmdResult {
             result = Err(node_failure(e));
             break;
         }
+        in_flight.free(bytes);
         match outputs.drain(&mut node) {
             Ok(true) => {}
             Ok(false) => break,

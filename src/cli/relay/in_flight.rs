@@ -1,0 +1,53 @@
+//! The relay's input bound in bytes: the reader thread may run ahead of
+//! the main loop by at most [`IN_FLIGHT`] bytes of decoded objects (always
+//! at least one object), whatever their count, so a stream of large
+//! messages cannot pile up in memory.
+
+use std::sync::{Condvar, Mutex};
+
+use gossip::codec::{Object, ReadError};
+
+/// Most bytes of input objects read but not yet handled.
+pub const IN_FLIGHT: usize = 32 << 20;
+
+/// The bytes the reader has handed over and the main loop not yet handled.
+#[derive(Default)]
+pub struct InFlight {
+    bytes: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// About how many bytes an input object holds in memory.
+pub fn size_of(item: &Result<Object, ReadError>) -> usize {
+    const FIXED: usize = 256;
+    match item {
+        Ok(Object::Message(m)) => FIXED + m.body.len(),
+        Ok(Object::Bulletin(b)) => FIXED + b.content.len(),
+        Err(_) => FIXED,
+    }
+}
+
+impl InFlight {
+    /// Waits until `n` more bytes fit (or nothing is in flight), then
+    /// counts them.
+    pub fn take(&self, n: usize) {
+        let Ok(mut bytes) = self.bytes.lock() else {
+            return;
+        };
+        while *bytes > 0 && *bytes + n > IN_FLIGHT {
+            bytes = match self.freed.wait(bytes) {
+                Ok(b) => b,
+                Err(_) => return,
+            };
+        }
+        *bytes += n;
+    }
+
+    /// Counts `n` bytes as handled.
+    pub fn free(&self, n: usize) {
+        if let Ok(mut bytes) = self.bytes.lock() {
+            *bytes = bytes.saturating_sub(n);
+            self.freed.notify_all();
+        }
+    }
+}
