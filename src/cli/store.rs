@@ -36,7 +36,10 @@ fn open_with(
 /// Why a store would not open (exit 4), with a hint for a store in use or
 /// a damaged one.
 pub fn open_failure(command: &str, path: &Path, e: &StoreError) -> Failure {
-    let f = Failure::io(format!("{command}: cannot open store {}", path.display()), e);
+    let f = Failure::io(
+        format!("{command}: cannot open store {}", path.display()),
+        e,
+    );
     if matches!(e, StoreError::InUse) {
         f.hint("stop the other relay first, or give this one its own --store; `gossip store list/get/query` can read it meanwhile")
     } else if e.is_damaged() {

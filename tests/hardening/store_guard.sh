@@ -4,7 +4,8 @@
 # 1. Two relays on one store: while a first relay runs on it, a second one
 #    exits 4 at once, naming the store as in use (it does not treat the
 #    first one's in-flight deliveries as crash leftovers); `store list`,
-#    `store get` and `store query` still read it meanwhile. Once the first
+#    `store get` and `store query` still read it meanwhile, and `store
+#    purge` (which writes) is refused with exit 4. Once the first
 #    relay has ended, a relay opens the store again.
 # 2. A truncated store (cut to half its size) and an overwritten one (a
 #    page in the middle zeroed): the relay refuses it with exit 4, one
@@ -48,6 +49,9 @@ grep -q "store s.db.*in use" second.log || fail "second relay: the error does no
 id=$(head -n 1 first.deliver | sed -n 's/.*"content_id":"\([0-9a-f]*\)".*/\1/p')
 "$G" store get --store s.db "$id" | grep -q "$id" || fail "store get beside a running relay"
 [ "$("$G" store query --store s.db --topic chat | wc -l)" = "$N" ] || fail "store query beside a running relay"
+rc=0
+"$G" store purge --store s.db 2>purge.log || rc=$?
+[ "$rc" = 4 ] && grep -q 'in use' purge.log || fail "store purge beside a running relay: exit $rc ($(cat purge.log))"
 exec 3>&-
 wait_exit "$first" "the first relay"
 [ "$EXIT_RC" = 0 ] || fail "first relay: exit $EXIT_RC ($(cat first.log))"

@@ -61,7 +61,10 @@ fn recover_deliveries(
         (Some(p), Some(d)) if d.is_file() => {
             let wanted = pending.iter().map(|b| hex::encode(b.content_id)).collect();
             deliver::held_ids(p, &wanted).map_err(|e| {
-                Failure::io(format!("relay: cannot read delivery file {}", p.display()), e)
+                Failure::io(
+                    format!("relay: cannot read delivery file {}", p.display()),
+                    e,
+                )
             })?
         }
         _ => HashSet::new(),
@@ -138,7 +141,8 @@ pub fn run(args: RelayArgs) -> CmdResult {
     let started = now(&args.now);
     let mut node = match &args.store {
         Some(path) => {
-            let store = SqliteStore::open(path).map_err(|e| super::store::open_failure("relay", path, &e))?;
+            let store = SqliteStore::open(path)
+                .map_err(|e| super::store::open_failure("relay", path, &e))?;
             Node::with_store(identity, config, Box::new(store), started)
                 .map_err(|e| Failure::io(format!("cannot read store {}", path.display()), e))?
         }
@@ -188,7 +192,9 @@ pub fn run(args: RelayArgs) -> CmdResult {
     };
     for (addr, path) in &peer_paths {
         if let Some(path) = path {
-            outputs.peers.insert(*addr, PeerOutput::spawn(path, "peer")?);
+            outputs
+                .peers
+                .insert(*addr, PeerOutput::spawn(path, "peer")?);
         }
     }
 
