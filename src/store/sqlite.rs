@@ -551,6 +551,19 @@ mod tests {
     }
 
     #[test]
+    fn one_writer_at_a_time_readers_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut writer = SqliteStore::open(&path).unwrap();
+        writer.store(&sample()[0]).unwrap();
+        assert!(matches!(SqliteStore::open(&path), Err(StoreError::InUse)));
+        let reader = SqliteStore::open_read_only(&path).unwrap();
+        assert_eq!(reader.list().unwrap(), vec![sample()[0].clone()]);
+        drop(writer);
+        assert!(SqliteStore::open(&path).is_ok());
+    }
+
+    #[test]
     fn corrupt_rows_are_errors_not_panics() {
         let s = SqliteStore::open_in_memory().unwrap();
         s.conn
