@@ -232,7 +232,7 @@ fn make(k: &Keys, kind: Kind, i: usize, md: u32, bd: u32) -> (String, Option<Str
                 k.user.address(),
                 k.relay,
                 ts,
-                k.other_key.seal(&plain, Cipher::default()),
+                k.other_key.seal(&plain, Cipher::default()).unwrap(),
             );
             m.sig = k.user.sign(&m.signed_bytes());
             m.nonce = mined(&m.work(), md);
@@ -243,7 +243,7 @@ fn make(k: &Keys, kind: Kind, i: usize, md: u32, bd: u32) -> (String, Option<Str
                 k.user.address(),
                 k.relay,
                 ts,
-                k.relay_key.seal(&plain, Cipher::default()),
+                k.relay_key.seal(&plain, Cipher::default()).unwrap(),
             );
             m.nonce = mined(&m.work(), md);
             m

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use gossip::codec::{Kind, Object};
+use gossip::crypto::PeerKey;
 use gossip::message::Message;
 use gossip::operation::Op;
 
@@ -14,6 +15,7 @@ use super::io::{
 
 pub fn run(args: MessageNewArgs) -> CmdResult {
     let dst = parse_address("--to address", &args.to)?;
+    PeerKey::recipient(&dst).map_err(|e| Failure::new(2, format!("bad --to address {dst}"), e))?;
     let src = match (&args.key, &args.from) {
         (Some(key), _) => load_identity(key)?.address(),
         (None, Some(from)) => parse_address("--from address", from)?,

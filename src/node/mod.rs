@@ -38,7 +38,7 @@ pub use seen::{DEFAULT_SEEN_CAPACITY, SeenSet};
 use crate::bulletin::Bulletin;
 use crate::crypto::PeerKey;
 use crate::crypto::{Cipher, Identity};
-use crate::error::KeyError;
+use crate::error::{CryptoError, KeyError};
 use crate::ids::{DELIVERY_CODE_LEN, Id, beacon_topic, inbox_topic};
 use crate::keys::Address;
 use crate::message::Message;
@@ -116,6 +116,8 @@ pub enum NodeError {
     },
     /// A bulletin offered for publishing fails verification.
     Rejected(Reason),
+    /// A message could not be sealed to its peer (see [`CryptoError`]).
+    Seal(CryptoError),
 }
 
 impl fmt::Display for NodeError {
@@ -127,6 +129,7 @@ impl fmt::Display for NodeError {
                 write!(f, "no nonce reaches difficulty {difficulty}")
             }
             Self::Rejected(r) => write!(f, "bulletin rejected: {r}"),
+            Self::Seal(e) => e.fmt(f),
         }
     }
 }
@@ -136,6 +139,7 @@ impl std::error::Error for NodeError {
         match self {
             Self::Store(e) => Some(e),
             Self::Key(e) => Some(e),
+            Self::Seal(e) => Some(e),
             _ => None,
         }
     }
@@ -144,6 +148,12 @@ impl std::error::Error for NodeError {
 impl From<StoreError> for NodeError {
     fn from(e: StoreError) -> Self {
         Self::Store(e)
+    }
+}
+
+impl From<CryptoError> for NodeError {
+    fn from(e: CryptoError) -> Self {
+        Self::Seal(e)
     }
 }
 
@@ -585,8 +595,8 @@ impl Node {
         let mut busy = false;
         if let Some(draft) = self.outbound.pop_front() {
             busy = true;
-            let item = prepare(&self.identity, &self.connections, self.config.cipher, draft)?;
-            self.hand_to_sender(item)?;
+            let item = prepare(&self.identity, &self.connections, self.config.cipher, draft);
+            self.hand_prepared(item)?;
         }
         if let Some(item) = self.inbound.pop_front() {
             busy = true;
@@ -633,7 +643,7 @@ impl Node {
             .collect();
         let sent = prepared.len();
         for item in prepared {
-            self.hand_to_sender(item?)?;
+            self.hand_prepared(item)?;
         }
         Ok(sent)
     }
@@ -648,6 +658,20 @@ impl Node {
                 return Ok(());
             }
             self.send_outbound_parallel()?;
+        }
+    }
+
+    /// Gives a prepared message to the sender; a stranger that cannot be
+    /// sealed to (a key with a torsion component: it verifies, but libsodium
+    /// will not seal to it) gets nothing, counted as `unsent`.
+    fn hand_prepared(&mut self, item: Result<Outbound, NodeError>) -> Result<(), NodeError> {
+        match item {
+            Ok(item) => self.hand_to_sender(item),
+            Err(NodeError::Key(_) | NodeError::Seal(_)) => {
+                self.counters.unsent += 1;
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -693,7 +717,7 @@ fn prepare(
     let key = match connections.get(&d.peer) {
         Some(c) => c.key(),
         None => {
-            stranger = PeerKey::new(&d.peer)?;
+            stranger = PeerKey::recipient(&d.peer)?;
             &stranger
         }
     };

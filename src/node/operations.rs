@@ -39,7 +39,7 @@ pub fn prepare_message(
     difficulty: u32,
     cipher: Cipher,
 ) -> Result<Message, NodeError> {
-    let mut m = Message::new(identity.address(), dst, ts, key.seal(plain, cipher));
+    let mut m = Message::new(identity.address(), dst, ts, key.seal(plain, cipher)?);
     m.sig = identity.sign(&m.signed_bytes());
     m.nonce = mine_nonce(&m.work(), difficulty)?;
     Ok(m)

@@ -23,3 +23,4 @@ mod sign;
 mod tapehash;
 mod topic;
 mod verify;
+mod weak_keys;
