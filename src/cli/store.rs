@@ -8,7 +8,7 @@ use gossip::ids::topic_id;
 use gossip::store::{BulletinStore, Match, Query, SqliteStore};
 
 use super::args::{MatchArg, StoreCommand};
-use super::io::{CmdResult, Failure, ObjectWriter, now, parse_hex};
+use super::io::{CmdResult, Failure, ObjectWriter, now, parse_hex, regular_file};
 
 fn open(path: &Path) -> Result<SqliteStore, Failure> {
     open_with(path, |p| SqliteStore::open(p))
@@ -30,7 +30,9 @@ fn open_with(
                 .hint("a relay creates it with `gossip relay --store DB`"),
         );
     }
-    how(path).map_err(|e| Failure::io(format!("cannot open store {}", path.display()), e))
+    let what = format!("cannot open store {}", path.display());
+    regular_file(path, &what)?;
+    how(path).map_err(|e| Failure::io(what, e))
 }
 
 fn hex_arg(flag: &str, text: &str) -> Result<Vec<u8>, Failure> {

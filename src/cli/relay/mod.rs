@@ -30,7 +30,7 @@ use outputs::{Outputs, PeerOutput, Sink};
 use super::args::{FormatArg, RelayArgs};
 use super::io::{
     CmdResult, EXIT_IO, Failure, load_identity, now, parse_address, parse_hex,
-    refuse_binary_on_terminal,
+    refuse_binary_on_terminal, regular_file,
 };
 
 /// Most input objects verified together in one batch.
@@ -134,8 +134,11 @@ pub fn run(args: RelayArgs) -> CmdResult {
     let started = now(&args.now);
     let mut node = match &args.store {
         Some(path) => {
-            let store = SqliteStore::open(path)
-                .map_err(|e| Failure::io(format!("cannot open store {}", path.display()), e))?;
+            let what = format!("cannot open store {}", path.display());
+            if path.exists() {
+                regular_file(path, &what)?;
+            }
+            let store = SqliteStore::open(path).map_err(|e| Failure::io(what, e))?;
             Node::with_store(identity, config, Box::new(store), started)
                 .map_err(|e| Failure::io(format!("cannot read store {}", path.display()), e))?
         }
