@@ -13,11 +13,13 @@
 //! Payload conventions for every operation are in `docs/protocol-node.md`.
 
 mod action;
+mod answer_budget;
 mod connection;
 mod counters;
 mod handler;
 mod notice;
 mod operations;
+mod replay;
 mod seen;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
@@ -26,6 +28,10 @@ use std::fmt;
 use rayon::prelude::*;
 
 pub use action::Action;
+pub use answer_budget::{
+    AnswerBudget, DEFAULT_ANSWER_WINDOW, DEFAULT_MAX_ANSWERED_STRANGERS,
+    DEFAULT_STRANGER_ANSWER_BYTES,
+};
 pub use connection::Connection;
 pub use counters::Counters;
 pub use handler::{
@@ -33,6 +39,7 @@ pub use handler::{
 };
 pub use notice::{NOTICE_LEN, NOTICE_PREFIX, Notice};
 pub use operations::prepare_message;
+pub use replay::{DEFAULT_REPLAY_CAPACITY, ReplaySet};
 pub use seen::{DEFAULT_SEEN_CAPACITY, SeenSet};
 
 use crate::bulletin::Bulletin;
@@ -79,6 +86,16 @@ pub struct NodeConfig {
     /// Most delivery codes recorded for peers that are not neighbours; a
     /// stranger's notice past it is counted as `over_cap`, not recorded.
     pub max_peer_inboxes: usize,
+    /// Most accepted message signatures kept to catch exact replays
+    /// within the message TTL.
+    pub replay_capacity: usize,
+    /// Bytes of answers (sync headers, content) one peer that is not a
+    /// neighbour gets per `answer_window`; the excess counts as `over_cap`.
+    pub stranger_answer_bytes: u64,
+    /// The window of `stranger_answer_bytes`, seconds.
+    pub answer_window: u64,
+    /// Most strangers whose answer bytes are tracked in one window.
+    pub max_answered_strangers: usize,
     /// The sealed-box cipher for outgoing messages.
     pub cipher: Cipher,
     /// The delivery code to start with; random when None.
@@ -95,6 +112,10 @@ impl Default for NodeConfig {
             max_sync_ids: DEFAULT_MAX_SYNC_IDS,
             max_inbound: DEFAULT_MAX_INBOUND,
             max_peer_inboxes: DEFAULT_MAX_PEER_INBOXES,
+            replay_capacity: DEFAULT_REPLAY_CAPACITY,
+            stranger_answer_bytes: DEFAULT_STRANGER_ANSWER_BYTES,
+            answer_window: DEFAULT_ANSWER_WINDOW,
+            max_answered_strangers: DEFAULT_MAX_ANSWERED_STRANGERS,
             cipher: Cipher::default(),
             delivery_code: None,
         }
@@ -228,6 +249,8 @@ pub struct Node {
     sent: Vec<Outbound>,
     delivered: Vec<Bulletin>,
     counters: Counters,
+    replay: ReplaySet,
+    answer_budget: AnswerBudget,
     store: Box<dyn BulletinStore>,
     sender: Box<dyn MessageSender>,
     message_handler: Box<dyn MessageHandler>,
@@ -255,6 +278,12 @@ impl Node {
         Self {
             identity,
             seen: SeenSet::new(config.seen_capacity),
+            replay: ReplaySet::new(config.replay_capacity),
+            answer_budget: AnswerBudget::new(
+                config.stranger_answer_bytes,
+                config.answer_window,
+                config.max_answered_strangers,
+            ),
             config,
             delivery_code,
             topics,
