@@ -622,14 +622,29 @@ fn exact_replays_of_requests_are_answered_once() {
     let ops: Vec<Op> = sent.iter().map(|o| o.op).collect();
     assert_eq!(ops, vec![Op::RespondSyncHeaders, Op::RespondContent]);
     assert_eq!(node.counters().duplicates, 198);
+    // Re-stamped (new ts, re-mined: both outside the signature): the same
+    // signature, still a replay.
+    let mut restamped = sync.clone();
+    restamped.ts += 200;
+    mine_message(&mut restamped, 1);
+    node.receive(restamped.clone());
+    node.run_until_idle(NOW + 250).unwrap();
+    // And it keeps the entry alive past the original's TTL.
+    node.receive(restamped);
+    node.run_until_idle(NOW + 450).unwrap();
+    assert!(
+        node.take_sent().is_empty(),
+        "a re-stamped request is a replay"
+    );
+    assert_eq!(node.counters().duplicates, 200);
     // A fresh request (a new signature) is answered again.
     node.receive(sealed(
         &stranger,
         node.address(),
         &Payload::Sync(Op::RequestSyncHeaders, beacon_topic(), Vec::new()),
-        NOW + 1,
+        NOW + 450,
     ));
-    node.run_until_idle(NOW + 1).unwrap();
+    node.run_until_idle(NOW + 450).unwrap();
     assert_eq!(node.take_sent().len(), 1);
 }
 

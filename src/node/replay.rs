@@ -1,7 +1,9 @@
 //! The message replay set: signatures of the messages a node accepted,
 //! each kept until the message goes stale (ts + message TTL), bounded in
-//! entries. A message whose signature is in it is an exact replay, answered
-//! or acted on once only, whatever its operation.
+//! entries. A message whose signature is in it is a replay, answered or
+//! acted on once only, whatever its operation. ts and nonce are outside the
+//! signature, so a re-stamped copy is the same signature: it is caught too,
+//! and it keeps the entry alive until its own ts goes stale.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -39,11 +41,16 @@ impl ReplaySet {
     pub fn first_time(&mut self, message: &Message, now: u64) -> bool {
         self.forget_stale(now);
         let key: SigKey = Sha256::digest(message.sig).into();
-        if self.until.contains_key(&key) {
-            return false;
-        }
         // Stale once now > ts + TTL, as verification has it.
         let expires = u64::from(message.ts) + u64::from(MESSAGE_TTL) + 1;
+        if let Some(old) = self.until.get_mut(&key) {
+            if *old < expires {
+                self.by_expiry.remove(&(*old, key));
+                self.by_expiry.insert((expires, key));
+                *old = expires;
+            }
+            return false;
+        }
         if self.until.len() >= self.capacity
             && let Some(gone) = self.by_expiry.pop_first()
         {
