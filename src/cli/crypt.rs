@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use gossip::crypto;
-use gossip::error::CryptoError;
+use gossip::error::{CryptoError, KeyError};
 
 use super::args::{DecryptArgs, EncryptArgs};
 use super::io::{CmdResult, Failure, load_identity, map_messages};
@@ -15,8 +15,11 @@ pub fn encrypt(args: EncryptArgs) -> CmdResult {
     let mut refused = false;
     let code = map_messages(&args.input, &args.output, |mut m| {
         m.body = crypto::seal(&m.dst, &m.body, args.cipher).map_err(|e| {
-            refused |= matches!(e, CryptoError::Recipient(_));
-            Failure::invalid(format!("cannot encrypt to dst {}", m.dst), e)
+            refused |= matches!(
+                e,
+                CryptoError::Recipient(KeyError::SmallOrder | KeyError::MixedOrder)
+            );
+            Failure::invalid("cannot encrypt", e)
         })?;
         Ok(m)
     })?;
