@@ -22,7 +22,7 @@ fn bench_crypto(c: &mut Criterion) {
     let msg200 = vec![5u8; 200];
     let sig = alice.sign(&msg200);
     let kib = vec![6u8; 1024];
-    let sealed = bob_key.seal(&kib, Cipher::XSalsa20Poly1305);
+    let sealed = bob_key.seal(&kib, Cipher::XSalsa20Poly1305).unwrap();
 
     let mut g = c.benchmark_group("crypto");
     g.bench_function("sign 200 B", |b| b.iter(|| alice.sign(black_box(&msg200))));
@@ -30,7 +30,11 @@ fn bench_crypto(c: &mut Criterion) {
         b.iter(|| alice_key.verify(black_box(&msg200), &sig))
     });
     g.bench_function("seal 1 KiB", |b| {
-        b.iter(|| bob_key.seal(black_box(&kib), Cipher::XSalsa20Poly1305))
+        b.iter(|| {
+            bob_key
+                .seal(black_box(&kib), Cipher::XSalsa20Poly1305)
+                .unwrap()
+        })
     });
     g.bench_function("open 1 KiB", |b| {
         b.iter(|| bob.open(black_box(&sealed)).expect("opens"))
@@ -63,7 +67,7 @@ fn bench_crypto(c: &mut Criterion) {
         alice.address(),
         bob.address(),
         1_764_000_010,
-        bob_key.seal(&body, Cipher::default()),
+        bob_key.seal(&body, Cipher::default()).unwrap(),
     );
     m.sig = alice.sign(&m.signed_bytes());
     let Mined::Found(n) = mine(&m.work(), 1, 0, &Progress::default()) else {

@@ -16,9 +16,11 @@ use blake2::Blake2bVar;
 use blake2::digest::{Update, VariableOutput};
 use crypto_box::aead::Aead;
 use crypto_box::{ChaChaBox, PublicKey, SalsaBox, SecretKey};
+use curve25519_dalek::montgomery::MontgomeryPoint;
 use curve25519_dalek::scalar::clamp_integer;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand::rngs::OsRng;
+use zeroize::Zeroizing;
 
 use crate::error::{CryptoError, KeyError};
 use crate::keys::{Address, Seed};
@@ -123,22 +125,45 @@ impl Identity {
 
 /// A peer's public keys, decoded once: the verifying key and the X25519 key
 /// that sealed boxes go to. Cache one per peer.
+///
+/// Small-order keys (the eight torsion points, in any encoding) are refused
+/// outright: nothing signed by one verifies, and a box sealed to one has a
+/// fixed shared secret anyone can open. A key with a torsion component
+/// verifies (as in libsodium) but is no sealing target (libsodium's
+/// `crypto_sign_ed25519_pk_to_curve25519` refuses it too).
 #[derive(Clone)]
 pub struct PeerKey {
     verifying: VerifyingKey,
-    box_public: PublicKey,
+    box_public: Option<PublicKey>,
 }
 
 impl PeerKey {
-    /// Decodes an address; fails when it is not a valid Ed25519 point.
+    /// Decodes an address; fails when it is not a valid Ed25519 point or is
+    /// of small order.
     pub fn new(address: &Address) -> Result<Self, KeyError> {
         let verifying =
             VerifyingKey::from_bytes(address.as_bytes()).map_err(|_| KeyError::InvalidPoint)?;
-        let box_public = PublicKey::from(verifying.to_montgomery().to_bytes());
+        if verifying.is_weak() {
+            return Err(KeyError::SmallOrder);
+        }
+        let box_public = verifying
+            .to_edwards()
+            .is_torsion_free()
+            .then(|| PublicKey::from(verifying.to_montgomery().to_bytes()));
         Ok(Self {
             verifying,
             box_public,
         })
+    }
+
+    /// Decodes an address that boxes will be sealed to: [`PeerKey::new`],
+    /// and the point must lie in the prime-order subgroup.
+    pub fn recipient(address: &Address) -> Result<Self, KeyError> {
+        let key = Self::new(address)?;
+        match key.box_public {
+            Some(_) => Ok(key),
+            None => Err(KeyError::MixedOrder),
+        }
     }
 
     /// Strict Ed25519 verification: rejects non-canonical signatures and
@@ -151,29 +176,52 @@ impl PeerKey {
                 .is_ok()
     }
 
-    /// Seals `plaintext` to this peer.
-    pub fn seal(&self, plaintext: &[u8], cipher: Cipher) -> Vec<u8> {
+    /// Seals `plaintext` to this peer. Refuses a key outside the prime-order
+    /// subgroup, and (as libsodium's `crypto_scalarmult` does) any
+    /// ephemeral exchange whose X25519 shared secret is all zero.
+    pub fn seal(&self, plaintext: &[u8], cipher: Cipher) -> Result<Vec<u8>, CryptoError> {
+        let box_public = self
+            .box_public
+            .as_ref()
+            .ok_or(CryptoError::Recipient(KeyError::MixedOrder))?;
         let esk = SecretKey::generate(&mut OsRng);
+        if is_zero(&shared_secret(&esk, box_public)) {
+            return Err(CryptoError::WeakSharedSecret);
+        }
         let epk = esk.public_key();
-        let nonce = seal_nonce(epk.as_bytes(), self.box_public.as_bytes()).into();
+        let nonce = seal_nonce(epk.as_bytes(), box_public.as_bytes()).into();
         let boxed = match cipher {
-            Cipher::XSalsa20Poly1305 => {
-                SalsaBox::new(&self.box_public, &esk).encrypt(&nonce, plaintext)
-            }
+            Cipher::XSalsa20Poly1305 => SalsaBox::new(box_public, &esk).encrypt(&nonce, plaintext),
             Cipher::XChaCha20Poly1305 => {
-                ChaChaBox::new(&self.box_public, &esk).encrypt(&nonce, plaintext)
+                ChaChaBox::new(box_public, &esk).encrypt(&nonce, plaintext)
             }
         };
         let boxed = boxed.expect("encryption without associated data cannot fail");
-        [epk.as_bytes().as_slice(), &boxed].concat()
+        Ok([epk.as_bytes().as_slice(), &boxed].concat())
     }
+}
+
+/// X25519(secret, public), wiped on drop.
+fn shared_secret(secret: &SecretKey, public: &PublicKey) -> Zeroizing<[u8; 32]> {
+    let secret = Zeroizing::new(secret.to_bytes());
+    Zeroizing::new(
+        MontgomeryPoint(public.to_bytes())
+            .mul_clamped(*secret)
+            .to_bytes(),
+    )
+}
+
+/// Whether every byte is zero, without branching on the bytes (libsodium's
+/// `sodium_is_zero`).
+fn is_zero(bytes: &[u8; 32]) -> bool {
+    bytes.iter().fold(0u8, |acc, b| acc | b) == 0
 }
 
 /// Seals `plaintext` to the holder of `to`'s seed.
 pub fn seal(to: &Address, plaintext: &[u8], cipher: Cipher) -> Result<Vec<u8>, CryptoError> {
-    Ok(PeerKey::new(to)
-        .map_err(|_| CryptoError::BadRecipient)?
-        .seal(plaintext, cipher))
+    PeerKey::recipient(to)
+        .map_err(CryptoError::Recipient)?
+        .seal(plaintext, cipher)
 }
 
 /// Opens a sealed box with `seed`.
@@ -234,7 +282,13 @@ mod tests {
             assert_eq!(id.open(&sealed).unwrap(), b"hello");
         }
         // crypto_box's own crypto_box_seal opens ours and we open its.
-        let pk = PublicKey::from(PeerKey::new(&id.address()).unwrap().box_public.to_bytes());
+        let pk = PublicKey::from(
+            PeerKey::new(&id.address())
+                .unwrap()
+                .box_public
+                .unwrap()
+                .to_bytes(),
+        );
         let theirs = pk.seal(&mut OsRng, b"x").unwrap();
         assert_eq!(id.open(&theirs).unwrap(), b"x");
         let ours = seal(&id.address(), b"y", Cipher::XSalsa20Poly1305).unwrap();
@@ -248,6 +302,31 @@ mod tests {
         let sealed = seal(&a.address(), b"secret", Cipher::default()).unwrap();
         assert_eq!(b.open(&sealed), Err(CryptoError::Undecryptable));
         assert_eq!(a.open(&sealed[..40]), Err(CryptoError::Undecryptable));
+    }
+
+    #[test]
+    fn an_all_zero_shared_secret_is_never_used() {
+        // Bypass the constructor's small-order check: seal's own check stops it.
+        let id = Identity::from_seed(&Seed::generate());
+        let mut key = PeerKey::new(&id.address()).unwrap();
+        key.box_public = Some(PublicKey::from([0u8; 32]));
+        for cipher in [Cipher::XSalsa20Poly1305, Cipher::XChaCha20Poly1305] {
+            assert_eq!(key.seal(b"x", cipher), Err(CryptoError::WeakSharedSecret));
+        }
+    }
+
+    #[test]
+    fn a_key_with_a_torsion_component_verifies_but_is_not_sealed_to() {
+        use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        let order4 = CompressedEdwardsY([0; 32]).decompress().unwrap();
+        let mixed = Address((ED25519_BASEPOINT_POINT + order4).compress().to_bytes());
+        assert!(PeerKey::new(&mixed).is_ok());
+        assert_eq!(PeerKey::recipient(&mixed).err(), Some(KeyError::MixedOrder));
+        assert_eq!(
+            seal(&mixed, b"x", Cipher::default()),
+            Err(CryptoError::Recipient(KeyError::MixedOrder))
+        );
     }
 
     #[test]

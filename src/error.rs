@@ -98,8 +98,13 @@ pub enum KeyError {
     BadFile,
     /// The file's `# address:` comment does not belong to its seed.
     AddressMismatch,
-    /// The address is not a usable Ed25519 point (or is of small order).
+    /// The address is not a usable Ed25519 point.
     InvalidPoint,
+    /// The address is a point of small order (one of the eight torsion
+    /// points, in any encoding): a weak key, as libsodium calls it.
+    SmallOrder,
+    /// The address has a torsion component, so boxes are not sealed to it.
+    MixedOrder,
 }
 
 impl fmt::Display for KeyError {
@@ -110,6 +115,12 @@ impl fmt::Display for KeyError {
             Self::BadFile => "not a key file: expected one line of 64 hex digits (the seed)",
             Self::AddressMismatch => "the address comment does not match the seed",
             Self::InvalidPoint => "not a valid Ed25519 public key",
+            Self::SmallOrder => {
+                "a small-order (weak) key: anyone could open a box sealed to it, and nothing it signs verifies"
+            }
+            Self::MixedOrder => {
+                "not in the prime-order subgroup (a torsion component): libsodium refuses to seal to it"
+            }
         })
     }
 }
@@ -120,8 +131,11 @@ impl std::error::Error for KeyError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CryptoError {
-    /// The recipient address is not a valid Ed25519 point.
-    BadRecipient,
+    /// The recipient address cannot be sealed to, and why.
+    Recipient(KeyError),
+    /// The X25519 shared secret came out all zero: sealing would use a key
+    /// anyone knows.
+    WeakSharedSecret,
     /// The ciphertext is not a sealed box for this key (either suite).
     Undecryptable,
     /// The signature does not verify.
@@ -130,11 +144,14 @@ pub enum CryptoError {
 
 impl fmt::Display for CryptoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::BadRecipient => "recipient address is not a valid Ed25519 public key",
-            Self::Undecryptable => "body is not a sealed box for this key",
-            Self::BadSignature => "signature does not verify",
-        })
+        match self {
+            Self::Recipient(e) => write!(f, "cannot seal to this recipient: {e}"),
+            Self::WeakSharedSecret => {
+                f.write_str("the X25519 shared secret is all zero: refusing to seal")
+            }
+            Self::Undecryptable => f.write_str("body is not a sealed box for this key"),
+            Self::BadSignature => f.write_str("signature does not verify"),
+        }
     }
 }
 

@@ -381,7 +381,7 @@ mod tests {
                 alice.address(),
                 bob.address(),
                 1000,
-                bob_key.seal(&body, Cipher::default()),
+                bob_key.seal(&body, Cipher::default()).unwrap(),
             );
             m.sig = alice.sign(&m.signed_bytes());
             match i % 4 {

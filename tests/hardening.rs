@@ -232,7 +232,7 @@ fn make(k: &Keys, kind: Kind, i: usize, md: u32, bd: u32) -> (String, Option<Str
                 k.user.address(),
                 k.relay,
                 ts,
-                k.other_key.seal(&plain, Cipher::default()),
+                k.other_key.seal(&plain, Cipher::default()).unwrap(),
             );
             m.sig = k.user.sign(&m.signed_bytes());
             m.nonce = mined(&m.work(), md);
@@ -243,7 +243,7 @@ fn make(k: &Keys, kind: Kind, i: usize, md: u32, bd: u32) -> (String, Option<Str
                 k.user.address(),
                 k.relay,
                 ts,
-                k.relay_key.seal(&plain, Cipher::default()),
+                k.relay_key.seal(&plain, Cipher::default()).unwrap(),
             );
             m.nonce = mined(&m.work(), md);
             m
@@ -555,4 +555,51 @@ fn store_guard() {
 #[test]
 fn memory() {
     run_script("memory");
+}
+
+/// Peak RSS allowed to a relay answering one stranger's request_sync_headers
+/// for a topic holding 96 MiB of content, in KiB: the answer is made from
+/// content ids alone, so the content is never loaded.
+const SYNC_RSS_LIMIT_KIB: u64 = 48_000;
+
+#[test]
+fn a_strangers_sync_request_is_answered_from_ids_alone() {
+    use gossip::store::{BulletinStore, SqliteStore};
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let topic = topic_id(b"big");
+    let db = dir.path().join("big.db");
+    let mut store = SqliteStore::open(&db).unwrap();
+    for i in 0..96u32 {
+        let mut content = vec![b'x'; 1 << 20];
+        content[..4].copy_from_slice(&i.to_be_bytes());
+        store
+            .store(&Bulletin::new(topic, content, NOW - 10))
+            .unwrap();
+    }
+    drop(store);
+    let plain = Payload::Sync(Op::RequestSyncHeaders, topic, Vec::new()).encode();
+    let m = prepare_message(
+        &k.user,
+        &k.relay_key,
+        k.relay,
+        &plain,
+        NOW,
+        1,
+        Cipher::default(),
+    )
+    .unwrap();
+    let input = dir.path().join("sync.jsonl");
+    let mut line = Vec::new();
+    write_object(&mut line, &Object::Message(m), Format::Json).unwrap();
+    std::fs::write(&input, line).unwrap();
+    let db = db.to_str().unwrap();
+    let (stderr, _, kib) = run_relay(dir.path(), "sync", &input, &["--store", db]);
+    let got = counters(&stderr);
+    assert_eq!((got["accepted"], got["sent"]), (1, 1), "{stderr}");
+    assert!(
+        kib < SYNC_RSS_LIMIT_KIB,
+        "peak RSS {kib} KiB answering a sync request for a 96 MiB topic"
+    );
+    eprintln!("sync answer for a 96 MiB topic: peak RSS {kib} KiB");
 }

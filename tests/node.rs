@@ -228,7 +228,7 @@ fn every_drop_reason_is_counted_by_name() {
         hand_made(&me, dst, carry(good.clone()).encode(), NOW),
     ));
     let key = PeerKey::new(&dst).unwrap();
-    let unknown_op = key.seal(&[0x0b, 1, 2], Cipher::default());
+    let unknown_op = key.seal(&[0x0b, 1, 2], Cipher::default()).unwrap();
     cases.push((Reason::BadPayload, hand_made(&me, dst, unknown_op, NOW)));
     let old = Bulletin::new(topic, b"old".to_vec(), (NOW - 3600) as u32);
     cases.push((Reason::Expired, sealed(&me, dst, &carry(old), NOW)));
@@ -580,4 +580,121 @@ fn a_sync_answer_is_taken_up_to_max_sync_ids_and_the_rest_counted() {
         .collect();
     assert_eq!(asked, vec![[1; 32], [2; 32], [3; 32]]);
     assert_eq!(n.counters().over_cap, 7);
+}
+
+/// A node holding `n` beacon bulletins (neither followed nor new to it).
+fn node_holding(n: usize, config: NodeConfig) -> (Node, Vec<Bulletin>) {
+    let mut node = Node::new(Identity::from_seed(&Seed::generate()), config);
+    let held: Vec<Bulletin> = (0..n)
+        .map(|i| mined(beacon_topic(), format!("held {i}").as_bytes(), NOW))
+        .collect();
+    for b in &held {
+        node.publish(b.clone(), NOW).unwrap();
+    }
+    node.run_until_idle(NOW).unwrap();
+    node.take_sent();
+    node.take_delivered();
+    (node, held)
+}
+
+#[test]
+fn exact_replays_of_requests_are_answered_once() {
+    let (mut node, held) = node_holding(1, NodeConfig::default());
+    let stranger = Identity::from_seed(&Seed::generate());
+    let sync = sealed(
+        &stranger,
+        node.address(),
+        &Payload::Sync(Op::RequestSyncHeaders, beacon_topic(), Vec::new()),
+        NOW,
+    );
+    let content = sealed(
+        &stranger,
+        node.address(),
+        &Payload::RequestContent(PackedContent {
+            id: held[0].content_id,
+            content: Vec::new(),
+        }),
+        NOW,
+    );
+    for _ in 0..100 {
+        node.receive(sync.clone());
+        node.receive(content.clone());
+    }
+    // Still a replay at the last second of the message TTL.
+    node.run_until_idle(NOW + 300).unwrap();
+    let sent = node.take_sent();
+    let ops: Vec<Op> = sent.iter().map(|o| o.op).collect();
+    assert_eq!(ops, vec![Op::RespondSyncHeaders, Op::RespondContent]);
+    assert_eq!(node.counters().duplicates, 198);
+    // Re-stamped (new ts, re-mined: both outside the signature): the same
+    // signature, still a replay.
+    let mut restamped = sync.clone();
+    restamped.ts += 200;
+    mine_message(&mut restamped, 1);
+    node.receive(restamped.clone());
+    node.run_until_idle(NOW + 250).unwrap();
+    // And it keeps the entry alive past the original's TTL.
+    node.receive(restamped);
+    node.run_until_idle(NOW + 450).unwrap();
+    assert!(
+        node.take_sent().is_empty(),
+        "a re-stamped request is a replay"
+    );
+    assert_eq!(node.counters().duplicates, 200);
+    // A fresh request (a new signature) is answered again.
+    node.receive(sealed(
+        &stranger,
+        node.address(),
+        &Payload::Sync(Op::RequestSyncHeaders, beacon_topic(), Vec::new()),
+        NOW + 450,
+    ));
+    node.run_until_idle(NOW + 450).unwrap();
+    assert_eq!(node.take_sent().len(), 1);
+}
+
+#[test]
+fn answers_to_strangers_are_capped_in_bytes_per_source() {
+    // Each respond_content payload is its op byte and a 78-byte bulletin:
+    // 200 bytes a window lets two through, not three.
+    let config = NodeConfig {
+        stranger_answer_bytes: 200,
+        ..NodeConfig::default()
+    };
+    let (mut node, held) = node_holding(4, config);
+    let stranger = Identity::from_seed(&Seed::generate());
+    let other = Identity::from_seed(&Seed::generate());
+    let neighbour = Identity::from_seed(&Seed::generate());
+    node.connect(neighbour.address(), 1).unwrap();
+    let me = node.address();
+    let ask = |from: &Identity, b: &Bulletin, ts: u64| {
+        sealed(
+            from,
+            me,
+            &Payload::RequestContent(PackedContent {
+                id: b.content_id,
+                content: Vec::new(),
+            }),
+            ts,
+        )
+    };
+    let mut asks = Vec::new();
+    for b in &held {
+        asks.push(ask(&stranger, b, NOW));
+        asks.push(ask(&other, b, NOW));
+        asks.push(ask(&neighbour, b, NOW));
+    }
+    for m in asks {
+        node.receive(m);
+    }
+    node.run_until_idle(NOW).unwrap();
+    let sent = node.take_sent();
+    let to = |a: Address| sent.iter().filter(|o| o.peer == a).count();
+    assert_eq!(to(stranger.address()), 2, "two answers fit the budget");
+    assert_eq!(to(other.address()), 2, "each source has its own budget");
+    assert_eq!(to(neighbour.address()), 4, "neighbours are not capped");
+    assert_eq!(node.counters().over_cap, 4);
+    // The next window brings a new budget.
+    node.receive(ask(&stranger, &held[3], NOW + 60));
+    node.run_until_idle(NOW + 60).unwrap();
+    assert_eq!(node.take_sent().len(), 1);
 }

@@ -1,17 +1,29 @@
 //! `gossip encrypt` and `gossip decrypt`: seal each message's body to its
 //! destination, or open it with the destination's key.
 
+use std::process::ExitCode;
+
 use gossip::crypto;
+use gossip::error::{CryptoError, KeyError};
 
 use super::args::{DecryptArgs, EncryptArgs};
 use super::io::{CmdResult, Failure, load_identity, map_messages};
 
+/// Seals each body; a destination that cannot be sealed to (a small-order
+/// or mixed-order key) is refused with exit 2, the other messages still go out.
 pub fn encrypt(args: EncryptArgs) -> CmdResult {
-    map_messages(&args.input, &args.output, |mut m| {
-        m.body = crypto::seal(&m.dst, &m.body, args.cipher)
-            .map_err(|e| Failure::invalid("cannot encrypt", e))?;
+    let mut refused = false;
+    let code = map_messages(&args.input, &args.output, |mut m| {
+        m.body = crypto::seal(&m.dst, &m.body, args.cipher).map_err(|e| {
+            refused |= matches!(
+                e,
+                CryptoError::Recipient(KeyError::SmallOrder | KeyError::MixedOrder)
+            );
+            Failure::invalid("cannot encrypt", e)
+        })?;
         Ok(m)
-    })
+    })?;
+    Ok(if refused { ExitCode::from(2) } else { code })
 }
 
 pub fn decrypt(args: DecryptArgs) -> CmdResult {

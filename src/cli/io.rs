@@ -308,26 +308,73 @@ pub fn parse_address(what: &str, text: &str) -> Result<Address, Failure> {
     Address::from_hex(text).map_err(|e| Failure::new(2, format!("bad {what} '{text}'"), e))
 }
 
-/// Loads a key file, refusing files others can read.
+/// Loads a key file, refusing files others can read and anything but a
+/// regular file (a FIFO would hang the read).
 pub fn load_seed(path: &Path) -> Result<Seed, Failure> {
-    let what = format!("key file {}", path.display());
-    let meta = std::fs::metadata(path).map_err(|e| {
-        let f = Failure::io(&what, e);
+    let what = format!("key file {}", shown_key_path(path));
+    let meta = regular_file(path, &what).map_err(|f| {
         if !path.exists() {
             f.hint("create one with `gossip keygen -o FILE`")
         } else {
             f
         }
     })?;
-    if meta.is_dir() {
-        return Err(Failure::io(what, "is a directory"));
-    }
     check_private(path, &meta, &what)?;
     let mut text = zeroize::Zeroizing::new(String::new());
     File::open(path)
         .and_then(|f| f.take(1 << 16).read_to_string(&mut text))
         .map_err(|e| Failure::io(&what, e))?;
     parse_key_file(&text, address_of).map_err(|e| Failure::io(what, e))
+}
+
+/// A key argument as it may be printed: never a run of 64 hex digits,
+/// which is what a seed given by mistake for a path looks like.
+fn shown_key_path(path: &Path) -> String {
+    let text = path.display().to_string();
+    let longest_hex_run = text
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    if longest_hex_run >= 64 {
+        "<64 hex digits, not shown: -k/GOSSIP_KEY takes a key file's path, not a seed>".into()
+    } else {
+        text
+    }
+}
+
+/// The metadata of `path` (symlinks followed), which must be a regular
+/// file: a FIFO, a device, a socket or a directory is refused by name.
+pub fn regular_file(path: &Path, what: &str) -> Result<std::fs::Metadata, Failure> {
+    let meta = std::fs::metadata(path).map_err(|e| Failure::io(what, e))?;
+    if meta.is_file() {
+        return Ok(meta);
+    }
+    if meta.is_dir() {
+        return Err(Failure::io(what, "is a directory"));
+    }
+    let kind = special_kind(&meta);
+    Err(Failure::io(what, format!("{kind}, not a regular file")))
+}
+
+#[cfg(unix)]
+fn special_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_fifo() {
+        "is a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "is a device"
+    } else if t.is_socket() {
+        "is a socket"
+    } else {
+        "is a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::Metadata) -> &'static str {
+    "is a special file"
 }
 
 #[cfg(unix)]

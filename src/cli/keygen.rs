@@ -8,7 +8,7 @@ use gossip::crypto::address_of;
 use gossip::keys::{Seed, key_file_text};
 
 use super::args::KeygenArgs;
-use super::io::{CmdResult, Failure, stdout, write_err};
+use super::io::{CmdResult, Failure, regular_file, stdout, write_err};
 
 pub fn run(args: KeygenArgs) -> CmdResult {
     let seed = Seed::generate();
@@ -23,16 +23,12 @@ pub fn run(args: KeygenArgs) -> CmdResult {
         }
         Some(path) => {
             let what = format!("cannot write key file {}", path.display());
-            if args.force && path.is_dir() {
-                return Err(Failure::io(what, "is a directory"));
-            }
-            if args.force {
-                // Remove first so the new file is created 0600, whatever the old mode was.
-                match std::fs::remove_file(path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Failure::io(what, e)),
-                }
+            if args.force && std::fs::symlink_metadata(path).is_ok() {
+                // Only a regular file is replaced, never a device, a FIFO or
+                // a directory. It is removed first so the new file is
+                // created 0600, whatever the old mode was.
+                regular_file(path, &what)?;
+                std::fs::remove_file(path).map_err(|e| Failure::io(&what, e))?;
             }
             let mut options = OpenOptions::new();
             options.write(true).create_new(true);

@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 
 use gossip::codec::{Kind, Object};
+use gossip::crypto::PeerKey;
+use gossip::error::KeyError;
 use gossip::message::Message;
 use gossip::operation::Op;
 
@@ -14,6 +16,11 @@ use super::io::{
 
 pub fn run(args: MessageNewArgs) -> CmdResult {
     let dst = parse_address("--to address", &args.to)?;
+    // A weak destination is refused here already; one that is no point at
+    // all is left to `encrypt`/`sign` to report.
+    if let Err(e @ (KeyError::SmallOrder | KeyError::MixedOrder)) = PeerKey::recipient(&dst) {
+        return Err(Failure::new(2, format!("bad --to address {dst}"), e));
+    }
     let src = match (&args.key, &args.from) {
         (Some(key), _) => load_identity(key)?.address(),
         (None, Some(from)) => parse_address("--from address", from)?,

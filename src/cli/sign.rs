@@ -20,8 +20,8 @@ pub fn run(args: SignArgs) -> CmdResult {
         Some(to) => parse_address("--to address", to)?,
         None => id.address(),
     };
-    let peer =
-        PeerKey::new(&dst).map_err(|e| Failure::new(2, format!("bad --to address {dst}"), e))?;
+    let peer = PeerKey::recipient(&dst)
+        .map_err(|e| Failure::new(2, format!("bad --to address {dst}"), e))?;
     let ts = u32::try_from(now(&args.now))
         .map_err(|_| Failure::new(2, "bad --now", "does not fit the protocol's u32 timestamp"))?;
     let miner = Miner::new(args.jobs.jobs)?;
@@ -56,6 +56,7 @@ pub fn run(args: SignArgs) -> CmdResult {
                         body
                     } else {
                         peer.seal(&body, args.cipher)
+                            .map_err(|e| Failure::invalid("cannot encrypt", e))?
                     };
                     Message::new(id.address(), dst, ts, body)
                 }

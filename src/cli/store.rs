@@ -8,7 +8,7 @@ use gossip::ids::topic_id;
 use gossip::store::{BulletinStore, Match, Query, SqliteStore, StoreError};
 
 use super::args::{MatchArg, OutputArgs, StoreCommand};
-use super::io::{CmdResult, Failure, ObjectWriter, now, parse_hex};
+use super::io::{CmdResult, Failure, ObjectWriter, now, parse_hex, regular_file};
 
 fn open(path: &Path) -> Result<SqliteStore, Failure> {
     open_with(path, |p| SqliteStore::open(p))
@@ -30,6 +30,10 @@ fn open_with(
                 .hint("a relay creates it with `gossip relay --store DB`"),
         );
     }
+    regular_file(
+        path,
+        &format!("store: cannot open store {}", path.display()),
+    )?;
     how(path).map_err(|e| open_failure("store", path, &e))
 }
 

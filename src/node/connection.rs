@@ -17,12 +17,12 @@ pub struct Connection {
 
 impl Connection {
     /// A connection to `peer` at `difficulty` leading zero bits; fails when
-    /// the address is not a valid Ed25519 key.
+    /// the address is not a key boxes can be sealed to.
     pub fn new(peer: Address, difficulty: u32) -> Result<Self, KeyError> {
         Ok(Self {
             peer,
             difficulty,
-            key: PeerKey::new(&peer)?,
+            key: PeerKey::recipient(&peer)?,
         })
     }
 

@@ -13,11 +13,13 @@
 //! Payload conventions for every operation are in `docs/protocol-node.md`.
 
 mod action;
+mod answer_budget;
 mod connection;
 mod counters;
 mod handler;
 mod notice;
 mod operations;
+mod replay;
 mod seen;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
@@ -26,6 +28,10 @@ use std::fmt;
 use rayon::prelude::*;
 
 pub use action::Action;
+pub use answer_budget::{
+    AnswerBudget, DEFAULT_ANSWER_WINDOW, DEFAULT_MAX_ANSWERED_STRANGERS,
+    DEFAULT_STRANGER_ANSWER_BYTES,
+};
 pub use connection::Connection;
 pub use counters::Counters;
 pub use handler::{
@@ -33,12 +39,13 @@ pub use handler::{
 };
 pub use notice::{NOTICE_LEN, NOTICE_PREFIX, Notice};
 pub use operations::prepare_message;
+pub use replay::{DEFAULT_REPLAY_CAPACITY, ReplaySet};
 pub use seen::{DEFAULT_SEEN_CAPACITY, SeenSet};
 
 use crate::bulletin::Bulletin;
 use crate::crypto::PeerKey;
 use crate::crypto::{Cipher, Identity};
-use crate::error::KeyError;
+use crate::error::{CryptoError, KeyError};
 use crate::ids::{DELIVERY_CODE_LEN, Id, beacon_topic, inbox_topic};
 use crate::keys::Address;
 use crate::message::Message;
@@ -79,6 +86,16 @@ pub struct NodeConfig {
     /// Most delivery codes recorded for peers that are not neighbours; a
     /// stranger's notice past it is counted as `over_cap`, not recorded.
     pub max_peer_inboxes: usize,
+    /// Most accepted message signatures kept to catch exact replays
+    /// within the message TTL.
+    pub replay_capacity: usize,
+    /// Bytes of answers (sync headers, content) one peer that is not a
+    /// neighbour gets per `answer_window`; the excess counts as `over_cap`.
+    pub stranger_answer_bytes: u64,
+    /// The window of `stranger_answer_bytes`, seconds.
+    pub answer_window: u64,
+    /// Most strangers whose answer bytes are tracked in one window.
+    pub max_answered_strangers: usize,
     /// The sealed-box cipher for outgoing messages.
     pub cipher: Cipher,
     /// The delivery code to start with; random when None.
@@ -95,6 +112,10 @@ impl Default for NodeConfig {
             max_sync_ids: DEFAULT_MAX_SYNC_IDS,
             max_inbound: DEFAULT_MAX_INBOUND,
             max_peer_inboxes: DEFAULT_MAX_PEER_INBOXES,
+            replay_capacity: DEFAULT_REPLAY_CAPACITY,
+            stranger_answer_bytes: DEFAULT_STRANGER_ANSWER_BYTES,
+            answer_window: DEFAULT_ANSWER_WINDOW,
+            max_answered_strangers: DEFAULT_MAX_ANSWERED_STRANGERS,
             cipher: Cipher::default(),
             delivery_code: None,
         }
@@ -116,6 +137,8 @@ pub enum NodeError {
     },
     /// A bulletin offered for publishing fails verification.
     Rejected(Reason),
+    /// A message could not be sealed to its peer (see [`CryptoError`]).
+    Seal(CryptoError),
 }
 
 impl fmt::Display for NodeError {
@@ -127,6 +150,7 @@ impl fmt::Display for NodeError {
                 write!(f, "no nonce reaches difficulty {difficulty}")
             }
             Self::Rejected(r) => write!(f, "bulletin rejected: {r}"),
+            Self::Seal(e) => e.fmt(f),
         }
     }
 }
@@ -136,6 +160,7 @@ impl std::error::Error for NodeError {
         match self {
             Self::Store(e) => Some(e),
             Self::Key(e) => Some(e),
+            Self::Seal(e) => Some(e),
             _ => None,
         }
     }
@@ -144,6 +169,12 @@ impl std::error::Error for NodeError {
 impl From<StoreError> for NodeError {
     fn from(e: StoreError) -> Self {
         Self::Store(e)
+    }
+}
+
+impl From<CryptoError> for NodeError {
+    fn from(e: CryptoError) -> Self {
+        Self::Seal(e)
     }
 }
 
@@ -218,6 +249,8 @@ pub struct Node {
     sent: Vec<Outbound>,
     delivered: Vec<Bulletin>,
     counters: Counters,
+    replay: ReplaySet,
+    answer_budget: AnswerBudget,
     store: Box<dyn BulletinStore>,
     sender: Box<dyn MessageSender>,
     message_handler: Box<dyn MessageHandler>,
@@ -245,6 +278,12 @@ impl Node {
         Self {
             identity,
             seen: SeenSet::new(config.seen_capacity),
+            replay: ReplaySet::new(config.replay_capacity),
+            answer_budget: AnswerBudget::new(
+                config.stranger_answer_bytes,
+                config.answer_window,
+                config.max_answered_strangers,
+            ),
             config,
             delivery_code,
             topics,
@@ -591,8 +630,8 @@ impl Node {
         let mut busy = false;
         if let Some(draft) = self.outbound.pop_front() {
             busy = true;
-            let item = prepare(&self.identity, &self.connections, self.config.cipher, draft)?;
-            self.hand_to_sender(item)?;
+            let item = prepare(&self.identity, &self.connections, self.config.cipher, draft);
+            self.hand_prepared(item)?;
         }
         if let Some(item) = self.inbound.pop_front() {
             busy = true;
@@ -639,7 +678,7 @@ impl Node {
             .collect();
         let sent = prepared.len();
         for item in prepared {
-            self.hand_to_sender(item?)?;
+            self.hand_prepared(item)?;
         }
         Ok(sent)
     }
@@ -654,6 +693,20 @@ impl Node {
                 return Ok(());
             }
             self.send_outbound_parallel()?;
+        }
+    }
+
+    /// Gives a prepared message to the sender; a stranger that cannot be
+    /// sealed to (a key with a torsion component: it verifies, but libsodium
+    /// will not seal to it) gets nothing, counted as `unsent`.
+    fn hand_prepared(&mut self, item: Result<Outbound, NodeError>) -> Result<(), NodeError> {
+        match item {
+            Ok(item) => self.hand_to_sender(item),
+            Err(NodeError::Key(_) | NodeError::Seal(_)) => {
+                self.counters.unsent += 1;
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -699,7 +752,7 @@ fn prepare(
     let key = match connections.get(&d.peer) {
         Some(c) => c.key(),
         None => {
-            stranger = PeerKey::new(&d.peer)?;
+            stranger = PeerKey::recipient(&d.peer)?;
             &stranger
         }
     };

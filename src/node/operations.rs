@@ -39,7 +39,7 @@ pub fn prepare_message(
     difficulty: u32,
     cipher: Cipher,
 ) -> Result<Message, NodeError> {
-    let mut m = Message::new(identity.address(), dst, ts, key.seal(plain, cipher));
+    let mut m = Message::new(identity.address(), dst, ts, key.seal(plain, cipher)?);
     m.sig = identity.sign(&m.signed_bytes());
     m.nonce = mine_nonce(&m.work(), difficulty)?;
     Ok(m)
@@ -86,6 +86,10 @@ impl Node {
             return Ok(());
         };
         self.counters.accepted += 1;
+        if !self.replay.first_time(&message, now) {
+            self.counters.duplicates += 1;
+            return Ok(());
+        }
         let src = message.src;
         match payload {
             Payload::Bulletin(Op::DeliverWithoutForward, bulletin) => {
@@ -250,24 +254,22 @@ impl Node {
         topic: Id,
         now: u64,
     ) -> Result<(), NodeError> {
-        let query = crate::store::Query {
-            topic: Some(crate::store::Match::Exact(topic.to_vec())),
-            ..Default::default()
-        };
-        let held: Vec<Id> = self
+        let ids = self
             .store
-            .query(&query)?
-            .into_iter()
-            .filter(|b| !b.is_expired(now))
-            .map(|b| b.content_id)
-            .collect();
-        let skip = held.len().saturating_sub(self.config.max_sync_ids);
-        let ids = held[skip..].concat();
-        self.send(
-            peer,
-            &Payload::Sync(Op::RespondSyncHeaders, topic, ids),
-            now,
-        )
+            .unexpired_ids(&topic, now, self.config.max_sync_ids)?
+            .concat();
+        self.answer(peer, Payload::Sync(Op::RespondSyncHeaders, topic, ids), now)
+    }
+
+    /// Sends an answer to a request: to a neighbour always, to a stranger
+    /// within its [`super::AnswerBudget`] (the excess counts as `over_cap`).
+    fn answer(&mut self, peer: Address, payload: Payload, now: u64) -> Result<(), NodeError> {
+        let len = payload.encode().len() as u64;
+        if !self.connections.contains_key(&peer) && !self.answer_budget.charge(peer, len, now) {
+            self.counters.over_cap += 1;
+            return Ok(());
+        }
+        self.send(peer, &payload, now)
     }
 
     /// request_content: for each id this node neither holds nor has seen,
@@ -301,7 +303,7 @@ impl Node {
     ) -> Result<(), NodeError> {
         match self.store.retrieve(&content_id)? {
             Some(b) if !b.is_expired(now) => {
-                self.send(peer, &Payload::Bulletin(Op::RespondContent, b), now)
+                self.answer(peer, Payload::Bulletin(Op::RespondContent, b), now)
             }
             _ => Ok(()),
         }

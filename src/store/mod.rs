@@ -125,6 +125,24 @@ pub trait BulletinStore: Send {
         Ok(self.query(&q)?.into_iter().map(|b| b.content_id).collect())
     }
 
+    /// The content ids of the newest `max` bulletins under `topic` that are
+    /// unexpired at `now`, oldest first: a sync answer, made from ids alone
+    /// (stores that can should not load the content).
+    fn unexpired_ids(&self, topic: &Id, now: u64, max: usize) -> Result<Vec<Id>, StoreError> {
+        let q = Query {
+            topic: Some(Match::Exact(topic.to_vec())),
+            ..Query::default()
+        };
+        let held: Vec<Id> = self
+            .query(&q)?
+            .into_iter()
+            .filter(|b| !b.is_expired(now))
+            .map(|b| b.content_id)
+            .collect();
+        let skip = held.len().saturating_sub(max);
+        Ok(held[skip..].to_vec())
+    }
+
     /// The bulletins matching every condition of `query`, oldest first.
     fn query(&self, query: &Query) -> Result<Vec<Bulletin>, StoreError> {
         Ok(self

@@ -325,6 +325,25 @@ impl BulletinStore for SqliteStore {
         Ok(out)
     }
 
+    fn unexpired_ids(&self, topic: &Id, now: u64, max: usize) -> Result<Vec<Id>, StoreError> {
+        // Unexpired: ts + CONTENT_TTL > now. Newest `max` by (ts, content id).
+        let oldest = sql_time(now) - i64::from(CONTENT_TTL);
+        let mut stmt = self.conn.prepare(
+            "SELECT content_id FROM bulletins WHERE topic = ?1 AND ts > ?2 \
+             ORDER BY ts DESC, content_id DESC LIMIT ?3",
+        )?;
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![&topic[..], oldest, limit], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(to_id(&row?, "content id")?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
     fn query(&self, query: &Query) -> Result<Vec<Bulletin>, StoreError> {
         let (sql_where, args) = query_where(query);
         self.select(&sql_where, args)

@@ -20,6 +20,8 @@ mod pack;
 mod pipelines;
 mod secrets;
 mod sign;
+mod special_files;
 mod tapehash;
 mod topic;
 mod verify;
+mod weak_keys;

@@ -56,3 +56,25 @@ fn refused_key_files_never_print_the_seed() {
     let out = env.fail(&["address", "-k", "long.key"], "", 4);
     assert_hidden(&out, "a malformed seed line");
 }
+
+#[test]
+fn a_seed_given_as_the_key_path_is_never_printed_back() {
+    let env = Env::new();
+    for upper in [false, true] {
+        let seed = if upper {
+            SEED.to_uppercase()
+        } else {
+            SEED.to_owned()
+        };
+        let by_flag = env.run(&["address", "-k", &seed], "");
+        let mut cmd = env.cmd(&["address"]);
+        cmd.env("GOSSIP_KEY", &seed);
+        let by_env = crate::util::run_cmd(cmd, "");
+        let nested = env.run(&["address", "-k", &format!("keys/{seed}.key")], "");
+        for (out, what) in [(by_flag, "-k"), (by_env, "GOSSIP_KEY"), (nested, "a path")] {
+            assert_eq!(out.code, 4, "{what}: {}", out.stderr);
+            assert_hidden(&out, what);
+            assert!(out.stderr.contains("not shown"), "{what}: {}", out.stderr);
+        }
+    }
+}

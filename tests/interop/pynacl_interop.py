@@ -8,6 +8,8 @@ Usage: pynacl_interop.py PATH_TO_GOSSIP
     Ed25519 signature over src || dst || body.
 (b) PyNaCl builds a message (sealed box to a gossip key's address converted
     to X25519, signed with PyNaCl); gossip verifies and opens it.
+(c) libsodium refuses every small-order address as a sealing target, and
+    gossip refuses each one on every path that takes a destination.
 
 Exits 0 when everything matches, 1 on any mismatch, 77 when PyNaCl is not
 importable.
@@ -256,6 +258,53 @@ def pynacl_to_gossip(g):
     check(b"bad_signature" in out, f"a signature over dst||src||body is refused: {out!r}")
 
 
+# Every encoding of the eight torsion points, sign bit clear and set
+# (libsodium's blocklist; ed..7f and ee..7f are the non-canonical y = p, p + 1).
+SMALL_ORDER = [
+    bytes(32),
+    b"\x01" + bytes(31),
+    bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+    bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+    b"\xec" + b"\xff" * 30 + b"\x7f",
+    b"\xed" + b"\xff" * 30 + b"\x7f",
+    b"\xee" + b"\xff" * 30 + b"\x7f",
+]
+SMALL_ORDER += [a[:31] + bytes([a[31] ^ 0x80]) for a in SMALL_ORDER]
+
+
+def small_order_destinations(g):
+    """(c): libsodium refuses every small-order address as a sealing target,
+    and so does gossip, on every path that takes a destination (exit 2)."""
+    g.run("keygen", "-o", "s.key")
+    bulletin = g.out("bulletin", "new", "--topic", "chat", "--ts", "100", "hi")
+    src = g.out("address", "-k", "s.key").decode().strip()
+    for addr in SMALL_ORDER:
+        try:
+            nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(addr)
+            check(False, f"libsodium converts small-order {addr.hex()}")
+        except nacl.exceptions.RuntimeError:
+            check(True, f"libsodium refuses small-order {addr.hex()}")
+        h = addr.hex()
+        for args in (
+            ("sign", "-k", "s.key", "--to", h, "--difficulty", "0"),
+            ("message", "new", "--from", src, "--to", h, "--ts", "200"),
+            ("relay", "-k", "s.key", "--peer", h),
+        ):
+            p = g.run(*args, stdin=bulletin, expect=None)
+            check(
+                p.returncode == 2 and not p.stdout and b"small-order" in p.stderr,
+                f"gossip {args[0]} refuses {h} (exit {p.returncode})",
+            )
+    # The X25519 images of the small-order points: libsodium's sealed box
+    # refuses them (the shared secret would be all zero).
+    for u in (bytes(32), b"\x01" + bytes(31), b"\xec" + b"\xff" * 30 + b"\x7f"):
+        try:
+            nacl.public.SealedBox(nacl.public.PublicKey(u)).encrypt(b"x")
+            check(False, f"libsodium seals to X25519 {u.hex()}")
+        except nacl.exceptions.CryptoError:
+            check(True, f"libsodium refuses to seal to X25519 {u.hex()}")
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -265,6 +314,7 @@ def main():
         g = Gossip(binary, workdir)
         gossip_to_pynacl(g)
         pynacl_to_gossip(g)
+        small_order_destinations(g)
     if FAILURES:
         print(f"pynacl_interop: {len(FAILURES)} mismatch(es)", file=sys.stderr)
         return 1

@@ -34,7 +34,7 @@ use outputs::{Outputs, PeerOutput, Sink};
 use super::args::{FormatArg, RelayArgs};
 use super::io::{
     CmdResult, EXIT_IO, Failure, load_identity, now, parse_address, parse_hex,
-    refuse_binary_on_terminal,
+    refuse_binary_on_terminal, regular_file,
 };
 
 /// Most input objects verified together in one batch.
@@ -141,6 +141,12 @@ pub fn run(args: RelayArgs) -> CmdResult {
     let started = now(&args.now);
     let mut node = match &args.store {
         Some(path) => {
+            if path.exists() {
+                regular_file(
+                    path,
+                    &format!("relay: cannot open store {}", path.display()),
+                )?;
+            }
             let store = SqliteStore::open(path)
                 .map_err(|e| super::store::open_failure("relay", path, &e))?;
             Node::with_store(identity, config, Box::new(store), started)

@@ -1,0 +1,81 @@
+//! The answer budget: bytes of answers (respond_sync_headers,
+//! respond_content) a node sends to each peer that is not a neighbour, per
+//! time window. A stranger's request costs it one message of proof of work;
+//! the budget bounds what that buys.
+
+use std::collections::HashMap;
+
+use crate::keys::Address;
+
+/// Default bytes of answers one stranger gets per window.
+pub const DEFAULT_STRANGER_ANSWER_BYTES: u64 = 1 << 20;
+
+/// Default window of the answer budget, seconds.
+pub const DEFAULT_ANSWER_WINDOW: u64 = 60;
+
+/// Default number of strangers tracked at once; past it, a new stranger
+/// gets no answer until a window ends.
+pub const DEFAULT_MAX_ANSWERED_STRANGERS: usize = 4096;
+
+/// Per-source byte counts for the current window.
+#[derive(Clone, Debug)]
+pub struct AnswerBudget {
+    bytes: u64,
+    window: u64,
+    max_sources: usize,
+    used: HashMap<Address, (u64, u64)>,
+}
+
+impl AnswerBudget {
+    /// `bytes` per source per `window` seconds, at most `max_sources`
+    /// sources tracked.
+    pub fn new(bytes: u64, window: u64, max_sources: usize) -> Self {
+        Self {
+            bytes,
+            window: window.max(1),
+            max_sources,
+            used: HashMap::new(),
+        }
+    }
+
+    /// Charges `len` bytes of answer to `peer` at `now`; false (nothing
+    /// charged) when that would pass its budget for this window.
+    pub fn charge(&mut self, peer: Address, len: u64, now: u64) -> bool {
+        let window = now / self.window;
+        if !self.used.contains_key(&peer) && self.used.len() >= self.max_sources {
+            self.used.retain(|_, (w, _)| *w == window);
+            if self.used.len() >= self.max_sources {
+                return false;
+            }
+        }
+        let (w, used) = self.used.entry(peer).or_insert((window, 0));
+        if *w != window {
+            (*w, *used) = (window, 0);
+        }
+        match used.checked_add(len) {
+            Some(total) if total <= self.bytes => {
+                *used = total;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_source_gets_its_bytes_per_window_and_sources_are_bounded() {
+        let mut b = AnswerBudget::new(100, 60, 2);
+        let (p, q, r) = (Address([1; 32]), Address([2; 32]), Address([3; 32]));
+        assert!(b.charge(p, 60, 0));
+        assert!(!b.charge(p, 41, 59), "past the budget");
+        assert!(b.charge(p, 40, 59));
+        assert!(b.charge(p, 100, 60), "a new window");
+        assert!(b.charge(q, 1, 60));
+        assert!(!b.charge(r, 1, 60), "too many sources this window");
+        assert!(b.charge(r, 1, 120), "old windows make room");
+    }
+}
