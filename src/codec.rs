@@ -32,8 +32,7 @@ pub const MAX_OBJECT: usize = 64 << 20;
 /// The largest packed bulletin: one that still fits, wrapped in a
 /// store_and_forward payload and sealed, in a message of [`MAX_OBJECT`], so
 /// every bulletin a node takes can be sent on.
-pub const MAX_BULLETIN: usize =
-    MAX_OBJECT - message::HEADER_LEN - 1 - crate::crypto::SEAL_OVERHEAD;
+pub const MAX_BULLETIN: usize = MAX_OBJECT - message::HEADER_LEN - 1 - crate::crypto::SEAL_OVERHEAD;
 
 /// Refuses an object over its cap ([`MAX_BULLETIN`] or [`MAX_OBJECT`]).
 pub fn check_size(obj: &Object) -> Result<(), DecodeError> {

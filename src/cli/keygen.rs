@@ -47,7 +47,10 @@ pub fn run(args: KeygenArgs) -> CmdResult {
                     f
                 }
             })?;
-            if let Err(e) = file.write_all(text.as_bytes()).and_then(|_| file.sync_all()) {
+            if let Err(e) = file
+                .write_all(text.as_bytes())
+                .and_then(|_| file.sync_all())
+            {
                 // A failed write (a full disk) leaves no empty or partial
                 // key file behind, so a retry is not refused as "exists".
                 drop(file);

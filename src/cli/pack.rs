@@ -108,7 +108,9 @@ pub fn unpack(args: UnpackArgs) -> CmdResult {
             index += 1;
             let packed = match got {
                 Line::Whole => decode(text),
-                Line::TooLong(len) => Err(format!("line of {len} bytes exceeds the {cap}-byte limit")),
+                Line::TooLong(len) => {
+                    Err(format!("line of {len} bytes exceeds the {cap}-byte limit"))
+                }
             };
             emit(index, packed)?;
         }

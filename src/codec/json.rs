@@ -23,7 +23,8 @@ use crate::message::Message;
 
 /// One JSON line as an object; unknown fields are ignored.
 pub fn decode(line: &[u8]) -> Result<Object, DecodeError> {
-    let fields: Fields = serde_json::from_slice(line).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let fields: Fields =
+        serde_json::from_slice(line).map_err(|e| DecodeError::Json(e.to_string()))?;
     fields.into_object()
 }
 
@@ -207,7 +208,11 @@ fn hex_field<const N: usize>(
 }
 
 /// Base64 decoded only when its decoded size fits under `max` bytes.
-fn b64_field(value: Option<Scalar<'_>>, field: &'static str, max: usize) -> Result<Vec<u8>, DecodeError> {
+fn b64_field(
+    value: Option<Scalar<'_>>,
+    field: &'static str,
+    max: usize,
+) -> Result<Vec<u8>, DecodeError> {
     let text = string(value, field)?;
     let len = text.len() / 4 * 3;
     if len > max + 3 {
@@ -253,7 +258,10 @@ mod tests {
 
     #[test]
     fn unknown_fields_of_any_shape_are_skipped() {
-        let line = bulletin_line(",\"x\":[1,[2,{\"a\":null}],\"s\\u0041\"],\"y\":{\"z\":-1.5}", Z);
+        let line = bulletin_line(
+            ",\"x\":[1,[2,{\"a\":null}],\"s\\u0041\"],\"y\":{\"z\":-1.5}",
+            Z,
+        );
         let Object::Bulletin(b) = decode(line.as_bytes()).unwrap() else {
             panic!("not a bulletin")
         };

@@ -12,10 +12,9 @@
 //! The relay is the one reader that does not fail on a bad object: it
 //! counts it (`malformed=1`), goes on and exits 0 (docs/cli.md, "The relay").
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::util::{Env, Out, assert_usage_format, frame, run_cmd, set_mode};
+use crate::util::{Env, Out, assert_usage_format, frame, run_cmd, run_measured, set_mode};
 
 const NOW: &str = "1700000000";
 
@@ -321,36 +320,6 @@ fn bad_frames() -> Vec<(&'static str, Vec<u8>)> {
             f
         }),
     ]
-}
-
-/// Runs `gossip args` under /usr/bin/time (when there) and returns the
-/// outcome, the wall time and the peak RSS in KiB.
-fn run_measured(env: &Env, args: &[String], stdin: &[u8]) -> (Out, Duration, Option<u64>) {
-    let time = Path::new("/usr/bin/time");
-    let rss_file = env.path("rss.txt");
-    let _ = std::fs::remove_file(&rss_file);
-    let mut cmd = if time.exists() {
-        let mut c = assert_cmd::Command::new(time);
-        c.arg("-f")
-            .arg("%M")
-            .arg("-o")
-            .arg(&rss_file)
-            .arg(crate::util::bin());
-        c
-    } else {
-        assert_cmd::Command::new(crate::util::bin())
-    };
-    cmd.current_dir(env.dir.path())
-        .env_remove("GOSSIP_KEY")
-        .env_remove("GOSSIP_NOW")
-        .args(args);
-    let start = Instant::now();
-    let out = run_cmd(cmd, stdin);
-    let took = start.elapsed();
-    let rss = std::fs::read_to_string(&rss_file)
-        .ok()
-        .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()));
-    (out, took, rss)
 }
 
 /// Output lines, ignoring what differs between runs (random seals and

@@ -100,9 +100,10 @@ fn take_batch(
             Err(ReadError::Io(e)) => return Err(Failure::io("relay: reading stdin", e)),
             Err(ReadError::Decode { error, fatal: true }) => {
                 node.count_malformed();
-                *broken = Some(Failure::malformed("relay: stdin", error).hint(
-                    "the rest of the input was not read: its framing cannot be trusted",
-                ));
+                *broken = Some(
+                    Failure::malformed("relay: stdin", error)
+                        .hint("the rest of the input was not read: its framing cannot be trusted"),
+                );
             }
             Err(ReadError::Decode { error, .. }) => {
                 node.count_malformed();
