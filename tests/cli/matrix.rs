@@ -10,7 +10,8 @@
 //!   allocating what the length prefix claims (peak RSS and wall time).
 //!
 //! The relay is the one reader that does not fail on a bad object: it
-//! counts it (`malformed=1`), goes on and exits 0 (docs/cli.md, "The relay").
+//! counts it (`malformed=1`), goes on and exits 0 (docs/cli.md, "The relay"),
+//! unless a wire stream's framing breaks: that ends its input, exit 3.
 
 use std::time::Duration;
 
@@ -29,6 +30,9 @@ enum Expect {
     Usage,
     /// The relay: exit 0, the counters show this many malformed objects.
     RelayMalformed(u64),
+    /// The relay on a wire stream whose framing broke: exit 3, the counters,
+    /// and one `gossip: relay: stdin: …` error.
+    RelayBroken,
 }
 
 /// Checks one run against its expectation.
@@ -44,25 +48,39 @@ fn check(name: &str, out: &Out, expect: Expect) {
             assert_usage_format(&out.stderr);
             assert!(out.stdout.is_empty(), "{name}: stdout on a usage error");
         }
-        Expect::RelayMalformed(n) => {
-            assert_eq!(out.code, 0, "{name}: stderr:\n{}", out.stderr);
-            for line in out.stderr.lines() {
-                assert!(
-                    line.starts_with("gossip: "),
-                    "{name}: stray stderr line {line:?}"
-                );
-            }
-            let counters = out
+        Expect::RelayBroken => {
+            assert_eq!(out.code, 3, "{name}: stderr:\n{}", out.stderr);
+            let errors = out
                 .stderr
                 .lines()
-                .rfind(|l| l.starts_with("gossip: relay: received="))
-                .unwrap_or_else(|| panic!("{name}: no counters line:\n{}", out.stderr));
-            assert!(
-                counters.contains(&format!(" malformed={n} ")),
-                "{name}: expected malformed={n}: {counters}"
-            );
+                .filter(|l| l.starts_with("gossip: relay: stdin: "));
+            assert_eq!(errors.count(), 1, "{name}: stderr:\n{}", out.stderr);
+            relay_counted(name, &out.stderr, 1);
+        }
+        Expect::RelayMalformed(n) => {
+            assert_eq!(out.code, 0, "{name}: stderr:\n{}", out.stderr);
+            relay_counted(name, &out.stderr, n);
         }
     }
+}
+
+/// The relay's stderr: only `gossip: `/`hint: ` lines, and counters that
+/// show `n` malformed objects.
+fn relay_counted(name: &str, stderr: &str, n: u64) {
+    for line in stderr.lines() {
+        assert!(
+            line.starts_with("gossip: ") || line.starts_with("hint: "),
+            "{name}: stray stderr line {line:?}"
+        );
+    }
+    let counters = stderr
+        .lines()
+        .rfind(|l| l.starts_with("gossip: relay: received="))
+        .unwrap_or_else(|| panic!("{name}: no counters line:\n{stderr}"));
+    assert!(
+        counters.contains(&format!(" malformed={n} ")),
+        "{name}: expected malformed={n}: {counters}"
+    );
 }
 
 /// Exactly one `gossip: ` line, first, then only `hint: ` lines.
@@ -395,7 +413,15 @@ fn stream_readers_keep_the_prefix_and_refuse_each_bad_object() {
                 let mut input = prefix.clone();
                 input.extend_from_slice(&bad);
                 let (out, took, rss) = run_measured(&fx.env, &reader.args, &input);
-                check(&case, &out, reader.bad);
+                // A broken frame (not merely a bad object) ends the relay's input: exit 3.
+                // (A first byte over 0x04 starts no frame: alone, it is a bad JSON line.)
+                let broken = bad_name != "frame too short for any object"
+                    && (!prefix.is_empty() || bad[0] <= 4);
+                let expect = match reader.bad {
+                    Expect::RelayMalformed(_) if broken => Expect::RelayBroken,
+                    other => other,
+                };
+                check(&case, &out, expect);
                 assert!(
                     took < Duration::from_secs(1),
                     "{case}: took {took:?} to refuse a frame"
