@@ -1,18 +1,12 @@
 //! Edges: extreme flag values, a full disk under keygen, and the one text
 //! form of an object (no duplicate keys, lowercase hex).
 
-use crate::util::Env;
-
-const NOW: &str = "1700000000";
+use crate::util::{Env, signed_bulletin};
 
 /// A signed message to the key's own address (JSON line).
 fn message(env: &Env) -> String {
-    env.keygen("k.key");
-    let b = env
-        .ok(&["bulletin", "new", "--topic", "t", "--ts", NOW, "hi"], "")
-        .text();
-    let b = env.ok(&["hashcash"], &b).text();
-    env.ok(&["sign", "-k", "k.key", "--now", NOW], &b).text()
+    let addr = env.keygen("k.key");
+    signed_bulletin(env, "t", 1_700_000_000, "k.key", &addr)
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! too), is one malformed object and the stream goes on, in the relay as in
 //! every reader; a broken wire stream ends with one error and exit 3.
 
-use crate::util::{Env, frame};
+use crate::util::{Env, frame, signed_bulletin};
 
 const NOW: &str = "1700000000";
 
@@ -10,18 +10,7 @@ const NOW: &str = "1700000000";
 fn relay_and_message(env: &Env) -> String {
     let relay = env.keygen("relay.key");
     env.keygen("user.key");
-    let b = env
-        .ok(
-            &["bulletin", "new", "--topic", "chat", "--ts", NOW, "hi"],
-            "",
-        )
-        .text();
-    let b = env.ok(&["hashcash"], &b).text();
-    env.ok(
-        &["sign", "-k", "user.key", "--to", &relay, "--now", NOW],
-        &b,
-    )
-    .text()
+    signed_bulletin(env, "chat", 1_700_000_000, "user.key", &relay)
 }
 
 fn relay_args() -> Vec<&'static str> {

@@ -302,6 +302,17 @@ pub fn bulletin_line(env: &Env, topic: &str, text: &str, ts: u32) -> String {
     .text()
 }
 
+/// A bulletin "hi" on `topic` at `ts`, mined, signed by `key` to `to` at
+/// `ts` (JSON line).
+pub fn signed_bulletin(env: &Env, topic: &str, ts: u32, key: &str, to: &str) -> String {
+    let b = env
+        .ok(&["hashcash"], bulletin_line(env, topic, "hi", ts))
+        .text();
+    let now = ts.to_string();
+    env.ok(&["sign", "-k", key, "--to", to, "--now", &now], &b)
+        .text()
+}
+
 /// A 64-hex address that is a valid Ed25519 point (from a fixed seed).
 pub fn fixed_address(env: &Env, seed_byte: u8) -> String {
     let name = format!("fixed{seed_byte}.key");
