@@ -117,3 +117,58 @@ fn wire_streams_still_detect_from_their_first_byte() {
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(out.stderr.contains("bad JSON"), "{}", out.stderr);
 }
+
+/// The case, over real netcat: "hello there" typed into
+/// `nc -l … | gossip relay`, then a message; the relay delivers it.
+#[test]
+fn hello_there_through_netcat_then_a_message_is_delivered() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    if Command::new("nc").arg("-h").output().is_err() {
+        eprintln!("notice: hello_there_through_netcat… skipped: nc is not installed");
+        return;
+    }
+    let env = Env::new();
+    let m = relay_and_message(&env);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let relay = relay_args()
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let script = format!(
+        "nc -l 127.0.0.1 {port} | '{}' {relay}",
+        crate::util::bin().display()
+    );
+    let server = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(env.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut conn = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(c) => break c,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("nc -l never listened: {e}"),
+        }
+    };
+    conn.write_all(b"hello there\n").unwrap();
+    conn.write_all(m.as_bytes()).unwrap();
+    drop(conn);
+    let out = server.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let delivered = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(delivered.lines().count(), 1, "{stderr}");
+    assert!(delivered.contains("\"content\":\"aGk=\""), "{delivered}");
+    assert!(stderr.contains("malformed=1"), "{stderr}");
+}
