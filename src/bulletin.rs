@@ -56,8 +56,15 @@ impl Bulletin {
         out
     }
 
-    /// Reads packed bytes; everything after the header is content.
+    /// Reads packed bytes; everything after the header is content. More
+    /// than [`crate::codec::MAX_BULLETIN`] bytes are refused.
     pub fn unpack(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() > crate::codec::MAX_BULLETIN {
+            return Err(DecodeError::Oversized {
+                len: bytes.len() as u64,
+                max: crate::codec::MAX_BULLETIN as u64,
+            });
+        }
         if bytes.len() < HEADER_LEN {
             return Err(DecodeError::Truncated {
                 what: "bulletin",

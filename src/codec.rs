@@ -1,9 +1,12 @@
 //! Object streams: JSON Lines and length-prefixed wire frames.
 //!
-//! A reader detects the format from a stream's first byte: `{` (or
-//! whitespace) starts JSON Lines; a byte that can begin the length prefix of
-//! an object within [`MAX_OBJECT`] starts wire frames (4-byte big-endian
-//! length, then the packed object); anything else is refused. A wire frame carries no type;
+//! A reader detects the format from a stream's first byte: a byte that can
+//! begin the length prefix of an object within [`MAX_OBJECT`] (0x00..=0x04)
+//! starts wire frames (4-byte big-endian length, then the packed object);
+//! any other byte starts JSON Lines, whose first line, like any line, is
+//! skipped as malformed when it is not an object (so a stray "hello" typed
+//! into a relay's input costs one line, not the stream). A JSON line longer
+//! than [`MAX_JSON_LINE`] is dropped as it is read, never held whole. A wire frame carries no type;
 //! a reader that takes both kinds classifies a frame as a bulletin when its
 //! bytes 32..64 are SHA-256 of bytes 72.. (its content id matches), and as
 //! a message otherwise. Lengths are checked against a cap before anything
@@ -13,16 +16,38 @@ use std::io::{self, BufRead, Read, Write};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::bulletin::{self, Bulletin};
 use crate::error::DecodeError;
 use crate::ids::content_id;
-use crate::keys::Address;
 use crate::message::{self, Message};
 
-/// The largest packed object a reader accepts, bytes (64 MiB).
+mod json;
+
+/// The largest packed object a reader accepts, bytes (64 MiB): the one cap
+/// on every object made, decoded or written.
 pub const MAX_OBJECT: usize = 64 << 20;
+
+/// The largest packed bulletin: one that still fits, wrapped in a
+/// store_and_forward payload and sealed, in a message of [`MAX_OBJECT`], so
+/// every bulletin a node takes can be sent on.
+pub const MAX_BULLETIN: usize = MAX_OBJECT - message::HEADER_LEN - 1 - crate::crypto::SEAL_OVERHEAD;
+
+/// Refuses an object over its cap ([`MAX_BULLETIN`] or [`MAX_OBJECT`]).
+pub fn check_size(obj: &Object) -> Result<(), DecodeError> {
+    let (len, max) = match obj {
+        Object::Bulletin(b) => (bulletin::HEADER_LEN + b.content.len(), MAX_BULLETIN),
+        Object::Message(m) => (message::HEADER_LEN + m.body.len(), MAX_OBJECT),
+    };
+    if len > max {
+        return Err(DecodeError::Oversized {
+            len: len as u64,
+            max: max as u64,
+        });
+    }
+    Ok(())
+}
 
 /// The longest JSON line a reader accepts: a maximal object in base64 plus
 /// room for the other fields.
@@ -77,40 +102,21 @@ impl Object {
         }
     }
 
-    /// Reads a JSON object; unknown fields are ignored.
-    pub fn from_json(value: &Value) -> Result<Self, DecodeError> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| DecodeError::Json("not a JSON object".into()))?;
-        let ty = obj
-            .get("type")
-            .and_then(Value::as_str)
-            .ok_or_else(|| DecodeError::Json("missing string field 'type'".into()))?;
-        match ty {
-            "bulletin" => Ok(Object::Bulletin(Bulletin {
-                topic: hex_field(obj, "topic")?,
-                content_id: hex_field(obj, "content_id")?,
-                ts: u32_field(obj, "ts")?,
-                nonce: u32_field(obj, "nonce")?,
-                content: b64_field(obj, "content")?,
-            })),
-            "message" => Ok(Object::Message(Message {
-                dst: Address(hex_field(obj, "dst")?),
-                src: Address(hex_field(obj, "src")?),
-                ts: u32_field(obj, "ts")?,
-                nonce: u32_field(obj, "nonce")?,
-                sig: hex_field(obj, "sig")?,
-                body: b64_field(obj, "body")?,
-            })),
-            other => Err(DecodeError::WrongType {
-                expected: "bulletin or message",
-                found: other.into(),
-            }),
-        }
+    /// Reads one JSON object line; unknown fields are ignored, a known
+    /// field given twice and uppercase hex are refused, and no JSON tree is
+    /// built.
+    pub fn from_json(line: &[u8]) -> Result<Self, DecodeError> {
+        json::decode(line)
     }
 
     /// Classifies and unpacks one wire frame's bytes.
     pub fn from_packed(bytes: &[u8], kind: Kind) -> Result<Self, DecodeError> {
+        if bytes.len() > MAX_OBJECT {
+            return Err(DecodeError::Oversized {
+                len: bytes.len() as u64,
+                max: MAX_OBJECT as u64,
+            });
+        }
         match kind {
             Kind::Bulletin => Bulletin::unpack(bytes).map(Object::Bulletin),
             Kind::Message => Message::unpack(bytes).map(Object::Message),
@@ -173,8 +179,10 @@ pub enum Format {
     Wire,
 }
 
-/// Writes one object in `format`.
+/// Writes one object in `format`; an object over its cap is refused
+/// (`InvalidInput`), since no reader would take it.
 pub fn write_object(w: &mut impl Write, obj: &Object, format: Format) -> io::Result<()> {
+    check_size(obj).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     match format {
         Format::Json => {
             serde_json::to_writer(&mut *w, &obj.to_json())?;
@@ -184,10 +192,16 @@ pub fn write_object(w: &mut impl Write, obj: &Object, format: Format) -> io::Res
     }
 }
 
-/// Writes one wire frame.
+/// Writes one wire frame; a frame over [`MAX_OBJECT`] is refused.
 pub fn write_frame(w: &mut impl Write, packed: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(packed.len())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "object larger than 4 GiB"))?;
+    if packed.len() > MAX_OBJECT {
+        let why = DecodeError::Oversized {
+            len: packed.len() as u64,
+            max: MAX_OBJECT as u64,
+        };
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, why.to_string()));
+    }
+    let len = u32::try_from(packed.len()).expect("under MAX_OBJECT");
     w.write_all(&len.to_be_bytes())?;
     w.write_all(packed)
 }
@@ -224,6 +238,8 @@ pub struct ObjectReader<R> {
     kind: Kind,
     format: Option<Format>,
     done: bool,
+    /// The JSON line being read, kept between lines.
+    line: Vec<u8>,
     /// 1-based index of the object last read, for error messages.
     pub index: u64,
 }
@@ -236,6 +252,7 @@ impl<R: BufRead> ObjectReader<R> {
             kind,
             format: None,
             done: false,
+            line: Vec::new(),
             index: 0,
         }
     }
@@ -253,17 +270,10 @@ impl<R: BufRead> ObjectReader<R> {
         let Some(&first) = buf.first() else {
             return Ok(None);
         };
-        let format = if first == b'{' || first.is_ascii_whitespace() {
-            Format::Json
-        } else if usize::from(first) <= MAX_OBJECT >> 24 {
+        let format = if usize::from(first) <= MAX_OBJECT >> 24 {
             Format::Wire
         } else {
-            // Counted as the first object, so errors name object 1, not 0.
-            self.index += 1;
-            return Err(ReadError::Decode {
-                error: DecodeError::UnknownFormat(first),
-                fatal: true,
-            });
+            Format::Json
         };
         self.format = Some(format);
         Ok(Some(format))
@@ -271,29 +281,32 @@ impl<R: BufRead> ObjectReader<R> {
 
     fn next_json(&mut self) -> Option<Result<Object, ReadError>> {
         loop {
-            let mut line = Vec::new();
-            let limit = MAX_JSON_LINE as u64 + 1;
-            match (&mut self.inner).take(limit).read_until(b'\n', &mut line) {
-                Ok(0) => return None,
-                Ok(_) => {}
+            let got = read_line_capped(&mut self.inner, MAX_JSON_LINE, &mut self.line);
+            let error = match got {
+                Ok(None) => return None,
                 Err(e) => return Some(Err(ReadError::Io(e))),
-            }
-            if line.len() as u64 >= limit && line.last() != Some(&b'\n') {
-                let error = DecodeError::Oversized {
-                    len: line.len() as u64,
+                Ok(Some(Line::TooLong(len))) => DecodeError::Oversized {
+                    len,
                     max: MAX_JSON_LINE as u64,
-                };
-                return Some(Err(ReadError::Decode { error, fatal: true }));
-            }
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
+                },
+                Ok(Some(Line::Whole)) if self.line.iter().all(u8::is_ascii_whitespace) => {
+                    continue;
+                }
+                Ok(Some(Line::Whole)) => {
+                    self.index += 1;
+                    let parsed = Object::from_json(&self.line).and_then(|o| o.expect(self.kind));
+                    if self.line.capacity() > 1 << 20 {
+                        // A huge line's buffer is not kept for the next one.
+                        self.line = Vec::new();
+                    }
+                    return Some(parsed.map_err(|error| ReadError::Decode {
+                        error,
+                        fatal: false,
+                    }));
+                }
+            };
             self.index += 1;
-            let parsed = serde_json::from_slice::<Value>(&line)
-                .map_err(|e| DecodeError::Json(e.to_string()))
-                .and_then(|v| Object::from_json(&v))
-                .and_then(|o| o.expect(self.kind));
-            return Some(parsed.map_err(|error| ReadError::Decode {
+            return Some(Err(ReadError::Decode {
                 error,
                 fatal: false,
             }));
@@ -379,53 +392,59 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
-fn field<'a>(obj: &'a Map<String, Value>, name: &'static str) -> Result<&'a Value, DecodeError> {
-    obj.get(name).ok_or(DecodeError::Field {
-        field: name,
-        why: "missing".into(),
-    })
+/// How [`read_line_capped`] found a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Line {
+    /// The line is in the buffer (with its newline, if it had one).
+    Whole,
+    /// The line was longer than the cap: its bytes, this many in all with
+    /// the newline, were read and dropped, and the buffer is empty.
+    TooLong(u64),
 }
 
-fn hex_field<const N: usize>(
-    obj: &Map<String, Value>,
-    name: &'static str,
-) -> Result<[u8; N], DecodeError> {
-    let text = field(obj, name)?.as_str().ok_or(DecodeError::Field {
-        field: name,
-        why: "not a string".into(),
-    })?;
-    let mut out = [0u8; N];
-    hex::decode_to_slice(text, &mut out).map_err(|_| DecodeError::Field {
-        field: name,
-        why: format!("expected {} hex digits", 2 * N),
-    })?;
-    Ok(out)
-}
-
-fn b64_field(obj: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, DecodeError> {
-    let text = field(obj, name)?.as_str().ok_or(DecodeError::Field {
-        field: name,
-        why: "not a string".into(),
-    })?;
-    B64.decode(text).map_err(|e| DecodeError::Field {
-        field: name,
-        why: format!("bad base64: {e}"),
-    })
-}
-
-fn u32_field(obj: &Map<String, Value>, name: &'static str) -> Result<u32, DecodeError> {
-    field(obj, name)?
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or(DecodeError::Field {
-            field: name,
-            why: "not an integer in 0..=4294967295".into(),
-        })
+/// Reads one line of at most `cap` bytes (newline not counted) into `line`,
+/// or drops a longer one as it reads it, holding no more than `cap` bytes.
+/// `None` at the end of the input.
+pub fn read_line_capped(
+    r: &mut impl BufRead,
+    cap: usize,
+    line: &mut Vec<u8>,
+) -> io::Result<Option<Line>> {
+    line.clear();
+    if r.by_ref().take(cap as u64 + 1).read_until(b'\n', line)? == 0 {
+        return Ok(None);
+    }
+    if line.len() <= cap || line.last() == Some(&b'\n') {
+        return Ok(Some(Line::Whole));
+    }
+    let mut len = line.len() as u64;
+    line.clear();
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            break;
+        }
+        let (n, end) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        r.consume(n);
+        len += n as u64;
+        if end {
+            break;
+        }
+    }
+    Ok(Some(Line::TooLong(len)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::Address;
 
     fn read_all(bytes: &[u8], kind: Kind) -> Vec<Result<Object, ReadError>> {
         ObjectReader::new(bytes, kind).collect()
@@ -453,16 +472,46 @@ mod tests {
     }
 
     #[test]
-    fn text_that_is_not_json_is_refused() {
-        let items = read_all(b"garbage\n{}", Kind::Any);
-        assert_eq!(items.len(), 1);
+    fn a_stray_first_line_is_one_malformed_line_and_the_stream_goes_on() {
+        let b = Object::Bulletin(Bulletin::new([1; 32], b"hi".to_vec(), 5));
+        let mut text = b"hello there\n\xff\xfe\n".to_vec();
+        write_object(&mut text, &b, Format::Json).unwrap();
+        let items = read_all(&text, Kind::Any);
+        assert_eq!(items.len(), 3);
+        for item in &items[..2] {
+            assert!(matches!(item, Err(ReadError::Decode { fatal: false, .. })));
+        }
+        assert_eq!(items[2].as_ref().unwrap(), &b);
+    }
+
+    #[test]
+    fn an_oversized_line_is_dropped_as_read_and_named_by_its_own_number() {
+        let mut long = b"{\"x\":\"".to_vec();
+        long.resize(MAX_JSON_LINE + 10, b'a');
+        long.extend_from_slice(b"\"}\n{}\n");
+        let mut reader = ObjectReader::new(&long[..], Kind::Any);
+        let first = reader.next().unwrap();
+        assert_eq!(reader.index, 1);
         assert!(matches!(
-            &items[0],
+            first,
             Err(ReadError::Decode {
-                error: DecodeError::UnknownFormat(b'g'),
-                fatal: true
-            })
+                error: DecodeError::Oversized { len, .. },
+                fatal: false
+            }) if len == MAX_JSON_LINE as u64 + 13
         ));
+        assert!(reader.next().unwrap().is_err());
+        assert_eq!(reader.index, 2);
+        assert!(reader.next().is_none());
+    }
+
+    #[test]
+    fn objects_over_the_cap_are_neither_written_nor_decoded() {
+        let big = Object::Bulletin(Bulletin::new([1; 32], vec![0; MAX_BULLETIN - 71], 5));
+        assert!(write_object(&mut io::sink(), &big, Format::Wire).is_err());
+        assert!(write_frame(&mut io::sink(), &vec![0; MAX_OBJECT + 1]).is_err());
+        assert!(Object::from_packed(&big.pack(), Kind::Any).is_err());
+        let fits = Object::Bulletin(Bulletin::new([1; 32], vec![0; MAX_BULLETIN - 72], 5));
+        assert!(write_object(&mut io::sink(), &fits, Format::Wire).is_ok());
     }
 
     #[test]

@@ -209,7 +209,7 @@ fn check_bulletin(v: &mut Verdict, b: &Bulletin, policy: &Policy) {
 }
 
 fn is_future(ts: u32, policy: &Policy) -> bool {
-    u64::from(ts) > policy.now + policy.skew
+    u64::from(ts) > policy.now.saturating_add(policy.skew)
 }
 
 /// Verifies a message: header checks always, and with the receiver's

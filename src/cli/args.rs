@@ -108,9 +108,9 @@ pub enum TypeArg {
 /// How many threads mine.
 #[derive(Args, Debug, Clone)]
 pub struct JobsArgs {
-    /// Mining threads (default: all cores).
+    /// Mining threads, 1 to 1024 (default: all cores).
     #[arg(short = 'j', long = "jobs", value_name = "THREADS",
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub jobs: Option<u32>,
 }
 

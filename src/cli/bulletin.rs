@@ -3,11 +3,11 @@
 use std::process::ExitCode;
 
 use gossip::bulletin::Bulletin;
-use gossip::codec::{MAX_OBJECT, Object};
+use gossip::codec::{MAX_BULLETIN, Object};
 use gossip::ids::topic_id;
 
 use super::args::BulletinNewArgs;
-use super::io::{CmdResult, Failure, ObjectWriter, parse_hex, read_all, ts_or_now};
+use super::io::{CmdResult, Failure, ObjectWriter, parse_hex, read_capped, ts_or_now};
 
 pub fn run(args: BulletinNewArgs) -> CmdResult {
     let topic = match (&args.topic, &args.topic_id) {
@@ -15,18 +15,15 @@ pub fn run(args: BulletinNewArgs) -> CmdResult {
         (None, Some(h)) => parse_hex("--topic-id", h)?,
         (None, None) => unreachable!("clap requires --topic or --topic-id"),
     };
+    let max = MAX_BULLETIN - gossip::bulletin::HEADER_LEN;
     let content = match (&args.text, &args.file) {
         (Some(text), _) => text.as_bytes().to_vec(),
-        (None, file) => read_all(file.as_deref())?,
+        (None, file) => read_capped(file.as_deref(), max)?,
     };
-    if content.len() > MAX_OBJECT - gossip::bulletin::HEADER_LEN {
+    if content.len() > max {
         return Err(Failure::malformed(
             "content too large",
-            format!(
-                "{} bytes; the limit is {} bytes",
-                content.len(),
-                MAX_OBJECT - gossip::bulletin::HEADER_LEN
-            ),
+            format!("{} bytes; the limit is {max} bytes", content.len()),
         ));
     }
     let ts = ts_or_now(args.ts, &args.now)?;

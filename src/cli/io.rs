@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError, write_object};
+use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError, check_size, write_object};
 use gossip::crypto::{Identity, address_of};
 use gossip::keys::{Address, Seed, parse_key_file};
 use gossip::message::Message;
@@ -108,6 +108,23 @@ pub fn read_all(path: Option<&Path>) -> Result<Vec<u8>, Failure> {
     open_input(path)?
         .read_to_end(&mut buf)
         .map_err(|e| Failure::io(describe(path), e))?;
+    Ok(buf)
+}
+
+/// Reads a whole input of at most `max` bytes, and stops reading at the cap
+/// (malformed, exit 3) when there is more.
+pub fn read_capped(path: Option<&Path>, max: usize) -> Result<Vec<u8>, Failure> {
+    let mut buf = Vec::new();
+    open_input(path)?
+        .take(max as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Failure::io(describe(path), e))?;
+    if buf.len() > max {
+        return Err(Failure::malformed(
+            describe(path),
+            format!("more than {max} bytes; the limit is {max} bytes"),
+        ));
+    }
     Ok(buf)
 }
 
@@ -240,6 +257,13 @@ pub fn map_objects(
     let mut out = ObjectWriter::new(output)?;
     let source = describe(input.input.as_deref());
     let mut rejected = 0u64;
+    // An object over the cap is never written: no reader would take it.
+    let mut f = |index, obj| {
+        f(index, obj).and_then(|obj| match check_size(&obj) {
+            Ok(()) => Ok(obj),
+            Err(e) => Err(Failure::invalid("", e)),
+        })
+    };
     let end = for_each_object(input, kind, |index, obj| match f(index, obj) {
         Ok(obj) => out.write(&obj),
         Err(failure) => {

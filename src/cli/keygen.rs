@@ -43,9 +43,16 @@ pub fn run(args: KeygenArgs) -> CmdResult {
                     f
                 }
             })?;
-            file.write_all(text.as_bytes())
+            if let Err(e) = file
+                .write_all(text.as_bytes())
                 .and_then(|_| file.sync_all())
-                .map_err(|e| Failure::io(&what, e))?;
+            {
+                // A failed write (a full disk) leaves no empty or partial
+                // key file behind, so a retry is not refused as "exists".
+                drop(file);
+                let _ = std::fs::remove_file(path);
+                return Err(Failure::io(&what, e));
+            }
             eprintln!("address: {address}");
         }
     }

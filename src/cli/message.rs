@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use gossip::codec::{Kind, Object};
+use gossip::codec::{Kind, MAX_OBJECT, Object};
 use gossip::crypto::PeerKey;
 use gossip::error::KeyError;
 use gossip::message::Message;
@@ -10,7 +10,7 @@ use gossip::operation::Op;
 
 use super::args::MessageNewArgs;
 use super::io::{
-    CmdResult, Failure, ObjectWriter, for_each_object, load_identity, parse_address, read_all,
+    CmdResult, Failure, ObjectWriter, for_each_object, load_identity, parse_address, read_capped,
     ts_or_now,
 };
 
@@ -41,7 +41,9 @@ pub fn run(args: MessageNewArgs) -> CmdResult {
         Object::Message(Message::new(src, dst, ts, body))
     };
     if let Some(file) = &args.body_file {
-        out.write(&wrap(&read_all(Some(file))?))?;
+        // Room for the header and the operation byte: the message fits the cap.
+        let max = MAX_OBJECT - gossip::message::HEADER_LEN - 1;
+        out.write(&wrap(&read_capped(Some(file), max)?))?;
         out.finish()?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -3,15 +3,17 @@
 //! (--hex, --base64), which is what the original implementation's pack()
 //! gives and takes.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use gossip::codec::{Format, Kind, MAX_OBJECT, Object, write_frame, write_object};
+use gossip::codec::{
+    Format, Kind, Line, MAX_OBJECT, Object, read_line_capped, write_frame, write_object,
+};
 
 use super::args::{PackArgs, TypeArg, UnpackArgs};
 use super::io::{
-    CmdResult, Failure, StreamEnd, describe, for_each_object, open_input, read_all,
+    CmdResult, Failure, StreamEnd, describe, for_each_object, open_input, read_capped,
     refuse_binary_on_terminal, stdout, write_err,
 };
 
@@ -62,15 +64,7 @@ pub fn unpack(args: UnpackArgs) -> CmdResult {
     let mut out = stdout();
     let mut end = StreamEnd::default();
     let mut emit = |index: usize, packed: Result<Vec<u8>, String>| -> Result<(), Failure> {
-        let obj = packed.and_then(|p| {
-            if p.len() > MAX_OBJECT {
-                return Err(format!(
-                    "object of {} bytes exceeds the {MAX_OBJECT}-byte limit",
-                    p.len()
-                ));
-            }
-            Object::from_packed(&p, kind).map_err(|e| e.to_string())
-        });
+        let obj = packed.and_then(|p| Object::from_packed(&p, kind).map_err(|e| e.to_string()));
         match obj {
             Ok(obj) => {
                 end.objects += 1;
@@ -84,24 +78,41 @@ pub fn unpack(args: UnpackArgs) -> CmdResult {
         }
     };
     if enc.raw {
-        emit(1, Ok(read_all(path)?))?;
+        emit(1, Ok(read_capped(path, MAX_OBJECT)?))?;
     } else {
-        let decode = |line: &str| -> Result<Vec<u8>, String> {
+        // Each line is read under the cap of its encoding, and a line over
+        // it or not UTF-8 is one malformed object: the stream goes on.
+        let cap = if enc.hex {
+            2 * MAX_OBJECT
+        } else {
+            MAX_OBJECT.div_ceil(3) * 4
+        };
+        let decode = |line: &[u8]| -> Result<Vec<u8>, String> {
+            let line = std::str::from_utf8(line).map_err(|e| format!("not UTF-8 text: {e}"))?;
             if enc.hex {
                 hex::decode(line).map_err(|e| format!("bad hex: {e}"))
             } else {
                 B64.decode(line).map_err(|e| format!("bad base64: {e}"))
             }
         };
+        let mut input = open_input(path)?;
+        let mut line = Vec::new();
         let mut index = 0;
-        for line in open_input(path)?.lines() {
-            let line = line.map_err(|e| Failure::io(format!("reading {source}"), e))?;
-            let line = line.trim();
-            if line.is_empty() {
+        while let Some(got) = read_line_capped(&mut input, cap, &mut line)
+            .map_err(|e| Failure::io(format!("reading {source}"), e))?
+        {
+            let text = line.trim_ascii();
+            if got == Line::Whole && text.is_empty() {
                 continue;
             }
             index += 1;
-            emit(index, decode(line))?;
+            let packed = match got {
+                Line::Whole => decode(text),
+                Line::TooLong(len) => {
+                    Err(format!("line of {len} bytes exceeds the {cap}-byte limit"))
+                }
+            };
+            emit(index, packed)?;
         }
     }
     out.flush().map_err(write_err)?;

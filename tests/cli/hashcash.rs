@@ -112,7 +112,7 @@ fn malformed_streams_are_exit_3() {
     let out = env.fail(&["hashcash", "-d", "1"], "garbage\n", 3);
     assert!(
         out.stderr
-            .starts_with("gossip: stdin object 1: not an object stream: starts with byte 0x67"),
+            .starts_with("gossip: stdin object 1: bad JSON: expected value at line 1 column 1"),
         "{}",
         out.stderr
     );

@@ -7,11 +7,14 @@ mod util;
 
 mod address;
 mod bulletin;
+mod caps;
 mod completions;
 mod content_id;
 mod crypt;
+mod edges;
 mod hashcash;
 mod inspect;
+mod junk;
 mod keygen;
 mod matrix;
 mod message;

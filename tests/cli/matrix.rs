@@ -10,12 +10,12 @@
 //!   allocating what the length prefix claims (peak RSS and wall time).
 //!
 //! The relay is the one reader that does not fail on a bad object: it
-//! counts it (`malformed=1`), goes on and exits 0 (docs/cli.md, "The relay").
+//! counts it (`malformed=1`), goes on and exits 0 (docs/cli.md, "The relay"),
+//! unless a wire stream's framing breaks: that ends its input, exit 3.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::util::{Env, Out, assert_usage_format, frame, run_cmd, set_mode};
+use crate::util::{Env, Out, assert_usage_format, frame, run_cmd, run_measured, set_mode};
 
 const NOW: &str = "1700000000";
 
@@ -30,6 +30,9 @@ enum Expect {
     Usage,
     /// The relay: exit 0, the counters show this many malformed objects.
     RelayMalformed(u64),
+    /// The relay on a wire stream whose framing broke: exit 3, the counters,
+    /// and one `gossip: relay: stdin: …` error.
+    RelayBroken,
 }
 
 /// Checks one run against its expectation.
@@ -45,25 +48,39 @@ fn check(name: &str, out: &Out, expect: Expect) {
             assert_usage_format(&out.stderr);
             assert!(out.stdout.is_empty(), "{name}: stdout on a usage error");
         }
-        Expect::RelayMalformed(n) => {
-            assert_eq!(out.code, 0, "{name}: stderr:\n{}", out.stderr);
-            for line in out.stderr.lines() {
-                assert!(
-                    line.starts_with("gossip: "),
-                    "{name}: stray stderr line {line:?}"
-                );
-            }
-            let counters = out
+        Expect::RelayBroken => {
+            assert_eq!(out.code, 3, "{name}: stderr:\n{}", out.stderr);
+            let errors = out
                 .stderr
                 .lines()
-                .rfind(|l| l.starts_with("gossip: relay: received="))
-                .unwrap_or_else(|| panic!("{name}: no counters line:\n{}", out.stderr));
-            assert!(
-                counters.contains(&format!(" malformed={n} ")),
-                "{name}: expected malformed={n}: {counters}"
-            );
+                .filter(|l| l.starts_with("gossip: relay: stdin: "));
+            assert_eq!(errors.count(), 1, "{name}: stderr:\n{}", out.stderr);
+            relay_counted(name, &out.stderr, 1);
+        }
+        Expect::RelayMalformed(n) => {
+            assert_eq!(out.code, 0, "{name}: stderr:\n{}", out.stderr);
+            relay_counted(name, &out.stderr, n);
         }
     }
+}
+
+/// The relay's stderr: only `gossip: `/`hint: ` lines, and counters that
+/// show `n` malformed objects.
+fn relay_counted(name: &str, stderr: &str, n: u64) {
+    for line in stderr.lines() {
+        assert!(
+            line.starts_with("gossip: ") || line.starts_with("hint: "),
+            "{name}: stray stderr line {line:?}"
+        );
+    }
+    let counters = stderr
+        .lines()
+        .rfind(|l| l.starts_with("gossip: relay: received="))
+        .unwrap_or_else(|| panic!("{name}: no counters line:\n{stderr}"));
+    assert!(
+        counters.contains(&format!(" malformed={n} ")),
+        "{name}: expected malformed={n}: {counters}"
+    );
 }
 
 /// Exactly one `gossip: ` line, first, then only `hint: ` lines.
@@ -323,36 +340,6 @@ fn bad_frames() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-/// Runs `gossip args` under /usr/bin/time (when there) and returns the
-/// outcome, the wall time and the peak RSS in KiB.
-fn run_measured(env: &Env, args: &[String], stdin: &[u8]) -> (Out, Duration, Option<u64>) {
-    let time = Path::new("/usr/bin/time");
-    let rss_file = env.path("rss.txt");
-    let _ = std::fs::remove_file(&rss_file);
-    let mut cmd = if time.exists() {
-        let mut c = assert_cmd::Command::new(time);
-        c.arg("-f")
-            .arg("%M")
-            .arg("-o")
-            .arg(&rss_file)
-            .arg(crate::util::bin());
-        c
-    } else {
-        assert_cmd::Command::new(crate::util::bin())
-    };
-    cmd.current_dir(env.dir.path())
-        .env_remove("GOSSIP_KEY")
-        .env_remove("GOSSIP_NOW")
-        .args(args);
-    let start = Instant::now();
-    let out = run_cmd(cmd, stdin);
-    let took = start.elapsed();
-    let rss = std::fs::read_to_string(&rss_file)
-        .ok()
-        .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()));
-    (out, took, rss)
-}
-
 /// Output lines, ignoring what differs between runs (random seals and
 /// nonces): only their number is compared.
 fn line_count(out: &Out) -> usize {
@@ -426,7 +413,15 @@ fn stream_readers_keep_the_prefix_and_refuse_each_bad_object() {
                 let mut input = prefix.clone();
                 input.extend_from_slice(&bad);
                 let (out, took, rss) = run_measured(&fx.env, &reader.args, &input);
-                check(&case, &out, reader.bad);
+                // A broken frame (not merely a bad object) ends the relay's input: exit 3.
+                // (A first byte over 0x04 starts no frame: alone, it is a bad JSON line.)
+                let broken = bad_name != "frame too short for any object"
+                    && (!prefix.is_empty() || bad[0] <= 4);
+                let expect = match reader.bad {
+                    Expect::RelayMalformed(_) if broken => Expect::RelayBroken,
+                    other => other,
+                };
+                check(&case, &out, expect);
                 assert!(
                     took < Duration::from_secs(1),
                     "{case}: took {took:?} to refuse a frame"

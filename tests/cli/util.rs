@@ -236,6 +236,36 @@ pub fn run_cmd(mut cmd: Command, stdin: impl AsRef<[u8]>) -> Out {
     out
 }
 
+/// Runs `gossip args` under /usr/bin/time (when there) and returns the
+/// outcome, the wall time and the peak RSS in KiB.
+pub fn run_measured(
+    env: &Env,
+    args: &[String],
+    stdin: &[u8],
+) -> (Out, std::time::Duration, Option<u64>) {
+    let time = Path::new("/usr/bin/time");
+    let rss_file = env.path("rss.txt");
+    let _ = std::fs::remove_file(&rss_file);
+    let mut cmd = if time.exists() {
+        let mut c = assert_cmd::Command::new(time);
+        c.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(bin());
+        c
+    } else {
+        assert_cmd::Command::new(bin())
+    };
+    cmd.current_dir(env.dir.path())
+        .env_remove("GOSSIP_KEY")
+        .env_remove("GOSSIP_NOW")
+        .args(args);
+    let start = std::time::Instant::now();
+    let out = run_cmd(cmd, stdin);
+    let took = start.elapsed();
+    let rss = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()));
+    (out, took, rss)
+}
+
 /// Sets a file's permission bits.
 pub fn set_mode(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
@@ -270,6 +300,17 @@ pub fn bulletin_line(env: &Env, topic: &str, text: &str, ts: u32) -> String {
         "",
     )
     .text()
+}
+
+/// A bulletin "hi" on `topic` at `ts`, mined, signed by `key` to `to` at
+/// `ts` (JSON line).
+pub fn signed_bulletin(env: &Env, topic: &str, ts: u32, key: &str, to: &str) -> String {
+    let b = env
+        .ok(&["hashcash"], bulletin_line(env, topic, "hi", ts))
+        .text();
+    let now = ts.to_string();
+    env.ok(&["sign", "-k", key, "--to", to, "--now", &now], &b)
+        .text()
 }
 
 /// A 64-hex address that is a valid Ed25519 point (from a fixed seed).

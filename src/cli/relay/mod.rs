@@ -86,11 +86,14 @@ fn recover_deliveries(
 
 /// Queues a batch of input objects on the node: messages verified together
 /// (in parallel, batch signatures), bulletins published, bad objects counted.
+/// A wire stream whose framing broke is kept in `broken`: the input ends
+/// there, and the relay, once it has handled what came before, exits 3.
 fn take_batch(
     node: &mut Node,
     batch: Vec<Result<Object, ReadError>>,
     t: u64,
     quiet: bool,
+    broken: &mut Option<Failure>,
 ) -> Result<(), Failure> {
     let mut messages = Vec::new();
     for item in batch {
@@ -102,6 +105,13 @@ fn take_batch(
                 }
             }
             Err(ReadError::Io(e)) => return Err(Failure::io("relay: reading stdin", e)),
+            Err(ReadError::Decode { error, fatal: true }) => {
+                node.count_malformed();
+                *broken = Some(
+                    Failure::malformed("relay: stdin", error)
+                        .hint("the rest of the input was not read: its framing cannot be trusted"),
+                );
+            }
             Err(ReadError::Decode { error, .. }) => {
                 node.count_malformed();
                 if !quiet {
@@ -244,6 +254,7 @@ pub fn run(args: RelayArgs) -> CmdResult {
 
     let mut last_purge = Instant::now();
     let mut result = Ok(());
+    let mut broken = None;
     while !stop.load(Ordering::Relaxed) {
         if last_purge.elapsed() >= PURGE_EVERY {
             last_purge = Instant::now();
@@ -270,7 +281,7 @@ pub fn run(args: RelayArgs) -> CmdResult {
         batch.extend(rx.try_iter().take(BATCH - 1));
         let t = now(&args.now);
         let bytes: usize = batch.iter().map(in_flight::size_of).sum();
-        if let Err(e) = take_batch(&mut node, batch, t, args.quiet) {
+        if let Err(e) = take_batch(&mut node, batch, t, args.quiet, &mut broken) {
             result = Err(e);
             break;
         }
@@ -299,5 +310,5 @@ pub fn run(args: RelayArgs) -> CmdResult {
         result = finished;
     }
     eprintln!("gossip: relay: {}", node.counters());
-    result.map(|()| ExitCode::SUCCESS)
+    result.and_then(|()| broken.map_or(Ok(ExitCode::SUCCESS), Err))
 }
