@@ -378,7 +378,7 @@ fn delivery_code_rotation_notifies_neighbours() {
     link(&mut nodes, 0, 1);
     link(&mut nodes, 1, 2);
     let old_inbox = nodes[0].inbox_topic();
-    nodes[0].rotate_delivery_code();
+    nodes[0].rotate_delivery_code(NOW).unwrap();
     let inbox = nodes[0].inbox_topic();
     assert_ne!(inbox, old_inbox);
     assert!(nodes[0].follows(&inbox) && !nodes[0].follows(&old_inbox));
@@ -451,7 +451,7 @@ fn strangers_delivery_codes_are_recorded_up_to_max_peer_inboxes() {
     nodes[0].connect(neighbour, 1).unwrap();
 
     let rotate = |nodes: &mut Vec<Node>, i: usize| {
-        nodes[i].rotate_delivery_code();
+        nodes[i].rotate_delivery_code(NOW).unwrap();
         pump(nodes, NOW);
         (nodes[i].address(), nodes[i].inbox_topic())
     };

@@ -7,13 +7,14 @@ use gossip::codec::{MAX_OBJECT, Object};
 use gossip::ids::topic_id;
 
 use super::args::BulletinNewArgs;
+use super::topic::inbox_arg;
 use super::io::{CmdResult, Failure, ObjectWriter, parse_hex, read_all, ts_or_now};
 
 pub fn run(args: BulletinNewArgs) -> CmdResult {
     let topic = match (&args.topic, &args.topic_id) {
         (Some(desc), _) => topic_id(desc.as_bytes()),
         (None, Some(h)) => parse_hex("--topic-id", h)?,
-        (None, None) => unreachable!("clap requires --topic or --topic-id"),
+        (None, None) => inbox_arg(&args.inbox, &args.delivery_code)?,
     };
     let content = match (&args.text, &args.file) {
         (Some(text), _) => text.as_bytes().to_vec(),

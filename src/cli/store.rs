@@ -1,5 +1,7 @@
 //! `gossip store`: read and manage a relay's SQLite bulletin store.
 
+mod codes;
+
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -87,6 +89,9 @@ pub fn run(command: StoreCommand) -> CmdResult {
                 a.output,
             )
         }
+        StoreCommand::Code(a) => return codes::show(&open_read_only(&a.db.store)?, &a, true),
+        StoreCommand::Peers(a) => return codes::show(&open_read_only(&a.db.store)?, &a, false),
+        StoreCommand::Rotate(a) => return codes::rotate(open(&a.db.store)?, now(&a.now)),
         StoreCommand::Purge(a) => {
             let removed = open(&a.db.store)?
                 .remove_expired(now(&a.now))
