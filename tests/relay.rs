@@ -41,3 +41,8 @@ fn persistence() {
 fn drops() {
     run_script("drops");
 }
+
+#[test]
+fn delivery_code() {
+    run_script("delivery_code");
+}

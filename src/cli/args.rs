@@ -519,7 +519,11 @@ fn parse_every(text: &str) -> Result<u64, String> {
         "d" => 86_400,
         _ => return Err(format!("unknown unit '{unit}' (use s, m, h or d)")),
     };
-    match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(scale)) {
+    match digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+    {
         Some(secs) if secs > 0 => Ok(secs),
         _ => Err("expected a whole number of at least 1 before the unit".into()),
     }

@@ -7,8 +7,8 @@ use gossip::codec::{MAX_OBJECT, Object};
 use gossip::ids::topic_id;
 
 use super::args::BulletinNewArgs;
-use super::topic::inbox_arg;
 use super::io::{CmdResult, Failure, ObjectWriter, parse_hex, read_all, ts_or_now};
+use super::topic::inbox_arg;
 
 pub fn run(args: BulletinNewArgs) -> CmdResult {
     let topic = match (&args.topic, &args.topic_id) {

@@ -287,7 +287,10 @@ impl Node {
             if !c.own {
                 node.peer_codes.insert(c.address, c.code);
             } else if c.address == address
-                && node.config.delivery_code.is_none_or(|given| given == c.code)
+                && node
+                    .config
+                    .delivery_code
+                    .is_none_or(|given| given == c.code)
             {
                 node.set_delivery_code(c.code);
                 node.delivery_code_since = Some(c.since);
@@ -411,7 +414,9 @@ impl Node {
 
     /// The inbox topic `peer` last announced with a delivery-code notice.
     pub fn peer_inbox(&self, peer: &Address) -> Option<Id> {
-        self.peer_codes.get(peer).map(|code| inbox_topic(code, peer))
+        self.peer_codes
+            .get(peer)
+            .map(|code| inbox_topic(code, peer))
     }
 
     /// The delivery code `peer` last announced with a notice.

@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::{BulletinStore, DeliveryCode, codes, Match, Query, StoreError, Stored, seen_until};
+use super::{BulletinStore, DeliveryCode, Match, Query, StoreError, Stored, codes, seen_until};
 use crate::bulletin::{Bulletin, CONTENT_TTL};
 use crate::ids::Id;
 

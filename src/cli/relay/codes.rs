@@ -25,6 +25,15 @@ pub fn show(node: &Node) {
     );
 }
 
+/// Prints how many peers' delivery codes the node knows (loaded from its
+/// store), when it knows any.
+pub fn show_peers(node: &Node) {
+    let n = node.peer_codes_len();
+    if n > 0 {
+        eprintln!("gossip: relay: {n} peers' delivery codes known (`gossip store peers`)");
+    }
+}
+
 /// What asks for a rotation: the signal, the store, the schedule.
 pub struct Rotation {
     signal: Arc<AtomicBool>,
@@ -89,7 +98,9 @@ impl Rotation {
         };
         node.rotate_delivery_code(now)
             .map_err(|e| Failure::io("relay: store", e))?;
-        eprintln!("gossip: relay: delivery code rotated ({why}); the old inbox is no longer delivered");
+        eprintln!(
+            "gossip: relay: delivery code rotated ({why}); the old inbox is no longer delivered"
+        );
         show(node);
         node.run_until_idle_parallel(now).map_err(node_failure)?;
         outputs.drain(node)

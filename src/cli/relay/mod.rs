@@ -201,12 +201,10 @@ pub fn run(args: RelayArgs) -> CmdResult {
             .map_err(|e| Failure::io("cannot install signal handlers", e))?;
     }
 
-    let mut rotation = codes::Rotation::new(
-        args.store.is_some(),
-        args.rotate_delivery_code,
-        started,
-    )?;
+    let mut rotation =
+        codes::Rotation::new(args.store.is_some(), args.rotate_delivery_code, started)?;
     codes::show(&node);
+    codes::show_peers(&node);
     if !peer_paths.is_empty() {
         node.announce_delivery_code();
     }

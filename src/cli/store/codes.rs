@@ -28,7 +28,11 @@ pub fn show(store: &SqliteStore, args: &StoreCodesArgs, own: bool) -> CmdResult 
     }
     let mut out = stdout();
     for c in codes {
-        let (address, code, inbox) = (c.address.to_hex(), hex::encode(c.code), hex::encode(c.inbox()));
+        let (address, code, inbox) = (
+            c.address.to_hex(),
+            hex::encode(c.code),
+            hex::encode(c.inbox()),
+        );
         let line = if args.json {
             json!({"type": "delivery_code", "address": address, "code": code, "inbox": inbox,
                    "own": c.own, "since": c.since})
