@@ -10,6 +10,7 @@ mod bulletin;
 mod completions;
 mod content_id;
 mod crypt;
+mod delivery_code;
 mod hashcash;
 mod inspect;
 mod keygen;

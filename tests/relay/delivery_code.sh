@@ -81,6 +81,9 @@ wait_for "A to deliver the bulletin to its new inbox" has_lines dA.out 2
 [ "$(count_id dA.out "$NEW")" = 1 ] || fail "A did not deliver the new inbox's bulletin: $(cat dA.out)"
 # B sent the old inbox's bulletin first, over the same link: A has had it.
 [ "$(count_id dA.out "$OLD")" = 0 ] || fail "A delivered a bulletin to its old inbox"
+# ... stored all the same, as any bulletin, so the operator can still read it.
+"$G" store query --store a.db --topic-id "$("$G" topic --inbox "$A" --delivery-code "$CODE1")" >old-inbox.jsonl
+[ "$(count_id old-inbox.jsonl "$OLD")" = 1 ] || fail "the old inbox's bulletin is not in A's store"
 
 "$G" store rotate --store a.db 2>rotate.log
 grep -q 'rotation requested' rotate.log || fail "store rotate said: $(cat rotate.log)"
