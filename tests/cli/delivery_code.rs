@@ -154,6 +154,33 @@ fn a_relay_keeps_its_code_in_the_store_and_store_code_shows_it() {
         !next.contains("rotated"),
         "one request, one rotation: {next}"
     );
+
+    // The schedule counts from when the code was set, across restarts.
+    relay(&["--delivery-code", CODE, "--now", "1000000"]);
+    let early = relay(&["--rotate-delivery-code", "1m", "--now", "1000059"]);
+    assert!(!early.contains("rotated"), "{early}");
+    let due = relay(&["--rotate-delivery-code", "1m", "--now", "1000060"]);
+    assert!(
+        due.contains("delivery code rotated (--rotate-delivery-code)"),
+        "{due}"
+    );
+    let v = env
+        .ok(&["store", "code", "--store", "r.db", "--json"], "")
+        .one();
+    assert_eq!(v["since"], 1000060);
+    assert_ne!(v["code"], CODE);
+}
+
+#[test]
+fn without_a_store_each_start_picks_a_new_code() {
+    let env = Env::new();
+    env.keygen("k.key");
+    let code = |stderr: String| {
+        let at = stderr.find("delivery code ").expect("a start line") + 14;
+        stderr[at..at + 16].to_owned()
+    };
+    let run = || env.ok(&["relay", "-k", "k.key", "--no-sync"], "").stderr;
+    assert_ne!(code(run()), code(run()));
 }
 
 #[test]
