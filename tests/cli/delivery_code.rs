@@ -66,32 +66,18 @@ fn bulletin_new_inbox_addresses_the_inbox_topic() {
         ],
         "",
     );
-    env.fail(
-        &[
+    for (inbox, code) in [(addr.as_str(), "abc"), ("nope", CODE)] {
+        let args = [
             "bulletin",
             "new",
             "--inbox",
-            &addr,
+            inbox,
             "--delivery-code",
-            "abc",
+            code,
             "hi",
-        ],
-        "",
-        2,
-    );
-    env.fail(
-        &[
-            "bulletin",
-            "new",
-            "--inbox",
-            "nope",
-            "--delivery-code",
-            CODE,
-            "hi",
-        ],
-        "",
-        2,
-    );
+        ];
+        env.fail(&args, "", 2);
+    }
 }
 
 #[test]
