@@ -470,6 +470,9 @@ pub struct RelayArgs {
     /// This relay's delivery code, 16 hex digits (default: the one --store keeps, else a random one).
     #[arg(long, value_name = "HEX")]
     pub delivery_code: Option<String>,
+    /// Send every peer the notice of the current delivery code at start, as a rotation does.
+    #[arg(long)]
+    pub announce_delivery_code: bool,
     /// Rotate the delivery code every EVERY: seconds, or a number with s, m, h or d.
     #[arg(long, value_name = "EVERY", value_parser = parse_every)]
     pub rotate_delivery_code: Option<u64>,

@@ -205,7 +205,7 @@ pub fn run(args: RelayArgs) -> CmdResult {
         codes::Rotation::new(args.store.is_some(), args.rotate_delivery_code, started)?;
     codes::show(&node);
     codes::show_peers(&node);
-    if !peer_paths.is_empty() {
+    if args.announce_delivery_code {
         node.announce_delivery_code();
     }
     if !args.no_sync {
