@@ -378,7 +378,7 @@ fn delivery_code_rotation_notifies_neighbours() {
     link(&mut nodes, 0, 1);
     link(&mut nodes, 1, 2);
     let old_inbox = nodes[0].inbox_topic();
-    nodes[0].rotate_delivery_code();
+    nodes[0].rotate_delivery_code(NOW).unwrap();
     let inbox = nodes[0].inbox_topic();
     assert_ne!(inbox, old_inbox);
     assert!(nodes[0].follows(&inbox) && !nodes[0].follows(&old_inbox));
@@ -451,7 +451,7 @@ fn strangers_delivery_codes_are_recorded_up_to_max_peer_inboxes() {
     nodes[0].connect(neighbour, 1).unwrap();
 
     let rotate = |nodes: &mut Vec<Node>, i: usize| {
-        nodes[i].rotate_delivery_code();
+        nodes[i].rotate_delivery_code(NOW).unwrap();
         pump(nodes, NOW);
         (nodes[i].address(), nodes[i].inbox_topic())
     };
@@ -697,4 +697,56 @@ fn answers_to_strangers_are_capped_in_bytes_per_source() {
     node.receive(ask(&stranger, &held[3], NOW + 60));
     node.run_until_idle(NOW + 60).unwrap();
     assert_eq!(node.take_sent().len(), 1);
+}
+
+#[test]
+fn delivery_codes_survive_reopening_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seed_a, seed_b) = (Seed::generate(), Seed::generate());
+    let open = |seed: &Seed, name: &str, code: Option<[u8; 8]>| {
+        let store = SqliteStore::open(dir.path().join(name)).unwrap();
+        let config = NodeConfig {
+            delivery_code: code,
+            ..NodeConfig::default()
+        };
+        Node::with_store(Identity::from_seed(seed), config, Box::new(store), NOW).unwrap()
+    };
+    let mut nodes = vec![open(&seed_a, "a.db", None), open(&seed_b, "b.db", None)];
+    link(&mut nodes, 0, 1);
+    let first = nodes[0].delivery_code();
+    assert_eq!(nodes[0].delivery_code_since(), Some(NOW));
+    let code = nodes[0].rotate_delivery_code(NOW + 5).unwrap();
+    assert_ne!(code, first);
+    pump(&mut nodes, NOW + 5);
+    let a = nodes[0].address();
+    let inbox = nodes[0].inbox_topic();
+    drop(nodes);
+
+    let a_again = open(&seed_a, "a.db", None);
+    assert_eq!(a_again.delivery_code(), code, "the rotated code is kept");
+    assert_eq!(a_again.delivery_code_since(), Some(NOW + 5));
+    assert!(a_again.follows(&inbox));
+    let b_again = open(&seed_b, "b.db", None);
+    assert_eq!(b_again.peer_code(&a), Some(code), "the peer's code is kept");
+    assert_eq!(b_again.peer_inbox(&a), Some(inbox));
+    let listed = b_again.store().delivery_codes().unwrap();
+    assert_eq!(listed.len(), 2, "B's own code and A's: {listed:?}");
+    assert!(
+        listed
+            .iter()
+            .any(|c| !c.own && c.address == a && c.inbox() == inbox)
+    );
+    drop((a_again, b_again));
+
+    // A code given in the config replaces the stored one, and is kept.
+    let given = [7; 8];
+    assert_eq!(open(&seed_a, "a.db", Some(given)).delivery_code(), given);
+    assert_eq!(open(&seed_a, "a.db", None).delivery_code(), given);
+
+    // A rotation request from another connection is taken once.
+    let mut a_node = open(&seed_a, "a.db", None);
+    let mut other = SqliteStore::open_for_requests(dir.path().join("a.db")).unwrap();
+    other.request_rotation(NOW).unwrap();
+    assert!(a_node.store_mut().take_rotation_request().unwrap());
+    assert!(!a_node.store_mut().take_rotation_request().unwrap());
 }

@@ -46,3 +46,8 @@ fn drops() {
 fn torn_line() {
     run_script("torn_line");
 }
+
+#[test]
+fn delivery_code() {
+    run_script("delivery_code");
+}

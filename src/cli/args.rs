@@ -187,7 +187,7 @@ pub enum BulletinCommand {
 }
 
 #[derive(Args, Debug)]
-#[command(group = clap::ArgGroup::new("topic_src").required(true).args(["topic", "topic_id"]))]
+#[command(group = clap::ArgGroup::new("topic_src").required(true).args(["topic", "topic_id", "inbox"]))]
 #[command(group = clap::ArgGroup::new("content_src").args(["text", "file"]))]
 pub struct BulletinNewArgs {
     /// Topic descriptor; its SHA-256 is the topic id.
@@ -196,6 +196,12 @@ pub struct BulletinNewArgs {
     /// Topic id as 64 hex digits.
     #[arg(long, value_name = "HEX")]
     pub topic_id: Option<String>,
+    /// The inbox of the node with this address (needs --delivery-code).
+    #[arg(long, value_name = "ADDRESS", requires = "delivery_code")]
+    pub inbox: Option<String>,
+    /// The inbox's delivery code, 16 hex digits (`gossip store peers` shows those learned).
+    #[arg(long, value_name = "HEX", requires = "inbox")]
+    pub delivery_code: Option<String>,
     /// Timestamp (default: --now, else the system clock).
     #[arg(long, value_name = "N")]
     pub ts: Option<u32>,
@@ -461,6 +467,15 @@ pub struct RelayArgs {
     /// Do not log each malformed input object (they are still counted).
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// This relay's delivery code, 16 hex digits (default: the one --store keeps, else a random one).
+    #[arg(long, value_name = "HEX")]
+    pub delivery_code: Option<String>,
+    /// Send every peer the notice of the current delivery code at start, as a rotation does.
+    #[arg(long)]
+    pub announce_delivery_code: bool,
+    /// Rotate the delivery code every EVERY: seconds, or a number with s, m, h or d.
+    #[arg(long, value_name = "EVERY", value_parser = parse_every)]
+    pub rotate_delivery_code: Option<u64>,
     #[command(flatten)]
     pub now: NowArgs,
     #[command(flatten)]
@@ -477,6 +492,44 @@ pub enum StoreCommand {
     Query(StoreQueryArgs),
     /// Remove expired bulletins and seen entries.
     Purge(StorePurgeArgs),
+    /// Print the relay's own address, delivery code and inbox topic.
+    Code(StoreCodesArgs),
+    /// Print the peers' delivery codes learned from their notices.
+    Peers(StoreCodesArgs),
+    /// Ask the relay on this store to rotate its delivery code (a running one within a second, else at its next start).
+    Rotate(StorePurgeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StoreCodesArgs {
+    #[command(flatten)]
+    pub db: StoreDbArgs,
+    /// JSON lines instead of `ADDRESS CODE INBOX` lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses a period: seconds, or a number with s, m, h or d; at least 1 s.
+fn parse_every(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit '{unit}' (use s, m, h or d)")),
+    };
+    match digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+    {
+        Some(secs) if secs > 0 => Ok(secs),
+        _ => Err("expected a whole number of at least 1 before the unit".into()),
+    }
 }
 
 #[derive(Args, Debug)]

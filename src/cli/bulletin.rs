@@ -8,12 +8,13 @@ use gossip::ids::topic_id;
 
 use super::args::BulletinNewArgs;
 use super::io::{CmdResult, Failure, ObjectWriter, parse_hex, read_capped, ts_or_now};
+use super::topic::inbox_arg;
 
 pub fn run(args: BulletinNewArgs) -> CmdResult {
     let topic = match (&args.topic, &args.topic_id) {
         (Some(desc), _) => topic_id(desc.as_bytes()),
         (None, Some(h)) => parse_hex("--topic-id", h)?,
-        (None, None) => unreachable!("clap requires --topic or --topic-id"),
+        (None, None) => inbox_arg(&args.inbox, &args.delivery_code)?,
     };
     let max = MAX_BULLETIN - gossip::bulletin::HEADER_LEN;
     let content = match (&args.text, &args.file) {

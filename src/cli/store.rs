@@ -1,5 +1,7 @@
 //! `gossip store`: read and manage a relay's SQLite bulletin store.
 
+mod codes;
+
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -119,6 +121,14 @@ pub fn run(command: StoreCommand) -> CmdResult {
                 content: a.content.as_ref().map(|c| wrap(c.as_bytes().to_vec())),
             };
             return write_each(&open_read_only(&a.db.store)?, &query, &a.output);
+        }
+        StoreCommand::Code(a) => return codes::show(&open_read_only(&a.db.store)?, &a, true),
+        StoreCommand::Peers(a) => return codes::show(&open_read_only(&a.db.store)?, &a, false),
+        StoreCommand::Rotate(a) => {
+            return codes::rotate(
+                open_with(&a.db.store, |p| SqliteStore::open_for_requests(p))?,
+                now(&a.now),
+            );
         }
         StoreCommand::Purge(a) => {
             let removed = open(&a.db.store)?

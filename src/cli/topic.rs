@@ -3,11 +3,19 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use gossip::ids::{DELIVERY_CODE_LEN, beacon_topic, inbox_topic, topic_id};
+use gossip::ids::{DELIVERY_CODE_LEN, Id, beacon_topic, inbox_topic, topic_id};
 use serde_json::json;
 
 use super::args::TopicArgs;
 use super::io::{CmdResult, Failure, parse_address, parse_hex, stdout, write_err};
+
+/// The inbox topic named by `--inbox ADDRESS --delivery-code HEX`.
+pub fn inbox_arg(inbox: &Option<String>, code: &Option<String>) -> Result<Id, Failure> {
+    let addr = parse_address("address", inbox.as_deref().unwrap_or_default())?;
+    let code_hex = code.as_deref().unwrap_or_default();
+    let code = parse_hex::<DELIVERY_CODE_LEN>("--delivery-code", code_hex)?;
+    Ok(inbox_topic(&code, &addr))
+}
 
 pub fn run(args: TopicArgs) -> CmdResult {
     let (id, descriptor) = if let Some(d) = &args.descriptor {
@@ -22,10 +30,7 @@ pub fn run(args: TopicArgs) -> CmdResult {
             Some(hex::encode(gossip::ids::BEACON_DESCRIPTOR)),
         )
     } else {
-        let addr = parse_address("address", args.inbox.as_deref().unwrap_or_default())?;
-        let code_hex = args.delivery_code.as_deref().unwrap_or_default();
-        let code = parse_hex::<DELIVERY_CODE_LEN>("--delivery-code", code_hex)?;
-        (inbox_topic(&code, &addr), None)
+        (inbox_arg(&args.inbox, &args.delivery_code)?, None)
     };
     let mut out = stdout();
     let line = if args.json {

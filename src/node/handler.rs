@@ -159,8 +159,7 @@ pub trait ActionHandler: Send {
         code: [u8; DELIVERY_CODE_LEN],
         now: u64,
     ) -> Result<(), NodeError> {
-        let _ = now;
-        node.record_peer_code(peer, code);
+        node.record_peer_code(peer, code, now)?;
         Ok(())
     }
 }

@@ -51,7 +51,7 @@ use crate::keys::Address;
 use crate::message::Message;
 use crate::operation::Op;
 use crate::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
-use crate::store::{BulletinStore, MemoryStore, StoreError};
+use crate::store::{BulletinStore, DeliveryCode, MemoryStore, StoreError};
 use crate::verify::{self, DEFAULT_SKEW, Policy, Reason, Verdict};
 
 /// Default cap on the content ids in one respond_sync_headers (32 KiB),
@@ -240,7 +240,8 @@ pub struct Node {
     topics: BTreeSet<Id>,
     seen: SeenSet,
     connections: BTreeMap<Address, Connection>,
-    peer_inboxes: BTreeMap<Address, Id>,
+    delivery_code_since: Option<u64>,
+    peer_codes: BTreeMap<Address, [u8; DELIVERY_CODE_LEN]>,
     pending_sync: HashSet<(Address, Id)>,
     outbound: VecDeque<Draft>,
     inbound: VecDeque<Inbound>,
@@ -288,7 +289,8 @@ impl Node {
             delivery_code,
             topics,
             connections: BTreeMap::new(),
-            peer_inboxes: BTreeMap::new(),
+            delivery_code_since: None,
+            peer_codes: BTreeMap::new(),
             pending_sync: HashSet::new(),
             outbound: VecDeque::new(),
             inbound: VecDeque::new(),
@@ -306,6 +308,9 @@ impl Node {
 
     /// A node over `store`, its seen set loaded from the store's (entries
     /// still valid at `now`), so a restarted relay knows what it handled.
+    /// Its delivery code is the one the store keeps for its address unless
+    /// `config.delivery_code` gives another; a new code is written to the
+    /// store. Peers' codes learned before are loaded too.
     pub fn with_store(
         identity: Identity,
         config: NodeConfig,
@@ -316,7 +321,30 @@ impl Node {
         for (id, expires) in store.seen(now)? {
             node.seen.insert(id, expires);
         }
+        let address = node.address();
+        for c in store.delivery_codes()? {
+            if !c.own {
+                node.peer_codes.insert(c.address, c.code);
+            } else if c.address == address
+                && node
+                    .config
+                    .delivery_code
+                    .is_none_or(|given| given == c.code)
+            {
+                node.set_delivery_code(c.code);
+                node.delivery_code_since = Some(c.since);
+            }
+        }
         node.store = store;
+        if node.delivery_code_since.is_none() {
+            node.store.put_delivery_code(&DeliveryCode {
+                address,
+                code: node.delivery_code,
+                own: true,
+                since: now,
+            })?;
+            node.delivery_code_since = Some(now);
+        }
         Ok(node)
     }
 
@@ -353,6 +381,19 @@ impl Node {
     /// The current delivery code.
     pub fn delivery_code(&self) -> [u8; DELIVERY_CODE_LEN] {
         self.delivery_code
+    }
+
+    /// When the current delivery code was set (seconds since the epoch), as
+    /// the store records it; None for a node without a store.
+    pub fn delivery_code_since(&self) -> Option<u64> {
+        self.delivery_code_since
+    }
+
+    /// Follows the inbox of `code` instead of the current one.
+    fn set_delivery_code(&mut self, code: [u8; DELIVERY_CODE_LEN]) {
+        self.topics.remove(&self.inbox_topic());
+        self.delivery_code = code;
+        self.topics.insert(self.inbox_topic());
     }
 
     /// The current inbox topic: SHA-256(delivery code ‖ address).
@@ -412,27 +453,53 @@ impl Node {
 
     /// The inbox topic `peer` last announced with a delivery-code notice.
     pub fn peer_inbox(&self, peer: &Address) -> Option<Id> {
-        self.peer_inboxes.get(peer).copied()
+        self.peer_codes
+            .get(peer)
+            .map(|code| inbox_topic(code, peer))
     }
 
-    /// Records a peer's new delivery code (its inbox topic). A neighbour's,
-    /// or a peer's already recorded, always is; a stranger's only while
-    /// fewer than `max_peer_inboxes` strangers are recorded, else it is
-    /// counted as `over_cap`. True when recorded.
-    pub fn record_peer_code(&mut self, peer: Address, code: [u8; DELIVERY_CODE_LEN]) -> bool {
-        let known = self.connections.contains_key(&peer) || self.peer_inboxes.contains_key(&peer);
+    /// The delivery code `peer` last announced with a notice.
+    pub fn peer_code(&self, peer: &Address) -> Option<[u8; DELIVERY_CODE_LEN]> {
+        self.peer_codes.get(peer).copied()
+    }
+
+    /// How many peers' delivery codes are recorded.
+    pub fn peer_codes_len(&self) -> usize {
+        self.peer_codes.len()
+    }
+
+    /// Records a peer's new delivery code (its inbox topic), in the store
+    /// too, learned at `now`. A neighbour's, or a peer's already recorded,
+    /// always is; a stranger's only while fewer than `max_peer_inboxes`
+    /// strangers are recorded, else it is counted as `over_cap`. True when
+    /// recorded.
+    pub fn record_peer_code(
+        &mut self,
+        peer: Address,
+        code: [u8; DELIVERY_CODE_LEN],
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let known = self.connections.contains_key(&peer) || self.peer_codes.contains_key(&peer);
         if !known && self.recorded_strangers() >= self.config.max_peer_inboxes {
             self.counters.over_cap += 1;
-            return false;
+            return Ok(false);
         }
-        self.peer_inboxes.insert(peer, inbox_topic(&code, &peer));
-        true
+        if self.peer_codes.get(&peer) != Some(&code) {
+            self.store.put_delivery_code(&DeliveryCode {
+                address: peer,
+                code,
+                own: false,
+                since: now,
+            })?;
+            self.peer_codes.insert(peer, code);
+        }
+        Ok(true)
     }
 
     /// How many recorded delivery codes belong to peers that are not
     /// neighbours.
     fn recorded_strangers(&self) -> usize {
-        self.peer_inboxes
+        self.peer_codes
             .keys()
             .filter(|p| !self.connections.contains_key(*p))
             .count()
@@ -553,19 +620,39 @@ impl Node {
         self.queue_action(Action::RequestSyncHeaders { peer, topic });
     }
 
-    /// Makes a new delivery code, moves the inbox subscription to it and
-    /// queues the notice to neighbours. Returns the new code.
-    pub fn rotate_delivery_code(&mut self) -> [u8; DELIVERY_CODE_LEN] {
+    /// Makes a new delivery code, writes it to the store (set at `now`),
+    /// moves the inbox subscription to it and queues the notice to
+    /// neighbours. Returns the new code.
+    pub fn rotate_delivery_code(
+        &mut self,
+        now: u64,
+    ) -> Result<[u8; DELIVERY_CODE_LEN], StoreError> {
         let old_code = self.delivery_code;
         let mut new_code: [u8; DELIVERY_CODE_LEN] = rand::random();
         while new_code == old_code {
             new_code = rand::random();
         }
-        self.topics.remove(&self.inbox_topic());
-        self.delivery_code = new_code;
-        self.topics.insert(self.inbox_topic());
+        self.store.put_delivery_code(&DeliveryCode {
+            address: self.address(),
+            code: new_code,
+            own: true,
+            since: now,
+        })?;
+        self.set_delivery_code(new_code);
+        self.delivery_code_since = Some(now);
         self.queue_action(Action::NotifyChangedDeliveryCode { old_code, new_code });
-        new_code
+        Ok(new_code)
+    }
+
+    /// Queues the notice of the current delivery code to every neighbour,
+    /// as a rotation does, without changing the code: how a relay tells its
+    /// neighbours its inbox at start.
+    pub fn announce_delivery_code(&mut self) {
+        let code = self.delivery_code;
+        self.queue_action(Action::NotifyChangedDeliveryCode {
+            old_code: code,
+            new_code: code,
+        });
     }
 
     /// Records a content id as seen until `expires`, in memory and store.

@@ -6,12 +6,14 @@
 //! [`MemoryStore`] for tests and short-lived nodes, [`SqliteStore`] for a
 //! relay that must survive restarts without losing or re-delivering.
 
+mod codes;
 mod memory;
 mod query;
 mod sqlite;
 
 use std::fmt;
 
+pub use codes::DeliveryCode;
 pub use memory::{DEFAULT_MEMORY_STORE_BYTES, MemoryStore};
 pub use query::{Match, Query};
 pub use sqlite::SqliteStore;
@@ -209,5 +211,24 @@ pub trait BulletinStore: Send {
     /// Whether no bulletin is held.
     fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len()? == 0)
+    }
+
+    /// The delivery codes held (own and peers'). A store that does not
+    /// persist holds none.
+    fn delivery_codes(&self) -> Result<Vec<DeliveryCode>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Keeps a delivery code, replacing the one held for the same address
+    /// and kind (own or peer's). Durable when it returns.
+    fn put_delivery_code(&mut self, code: &DeliveryCode) -> Result<(), StoreError> {
+        let _ = code;
+        Ok(())
+    }
+
+    /// Takes the pending requests to rotate the own code (made by another
+    /// process with [`SqliteStore::request_rotation`]); true when there was one.
+    fn take_rotation_request(&mut self) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }

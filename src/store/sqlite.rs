@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::{BulletinStore, Match, Query, StoreError, Stored, seen_until};
+use super::{BulletinStore, DeliveryCode, Match, Query, StoreError, Stored, codes, seen_until};
 use crate::bulletin::{Bulletin, CONTENT_TTL};
 use crate::ids::Id;
 
@@ -110,7 +110,26 @@ impl SqliteStore {
     fn init(conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(codes::SCHEMA)?;
         Ok(Self { conn, _lock: None })
+    }
+
+    /// Opens an existing store beside the relay that holds its lock, only
+    /// to leave it requests (`request_rotation`): SQLite's own locking
+    /// orders the two writers, and nothing else is written.
+    pub fn open_for_requests(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(codes::SCHEMA)?;
+        Ok(Self { conn, _lock: None })
+    }
+
+    /// Asks the relay running on this store (or the next one started on
+    /// it) to rotate its delivery code.
+    pub fn request_rotation(&mut self, now: u64) -> Result<(), StoreError> {
+        codes::request_rotation(&self.conn, now)
     }
 
     fn select(&self, sql_where: &str, args: Vec<Value>) -> Result<Vec<Bulletin>, StoreError> {
@@ -444,6 +463,18 @@ impl BulletinStore for SqliteStore {
             .conn
             .query_row("SELECT count(*) FROM bulletins", [], |r| r.get(0))?;
         usize::try_from(n).map_err(|_| StoreError::Corrupt(format!("row count {n}")))
+    }
+
+    fn delivery_codes(&self) -> Result<Vec<DeliveryCode>, StoreError> {
+        codes::list(&self.conn)
+    }
+
+    fn put_delivery_code(&mut self, code: &DeliveryCode) -> Result<(), StoreError> {
+        codes::put(&self.conn, code)
+    }
+
+    fn take_rotation_request(&mut self) -> Result<bool, StoreError> {
+        codes::take_rotation_request(&self.conn)
     }
 }
 

@@ -11,6 +11,7 @@ mod caps;
 mod completions;
 mod content_id;
 mod crypt;
+mod delivery_code;
 mod edges;
 mod hashcash;
 mod inspect;

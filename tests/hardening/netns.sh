@@ -5,7 +5,8 @@
 # 2. A publishes a bulletin; it reaches B over TCP (socat) and B stores it
 #    (--store); B's copy for C is lost (C's output is /dev/null while cut).
 # 3. Heal: C's link comes up; B (restarted on its store) and C are joined
-#    both ways by one TCP connection (socat EXEC on each side). C's start-up
+#    both ways by one TCP connection (socat EXEC on each side; a relay's
+#    stderr goes to its log, never into the stream). C's start-up
 #    sync asks B for the ids it holds under `chat`, requests the one it
 #    lacks, B serves it and C delivers it: exactly once, counted as received
 #    through sync (no store_and_forward from B reached C).
@@ -66,7 +67,7 @@ fi
 
 # 2. A -> B over TCP; B stores it.
 ip netns exec "$B" socat -u TCP-LISTEN:7001,bind=10.77.1.2,reuseaddr \
-    EXEC:"$G relay -k b.key --store b.db --peer $KA=/dev/null --peer $KC=/dev/null --subscribe other --no-sync",stderr \
+    EXEC:"$G relay -k b.key --store b.db --peer $KA=/dev/null --peer $KC=/dev/null --subscribe other --no-sync" \
     2>b1.log & track
 SB1=$!
 wait_for "B to listen" ip netns exec "$B" bash -c "grep -q ' 02014D0A:1B59 00000000:0000 0A ' /proc/net/tcp"
@@ -80,10 +81,10 @@ wait_exit "$SB1" "B's first relay (end of A's stream)"
 # 3. Heal: C's link up, B restarted on its store, B <-> C both ways.
 ip -n "$C" link set "${NS}cb" up
 ip netns exec "$B" socat TCP-LISTEN:7002,bind=10.77.2.1,reuseaddr \
-    EXEC:"$G relay -k b.key --store b.db --peer $KC --subscribe other",stderr 2>b2.log & track
+    EXEC:"$G relay -k b.key --store b.db --peer $KC --subscribe other" 2>b2.log & track
 wait_for "B to listen for C" ip netns exec "$B" bash -c "grep -q ' 01024D0A:1B5A 00000000:0000 0A ' /proc/net/tcp"
 ip netns exec "$C" socat TCP:10.77.2.1:7002 \
-    EXEC:"$G relay -k c.key --peer $KB --subscribe chat --deliver dc.out",stderr 2>c.log & track
+    EXEC:"$G relay -k c.key --peer $KB --subscribe chat --deliver dc.out" 2>c.log & track
 SC=$!
 wait_for "C to deliver the bulletin by sync" has_lines dc.out 1
 sleep 0.5 # anything more (a second copy) would come now

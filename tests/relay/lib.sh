@@ -118,3 +118,40 @@ key() {
 count_id() {
     if [ -f "$1" ]; then grep -c "\"content_id\":\"$2\"" "$1" || true; else echo 0; fi
 }
+
+# listening PORT: something listens on 127.0.0.1:PORT (from /proc, so the
+# check does not take the listener's only connection).
+listening() {
+    local hex
+    hex=$(printf '%04X' "$1")
+    grep -q "^ *[0-9]*: 0100007F:$hex 00000000:0000 0A " /proc/net/tcp
+}
+
+# free PORT: nothing on PORT at all.
+free_port() {
+    local hex
+    hex=$(printf '%04X' "$1")
+    ! grep -q ":$hex " /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# listen OUT LOG: starts `nc -l` on a free port, writing what it receives to
+# OUT; retries other ports if the listen fails. Sets PORT and LISTENER.
+listen() {
+    local out=$1 log=$2 tries=0
+    while :; do
+        tries=$((tries + 1))
+        [ $tries -le 20 ] || fail "no port to listen on after 20 tries"
+        PORT=$((20000 + RANDOM % 40000))
+        free_port "$PORT" || continue
+        nc -l 127.0.0.1 "$PORT" </dev/null >"$out" 2>"$log" & track
+        LISTENER=$!
+        local end=$((SECONDS + DEADLINE))
+        while ! listening "$PORT"; do
+            kill -0 "$LISTENER" 2>/dev/null || break
+            [ "$SECONDS" -lt "$end" ] || fail "nc -l on $PORT never listened"
+            sleep 0.05
+        done
+        listening "$PORT" && return 0
+        wait "$LISTENER" || true # it died (port taken): try another
+    done
+}

@@ -6,6 +6,7 @@
 //! the next: its deliveries and forwards are written and flushed at once, so
 //! relays chained with netcat pass bulletins along without delay.
 
+mod codes;
 mod deliver;
 mod in_flight;
 mod outputs;
@@ -146,6 +147,11 @@ pub fn run(args: RelayArgs) -> CmdResult {
         message_difficulty: args.difficulty,
         skew: args.skew,
         cipher: args.cipher,
+        delivery_code: args
+            .delivery_code
+            .as_deref()
+            .map(|h| parse_hex("--delivery-code", h))
+            .transpose()?,
         ..NodeConfig::default()
     };
     let started = now(&args.now);
@@ -225,6 +231,13 @@ pub fn run(args: RelayArgs) -> CmdResult {
             .map_err(|e| Failure::io("cannot install signal handlers", e))?;
     }
 
+    let mut rotation =
+        codes::Rotation::new(args.store.is_some(), args.rotate_delivery_code, started)?;
+    codes::show(&node);
+    codes::show_peers(&node);
+    if args.announce_delivery_code {
+        node.announce_delivery_code();
+    }
     if !args.no_sync {
         let mut sync_topics = topics.clone();
         sync_topics.push(gossip::ids::beacon_topic());
@@ -256,6 +269,14 @@ pub fn run(args: RelayArgs) -> CmdResult {
     let mut result = Ok(());
     let mut broken = None;
     while !stop.load(Ordering::Relaxed) {
+        match rotation.rotate_if_due(&mut node, &mut outputs, now(&args.now)) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
         if last_purge.elapsed() >= PURGE_EVERY {
             last_purge = Instant::now();
             if let Err(e) = node.delete_old_content(now(&args.now)) {

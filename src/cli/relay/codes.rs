@@ -1,0 +1,108 @@
+//! The relay's delivery code: shown at start, rotated on SIGUSR1, on a
+//! `gossip store rotate` request read from the store, and on the
+//! `--rotate-delivery-code` schedule.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use gossip::node::Node;
+
+use super::node_failure;
+use super::outputs::Outputs;
+use crate::cli::io::Failure;
+
+/// How often a running relay looks in its store for a rotation request.
+const POLL_STORE: Duration = Duration::from_secs(1);
+
+/// Prints the node's address, delivery code and inbox topic on stderr.
+pub fn show(node: &Node) {
+    eprintln!(
+        "gossip: relay: address {} delivery code {} inbox {}",
+        node.address(),
+        hex::encode(node.delivery_code()),
+        hex::encode(node.inbox_topic())
+    );
+}
+
+/// Prints how many peers' delivery codes the node knows (loaded from its
+/// store), when it knows any.
+pub fn show_peers(node: &Node) {
+    let n = node.peer_codes_len();
+    if n > 0 {
+        eprintln!("gossip: relay: {n} peers' delivery codes known (`gossip store peers`)");
+    }
+}
+
+/// What asks for a rotation: the signal, the store, the schedule.
+pub struct Rotation {
+    signal: Arc<AtomicBool>,
+    poll_store: bool,
+    last_poll: Option<Instant>,
+    every: Option<u64>,
+    started: u64,
+}
+
+impl Rotation {
+    /// Installs the SIGUSR1 handler. `poll_store` when the node has a
+    /// store; `every` seconds between scheduled rotations; `started` is the
+    /// time a node without a store counts its first period from.
+    pub fn new(poll_store: bool, every: Option<u64>, started: u64) -> Result<Self, Failure> {
+        let signal = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&signal))
+            .map_err(|e| Failure::io("cannot install signal handlers", e))?;
+        Ok(Self {
+            signal,
+            poll_store,
+            last_poll: None,
+            every,
+            started,
+        })
+    }
+
+    /// Why the code is to rotate at `now`, if it is.
+    fn due(&mut self, node: &mut Node, now: u64) -> Result<Option<&'static str>, Failure> {
+        if self.signal.swap(false, Ordering::Relaxed) {
+            return Ok(Some("SIGUSR1"));
+        }
+        if self.poll_store && self.last_poll.is_none_or(|t| t.elapsed() >= POLL_STORE) {
+            self.last_poll = Some(Instant::now());
+            let asked = node
+                .store_mut()
+                .take_rotation_request()
+                .map_err(|e| Failure::io("relay: store", e))?;
+            if asked {
+                return Ok(Some("gossip store rotate"));
+            }
+        }
+        if let Some(every) = self.every {
+            let since = node.delivery_code_since().unwrap_or(self.started);
+            if now >= since.saturating_add(every) {
+                return Ok(Some("--rotate-delivery-code"));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Rotates the code if asked: the new code is persisted, the old inbox
+    /// no longer followed, and the notice sent to every neighbour at once.
+    /// False when the outputs are gone (as [`Outputs::drain`]).
+    pub fn rotate_if_due(
+        &mut self,
+        node: &mut Node,
+        outputs: &mut Outputs,
+        now: u64,
+    ) -> Result<bool, Failure> {
+        let Some(why) = self.due(node, now)? else {
+            return Ok(true);
+        };
+        node.rotate_delivery_code(now)
+            .map_err(|e| Failure::io("relay: store", e))?;
+        eprintln!(
+            "gossip: relay: delivery code rotated ({why}); the old inbox is no longer delivered"
+        );
+        show(node);
+        node.run_until_idle_parallel(now).map_err(node_failure)?;
+        outputs.drain(node)
+    }
+}
