@@ -580,8 +580,8 @@ fn a_sync_answer_is_taken_up_to_max_sync_ids_and_the_rest_counted() {
 
 /// Every ts and nonce a node makes (message nonces on forwards, sync
 /// requests and answers, and the bulletin inside a delivery-code notice) is
-/// one the original can read: searches start below 2^16, as the original's
-/// do, and stay below 2^31.
+/// one the original can read: below 2^31. (The parallel search takes chunks
+/// in any order, so a found nonce may be anywhere in 0..2^31.)
 #[test]
 fn nodes_mine_nonces_the_original_can_read() {
     let seeds: Vec<Seed> = (0..3).map(|_| Seed::generate()).collect();
@@ -634,16 +634,7 @@ fn nodes_mine_nonces_the_original_can_read() {
         made.iter().filter(|(w, _)| *w == "notice nonce").count(),
         20
     );
-    let high: Vec<_> = made
-        .iter()
-        .filter(|(w, v)| {
-            if *w == "message ts" {
-                *v >= 1 << 31
-            } else {
-                *v >= 1 << 17
-            }
-        })
-        .collect();
+    let high: Vec<_> = made.iter().filter(|(_, v)| *v >= 1 << 31).collect();
     assert!(
         high.is_empty(),
         "{} of {}: {high:?}",

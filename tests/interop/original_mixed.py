@@ -161,13 +161,14 @@ def relay_forwards(tmp, now):
             for _ in range(4):
                 b.process()
         except Exception as e:
-            fail("relay forwards", f"{type(e).__name__}: {e}")
+            fail("relay forwards unreadable", f"{type(e).__name__}: {e}")
     seen = sum(x in b.content_seen for x in published)
     for _ in range(count - seen):
-        fail("relay forwards", "a published bulletin is not in B's content_seen")
-    print(f"relay forwards: {len(forwarded)} messages to B, {seen} of {count} "
-          f"bulletins in B's content_seen, "
-          f"{len(failures.get('relay forwards', []))} failures")
+        fail("relay forwards missing", "a published bulletin is not in B's content_seen")
+    print(f"relay forwards: {len(forwarded)} messages to B, "
+          f"{len(failures.get('relay forwards unreadable', []))} unreadable by the original; "
+          f"{seen} of {count} bulletins in B's content_seen, "
+          f"{len(failures.get('relay forwards missing', []))} missing")
 
 
 def main():
