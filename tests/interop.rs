@@ -1,7 +1,9 @@
 //! Interoperability with libsodium: `tests/interop/pynacl_interop.py`
 //! (PyNaCl: the default XSalsa20 sealed boxes and Ed25519 signatures, both
 //! directions) and `tests/interop/libsodium_xchacha.py` (the system
-//! libsodium through ctypes: the XChaCha20-Poly1305 suite). A missing
+//! libsodium through ctypes: the XChaCha20-Poly1305 suite) and
+//! `tests/interop/original_mixed.py` (the original Python implementation's
+//! own classes in /work/shared/original or GOSSIP_ORIGINAL, both ways). A missing
 //! library fails the test unless its skip variable is set to 1, so CI cannot
 //! skip it silently.
 
@@ -51,4 +53,9 @@ fn pynacl_interop() {
 #[test]
 fn libsodium_xchacha_interop() {
     run_script("libsodium_xchacha.py", "GOSSIP_SKIP_LIBSODIUM");
+}
+
+#[test]
+fn original_classes_interop() {
+    run_script("original_mixed.py", "GOSSIP_SKIP_ORIGINAL");
 }
