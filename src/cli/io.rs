@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,6 +14,7 @@ use gossip::crypto::{Identity, address_of};
 use gossip::keys::{Address, Seed, parse_key_file};
 use gossip::message::Message;
 
+use super::live;
 use super::args::{FormatArg, InputArgs, NowArgs, OutputArgs, TypeArg};
 
 /// Exit code: an object failed verification or a check.
@@ -90,9 +91,9 @@ pub fn write_err(e: io::Error) -> Failure {
 /// Opens FILE, or stdin for none or '-'.
 pub fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead + Send>, Failure> {
     match path {
-        None => Ok(Box::new(BufReader::with_capacity(1 << 16, io::stdin()))),
+        None => Ok(Box::new(BufReader::with_capacity(1 << 16, live::stdin()))),
         Some(p) if p == Path::new("-") => {
-            Ok(Box::new(BufReader::with_capacity(1 << 16, io::stdin())))
+            Ok(Box::new(BufReader::with_capacity(1 << 16, live::stdin())))
         }
         Some(p) => {
             let f = File::open(p)
@@ -119,14 +120,14 @@ pub fn describe(path: Option<&Path>) -> String {
     }
 }
 
-/// A buffered, locked stdout.
-pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
-    BufWriter::with_capacity(1 << 16, io::stdout().lock())
+/// Buffered stdout, written out whenever the command would wait for input.
+pub fn stdout() -> live::Out {
+    live::Out
 }
 
 /// An object writer in the chosen format; refuses to put wire bytes on a terminal.
 pub struct ObjectWriter {
-    out: BufWriter<io::StdoutLock<'static>>,
+    out: live::Out,
     format: Format,
 }
 
@@ -208,6 +209,9 @@ pub fn for_each_object(
             Ok(obj) => {
                 end.objects += 1;
                 f(reader.index, obj)?;
+            }
+            Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                return Err(write_err(e));
             }
             Err(ReadError::Io(e)) => {
                 return Err(Failure::io(format!("reading {}", describe(path)), e));

@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod io;
+pub mod live;
 pub mod usage;
 
 mod address;

@@ -13,6 +13,7 @@ mod crypt;
 mod hashcash;
 mod inspect;
 mod keygen;
+mod live;
 mod matrix;
 mod message;
 mod open;
