@@ -352,6 +352,12 @@ pub struct VerifyArgs {
     /// Print verdicts as JSON objects with every check's result.
     #[arg(long)]
     pub json: bool,
+    /// Count a skipped check as a failure (a message verified without a key skips its destination, decryption and carried bulletin).
+    #[arg(long)]
+    pub no_skip: bool,
+    /// Exit 0 on an input with no objects (by default nothing verified is a failure, exit 1).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Type of wire-format input (JSON input names its type).
     #[arg(long = "type", value_enum, value_name = "TYPE")]
     pub kind: Option<TypeArg>,

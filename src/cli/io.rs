@@ -14,8 +14,8 @@ use gossip::crypto::{Identity, address_of};
 use gossip::keys::{Address, Seed, parse_key_file};
 use gossip::message::Message;
 
-use super::live;
 use super::args::{FormatArg, InputArgs, NowArgs, OutputArgs, TypeArg};
+use super::live;
 
 /// Exit code: an object failed verification or a check.
 pub const EXIT_INVALID: u8 = 1;

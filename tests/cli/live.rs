@@ -49,7 +49,10 @@ fn line_while_open(env: &Env, args: &[&str], input: &[u8]) -> String {
 fn verify_prints_a_verdict_while_its_input_is_open() {
     let env = Env::new();
     let bulletin = env
-        .ok(&["bulletin", "new", "--topic", "chat", "--ts", "1000", "hi"], "")
+        .ok(
+            &["bulletin", "new", "--topic", "chat", "--ts", "1000", "hi"],
+            "",
+        )
         .stdout;
     let mined = env.ok(&["hashcash"], &bulletin).stdout;
     let line = line_while_open(&env, &["verify", "--now", "1000"], &mined);
@@ -61,17 +64,31 @@ fn stream_commands_write_each_result_while_input_is_open() {
     let env = Env::new();
     env.keygen("a.key");
     let bulletin = env
-        .ok(&["bulletin", "new", "--topic", "chat", "--ts", "1000", "hi"], "")
+        .ok(
+            &["bulletin", "new", "--topic", "chat", "--ts", "1000", "hi"],
+            "",
+        )
         .stdout;
     let mined = env.ok(&["hashcash"], &bulletin).stdout;
-    let message = env.ok(&["sign", "-k", "a.key", "--now", "1000"], &mined).stdout;
+    let message = env
+        .ok(&["sign", "-k", "a.key", "--now", "1000"], &mined)
+        .stdout;
     for args in [
         &["hashcash", "-d", "4"][..],
         &["hashcash", "--check"],
         &["inspect", "--now", "1000"],
         &["pack", "--hex"],
         &["sign", "-k", "a.key", "--now", "1000"],
-        &["message", "new", "-k", "a.key", "--to", "00".repeat(32).as_str(), "--now", "1000"],
+        &[
+            "message",
+            "new",
+            "-k",
+            "a.key",
+            "--to",
+            "00".repeat(32).as_str(),
+            "--now",
+            "1000",
+        ],
     ] {
         line_while_open(&env, args, &mined);
     }
