@@ -109,5 +109,5 @@ fn cli_prints_text_and_json() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).starts_with("gossip: --threaded"));
+    assert!(String::from_utf8_lossy(&bad.stderr).starts_with("gossip: simulate: --threaded"));
 }

@@ -19,14 +19,11 @@ pub fn run(args: BulletinNewArgs) -> CmdResult {
     let content = match (&args.text, &args.file) {
         (Some(text), _) => text.as_bytes().to_vec(),
         (None, None) if std::io::stdin().is_terminal() => {
-            return Err(Failure::new(
-                2,
-                "bulletin new",
-                "no content given, and stdin is a terminal",
-            )
-            .hint(
-                "give the content as TEXT (\"\" for an empty bulletin), -f FILE, or pipe it in",
-            ));
+            return Err(
+                Failure::new(2, "no content given", "stdin is a terminal").hint(
+                    "give the content as TEXT (\"\" for an empty bulletin), -f FILE, or pipe it in",
+                ),
+            );
         }
         (None, file) => read_all(file.as_deref())?,
     };

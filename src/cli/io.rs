@@ -19,6 +19,8 @@ use super::live;
 
 /// Exit code: an object failed verification or a check.
 pub const EXIT_INVALID: u8 = 1;
+/// Exit code: a usage error, a bad flag value.
+pub const EXIT_USAGE: u8 = 2;
 /// Exit code: malformed input.
 pub const EXIT_MALFORMED: u8 = 3;
 /// Exit code: I/O or key-file error.
@@ -298,8 +300,7 @@ pub fn ts_or_now(ts: Option<u32>, args: &NowArgs) -> Result<u32, Failure> {
 pub fn parse_hex<const N: usize>(flag: &str, text: &str) -> Result<[u8; N], Failure> {
     let mut out = [0u8; N];
     hex::decode_to_slice(text.trim(), &mut out).map_err(|_| {
-        Failure::new(
-            2,
+        value_error(
             format!("bad {flag} '{text}'"),
             format!("expected {} hex digits", 2 * N),
         )
@@ -309,7 +310,16 @@ pub fn parse_hex<const N: usize>(flag: &str, text: &str) -> Result<[u8; N], Fail
 
 /// Parses an address argument.
 pub fn parse_address(what: &str, text: &str) -> Result<Address, Failure> {
-    Address::from_hex(text).map_err(|e| Failure::new(2, format!("bad {what} '{text}'"), e))
+    Address::from_hex(text).map_err(|e| {
+        value_error(format!("bad {what} '{text}'"), e)
+            .hint("print a key file's address with `gossip address -k FILE`")
+    })
+}
+
+/// A bad flag value: a usage error (exit 2), which `main` reports under the
+/// subcommand's name, `gossip: sign: bad --to address 'b.key': …`.
+pub fn value_error(what: impl Into<String>, why: impl fmt::Display) -> Failure {
+    Failure::new(EXIT_USAGE, what, why)
 }
 
 /// Loads a key file, refusing files others can read.

@@ -10,7 +10,7 @@ use gossip::pow::DEFAULT_BULLETIN_DIFFICULTY;
 
 use super::args::SignArgs;
 use super::io::{
-    CmdResult, Failure, describe, kind, load_identity, map_objects, now, parse_address,
+    CmdResult, Failure, describe, kind, load_identity, map_objects, now, parse_address, value_error,
 };
 use super::mine::Miner;
 
@@ -20,8 +20,7 @@ pub fn run(args: SignArgs) -> CmdResult {
         Some(to) => parse_address("--to address", to)?,
         None => id.address(),
     };
-    let peer =
-        PeerKey::new(&dst).map_err(|e| Failure::new(2, format!("bad --to address {dst}"), e))?;
+    let peer = PeerKey::new(&dst).map_err(|e| value_error(format!("bad --to address {dst}"), e))?;
     let ts = u32::try_from(now(&args.now))
         .map_err(|_| Failure::new(2, "bad --now", "does not fit the protocol's u32 timestamp"))?;
     let miner = Miner::new(args.jobs.jobs)?;

@@ -117,7 +117,10 @@ fn vector_bulletins_are_rebuilt_byte_for_byte() {
 fn bad_topic_id_is_exit_2() {
     let env = Env::new();
     let out = env.fail(&["bulletin", "new", "--topic-id", "abcd", "x"], "", 2);
-    assert!(out.stderr.starts_with("gossip: bad --topic-id 'abcd': "));
+    assert!(
+        out.stderr
+            .starts_with("gossip: bulletin new: bad --topic-id 'abcd': ")
+    );
 }
 
 #[test]
@@ -180,7 +183,7 @@ fn no_content_on_a_terminal_is_refused_and_empty_needs_quotes() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(
-        text.contains("gossip: bulletin new: no content given, and stdin is a terminal"),
+        text.contains("gossip: bulletin new: no content given: stdin is a terminal"),
         "{text}"
     );
     let out = on_terminal("bulletin new --topic chat --ts 5 ''");
