@@ -14,6 +14,7 @@ mod crypt;
 mod hashcash;
 mod inspect;
 mod keygen;
+mod man;
 mod message;
 mod mine;
 mod open;
@@ -52,6 +53,6 @@ pub fn run(command: Command) -> CmdResult {
         Command::Store(c) => store::run(c),
         Command::Simulate(a) => simulate::run(a),
         Command::Completions(a) => completions::completions(a),
-        Command::Man => completions::man(),
+        Command::Man(a) => man::run(a),
     }
 }
