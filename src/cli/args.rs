@@ -46,7 +46,7 @@ pub enum Command {
     Sign(SignArgs),
     /// Check messages and bulletins, printing one verdict per object.
     Verify(VerifyArgs),
-    /// Verify, decrypt and unwrap messages to their bulletins or payloads.
+    /// Verify, decrypt and unwrap messages to the bulletins they carry (other payloads are refused).
     Open(OpenArgs),
     /// Show objects in human-readable form, with the checks that need no key.
     Inspect(InspectArgs),

@@ -381,3 +381,17 @@ fn a_verdict_names_the_checks_skipped_without_a_key() {
     // a bulletin has nothing that needs a key
     env.ok(&["verify", "--now", "1000", "--no-skip"], &mined);
 }
+
+#[test]
+fn relay_quiet_counts_malformed_input_without_logging_it() {
+    let env = Env::new();
+    env.keygen("a.key");
+    let loud = env.ok(&["relay", "-k", "a.key", "--no-sync"], "{bad\n");
+    assert!(
+        loud.stderr
+            .contains("gossip: relay: malformed input object: ")
+    );
+    let quiet = env.ok(&["relay", "-k", "a.key", "--no-sync", "-q"], "{bad\n");
+    assert!(!quiet.stderr.contains("malformed input object"));
+    assert!(quiet.stderr.contains(" malformed=1 "), "{}", quiet.stderr);
+}
