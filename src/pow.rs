@@ -3,8 +3,13 @@
 //!
 //! Bulletins and messages both put the u32 nonce at bytes 68..72 of their
 //! proof-of-work preimage, so one [`Work`] type mines either. Mining splits
-//! the 32-bit nonce space into chunks that rayon threads take in parallel;
-//! the first thread to find a nonce stops the others.
+//! the nonce space into chunks that rayon threads take in parallel; the
+//! first thread to find a nonce stops the others.
+//!
+//! The original packs ts and nonce as signed 32-bit integers, so every ts
+//! and nonce this project makes stays below [`SIGNED_LIMIT`]: searches start
+//! where the original's do ([`search_start`], 0..2^16) and go upward,
+//! wrapping within the signed range ([`nonce_at`]). Any u32 is still read.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -23,6 +28,32 @@ pub const DEFAULT_MESSAGE_DIFFICULTY: u32 = 1;
 
 /// The most leading zero bits a 256-bit digest can have.
 pub const MAX_DIFFICULTY: u32 = 256;
+
+/// Every ts and nonce this project makes is below this (2^31): the
+/// original packs both as signed 32-bit integers and cannot read more.
+pub const SIGNED_LIMIT: u32 = 1 << 31;
+
+/// Whether the original can read `value` as a ts or nonce.
+pub fn fits_original(value: u32) -> bool {
+    value < SIGNED_LIMIT
+}
+
+/// A ts for `now` (seconds since the epoch) that the original can read:
+/// saturates at 2^31 − 1 (reached in 2038).
+pub fn ts_of(now: u64) -> u32 {
+    now.min(u64::from(SIGNED_LIMIT - 1)) as u32
+}
+
+/// Where a nonce search starts, as in the original: 0..2^16.
+pub fn search_start(rng: &mut impl rand::Rng) -> u32 {
+    u32::from(rng.r#gen::<u16>())
+}
+
+/// The nonce `step` places after `start`, wrapping within the signed range
+/// (a `start` past it is taken modulo 2^31 first).
+pub fn nonce_at(start: u32, step: u64) -> u32 {
+    ((u64::from(start) + step) % u64::from(SIGNED_LIMIT)) as u32
+}
 
 /// Nonces one thread tries before it looks at the stop flag again.
 const CHUNK: u64 = 1 << 10;
@@ -75,7 +106,7 @@ impl Work {
 pub enum Mined {
     /// A nonce that meets the difficulty.
     Found(u32),
-    /// Every one of the 2^32 nonces was tried and none meets the difficulty.
+    /// Every one of the 2^31 nonces was tried and none meets the difficulty.
     Exhausted,
     /// The caller raised the stop flag before a nonce was found.
     Stopped,
@@ -92,15 +123,23 @@ pub struct Progress {
     pub limit: AtomicU64,
 }
 
-/// Searches the whole 32-bit nonce space, starting at `start` and wrapping,
-/// for a nonce that gives `difficulty` leading zero bits.
+/// Searches the whole signed nonce space (0..2^31), from `start` upward and
+/// wrapping within it ([`nonce_at`]), for a nonce that gives `difficulty`
+/// leading zero bits.
 ///
 /// Runs on the current rayon pool (install a smaller pool to cap threads).
 /// Whatever thread finds a nonce first wins; the search order is free, as in
 /// the original. Never loops forever: the space is finite.
 pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mined {
     if difficulty == 0 {
-        return Mined::Found(work.nonce());
+        // Nothing to search: keep the nonce the object has, unless the
+        // original could not read it.
+        let nonce = work.nonce();
+        return Mined::Found(if fits_original(nonce) {
+            nonce
+        } else {
+            nonce_at(start, 0)
+        });
     }
     // Easy targets (a message's 1 bit) are met in a few tries: search the
     // first chunk on this thread and spare the pool's hand-off. The parallel
@@ -108,14 +147,14 @@ pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mi
     if expected_tries(difficulty) <= (CHUNK / 16) as f64 {
         let mut local = work.clone();
         for i in 0..CHUNK {
-            let nonce = start.wrapping_add(i as u32);
+            let nonce = nonce_at(start, i);
             if leading_zero_bits(&local.digest_with(nonce)) >= difficulty {
                 progress.tried.fetch_add(i + 1, Ordering::Relaxed);
                 return Mined::Found(nonce);
             }
         }
     }
-    let chunks = (1u64 << 32) / CHUNK;
+    let chunks = u64::from(SIGNED_LIMIT) / CHUNK;
     let found = (0..chunks).into_par_iter().find_map_any(|chunk| {
         if progress.stop.load(Ordering::Relaxed) {
             return Some(None);
@@ -123,7 +162,7 @@ pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mi
         let mut local = work.clone();
         let first = chunk * CHUNK;
         for i in first..first + CHUNK {
-            let nonce = (u64::from(start) + i) as u32;
+            let nonce = nonce_at(start, i);
             if leading_zero_bits(&local.digest_with(nonce)) >= difficulty {
                 progress.tried.fetch_add(i - first + 1, Ordering::Relaxed);
                 return Some(Some(nonce));
@@ -162,6 +201,30 @@ mod tests {
         let mut check = work.clone();
         assert!(leading_zero_bits(&check.digest_with(nonce)) >= 6);
         assert!(check.meets(6));
+    }
+
+    #[test]
+    fn nonces_wrap_within_the_signed_range() {
+        assert_eq!(nonce_at(5, 3), 8);
+        assert_eq!(nonce_at(SIGNED_LIMIT - 1, 1), 0);
+        assert_eq!(nonce_at(u32::MAX, 0), SIGNED_LIMIT - 1);
+        assert_eq!(nonce_at(0, u64::from(SIGNED_LIMIT)), 0);
+        let start = search_start(&mut rand::thread_rng());
+        assert!(start < 1 << 16);
+        assert_eq!(ts_of(1_700_000_000), 1_700_000_000);
+        assert_eq!(ts_of(u64::from(SIGNED_LIMIT)), SIGNED_LIMIT - 1);
+        assert_eq!(ts_of(u64::MAX), SIGNED_LIMIT - 1);
+    }
+
+    #[test]
+    fn a_search_near_the_top_wraps_below_2_31() {
+        let work = Work::new(vec![3u8; 80]);
+        for start in [SIGNED_LIMIT - 2, u32::MAX] {
+            let Mined::Found(nonce) = mine(&work, 8, start, &Progress::default()) else {
+                panic!("no nonce found");
+            };
+            assert!(fits_original(nonce), "{nonce}");
+        }
     }
 
     #[test]

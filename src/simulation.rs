@@ -29,7 +29,7 @@ use crate::keys::{Address, Seed};
 use crate::message::Message;
 use crate::node::{Node, NodeConfig, NodeError};
 use crate::operation::{Op, Payload};
-use crate::pow::{Mined, Progress, mine};
+use crate::pow::{Mined, Progress, mine, search_start, ts_of};
 
 /// The topic every simulated node follows.
 pub const TOPIC: &[u8] = b"simulation";
@@ -298,12 +298,12 @@ impl Network {
         let mut b = Bulletin::new(
             topic_id(TOPIC),
             format!("bulletin {i} of seed {}", config.seed).into_bytes(),
-            now as u32,
+            ts_of(now),
         );
         if let Mined::Found(n) = mine(
             &b.work(),
             config.bulletin_difficulty,
-            self.rng.r#gen(),
+            search_start(&mut self.rng),
             &Progress::default(),
         ) {
             b.nonce = n;
@@ -359,7 +359,7 @@ impl Network {
             let mut b = Bulletin::new(
                 topic_id(TOPIC),
                 format!("spam {i}").into_bytes(),
-                now as u32,
+                ts_of(now),
             );
             while b.work().meets(config.bulletin_difficulty.max(1)) {
                 b.nonce += 1;

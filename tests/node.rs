@@ -577,3 +577,77 @@ fn a_sync_answer_is_taken_up_to_max_sync_ids_and_the_rest_counted() {
     assert_eq!(asked, vec![[1; 32], [2; 32], [3; 32]]);
     assert_eq!(n.counters().over_cap, 7);
 }
+
+/// Every ts and nonce a node makes (message nonces on forwards, sync
+/// requests and answers, and the bulletin inside a delivery-code notice) is
+/// one the original can read: searches start below 2^16, as the original's
+/// do, and stay below 2^31.
+#[test]
+fn nodes_mine_nonces_the_original_can_read() {
+    let seeds: Vec<Seed> = (0..3).map(|_| Seed::generate()).collect();
+    let ids: Vec<Identity> = seeds.iter().map(Identity::from_seed).collect();
+    let mut nodes: Vec<Node> = seeds
+        .iter()
+        .map(|s| Node::new(Identity::from_seed(s), NodeConfig::default()))
+        .collect();
+    link(&mut nodes, 0, 1);
+    link(&mut nodes, 1, 2);
+    let topic = topic_id(b"low nonces");
+    nodes[2].subscribe(topic);
+    let mut sent = Vec::new();
+    let mut pass = |nodes: &mut Vec<Node>, now: u64| loop {
+        let mut moved = false;
+        for i in 0..nodes.len() {
+            nodes[i].run_until_idle(now).unwrap();
+            for out in nodes[i].take_sent() {
+                let j = nodes.iter().position(|n| n.address() == out.peer).unwrap();
+                sent.push((j, out.message.clone()));
+                nodes[j].receive(out.message);
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    };
+    for i in 0..20 {
+        nodes[0]
+            .publish(mined(topic, format!("item {i}").as_bytes(), NOW), NOW)
+            .unwrap();
+        nodes[0].rotate_delivery_code();
+    }
+    pass(&mut nodes, NOW);
+    let peer = nodes[1].address();
+    nodes[2].request_sync(peer, topic);
+    pass(&mut nodes, NOW);
+    let mut made = Vec::new();
+    for (to, m) in &sent {
+        made.push(("message ts", m.ts));
+        made.push(("message nonce", m.nonce));
+        let plain = ids[*to].open(&m.body).unwrap();
+        if let Ok(Payload::Bulletin(Op::DeliverWithoutForward, b)) = Payload::decode(&plain) {
+            made.push(("notice nonce", b.nonce));
+        }
+    }
+    assert!(sent.len() >= 60, "{} messages", sent.len());
+    assert_eq!(
+        made.iter().filter(|(w, _)| *w == "notice nonce").count(),
+        20
+    );
+    let high: Vec<_> = made
+        .iter()
+        .filter(|(w, v)| {
+            if *w == "message ts" {
+                *v >= 1 << 31
+            } else {
+                *v >= 1 << 17
+            }
+        })
+        .collect();
+    assert!(
+        high.is_empty(),
+        "{} of {}: {high:?}",
+        high.len(),
+        made.len()
+    );
+}

@@ -9,7 +9,7 @@ use gossip::codec::{Kind, Object};
 use gossip::crypto::{PeerKey, SEAL_OVERHEAD};
 use gossip::message::{MESSAGE_TTL, Message};
 use gossip::operation::Payload;
-use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
+use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY, fits_original};
 
 use super::args::InspectArgs;
 use super::io::{CmdResult, for_each_object, kind, now, stdout, write_err};
@@ -26,6 +26,16 @@ pub fn run(args: InspectArgs) -> CmdResult {
     })?;
     out.flush().map_err(write_err)?;
     Ok(end.exit(0))
+}
+
+/// A ts or nonce, marked when the original cannot read it (it unpacks both
+/// as signed 32-bit integers).
+fn signed(value: u32) -> String {
+    if fits_original(value) {
+        value.to_string()
+    } else {
+        format!("{value} (ORIGINAL CANNOT READ: not below 2^31)")
+    }
 }
 
 /// "in 5 s" / "5 s ago".
@@ -65,11 +75,11 @@ fn bulletin_text(index: u64, b: &Bulletin, now: u64) -> String {
     let _ = writeln!(
         s,
         "  ts          {} ({}; {expiry_state} {})",
-        b.ts,
+        signed(b.ts),
         relative(b.ts.into(), now),
         relative(expiry, now)
     );
-    let _ = writeln!(s, "  nonce       {}", b.nonce);
+    let _ = writeln!(s, "  nonce       {}", signed(b.nonce));
     let _ = writeln!(
         s,
         "  work        {bits} leading zero bits ({work_state} the default {DEFAULT_BULLETIN_DIFFICULTY})"
@@ -104,10 +114,10 @@ fn message_text(index: u64, m: &Message, now: u64) -> String {
     let _ = writeln!(
         s,
         "  ts          {} ({}; {age_state}, message TTL {MESSAGE_TTL} s)",
-        m.ts,
+        signed(m.ts),
         relative(m.ts.into(), now)
     );
-    let _ = writeln!(s, "  nonce       {}", m.nonce);
+    let _ = writeln!(s, "  nonce       {}", signed(m.nonce));
     let _ = writeln!(s, "  sig         {} ({sig_state})", hex::encode(m.sig));
     let _ = writeln!(
         s,

@@ -287,13 +287,27 @@ pub fn system_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// A timestamp for a new object: `--ts`, else `--now`/GOSSIP_NOW, else the clock.
+/// A timestamp for a new object: `--ts` as given, else `--now`/GOSSIP_NOW,
+/// else the clock, which must be below 2^31 (the original's signed ts).
 pub fn ts_or_now(ts: Option<u32>, args: &NowArgs) -> Result<u32, Failure> {
     match ts {
         Some(ts) => Ok(ts),
-        None => u32::try_from(now(args))
-            .map_err(|_| Failure::new(2, "time", "does not fit the protocol's u32 timestamp")),
+        None => now_ts(args),
     }
+}
+
+/// `--now`/GOSSIP_NOW or the clock as a ts the original can read.
+pub fn now_ts(args: &NowArgs) -> Result<u32, Failure> {
+    u32::try_from(now(args))
+        .ok()
+        .filter(|&ts| gossip::pow::fits_original(ts))
+        .ok_or_else(|| {
+            Failure::new(
+                2,
+                "time",
+                "does not fit the original's signed 32-bit timestamp (below 2^31)",
+            )
+        })
 }
 
 /// Parses a flag's value of exactly N bytes in hex (a usage error otherwise).

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gossip::codec::Object;
-use gossip::pow::{Mined, Progress, expected_tries, mine};
+use gossip::pow::{Mined, Progress, SIGNED_LIMIT, expected_tries, mine, search_start};
 
 use super::io::Failure;
 
@@ -33,8 +33,9 @@ impl Miner {
     }
 
     /// Sets the object's nonce so its proof of work reaches `difficulty`.
-    /// When a timestamp has no such nonce, moves it forward a second if
-    /// `bump_ts` allows, and fails otherwise.
+    /// Nonces stay below 2^31 (`gossip::pow`). When a timestamp has none of
+    /// them, moves it forward a second if `bump_ts` allows (never to 2^31 or
+    /// past), and fails otherwise.
     pub fn mine_object(
         &self,
         obj: &mut Object,
@@ -46,7 +47,7 @@ impl Miner {
                 Object::Bulletin(b) => b.work(),
                 Object::Message(m) => m.work(),
             };
-            let start = rand::random::<u32>();
+            let start = search_start(&mut rand::thread_rng());
             match self.mine_with_progress(&work, difficulty, start) {
                 Mined::Found(nonce) => {
                     match obj {
@@ -61,10 +62,10 @@ impl Miner {
                         Object::Bulletin(b) => &mut b.ts,
                         Object::Message(m) => &mut m.ts,
                     };
-                    if !bump_ts || *ts == u32::MAX {
+                    if !bump_ts || *ts >= SIGNED_LIMIT - 1 {
                         return Err(Failure::invalid(
                             format!("cannot mine {type_name}"),
-                            format!("none of the 2^32 nonces gives {difficulty} leading zero bits at ts {ts}"),
+                            format!("none of the 2^31 nonces the original can read gives {difficulty} leading zero bits at ts {ts}"),
                         )
                         .hint("lower the difficulty, or pass --bump-ts to let the timestamp move"));
                     }

@@ -10,7 +10,8 @@ use gossip::pow::DEFAULT_BULLETIN_DIFFICULTY;
 
 use super::args::SignArgs;
 use super::io::{
-    CmdResult, Failure, describe, kind, load_identity, map_objects, now, parse_address, value_error,
+    CmdResult, Failure, describe, kind, load_identity, map_objects, now_ts, parse_address,
+    value_error,
 };
 use super::mine::Miner;
 
@@ -21,8 +22,7 @@ pub fn run(args: SignArgs) -> CmdResult {
         None => id.address(),
     };
     let peer = PeerKey::new(&dst).map_err(|e| value_error(format!("bad --to address {dst}"), e))?;
-    let ts = u32::try_from(now(&args.now))
-        .map_err(|_| Failure::new(2, "bad --now", "does not fit the protocol's u32 timestamp"))?;
+    let ts = now_ts(&args.now)?;
     let miner = Miner::new(args.jobs.jobs)?;
     let source = describe(args.input.input.as_deref());
     map_objects(

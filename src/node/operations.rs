@@ -14,14 +14,11 @@ use crate::pow::{self, Mined, Progress, Work};
 use crate::store::seen_until;
 use crate::verify;
 
-/// A message ts for `now` (u32 seconds; saturates past 2106).
-fn ts_of(now: u64) -> u32 {
-    u32::try_from(now).unwrap_or(u32::MAX)
-}
-
-/// A nonce meeting `difficulty` for `work`, searched from a random start.
+/// A nonce meeting `difficulty` for `work`, searched from a random start as
+/// the original's (`pow::search_start`).
 fn mine_nonce(work: &Work, difficulty: u32) -> Result<u32, NodeError> {
-    match pow::mine(work, difficulty, rand::random(), &Progress::default()) {
+    let start = pow::search_start(&mut rand::thread_rng());
+    match pow::mine(work, difficulty, start, &Progress::default()) {
         Mined::Found(nonce) => Ok(nonce),
         Mined::Exhausted | Mined::Stopped => Err(NodeError::Unmineable { difficulty }),
     }
@@ -54,7 +51,7 @@ impl Node {
             peer,
             op: payload.op(),
             plain: payload.encode(),
-            ts: ts_of(now),
+            ts: pow::ts_of(now),
             difficulty,
         });
         Ok(())
@@ -318,7 +315,7 @@ impl Node {
             address: self.address(),
             code,
         }
-        .bulletin(ts_of(now));
+        .bulletin(pow::ts_of(now));
         b.nonce = mine_nonce(&b.work(), self.config.bulletin_difficulty)?;
         self.mark_as_seen(b.content_id, seen_until(&b))?;
         let peers: Vec<Address> = self.connections.keys().copied().collect();

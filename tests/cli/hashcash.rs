@@ -145,3 +145,77 @@ fn flag_errors_are_usage_errors() {
     env.usage(&["hashcash", "--type", "topic"], "");
     env.fail(&["hashcash", "-i", "nope.json"], "", 4);
 }
+
+/// Each object's (ts, nonce), via the library.
+fn ts_nonces(stream: &[u8]) -> Vec<(u32, u32)> {
+    ObjectReader::new(stream, Kind::Any)
+        .map(|o| match o.expect("object") {
+            Object::Bulletin(b) => (b.ts, b.nonce),
+            Object::Message(m) => (m.ts, m.nonce),
+        })
+        .collect()
+}
+
+/// The original unpacks ts and nonce as signed 32-bit integers: every nonce
+/// mined here starts where the original's searches do (below 2^16) and stays
+/// below 2^31, for bulletins and messages, from `hashcash` and from `sign`.
+#[test]
+fn mined_nonces_start_low_and_stay_below_2_31() {
+    let env = Env::new();
+    env.keygen("a.key");
+    let lines: String = (0..300)
+        .map(|i| {
+            let b = gossip::bulletin::Bulletin::new([0; 32], format!("b{i}").into_bytes(), 1000);
+            format!("{}\n", Object::Bulletin(b).to_json())
+        })
+        .collect();
+    let bulletins = env.ok(&["hashcash", "-d", "3"], &lines).stdout;
+    let messages = env
+        .ok(
+            &["sign", "-k", "a.key", "-d", "3", "--now", "1000"],
+            &bulletins,
+        )
+        .stdout;
+    for (what, stream) in [("bulletins", &bulletins), ("messages", &messages)] {
+        let got = ts_nonces(stream);
+        assert_eq!(got.len(), 300, "{what}");
+        let high: Vec<_> = got.iter().filter(|(_, n)| *n >= 1 << 17).collect();
+        assert!(
+            high.is_empty(),
+            "{what}: {} nonces ≥ 2^17: {high:?}",
+            high.len()
+        );
+    }
+}
+
+/// Difficulty 0 keeps a nonce the original can read and replaces one it
+/// cannot; input nonces and ts ≥ 2^31 are still accepted.
+#[test]
+fn difficulty_0_replaces_only_an_unreadable_nonce() {
+    let env = Env::new();
+    let line = |nonce: u32| {
+        env.ok(
+            &[
+                "bulletin",
+                "new",
+                "--topic",
+                "t",
+                "--ts",
+                "3000000000",
+                "--nonce",
+                &nonce.to_string(),
+                "x",
+            ],
+            "",
+        )
+        .stdout
+    };
+    let kept = env.ok(&["hashcash", "-d", "0"], line(77)).stdout;
+    assert_eq!(ts_nonces(&kept), vec![(3_000_000_000, 77)]);
+    let moved = env.ok(&["hashcash", "-d", "0"], line(3_000_000_000)).stdout;
+    let [(ts, nonce)] = ts_nonces(&moved)[..] else {
+        panic!("one object")
+    };
+    assert_eq!(ts, 3_000_000_000);
+    assert!(nonce < 1 << 16, "{nonce}");
+}

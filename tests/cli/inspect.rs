@@ -97,3 +97,33 @@ fn malformed_input() {
     assert_eq!(out.text().matches("bulletin ").count(), 2);
     env.usage(&["inspect", "--type", "key"], "");
 }
+
+/// A ts or nonce of 2^31 or more is read, and marked as one the original
+/// (signed 32-bit ts and nonce) cannot read; one below is not marked.
+#[test]
+fn values_the_original_cannot_read_are_marked() {
+    let env = Env::new();
+    let make = |ts: &str, nonce: &str| {
+        env.ok(
+            &[
+                "bulletin", "new", "--topic", "t", "--ts", ts, "--nonce", nonce, "x",
+            ],
+            "",
+        )
+        .stdout
+    };
+    let text = env.ok(&["inspect"], make("5", "2147483648")).text();
+    assert!(
+        text.contains("nonce       2147483648 (ORIGINAL CANNOT READ"),
+        "{text}"
+    );
+    assert!(!text.contains("ts          5 (ORIGINAL"), "{text}");
+    let text = env
+        .ok(&["inspect"], make("4294967295", "2147483647"))
+        .text();
+    assert!(
+        text.contains("ts          4294967295 (ORIGINAL CANNOT READ"),
+        "{text}"
+    );
+    assert!(!text.contains("nonce       2147483647 (ORIGINAL"), "{text}");
+}
