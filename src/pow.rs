@@ -154,21 +154,22 @@ pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mi
             }
         }
     }
-    let chunks = u64::from(SIGNED_LIMIT) / CHUNK;
+    let chunk_len = chunk_for(difficulty);
+    let chunks = u64::from(SIGNED_LIMIT).div_ceil(chunk_len);
     let found = (0..chunks).into_par_iter().find_map_any(|chunk| {
         if progress.stop.load(Ordering::Relaxed) {
             return Some(None);
         }
         let mut local = work.clone();
-        let first = chunk * CHUNK;
-        for i in first..first + CHUNK {
+        let first = chunk * chunk_len;
+        for i in first..(first + chunk_len).min(u64::from(SIGNED_LIMIT)) {
             let nonce = nonce_at(start, i);
             if leading_zero_bits(&local.digest_with(nonce)) >= difficulty {
                 progress.tried.fetch_add(i - first + 1, Ordering::Relaxed);
                 return Some(Some(nonce));
             }
         }
-        let tried = progress.tried.fetch_add(CHUNK, Ordering::Relaxed) + CHUNK;
+        let tried = progress.tried.fetch_add(chunk_len, Ordering::Relaxed) + chunk_len;
         let limit = progress.limit.load(Ordering::Relaxed);
         if limit != 0 && tried >= limit {
             progress.stop.store(true, Ordering::Relaxed);
@@ -180,6 +181,13 @@ pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mi
         Some(None) => Mined::Stopped,
         None => Mined::Exhausted,
     }
+}
+
+/// Nonces one parallel task tries: about a sixteenth of the expected search
+/// (at least 16, at most [`CHUNK`] × 64), so even an easy target is split
+/// over every thread, and a hard one does not look at the stop flag too often.
+pub fn chunk_for(difficulty: u32) -> u64 {
+    ((expected_tries(difficulty) / 16.0) as u64).clamp(16, CHUNK * 64)
 }
 
 /// Expected number of hashes to reach `difficulty` bits.

@@ -7,6 +7,7 @@ pub mod live;
 pub mod usage;
 
 mod address;
+mod batch;
 mod bulletin;
 mod completions;
 mod content_id;
