@@ -12,8 +12,8 @@ use rayon::prelude::*;
 
 use super::args::{InputArgs, OutputArgs};
 use super::io::{
-    CmdResult, EXIT_INVALID, Failure, ObjectWriter, StreamEnd, describe, for_each_object, stdout,
-    write_err,
+    CmdResult, EXIT_INVALID, Failure, ObjectWriter, StreamEnd, describe, for_each_object,
+    report_rejected, stdout, write_err,
 };
 
 /// Objects read ahead of the miners, at most.
@@ -76,11 +76,7 @@ pub fn map_objects_par(
                 Ok(obj) => out.write(&obj)?,
                 Err(failure) => {
                     rejected += 1;
-                    let what = match failure.what.as_str() {
-                        "" => format!("{source} object {index}"),
-                        w => format!("{source} object {index}: {w}"),
-                    };
-                    Failure { what, ..failure }.report();
+                    report_rejected(&source, index, failure);
                 }
             }
         }

@@ -250,16 +250,21 @@ pub fn map_objects(
         Ok(obj) => out.write(&obj),
         Err(failure) => {
             rejected += 1;
-            let what = match failure.what.as_str() {
-                "" => format!("{source} object {index}"),
-                w => format!("{source} object {index}: {w}"),
-            };
-            Failure { what, ..failure }.report();
+            report_rejected(&source, index, failure);
             Ok(())
         }
     })?;
     out.finish()?;
     Ok(end.exit(if rejected > 0 { EXIT_INVALID } else { 0 }))
+}
+
+/// Reports one rejected object as `<source> object N: …`; the stream goes on.
+pub fn report_rejected(source: &str, index: u64, failure: Failure) {
+    let what = match failure.what.as_str() {
+        "" => format!("{source} object {index}"),
+        w => format!("{source} object {index}: {w}"),
+    };
+    Failure { what, ..failure }.report();
 }
 
 /// [`map_objects`] for commands that turn messages into messages.
