@@ -24,7 +24,12 @@ fn main() -> ExitCode {
     match cli::run(cli.command) {
         Ok(code) => code,
         Err(failure) if failure.is_broken_pipe() => ExitCode::SUCCESS,
-        Err(failure) => {
+        Err(mut failure) => {
+            if failure.code == cli::io::EXIT_USAGE {
+                // A bad flag value: named by its subcommand, as clap's usage errors are.
+                let sub = cli::usage::subcommand(&Cli::command(), &args);
+                failure.what = format!("{sub}: {}", failure.what);
+            }
             failure.report();
             ExitCode::from(failure.code)
         }

@@ -154,32 +154,53 @@ pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mi
             }
         }
     }
-    let chunks = u64::from(SIGNED_LIMIT) / CHUNK;
-    let found = (0..chunks).into_par_iter().find_map_any(|chunk| {
-        if progress.stop.load(Ordering::Relaxed) {
-            return Some(None);
-        }
-        let mut local = work.clone();
-        let first = chunk * CHUNK;
-        for i in first..first + CHUNK {
-            let nonce = nonce_at(start, i);
-            if leading_zero_bits(&local.digest_with(nonce)) >= difficulty {
-                progress.tried.fetch_add(i - first + 1, Ordering::Relaxed);
-                return Some(Some(nonce));
-            }
-        }
-        let tried = progress.tried.fetch_add(CHUNK, Ordering::Relaxed) + CHUNK;
-        let limit = progress.limit.load(Ordering::Relaxed);
-        if limit != 0 && tried >= limit {
-            progress.stop.store(true, Ordering::Relaxed);
-        }
-        None
-    });
+    let chunk_len = chunk_for(difficulty);
+    let limit = u64::from(SIGNED_LIMIT);
+    // Windows of a few chunks per thread, searched in parallel one after
+    // another, so the search still goes upward from `start`.
+    let window = chunk_len * 4 * rayon::current_num_threads().max(1) as u64;
+    let mut found = None;
+    let mut base = 0;
+    while found.is_none() && base < limit {
+        let end = (base + window).min(limit);
+        found = (base / chunk_len..end.div_ceil(chunk_len))
+            .into_par_iter()
+            .find_map_any(|chunk| {
+                if progress.stop.load(Ordering::Relaxed) {
+                    return Some(None);
+                }
+                let mut local = work.clone();
+                let first = chunk * chunk_len;
+                let last = (first + chunk_len).min(end);
+                for i in first..last {
+                    let nonce = nonce_at(start, i);
+                    if leading_zero_bits(&local.digest_with(nonce)) >= difficulty {
+                        progress.tried.fetch_add(i - first + 1, Ordering::Relaxed);
+                        return Some(Some(nonce));
+                    }
+                }
+                let tried =
+                    progress.tried.fetch_add(last - first, Ordering::Relaxed) + (last - first);
+                let cap = progress.limit.load(Ordering::Relaxed);
+                if cap != 0 && tried >= cap {
+                    progress.stop.store(true, Ordering::Relaxed);
+                }
+                None
+            });
+        base = end;
+    }
     match found {
         Some(Some(nonce)) => Mined::Found(nonce),
         Some(None) => Mined::Stopped,
         None => Mined::Exhausted,
     }
+}
+
+/// Nonces one parallel task tries: about a sixteenth of the expected search
+/// (at least 16, at most [`CHUNK`] × 64), so even an easy target is split
+/// over every thread, and a hard one does not look at the stop flag too often.
+pub fn chunk_for(difficulty: u32) -> u64 {
+    ((expected_tries(difficulty) / 16.0) as u64).clamp(16, CHUNK * 64)
 }
 
 /// Expected number of hashes to reach `difficulty` bits.

@@ -109,5 +109,24 @@ fn cli_prints_text_and_json() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).starts_with("gossip: --threaded"));
+    assert!(String::from_utf8_lossy(&bad.stderr).starts_with("gossip: simulate: --threaded"));
+}
+
+#[test]
+fn cli_seed_defaults_to_1_so_runs_repeat() {
+    let run = |extra: &[&str]| {
+        let out = Command::cargo_bin("gossip")
+            .unwrap()
+            .args(["simulate", "--nodes", "8", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["wall_ms"] = serde_json::Value::Null;
+        v
+    };
+    let default = run(&[]);
+    assert_eq!(default, run(&[]));
+    assert_eq!(default, run(&["--seed", "1"]));
 }

@@ -46,7 +46,7 @@ pub enum Command {
     Sign(SignArgs),
     /// Check messages and bulletins, printing one verdict per object.
     Verify(VerifyArgs),
-    /// Verify, decrypt and unwrap messages to their bulletins or payloads.
+    /// Verify, decrypt and unwrap messages to the bulletins they carry (other payloads are refused).
     Open(OpenArgs),
     /// Show objects in human-readable form, with the checks that need no key.
     Inspect(InspectArgs),
@@ -63,8 +63,20 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
-    /// Print the man page (roff).
-    Man,
+    /// Print the man page (roff) of the tool or of a subcommand, or write them all to a directory.
+    Man(ManArgs),
+}
+
+/// `--cipher`: its values listed in `--help` and completed by the shells.
+fn cipher_parser() -> impl clap::builder::TypedValueParser<Value = Cipher> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new(Cipher::XSalsa20Poly1305.name())
+            .help("libsodium's crypto_box_seal, as the original uses"),
+        PossibleValue::new(Cipher::XChaCha20Poly1305.name())
+            .help("libsodium's crypto_box_curve25519xchacha20poly1305_seal"),
+    ])
+    .try_map(|name| name.parse::<Cipher>())
 }
 
 /// Where to find a key file.
@@ -280,7 +292,7 @@ pub struct HashcashArgs {
 #[derive(Args, Debug)]
 pub struct EncryptArgs {
     /// Sealed-box cipher.
-    #[arg(long, default_value_t = Cipher::XSalsa20Poly1305)]
+    #[arg(long, default_value_t = Cipher::XSalsa20Poly1305, value_parser = cipher_parser())]
     pub cipher: Cipher,
     #[command(flatten)]
     pub input: InputArgs,
@@ -313,7 +325,7 @@ pub struct SignArgs {
           value_parser = clap::value_parser!(u32).range(0..=256))]
     pub difficulty: u32,
     /// Sealed-box cipher for wrapped bulletins.
-    #[arg(long, default_value_t = Cipher::XSalsa20Poly1305)]
+    #[arg(long, default_value_t = Cipher::XSalsa20Poly1305, value_parser = cipher_parser())]
     pub cipher: Cipher,
     #[command(flatten)]
     pub jobs: JobsArgs,
@@ -358,6 +370,12 @@ pub struct VerifyArgs {
     /// Print verdicts as JSON objects with every check's result.
     #[arg(long)]
     pub json: bool,
+    /// Count a skipped check as a failure (a message verified without a key skips its destination, decryption and carried bulletin).
+    #[arg(long)]
+    pub no_skip: bool,
+    /// Exit 0 on an input with no objects (by default nothing verified is a failure, exit 1).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Type of wire-format input (JSON input names its type).
     #[arg(long = "type", value_enum, value_name = "TYPE")]
     pub kind: Option<TypeArg>,
@@ -429,6 +447,16 @@ pub struct CompletionsArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The subcommand whose page to print, e.g. `sign` or `store list` (default: the tool's page).
+    #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
+    pub subcommand: Vec<String>,
+    /// Write every page to DIR as gossip.1, gossip-sign.1, gossip-store-list.1, … (for packagers).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct RelayArgs {
     #[command(flatten)]
     pub key: KeyArgs,
@@ -462,7 +490,7 @@ pub struct RelayArgs {
     #[arg(long)]
     pub no_sync: bool,
     /// Sealed-box cipher for outgoing messages.
-    #[arg(long, default_value_t = Cipher::XSalsa20Poly1305)]
+    #[arg(long, default_value_t = Cipher::XSalsa20Poly1305, value_parser = cipher_parser())]
     pub cipher: Cipher,
     /// Do not log each malformed input object (they are still counted).
     #[arg(short = 'q', long)]

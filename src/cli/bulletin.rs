@@ -1,5 +1,6 @@
 //! `gossip bulletin new`: an unmined bulletin from text, a file or stdin.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use gossip::bulletin::Bulletin;
@@ -19,6 +20,13 @@ pub fn run(args: BulletinNewArgs) -> CmdResult {
     let max = MAX_BULLETIN - gossip::bulletin::HEADER_LEN;
     let content = match (&args.text, &args.file) {
         (Some(text), _) => text.as_bytes().to_vec(),
+        (None, None) if std::io::stdin().is_terminal() => {
+            return Err(
+                Failure::new(2, "no content given", "stdin is a terminal").hint(
+                    "give the content as TEXT (\"\" for an empty bulletin), -f FILE, or pipe it in",
+                ),
+            );
+        }
         (None, file) => read_capped(file.as_deref(), max)?,
     };
     if content.len() > max {

@@ -4,6 +4,7 @@ use gossip::codec::{Kind, Object};
 use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
 
 use super::args::HashcashArgs;
+use super::batch::map_objects_par;
 use super::io::{CmdResult, Failure, kind, map_objects};
 use super::mine::Miner;
 
@@ -24,36 +25,40 @@ pub fn bits_of(obj: &Object) -> u32 {
 }
 
 pub fn run(args: HashcashArgs) -> CmdResult {
-    let miner = if args.check {
-        None
-    } else {
-        Some(Miner::new(args.jobs.jobs)?)
-    };
-    map_objects(
+    let kind = kind(Kind::Any, args.kind);
+    if args.check {
+        return map_objects(&args.input, &args.output, kind, |_, obj| {
+            check(obj, args.difficulty)
+        });
+    }
+    let miner = Miner::new(args.jobs.jobs)?;
+    map_objects_par(
         &args.input,
         &args.output,
-        kind(Kind::Any, args.kind),
+        kind,
+        miner.pool(),
         |_, mut obj| {
             let difficulty = difficulty_for(&obj, args.difficulty);
-            match &miner {
-                Some(miner) => miner
-                    .mine_object(&mut obj, difficulty, args.bump_ts)
-                    .map(|()| obj),
-                None => {
-                    let bits = bits_of(&obj);
-                    if bits >= difficulty {
-                        Ok(obj)
-                    } else {
-                        Err(Failure::invalid(
-                            "",
-                            format!(
-                                "{} proof of work has {bits} leading zero bits, needs {difficulty}",
-                                obj.type_name()
-                            ),
-                        ))
-                    }
-                }
-            }
+            miner
+                .mine_object(&mut obj, difficulty, args.bump_ts)
+                .map(|()| obj)
         },
     )
+}
+
+/// `--check`: the object as it is, or why its proof of work falls short.
+fn check(obj: Object, flag: Option<u32>) -> Result<Object, Failure> {
+    let difficulty = difficulty_for(&obj, flag);
+    let bits = bits_of(&obj);
+    if bits >= difficulty {
+        Ok(obj)
+    } else {
+        Err(Failure::invalid(
+            "",
+            format!(
+                "{} proof of work has {bits} leading zero bits, needs {difficulty}",
+                obj.type_name()
+            ),
+        ))
+    }
 }

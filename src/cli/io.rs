@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,9 +15,12 @@ use gossip::keys::{Address, Seed, parse_key_file};
 use gossip::message::Message;
 
 use super::args::{FormatArg, InputArgs, NowArgs, OutputArgs, TypeArg};
+use super::live;
 
 /// Exit code: an object failed verification or a check.
 pub const EXIT_INVALID: u8 = 1;
+/// Exit code: a usage error, a bad flag value.
+pub const EXIT_USAGE: u8 = 2;
 /// Exit code: malformed input.
 pub const EXIT_MALFORMED: u8 = 3;
 /// Exit code: I/O or key-file error.
@@ -90,9 +93,9 @@ pub fn write_err(e: io::Error) -> Failure {
 /// Opens FILE, or stdin for none or '-'.
 pub fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead + Send>, Failure> {
     match path {
-        None => Ok(Box::new(BufReader::with_capacity(1 << 16, io::stdin()))),
+        None => Ok(Box::new(BufReader::with_capacity(1 << 16, live::stdin()))),
         Some(p) if p == Path::new("-") => {
-            Ok(Box::new(BufReader::with_capacity(1 << 16, io::stdin())))
+            Ok(Box::new(BufReader::with_capacity(1 << 16, live::stdin())))
         }
         Some(p) => {
             let f = File::open(p)
@@ -136,14 +139,14 @@ pub fn describe(path: Option<&Path>) -> String {
     }
 }
 
-/// A buffered, locked stdout.
-pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
-    BufWriter::with_capacity(1 << 16, io::stdout().lock())
+/// Buffered stdout, written out whenever the command would wait for input.
+pub fn stdout() -> live::Out {
+    live::Out
 }
 
 /// An object writer in the chosen format; refuses to put wire bytes on a terminal.
 pub struct ObjectWriter {
-    out: BufWriter<io::StdoutLock<'static>>,
+    out: live::Out,
     format: Format,
 }
 
@@ -226,6 +229,9 @@ pub fn for_each_object(
                 end.objects += 1;
                 f(reader.index, obj)?;
             }
+            Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                return Err(write_err(e));
+            }
             Err(ReadError::Io(e)) => {
                 return Err(Failure::io(format!("reading {}", describe(path)), e));
             }
@@ -268,16 +274,21 @@ pub fn map_objects(
         Ok(obj) => out.write(&obj),
         Err(failure) => {
             rejected += 1;
-            let what = match failure.what.as_str() {
-                "" => format!("{source} object {index}"),
-                w => format!("{source} object {index}: {w}"),
-            };
-            Failure { what, ..failure }.report();
+            report_rejected(&source, index, failure);
             Ok(())
         }
     })?;
     out.finish()?;
     Ok(end.exit(if rejected > 0 { EXIT_INVALID } else { 0 }))
+}
+
+/// Reports one rejected object as `<source> object N: …`; the stream goes on.
+pub fn report_rejected(source: &str, index: u64, failure: Failure) {
+    let what = match failure.what.as_str() {
+        "" => format!("{source} object {index}"),
+        w => format!("{source} object {index}: {w}"),
+    };
+    Failure { what, ..failure }.report();
 }
 
 /// [`map_objects`] for commands that turn messages into messages.
@@ -332,8 +343,7 @@ pub fn now_ts(args: &NowArgs) -> Result<u32, Failure> {
 pub fn parse_hex<const N: usize>(flag: &str, text: &str) -> Result<[u8; N], Failure> {
     let mut out = [0u8; N];
     hex::decode_to_slice(text.trim(), &mut out).map_err(|_| {
-        Failure::new(
-            2,
+        value_error(
             format!("bad {flag} '{text}'"),
             format!("expected {} hex digits", 2 * N),
         )
@@ -343,7 +353,16 @@ pub fn parse_hex<const N: usize>(flag: &str, text: &str) -> Result<[u8; N], Fail
 
 /// Parses an address argument.
 pub fn parse_address(what: &str, text: &str) -> Result<Address, Failure> {
-    Address::from_hex(text).map_err(|e| Failure::new(2, format!("bad {what} '{text}'"), e))
+    Address::from_hex(text).map_err(|e| {
+        value_error(format!("bad {what} '{text}'"), e)
+            .hint("print a key file's address with `gossip address -k FILE`")
+    })
+}
+
+/// A bad flag value: a usage error (exit 2), which `main` reports under the
+/// subcommand's name, `gossip: sign: bad --to address 'b.key': …`.
+pub fn value_error(what: impl Into<String>, why: impl fmt::Display) -> Failure {
+    Failure::new(EXIT_USAGE, what, why)
 }
 
 /// Loads a key file, refusing files others can read and anything but a

@@ -32,6 +32,11 @@ impl Miner {
         })
     }
 
+    /// The miner's thread pool, for mining several objects at once.
+    pub fn pool(&self) -> &rayon::ThreadPool {
+        &self.pool
+    }
+
     /// Sets the object's nonce so its proof of work reaches `difficulty`.
     /// Nonces stay below 2^31 (`gossip::pow`). When a timestamp has none of
     /// them, moves it forward a second if `bump_ts` allows (never to 2^31 or

@@ -3,9 +3,11 @@
 
 pub mod args;
 pub mod io;
+pub mod live;
 pub mod usage;
 
 mod address;
+mod batch;
 mod bulletin;
 mod completions;
 mod content_id;
@@ -13,6 +15,7 @@ mod crypt;
 mod hashcash;
 mod inspect;
 mod keygen;
+mod man;
 mod message;
 mod mine;
 mod open;
@@ -51,6 +54,6 @@ pub fn run(command: Command) -> CmdResult {
         Command::Store(c) => store::run(c),
         Command::Simulate(a) => simulate::run(a),
         Command::Completions(a) => completions::completions(a),
-        Command::Man => completions::man(),
+        Command::Man(a) => man::run(a),
     }
 }

@@ -9,8 +9,9 @@ use gossip::operation::{Op, Payload};
 use gossip::pow::DEFAULT_BULLETIN_DIFFICULTY;
 
 use super::args::SignArgs;
+use super::batch::map_objects_par;
 use super::io::{
-    CmdResult, Failure, describe, kind, load_identity, map_objects, now_ts, parse_address,
+    CmdResult, Failure, describe, kind, load_identity, now_ts, parse_address, value_error,
 };
 use super::mine::Miner;
 
@@ -20,15 +21,16 @@ pub fn run(args: SignArgs) -> CmdResult {
         Some(to) => parse_address("--to address", to)?,
         None => id.address(),
     };
-    let peer = PeerKey::recipient(&dst)
-        .map_err(|e| Failure::new(2, format!("bad --to address {dst}"), e))?;
+    let peer =
+        PeerKey::recipient(&dst).map_err(|e| value_error(format!("bad --to address {dst}"), e))?;
     let ts = now_ts(&args.now)?;
     let miner = Miner::new(args.jobs.jobs)?;
     let source = describe(args.input.input.as_deref());
-    map_objects(
+    map_objects_par(
         &args.input,
         &args.output,
         kind(Kind::Any, args.kind),
+        miner.pool(),
         |index, obj| {
             let mut m = match obj {
                 Object::Message(m) if m.src != id.address() => {

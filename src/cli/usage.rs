@@ -8,8 +8,7 @@ use clap::error::ErrorKind;
 
 use super::io::Failure;
 
-/// Exit code of a usage error.
-pub const EXIT_USAGE: u8 = 2;
+pub use super::io::EXIT_USAGE;
 
 /// Turns a clap error for the command line `args` of `cmd` into a
 /// [`Failure`] naming the subcommand, or lets clap print help or the
@@ -28,15 +27,20 @@ pub fn failure(e: clap::Error, cmd: &clap::Command, args: &[OsString]) -> Failur
     let first = paragraphs.next().unwrap_or_default();
     let why = first.strip_prefix("error: ").unwrap_or(&first).to_owned();
     let path = command_path(cmd, args);
-    let what = match path.split_first() {
-        Some((_, sub)) if !sub.is_empty() => sub.join(" "),
-        _ => "usage".to_owned(),
-    };
+    let what = subcommand(cmd, args);
     let mut hints: Vec<String> = paragraphs
         .filter_map(|p| p.strip_prefix("tip: ").map(str::to_owned))
         .collect();
     hints.push(format!("see '{} --help'", path.join(" ")));
     Failure::new(EXIT_USAGE, what, why).hint(hints.join("; "))
+}
+
+/// The subcommand `args` name, as `store list` (or `usage` for none).
+pub fn subcommand(cmd: &clap::Command, args: &[OsString]) -> String {
+    match command_path(cmd, args).split_first() {
+        Some((_, sub)) if !sub.is_empty() => sub.join(" "),
+        _ => "usage".to_owned(),
+    }
 }
 
 /// The (sub)command names `args` walk down to: `gossip store list --x`

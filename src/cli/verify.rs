@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::args::{CheckArgs, VerifyArgs};
 use super::io::{
-    CmdResult, EXIT_INVALID, for_each_object, kind, load_identity, now, stdout, write_err,
+    CmdResult, EXIT_INVALID, Failure, for_each_object, kind, load_identity, now, stdout, write_err,
 };
 
 /// The verification policy the flags ask for, for an object of this type.
@@ -66,6 +66,17 @@ fn status_name(s: Status) -> &'static str {
     }
 }
 
+/// The names of the checks a verdict skipped, each once.
+fn skipped(verdict: &Verdict) -> Vec<&'static str> {
+    let mut names: Vec<&str> = Vec::new();
+    for (reason, status) in &verdict.checks {
+        if *status == Status::Skipped && !names.contains(&reason.check_name()) {
+            names.push(reason.check_name());
+        }
+    }
+    names
+}
+
 pub fn run(args: VerifyArgs) -> CmdResult {
     let id = args.key.key.as_deref().map(load_identity).transpose()?;
     let mut out = stdout();
@@ -73,7 +84,9 @@ pub fn run(args: VerifyArgs) -> CmdResult {
     let end = for_each_object(&args.input, kind(Kind::Any, args.kind), |index, obj| {
         let verdict = check(&obj, id.as_ref(), &args.check);
         let failures: Vec<&str> = verdict.failures().map(|r| r.name()).collect();
-        if !failures.is_empty() {
+        let skipped = skipped(&verdict);
+        let valid = failures.is_empty() && (skipped.is_empty() || !args.no_skip);
+        if !valid {
             invalid += 1;
         }
         let line = if args.json {
@@ -86,28 +99,39 @@ pub fn run(args: VerifyArgs) -> CmdResult {
                 "type": "verdict",
                 "index": index,
                 "object": obj.type_name(),
-                "valid": failures.is_empty(),
+                "valid": valid,
                 "failures": failures,
+                "skipped": skipped,
                 "checks": checks,
             });
             if let Some(p) = &verdict.payload {
                 v["op"] = json!(p.op().name());
             }
             v.to_string()
-        } else if failures.is_empty() {
-            format!("{index} {}: valid", obj.type_name())
         } else {
-            format!(
-                "{index} {}: invalid: {}",
-                obj.type_name(),
-                failures.join(", ")
-            )
+            let mut line = format!("{index} {}: ", obj.type_name());
+            line += if valid { "valid" } else { "invalid" };
+            if !failures.is_empty() {
+                line += &format!(": {}", failures.join(", "));
+            }
+            // After a failure, skipped checks are its consequence: not named.
+            if failures.is_empty() && !skipped.is_empty() {
+                let without = if id.is_none() { " without a key" } else { "" };
+                let note = format!("skipped{without}: {}", skipped.join(", "));
+                if valid {
+                    line += &format!(" ({note})");
+                } else {
+                    line += &format!("; {note}");
+                }
+            }
+            line
         };
         writeln!(out, "{line}").map_err(write_err)
     })?;
     out.flush().map_err(write_err)?;
-    if end.objects == 0 && end.malformed == 0 {
-        eprintln!("gossip: verify: no objects on input");
+    if end.objects == 0 && end.malformed == 0 && !args.allow_empty {
+        return Err(Failure::invalid("verify", "no objects to verify")
+            .hint("pass --allow-empty if an empty input is fine"));
     }
     Ok(end.exit(if invalid > 0 { EXIT_INVALID } else { 0 }))
 }

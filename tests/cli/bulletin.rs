@@ -117,7 +117,10 @@ fn vector_bulletins_are_rebuilt_byte_for_byte() {
 fn bad_topic_id_is_exit_2() {
     let env = Env::new();
     let out = env.fail(&["bulletin", "new", "--topic-id", "abcd", "x"], "", 2);
-    assert!(out.stderr.starts_with("gossip: bad --topic-id 'abcd': "));
+    assert!(
+        out.stderr
+            .starts_with("gossip: bulletin new: bad --topic-id 'abcd': ")
+    );
 }
 
 #[test]
@@ -162,4 +165,28 @@ fn missing_content_file_is_exit_4() {
         4,
     );
     assert!(out.stderr.starts_with("gossip: cannot open nope.bin: "));
+}
+
+/// Runs `gossip ARGS` with a terminal (a pty from util-linux `script`) on its stdin.
+fn on_terminal(args: &str) -> std::process::Output {
+    let line = format!("{} {args}", crate::util::bin().display());
+    std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) runs")
+}
+
+#[test]
+fn no_content_on_a_terminal_is_refused_and_empty_needs_quotes() {
+    let out = on_terminal("bulletin new --topic chat --ts 5");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("gossip: bulletin new: no content given: stdin is a terminal"),
+        "{text}"
+    );
+    let out = on_terminal("bulletin new --topic chat --ts 5 ''");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"content\":\"\""));
 }

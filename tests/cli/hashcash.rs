@@ -219,3 +219,37 @@ fn difficulty_0_replaces_only_an_unreadable_nonce() {
     assert_eq!(ts, 3_000_000_000);
     assert!(nonce < 1 << 16, "{nonce}");
 }
+
+#[test]
+fn a_stream_mined_in_parallel_keeps_its_order() {
+    let env = crate::util::Env::new();
+    let mut input = Vec::new();
+    for i in 0..40 {
+        let text = format!("bulletin {i}");
+        input.extend(
+            env.ok(
+                &["bulletin", "new", "--topic", "chat", "--ts", "1000", &text],
+                "",
+            )
+            .stdout,
+        );
+    }
+    let out = env.ok(&["hashcash", "-d", "6", "-j", "2"], &input);
+    let contents: Vec<String> = out
+        .json()
+        .iter()
+        .map(|v| v["content"].as_str().unwrap().to_owned())
+        .collect();
+    let want: Vec<String> = String::from_utf8(input.clone())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["content"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(contents, want);
+    env.ok(&["hashcash", "--check", "-d", "6"], &out.stdout);
+}

@@ -17,6 +17,7 @@ mod hashcash;
 mod inspect;
 mod junk;
 mod keygen;
+mod live;
 mod matrix;
 mod message;
 mod open;

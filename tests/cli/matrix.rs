@@ -355,9 +355,15 @@ fn stream_readers_keep_the_prefix_and_refuse_each_bad_object() {
     let mut ran = 0;
     for reader in readers(&fx) {
         let name = reader.args.join(" ");
-        // Empty input: an empty stream, exit 0, no output.
+        // Empty input: an empty stream, exit 0, no output (verify: exit 1,
+        // nothing verified, unless --allow-empty).
         let out = fx.run(&reader.args, b"");
-        check(&format!("{name} <empty>"), &out, Expect::Ok);
+        let empty = if name.starts_with("verify") {
+            Expect::Fail(1)
+        } else {
+            Expect::Ok
+        };
+        check(&format!("{name} <empty>"), &out, empty);
         if !name.starts_with("relay") {
             assert!(out.stdout.is_empty(), "{name}: output on empty input");
         }

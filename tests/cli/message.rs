@@ -139,7 +139,10 @@ fn bad_arguments() {
     let env = Env::new();
     let (a, b) = (fixed_address(&env, 1), fixed_address(&env, 2));
     let out = env.fail(&["message", "new", "--to", "xyz", "--from", &a], "", 2);
-    assert!(out.stderr.starts_with("gossip: bad --to address 'xyz': "));
+    assert!(
+        out.stderr
+            .starts_with("gossip: message new: bad --to address 'xyz': ")
+    );
     let out = env.fail(
         &[
             "message", "new", "--to", &b, "--from", &a, "--op", "teleport",
@@ -149,7 +152,7 @@ fn bad_arguments() {
     );
     assert!(
         out.stderr
-            .starts_with("gossip: unknown operation 'teleport': ")
+            .starts_with("gossip: message new: unknown operation 'teleport': ")
     );
     env.usage(&["message", "new", "--to", &b], "");
     env.usage(&["message", "new", "--from", &a], "");

@@ -202,7 +202,16 @@ fn errors() {
     env.keygen("a.key");
     env.fail(&["sign", "-k", "nope.key"], "", 4);
     let out = env.fail(&["sign", "-k", "a.key", "--to", "abc"], "", 2);
-    assert!(out.stderr.starts_with("gossip: bad --to address 'abc': "));
+    assert!(
+        out.stderr
+            .starts_with("gossip: sign: bad --to address 'abc': ")
+    );
+    assert!(
+        out.stderr
+            .contains("\nhint: print a key file's address with `gossip address -k FILE`\n"),
+        "{}",
+        out.stderr
+    );
     env.fail(&["sign", "-k", "a.key", "--now", "99999999999"], "", 2);
     env.usage(&["sign"], "");
     env.usage(&["sign", "-k", "a.key", "--cipher", "des"], "");

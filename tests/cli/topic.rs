@@ -75,7 +75,7 @@ fn json_output_names_topic_and_descriptor() {
 fn bad_hex_is_exit_2() {
     let env = Env::new();
     let out = env.fail(&["topic", "--hex", "zz"], "", 2);
-    assert!(out.stderr.starts_with("gossip: bad --hex 'zz': "));
+    assert!(out.stderr.starts_with("gossip: topic: bad --hex 'zz': "));
     env.fail(&["topic", "--hex", "abc"], "", 2);
 }
 
@@ -84,7 +84,10 @@ fn bad_inbox_arguments_are_exit_2() {
     let env = Env::new();
     let addr = vectors()["inbox_topic"]["address"].as_str().unwrap();
     let out = env.fail(&["topic", "--inbox", addr, "--delivery-code", "00"], "", 2);
-    assert!(out.stderr.starts_with("gossip: bad --delivery-code '00': "));
+    assert!(
+        out.stderr
+            .starts_with("gossip: topic: bad --delivery-code '00': ")
+    );
     env.fail(
         &[
             "topic",

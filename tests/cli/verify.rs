@@ -40,8 +40,11 @@ fn vector_messages_are_accepted_as_wire_and_json() {
             )
             .stdout;
         assert_eq!(env.ok(&args, &json).text(), "1 message: valid\n");
-        // without a key: header checks only
-        assert_eq!(env.ok(&args[..5], &wire).text(), "1 message: valid\n");
+        // without a key: header checks only, and the verdict says so
+        assert_eq!(
+            env.ok(&args[..5], &wire).text(),
+            "1 message: valid (skipped without a key: destination, decryption, payload)\n"
+        );
     }
 }
 
@@ -322,9 +325,73 @@ fn key_and_flag_errors() {
 }
 
 #[test]
-fn empty_input_says_so() {
+fn empty_input_fails_unless_allowed() {
     let env = Env::new();
-    let out = env.run(&["verify"], "");
-    assert_eq!(out.code, 0);
-    assert_eq!(out.stderr, "gossip: verify: no objects on input\n");
+    let out = env.fail(&["verify"], "", 1);
+    assert!(
+        out.stderr
+            .starts_with("gossip: verify: no objects to verify\nhint: "),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.run(&["verify", "--allow-empty"], "").code, 0);
+    // malformed-only input is still malformed
+    env.fail(&["verify"], "{", 3);
+}
+
+#[test]
+fn a_verdict_names_the_checks_skipped_without_a_key() {
+    let env = Env::new();
+    env.keygen("a.key");
+    let bulletin = env
+        .ok(
+            &["bulletin", "new", "--topic", "chat", "--ts", "1000", "hi"],
+            "",
+        )
+        .stdout;
+    let mined = env.ok(&["hashcash"], &bulletin).stdout;
+    let message = env
+        .ok(&["sign", "-k", "a.key", "--now", "1000"], &mined)
+        .stdout;
+    let out = env.ok(&["verify", "--now", "1000"], &message);
+    assert_eq!(
+        out.text(),
+        "1 message: valid (skipped without a key: destination, decryption, payload)\n"
+    );
+    let out = env.run(&["verify", "--now", "1000", "--no-skip"], &message);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.text(),
+        "1 message: invalid; skipped without a key: destination, decryption, payload\n"
+    );
+    let out = env.run(
+        &["verify", "--now", "1000", "--no-skip", "--json"],
+        &message,
+    );
+    assert_eq!(out.code, 1);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["skipped"][0], "destination");
+    // with the key nothing is skipped, and --no-skip passes
+    let out = env.ok(
+        &["verify", "--now", "1000", "--no-skip", "-k", "a.key"],
+        &message,
+    );
+    assert_eq!(out.text(), "1 message: valid\n");
+    // a bulletin has nothing that needs a key
+    env.ok(&["verify", "--now", "1000", "--no-skip"], &mined);
+}
+
+#[test]
+fn relay_quiet_counts_malformed_input_without_logging_it() {
+    let env = Env::new();
+    env.keygen("a.key");
+    let loud = env.ok(&["relay", "-k", "a.key", "--no-sync"], "{bad\n");
+    assert!(
+        loud.stderr
+            .contains("gossip: relay: malformed input object: ")
+    );
+    let quiet = env.ok(&["relay", "-k", "a.key", "--no-sync", "-q"], "{bad\n");
+    assert!(!quiet.stderr.contains("malformed input object"));
+    assert!(quiet.stderr.contains(" malformed=1 "), "{}", quiet.stderr);
 }

@@ -28,7 +28,7 @@ netns_cleanup() {
         ip netns del "$n" 2>/dev/null || true
     done
 }
-trap 'rc=$?; netns_cleanup; (exit $rc); cleanup' EXIT
+trap 'rc=$?; set +e; netns_cleanup; cleanup "$rc"' EXIT
 
 if ! ip netns add "$A" 2>netns.log; then
     if [ "${GOSSIP_SKIP_NETNS:-}" = 1 ]; then

@@ -26,7 +26,7 @@ unmount_all() {
     local m
     for m in "${MOUNTS[@]}"; do umount -l "$m" 2>/dev/null || true; done
 }
-trap 'rc=$?; unmount_all; (exit $rc); cleanup' EXIT
+trap 'rc=$?; set +e; unmount_all; cleanup "$rc"' EXIT
 
 pad=$(head -c 600 /dev/zero | tr '\0' x)
 for i in $(seq 400); do

@@ -11,8 +11,14 @@ DEADLINE=${DEADLINE:-20}
 T=$(mktemp -d "${TMPDIR:-/tmp}/gossip-relay-test.XXXXXX")
 PIDS=()
 
+# cleanup [RC]: ends the tracked processes, shows the logs on failure,
+# removes the directory and exits RC (default: the status the script ended
+# with). A script with more to undo runs it first in its own EXIT trap, then
+# `cleanup "$rc"`; never `(exit $rc)` there, which under `set -e` would end
+# the trap before the cleanup.
 cleanup() {
-    local rc=$?
+    local rc=${1:-$?}
+    set +e
     local p
     for p in "${PIDS[@]}"; do
         kill -9 "$p" 2>/dev/null || true
