@@ -71,6 +71,11 @@ fn example(path: &str) -> Option<&'static str> {
         "store get" => "gossip store get --store node.db CONTENT_ID",
         "store query" => "gossip store query --store node.db --topic chat",
         "store purge" => "gossip store purge --store node.db",
+        "store code" => {
+            "gossip store code --store node.db\ngossip store code --store node.db --json"
+        }
+        "store peers" => "gossip store peers --store node.db",
+        "store rotate" => "gossip store rotate --store node.db",
         "simulate" => "gossip simulate --nodes 64 --bulletins 10 --scenario partition",
         "completions" => "gossip completions bash > /etc/bash_completion.d/gossip",
         "man" => "gossip man sign | man -l -\ngossip man --dir /usr/share/man/man1",

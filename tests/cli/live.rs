@@ -73,6 +73,11 @@ fn stream_commands_write_each_result_while_input_is_open() {
     let message = env
         .ok(&["sign", "-k", "a.key", "--now", "1000"], &mined)
         .stdout;
+    let to = env
+        .ok(&["address", "-k", "a.key"], "")
+        .text()
+        .trim()
+        .to_owned();
     for args in [
         &["hashcash", "-d", "4"][..],
         &["hashcash", "--check"],
@@ -85,7 +90,7 @@ fn stream_commands_write_each_result_while_input_is_open() {
             "-k",
             "a.key",
             "--to",
-            "00".repeat(32).as_str(),
+            to.as_str(),
             "--now",
             "1000",
         ],
