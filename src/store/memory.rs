@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{BulletinStore, StoreError};
 use crate::bulletin::Bulletin;
-use crate::ids::Key;
+use crate::ids::{Id, Key};
 
 /// Bulletins and delivery marks in hash maps. The seen set lives in the
 /// node, so this store does not keep one.
@@ -23,6 +23,8 @@ pub struct MemoryStore {
     bulletins: HashMap<Key, Bulletin>,
     by_expiry: BTreeSet<(u64, Key)>,
     delivered: HashMap<Key, u64>,
+    /// The topics each content id is held under.
+    topics_of: HashMap<Id, BTreeSet<Id>>,
     bytes: usize,
     max_bytes: usize,
 }
@@ -45,6 +47,7 @@ impl MemoryStore {
             bulletins: HashMap::new(),
             by_expiry: BTreeSet::new(),
             delivered: HashMap::new(),
+            topics_of: HashMap::new(),
             bytes: 0,
             max_bytes,
         }
@@ -59,6 +62,12 @@ impl MemoryStore {
         self.by_expiry.remove(&(expires, *id));
         if let Some(b) = self.bulletins.remove(id) {
             self.bytes -= charge(&b);
+        }
+        if let Some(topics) = self.topics_of.get_mut(&id.1) {
+            topics.remove(&id.0);
+            if topics.is_empty() {
+                self.topics_of.remove(&id.1);
+            }
         }
         self.delivered.remove(id);
     }
@@ -77,6 +86,10 @@ impl BulletinStore for MemoryStore {
         self.by_expiry
             .insert((super::seen_until(bulletin), bulletin.key()));
         self.bulletins.insert(bulletin.key(), bulletin.clone());
+        self.topics_of
+            .entry(bulletin.content_id)
+            .or_default()
+            .insert(bulletin.topic);
         while self.bytes > self.max_bytes {
             let Some(&(expires, id)) = self.by_expiry.first() else {
                 break;
@@ -92,6 +105,19 @@ impl BulletinStore for MemoryStore {
 
     fn contains(&self, key: &Key) -> Result<bool, StoreError> {
         Ok(self.bulletins.contains_key(key))
+    }
+
+    fn with_content_id(&self, content_id: &Id, max: usize) -> Result<Vec<Bulletin>, StoreError> {
+        let mut held: Vec<Bulletin> = self
+            .topics_of
+            .get(content_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| self.bulletins.get(&(*t, *content_id)).cloned())
+            .collect();
+        held.sort_by_key(|b| std::cmp::Reverse((b.ts, b.topic)));
+        held.truncate(max);
+        Ok(held)
     }
 
     fn list(&self) -> Result<Vec<Bulletin>, StoreError> {
@@ -171,5 +197,25 @@ mod tests {
         assert_eq!(s.remove_expired(seen_until(&b)).unwrap(), 1);
         assert!(s.is_empty().unwrap());
         assert!(!s.is_delivered(&b.key()).unwrap());
+    }
+
+    #[test]
+    fn one_content_id_under_two_topics_newest_first() {
+        let mut s = MemoryStore::new();
+        let a = Bulletin::new([1; 32], b"same".to_vec(), 1000);
+        let b = Bulletin::new([2; 32], b"same".to_vec(), 1001);
+        assert!(s.store(&a).unwrap() && s.store(&b).unwrap());
+        assert_eq!(
+            s.with_content_id(&a.content_id, 9).unwrap(),
+            vec![b.clone(), a.clone()]
+        );
+        assert_eq!(s.remove_expired(seen_until(&a)).unwrap(), 1);
+        assert_eq!(
+            s.with_content_id(&a.content_id, 9).unwrap(),
+            vec![b.clone()]
+        );
+        assert_eq!(s.remove_expired(seen_until(&b)).unwrap(), 1);
+        assert!(s.with_content_id(&a.content_id, 9).unwrap().is_empty());
+        assert!(s.topics_of.is_empty());
     }
 }

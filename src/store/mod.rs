@@ -125,7 +125,7 @@ pub trait BulletinStore: Send {
             ..Query::default()
         };
         let mut held = self.query(&q)?;
-        held.sort_by(|a, b| (b.ts, b.topic).cmp(&(a.ts, a.topic)));
+        held.sort_by_key(|b| std::cmp::Reverse((b.ts, b.topic)));
         held.truncate(max);
         Ok(held)
     }
