@@ -92,6 +92,11 @@ impl Bulletin {
         content_id(&self.content) == self.content_id
     }
 
+    /// The bulletin's identity: (topic id, content id).
+    pub fn key(&self) -> crate::ids::Key {
+        (self.topic, self.content_id)
+    }
+
     /// Expired when `now >= ts + 3600`.
     pub fn is_expired(&self, now: u64) -> bool {
         now >= u64::from(self.ts) + u64::from(CONTENT_TTL)

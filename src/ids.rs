@@ -13,6 +13,11 @@ pub const DELIVERY_CODE_LEN: usize = 8;
 /// A 32-byte topic or content id.
 pub type Id = [u8; 32];
 
+/// A bulletin's identity: (topic id, content id). The same content under
+/// two topics is two bulletins; a re-stamped copy (same topic and content,
+/// another ts or nonce) is the same one.
+pub type Key = (Id, Id);
+
 /// Topic id of a descriptor: SHA-256(descriptor).
 pub fn topic_id(descriptor: &[u8]) -> Id {
     Sha256::digest(descriptor).into()

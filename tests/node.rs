@@ -81,7 +81,7 @@ fn chain_of_three_delivers_once_at_the_far_end() {
     );
     assert!(nodes[0].take_delivered().is_empty());
     assert!(
-        nodes[1].store().contains(&b.content_id).unwrap(),
+        nodes[1].store().contains(&b.key()).unwrap(),
         "the middle node still stores it"
     );
     assert_eq!(nodes[1].counters().forwarded, 1);
@@ -516,12 +516,9 @@ fn sqlite_store_survives_reopen_and_does_not_redeliver() {
 
     // Restarted, the relay replays its input: nothing is delivered twice.
     let mut relay = open(&path);
-    assert!(relay.has_seen(&b.content_id, NOW + 1));
-    assert_eq!(
-        relay.store().retrieve(&b.content_id).unwrap(),
-        Some(b.clone())
-    );
-    assert!(relay.store().is_delivered(&b.content_id).unwrap());
+    assert!(relay.has_seen(&b.key(), NOW + 1));
+    assert_eq!(relay.store().retrieve(&b.key()).unwrap(), Some(b.clone()));
+    assert!(relay.store().is_delivered(&b.key()).unwrap());
     relay.receive(msg);
     relay.run_until_idle(NOW + 1).unwrap();
     assert!(relay.take_delivered().is_empty());
@@ -539,7 +536,7 @@ fn sqlite_store_survives_reopen_and_does_not_redeliver() {
     assert_eq!(relay.delete_old_content(NOW + 3600).unwrap(), 1);
     drop(relay);
     let relay = open(&path);
-    assert!(!relay.has_seen(&b.content_id, NOW));
+    assert!(!relay.has_seen(&b.key(), NOW));
     assert!(relay.store().is_empty().unwrap());
 }
 
@@ -814,4 +811,64 @@ fn nodes_mine_nonces_the_original_can_read() {
         high.len(),
         made.len()
     );
+}
+
+/// Issue 10: a bulletin is (topic id, content id). The same content under
+/// two followed topics is delivered under each; a re-stamped copy (same
+/// topic and content, another ts and nonce) is a duplicate.
+#[test]
+fn same_content_under_two_topics_is_two_bulletins_a_restamped_copy_one() {
+    let mut nodes: Vec<Node> = (0..2).map(|_| node()).collect();
+    link(&mut nodes, 0, 1);
+    let (t1, t2) = (topic_id(b"junk"), topic_id(b"news"));
+    nodes[1].subscribe(t1);
+    nodes[1].subscribe(t2);
+    let first = mined(t1, b"same words", NOW);
+    let second = mined(t2, b"same words", NOW);
+    let restamped = mined(t2, b"same words", NOW + 5);
+    assert_eq!(first.content_id, second.content_id);
+    let to = nodes[1].address();
+    for b in [&first, &second, &restamped] {
+        let payload = Payload::Bulletin(Op::StoreAndForward, b.clone());
+        nodes[0].send(to, &payload, NOW).unwrap();
+    }
+    pump(&mut nodes, NOW + 5);
+    assert_eq!(
+        nodes[1].take_delivered(),
+        vec![first.clone(), second.clone()]
+    );
+    assert_eq!(nodes[1].counters().duplicates, 1, "the re-stamped copy");
+    assert!(nodes[1].has_seen(&first.key(), NOW) && nodes[1].has_seen(&second.key(), NOW));
+    assert_eq!(nodes[1].store().len().unwrap(), 2);
+}
+
+/// request_content names only a content id: a node holding it under
+/// several topics answers with the one under the topic the requester last
+/// asked it to sync, else the newest, and one bulletin per request.
+#[test]
+fn request_content_answers_under_the_topic_last_synced_else_the_newest() {
+    let mut nodes: Vec<Node> = (0..2).map(|_| node()).collect();
+    let (t1, t2) = (topic_id(b"one"), topic_id(b"two"));
+    let older = mined(t1, b"shared", NOW);
+    let newer = mined(t2, b"shared", NOW + 1);
+    nodes[0].publish(older.clone(), NOW + 1).unwrap();
+    nodes[0].publish(newer.clone(), NOW + 1).unwrap();
+    nodes[0].run_until_idle(NOW + 1).unwrap();
+    link(&mut nodes, 0, 1);
+    nodes[1].subscribe(t1);
+    nodes[1].subscribe(t2);
+    let holder = nodes[0].address();
+    let ask = Payload::RequestContent(PackedContent {
+        id: older.content_id,
+        content: Vec::new(),
+    });
+    nodes[1].send(holder, &ask, NOW + 1).unwrap();
+    assert_eq!(pump(&mut nodes, NOW + 1), 2, "one request, one answer");
+    assert_eq!(nodes[1].take_delivered(), vec![newer.clone()], "the newest");
+    // A sync of t1: the id is offered under t1, which the requester does
+    // not hold under t1 yet, so it asks, and gets the t1 bulletin.
+    nodes[1].request_sync(holder, t1);
+    pump(&mut nodes, NOW + 1);
+    assert_eq!(nodes[1].take_delivered(), vec![older.clone()]);
+    assert_eq!(nodes[1].store().len().unwrap(), 2);
 }

@@ -514,7 +514,7 @@ pub struct RelayArgs {
 pub enum StoreCommand {
     /// Print every bulletin in the store.
     List(StoreListArgs),
-    /// Print the bulletin with a content id; exit 1 when there is none.
+    /// Print the bulletins with a content id (one per topic it is held under); exit 1 when there is none.
     Get(StoreGetArgs),
     /// Print the bulletins that match every condition given.
     Query(StoreQueryArgs),

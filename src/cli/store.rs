@@ -86,12 +86,13 @@ pub fn run(command: StoreCommand) -> CmdResult {
         }
         StoreCommand::Get(a) => {
             let id = parse_hex::<32>("content id", &a.content_id)?;
+            // One bulletin per topic the content id is held under.
             match open_read_only(&a.db.store)?
-                .retrieve(&id)
+                .with_content_id(&id, usize::MAX)
                 .map_err(store_err)?
             {
-                Some(b) => (vec![b], a.output),
-                None => {
+                held if !held.is_empty() => (held, a.output),
+                _ => {
                     return Err(Failure::invalid(
                         "store get",
                         format!("no bulletin with content id {}", a.content_id),

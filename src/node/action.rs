@@ -38,14 +38,18 @@ pub enum Action {
         /// The topic.
         topic: Id,
     },
-    /// Ask `peer` for each of `ids` this node lacks.
+    /// Ask `peer` for each of `ids` this node lacks under `topic`.
     RequestContent {
         /// Who holds them.
         peer: Address,
+        /// The topic they were offered under (the sync asked about it).
+        topic: Id,
         /// The content ids offered.
         ids: Vec<Id>,
     },
-    /// Send `peer` the bulletin with `content_id`, if held.
+    /// Send `peer` the bulletin with `content_id`, if held (under the
+    /// topic `peer` last asked to sync, else the newest; see
+    /// [`super::Node::serve_content`]).
     RespondContent {
         /// Who asked.
         peer: Address,

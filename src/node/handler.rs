@@ -60,7 +60,9 @@ pub trait ActionHandler: Send {
             Action::RespondSyncHeaders { peer, topic } => {
                 self.respond_sync_headers(node, peer, topic, now)
             }
-            Action::RequestContent { peer, ids } => self.request_content(node, peer, ids, now),
+            Action::RequestContent { peer, topic, ids } => {
+                self.request_content(node, peer, topic, ids, now)
+            }
             Action::RespondContent { peer, content_id } => {
                 self.respond_content(node, peer, content_id, now)
             }
@@ -122,10 +124,11 @@ pub trait ActionHandler: Send {
         &mut self,
         node: &mut Node,
         peer: Address,
+        topic: Id,
         ids: Vec<Id>,
         now: u64,
     ) -> Result<(), NodeError> {
-        node.request_missing(peer, &ids, now)
+        node.request_missing(peer, topic, &ids, now)
     }
 
     /// See [`Node::serve_content`].

@@ -21,6 +21,7 @@ mod notice;
 mod operations;
 mod replay;
 mod seen;
+mod sync_asked;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt;
@@ -41,12 +42,13 @@ pub use notice::{NOTICE_LEN, NOTICE_PREFIX, Notice};
 pub use operations::prepare_message;
 pub use replay::{DEFAULT_REPLAY_CAPACITY, ReplaySet};
 pub use seen::{DEFAULT_SEEN_CAPACITY, SeenSet};
+pub use sync_asked::{DEFAULT_SYNC_ASKED_PEERS, SyncAsked};
 
 use crate::bulletin::Bulletin;
 use crate::crypto::PeerKey;
 use crate::crypto::{Cipher, Identity};
 use crate::error::{CryptoError, KeyError};
-use crate::ids::{DELIVERY_CODE_LEN, Id, beacon_topic, inbox_topic};
+use crate::ids::{DELIVERY_CODE_LEN, Id, Key, beacon_topic, inbox_topic};
 use crate::keys::Address;
 use crate::message::Message;
 use crate::operation::Op;
@@ -75,7 +77,7 @@ pub struct NodeConfig {
     pub message_difficulty: u32,
     /// Allowed clock skew into the future, seconds (default 60).
     pub skew: u64,
-    /// Most content ids the seen set holds.
+    /// Most bulletin keys (topic id, content id) the seen set holds.
     pub seen_capacity: usize,
     /// Most content ids sent in one respond_sync_headers (the newest), and
     /// taken from one answer (the first; the rest count as `over_cap`).
@@ -243,6 +245,7 @@ pub struct Node {
     delivery_code_since: Option<u64>,
     peer_codes: BTreeMap<Address, [u8; DELIVERY_CODE_LEN]>,
     pending_sync: HashSet<(Address, Id)>,
+    sync_asked: SyncAsked,
     outbound: VecDeque<Draft>,
     inbound: VecDeque<Inbound>,
     actions: VecDeque<Action>,
@@ -292,6 +295,7 @@ impl Node {
             delivery_code_since: None,
             peer_codes: BTreeMap::new(),
             pending_sync: HashSet::new(),
+            sync_asked: SyncAsked::default(),
             outbound: VecDeque::new(),
             inbound: VecDeque::new(),
             actions: VecDeque::new(),
@@ -566,8 +570,8 @@ impl Node {
 
     /// Tells the store the caller has written these deliveries out (see
     /// [`Node::pending_deliveries`]).
-    pub fn confirm_delivered(&mut self, ids: &[Id]) -> Result<(), StoreError> {
-        self.store.confirm_delivered(ids)
+    pub fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError> {
+        self.store.confirm_delivered(keys)
     }
 
     /// Deliveries the store recorded but the caller never confirmed: after
@@ -655,16 +659,16 @@ impl Node {
         });
     }
 
-    /// Records a content id as seen until `expires`, in memory and store.
-    pub fn mark_as_seen(&mut self, content_id: Id, expires: u64) -> Result<(), StoreError> {
-        self.store.mark_seen(&content_id, expires)?;
-        self.seen.insert(content_id, expires);
+    /// Records a bulletin key (topic id, content id) as seen until `expires`, in memory and store.
+    pub fn mark_as_seen(&mut self, key: Key, expires: u64) -> Result<(), StoreError> {
+        self.store.mark_seen(&key, expires)?;
+        self.seen.insert(key, expires);
         Ok(())
     }
 
-    /// Whether a content id is in the seen set at `now`.
-    pub fn has_seen(&self, content_id: &Id, now: u64) -> bool {
-        self.seen.contains(content_id, now)
+    /// Whether a bulletin key (topic id, content id) is in the seen set at `now`.
+    pub fn has_seen(&self, key: &Key, now: u64) -> bool {
+        self.seen.contains(key, now)
     }
 
     /// Forgets expired seen ids and removes expired bulletins from the
@@ -959,9 +963,10 @@ mod tests {
     #[test]
     fn seen_ids_expire() {
         let mut n = node();
-        n.mark_as_seen([3; 32], 50).unwrap();
-        assert!(n.has_seen(&[3; 32], 49));
-        assert!(!n.has_seen(&[3; 32], 50));
+        n.mark_as_seen(([1; 32], [3; 32]), 50).unwrap();
+        assert!(n.has_seen(&([1; 32], [3; 32]), 49));
+        assert!(!n.has_seen(&([2; 32], [3; 32]), 49), "another topic");
+        assert!(!n.has_seen(&([1; 32], [3; 32]), 50));
         assert_eq!(n.delete_old_content(50).unwrap(), 0);
     }
 }

@@ -115,7 +115,11 @@ impl Node {
                         .take(taken)
                         .filter_map(|c| Id::try_from(c).ok())
                         .collect();
-                    self.queue_action(Action::RequestContent { peer: src, ids });
+                    self.queue_action(Action::RequestContent {
+                        peer: src,
+                        topic,
+                        ids,
+                    });
                 }
             }
             Payload::RequestContent(pc) => self.queue_action(Action::RespondContent {
@@ -137,10 +141,10 @@ impl Node {
     ) -> Result<(), NodeError> {
         if notice.address != src {
             self.counters.malformed += 1;
-        } else if self.seen.contains(&b.content_id, now) {
+        } else if self.seen.contains(&b.key(), now) {
             self.counters.duplicates += 1;
         } else {
-            self.mark_as_seen(b.content_id, seen_until(b))?;
+            self.mark_as_seen(b.key(), seen_until(b))?;
             self.counters.notices += 1;
             self.queue_action(Action::ChangedDeliveryCode {
                 peer: src,
@@ -176,11 +180,11 @@ impl Node {
     }
 
     fn accept(&mut self, bulletin: Bulletin, from: Option<Address>, forward: bool, now: u64) {
-        if self.seen.contains(&bulletin.content_id, now) {
+        if self.seen.contains(&bulletin.key(), now) {
             self.counters.duplicates += 1;
             return;
         }
-        self.seen.insert(bulletin.content_id, seen_until(&bulletin));
+        self.seen.insert(bulletin.key(), seen_until(&bulletin));
         self.new_bulletins.push_back(NewBulletin {
             bulletin,
             from,
@@ -244,13 +248,16 @@ impl Node {
     }
 
     /// respond_sync_headers: tells `peer` the content ids of the unexpired
-    /// bulletins held under `topic` (the newest `max_sync_ids`).
+    /// bulletins held under `topic` (the newest `max_sync_ids`), and
+    /// remembers `topic` as the one `peer` last asked about (its
+    /// request_content answers come from it, see [`Node::serve_content`]).
     pub fn answer_sync_request(
         &mut self,
         peer: Address,
         topic: Id,
         now: u64,
     ) -> Result<(), NodeError> {
+        self.sync_asked.remember(peer, topic);
         let ids = self
             .store
             .unexpired_ids(&topic, now, self.config.max_sync_ids)?
@@ -269,16 +276,19 @@ impl Node {
         self.send(peer, &payload, now)
     }
 
-    /// request_content: for each id this node neither holds nor has seen,
-    /// asks `peer` for it (packed content with empty content).
+    /// request_content: for each id offered under `topic` that this node
+    /// neither holds nor has seen under that topic, asks `peer` for it
+    /// (packed content with empty content).
     pub fn request_missing(
         &mut self,
         peer: Address,
+        topic: Id,
         ids: &[Id],
         now: u64,
     ) -> Result<(), NodeError> {
         for id in ids {
-            if self.seen.contains(id, now) || self.store.contains(id)? {
+            let key = (topic, *id);
+            if self.seen.contains(&key, now) || self.store.contains(&key)? {
                 continue;
             }
             let pc = PackedContent {
@@ -290,15 +300,27 @@ impl Node {
         Ok(())
     }
 
-    /// respond_content: sends `peer` the bulletin with `content_id` if it
-    /// is held and unexpired; otherwise nothing.
+    /// respond_content: sends `peer` one bulletin with `content_id`, if one
+    /// is held unexpired. request_content names no topic, so when the id is
+    /// held under several topics the answer is the bulletin under the topic
+    /// `peer` last asked this node to sync, if held, else the newest (by ts,
+    /// then topic id). Never more than one answer per request: a content id
+    /// held under many topics buys a requester no more than any other.
     pub fn serve_content(
         &mut self,
         peer: Address,
         content_id: Id,
         now: u64,
     ) -> Result<(), NodeError> {
-        match self.store.retrieve(&content_id)? {
+        let asked = match self.sync_asked.topic(&peer) {
+            Some(topic) => self.store.retrieve(&(topic, content_id))?,
+            None => None,
+        };
+        let held = match asked.filter(|b| !b.is_expired(now)) {
+            Some(b) => Some(b),
+            None => self.store.with_content_id(&content_id, 1)?.pop(),
+        };
+        match held {
             Some(b) if !b.is_expired(now) => {
                 self.answer(peer, Payload::Bulletin(Op::RespondContent, b), now)
             }
@@ -319,7 +341,7 @@ impl Node {
         }
         .bulletin(pow::ts_of(now));
         b.nonce = mine_nonce(&b.work(), self.config.bulletin_difficulty)?;
-        self.mark_as_seen(b.content_id, seen_until(&b))?;
+        self.mark_as_seen(b.key(), seen_until(&b))?;
         let peers: Vec<Address> = self.connections.keys().copied().collect();
         let payload = Payload::Bulletin(Op::DeliverWithoutForward, b);
         for peer in peers {

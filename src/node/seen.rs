@@ -1,19 +1,19 @@
-//! The seen set: content ids a node has handled, each kept until its
+//! The seen set: bulletins (topic id, content id) a node has handled, each kept until its
 //! bulletin expires, bounded in size.
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::ids::Id;
+use crate::ids::Key;
 
-/// Default number of content ids a seen set holds.
+/// Default number of bulletin keys a seen set holds.
 pub const DEFAULT_SEEN_CAPACITY: usize = 1_000_000;
 
-/// Content ids with an expiry. An id is seen while `now < expires`; when
+/// Bulletin keys (topic id, content id) with an expiry. An id is seen while `now < expires`; when
 /// full, the id that expires soonest makes room.
 #[derive(Clone, Debug)]
 pub struct SeenSet {
-    expiry: HashMap<Id, u64>,
-    by_expiry: BTreeSet<(u64, Id)>,
+    expiry: HashMap<Key, u64>,
+    by_expiry: BTreeSet<(u64, Key)>,
     capacity: usize,
 }
 
@@ -34,7 +34,7 @@ impl SeenSet {
     }
 
     /// Records `id` as seen until `expires` (the later expiry wins).
-    pub fn insert(&mut self, id: Id, expires: u64) {
+    pub fn insert(&mut self, id: Key, expires: u64) {
         if let Some(&old) = self.expiry.get(&id) {
             if old >= expires {
                 return;
@@ -54,7 +54,7 @@ impl SeenSet {
     }
 
     /// Whether `id` is seen at `now`.
-    pub fn contains(&self, id: &Id, now: u64) -> bool {
+    pub fn contains(&self, id: &Key, now: u64) -> bool {
         self.expiry.get(id).is_some_and(|&e| now < e)
     }
 
@@ -90,15 +90,18 @@ mod tests {
     #[test]
     fn expires_and_stays_bounded() {
         let mut s = SeenSet::new(2);
-        s.insert([1; 32], 100);
-        s.insert([2; 32], 200);
-        assert!(s.contains(&[1; 32], 99));
-        assert!(!s.contains(&[1; 32], 100));
-        s.insert([3; 32], 300);
+        s.insert(([0; 32], [1; 32]), 100);
+        s.insert(([0; 32], [2; 32]), 200);
+        assert!(s.contains(&([0; 32], [1; 32]), 99));
+        assert!(!s.contains(&([0; 32], [1; 32]), 100));
+        s.insert(([0; 32], [3; 32]), 300);
         assert_eq!(s.len(), 2);
-        assert!(!s.contains(&[1; 32], 0), "the soonest to expire made room");
-        s.insert([2; 32], 250);
-        assert!(s.contains(&[2; 32], 240));
+        assert!(
+            !s.contains(&([0; 32], [1; 32]), 0),
+            "the soonest to expire made room"
+        );
+        s.insert(([0; 32], [2; 32]), 250);
+        assert!(s.contains(&([0; 32], [2; 32]), 240));
         assert_eq!(s.purge(250), 1);
         assert_eq!(s.len(), 1);
         assert_eq!(s.purge(1000), 1);

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{BulletinStore, StoreError};
 use crate::bulletin::Bulletin;
-use crate::ids::Id;
+use crate::ids::{Id, Key};
 
 /// Bulletins and delivery marks in hash maps. The seen set lives in the
 /// node, so this store does not keep one.
@@ -20,9 +20,11 @@ fn charge(b: &Bulletin) -> usize {
 /// expire first make room (their dedup lives on in the node's seen set).
 #[derive(Clone, Debug)]
 pub struct MemoryStore {
-    bulletins: HashMap<Id, Bulletin>,
-    by_expiry: BTreeSet<(u64, Id)>,
-    delivered: HashMap<Id, u64>,
+    bulletins: HashMap<Key, Bulletin>,
+    by_expiry: BTreeSet<(u64, Key)>,
+    delivered: HashMap<Key, u64>,
+    /// The topics each content id is held under.
+    topics_of: HashMap<Id, BTreeSet<Id>>,
     bytes: usize,
     max_bytes: usize,
 }
@@ -45,6 +47,7 @@ impl MemoryStore {
             bulletins: HashMap::new(),
             by_expiry: BTreeSet::new(),
             delivered: HashMap::new(),
+            topics_of: HashMap::new(),
             bytes: 0,
             max_bytes,
         }
@@ -55,28 +58,38 @@ impl MemoryStore {
         self.bytes
     }
 
-    fn remove(&mut self, expires: u64, id: &Id) {
+    fn remove(&mut self, expires: u64, id: &Key) {
         self.by_expiry.remove(&(expires, *id));
         if let Some(b) = self.bulletins.remove(id) {
             self.bytes -= charge(&b);
+        }
+        if let Some(topics) = self.topics_of.get_mut(&id.1) {
+            topics.remove(&id.0);
+            if topics.is_empty() {
+                self.topics_of.remove(&id.1);
+            }
         }
         self.delivered.remove(id);
     }
 }
 
 fn oldest_first(list: &mut [Bulletin]) {
-    list.sort_by_key(|b| (b.ts, b.content_id));
+    list.sort_by_key(|b| (b.ts, b.content_id, b.topic));
 }
 
 impl BulletinStore for MemoryStore {
     fn store(&mut self, bulletin: &Bulletin) -> Result<bool, StoreError> {
-        if self.bulletins.contains_key(&bulletin.content_id) {
+        if self.bulletins.contains_key(&bulletin.key()) {
             return Ok(false);
         }
         self.bytes += charge(bulletin);
         self.by_expiry
-            .insert((super::seen_until(bulletin), bulletin.content_id));
-        self.bulletins.insert(bulletin.content_id, bulletin.clone());
+            .insert((super::seen_until(bulletin), bulletin.key()));
+        self.bulletins.insert(bulletin.key(), bulletin.clone());
+        self.topics_of
+            .entry(bulletin.content_id)
+            .or_default()
+            .insert(bulletin.topic);
         while self.bytes > self.max_bytes {
             let Some(&(expires, id)) = self.by_expiry.first() else {
                 break;
@@ -86,12 +99,25 @@ impl BulletinStore for MemoryStore {
         Ok(true)
     }
 
-    fn retrieve(&self, content_id: &Id) -> Result<Option<Bulletin>, StoreError> {
-        Ok(self.bulletins.get(content_id).cloned())
+    fn retrieve(&self, key: &Key) -> Result<Option<Bulletin>, StoreError> {
+        Ok(self.bulletins.get(key).cloned())
     }
 
-    fn contains(&self, content_id: &Id) -> Result<bool, StoreError> {
-        Ok(self.bulletins.contains_key(content_id))
+    fn contains(&self, key: &Key) -> Result<bool, StoreError> {
+        Ok(self.bulletins.contains_key(key))
+    }
+
+    fn with_content_id(&self, content_id: &Id, max: usize) -> Result<Vec<Bulletin>, StoreError> {
+        let mut held: Vec<Bulletin> = self
+            .topics_of
+            .get(content_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| self.bulletins.get(&(*t, *content_id)).cloned())
+            .collect();
+        held.sort_by_key(|b| std::cmp::Reverse((b.ts, b.topic)));
+        held.truncate(max);
+        Ok(held)
     }
 
     fn list(&self) -> Result<Vec<Bulletin>, StoreError> {
@@ -100,16 +126,16 @@ impl BulletinStore for MemoryStore {
         Ok(all)
     }
 
-    fn mark_delivered(&mut self, content_id: &Id, expires: u64) -> Result<bool, StoreError> {
-        Ok(self.delivered.insert(*content_id, expires).is_none())
+    fn mark_delivered(&mut self, key: &Key, expires: u64) -> Result<bool, StoreError> {
+        Ok(self.delivered.insert(*key, expires).is_none())
     }
 
-    fn is_delivered(&self, content_id: &Id) -> Result<bool, StoreError> {
-        Ok(self.delivered.contains_key(content_id))
+    fn is_delivered(&self, key: &Key) -> Result<bool, StoreError> {
+        Ok(self.delivered.contains_key(key))
     }
 
     fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError> {
-        let expired: Vec<(u64, Id)> = self
+        let expired: Vec<(u64, Key)> = self
             .by_expiry
             .iter()
             .take_while(|(e, _)| *e <= now)
@@ -147,8 +173,8 @@ mod tests {
         }
         assert_eq!(s.len().unwrap(), 3);
         assert!(s.bytes() <= 3 * charge(&b(0)));
-        assert!(s.retrieve(&b(0).content_id).unwrap().is_none());
-        assert!(s.retrieve(&b(4).content_id).unwrap().is_some());
+        assert!(s.retrieve(&b(0).key()).unwrap().is_none());
+        assert!(s.retrieve(&b(4).key()).unwrap().is_some());
     }
 
     #[test]
@@ -159,7 +185,7 @@ mod tests {
         assert!(first.new && first.deliver);
         let again = s.handle(&b, true).unwrap();
         assert!(!again.new && !again.deliver);
-        assert_eq!(s.retrieve(&b.content_id).unwrap(), Some(b.clone()));
+        assert_eq!(s.retrieve(&b.key()).unwrap(), Some(b.clone()));
         assert_eq!(s.list_topic(&[1; 32]).unwrap(), vec![b.content_id]);
         assert!(s.list_topic(&[2; 32]).unwrap().is_empty());
         let q = Query {
@@ -170,6 +196,26 @@ mod tests {
         assert_eq!(s.remove_expired(seen_until(&b) - 1).unwrap(), 0);
         assert_eq!(s.remove_expired(seen_until(&b)).unwrap(), 1);
         assert!(s.is_empty().unwrap());
-        assert!(!s.is_delivered(&b.content_id).unwrap());
+        assert!(!s.is_delivered(&b.key()).unwrap());
+    }
+
+    #[test]
+    fn one_content_id_under_two_topics_newest_first() {
+        let mut s = MemoryStore::new();
+        let a = Bulletin::new([1; 32], b"same".to_vec(), 1000);
+        let b = Bulletin::new([2; 32], b"same".to_vec(), 1001);
+        assert!(s.store(&a).unwrap() && s.store(&b).unwrap());
+        assert_eq!(
+            s.with_content_id(&a.content_id, 9).unwrap(),
+            vec![b.clone(), a.clone()]
+        );
+        assert_eq!(s.remove_expired(seen_until(&a)).unwrap(), 1);
+        assert_eq!(
+            s.with_content_id(&a.content_id, 9).unwrap(),
+            vec![b.clone()]
+        );
+        assert_eq!(s.remove_expired(seen_until(&b)).unwrap(), 1);
+        assert!(s.with_content_id(&a.content_id, 9).unwrap().is_empty());
+        assert!(s.topics_of.is_empty());
     }
 }

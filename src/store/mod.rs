@@ -19,7 +19,7 @@ pub use query::{Match, Query};
 pub use sqlite::SqliteStore;
 
 use crate::bulletin::{Bulletin, CONTENT_TTL};
-use crate::ids::Id;
+use crate::ids::{Id, Key};
 
 /// What [`BulletinStore::handle`] did with a bulletin.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -93,7 +93,7 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// Until when a content id stays in the seen set: its bulletin's expiry.
+/// Until when a bulletin's key stays in the seen set: its bulletin's expiry.
 /// After that the bulletin fails verification anyway, so forgetting it is
 /// safe.
 pub fn seen_until(bulletin: &Bulletin) -> u64 {
@@ -104,15 +104,30 @@ pub fn seen_until(bulletin: &Bulletin) -> u64 {
 /// queries. Every method that writes is durable when it returns (for stores
 /// that persist at all), so a node writes before it forwards or delivers.
 pub trait BulletinStore: Send {
-    /// Stores a bulletin if its content id is not held yet; true when new.
+    /// Stores a bulletin if its key (topic id, content id) is not held
+    /// yet; true when new. A re-stamped copy (same key, another ts or
+    /// nonce) is not new.
     fn store(&mut self, bulletin: &Bulletin) -> Result<bool, StoreError>;
 
-    /// The bulletin with this content id, if held.
-    fn retrieve(&self, content_id: &Id) -> Result<Option<Bulletin>, StoreError>;
+    /// The bulletin with this key (topic id, content id), if held.
+    fn retrieve(&self, key: &Key) -> Result<Option<Bulletin>, StoreError>;
 
-    /// Whether a bulletin with this content id is held.
-    fn contains(&self, content_id: &Id) -> Result<bool, StoreError> {
-        Ok(self.retrieve(content_id)?.is_some())
+    /// Whether a bulletin with this key is held.
+    fn contains(&self, key: &Key) -> Result<bool, StoreError> {
+        Ok(self.retrieve(key)?.is_some())
+    }
+
+    /// The bulletins held with this content id (one per topic), newest
+    /// first (by ts, then topic id), at most `max`.
+    fn with_content_id(&self, content_id: &Id, max: usize) -> Result<Vec<Bulletin>, StoreError> {
+        let q = Query {
+            content_id: Some(Match::Exact(content_id.to_vec())),
+            ..Query::default()
+        };
+        let mut held = self.query(&q)?;
+        held.sort_by_key(|b| std::cmp::Reverse((b.ts, b.topic)));
+        held.truncate(max);
+        Ok(held)
     }
 
     /// Every bulletin held, oldest first (by ts, then content id).
@@ -154,25 +169,25 @@ pub trait BulletinStore: Send {
             .collect())
     }
 
-    /// Records `content_id` as seen until `expires` (seconds since the epoch).
-    /// Stores that do not persist the seen set may ignore it.
-    fn mark_seen(&mut self, content_id: &Id, expires: u64) -> Result<(), StoreError> {
-        let _ = (content_id, expires);
+    /// Records a bulletin's key as seen until `expires` (seconds since the
+    /// epoch). Stores that do not persist the seen set may ignore it.
+    fn mark_seen(&mut self, key: &Key, expires: u64) -> Result<(), StoreError> {
+        let _ = (key, expires);
         Ok(())
     }
 
-    /// The persisted seen set: (content id, expiry) with expiry after `now`.
-    fn seen(&self, now: u64) -> Result<Vec<(Id, u64)>, StoreError> {
+    /// The persisted seen set: (key, expiry) with expiry after `now`.
+    fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError> {
         let _ = now;
         Ok(Vec::new())
     }
 
-    /// Records that `content_id` was delivered (kept until `expires`); true
-    /// when it had not been marked before.
-    fn mark_delivered(&mut self, content_id: &Id, expires: u64) -> Result<bool, StoreError>;
+    /// Records that the bulletin with `key` was delivered (kept until
+    /// `expires`); true when it had not been marked before.
+    fn mark_delivered(&mut self, key: &Key, expires: u64) -> Result<bool, StoreError>;
 
-    /// Whether `content_id` has been delivered.
-    fn is_delivered(&self, content_id: &Id) -> Result<bool, StoreError>;
+    /// Whether the bulletin with `key` has been delivered.
+    fn is_delivered(&self, key: &Key) -> Result<bool, StoreError>;
 
     /// The node's bulletin handler: stores the bulletin, marks it seen and,
     /// when `deliver` is asked, marks it delivered, all before the node
@@ -181,8 +196,8 @@ pub trait BulletinStore: Send {
     fn handle(&mut self, bulletin: &Bulletin, deliver: bool) -> Result<Stored, StoreError> {
         let expires = seen_until(bulletin);
         let new = self.store(bulletin)?;
-        self.mark_seen(&bulletin.content_id, expires)?;
-        let deliver = deliver && self.mark_delivered(&bulletin.content_id, expires)?;
+        self.mark_seen(&bulletin.key(), expires)?;
+        let deliver = deliver && self.mark_delivered(&bulletin.key(), expires)?;
         Ok(Stored { new, deliver })
     }
 
@@ -190,8 +205,8 @@ pub trait BulletinStore: Send {
     /// delivery marks; returns how many bulletins went.
     /// Records that the caller has written out these deliveries, so they
     /// are no longer pending. A store that does not persist has nothing to do.
-    fn confirm_delivered(&mut self, ids: &[Id]) -> Result<(), StoreError> {
-        let _ = ids;
+    fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError> {
+        let _ = keys;
         Ok(())
     }
 

@@ -8,29 +8,88 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{BulletinStore, DeliveryCode, Match, Query, StoreError, Stored, codes, seen_until};
 use crate::bulletin::{Bulletin, CONTENT_TTL};
-use crate::ids::Id;
+use crate::ids::{Id, Key};
 
+/// The schema: every table keyed by a bulletin's identity, (topic id,
+/// content id). Version 1 in `PRAGMA user_version`; version 0 stores
+/// (keyed by content id alone) are migrated when opened ([`migrate`]).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS bulletins (
-    content_id BLOB PRIMARY KEY NOT NULL,
     topic      BLOB NOT NULL,
+    content_id BLOB NOT NULL,
     ts         INTEGER NOT NULL,
     nonce      INTEGER NOT NULL,
-    content    BLOB NOT NULL
+    content    BLOB NOT NULL,
+    PRIMARY KEY (topic, content_id)
 );
 CREATE INDEX IF NOT EXISTS bulletins_topic ON bulletins (topic, ts);
+CREATE INDEX IF NOT EXISTS bulletins_content ON bulletins (content_id);
 CREATE TABLE IF NOT EXISTS seen (
-    content_id BLOB PRIMARY KEY NOT NULL,
-    expires    INTEGER NOT NULL
+    topic      BLOB NOT NULL,
+    content_id BLOB NOT NULL,
+    expires    INTEGER NOT NULL,
+    PRIMARY KEY (topic, content_id)
 );
 CREATE TABLE IF NOT EXISTS delivered (
-    content_id BLOB PRIMARY KEY NOT NULL,
-    expires    INTEGER NOT NULL
+    topic      BLOB NOT NULL,
+    content_id BLOB NOT NULL,
+    expires    INTEGER NOT NULL,
+    PRIMARY KEY (topic, content_id)
 );
 CREATE TABLE IF NOT EXISTS pending (
-    content_id BLOB PRIMARY KEY NOT NULL
+    topic      BLOB NOT NULL,
+    content_id BLOB NOT NULL,
+    PRIMARY KEY (topic, content_id)
 );
+PRAGMA user_version = 1;
 ";
+
+/// Moves a version 0 store (tables keyed by content id alone) to the
+/// current schema, in one transaction. Bulletins keep their rows; seen,
+/// delivered and pending entries take the topic of the bulletin with their
+/// content id. A seen entry with no bulletin held can only be a
+/// delivery-code notice (the one bulletin marked seen and not stored), so
+/// it goes under the beacon topic; a delivered or pending entry with no
+/// bulletin has nothing left to deliver and is dropped.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let old: bool = conn.query_row(
+        "SELECT count(*) = 1 FROM pragma_table_info('seen') WHERE name = 'content_id' \
+         AND NOT EXISTS (SELECT 1 FROM pragma_table_info('seen') WHERE name = 'topic')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !old {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    for t in ["bulletins", "seen", "delivered", "pending"] {
+        tx.execute_batch(&format!("ALTER TABLE {t} RENAME TO old_{t};"))?;
+    }
+    tx.execute_batch("DROP INDEX IF EXISTS bulletins_topic;")?;
+    tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(
+        "INSERT INTO bulletins (topic, content_id, ts, nonce, content)
+             SELECT topic, content_id, ts, nonce, content FROM old_bulletins;
+         INSERT OR IGNORE INTO delivered (topic, content_id, expires)
+             SELECT b.topic, d.content_id, d.expires
+             FROM old_delivered d JOIN old_bulletins b USING (content_id);
+         INSERT OR IGNORE INTO pending (topic, content_id)
+             SELECT b.topic, p.content_id
+             FROM old_pending p JOIN old_bulletins b USING (content_id);",
+    )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO seen (topic, content_id, expires)
+             SELECT coalesce(b.topic, ?1), s.content_id, s.expires
+             FROM old_seen s LEFT JOIN old_bulletins b USING (content_id)",
+        params![&crate::ids::beacon_topic()[..]],
+    )?;
+    tx.execute_batch(
+        "DROP TABLE old_bulletins; DROP TABLE old_seen;
+         DROP TABLE old_delivered; DROP TABLE old_pending;",
+    )?;
+    tx.commit()?;
+    Ok(())
+}
 
 const COLUMNS: &str = "topic, content_id, ts, nonce, content";
 
@@ -107,8 +166,9 @@ impl SqliteStore {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(conn: Connection) -> Result<Self, StoreError> {
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(codes::SCHEMA)?;
         Ok(Self { conn, _lock: None })
@@ -132,6 +192,16 @@ impl SqliteStore {
         codes::request_rotation(&self.conn, now)
     }
 
+    /// Whether `table` has a row with this key.
+    fn has_row(&self, table: &str, (topic, id): &Key) -> Result<bool, StoreError> {
+        let sql = format!("SELECT 1 FROM {table} WHERE topic = ?1 AND content_id = ?2");
+        let found = self
+            .conn
+            .query_row(&sql, params![&topic[..], &id[..]], |_| Ok(()))
+            .optional()?;
+        Ok(found.is_some())
+    }
+
     fn select(&self, sql_where: &str, args: Vec<Value>) -> Result<Vec<Bulletin>, StoreError> {
         let mut out = Vec::new();
         self.select_each(sql_where, args, |b| {
@@ -151,7 +221,7 @@ impl SqliteStore {
     ) -> Result<(), E> {
         // Only the row ids are sorted (SQLite would otherwise sort whole
         // rows, content and all, in memory); each row is then read alone.
-        let sql = format!("SELECT rowid FROM bulletins {sql_where} ORDER BY ts, content_id");
+        let sql = format!("SELECT rowid FROM bulletins {sql_where} ORDER BY ts, content_id, topic");
         let rowids = {
             let mut stmt = self.conn.prepare(&sql).map_err(StoreError::from)?;
             stmt.query_map(params_from_iter(args), |r| r.get::<_, i64>(0))
@@ -244,19 +314,23 @@ fn insert_bulletin(conn: &Connection, b: &Bulletin) -> Result<bool, StoreError> 
     Ok(n == 1)
 }
 
-fn upsert_seen(conn: &Connection, id: &Id, expires: u64) -> Result<(), StoreError> {
+fn upsert_seen(conn: &Connection, (topic, id): &Key, expires: u64) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO seen (content_id, expires) VALUES (?1, ?2)
-         ON CONFLICT (content_id) DO UPDATE SET expires = max(expires, excluded.expires)",
-        params![&id[..], sql_time(expires)],
+        "INSERT INTO seen (topic, content_id, expires) VALUES (?1, ?2, ?3)
+         ON CONFLICT (topic, content_id) DO UPDATE SET expires = max(expires, excluded.expires)",
+        params![&topic[..], &id[..], sql_time(expires)],
     )?;
     Ok(())
 }
 
-fn insert_delivered(conn: &Connection, id: &Id, expires: u64) -> Result<bool, StoreError> {
+fn insert_delivered(
+    conn: &Connection,
+    (topic, id): &Key,
+    expires: u64,
+) -> Result<bool, StoreError> {
     let n = conn.execute(
-        "INSERT OR IGNORE INTO delivered (content_id, expires) VALUES (?1, ?2)",
-        params![&id[..], sql_time(expires)],
+        "INSERT OR IGNORE INTO delivered (topic, content_id, expires) VALUES (?1, ?2, ?3)",
+        params![&topic[..], &id[..], sql_time(expires)],
     )?;
     Ok(n == 1)
 }
@@ -307,25 +381,32 @@ impl BulletinStore for SqliteStore {
         insert_bulletin(&self.conn, bulletin)
     }
 
-    fn retrieve(&self, content_id: &Id) -> Result<Option<Bulletin>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM bulletins WHERE content_id = ?1");
+    fn retrieve(&self, (topic, content_id): &Key) -> Result<Option<Bulletin>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM bulletins WHERE topic = ?1 AND content_id = ?2");
         let row = self
             .conn
-            .query_row(&sql, params![&content_id[..]], raw_row)
+            .query_row(&sql, params![&topic[..], &content_id[..]], raw_row)
             .optional()?;
         row.map(to_bulletin).transpose()
     }
 
-    fn contains(&self, content_id: &Id) -> Result<bool, StoreError> {
-        let found = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM bulletins WHERE content_id = ?1",
-                params![&content_id[..]],
-                |_| Ok(()),
-            )
-            .optional()?;
-        Ok(found.is_some())
+    fn contains(&self, key: &Key) -> Result<bool, StoreError> {
+        self.has_row("bulletins", key)
+    }
+
+    fn with_content_id(&self, content_id: &Id, max: usize) -> Result<Vec<Bulletin>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM bulletins WHERE content_id = ?1 \
+             ORDER BY ts DESC, topic DESC LIMIT ?2"
+        );
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![&content_id[..], limit], raw_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(to_bulletin(row?)?);
+        }
+        Ok(out)
     }
 
     fn list(&self) -> Result<Vec<Bulletin>, StoreError> {
@@ -368,66 +449,63 @@ impl BulletinStore for SqliteStore {
         self.select(&sql_where, args)
     }
 
-    fn mark_seen(&mut self, content_id: &Id, expires: u64) -> Result<(), StoreError> {
-        upsert_seen(&self.conn, content_id, expires)
+    fn mark_seen(&mut self, key: &Key, expires: u64) -> Result<(), StoreError> {
+        upsert_seen(&self.conn, key, expires)
     }
 
-    fn seen(&self, now: u64) -> Result<Vec<(Id, u64)>, StoreError> {
+    fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT content_id, expires FROM seen WHERE expires > ?1")?;
+            .prepare("SELECT topic, content_id, expires FROM seen WHERE expires > ?1")?;
         let rows = stmt.query_map(params![sql_time(now)], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, expires) = row?;
+            let (topic, id, expires) = row?;
             out.push((
-                to_id(&id, "seen content id")?,
+                (to_id(&topic, "seen topic")?, to_id(&id, "seen content id")?),
                 to_u64(expires, "seen expiry")?,
             ));
         }
         Ok(out)
     }
 
-    fn mark_delivered(&mut self, content_id: &Id, expires: u64) -> Result<bool, StoreError> {
-        insert_delivered(&self.conn, content_id, expires)
+    fn mark_delivered(&mut self, key: &Key, expires: u64) -> Result<bool, StoreError> {
+        insert_delivered(&self.conn, key, expires)
     }
 
-    fn is_delivered(&self, content_id: &Id) -> Result<bool, StoreError> {
-        let found = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM delivered WHERE content_id = ?1",
-                params![&content_id[..]],
-                |_| Ok(()),
-            )
-            .optional()?;
-        Ok(found.is_some())
+    fn is_delivered(&self, key: &Key) -> Result<bool, StoreError> {
+        self.has_row("delivered", key)
     }
 
     fn handle(&mut self, bulletin: &Bulletin, deliver: bool) -> Result<Stored, StoreError> {
         let expires = seen_until(bulletin);
+        let key = bulletin.key();
         let tx = self.conn.transaction()?;
         let new = insert_bulletin(&tx, bulletin)?;
-        upsert_seen(&tx, &bulletin.content_id, expires)?;
-        let deliver = deliver && insert_delivered(&tx, &bulletin.content_id, expires)?;
+        upsert_seen(&tx, &key, expires)?;
+        let deliver = deliver && insert_delivered(&tx, &key, expires)?;
         if deliver {
             tx.execute(
-                "INSERT OR IGNORE INTO pending (content_id) VALUES (?1)",
-                params![&bulletin.content_id[..]],
+                "INSERT OR IGNORE INTO pending (topic, content_id) VALUES (?1, ?2)",
+                params![&key.0[..], &key.1[..]],
             )?;
         }
         tx.commit()?;
         Ok(Stored { new, deliver })
     }
 
-    fn confirm_delivered(&mut self, ids: &[Id]) -> Result<(), StoreError> {
+    fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        for id in ids {
+        for (topic, id) in keys {
             tx.execute(
-                "DELETE FROM pending WHERE content_id = ?1",
-                params![&id[..]],
+                "DELETE FROM pending WHERE topic = ?1 AND content_id = ?2",
+                params![&topic[..], &id[..]],
             )?;
         }
         tx.commit()?;
@@ -436,7 +514,7 @@ impl BulletinStore for SqliteStore {
 
     fn pending_deliveries(&self) -> Result<Vec<Bulletin>, StoreError> {
         self.select(
-            "WHERE content_id IN (SELECT content_id FROM pending)",
+            "WHERE (topic, content_id) IN (SELECT topic, content_id FROM pending)",
             Vec::new(),
         )
     }
@@ -451,7 +529,7 @@ impl BulletinStore for SqliteStore {
         tx.execute("DELETE FROM seen WHERE expires <= ?1", params![now])?;
         tx.execute("DELETE FROM delivered WHERE expires <= ?1", params![now])?;
         tx.execute(
-            "DELETE FROM pending WHERE content_id NOT IN (SELECT content_id FROM bulletins)",
+            "DELETE FROM pending WHERE (topic, content_id) NOT IN (SELECT topic, content_id FROM bulletins)",
             [],
         )?;
         tx.commit()?;
@@ -566,12 +644,12 @@ mod tests {
                 deliver: false
             }
         );
-        assert!(s.is_delivered(&b.content_id).unwrap());
-        assert_eq!(s.seen(1000).unwrap(), vec![(b.content_id, 4600)]);
+        assert!(s.is_delivered(&b.key()).unwrap());
+        assert_eq!(s.seen(1000).unwrap(), vec![(b.key(), 4600)]);
         assert!(s.seen(4600).unwrap().is_empty());
         assert_eq!(s.remove_expired(4599).unwrap(), 0);
         assert_eq!(s.remove_expired(4600).unwrap(), 1);
-        assert!(!s.is_delivered(&b.content_id).unwrap());
+        assert!(!s.is_delivered(&b.key()).unwrap());
         assert!(s.seen(0).unwrap().is_empty());
     }
 
@@ -590,7 +668,7 @@ mod tests {
             .collect();
         assert_eq!(pending.len(), 2);
         assert!(pending.contains(&all[0].content_id) && pending.contains(&all[1].content_id));
-        s.confirm_delivered(&[all[0].content_id]).unwrap();
+        s.confirm_delivered(&[all[0].key()]).unwrap();
         let left = s.pending_deliveries().unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].content_id, all[1].content_id);
@@ -623,5 +701,114 @@ mod tests {
             )
             .unwrap();
         assert!(matches!(s.list(), Err(StoreError::Corrupt(_))));
+    }
+
+    /// The schema before bulletins were keyed by (topic id, content id),
+    /// as it stood in git (src/store/sqlite.rs at d1c143f).
+    const SCHEMA_V0: &str = "
+CREATE TABLE IF NOT EXISTS bulletins (
+    content_id BLOB PRIMARY KEY NOT NULL,
+    topic      BLOB NOT NULL,
+    ts         INTEGER NOT NULL,
+    nonce      INTEGER NOT NULL,
+    content    BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bulletins_topic ON bulletins (topic, ts);
+CREATE TABLE IF NOT EXISTS seen (
+    content_id BLOB PRIMARY KEY NOT NULL,
+    expires    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS delivered (
+    content_id BLOB PRIMARY KEY NOT NULL,
+    expires    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending (
+    content_id BLOB PRIMARY KEY NOT NULL
+);
+";
+
+    #[test]
+    fn a_store_of_the_old_schema_is_migrated_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let all = sample();
+        let notice = [7u8; 32];
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(SCHEMA_V0).unwrap();
+            for b in &all {
+                old.execute(
+                    "INSERT INTO bulletins (content_id, topic, ts, nonce, content) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![&b.content_id[..], &b.topic[..], b.ts, b.nonce, &b.content],
+                )
+                .unwrap();
+                old.execute(
+                    "INSERT INTO seen VALUES (?1, ?2)",
+                    params![&b.content_id[..], seen_until(b) as i64],
+                )
+                .unwrap();
+            }
+            old.execute("INSERT INTO seen VALUES (?1, 9999)", params![&notice[..]])
+                .unwrap();
+            for b in &all[..2] {
+                old.execute(
+                    "INSERT INTO delivered VALUES (?1, ?2)",
+                    params![&b.content_id[..], seen_until(b) as i64],
+                )
+                .unwrap();
+            }
+            old.execute(
+                "INSERT INTO pending VALUES (?1)",
+                params![&all[1].content_id[..]],
+            )
+            .unwrap();
+        }
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.list().unwrap(), all, "every bulletin kept");
+        let seen = s.seen(0).unwrap();
+        assert_eq!(seen.len(), 5);
+        assert!(seen.contains(&((crate::ids::beacon_topic(), notice), 9999)));
+        for b in &all {
+            assert!(seen.contains(&(b.key(), seen_until(b))));
+        }
+        assert!(s.is_delivered(&all[0].key()).unwrap());
+        assert!(!s.is_delivered(&all[2].key()).unwrap());
+        assert_eq!(s.pending_deliveries().unwrap(), vec![all[1].clone()]);
+        // Keyed by (topic, content id) now: the same content under another
+        // topic is a new bulletin, a re-stamped copy is not.
+        let mut elsewhere = all[0].clone();
+        elsewhere.topic = [9; 32];
+        assert!(s.handle(&elsewhere, true).unwrap().deliver);
+        let mut restamped = all[0].clone();
+        restamped.ts += 1;
+        assert!(!s.handle(&restamped, true).unwrap().new);
+        drop(s);
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.len().unwrap(), 5, "a second open migrates nothing");
+        let v: i64 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1);
+    }
+
+    #[test]
+    fn one_content_id_under_two_topics_is_two_rows() {
+        let mut s = SqliteStore::open_in_memory().unwrap();
+        let a = Bulletin::new([1; 32], b"same".to_vec(), 1000);
+        let b = Bulletin::new([2; 32], b"same".to_vec(), 1001);
+        assert!(s.handle(&a, true).unwrap().deliver);
+        assert!(s.handle(&b, true).unwrap().deliver);
+        assert_eq!(
+            s.with_content_id(&a.content_id, 9).unwrap(),
+            vec![b.clone(), a.clone()]
+        );
+        assert_eq!(
+            s.with_content_id(&a.content_id, 1).unwrap(),
+            vec![b.clone()]
+        );
+        assert_eq!(s.retrieve(&a.key()).unwrap(), Some(a.clone()));
+        s.confirm_delivered(&[a.key()]).unwrap();
+        assert_eq!(s.pending_deliveries().unwrap(), vec![b]);
     }
 }

@@ -14,6 +14,7 @@ mod crypt;
 mod delivery_code;
 mod edges;
 mod hashcash;
+mod identity;
 mod inspect;
 mod junk;
 mod keygen;

@@ -81,7 +81,7 @@ whole_once rec.deliver "$N"
 python3 - rec.db rec.deliver <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
-db.execute("INSERT OR IGNORE INTO pending SELECT content_id FROM bulletins")
+db.execute("INSERT OR IGNORE INTO pending SELECT topic, content_id FROM bulletins")
 db.commit()
 held = open(sys.argv[2], "rb").read()
 with open(sys.argv[2], "wb") as f:

@@ -53,7 +53,7 @@ import os, sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 blob = os.urandom(1 << 20)
 for i in range(200):
-    db.execute("INSERT INTO bulletins VALUES (?, ?, ?, ?, ?)",
+    db.execute("INSERT INTO bulletins (content_id, topic, ts, nonce, content) VALUES (?, ?, ?, ?, ?)",
                (bytes([i % 256]) * 32, bytes([7]) * 32, 1700000000 + i, 0, bytes([i % 256]) + blob[1:]))
 db.commit()
 PY

@@ -9,7 +9,14 @@ failure:
   verify and decrypt (and the bulletin inside by Bulletin.unpack and
   check_hash);
 - original-made messages (prepare_for_send) passing `gossip verify -k` and
-  `gossip open`.
+  `gossip open`;
+- a relay forwarding between two original nodes;
+- a relay syncing from an original node, and an original node syncing from
+  a relay (a live relay, its stdin and stdout bridged to the Python nodes),
+  the original nodes answering the sync operations with a small handler in
+  the style of examples/logical.py (`SyncActionHandler` below: the
+  example's ActionHandler acts only on store_and_forward and
+  deliver_without_forward).
 
 Usage: original_mixed.py GOSSIP_BINARY [COUNT]. Prints the counts; exits 1
 if any check failed, 77 if PyNaCl or the original is missing.
@@ -17,6 +24,7 @@ if any check failed, 77 if PyNaCl or the original is missing.
 import base64
 import json
 import os
+import select
 import struct
 import subprocess
 import sys
@@ -36,7 +44,8 @@ try:
         Action, Bulletin, Connection, Content, Message, Neighbor, Node, Topic, NaclAdapter)
     sys.modules["readline"] = type(sys)("readline")  # logical.py imports it
     sys.path.insert(0, os.path.join(ORIGINAL, "examples"))
-    from logical import ActionHandler, BulletinHandler, MessageHandler, MessageSender
+    from logical import (
+        ActionHandler, BulletinHandler, MessageHandler, MessageSender, OpCodes)
 except ImportError as e:
     print(f"original classes not importable: {e}", file=sys.stderr)
     sys.exit(77)
@@ -171,6 +180,207 @@ def relay_forwards(tmp, now):
           f"{len(failures.get('relay forwards missing', []))} missing")
 
 
+class SyncActionHandler(ActionHandler):
+    """examples/logical.py's ActionHandler, plus the sync operations in the
+    same style: the example's MessageHandler queues them as actions with
+    `topic` and `content` (Content(first id, the other ids)) or `content`
+    (Content(id, b"")) alone; respond_content comes as a `bulletin`."""
+
+    def handle(self, action):
+        if action.name == OpCodes.request_sync_headers.name:
+            self.respond_sync_headers(action)
+        elif action.name == OpCodes.respond_sync_headers.name:
+            self.request_content(action)
+        elif action.name == OpCodes.request_content.name:
+            self.respond_content(action)
+        elif action.name == OpCodes.respond_content.name:
+            self.deliver_without_forward(action)
+        else:
+            super().handle(action)
+
+    def respond_sync_headers(self, action):
+        topic = action.data["topic"]
+        ids = self.node._bulletin_handler.list(topic.id)
+        self.node.send_message(
+            action.data["src"], bytes(OpCodes.respond_sync_headers) + topic.id + b"".join(ids))
+
+    def request_content(self, action):
+        topic, content = action.data["topic"], action.data["content"]
+        if content is None:
+            return
+        rest = content.content
+        ids = [content.id] + [rest[i:i + 32] for i in range(0, len(rest), 32)]
+        for cid in ids:
+            if self.node._bulletin_handler.retrieve(topic.id, cid) is None:
+                self.node.send_message(
+                    action.data["src"], bytes(OpCodes.request_content) + Content(cid, b"").pack())
+
+    def respond_content(self, action):
+        content = action.data["content"]
+        held = self.node._bulletin_handler.query({"=": {"content_id": content.id}})
+        for bulletin in list(held)[:1]:
+            self.node.send_message(
+                action.data["src"], bytes(OpCodes.respond_content) + bytes(bulletin))
+
+
+def sync_node(seed, topic):
+    """An original node with the sync handler, following `topic`."""
+    node = original_node(seed)
+    node.register_action_handler(SyncActionHandler(node))
+    node.subscribe(topic)
+    return node
+
+
+class LiveRelay:
+    """A running `gossip relay`, wire format: what a bridge holds is written
+    to its stdin; what it writes to stdout (its --peer outputs) is read back
+    as packed messages."""
+
+    def __init__(self, args, log):
+        self.log = open(log, "wb")
+        self.proc = subprocess.Popen(
+            [GOSSIP, "relay", "--format", "wire", "-q", *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
+        self.buf = b""
+
+    def write(self, data):
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def read(self, quiet=0.3, limit=10.0):
+        """The messages written until stdout is quiet for `quiet` seconds."""
+        out, deadline = [], time.time() + limit
+        fd = self.proc.stdout.fileno()
+        while time.time() < deadline:
+            ready, _, _ = select.select([fd], [], [], quiet)
+            if not ready:
+                break
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            self.buf += chunk
+            while len(self.buf) >= 4:
+                (n,) = struct.unpack("!I", self.buf[:4])
+                if len(self.buf) < 4 + n:
+                    break
+                out.append(self.buf[4:4 + n])
+                self.buf = self.buf[4 + n:]
+        return out
+
+    def close(self):
+        self.proc.stdin.close()
+        code = self.proc.wait(timeout=30)
+        self.log.close()
+        return code
+
+
+def exchange(relay, bridge, nodes, check, rounds=10):
+    """Passes messages both ways until neither side has more."""
+    by_address = {n.address: n for n in nodes}
+    for _ in range(rounds):
+        moved = 0
+        for packed in relay.read():
+            moved += 1
+            try:
+                m = Message.unpack(packed)
+                by_address[m.dst].receive_message(m)
+            except Exception as e:
+                fail(check, f"unreadable by the original: {type(e).__name__}: {e}")
+        for n in nodes:
+            while n.action_count():
+                n.process()
+        if bridge.stdin:
+            relay.write(bridge.stdin)
+            bridge.stdin = b""
+            moved += 1
+        if not moved:
+            return
+
+
+def original_bulletins(topic, count, now, label):
+    out = []
+    for i in range(count):
+        b = Bulletin(topic, Content.from_content(f"{label} {i}".encode()), now)
+        out.append(b.hashcash())
+    return out
+
+
+def relay_syncs_from_original(tmp, now):
+    """A relay started beside original node P asks it (request_sync_headers)
+    for the followed topic; P answers with its content ids, the relay asks
+    for each (request_content), P serves them (respond_content) and the
+    relay delivers every one."""
+    count = max(1, COUNT // 20)
+    topic = Topic.from_descriptor(b"sync from python")
+    relay_seed = os.urandom(32)
+    relay_key = key_file(tmp, "sync_a.key", relay_seed)
+    bridge = RelayBridge(NaclAdapter().get_address_from_seed(relay_seed))
+    p = sync_node(os.urandom(32), topic)
+    held = original_bulletins(topic, count, now, "held by python")
+    for b in held:
+        p.mark_as_seen(b)
+    while p.action_count():
+        p.process()
+    connect(p, bridge)
+    deliver = os.path.join(tmp, "sync_a.jsonl")
+    relay = LiveRelay(
+        ["-k", relay_key, "--bulletin-difficulty", str(BULLETIN_BITS),
+         "--subscribe-id", topic.id.hex(), "--peer", p.address.hex(), "--deliver", deliver],
+        os.path.join(tmp, "sync_a.log"))
+    exchange(relay, bridge, [p], "relay syncs from python")
+    code = relay.close()
+    if code != 0:
+        fail("relay syncs from python", f"relay exit {code}")
+    got = set()
+    if os.path.exists(deliver):
+        for line in open(deliver):
+            got.add(bytes.fromhex(json.loads(line)["content_id"]))
+    missing = sum(b.content.id not in got for b in held)
+    for _ in range(missing):
+        fail("relay syncs from python", "a bulletin P holds was not delivered by the relay")
+    print(f"relay syncs from python: {count - missing} of {count} delivered, {missing} missing")
+
+
+def original_syncs_from_relay(tmp, now):
+    """Original node Q asks a relay (request_sync_headers) for a topic whose
+    bulletins the relay holds in its store; Q asks for each id it lacks and
+    ends with every one in its content_seen."""
+    count = max(1, COUNT // 20)
+    topic = Topic.from_descriptor(b"sync from relay")
+    relay_seed = os.urandom(32)
+    relay_key = key_file(tmp, "sync_b.key", relay_seed)
+    store = os.path.join(tmp, "sync_b.db")
+    lines = b"".join(
+        gossip("bulletin", "new", "--topic-id", topic.id.hex(), "--now", str(now),
+               f"held by the relay {i}").stdout for i in range(count))
+    mined = gossip("hashcash", "-d", str(BULLETIN_BITS), "--format", "wire", data=lines)
+    held = [Bulletin.unpack(p) for p in frames(mined.stdout)]
+    out = gossip("relay", "-k", relay_key, "--store", store, "--no-sync", "-q",
+                 "--bulletin-difficulty", str(BULLETIN_BITS), data=mined.stdout)
+    if out.returncode != 0 or len(held) != count:
+        fail("python syncs from relay", f"store not filled: {out.stderr[:300]!r}")
+    bridge = RelayBridge(NaclAdapter().get_address_from_seed(relay_seed))
+    q = sync_node(os.urandom(32), topic)
+    connect(q, bridge)
+    relay = LiveRelay(
+        ["-k", relay_key, "--store", store, "--no-sync",
+         "--bulletin-difficulty", str(BULLETIN_BITS), "--peer", q.address.hex()],
+        os.path.join(tmp, "sync_b.log"))
+    q.send_message(bridge.address, bytes(OpCodes.request_sync_headers) + topic.id)
+    while q.action_count():
+        q.process()
+    exchange(relay, bridge, [q], "python syncs from relay")
+    code = relay.close()
+    if code != 0:
+        fail("python syncs from relay", f"relay exit {code}")
+    seen = {b.content.id for b in q.content_seen}
+    missing = sum(b.content.id not in seen for b in held)
+    for _ in range(missing):
+        fail("python syncs from relay", "a bulletin the relay holds is not in Q's content_seen")
+    print(f"python syncs from relay: {count - missing} of {count} in Q's content_seen, "
+          f"{missing} missing")
+
+
 def main():
     adapter = NaclAdapter()
     now = int(time.time())
@@ -267,6 +477,8 @@ def main():
               f"{len(failures.get('original messages open', []))} fail")
 
         relay_forwards(tmp, now)
+        relay_syncs_from_original(tmp, now)
+        original_syncs_from_relay(tmp, now)
 
     total = sum(len(v) for v in failures.values())
     for check, whys in failures.items():

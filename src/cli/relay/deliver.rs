@@ -19,7 +19,7 @@ use std::path::Path;
 
 use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, MAX_JSON_LINE, Object, write_object};
-use gossip::ids::Id;
+use gossip::ids::Key;
 
 use super::outputs::PeerOutput;
 use crate::cli::io::Failure;
@@ -32,7 +32,7 @@ pub enum Delivery {
     /// to be written, in order.
     Fifo {
         out: PeerOutput,
-        handed: VecDeque<Id>,
+        handed: VecDeque<Key>,
         confirmed: u64,
     },
 }
@@ -41,7 +41,7 @@ pub enum Delivery {
 #[derive(Default)]
 pub struct Delivered {
     /// Ids whose line reached the output.
-    pub written: Vec<Id>,
+    pub written: Vec<Key>,
     /// Bulletins that did not (dropped for a stalled fifo; for a file,
     /// those after a failed write). With `--store` they stay pending.
     pub missed: u64,
@@ -85,7 +85,7 @@ impl Delivery {
             Self::File { name, file, end } => {
                 let total = bulletins.len() as u64;
                 for b in bulletins {
-                    let id = b.content_id;
+                    let id = b.key();
                     let mut line = Vec::new();
                     // Writing to a Vec cannot fail.
                     let _ = write_object(&mut line, &Object::Bulletin(b), Format::Json);
@@ -105,7 +105,7 @@ impl Delivery {
                 done.missed = total - done.written.len() as u64;
             }
             Self::Fifo { out, handed, .. } => {
-                let ids: Vec<Id> = bulletins.iter().map(|b| b.content_id).collect();
+                let ids: Vec<Key> = bulletins.iter().map(Bulletin::key).collect();
                 for b in bulletins {
                     out.write(&Object::Bulletin(b), Format::Json);
                 }
@@ -120,7 +120,7 @@ impl Delivery {
     }
 
     /// For a fifo, the ids its thread has written since the last call.
-    pub fn taken(&mut self) -> Vec<Id> {
+    pub fn taken(&mut self) -> Vec<Key> {
         let Self::Fifo {
             out,
             handed,
@@ -178,17 +178,28 @@ fn repair_torn_line(file: &mut File) -> std::io::Result<u64> {
     Ok(end)
 }
 
-/// The content id a delivery line names, if it is a JSON object with one.
+/// The bulletin a delivery line names, if it is a JSON object naming one.
 #[derive(serde::Deserialize)]
 struct Line {
+    topic: String,
     content_id: String,
 }
 
-/// Which of `wanted` (hex content ids) the delivery file at `path` holds.
+/// A bulletin's key as a delivery line writes it: (hex topic id, hex
+/// content id).
+pub fn line_key(b: &Bulletin) -> (String, String) {
+    (hex::encode(b.topic), hex::encode(b.content_id))
+}
+
+/// Which of `wanted` (hex keys, [`line_key`]) the delivery file at `path`
+/// holds.
 /// The file is read as a stream of byte lines: bad lines, non-UTF-8 bytes
 /// and lines over the JSON line cap are skipped, and memory stays bounded
 /// by one line, whatever the file's size.
-pub fn held_ids(path: &Path, wanted: &HashSet<String>) -> std::io::Result<HashSet<String>> {
+pub fn held_ids(
+    path: &Path,
+    wanted: &HashSet<(String, String)>,
+) -> std::io::Result<HashSet<(String, String)>> {
     let mut found = HashSet::new();
     let mut input = BufReader::with_capacity(1 << 16, File::open(path)?);
     let mut line = Vec::new();
@@ -205,10 +216,11 @@ pub fn held_ids(path: &Path, wanted: &HashSet<String>) -> std::io::Result<HashSe
             skip_line(&mut input)?;
             continue;
         }
-        if let Ok(l) = serde_json::from_slice::<Line>(&line)
-            && wanted.contains(&l.content_id)
-        {
-            found.insert(l.content_id);
+        if let Ok(l) = serde_json::from_slice::<Line>(&line) {
+            let key = (l.topic, l.content_id);
+            if wanted.contains(&key) {
+                found.insert(key);
+            }
         }
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError};
-use gossip::ids::{Id, topic_id};
+use gossip::ids::topic_id;
 use gossip::keys::Address;
 use gossip::message::Message;
 use gossip::node::{Node, NodeConfig, NodeError};
@@ -60,7 +60,7 @@ fn recover_deliveries(
     }
     let held = match (deliver, &outputs.deliver) {
         (Some(p), Some(d)) if d.is_file() => {
-            let wanted = pending.iter().map(|b| hex::encode(b.content_id)).collect();
+            let wanted = pending.iter().map(deliver::line_key).collect();
             deliver::held_ids(p, &wanted).map_err(|e| {
                 Failure::io(
                     format!("relay: cannot read delivery file {}", p.display()),
@@ -72,15 +72,15 @@ fn recover_deliveries(
     };
     let (done, missing): (Vec<Bulletin>, Vec<Bulletin>) = pending
         .into_iter()
-        .partition(|b| held.contains(&hex::encode(b.content_id)));
+        .partition(|b| held.contains(&deliver::line_key(b)));
     eprintln!(
         "gossip: relay: {} unconfirmed deliveries from the last run: {} already written, {} delivered now",
         done.len() + missing.len(),
         done.len(),
         missing.len()
     );
-    let ids: Vec<Id> = done.iter().map(|b| b.content_id).collect();
-    node.confirm_delivered(&ids)
+    let keys: Vec<_> = done.iter().map(Bulletin::key).collect();
+    node.confirm_delivered(&keys)
         .map_err(|e| Failure::io("relay: store", e))?;
     outputs.deliver(node, missing, false)
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Object, write_object};
-use gossip::ids::Id;
+use gossip::ids::Key;
 use gossip::keys::Address;
 use gossip::node::Node;
 
@@ -335,7 +335,7 @@ impl Outputs {
         counted: bool,
     ) -> Result<(), Failure> {
         let done = if self.deliver_to_stdout {
-            let ids: Vec<Id> = bulletins.iter().map(|b| b.content_id).collect();
+            let ids: Vec<Key> = bulletins.iter().map(Bulletin::key).collect();
             let n = ids.len() as u64;
             let all = bulletins
                 .into_iter()
@@ -355,7 +355,7 @@ impl Outputs {
             d.deliver(bulletins)
         } else {
             Delivered {
-                written: bulletins.iter().map(|b| b.content_id).collect(),
+                written: bulletins.iter().map(Bulletin::key).collect(),
                 ..Delivered::default()
             }
         };

@@ -1,0 +1,75 @@
+//! The topic each peer last asked this node to sync: request_content names
+//! only a content id, so when the id is held under several topics the
+//! answer is the bulletin under this topic (see `Node::serve_content`).
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::ids::Id;
+use crate::keys::Address;
+
+/// Default number of peers remembered; past it the peer remembered first
+/// is forgotten (its answers fall back to the newest bulletin).
+pub const DEFAULT_SYNC_ASKED_PEERS: usize = 4096;
+
+/// Peer → the topic of its last request_sync_headers, bounded in peers.
+#[derive(Clone, Debug)]
+pub struct SyncAsked {
+    topics: HashMap<Address, Id>,
+    order: VecDeque<Address>,
+    capacity: usize,
+}
+
+impl Default for SyncAsked {
+    fn default() -> Self {
+        Self::new(DEFAULT_SYNC_ASKED_PEERS)
+    }
+}
+
+impl SyncAsked {
+    /// Remembers at most `capacity` peers (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            topics: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Records that `peer` asked to sync `topic`.
+    pub fn remember(&mut self, peer: Address, topic: Id) {
+        if self.topics.insert(peer, topic).is_none() {
+            self.order.push_back(peer);
+        }
+        while self.topics.len() > self.capacity {
+            match self.order.pop_front() {
+                Some(gone) => {
+                    self.topics.remove(&gone);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// The topic `peer` last asked to sync, if remembered.
+    pub fn topic(&self, peer: &Address) -> Option<Id> {
+        self.topics.get(peer).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_topic_wins_and_stays_bounded() {
+        let mut s = SyncAsked::new(2);
+        let (a, b, c) = (Address([1; 32]), Address([2; 32]), Address([3; 32]));
+        s.remember(a, [1; 32]);
+        s.remember(a, [2; 32]);
+        assert_eq!(s.topic(&a), Some([2; 32]));
+        s.remember(b, [3; 32]);
+        s.remember(c, [4; 32]);
+        assert_eq!(s.topic(&a), None, "the first remembered went");
+        assert_eq!(s.topic(&c), Some([4; 32]));
+    }
+}
