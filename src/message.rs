@@ -58,6 +58,14 @@ impl Message {
         out
     }
 
+    /// Mines this message: sets its nonce so its proof of work reaches
+    /// `difficulty` (the original's `hashcash()`), searching on all cores
+    /// from a random start below 2^16 as the original does.
+    pub fn hashcash(&mut self, difficulty: u32) -> Result<(), crate::pow::Unmineable> {
+        self.nonce = crate::pow::find_nonce(&self.work(), difficulty)?;
+        Ok(())
+    }
+
     /// The proof-of-work preimage: src ‖ dst ‖ ts ‖ nonce ‖ body.
     pub fn work(&self) -> Work {
         let mut out = Vec::with_capacity(72 + self.body.len());

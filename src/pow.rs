@@ -112,6 +112,31 @@ pub enum Mined {
     Stopped,
 }
 
+/// No nonce in the signed range (0..2^31) gives the difficulty asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unmineable {
+    /// The difficulty asked for.
+    pub difficulty: u32,
+}
+
+impl std::fmt::Display for Unmineable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no nonce reaches difficulty {}", self.difficulty)
+    }
+}
+
+impl std::error::Error for Unmineable {}
+
+/// The one-call search: a nonce for `work` at `difficulty`, from a random
+/// start as the original's ([`search_start`]), on the current rayon pool.
+pub fn find_nonce(work: &Work, difficulty: u32) -> Result<u32, Unmineable> {
+    let start = search_start(&mut rand::thread_rng());
+    match mine(work, difficulty, start, &Progress::default()) {
+        Mined::Found(nonce) => Ok(nonce),
+        Mined::Exhausted | Mined::Stopped => Err(Unmineable { difficulty }),
+    }
+}
+
 /// Shared state a caller can watch (progress) or use to stop a run.
 #[derive(Debug, Default)]
 pub struct Progress {

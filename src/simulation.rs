@@ -27,7 +27,7 @@ use crate::crypto::Identity;
 use crate::ids::{Id, topic_id};
 use crate::keys::{Address, Seed};
 use crate::message::Message;
-use crate::node::{Node, NodeConfig, NodeError};
+use crate::node::{Event, Node, NodeConfig, NodeError};
 use crate::operation::{Op, Payload};
 use crate::pow::{Mined, Progress, mine, search_start, ts_of};
 
@@ -439,13 +439,19 @@ impl Network {
                 .try_for_each(|n| n.run_until_idle(now).map(drop))?;
             let mut moved = 0;
             for i in 0..self.nodes.len() {
-                for b in self.nodes[i].take_delivered() {
-                    self.delivered.entry(b.content_id).or_default().insert(i);
-                }
-                for out in self.nodes[i].take_sent() {
-                    if let Some(&j) = self.index.get(&out.peer) {
-                        self.nodes[j].receive(out.message);
-                        moved += 1;
+                let events: Vec<Event> = self.nodes[i].drain_events().collect();
+                for event in events {
+                    match event {
+                        Event::Deliver(b) => {
+                            self.delivered.entry(b.content_id).or_default().insert(i);
+                        }
+                        Event::Send(out) => {
+                            if let Some(&j) = self.index.get(&out.peer) {
+                                self.nodes[j].receive(out.message);
+                                moved += 1;
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -487,12 +493,16 @@ impl Network {
                     }
                     match node.run_until_idle(now) {
                         Ok(_) => {
-                            delivered
-                                .extend(node.take_delivered().into_iter().map(|b| b.content_id));
-                            for out in node.take_sent() {
-                                if let Some(&j) = index.get(&out.peer) {
-                                    in_flight.fetch_add(1, Ordering::SeqCst);
-                                    let _ = senders[j].send(Cmd::Message(out.message));
+                            for event in node.drain_events() {
+                                match event {
+                                    Event::Deliver(b) => delivered.push(b.content_id),
+                                    Event::Send(out) => {
+                                        if let Some(&j) = index.get(&out.peer) {
+                                            in_flight.fetch_add(1, Ordering::SeqCst);
+                                            let _ = senders[j].send(Cmd::Message(out.message));
+                                        }
+                                    }
+                                    _ => {}
                                 }
                             }
                         }

@@ -7,7 +7,7 @@ use gossip::crypto::{Cipher, Identity, PeerKey};
 use gossip::ids::{Id, beacon_topic, topic_id};
 use gossip::keys::{Address, Seed};
 use gossip::message::Message;
-use gossip::node::{Node, NodeConfig, prepare_message};
+use gossip::node::{Event, Node, NodeConfig, Outbound, prepare_message};
 use gossip::operation::{Op, PackedContent, Payload};
 use gossip::pow::{self, Mined, Progress};
 use gossip::store::{BulletinStore, SqliteStore};
@@ -15,11 +15,67 @@ use gossip::verify::Reason;
 
 const NOW: u64 = 1_700_000_000;
 
-fn node() -> Node {
+/// A node with what its events said so far, split for the assertions: the
+/// messages it sent and the bulletins it delivered (each taken once).
+struct TestNode {
+    node: Node,
+    sent: Vec<Outbound>,
+    delivered: Vec<Bulletin>,
+}
+
+impl From<Node> for TestNode {
+    fn from(node: Node) -> Self {
+        Self {
+            node,
+            sent: Vec::new(),
+            delivered: Vec::new(),
+        }
+    }
+}
+
+impl std::ops::Deref for TestNode {
+    type Target = Node;
+    fn deref(&self) -> &Node {
+        &self.node
+    }
+}
+
+impl std::ops::DerefMut for TestNode {
+    fn deref_mut(&mut self) -> &mut Node {
+        &mut self.node
+    }
+}
+
+impl TestNode {
+    fn split_events(&mut self) {
+        for event in self.node.drain_events() {
+            match event {
+                Event::Send(out) => self.sent.push(out),
+                Event::Deliver(b) => self.delivered.push(b),
+                _ => {}
+            }
+        }
+    }
+
+    /// The messages sent since the last call.
+    fn take_sent(&mut self) -> Vec<Outbound> {
+        self.split_events();
+        std::mem::take(&mut self.sent)
+    }
+
+    /// The bulletins delivered since the last call.
+    fn take_delivered(&mut self) -> Vec<Bulletin> {
+        self.split_events();
+        std::mem::take(&mut self.delivered)
+    }
+}
+
+fn node() -> TestNode {
     Node::new(
         Identity::from_seed(&Seed::generate()),
         NodeConfig::default(),
     )
+    .into()
 }
 
 /// A bulletin mined to the default bulletin difficulty (7).
@@ -32,7 +88,7 @@ fn mined(topic: Id, content: &[u8], ts: u64) -> Bulletin {
     b
 }
 
-fn link(nodes: &mut [Node], a: usize, b: usize) {
+fn link(nodes: &mut [TestNode], a: usize, b: usize) {
     let (aa, ba) = (nodes[a].address(), nodes[b].address());
     nodes[a].connect(ba, 1).unwrap();
     nodes[b].connect(aa, 1).unwrap();
@@ -40,7 +96,7 @@ fn link(nodes: &mut [Node], a: usize, b: usize) {
 
 /// Runs every node and passes messages along until nothing moves; returns
 /// the messages passed. Panics if the network never goes quiet.
-fn pump(nodes: &mut [Node], now: u64) -> usize {
+fn pump(nodes: &mut [TestNode], now: u64) -> usize {
     let mut passed = 0;
     for _ in 0..1000 {
         let mut moved = 0;
@@ -65,7 +121,7 @@ fn pump(nodes: &mut [Node], now: u64) -> usize {
 
 #[test]
 fn chain_of_three_delivers_once_at_the_far_end() {
-    let mut nodes: Vec<Node> = (0..3).map(|_| node()).collect();
+    let mut nodes: Vec<TestNode> = (0..3).map(|_| node()).collect();
     link(&mut nodes, 0, 1);
     link(&mut nodes, 1, 2);
     let topic = topic_id(b"far away");
@@ -96,7 +152,7 @@ fn chain_of_three_delivers_once_at_the_far_end() {
 
 #[test]
 fn ring_does_not_loop() {
-    let mut nodes: Vec<Node> = (0..4).map(|_| node()).collect();
+    let mut nodes: Vec<TestNode> = (0..4).map(|_| node()).collect();
     for i in 0..4 {
         link(&mut nodes, i, (i + 1) % 4);
     }
@@ -121,7 +177,7 @@ fn ring_does_not_loop() {
 
 #[test]
 fn late_joiner_catches_up_via_sync() {
-    let mut nodes: Vec<Node> = (0..3).map(|_| node()).collect();
+    let mut nodes: Vec<TestNode> = (0..3).map(|_| node()).collect();
     link(&mut nodes, 0, 1);
     let topic = topic_id(b"history");
     let bs: Vec<Bulletin> = (0..3)
@@ -319,7 +375,7 @@ fn routing_operations_are_counted_as_unsupported() {
 
 #[test]
 fn deliver_without_forward_stops_at_the_first_hop() {
-    let mut nodes: Vec<Node> = (0..3).map(|_| node()).collect();
+    let mut nodes: Vec<TestNode> = (0..3).map(|_| node()).collect();
     link(&mut nodes, 0, 1);
     link(&mut nodes, 1, 2);
     let topic = topic_id(b"local");
@@ -341,7 +397,7 @@ fn deliver_without_forward_stops_at_the_first_hop() {
 
 #[test]
 fn request_content_is_served_only_for_held_content() {
-    let mut nodes: Vec<Node> = (0..2).map(|_| node()).collect();
+    let mut nodes: Vec<TestNode> = (0..2).map(|_| node()).collect();
     link(&mut nodes, 0, 1);
     let b = mined(beacon_topic(), b"beacon", NOW);
     nodes[0].publish(b.clone(), NOW).unwrap();
@@ -374,7 +430,7 @@ fn request_content_is_served_only_for_held_content() {
 
 #[test]
 fn delivery_code_rotation_notifies_neighbours() {
-    let mut nodes: Vec<Node> = (0..3).map(|_| node()).collect();
+    let mut nodes: Vec<TestNode> = (0..3).map(|_| node()).collect();
     link(&mut nodes, 0, 1);
     link(&mut nodes, 1, 2);
     let old_inbox = nodes[0].inbox_topic();
@@ -437,7 +493,7 @@ fn strangers_delivery_codes_are_recorded_up_to_max_peer_inboxes() {
         ..NodeConfig::default()
     };
     let mut nodes = vec![
-        Node::new(Identity::from_seed(&Seed::generate()), config),
+        Node::new(Identity::from_seed(&Seed::generate()), config).into(),
         node(),
         node(),
         node(),
@@ -450,7 +506,7 @@ fn strangers_delivery_codes_are_recorded_up_to_max_peer_inboxes() {
     let neighbour = nodes[3].address();
     nodes[0].connect(neighbour, 1).unwrap();
 
-    let rotate = |nodes: &mut Vec<Node>, i: usize| {
+    let rotate = |nodes: &mut Vec<TestNode>, i: usize| {
         nodes[i].rotate_delivery_code(NOW).unwrap();
         pump(nodes, NOW);
         (nodes[i].address(), nodes[i].inbox_topic())
@@ -496,7 +552,7 @@ fn sqlite_store_survives_reopen_and_does_not_redeliver() {
         )
         .unwrap();
         n.subscribe(topic);
-        n
+        TestNode::from(n)
     };
     let sender = Identity::from_seed(&Seed::generate());
     let relay_address = open(&path).address();
@@ -542,13 +598,13 @@ fn sqlite_store_survives_reopen_and_does_not_redeliver() {
 
 #[test]
 fn a_sync_answer_is_taken_up_to_max_sync_ids_and_the_rest_counted() {
-    let mut n = Node::new(
+    let mut n = TestNode::from(Node::new(
         Identity::from_seed(&Seed::generate()),
         NodeConfig {
             max_sync_ids: 3,
             ..NodeConfig::default()
         },
-    );
+    ));
     let peer = Identity::from_seed(&Seed::generate());
     n.connect(peer.address(), 1).unwrap();
     let topic = topic_id(b"big answer");
@@ -557,9 +613,10 @@ fn a_sync_answer_is_taken_up_to_max_sync_ids_and_the_rest_counted() {
     assert_eq!(n.take_sent().len(), 1, "the request");
     // An answer with ten ids: only the first three are asked for.
     let ids: Vec<u8> = (0..10u8).flat_map(|i| [i + 1; 32]).collect();
+    let address = n.address();
     n.receive(sealed(
         &peer,
-        n.address(),
+        address,
         &Payload::Sync(Op::RespondSyncHeaders, topic, ids),
         NOW,
     ));
@@ -580,8 +637,8 @@ fn a_sync_answer_is_taken_up_to_max_sync_ids_and_the_rest_counted() {
 }
 
 /// A node holding `n` beacon bulletins (neither followed nor new to it).
-fn node_holding(n: usize, config: NodeConfig) -> (Node, Vec<Bulletin>) {
-    let mut node = Node::new(Identity::from_seed(&Seed::generate()), config);
+fn node_holding(n: usize, config: NodeConfig) -> (TestNode, Vec<Bulletin>) {
+    let mut node = TestNode::from(Node::new(Identity::from_seed(&Seed::generate()), config));
     let held: Vec<Bulletin> = (0..n)
         .map(|i| mined(beacon_topic(), format!("held {i}").as_bytes(), NOW))
         .collect();
@@ -639,9 +696,10 @@ fn exact_replays_of_requests_are_answered_once() {
     );
     assert_eq!(node.counters().duplicates, 200);
     // A fresh request (a new signature) is answered again.
+    let address = node.address();
     node.receive(sealed(
         &stranger,
-        node.address(),
+        address,
         &Payload::Sync(Op::RequestSyncHeaders, beacon_topic(), Vec::new()),
         NOW + 450,
     ));
@@ -706,7 +764,9 @@ fn delivery_codes_survive_reopening_the_store() {
             delivery_code: code,
             ..NodeConfig::default()
         };
-        Node::with_store(Identity::from_seed(seed), config, Box::new(store), NOW).unwrap()
+        TestNode::from(
+            Node::with_store(Identity::from_seed(seed), config, Box::new(store), NOW).unwrap(),
+        )
     };
     let mut nodes = vec![open(&seed_a, "a.db", None), open(&seed_b, "b.db", None)];
     link(&mut nodes, 0, 1);
@@ -756,16 +816,16 @@ fn delivery_codes_survive_reopening_the_store() {
 fn nodes_mine_nonces_the_original_can_read() {
     let seeds: Vec<Seed> = (0..3).map(|_| Seed::generate()).collect();
     let ids: Vec<Identity> = seeds.iter().map(Identity::from_seed).collect();
-    let mut nodes: Vec<Node> = seeds
+    let mut nodes: Vec<TestNode> = seeds
         .iter()
-        .map(|s| Node::new(Identity::from_seed(s), NodeConfig::default()))
+        .map(|s| Node::new(Identity::from_seed(s), NodeConfig::default()).into())
         .collect();
     link(&mut nodes, 0, 1);
     link(&mut nodes, 1, 2);
     let topic = topic_id(b"low nonces");
     nodes[2].subscribe(topic);
     let mut sent = Vec::new();
-    let mut pass = |nodes: &mut Vec<Node>, now: u64| loop {
+    let mut pass = |nodes: &mut Vec<TestNode>, now: u64| loop {
         let mut moved = false;
         for i in 0..nodes.len() {
             nodes[i].run_until_idle(now).unwrap();
@@ -818,7 +878,7 @@ fn nodes_mine_nonces_the_original_can_read() {
 /// topic and content, another ts and nonce) is a duplicate.
 #[test]
 fn same_content_under_two_topics_is_two_bulletins_a_restamped_copy_one() {
-    let mut nodes: Vec<Node> = (0..2).map(|_| node()).collect();
+    let mut nodes: Vec<TestNode> = (0..2).map(|_| node()).collect();
     link(&mut nodes, 0, 1);
     let (t1, t2) = (topic_id(b"junk"), topic_id(b"news"));
     nodes[1].subscribe(t1);
@@ -847,7 +907,7 @@ fn same_content_under_two_topics_is_two_bulletins_a_restamped_copy_one() {
 /// asked it to sync, else the newest, and one bulletin per request.
 #[test]
 fn request_content_answers_under_the_topic_last_synced_else_the_newest() {
-    let mut nodes: Vec<Node> = (0..2).map(|_| node()).collect();
+    let mut nodes: Vec<TestNode> = (0..2).map(|_| node()).collect();
     let (t1, t2) = (topic_id(b"one"), topic_id(b"two"));
     let older = mined(t1, b"shared", NOW);
     let newer = mined(t2, b"shared", NOW + 1);

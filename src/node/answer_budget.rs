@@ -19,7 +19,7 @@ pub const DEFAULT_MAX_ANSWERED_STRANGERS: usize = 4096;
 
 /// Per-source byte counts for the current window.
 #[derive(Clone, Debug)]
-pub struct AnswerBudget {
+pub(crate) struct AnswerBudget {
     bytes: u64,
     window: u64,
     max_sources: usize,

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::DropReason;
 use crate::verify::Reason;
 
 /// Running totals kept by a node; the relay prints them at the end.
@@ -17,7 +18,7 @@ pub struct Counters {
     pub delivered: u64,
     /// store_and_forward messages made for peers.
     pub forwarded: u64,
-    /// Messages handed to the message sender.
+    /// Messages made for peers ([`super::Event::Send`]).
     pub sent: u64,
     /// Bulletins (or notices) already seen, neither forwarded nor delivered.
     pub duplicates: u64,
@@ -37,10 +38,10 @@ pub struct Counters {
     /// respond_sync_headers, strangers' delivery codes past
     /// `max_peer_inboxes`.
     pub over_cap: u64,
-    /// Messages made for a peer that its output did not take: the queue to
-    /// a peer that stopped reading was full, or the output closed. The node
-    /// itself never loses one; a caller that writes them out counts these
-    /// ([`super::Node::count_unsent`]), and the peer recovers them by sync.
+    /// Messages for a peer that could not be made: a stranger whose key
+    /// no box can be sealed to. (A caller that writes messages out keeps its
+    /// own count of those its outputs did not take; the relay adds it here
+    /// when it prints.)
     pub unsent: u64,
 }
 
@@ -48,6 +49,21 @@ impl Counters {
     /// Counts a drop for `reason`.
     pub fn drop_for(&mut self, reason: Reason) {
         *self.drops.entry(reason.name()).or_default() += 1;
+    }
+
+    /// Counts a dropped message under the counter its reason belongs to: a
+    /// failed check and a hook's refusal as `drop.<name>`, the rest in
+    /// their own field.
+    pub fn count_drop(&mut self, reason: DropReason) {
+        match reason {
+            DropReason::Invalid(r) => self.drop_for(r),
+            DropReason::Malformed => self.malformed += 1,
+            DropReason::Duplicate => self.duplicates += 1,
+            DropReason::Unsolicited => self.unsolicited += 1,
+            DropReason::Unsupported => self.unsupported += 1,
+            DropReason::OverCap => self.over_cap += 1,
+            DropReason::Refused => *self.drops.entry(reason.name()).or_default() += 1,
+        }
     }
 
     /// Drops counted under a reason name (0 when none).

@@ -20,7 +20,7 @@ type SigKey = [u8; 32];
 /// Accepted messages' signatures, by expiry. When full, the signature that
 /// goes stale soonest makes room.
 #[derive(Clone, Debug)]
-pub struct ReplaySet {
+pub(crate) struct ReplaySet {
     until: HashMap<SigKey, u64>,
     by_expiry: BTreeSet<(u64, SigKey)>,
     capacity: usize,
@@ -73,13 +73,9 @@ impl ReplaySet {
     }
 
     /// How many signatures are held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.until.len()
-    }
-
-    /// Whether none is held.
-    pub fn is_empty(&self) -> bool {
-        self.until.is_empty()
     }
 }
 

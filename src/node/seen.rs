@@ -11,7 +11,7 @@ pub const DEFAULT_SEEN_CAPACITY: usize = 1_000_000;
 /// Bulletin keys (topic id, content id) with an expiry. An id is seen while `now < expires`; when
 /// full, the id that expires soonest makes room.
 #[derive(Clone, Debug)]
-pub struct SeenSet {
+pub(crate) struct SeenSet {
     expiry: HashMap<Key, u64>,
     by_expiry: BTreeSet<(u64, Key)>,
     capacity: usize,
@@ -73,11 +73,13 @@ impl SeenSet {
     }
 
     /// How many ids are held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.expiry.len()
     }
 
     /// Whether no id is held.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.expiry.is_empty()
     }

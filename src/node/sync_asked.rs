@@ -13,7 +13,7 @@ pub const DEFAULT_SYNC_ASKED_PEERS: usize = 4096;
 
 /// Peer → the topic of its last request_sync_headers, bounded in peers.
 #[derive(Clone, Debug)]
-pub struct SyncAsked {
+pub(crate) struct SyncAsked {
     topics: HashMap<Address, Id>,
     order: VecDeque<Address>,
     capacity: usize,

@@ -10,6 +10,7 @@ mod codes;
 mod deliver;
 mod in_flight;
 mod outputs;
+mod tally;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -23,16 +24,15 @@ use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError};
 use gossip::ids::topic_id;
 use gossip::keys::Address;
-use gossip::message::Message;
 use gossip::node::{Node, NodeConfig, NodeError};
 use gossip::store::SqliteStore;
-use gossip::verify::{Policy, verify_messages};
 
 use deliver::Delivery;
 use in_flight::InFlight;
 use outputs::{Outputs, PeerOutput, Sink};
+use tally::Tally;
 
-use super::args::{FormatArg, RelayArgs};
+use super::args::{FormatArg, NowArgs, RelayArgs};
 use super::io::{
     CmdResult, EXIT_IO, Failure, load_identity, now, parse_address, parse_hex,
     refuse_binary_on_terminal, regular_file,
@@ -85,21 +85,22 @@ fn recover_deliveries(
     outputs.deliver(node, missing, false)
 }
 
-/// Queues a batch of input objects on the node: messages verified together
-/// (in parallel, batch signatures), bulletins published, bad objects counted.
-/// A wire stream whose framing broke is kept in `broken`: the input ends
-/// there, and the relay, once it has handled what came before, exits 3.
+/// Queues a batch of input objects on the node: messages received (the
+/// engine verifies them together, in parallel), bulletins published, bad
+/// objects counted. A wire stream whose framing broke is kept in `broken`:
+/// the input ends there, and the relay, once it has handled what came
+/// before, exits 3.
 fn take_batch(
     node: &mut Node,
+    tally: &mut Tally,
     batch: Vec<Result<Object, ReadError>>,
     t: u64,
     quiet: bool,
     broken: &mut Option<Failure>,
 ) -> Result<(), Failure> {
-    let mut messages = Vec::new();
     for item in batch {
         match item {
-            Ok(Object::Message(m)) => messages.push(m),
+            Ok(Object::Message(m)) => node.receive(m),
             Ok(Object::Bulletin(b)) => {
                 if let Err(e) = node.publish(b, t) {
                     eprintln!("gossip: relay: bulletin from stdin not published: {e}");
@@ -107,27 +108,19 @@ fn take_batch(
             }
             Err(ReadError::Io(e)) => return Err(Failure::io("relay: reading stdin", e)),
             Err(ReadError::Decode { error, fatal: true }) => {
-                node.count_malformed();
+                tally.malformed += 1;
                 *broken = Some(
                     Failure::malformed("relay: stdin", error)
                         .hint("the rest of the input was not read: its framing cannot be trusted"),
                 );
             }
             Err(ReadError::Decode { error, .. }) => {
-                node.count_malformed();
+                tally.malformed += 1;
                 if !quiet {
                     eprintln!("gossip: relay: malformed input object: {error}");
                 }
             }
         }
-    }
-    let items: Vec<(&Message, Policy)> = messages
-        .iter()
-        .map(|m| (m, node.inbound_policy(m, t)))
-        .collect();
-    let verdicts = verify_messages(&items, Some(node.identity()));
-    for (m, v) in messages.into_iter().zip(verdicts) {
-        node.receive_verified(m, v);
     }
     Ok(())
 }
@@ -136,200 +129,244 @@ fn node_failure(e: NodeError) -> Failure {
     Failure::new(EXIT_IO, "relay", e)
 }
 
+/// A relay built from its arguments, ready to run.
+struct Relay {
+    node: Node,
+    outputs: Outputs,
+    rotation: codes::Rotation,
+    stop: Arc<AtomicBool>,
+    deliver: Option<PathBuf>,
+    now: NowArgs,
+    quiet: bool,
+}
+
 pub fn run(args: RelayArgs) -> CmdResult {
-    let identity = load_identity(&args.key.key)?;
-    let format = match args.output.format {
-        FormatArg::Json => Format::Json,
-        FormatArg::Wire => Format::Wire,
-    };
-    let config = NodeConfig {
-        bulletin_difficulty: args.bulletin_difficulty,
-        message_difficulty: args.difficulty,
-        skew: args.skew,
-        cipher: args.cipher,
-        delivery_code: args
-            .delivery_code
-            .as_deref()
-            .map(|h| parse_hex("--delivery-code", h))
-            .transpose()?,
-        ..NodeConfig::default()
-    };
-    let started = now(&args.now);
-    let mut node = match &args.store {
-        Some(path) => {
-            if path.exists() {
-                regular_file(
-                    path,
-                    &format!("relay: cannot open store {}", path.display()),
-                )?;
-            }
-            let store = SqliteStore::open(path)
-                .map_err(|e| super::store::open_failure("relay", path, &e))?;
-            Node::with_store(identity, config, Box::new(store), started)
-                .map_err(|e| Failure::io(format!("cannot read store {}", path.display()), e))?
-        }
-        None => Node::new(identity, config),
-    };
+    Relay::build(args)?.run()
+}
 
-    let mut topics = Vec::new();
-    for desc in &args.subscribe {
-        topics.push(topic_id(desc.as_bytes()));
-    }
-    for h in &args.subscribe_ids {
-        topics.push(parse_hex("--subscribe-id", h)?);
-    }
-    topics.iter().for_each(|t| node.subscribe(*t));
-
-    let mut peer_paths: Vec<(Address, Option<PathBuf>)> = Vec::new();
-    for spec in &args.peers {
-        let (addr, path) = match spec.split_once('=') {
-            Some((a, p)) => (a, Some(PathBuf::from(p))),
-            None => (spec.as_str(), None),
+impl Relay {
+    /// Opens the store, sets the node up (topics, peers, sync requests, the
+    /// delivery-code notice), opens the outputs and installs the signal
+    /// handlers.
+    fn build(args: RelayArgs) -> Result<Self, Failure> {
+        let identity = load_identity(&args.key.key)?;
+        let format = match args.output.format {
+            FormatArg::Json => Format::Json,
+            FormatArg::Wire => Format::Wire,
         };
-        let addr = parse_address("--peer address", addr)?;
-        node.connect(addr, args.difficulty)
-            .map_err(|e| Failure::new(2, format!("bad --peer address {addr}"), e))?;
-        peer_paths.push((addr, path));
-    }
-    let stdout_peers = peer_paths.iter().any(|(_, p)| p.is_none());
-    let deliver_to_stdout = args.deliver.as_deref() == Some(Path::new("-"));
-    if deliver_to_stdout && stdout_peers {
-        return Err(Failure::new(
-            2,
-            "--deliver -",
-            "stdout already carries messages for a peer without =PATH",
-        )
-        .hint("give that peer a file with --peer ADDR=PATH, or deliver to a file"));
-    }
-    refuse_binary_on_terminal(format == Format::Wire && stdout_peers)?;
-    let mut outputs = Outputs {
-        stdout: Sink::new("stdout".into(), Box::new(std::io::stdout())),
-        peers: BTreeMap::new(),
-        deliver: match &args.deliver {
-            Some(p) if p != Path::new("-") => Some(Delivery::open(p)?),
-            _ => None,
-        },
-        deliver_to_stdout,
-        format,
-    };
-    for (addr, path) in &peer_paths {
-        if let Some(path) = path {
-            outputs
-                .peers
-                .insert(*addr, PeerOutput::spawn(path, "peer")?);
+        let config = NodeConfig {
+            bulletin_difficulty: args.bulletin_difficulty,
+            message_difficulty: args.difficulty,
+            skew: args.skew,
+            cipher: args.cipher,
+            delivery_code: args
+                .delivery_code
+                .as_deref()
+                .map(|h| parse_hex("--delivery-code", h))
+                .transpose()?,
+            ..NodeConfig::default()
+        };
+        let started = now(&args.now);
+        let mut node = match &args.store {
+            Some(path) => {
+                if path.exists() {
+                    regular_file(
+                        path,
+                        &format!("relay: cannot open store {}", path.display()),
+                    )?;
+                }
+                let store = SqliteStore::open(path)
+                    .map_err(|e| super::store::open_failure("relay", path, &e))?;
+                Node::with_store(identity, config, Box::new(store), started)
+                    .map_err(|e| Failure::io(format!("cannot read store {}", path.display()), e))?
+            }
+            None => Node::new(identity, config),
+        };
+
+        let mut topics = Vec::new();
+        for desc in &args.subscribe {
+            topics.push(topic_id(desc.as_bytes()));
         }
-    }
+        for h in &args.subscribe_ids {
+            topics.push(parse_hex("--subscribe-id", h)?);
+        }
+        topics.iter().for_each(|t| node.subscribe(*t));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    // The first SIGTERM/SIGINT ends the relay in order (outputs written,
-    // peers given their last messages, bounded); a second one while it
-    // ends exits at once, with 128 + the signal number.
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        let status = 128 + signal;
-        signal_hook::flag::register_conditional_shutdown(signal, status, Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
-            .map_err(|e| Failure::io("cannot install signal handlers", e))?;
-    }
-
-    let mut rotation =
-        codes::Rotation::new(args.store.is_some(), args.rotate_delivery_code, started)?;
-    codes::show(&node);
-    codes::show_peers(&node);
-    if args.announce_delivery_code {
-        node.announce_delivery_code();
-    }
-    if !args.no_sync {
-        let mut sync_topics = topics.clone();
-        sync_topics.push(gossip::ids::beacon_topic());
-        for (peer, _) in &peer_paths {
-            for topic in &sync_topics {
-                node.request_sync(*peer, *topic);
+        let mut peer_paths: Vec<(Address, Option<PathBuf>)> = Vec::new();
+        for spec in &args.peers {
+            let (addr, path) = match spec.split_once('=') {
+                Some((a, p)) => (a, Some(PathBuf::from(p))),
+                None => (spec.as_str(), None),
+            };
+            let addr = parse_address("--peer address", addr)?;
+            node.connect(addr, args.difficulty)
+                .map_err(|e| Failure::new(2, format!("bad --peer address {addr}"), e))?;
+            peer_paths.push((addr, path));
+        }
+        let stdout_peers = peer_paths.iter().any(|(_, p)| p.is_none());
+        let deliver_to_stdout = args.deliver.as_deref() == Some(Path::new("-"));
+        if deliver_to_stdout && stdout_peers {
+            return Err(Failure::new(
+                2,
+                "--deliver -",
+                "stdout already carries messages for a peer without =PATH",
+            )
+            .hint("give that peer a file with --peer ADDR=PATH, or deliver to a file"));
+        }
+        refuse_binary_on_terminal(format == Format::Wire && stdout_peers)?;
+        let mut outputs = Outputs {
+            stdout: Sink::new("stdout".into(), Box::new(std::io::stdout())),
+            peers: BTreeMap::new(),
+            deliver: match &args.deliver {
+                Some(p) if p != Path::new("-") => Some(Delivery::open(p)?),
+                _ => None,
+            },
+            deliver_to_stdout,
+            format,
+            tally: Tally::default(),
+        };
+        for (addr, path) in &peer_paths {
+            if let Some(path) = path {
+                outputs
+                    .peers
+                    .insert(*addr, PeerOutput::spawn(path, "peer")?);
             }
         }
+
+        let stop = Arc::new(AtomicBool::new(false));
+        // The first SIGTERM/SIGINT ends the relay in order (outputs written,
+        // peers given their last messages, bounded); a second one while it
+        // ends exits at once, with 128 + the signal number.
+        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            let status = 128 + signal;
+            signal_hook::flag::register_conditional_shutdown(signal, status, Arc::clone(&stop))
+                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
+                .map_err(|e| Failure::io("cannot install signal handlers", e))?;
+        }
+
+        let rotation =
+            codes::Rotation::new(args.store.is_some(), args.rotate_delivery_code, started)?;
+        codes::show(&node);
+        codes::show_peers(&node);
+        if args.announce_delivery_code {
+            node.announce_delivery_code();
+        }
+        if !args.no_sync {
+            let mut sync_topics = topics.clone();
+            sync_topics.push(gossip::ids::beacon_topic());
+            for (peer, _) in &peer_paths {
+                for topic in &sync_topics {
+                    node.request_sync(*peer, *topic);
+                }
+            }
+        }
+        Ok(Self {
+            node,
+            outputs,
+            rotation,
+            stop,
+            deliver: args.deliver,
+            now: args.now,
+            quiet: args.quiet,
+        })
     }
-    recover_deliveries(&mut node, &mut outputs, args.deliver.as_deref())?;
-    node.run_until_idle_parallel(started)
-        .map_err(node_failure)?;
-    outputs.drain(&mut node)?;
 
-    let (tx, rx) = mpsc::sync_channel::<Result<Object, ReadError>>(1024);
-    let in_flight = Arc::new(InFlight::default());
-    let reader_budget = Arc::clone(&in_flight);
-    std::thread::spawn(move || {
-        let input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
-        for item in ObjectReader::new(input, Kind::Any) {
-            reader_budget.take(in_flight::size_of(&item));
-            if tx.send(item).is_err() {
-                break;
-            }
-        }
-    });
+    /// Delivers what the last run left pending, then runs the loop until
+    /// input ends, a signal, or an error; prints the counters.
+    fn run(mut self) -> CmdResult {
+        let started = now(&self.now);
+        recover_deliveries(&mut self.node, &mut self.outputs, self.deliver.as_deref())?;
+        self.node
+            .run_until_idle_parallel(started)
+            .map_err(node_failure)?;
+        self.outputs.drain(&mut self.node)?;
 
-    let mut last_purge = Instant::now();
-    let mut result = Ok(());
-    let mut broken = None;
-    while !stop.load(Ordering::Relaxed) {
-        match rotation.rotate_if_due(&mut node, &mut outputs, now(&args.now)) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
-        if last_purge.elapsed() >= PURGE_EVERY {
-            last_purge = Instant::now();
-            if let Err(e) = node.delete_old_content(now(&args.now)) {
-                result = Err(Failure::io("relay: purging the store", e));
-                break;
-            }
-        }
-        let first = match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(item) => item,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Err(e) = outputs.confirm_taken(&mut node) {
-                    result = Err(e);
+        let (tx, rx) = mpsc::sync_channel::<Result<Object, ReadError>>(1024);
+        let in_flight = Arc::new(InFlight::default());
+        let reader_budget = Arc::clone(&in_flight);
+        std::thread::spawn(move || {
+            let input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
+            for item in ObjectReader::new(input, Kind::Any) {
+                reader_budget.take(in_flight::size_of(&item));
+                if tx.send(item).is_err() {
                     break;
                 }
-                continue;
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        };
-        // Whatever else has already arrived joins this batch, so a busy
-        // relay verifies and prepares on all cores; a quiet one still
-        // handles each message the moment it comes.
-        let mut batch = vec![first];
-        batch.extend(rx.try_iter().take(BATCH - 1));
-        let t = now(&args.now);
-        let bytes: usize = batch.iter().map(in_flight::size_of).sum();
-        if let Err(e) = take_batch(&mut node, batch, t, args.quiet, &mut broken) {
-            result = Err(e);
-            break;
+        });
+
+        let mut broken = None;
+        let mut result = self.serve(&rx, &in_flight, &mut broken);
+        let node = &mut self.node;
+        if result.is_ok() {
+            result = node
+                .run_until_idle_parallel(now(&self.now))
+                .map_err(node_failure)
+                .and_then(|()| self.outputs.drain(node).map(drop));
         }
-        if let Err(e) = node.run_until_idle_parallel(t) {
-            result = Err(node_failure(e));
-            break;
+        let finished = self.outputs.finish(node);
+        if result.is_ok() {
+            result = finished;
         }
-        in_flight.free(bytes);
-        match outputs.drain(&mut node) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                result = Err(e);
-                break;
+        eprintln!(
+            "gossip: relay: {}",
+            self.outputs.tally.applied(node.counters())
+        );
+        result.and_then(|()| broken.map_or(Ok(ExitCode::SUCCESS), Err))
+    }
+
+    /// The loop: rotations and purges when due, then each batch of input
+    /// through the engine and out. Ok when input ended, a signal came or
+    /// the outputs are gone.
+    fn serve(
+        &mut self,
+        rx: &mpsc::Receiver<Result<Object, ReadError>>,
+        in_flight: &InFlight,
+        broken: &mut Option<Failure>,
+    ) -> Result<(), Failure> {
+        let mut last_purge = Instant::now();
+        while !self.stop.load(Ordering::Relaxed) {
+            let t = now(&self.now);
+            if !self
+                .rotation
+                .rotate_if_due(&mut self.node, &mut self.outputs, t)?
+            {
+                return Ok(());
+            }
+            if last_purge.elapsed() >= PURGE_EVERY {
+                last_purge = Instant::now();
+                self.node
+                    .delete_old_content(t)
+                    .map_err(|e| Failure::io("relay: purging the store", e))?;
+            }
+            let first = match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(item) => item,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.outputs.confirm_taken(&mut self.node)?;
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            };
+            // Whatever else has already arrived joins this batch, so a busy
+            // relay verifies and prepares on all cores; a quiet one still
+            // handles each message the moment it comes.
+            let mut batch = vec![first];
+            batch.extend(rx.try_iter().take(BATCH - 1));
+            let t = now(&self.now);
+            let bytes: usize = batch.iter().map(in_flight::size_of).sum();
+            take_batch(
+                &mut self.node,
+                &mut self.outputs.tally,
+                batch,
+                t,
+                self.quiet,
+                broken,
+            )?;
+            self.node.run_until_idle_parallel(t).map_err(node_failure)?;
+            in_flight.free(bytes);
+            if !self.outputs.drain(&mut self.node)? {
+                return Ok(());
             }
         }
+        Ok(())
     }
-    if result.is_ok() {
-        result = node
-            .run_until_idle_parallel(now(&args.now))
-            .map_err(node_failure)
-            .and_then(|()| outputs.drain(&mut node).map(drop));
-    }
-    let finished = outputs.finish(&mut node);
-    if result.is_ok() {
-        result = finished;
-    }
-    eprintln!("gossip: relay: {}", node.counters());
-    result.and_then(|()| broken.map_or(Ok(ExitCode::SUCCESS), Err))
 }

@@ -15,9 +15,10 @@ use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Object, write_object};
 use gossip::ids::Key;
 use gossip::keys::Address;
-use gossip::node::Node;
+use gossip::node::{Event, Node};
 
 use super::deliver::{Delivered, Delivery};
+use super::tally::Tally;
 use crate::cli::io::Failure;
 
 /// A stream output (stdout, the delivery file), written in place.
@@ -296,6 +297,9 @@ pub struct Outputs {
     pub deliver: Option<Delivery>,
     pub deliver_to_stdout: bool,
     pub format: Format,
+    /// What the outputs did not take, and bad input; added to the node's
+    /// counters when the relay prints them.
+    pub tally: Tally,
 }
 
 impl Outputs {
@@ -306,27 +310,33 @@ impl Outputs {
     /// error when the delivery file failed.
     pub fn drain(&mut self, node: &mut Node) -> Result<bool, Failure> {
         let mut unsent = 0;
-        for item in node.take_sent() {
-            let obj = Object::Message(item.message);
-            let taken = match self.peers.get_mut(&item.peer) {
-                Some(peer) => peer.write(&obj, self.format),
-                None => self.stdout.write(&obj, self.format),
-            };
-            unsent += u64::from(!taken);
+        let mut delivered = Vec::new();
+        for event in node.drain_events() {
+            match event {
+                Event::Send(item) => {
+                    let obj = Object::Message(item.message);
+                    let taken = match self.peers.get_mut(&item.peer) {
+                        Some(peer) => peer.write(&obj, self.format),
+                        None => self.stdout.write(&obj, self.format),
+                    };
+                    unsent += u64::from(!taken);
+                }
+                Event::Deliver(b) => delivered.push(b),
+                _ => {}
+            }
         }
-        let delivered = node.take_delivered();
         let result = self.deliver(node, delivered, true);
         self.stdout.flush();
         unsent += self.peers.values_mut().map(PeerOutput::flush).sum::<u64>();
-        node.count_unsent(unsent);
+        self.tally.unsent += unsent;
         result?;
         Ok(self.stdout.out.is_some() || self.peers.values().any(|p| p.tx.is_some()))
     }
 
     /// Writes bulletins to the delivery output and confirms to the store
     /// the ones that reached it (all of them when there is no delivery
-    /// output). Those that did not are taken off the node's `delivered`
-    /// count when `counted` (they stay pending with `--store`). An error
+    /// output). Those that did not are counted as not delivered when
+    /// `counted` (they stay pending with `--store`). An error
     /// when the delivery file failed: the relay must end.
     pub fn deliver(
         &mut self,
@@ -360,7 +370,7 @@ impl Outputs {
             }
         };
         if counted {
-            node.count_not_delivered(done.missed);
+            self.tally.undelivered += done.missed;
         }
         node.confirm_delivered(&done.written)
             .map_err(|e| Failure::io("relay: store", e))?;
@@ -378,11 +388,11 @@ impl Outputs {
             out.close();
             out.finish(deadline);
         }
-        let lost = self.peers.values_mut().map(|p| p.finish(deadline)).sum();
-        node.count_unsent(lost);
+        let lost: u64 = self.peers.values_mut().map(|p| p.finish(deadline)).sum();
+        self.tally.unsent += lost;
         if let Some(d) = &mut self.deliver {
             let written = d.taken();
-            node.count_not_delivered(d.unwritten());
+            self.tally.undelivered += d.unwritten();
             node.confirm_delivered(&written)
                 .map_err(|e| Failure::io("relay: store", e))?;
         }

@@ -1,0 +1,79 @@
+//! A node's settings and their defaults.
+
+use super::answer_budget::{
+    DEFAULT_ANSWER_WINDOW, DEFAULT_MAX_ANSWERED_STRANGERS, DEFAULT_STRANGER_ANSWER_BYTES,
+};
+use super::replay::DEFAULT_REPLAY_CAPACITY;
+use super::seen::DEFAULT_SEEN_CAPACITY;
+use crate::crypto::Cipher;
+use crate::ids::DELIVERY_CODE_LEN;
+use crate::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
+use crate::verify::DEFAULT_SKEW;
+
+/// Default cap on the content ids in one respond_sync_headers (32 KiB),
+/// sent or taken.
+pub const DEFAULT_MAX_SYNC_IDS: usize = 1024;
+
+/// Default cap on received messages waiting in the inbound queue.
+pub const DEFAULT_MAX_INBOUND: usize = 65_536;
+
+/// Default cap on the delivery codes recorded for peers that are not
+/// neighbours (neighbours' codes are always recorded).
+pub const DEFAULT_MAX_PEER_INBOXES: usize = 4096;
+
+/// A node's settings.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Bulletin proof of work required of received bulletins and used to
+    /// mine this node's notices (default 7).
+    pub bulletin_difficulty: u32,
+    /// Message difficulty for peers that are not neighbours (default 1).
+    pub message_difficulty: u32,
+    /// Allowed clock skew into the future, seconds (default 60).
+    pub skew: u64,
+    /// Most bulletin keys (topic id, content id) the seen set holds.
+    pub seen_capacity: usize,
+    /// Most content ids sent in one respond_sync_headers (the newest), and
+    /// taken from one answer (the first; the rest count as `over_cap`).
+    pub max_sync_ids: usize,
+    /// Most received messages waiting in the inbound queue; more are
+    /// dropped and counted as `over_cap`.
+    pub max_inbound: usize,
+    /// Most delivery codes recorded for peers that are not neighbours; a
+    /// stranger's notice past it is counted as `over_cap`, not recorded.
+    pub max_peer_inboxes: usize,
+    /// Most accepted message signatures kept to catch exact replays
+    /// within the message TTL.
+    pub replay_capacity: usize,
+    /// Bytes of answers (sync headers, content) one peer that is not a
+    /// neighbour gets per `answer_window`; the excess counts as `over_cap`.
+    pub stranger_answer_bytes: u64,
+    /// The window of `stranger_answer_bytes`, seconds.
+    pub answer_window: u64,
+    /// Most strangers whose answer bytes are tracked in one window.
+    pub max_answered_strangers: usize,
+    /// The sealed-box cipher for outgoing messages.
+    pub cipher: Cipher,
+    /// The delivery code to start with; random when None.
+    pub delivery_code: Option<[u8; DELIVERY_CODE_LEN]>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            bulletin_difficulty: DEFAULT_BULLETIN_DIFFICULTY,
+            message_difficulty: DEFAULT_MESSAGE_DIFFICULTY,
+            skew: DEFAULT_SKEW,
+            seen_capacity: DEFAULT_SEEN_CAPACITY,
+            max_sync_ids: DEFAULT_MAX_SYNC_IDS,
+            max_inbound: DEFAULT_MAX_INBOUND,
+            max_peer_inboxes: DEFAULT_MAX_PEER_INBOXES,
+            replay_capacity: DEFAULT_REPLAY_CAPACITY,
+            stranger_answer_bytes: DEFAULT_STRANGER_ANSWER_BYTES,
+            answer_window: DEFAULT_ANSWER_WINDOW,
+            max_answered_strangers: DEFAULT_MAX_ANSWERED_STRANGERS,
+            cipher: Cipher::default(),
+            delivery_code: None,
+        }
+    }
+}
