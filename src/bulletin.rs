@@ -81,6 +81,13 @@ impl Bulletin {
         })
     }
 
+    /// A bulletin stamped at `now` (seconds since the epoch, as every
+    /// engine call takes it), its ts saturated below 2^31 so the original
+    /// can read it ([`crate::pow::ts_of`]).
+    pub fn at(topic: Id, content: Vec<u8>, now: u64) -> Self {
+        Self::new(topic, content, crate::pow::ts_of(now))
+    }
+
     /// Mines this bulletin: sets its nonce so its proof of work reaches
     /// `difficulty` (the original's `hashcash()`), searching on all cores
     /// from a random start below 2^16 as the original does.

@@ -4,10 +4,54 @@
 //! [`Bulletin`]s; a hashcash proof of work over [`tapehash::tapehash1`]
 //! keeps spam out. Everything here is byte-compatible with the original
 //! Python implementation (see `docs/protocol.md`). The library does no
-//! terminal I/O: time is an explicit `now`, and the node engine takes
-//! messages in and gives actions out.
+//! I/O: time is an explicit `now` (seconds since the epoch), and the node
+//! engine ([`Node`]) takes inputs in and gives [`Event`]s out, for the
+//! caller to send and deliver.
+//!
+//! The front door is re-exported here; the modules hold the rest (wire
+//! codecs in [`codec`], verification in [`verify`], stores in [`store`]).
+//! The `sqlite` feature (on by default) adds [`store::SqliteStore`]; the
+//! `cli` feature builds the `gossip` command.
+//!
+//! # Two nodes in memory
+//!
+//! ```
+//! use gossip::{Bulletin, Event, Identity, Node, NodeConfig, Seed, topic_id};
+//!
+//! let now = 1_764_000_000;
+//! let chat = topic_id(b"chat");
+//! let mut alice = Node::new(Identity::from_seed(&Seed::generate()), NodeConfig::default());
+//! let mut bob = Node::new(Identity::from_seed(&Seed::generate()), NodeConfig::default());
+//! alice.connect(bob.address(), 1)?;
+//! bob.connect(alice.address(), 1)?;
+//! bob.subscribe(chat);
+//!
+//! // Publish: mine the bulletin (the original's `hashcash()`), hand it in.
+//! let mut b = Bulletin::at(chat, b"hello, bob".to_vec(), now);
+//! b.hashcash(NodeConfig::default().bulletin_difficulty)?;
+//! alice.publish(b, now)?;
+//! alice.run_until_idle_parallel(now)?;
+//!
+//! // Alice's events say what to send; the caller carries it to Bob.
+//! for event in alice.drain_events() {
+//!     if let Event::Send(out) = event {
+//!         bob.receive(out.message);
+//!     }
+//! }
+//! bob.run_until_idle_parallel(now)?;
+//! let delivered: Vec<Bulletin> = bob
+//!     .drain_events()
+//!     .filter_map(|e| match e {
+//!         Event::Deliver(b) => Some(b),
+//!         _ => None,
+//!     })
+//!     .collect();
+//! assert_eq!(delivered[0].content, b"hello, bob");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod bulletin;
 pub mod codec;
@@ -25,6 +69,16 @@ pub mod tapehash;
 pub mod verify;
 
 pub use bulletin::Bulletin;
-pub use error::DecodeError;
+pub use crypto::{Cipher, Identity};
+pub use error::{DecodeError, KeyError};
+pub use ids::{Id, beacon_topic, content_id, inbox_topic, topic_id};
 pub use keys::{Address, Seed};
 pub use message::Message;
+pub use node::{
+    Counters, DefaultHooks, DropReason, Event, HookError, Hooks, Node, NodeConfig, NodeError,
+    Outbound, prepare_message,
+};
+pub use operation::{Op, Payload};
+pub use pow::Unmineable;
+pub use store::{BulletinStore, MemoryStore, StoreError};
+pub use verify::{Reason, Verdict};

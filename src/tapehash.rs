@@ -91,7 +91,8 @@ fn hash_op(opcode: u8, d: &[u8]) -> u8 {
 }
 
 /// One hash call tapehash1 makes: the opcode (10..=15) and the rotated
-/// tape it hashes.
+/// tape it hashes (for benchmarks; not part of the supported API).
+#[doc(hidden)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HashCall {
     /// The opcode, 10..=15.
@@ -102,7 +103,9 @@ pub struct HashCall {
 
 /// The hash calls tapehash1 makes for `preimage`, in order, besides the
 /// fixed SHAKE256, BLAKE2b-512 and final SHA-256. Benchmarks replay them to
-/// measure the floor: the cost of the primitives alone.
+/// measure the floor: the cost of the primitives alone. Not part of the
+/// supported API.
+#[doc(hidden)]
 pub fn hash_calls(preimage: &[u8], code_size: usize) -> Vec<HashCall> {
     let mut shake = Shake256::default();
     Update::update(&mut shake, preimage);
@@ -128,7 +131,8 @@ pub fn hash_calls(preimage: &[u8], code_size: usize) -> Vec<HashCall> {
 }
 
 /// Runs one opcode's hash on a rotated tape: the primitive cost of a
-/// [`HashCall`], for benchmarks.
+/// [`HashCall`], for benchmarks. Not part of the supported API.
+#[doc(hidden)]
 pub fn replay(call: &HashCall) -> u8 {
     hash_op(call.opcode, &call.input)
 }

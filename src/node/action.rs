@@ -1,11 +1,11 @@
-//! Actions: work a node queues for its action handler.
+//! Actions: the work a node queues for itself, one per operation.
 
 use crate::bulletin::Bulletin;
 use crate::ids::{DELIVERY_CODE_LEN, Id};
 use crate::keys::Address;
 
-/// Something for the action handler to do; each variant names the
-/// [`super::ActionHandler`] method that does it.
+/// Work the engine queues for itself; a [`super::Hooks`] sees each before it
+/// is carried out ([`super::Hooks::before_action`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Action {
@@ -49,7 +49,7 @@ pub enum Action {
     },
     /// Send `peer` the bulletin with `content_id`, if held (under the
     /// topic `peer` last asked to sync, else the newest; see
-    /// [`super::Node::serve_content`]).
+    /// `docs/protocol.md`).
     RespondContent {
         /// Who asked.
         peer: Address,

@@ -216,6 +216,7 @@ pub trait BulletinStore: Send {
         Ok(Vec::new())
     }
 
+    /// Removes the bulletins expired at `now`; returns how many went.
     fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError>;
 
     /// How many bulletins are held.
