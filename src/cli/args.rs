@@ -504,10 +504,99 @@ pub struct RelayArgs {
     /// Rotate the delivery code every EVERY: seconds, or a number with s, m, h or d.
     #[arg(long, value_name = "EVERY", value_parser = parse_every)]
     pub rotate_delivery_code: Option<u64>,
+    /// Accept TCP connections on HOST:PORT (wire frames both ways); a peer is learned from the src of its first valid message. /BITS sets the message difficulty of peers accepted there (default -d). Repeatable.
+    #[arg(long, value_name = "HOST:PORT[/BITS]")]
+    pub listen: Vec<ListenSpec>,
+    /// Dial the peer ADDR at HOST:PORT and keep the link up (redialed with backoff; followed topics synced on each connect). /BITS sets its message difficulty (default -d). Repeatable.
+    #[arg(long, value_name = "ADDR@HOST:PORT[/BITS]")]
+    pub connect: Vec<ConnectSpec>,
+    /// Most accepted connections open at once; more are closed at once and counted.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections: usize,
+    /// Close a connection that sends nothing for SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Bytes one connection's send queue may hold; a slow peer's excess is dropped for it alone and counted.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
+    pub send_queue: usize,
+    /// Rewrite FILE every few seconds with the counters, per peer too, in Prometheus text format.
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
+    /// Print a JSON status line (counters, per peer too) on stderr every SECS.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub status_every: Option<u64>,
     #[command(flatten)]
     pub now: NowArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `--listen HOST:PORT[/BITS]`.
+#[derive(Clone, Debug)]
+pub struct ListenSpec {
+    pub host: String,
+    pub difficulty: Option<u32>,
+}
+
+/// `--connect ADDR@HOST:PORT[/BITS]`.
+#[derive(Clone, Debug)]
+pub struct ConnectSpec {
+    pub peer: gossip::Address,
+    pub host: String,
+    pub difficulty: Option<u32>,
+}
+
+/// Splits an optional `/BITS` off the end.
+fn split_difficulty(text: &str) -> Result<(&str, Option<u32>), String> {
+    match text.rsplit_once('/') {
+        Some((host, bits)) => {
+            let d: u32 = bits
+                .parse()
+                .ok()
+                .filter(|d| *d <= 32)
+                .ok_or_else(|| format!("'{bits}' is not a difficulty from 0 to 32"))?;
+            Ok((host, Some(d)))
+        }
+        None => Ok((text, None)),
+    }
+}
+
+fn check_host(host: &str) -> Result<(), String> {
+    match host.rsplit_once(':') {
+        Some((h, port)) if !h.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(format!("'{host}' is not HOST:PORT")),
+    }
+}
+
+impl std::str::FromStr for ListenSpec {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (host, difficulty) = split_difficulty(text)?;
+        check_host(host)?;
+        Ok(Self {
+            host: host.to_string(),
+            difficulty,
+        })
+    }
+}
+
+impl std::str::FromStr for ConnectSpec {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (addr, rest) = text
+            .split_once('@')
+            .ok_or_else(|| format!("'{text}' is not ADDR@HOST:PORT"))?;
+        let peer =
+            gossip::Address::from_hex(addr).map_err(|e| format!("bad address '{addr}': {e}"))?;
+        let (host, difficulty) = split_difficulty(rest)?;
+        check_host(host)?;
+        Ok(Self {
+            peer,
+            host: host.to_string(),
+            difficulty,
+        })
+    }
 }
 
 #[derive(Subcommand, Debug)]

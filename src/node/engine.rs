@@ -30,7 +30,7 @@ use crate::message::Message;
 use crate::operation::{Op, PackedContent, Payload};
 use crate::pow;
 use crate::store::{BulletinStore, DeliveryCode, MemoryStore, StoreError, seen_until};
-use crate::verify::{self, Policy};
+use crate::verify::{self, Policy, Verdict};
 
 /// A gossip node: its state, its four queues and its events. See the
 /// module docs; `H` is the application's [`Hooks`].
@@ -215,6 +215,20 @@ impl<H: Hooks> Node<H> {
             message,
             verdict: None,
         });
+    }
+
+    /// The verdict this node would give `message` arriving on the
+    /// connection to `from` at `now`, without taking it in: how a network
+    /// driver learns a connecting peer's address only from a valid message.
+    pub fn verify(&self, from: Option<Address>, message: &Message, now: u64) -> Verdict {
+        let difficulty = self.difficulty_for(from.as_ref().unwrap_or(&message.src));
+        let key = self.connections.get(&message.src).map(|c| c.key());
+        verify::verify_message(
+            message,
+            Some(&self.identity),
+            key,
+            &self.policy(now, difficulty),
+        )
     }
 
     /// Publishes a bulletin made here: verified (time, content id, proof of

@@ -6,6 +6,7 @@
 use std::sync::{Condvar, Mutex};
 
 use gossip::codec::{Object, ReadError};
+use gossip::message::Message;
 
 /// Most bytes of input objects read but not yet handled.
 pub const IN_FLIGHT: usize = 32 << 20;
@@ -17,14 +18,21 @@ pub struct InFlight {
     freed: Condvar,
 }
 
+/// What an object holds in memory besides its body or content.
+const FIXED: usize = 256;
+
 /// About how many bytes an input object holds in memory.
 pub fn size_of(item: &Result<Object, ReadError>) -> usize {
-    const FIXED: usize = 256;
     match item {
-        Ok(Object::Message(m)) => FIXED + m.body.len(),
+        Ok(Object::Message(m)) => message_size(m),
         Ok(Object::Bulletin(b)) => FIXED + b.content.len(),
         Err(_) => FIXED,
     }
+}
+
+/// About how many bytes a message holds in memory.
+pub fn message_size(m: &Message) -> usize {
+    FIXED + m.body.len()
 }
 
 impl InFlight {

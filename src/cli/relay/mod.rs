@@ -1,14 +1,17 @@
-//! `gossip relay`: one node of the network on stdin/stdout.
+//! `gossip relay`: one node of the network, on stdin/stdout and on TCP.
 //!
-//! Objects are read on a thread and handed over a channel, so the main loop
-//! can also notice SIGTERM/SIGINT and purge expired content while input is
-//! idle. Each message is run through the node engine to completion before
-//! the next: its deliveries and forwards are written and flushed at once, so
-//! relays chained with netcat pass bulletins along without delay.
+//! Objects are read on a thread (stdin) or on threads per connection
+//! (`--listen`, `--connect`, see [`net`]) and handed over one channel, so
+//! the main loop can also notice SIGTERM/SIGINT and purge expired content
+//! while input is idle. Each batch is run through the node engine to
+//! completion before the next: its deliveries and forwards are written and
+//! flushed at once, so relays chained with netcat pass bulletins along
+//! without delay.
 
 mod codes;
 mod deliver;
 mod in_flight;
+mod net;
 mod outputs;
 mod tally;
 
@@ -26,9 +29,11 @@ use gossip::ids::topic_id;
 use gossip::keys::Address;
 use gossip::node::{Node, NodeConfig, NodeError};
 use gossip::store::SqliteStore;
+use gossip::{Counters, Id};
 
 use deliver::Delivery;
 use in_flight::InFlight;
+use net::{Input, Network, Shared, Target};
 use outputs::{Outputs, PeerOutput, Sink};
 use tally::Tally;
 
@@ -43,6 +48,9 @@ const BATCH: usize = 256;
 
 /// How often the relay purges expired content.
 const PURGE_EVERY: Duration = Duration::from_secs(30);
+
+/// How often `--metrics` is rewritten.
+const METRICS_EVERY: Duration = Duration::from_secs(5);
 
 /// Delivers again what a crash may have kept from the delivery output: the
 /// store's unconfirmed deliveries that a delivery file does not already
@@ -85,44 +93,59 @@ fn recover_deliveries(
     outputs.deliver(node, missing, false)
 }
 
-/// Queues a batch of input objects on the node: messages received (the
-/// engine verifies them together, in parallel), bulletins published, bad
-/// objects counted. A wire stream whose framing broke is kept in `broken`:
-/// the input ends there, and the relay, once it has handled what came
-/// before, exits 3.
+/// Queues a batch of inputs on the node: messages received (the engine
+/// verifies them together, in parallel), bulletins published, bad objects
+/// counted, network events taken in. A wire stream on stdin whose framing
+/// broke is kept in `broken`: stdin ends there, and the relay, once it has
+/// handled what came before, exits 3. Returns the bytes to free from the
+/// in-flight budget once the batch is handled, and whether stdin ended.
 fn take_batch(
-    node: &mut Node,
-    tally: &mut Tally,
-    batch: Vec<Result<Object, ReadError>>,
+    relay: &mut Relay,
+    batch: Vec<Input>,
     t: u64,
-    quiet: bool,
     broken: &mut Option<Failure>,
-) -> Result<(), Failure> {
-    for item in batch {
+) -> Result<(usize, bool), Failure> {
+    let (mut bytes, mut ended) = (0, false);
+    for input in batch {
+        let item = match input {
+            Input::Stdin(item) => item,
+            Input::StdinEnd => {
+                ended = true;
+                continue;
+            }
+            Input::Net(event) => {
+                bytes += relay
+                    .outputs
+                    .net
+                    .handle(event, &mut relay.node, t, &relay.sync)?;
+                continue;
+            }
+        };
+        bytes += in_flight::size_of(&item);
         match item {
-            Ok(Object::Message(m)) => node.receive(m),
+            Ok(Object::Message(m)) => relay.node.receive(m),
             Ok(Object::Bulletin(b)) => {
-                if let Err(e) = node.publish(b, t) {
+                if let Err(e) = relay.node.publish(b, t) {
                     eprintln!("gossip: relay: bulletin from stdin not published: {e}");
                 }
             }
             Err(ReadError::Io(e)) => return Err(Failure::io("relay: reading stdin", e)),
             Err(ReadError::Decode { error, fatal: true }) => {
-                tally.malformed += 1;
+                relay.outputs.tally.malformed += 1;
                 *broken = Some(
                     Failure::malformed("relay: stdin", error)
                         .hint("the rest of the input was not read: its framing cannot be trusted"),
                 );
             }
             Err(ReadError::Decode { error, .. }) => {
-                tally.malformed += 1;
-                if !quiet {
+                relay.outputs.tally.malformed += 1;
+                if !relay.quiet {
                     eprintln!("gossip: relay: malformed input object: {error}");
                 }
             }
         }
     }
-    Ok(())
+    Ok((bytes, ended))
 }
 
 fn node_failure(e: NodeError) -> Failure {
@@ -138,6 +161,17 @@ struct Relay {
     deliver: Option<PathBuf>,
     now: NowArgs,
     quiet: bool,
+    /// The topics a peer is asked about when it connects (none with
+    /// `--no-sync`).
+    sync: Vec<Id>,
+    /// The network's settings; it starts with the loop.
+    listen: Vec<(String, u32)>,
+    connect: Vec<Target>,
+    max_connections: usize,
+    idle: Duration,
+    send_queue: usize,
+    metrics: Option<PathBuf>,
+    status_every: Option<Duration>,
 }
 
 pub fn run(args: RelayArgs) -> CmdResult {
@@ -203,6 +237,17 @@ impl Relay {
                 .map_err(|e| Failure::new(2, format!("bad --peer address {addr}"), e))?;
             peer_paths.push((addr, path));
         }
+        let mut connect = Vec::new();
+        for spec in &args.connect {
+            let difficulty = spec.difficulty.unwrap_or(args.difficulty);
+            node.connect(spec.peer, difficulty)
+                .map_err(|e| Failure::new(2, format!("bad --connect address {}", spec.peer), e))?;
+            connect.push(Target {
+                peer: spec.peer,
+                host: spec.host.clone(),
+                difficulty,
+            });
+        }
         let stdout_peers = peer_paths.iter().any(|(_, p)| p.is_none());
         let deliver_to_stdout = args.deliver.as_deref() == Some(Path::new("-"));
         if deliver_to_stdout && stdout_peers {
@@ -224,6 +269,7 @@ impl Relay {
             deliver_to_stdout,
             format,
             tally: Tally::default(),
+            net: Network::none(),
         };
         for (addr, path) in &peer_paths {
             if let Some(path) = path {
@@ -251,11 +297,12 @@ impl Relay {
         if args.announce_delivery_code {
             node.announce_delivery_code();
         }
+        let mut sync = Vec::new();
         if !args.no_sync {
-            let mut sync_topics = topics.clone();
-            sync_topics.push(gossip::ids::beacon_topic());
+            sync = topics.clone();
+            sync.push(gossip::ids::beacon_topic());
             for (peer, _) in &peer_paths {
-                for topic in &sync_topics {
+                for topic in &sync {
                     node.request_sync(*peer, *topic);
                 }
             }
@@ -268,6 +315,18 @@ impl Relay {
             deliver: args.deliver,
             now: args.now,
             quiet: args.quiet,
+            sync,
+            listen: args
+                .listen
+                .iter()
+                .map(|l| (l.host.clone(), l.difficulty.unwrap_or(args.difficulty)))
+                .collect(),
+            connect,
+            max_connections: args.max_connections,
+            idle: Duration::from_secs(args.idle_timeout),
+            send_queue: args.send_queue,
+            metrics: args.metrics,
+            status_every: args.status_every.map(Duration::from_secs),
         })
     }
 
@@ -281,18 +340,38 @@ impl Relay {
             .map_err(node_failure)?;
         self.outputs.drain(&mut self.node)?;
 
-        let (tx, rx) = mpsc::sync_channel::<Result<Object, ReadError>>(1024);
+        let (tx, rx) = mpsc::sync_channel::<Input>(1024);
         let in_flight = Arc::new(InFlight::default());
         let reader_budget = Arc::clone(&in_flight);
+        let stdin_tx = tx.clone();
         std::thread::spawn(move || {
             let input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
             for item in ObjectReader::new(input, Kind::Any) {
                 reader_budget.take(in_flight::size_of(&item));
-                if tx.send(item).is_err() {
-                    break;
+                if stdin_tx.send(Input::Stdin(item)).is_err() {
+                    return;
                 }
             }
+            let _ = stdin_tx.send(Input::StdinEnd);
         });
+        if !self.listen.is_empty() || !self.connect.is_empty() {
+            let shared = Shared {
+                tx,
+                in_flight: Arc::clone(&in_flight),
+                send_queue: self.send_queue,
+                idle: self.idle,
+            };
+            self.outputs.net = Network::start(
+                &self.listen,
+                &self.connect,
+                self.max_connections,
+                &shared,
+                &self.stop,
+                self.quiet,
+            )?;
+        } else {
+            drop(tx);
+        }
 
         let mut broken = None;
         let mut result = self.serve(&rx, &in_flight, &mut broken);
@@ -307,23 +386,27 @@ impl Relay {
         if result.is_ok() {
             result = finished;
         }
-        eprintln!(
-            "gossip: relay: {}",
-            self.outputs.tally.applied(node.counters())
-        );
+        let counters = self.outputs.tally.applied(node.counters());
+        self.report(&counters, true);
+        eprintln!("gossip: relay: {counters}");
+        if self.outputs.net.is_active() {
+            eprintln!("gossip: relay: network: {}", self.outputs.net.counters);
+        }
         result.and_then(|()| broken.map_or(Ok(ExitCode::SUCCESS), Err))
     }
 
-    /// The loop: rotations and purges when due, then each batch of input
-    /// through the engine and out. Ok when input ended, a signal came or
-    /// the outputs are gone.
+    /// The loop: rotations, purges and reports when due, then each batch of
+    /// input through the engine and out. Ok when input ended (stdin, when
+    /// there is no network), a signal came or the outputs are gone.
     fn serve(
         &mut self,
-        rx: &mpsc::Receiver<Result<Object, ReadError>>,
+        rx: &mpsc::Receiver<Input>,
         in_flight: &InFlight,
         broken: &mut Option<Failure>,
     ) -> Result<(), Failure> {
         let mut last_purge = Instant::now();
+        let mut last_metrics: Option<Instant> = None;
+        let mut last_status = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             let t = now(&self.now);
             if !self
@@ -337,6 +420,22 @@ impl Relay {
                 self.node
                     .delete_old_content(t)
                     .map_err(|e| Failure::io("relay: purging the store", e))?;
+            }
+            if self.metrics.is_some() && last_metrics.is_none_or(|m| m.elapsed() >= METRICS_EVERY) {
+                last_metrics = Some(Instant::now());
+                let counters = self.outputs.tally.applied(self.node.counters());
+                self.report(&counters, false);
+            }
+            if let Some(every) = self.status_every
+                && last_status.elapsed() >= every
+            {
+                last_status = Instant::now();
+                let counters = self.outputs.tally.applied(self.node.counters());
+                let net = &self.outputs.net;
+                eprintln!(
+                    "{}",
+                    net::status_line(t, &counters, &net.counters, &net.peers)
+                );
             }
             let first = match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(item) => item,
@@ -352,21 +451,32 @@ impl Relay {
             let mut batch = vec![first];
             batch.extend(rx.try_iter().take(BATCH - 1));
             let t = now(&self.now);
-            let bytes: usize = batch.iter().map(in_flight::size_of).sum();
-            take_batch(
-                &mut self.node,
-                &mut self.outputs.tally,
-                batch,
-                t,
-                self.quiet,
-                broken,
-            )?;
+            let (bytes, stdin_ended) = take_batch(self, batch, t, broken)?;
             self.node.run_until_idle_parallel(t).map_err(node_failure)?;
             in_flight.free(bytes);
             if !self.outputs.drain(&mut self.node)? {
                 return Ok(());
             }
+            if (stdin_ended || broken.is_some()) && !self.outputs.net.is_active() {
+                return Ok(());
+            }
         }
         Ok(())
+    }
+
+    /// Rewrites the `--metrics` file; a failure is reported, never fatal
+    /// (`last` says the relay is ending, so say where the file is).
+    fn report(&self, counters: &Counters, last: bool) {
+        let Some(path) = &self.metrics else { return };
+        let net = &self.outputs.net;
+        let text = net::prometheus(counters, &net.counters, &net.peers);
+        if let Err(e) = net::write_metrics(path, &text) {
+            eprintln!(
+                "gossip: relay: cannot write metrics to {}: {e}",
+                path.display()
+            );
+        } else if last && !self.quiet {
+            eprintln!("gossip: relay: final counters in {}", path.display());
+        }
     }
 }

@@ -18,6 +18,7 @@ use gossip::keys::Address;
 use gossip::node::{Event, Node};
 
 use super::deliver::{Delivered, Delivery};
+use super::net::Network;
 use super::tally::Tally;
 use crate::cli::io::Failure;
 
@@ -300,6 +301,9 @@ pub struct Outputs {
     /// What the outputs did not take, and bad input; added to the node's
     /// counters when the relay prints them.
     pub tally: Tally,
+    /// The TCP connections (`--listen`, `--connect`): a peer connected
+    /// there gets its messages there.
+    pub net: Network,
 }
 
 impl Outputs {
@@ -314,10 +318,15 @@ impl Outputs {
         for event in node.drain_events() {
             match event {
                 Event::Send(item) => {
-                    let obj = Object::Message(item.message);
-                    let taken = match self.peers.get_mut(&item.peer) {
-                        Some(peer) => peer.write(&obj, self.format),
-                        None => self.stdout.write(&obj, self.format),
+                    let taken = match self.net.send(&item.peer, &item.message) {
+                        Some(queued) => queued,
+                        None => {
+                            let obj = Object::Message(item.message);
+                            match self.peers.get_mut(&item.peer) {
+                                Some(peer) => peer.write(&obj, self.format),
+                                None => self.stdout.write(&obj, self.format),
+                            }
+                        }
                     };
                     unsent += u64::from(!taken);
                 }
@@ -389,7 +398,7 @@ impl Outputs {
             out.finish(deadline);
         }
         let lost: u64 = self.peers.values_mut().map(|p| p.finish(deadline)).sum();
-        self.tally.unsent += lost;
+        self.tally.unsent += lost + self.net.finish(deadline);
         if let Some(d) = &mut self.deliver {
             let written = d.taken();
             self.tally.undelivered += d.unwritten();
