@@ -22,7 +22,7 @@ pub fn run(args: BulletinNewArgs) -> CmdResult {
         (Some(text), _) => text.as_bytes().to_vec(),
         (None, None) if std::io::stdin().is_terminal() => {
             return Err(
-                Failure::new(2, "no content given", "stdin is a terminal").hint(
+                Failure::usage("no content given", "stdin is a terminal").hint(
                     "give the content as TEXT (\"\" for an empty bulletin), -f FILE, or pipe it in",
                 ),
             );

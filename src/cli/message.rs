@@ -19,7 +19,7 @@ pub fn run(args: MessageNewArgs) -> CmdResult {
     // A weak destination is refused here already; one that is no point at
     // all is left to `encrypt`/`sign` to report.
     if let Err(e @ (KeyError::SmallOrder | KeyError::MixedOrder)) = PeerKey::recipient(&dst) {
-        return Err(Failure::new(2, format!("bad --to address {dst}"), e));
+        return Err(Failure::usage(format!("bad --to address {dst}"), e));
     }
     let src = match (&args.key, &args.from) {
         (Some(key), _) => load_identity(key)?.address(),
@@ -28,8 +28,7 @@ pub fn run(args: MessageNewArgs) -> CmdResult {
     };
     let op = Op::from_name(&args.op).ok_or_else(|| {
         let names: Vec<_> = Op::ALL.iter().map(|o| o.name()).collect();
-        Failure::new(
-            2,
+        Failure::usage(
             format!("unknown operation '{}'", args.op),
             format!("expected one of {}", names.join(", ")),
         )

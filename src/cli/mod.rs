@@ -2,6 +2,7 @@
 //! module per subcommand, each with `run(args) -> CmdResult`.
 
 pub mod args;
+pub mod exit;
 pub mod io;
 pub mod live;
 pub mod usage;

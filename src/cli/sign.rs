@@ -10,9 +10,7 @@ use gossip::pow::DEFAULT_BULLETIN_DIFFICULTY;
 
 use super::args::SignArgs;
 use super::batch::map_objects_par;
-use super::io::{
-    CmdResult, Failure, describe, kind, load_identity, now_ts, parse_address, value_error,
-};
+use super::io::{CmdResult, Failure, describe, kind, load_identity, now_ts, parse_address};
 use super::mine::Miner;
 
 pub fn run(args: SignArgs) -> CmdResult {
@@ -21,8 +19,8 @@ pub fn run(args: SignArgs) -> CmdResult {
         Some(to) => parse_address("--to address", to)?,
         None => id.address(),
     };
-    let peer =
-        PeerKey::recipient(&dst).map_err(|e| value_error(format!("bad --to address {dst}"), e))?;
+    let peer = PeerKey::recipient(&dst)
+        .map_err(|e| Failure::usage(format!("bad --to address {dst}"), e))?;
     let ts = now_ts(&args.now)?;
     let miner = Miner::new(args.jobs.jobs)?;
     let source = describe(args.input.input.as_deref());

@@ -75,7 +75,7 @@ fn write_each(store: &SqliteStore, query: &Query, output: &OutputArgs) -> CmdRes
 }
 
 fn hex_arg(flag: &str, text: &str) -> Result<Vec<u8>, Failure> {
-    hex::decode(text.trim()).map_err(|e| Failure::new(2, format!("bad {flag} '{text}'"), e))
+    hex::decode(text.trim()).map_err(|e| Failure::usage(format!("bad {flag} '{text}'"), e))
 }
 
 pub fn run(command: StoreCommand) -> CmdResult {

@@ -22,7 +22,7 @@ pub fn run(args: TopicArgs) -> CmdResult {
         (topic_id(d.as_bytes()), Some(hex::encode(d)))
     } else if let Some(h) = &args.hex {
         let bytes =
-            hex::decode(h.trim()).map_err(|e| Failure::new(2, format!("bad --hex '{h}'"), e))?;
+            hex::decode(h.trim()).map_err(|e| Failure::usage(format!("bad --hex '{h}'"), e))?;
         (topic_id(&bytes), Some(hex::encode(bytes)))
     } else if args.beacon {
         (

@@ -8,8 +8,6 @@ use clap::error::ErrorKind;
 
 use super::io::Failure;
 
-pub use super::io::EXIT_USAGE;
-
 /// Turns a clap error for the command line `args` of `cmd` into a
 /// [`Failure`] naming the subcommand, or lets clap print help or the
 /// version and exit.
@@ -32,7 +30,7 @@ pub fn failure(e: clap::Error, cmd: &clap::Command, args: &[OsString]) -> Failur
         .filter_map(|p| p.strip_prefix("tip: ").map(str::to_owned))
         .collect();
     hints.push(format!("see '{} --help'", path.join(" ")));
-    Failure::new(EXIT_USAGE, what, why).hint(hints.join("; "))
+    Failure::usage(what, why).hint(hints.join("; "))
 }
 
 /// The subcommand `args` name, as `store list` (or `usage` for none).
@@ -67,6 +65,7 @@ fn one_line(paragraph: &str) -> String {
 mod tests {
     use super::*;
     use crate::cli::args::Cli;
+    use crate::cli::exit::Exit;
     use clap::{CommandFactory, Parser};
 
     fn failure_for(line: &[&str]) -> Failure {
@@ -78,7 +77,7 @@ mod tests {
     #[test]
     fn names_the_subcommand_and_its_help() {
         let f = failure_for(&["gossip", "store", "list", "--bogus"]);
-        assert_eq!(f.code, EXIT_USAGE);
+        assert_eq!(f.code, Exit::Usage);
         assert_eq!(f.what, "store list");
         assert_eq!(f.why, "unexpected argument '--bogus' found");
         let hint = f.hint.expect("a hint");
