@@ -17,6 +17,7 @@ use gossip::message::Message;
 use super::args::{FormatArg, InputArgs, NowArgs, OutputArgs, TypeArg};
 use super::exit::Exit;
 use super::live;
+use super::value::{self, HexBytes};
 
 /// The relay's name for [`Exit::Io`], until it names the enum.
 pub const EXIT_IO: Exit = Exit::Io;
@@ -344,24 +345,15 @@ pub fn now_ts(args: &NowArgs) -> Result<u32, Failure> {
         })
 }
 
-/// Parses a flag's value of exactly N bytes in hex (a usage error otherwise).
-pub fn parse_hex<const N: usize>(flag: &str, text: &str) -> Result<[u8; N], Failure> {
-    let mut out = [0u8; N];
-    hex::decode_to_slice(text.trim(), &mut out).map_err(|_| {
-        Failure::usage(
-            format!("bad {flag} '{text}'"),
-            format!("expected {} hex digits", 2 * N),
-        )
-    })?;
-    Ok(out)
+/// Parses a flag's value of exactly N bytes in hex after clap, as the
+/// relay's flags still are (the others are parsed by clap, `value`).
+pub fn parse_hex<const N: usize>(flag: &'static str, text: &str) -> Result<[u8; N], Failure> {
+    Ok(value::parsed::<HexBytes<N>>(flag)(text)?.0)
 }
 
-/// Parses an address argument.
-pub fn parse_address(what: &str, text: &str) -> Result<Address, Failure> {
-    Address::from_hex(text).map_err(|e| {
-        Failure::usage(format!("bad {what} '{text}'"), e)
-            .hint("print a key file's address with `gossip address -k FILE`")
-    })
+/// Parses an address after clap, as the relay's `--peer` still is.
+pub fn parse_address(what: &'static str, text: &str) -> Result<Address, Failure> {
+    Ok(value::address(what)(text)?)
 }
 
 /// Loads a key file, refusing files others can read and anything but a

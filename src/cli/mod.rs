@@ -6,6 +6,7 @@ pub mod exit;
 pub mod io;
 pub mod live;
 pub mod usage;
+pub mod value;
 
 mod address;
 mod batch;

@@ -10,15 +10,12 @@ use gossip::pow::DEFAULT_BULLETIN_DIFFICULTY;
 
 use super::args::SignArgs;
 use super::batch::map_objects_par;
-use super::io::{CmdResult, Failure, describe, kind, load_identity, now_ts, parse_address};
+use super::io::{CmdResult, Failure, describe, kind, load_identity, now_ts};
 use super::mine::Miner;
 
 pub fn run(args: SignArgs) -> CmdResult {
     let id = load_identity(&args.key.key)?;
-    let dst = match &args.to {
-        Some(to) => parse_address("--to address", to)?,
-        None => id.address(),
-    };
+    let dst = args.to.unwrap_or_else(|| id.address());
     let peer = PeerKey::recipient(&dst)
         .map_err(|e| Failure::usage(format!("bad --to address {dst}"), e))?;
     let ts = now_ts(&args.now)?;

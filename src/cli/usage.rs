@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use clap::error::ErrorKind;
 
 use super::io::Failure;
+use super::value::BadValue;
 
 /// Turns a clap error for the command line `args` of `cmd` into a
 /// [`Failure`] naming the subcommand, or lets clap print help or the
@@ -19,6 +20,14 @@ pub fn failure(e: clap::Error, cmd: &clap::Command, args: &[OsString]) -> Failur
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
         e.exit();
+    }
+    // A value its type refused reads as one found after parsing would.
+    if let Some(bad) = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<BadValue>()) {
+        let failure = Failure::usage(format!("{}: {}", subcommand(cmd, args), bad.what), &bad.why);
+        return match bad.hint {
+            Some(hint) => failure.hint(hint),
+            None => failure,
+        };
     }
     let text = e.render().to_string();
     let mut paragraphs = text.split("\n\n").map(one_line);
