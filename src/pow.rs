@@ -197,7 +197,7 @@ pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mi
 }
 
 /// Nonces one parallel task tries: about a sixteenth of the expected search
-/// (at least 16, at most [`CHUNK`] × 64), so even an easy target is split
+/// (at least 16, at most `CHUNK` × 64), so even an easy target is split
 /// over every thread, and a hard one does not look at the stop flag too often.
 pub fn chunk_for(difficulty: u32) -> u64 {
     ((expected_tries(difficulty) / 16.0) as u64).clamp(16, CHUNK * 64)
