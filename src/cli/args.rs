@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gossip::crypto::Cipher;
-use gossip::ids::DELIVERY_CODE_LEN;
+use gossip::ids::{DELIVERY_CODE_LEN, Id, inbox_topic};
 use gossip::keys::Address;
 
 use super::value::{self, HexBytes, HexVec};
@@ -167,17 +167,31 @@ pub struct TopicArgs {
     /// The beacon topic every node follows.
     #[arg(long)]
     pub beacon: bool,
-    /// The inbox topic of ADDRESS (needs --delivery-code).
-    #[arg(long, value_name = "ADDRESS", requires = "delivery_code",
-          value_parser = value::address("address"))]
-    pub inbox: Option<Address>,
-    /// The 8-byte delivery code of the inbox, as 16 hex digits.
-    #[arg(long, value_name = "HEX", requires = "inbox",
-          value_parser = value::parsed::<HexBytes<DELIVERY_CODE_LEN>>("--delivery-code"))]
-    pub delivery_code: Option<HexBytes<DELIVERY_CODE_LEN>>,
+    #[command(flatten)]
+    pub inbox: InboxArgs,
     /// Print a JSON object instead of bare hex.
     #[arg(long)]
     pub json: bool,
+}
+
+/// An inbox topic: a node's address and its delivery code, given together.
+#[derive(Args, Debug)]
+pub struct InboxArgs {
+    /// The inbox topic of the node with this address (needs --delivery-code).
+    #[arg(long, value_name = "ADDRESS", requires = "delivery_code",
+          value_parser = value::address("address"))]
+    pub inbox: Option<Address>,
+    /// The inbox's delivery code, 16 hex digits (`gossip store peers` shows those learned).
+    #[arg(long, value_name = "HEX", requires = "inbox",
+          value_parser = value::parsed::<HexBytes<DELIVERY_CODE_LEN>>("--delivery-code"))]
+    pub delivery_code: Option<HexBytes<DELIVERY_CODE_LEN>>,
+}
+
+impl InboxArgs {
+    /// The inbox topic, when given.
+    pub fn topic(&self) -> Option<Id> {
+        Some(inbox_topic(&self.delivery_code?.0, &self.inbox?))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -214,14 +228,8 @@ pub struct BulletinNewArgs {
     /// Topic id as 64 hex digits.
     #[arg(long, value_name = "HEX", value_parser = value::parsed::<HexBytes<32>>("--topic-id"))]
     pub topic_id: Option<HexBytes<32>>,
-    /// The inbox of the node with this address (needs --delivery-code).
-    #[arg(long, value_name = "ADDRESS", requires = "delivery_code",
-          value_parser = value::address("address"))]
-    pub inbox: Option<Address>,
-    /// The inbox's delivery code, 16 hex digits (`gossip store peers` shows those learned).
-    #[arg(long, value_name = "HEX", requires = "inbox",
-          value_parser = value::parsed::<HexBytes<DELIVERY_CODE_LEN>>("--delivery-code"))]
-    pub delivery_code: Option<HexBytes<DELIVERY_CODE_LEN>>,
+    #[command(flatten)]
+    pub inbox: InboxArgs,
     /// Timestamp (default: --now, else the system clock).
     #[arg(long, value_name = "N")]
     pub ts: Option<u32>,

@@ -5,17 +5,17 @@ use std::process::ExitCode;
 
 use gossip::bulletin::Bulletin;
 use gossip::codec::{MAX_BULLETIN, Object};
-use gossip::ids::{inbox_topic, topic_id};
+use gossip::ids::topic_id;
 
 use super::args::BulletinNewArgs;
 use super::io::{CmdResult, Failure, ObjectWriter, read_capped, ts_or_now};
 
 pub fn run(args: BulletinNewArgs) -> CmdResult {
-    let topic = match (&args.topic, args.topic_id, args.inbox, args.delivery_code) {
+    let topic = match (&args.topic, args.topic_id, args.inbox.topic()) {
         (Some(desc), ..) => topic_id(desc.as_bytes()),
-        (None, Some(id), ..) => id.0,
-        (None, None, Some(addr), Some(code)) => inbox_topic(&code.0, &addr),
-        _ => unreachable!("clap requires --topic, --topic-id or --inbox"),
+        (None, Some(id), _) => id.0,
+        (None, None, Some(inbox)) => inbox,
+        (None, None, None) => unreachable!("clap requires --topic, --topic-id or --inbox"),
     };
     let max = MAX_BULLETIN - gossip::bulletin::HEADER_LEN;
     let content = match (&args.text, &args.file) {

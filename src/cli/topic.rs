@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use gossip::ids::{beacon_topic, inbox_topic, topic_id};
+use gossip::ids::{beacon_topic, topic_id};
 use serde_json::json;
 
 use super::args::TopicArgs;
@@ -19,8 +19,8 @@ pub fn run(args: TopicArgs) -> CmdResult {
             beacon_topic(),
             Some(hex::encode(gossip::ids::BEACON_DESCRIPTOR)),
         )
-    } else if let (Some(addr), Some(code)) = (args.inbox, args.delivery_code) {
-        (inbox_topic(&code.0, &addr), None)
+    } else if let Some(inbox) = args.inbox.topic() {
+        (inbox, None)
     } else {
         unreachable!("clap requires a descriptor, --hex, --beacon or --inbox")
     };
