@@ -6,6 +6,7 @@
 //! hex seed is accepted too.
 
 use std::fmt;
+use std::str::FromStr;
 
 use rand::RngCore;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -38,6 +39,15 @@ impl Address {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())
+    }
+}
+
+/// 64 hex digits, as [`Address::from_hex`].
+impl FromStr for Address {
+    type Err = KeyError;
+
+    fn from_str(text: &str) -> Result<Self, KeyError> {
+        Self::from_hex(text)
     }
 }
 
@@ -128,6 +138,13 @@ pub fn parse_key_file(text: &str, derive: impl Fn(&Seed) -> Address) -> Result<S
 mod tests {
     use super::*;
     use crate::crypto::address_of;
+
+    #[test]
+    fn address_parses_from_its_display() {
+        let address = address_of(&Seed::generate());
+        assert_eq!(address.to_string().parse::<Address>(), Ok(address));
+        assert_eq!("xyz".parse::<Address>(), Err(KeyError::BadAddress));
+    }
 
     #[test]
     fn key_file_round_trips() {

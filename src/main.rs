@@ -18,20 +18,20 @@ fn main() -> ExitCode {
         Err(e) => {
             let failure = cli::usage::failure(e, &Cli::command(), &args);
             failure.report();
-            return ExitCode::from(failure.code);
+            return failure.code.into();
         }
     };
     match cli::run(cli.command) {
         Ok(code) => code,
         Err(failure) if failure.is_broken_pipe() => ExitCode::SUCCESS,
         Err(mut failure) => {
-            if failure.code == cli::io::EXIT_USAGE {
+            if failure.code == cli::exit::Exit::Usage {
                 // A bad flag value: named by its subcommand, as clap's usage errors are.
                 let sub = cli::usage::subcommand(&Cli::command(), &args);
                 failure.what = format!("{sub}: {}", failure.what);
             }
             failure.report();
-            ExitCode::from(failure.code)
+            failure.code.into()
         }
     }
 }

@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gossip::crypto::Cipher;
+use gossip::ids::{DELIVERY_CODE_LEN, Id, inbox_topic};
+use gossip::keys::Address;
+
+use super::value::{self, HexBytes, HexVec};
 
 /// Make, mine, sign, check and relay gossip-protocol objects in shell pipelines.
 ///
@@ -158,20 +162,36 @@ pub struct TopicArgs {
     /// The topic descriptor (UTF-8 text).
     pub descriptor: Option<String>,
     /// The descriptor as hex bytes.
-    #[arg(long, value_name = "HEX")]
-    pub hex: Option<String>,
+    #[arg(long, value_name = "HEX", value_parser = value::parsed::<HexVec>("--hex"))]
+    pub hex: Option<HexVec>,
     /// The beacon topic every node follows.
     #[arg(long)]
     pub beacon: bool,
-    /// The inbox topic of ADDRESS (needs --delivery-code).
-    #[arg(long, value_name = "ADDRESS", requires = "delivery_code")]
-    pub inbox: Option<String>,
-    /// The 8-byte delivery code of the inbox, as 16 hex digits.
-    #[arg(long, value_name = "HEX", requires = "inbox")]
-    pub delivery_code: Option<String>,
+    #[command(flatten)]
+    pub inbox: InboxArgs,
     /// Print a JSON object instead of bare hex.
     #[arg(long)]
     pub json: bool,
+}
+
+/// An inbox topic: a node's address and its delivery code, given together.
+#[derive(Args, Debug)]
+pub struct InboxArgs {
+    /// The inbox topic of the node with this address (needs --delivery-code).
+    #[arg(long, value_name = "ADDRESS", requires = "delivery_code",
+          value_parser = value::address("address"))]
+    pub inbox: Option<Address>,
+    /// The inbox's delivery code, 16 hex digits (`gossip store peers` shows those learned).
+    #[arg(long, value_name = "HEX", requires = "inbox",
+          value_parser = value::parsed::<HexBytes<DELIVERY_CODE_LEN>>("--delivery-code"))]
+    pub delivery_code: Option<HexBytes<DELIVERY_CODE_LEN>>,
+}
+
+impl InboxArgs {
+    /// The inbox topic, when given.
+    pub fn topic(&self) -> Option<Id> {
+        Some(inbox_topic(&self.delivery_code?.0, &self.inbox?))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -206,14 +226,10 @@ pub struct BulletinNewArgs {
     #[arg(long, value_name = "DESC")]
     pub topic: Option<String>,
     /// Topic id as 64 hex digits.
-    #[arg(long, value_name = "HEX")]
-    pub topic_id: Option<String>,
-    /// The inbox of the node with this address (needs --delivery-code).
-    #[arg(long, value_name = "ADDRESS", requires = "delivery_code")]
-    pub inbox: Option<String>,
-    /// The inbox's delivery code, 16 hex digits (`gossip store peers` shows those learned).
-    #[arg(long, value_name = "HEX", requires = "inbox")]
-    pub delivery_code: Option<String>,
+    #[arg(long, value_name = "HEX", value_parser = value::parsed::<HexBytes<32>>("--topic-id"))]
+    pub topic_id: Option<HexBytes<32>>,
+    #[command(flatten)]
+    pub inbox: InboxArgs,
     /// Timestamp (default: --now, else the system clock).
     #[arg(long, value_name = "N")]
     pub ts: Option<u32>,
@@ -241,14 +257,14 @@ pub enum MessageCommand {
 #[command(group = clap::ArgGroup::new("sender").required(true).args(["key", "from"]))]
 pub struct MessageNewArgs {
     /// Destination address.
-    #[arg(long, value_name = "ADDR")]
-    pub to: String,
+    #[arg(long, value_name = "ADDR", value_parser = value::address("--to address"))]
+    pub to: Address,
     /// Sender key file (its address is src).
     #[arg(short = 'k', long = "key", env = "GOSSIP_KEY", value_name = "KEY")]
     pub key: Option<PathBuf>,
     /// Sender address.
-    #[arg(long, value_name = "ADDR")]
-    pub from: Option<String>,
+    #[arg(long, value_name = "ADDR", value_parser = value::address("--from address"))]
+    pub from: Option<Address>,
     /// Operation name, e.g. store_and_forward, deliver_without_forward, request_sync_headers.
     #[arg(long, value_name = "NAME", default_value = "store_and_forward")]
     pub op: String,
@@ -315,8 +331,8 @@ pub struct SignArgs {
     #[command(flatten)]
     pub key: KeyArgs,
     /// Destination for wrapped bulletins (default: the key's own address).
-    #[arg(long, value_name = "ADDR")]
-    pub to: Option<String>,
+    #[arg(long, value_name = "ADDR", value_parser = value::address("--to address"))]
+    pub to: Option<Address>,
     /// Do not encrypt wrapped bulletins.
     #[arg(long)]
     pub no_encrypt: bool,
@@ -669,7 +685,8 @@ pub struct StoreGetArgs {
     #[command(flatten)]
     pub db: StoreDbArgs,
     /// Content id, 64 hex digits.
-    pub content_id: String,
+    #[arg(value_parser = value::parsed::<HexBytes<32>>("content id"))]
+    pub content_id: HexBytes<32>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -686,14 +703,14 @@ pub struct StoreQueryArgs {
     #[command(flatten)]
     pub db: StoreDbArgs,
     /// Topic id (hex, whole or part per --match).
-    #[arg(long, value_name = "HEX")]
-    pub topic_id: Option<String>,
+    #[arg(long, value_name = "HEX", value_parser = value::parsed::<HexVec>("--topic-id"))]
+    pub topic_id: Option<HexVec>,
     /// Topic descriptor (its id must match exactly).
     #[arg(long, value_name = "DESC", conflicts_with = "topic_id")]
     pub topic: Option<String>,
     /// Content id (hex, whole or part per --match).
-    #[arg(long, value_name = "HEX")]
-    pub content_id: Option<String>,
+    #[arg(long, value_name = "HEX", value_parser = value::parsed::<HexVec>("--content-id"))]
+    pub content_id: Option<HexVec>,
     /// Content (text, whole or part per --match).
     #[arg(long, value_name = "TEXT")]
     pub content: Option<String>,

@@ -12,8 +12,8 @@ use rayon::prelude::*;
 
 use super::args::{InputArgs, OutputArgs};
 use super::io::{
-    CmdResult, EXIT_INVALID, Failure, ObjectWriter, StreamEnd, describe, for_each_object,
-    report_rejected, stdout, write_err,
+    CmdResult, Failure, ObjectWriter, StreamEnd, describe, for_each_object, report_rejected,
+    stdout, write_err,
 };
 
 /// Objects read ahead of the miners, at most.
@@ -85,5 +85,5 @@ pub fn map_objects_par(
     }
     let end = end.unwrap_or_else(|| Ok(StreamEnd::default()))?;
     out.finish()?;
-    Ok(end.exit(if rejected > 0 { EXIT_INVALID } else { 0 }))
+    Ok(end.exit(rejected))
 }

@@ -8,21 +8,21 @@ use gossip::codec::{MAX_BULLETIN, Object};
 use gossip::ids::topic_id;
 
 use super::args::BulletinNewArgs;
-use super::io::{CmdResult, Failure, ObjectWriter, parse_hex, read_capped, ts_or_now};
-use super::topic::inbox_arg;
+use super::io::{CmdResult, Failure, ObjectWriter, read_capped, ts_or_now};
 
 pub fn run(args: BulletinNewArgs) -> CmdResult {
-    let topic = match (&args.topic, &args.topic_id) {
-        (Some(desc), _) => topic_id(desc.as_bytes()),
-        (None, Some(h)) => parse_hex("--topic-id", h)?,
-        (None, None) => inbox_arg(&args.inbox, &args.delivery_code)?,
+    let topic = match (&args.topic, args.topic_id, args.inbox.topic()) {
+        (Some(desc), ..) => topic_id(desc.as_bytes()),
+        (None, Some(id), _) => id.0,
+        (None, None, Some(inbox)) => inbox,
+        (None, None, None) => unreachable!("clap requires --topic, --topic-id or --inbox"),
     };
     let max = MAX_BULLETIN - gossip::bulletin::HEADER_LEN;
     let content = match (&args.text, &args.file) {
         (Some(text), _) => text.as_bytes().to_vec(),
         (None, None) if std::io::stdin().is_terminal() => {
             return Err(
-                Failure::new(2, "no content given", "stdin is a terminal").hint(
+                Failure::usage("no content given", "stdin is a terminal").hint(
                     "give the content as TEXT (\"\" for an empty bulletin), -f FILE, or pipe it in",
                 ),
             );

@@ -1,12 +1,11 @@
 //! `gossip encrypt` and `gossip decrypt`: seal each message's body to its
 //! destination, or open it with the destination's key.
 
-use std::process::ExitCode;
-
 use gossip::crypto;
 use gossip::error::{CryptoError, KeyError};
 
 use super::args::{DecryptArgs, EncryptArgs};
+use super::exit::Exit;
 use super::io::{CmdResult, Failure, load_identity, map_messages};
 
 /// Seals each body; a destination that cannot be sealed to (a small-order
@@ -23,7 +22,7 @@ pub fn encrypt(args: EncryptArgs) -> CmdResult {
         })?;
         Ok(m)
     })?;
-    Ok(if refused { ExitCode::from(2) } else { code })
+    Ok(if refused { Exit::Usage.into() } else { code })
 }
 
 pub fn decrypt(args: DecryptArgs) -> CmdResult {

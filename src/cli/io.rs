@@ -15,46 +15,53 @@ use gossip::keys::{Address, Seed, parse_key_file};
 use gossip::message::Message;
 
 use super::args::{FormatArg, InputArgs, NowArgs, OutputArgs, TypeArg};
+use super::exit::Exit;
 use super::live;
+use super::value::{self, HexBytes};
 
-/// Exit code: an object failed verification or a check.
-pub const EXIT_INVALID: u8 = 1;
-/// Exit code: a usage error, a bad flag value.
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code: malformed input.
-pub const EXIT_MALFORMED: u8 = 3;
-/// Exit code: I/O or key-file error.
-pub const EXIT_IO: u8 = 4;
+/// The relay's name for [`Exit::Io`], until it names the enum.
+pub const EXIT_IO: Exit = Exit::Io;
 
 /// A failure to report as `gossip: <what>: <why>` (and a hint), with its exit code.
 #[derive(Debug)]
 pub struct Failure {
-    pub code: u8,
+    pub code: Exit,
     pub what: String,
     pub why: String,
     pub hint: Option<String>,
+    /// The kind of the I/O error on stdout it comes from, if it does.
+    stdout_error: Option<io::ErrorKind>,
 }
 
 impl Failure {
-    pub fn new(code: u8, what: impl Into<String>, why: impl fmt::Display) -> Self {
+    /// Takes an [`Exit`]; the bare codes the relay still passes go through
+    /// `From<u8>`.
+    pub fn new(code: impl Into<Exit>, what: impl Into<String>, why: impl fmt::Display) -> Self {
         Self {
-            code,
+            code: code.into(),
             what: what.into(),
             why: why.to_string(),
             hint: None,
+            stdout_error: None,
         }
     }
 
+    /// A bad flag value or combination: `main` reports it under the
+    /// subcommand's name, `gossip: sign: bad --to address 'b.key': …`.
+    pub fn usage(what: impl Into<String>, why: impl fmt::Display) -> Self {
+        Self::new(Exit::Usage, what, why)
+    }
+
     pub fn malformed(what: impl Into<String>, why: impl fmt::Display) -> Self {
-        Self::new(EXIT_MALFORMED, what, why)
+        Self::new(Exit::Malformed, what, why)
     }
 
     pub fn io(what: impl Into<String>, why: impl fmt::Display) -> Self {
-        Self::new(EXIT_IO, what, why)
+        Self::new(Exit::Io, what, why)
     }
 
     pub fn invalid(what: impl Into<String>, why: impl fmt::Display) -> Self {
-        Self::new(EXIT_INVALID, what, why)
+        Self::new(Exit::Invalid, what, why)
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -64,7 +71,7 @@ impl Failure {
 
     /// Whether this is a closed stdout, which ends a command quietly.
     pub fn is_broken_pipe(&self) -> bool {
-        self.code == EXIT_IO && self.why == BROKEN_PIPE
+        self.stdout_error == Some(io::ErrorKind::BrokenPipe)
     }
 
     /// Prints the error (and hint) to stderr.
@@ -76,17 +83,15 @@ impl Failure {
     }
 }
 
-const BROKEN_PIPE: &str = "broken pipe";
-
 /// What every subcommand returns.
 pub type CmdResult = Result<ExitCode, Failure>;
 
-/// Maps a write error on stdout, recognising a closed pipe.
+/// Maps a write error on stdout, keeping its kind: a closed pipe is
+/// [`Failure::is_broken_pipe`].
 pub fn write_err(e: io::Error) -> Failure {
-    if e.kind() == io::ErrorKind::BrokenPipe {
-        Failure::io("stdout", BROKEN_PIPE)
-    } else {
-        Failure::io("stdout", e)
+    Failure {
+        stdout_error: Some(e.kind()),
+        ..Failure::io("stdout", e)
     }
 }
 
@@ -175,8 +180,7 @@ impl ObjectWriter {
 /// Errors out when binary output would go to a terminal.
 pub fn refuse_binary_on_terminal(binary: bool) -> Result<(), Failure> {
     if binary && io::stdout().is_terminal() {
-        return Err(Failure::new(
-            2,
+        return Err(Failure::usage(
             "refusing to write binary output to a terminal",
             "stdout is a terminal",
         )
@@ -202,13 +206,16 @@ pub struct StreamEnd {
 }
 
 impl StreamEnd {
-    /// Exit code 3 when any object was malformed, else `otherwise`.
-    pub fn exit(&self, otherwise: u8) -> ExitCode {
-        ExitCode::from(if self.malformed > 0 {
-            EXIT_MALFORMED
+    /// [`Exit::Malformed`] when any object was malformed, else
+    /// [`Exit::Invalid`] when the command `rejected` any, else success.
+    pub fn exit(&self, rejected: u64) -> ExitCode {
+        if self.malformed > 0 {
+            Exit::Malformed.into()
+        } else if rejected > 0 {
+            Exit::Invalid.into()
         } else {
-            otherwise
-        })
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -279,7 +286,7 @@ pub fn map_objects(
         }
     })?;
     out.finish()?;
-    Ok(end.exit(if rejected > 0 { EXIT_INVALID } else { 0 }))
+    Ok(end.exit(rejected))
 }
 
 /// Reports one rejected object as `<source> object N: …`; the stream goes on.
@@ -331,38 +338,22 @@ pub fn now_ts(args: &NowArgs) -> Result<u32, Failure> {
         .ok()
         .filter(|&ts| gossip::pow::fits_original(ts))
         .ok_or_else(|| {
-            Failure::new(
-                2,
+            Failure::usage(
                 "time",
                 "does not fit the original's signed 32-bit timestamp (below 2^31)",
             )
         })
 }
 
-/// Parses a flag's value of exactly N bytes in hex (a usage error otherwise).
-pub fn parse_hex<const N: usize>(flag: &str, text: &str) -> Result<[u8; N], Failure> {
-    let mut out = [0u8; N];
-    hex::decode_to_slice(text.trim(), &mut out).map_err(|_| {
-        value_error(
-            format!("bad {flag} '{text}'"),
-            format!("expected {} hex digits", 2 * N),
-        )
-    })?;
-    Ok(out)
+/// Parses a flag's value of exactly N bytes in hex after clap, as the
+/// relay's flags still are (the others are parsed by clap, `value`).
+pub fn parse_hex<const N: usize>(flag: &'static str, text: &str) -> Result<[u8; N], Failure> {
+    Ok(value::parsed::<HexBytes<N>>(flag)(text)?.0)
 }
 
-/// Parses an address argument.
-pub fn parse_address(what: &str, text: &str) -> Result<Address, Failure> {
-    Address::from_hex(text).map_err(|e| {
-        value_error(format!("bad {what} '{text}'"), e)
-            .hint("print a key file's address with `gossip address -k FILE`")
-    })
-}
-
-/// A bad flag value: a usage error (exit 2), which `main` reports under the
-/// subcommand's name, `gossip: sign: bad --to address 'b.key': …`.
-pub fn value_error(what: impl Into<String>, why: impl fmt::Display) -> Failure {
-    Failure::new(EXIT_USAGE, what, why)
+/// Parses an address after clap, as the relay's `--peer` still is.
+pub fn parse_address(what: &'static str, text: &str) -> Result<Address, Failure> {
+    Ok(value::address(what)(text)?)
 }
 
 /// Loads a key file, refusing files others can read and anything but a

@@ -9,28 +9,8 @@ use std::process::ExitCode;
 use clap::CommandFactory;
 
 use super::args::{Cli, ManArgs};
+use super::exit::Exit;
 use super::io::{CmdResult, Failure, stdout, write_err};
-
-/// The exit codes every subcommand shares.
-const EXIT_CODES: &[(&str, &str)] = &[
-    ("0", "success; for verify, every object valid"),
-    (
-        "1",
-        "a definite no: an object failed verification or a check, a nonce could not be found in time, store get found nothing, verify read no object",
-    ),
-    (
-        "2",
-        "usage error: an unknown or missing flag, a bad flag value",
-    ),
-    (
-        "3",
-        "malformed input: bad JSON, hex or base64, a broken frame, a wrong object type",
-    ),
-    (
-        "4",
-        "I/O or key-file error: missing, unreadable, wrong content or permissions",
-    ),
-];
 
 /// An example for each page, by the page's subcommand path.
 fn example(path: &str) -> Option<&'static str> {
@@ -123,8 +103,12 @@ fn render(path: &str, cmd: clap::Command, w: &mut dyn Write) -> std::io::Result<
     let page = String::from_utf8_lossy(&page);
     let at = page.find(".SH VERSION").unwrap_or(page.len());
     let mut extra = String::from(".SH \"EXIT STATUS\"\n");
-    for (code, meaning) in EXIT_CODES {
-        extra += &format!(".TP\n{code}\n{}\n", roff(meaning));
+    extra += &format!(
+        ".TP\n0\n{}\n",
+        roff("success; for verify, every object valid")
+    );
+    for exit in Exit::ALL {
+        extra += &format!(".TP\n{}\n{}\n", exit as u8, roff(exit.meaning()));
     }
     if let Some(example) = example(path) {
         extra += ".SH EXAMPLES\n.nf\n.RS\n";
@@ -156,7 +140,7 @@ pub fn run(args: ManArgs) -> CmdResult {
     }
     let Some((path, cmd)) = pages.into_iter().find(|(p, _)| *p == wanted) else {
         return Err(
-            Failure::new(2, format!("no page for '{wanted}'"), "not a subcommand")
+            Failure::usage(format!("no page for '{wanted}'"), "not a subcommand")
                 .hint("see 'gossip --help' for the subcommands"),
         );
     };

@@ -10,26 +10,24 @@ use gossip::operation::Op;
 
 use super::args::MessageNewArgs;
 use super::io::{
-    CmdResult, Failure, ObjectWriter, for_each_object, load_identity, parse_address, read_capped,
-    ts_or_now,
+    CmdResult, Failure, ObjectWriter, for_each_object, load_identity, read_capped, ts_or_now,
 };
 
 pub fn run(args: MessageNewArgs) -> CmdResult {
-    let dst = parse_address("--to address", &args.to)?;
+    let dst = args.to;
     // A weak destination is refused here already; one that is no point at
     // all is left to `encrypt`/`sign` to report.
     if let Err(e @ (KeyError::SmallOrder | KeyError::MixedOrder)) = PeerKey::recipient(&dst) {
-        return Err(Failure::new(2, format!("bad --to address {dst}"), e));
+        return Err(Failure::usage(format!("bad --to address {dst}"), e));
     }
-    let src = match (&args.key, &args.from) {
+    let src = match (&args.key, args.from) {
         (Some(key), _) => load_identity(key)?.address(),
-        (None, Some(from)) => parse_address("--from address", from)?,
+        (None, Some(from)) => from,
         (None, None) => unreachable!("clap requires -k or --from"),
     };
     let op = Op::from_name(&args.op).ok_or_else(|| {
         let names: Vec<_> = Op::ALL.iter().map(|o| o.name()).collect();
-        Failure::new(
-            2,
+        Failure::usage(
             format!("unknown operation '{}'", args.op),
             format!("expected one of {}", names.join(", ")),
         )

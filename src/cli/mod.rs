@@ -2,9 +2,11 @@
 //! module per subcommand, each with `run(args) -> CmdResult`.
 
 pub mod args;
+pub mod exit;
 pub mod io;
 pub mod live;
 pub mod usage;
+pub mod value;
 
 mod address;
 mod batch;

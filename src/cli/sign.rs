@@ -10,19 +10,14 @@ use gossip::pow::DEFAULT_BULLETIN_DIFFICULTY;
 
 use super::args::SignArgs;
 use super::batch::map_objects_par;
-use super::io::{
-    CmdResult, Failure, describe, kind, load_identity, now_ts, parse_address, value_error,
-};
+use super::io::{CmdResult, Failure, describe, kind, load_identity, now_ts};
 use super::mine::Miner;
 
 pub fn run(args: SignArgs) -> CmdResult {
     let id = load_identity(&args.key.key)?;
-    let dst = match &args.to {
-        Some(to) => parse_address("--to address", to)?,
-        None => id.address(),
-    };
-    let peer =
-        PeerKey::recipient(&dst).map_err(|e| value_error(format!("bad --to address {dst}"), e))?;
+    let dst = args.to.unwrap_or_else(|| id.address());
+    let peer = PeerKey::recipient(&dst)
+        .map_err(|e| Failure::usage(format!("bad --to address {dst}"), e))?;
     let ts = now_ts(&args.now)?;
     let miner = Miner::new(args.jobs.jobs)?;
     let source = describe(args.input.input.as_deref());

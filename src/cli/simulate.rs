@@ -18,7 +18,7 @@ pub fn run(args: SimulateArgs) -> CmdResult {
     };
     if args.threaded && !matches!(scenario, Scenario::Flood | Scenario::Spam) {
         return Err(
-            Failure::new(2, "--threaded", "runs the flood and spam scenarios only")
+            Failure::usage("--threaded", "runs the flood and spam scenarios only")
                 .hint("late-join and partition move in ticks: drop --threaded"),
         );
     }
@@ -33,7 +33,7 @@ pub fn run(args: SimulateArgs) -> CmdResult {
         threaded: args.threaded,
         ..SimConfig::default()
     };
-    let report = simulate(&config).map_err(|e| Failure::new(1, "simulation", e))?;
+    let report = simulate(&config).map_err(|e| Failure::invalid("simulation", e))?;
     let text = if args.json {
         serde_json::to_string(&report).map_err(|e| Failure::io("simulation report", e))? + "\n"
     } else {

@@ -10,7 +10,7 @@ use gossip::ids::topic_id;
 use gossip::store::{BulletinStore, Match, Query, SqliteStore, StoreError};
 
 use super::args::{MatchArg, OutputArgs, StoreCommand};
-use super::io::{CmdResult, Failure, ObjectWriter, now, parse_hex, regular_file};
+use super::io::{CmdResult, Failure, ObjectWriter, now, regular_file};
 
 fn open(path: &Path) -> Result<SqliteStore, Failure> {
     open_with(path, |p| SqliteStore::open(p))
@@ -74,10 +74,6 @@ fn write_each(store: &SqliteStore, query: &Query, output: &OutputArgs) -> CmdRes
     Ok(ExitCode::SUCCESS)
 }
 
-fn hex_arg(flag: &str, text: &str) -> Result<Vec<u8>, Failure> {
-    hex::decode(text.trim()).map_err(|e| Failure::new(2, format!("bad {flag} '{text}'"), e))
-}
-
 pub fn run(command: StoreCommand) -> CmdResult {
     let store_err = |e: gossip::store::StoreError| Failure::io("store", e);
     let (bulletins, output) = match command {
@@ -85,7 +81,7 @@ pub fn run(command: StoreCommand) -> CmdResult {
             return write_each(&open_read_only(&a.db.store)?, &Query::default(), &a.output);
         }
         StoreCommand::Get(a) => {
-            let id = parse_hex::<32>("content id", &a.content_id)?;
+            let id = a.content_id.0;
             // One bulletin per topic the content id is held under.
             match open_read_only(&a.db.store)?
                 .with_content_id(&id, usize::MAX)
@@ -95,7 +91,7 @@ pub fn run(command: StoreCommand) -> CmdResult {
                 _ => {
                     return Err(Failure::invalid(
                         "store get",
-                        format!("no bulletin with content id {}", a.content_id),
+                        format!("no bulletin with content id {}", hex::encode(id)),
                     ));
                 }
             }
@@ -106,19 +102,14 @@ pub fn run(command: StoreCommand) -> CmdResult {
                 MatchArg::Prefix => Match::Prefix(bytes),
                 MatchArg::Suffix => Match::Suffix(bytes),
             };
-            let topic = match (&a.topic, &a.topic_id) {
+            let topic = match (&a.topic, a.topic_id) {
                 (Some(desc), _) => Some(Match::Exact(topic_id(desc.as_bytes()).to_vec())),
-                (None, Some(h)) => Some(wrap(hex_arg("--topic-id", h)?)),
+                (None, Some(id)) => Some(wrap(id.0)),
                 (None, None) => None,
             };
             let query = Query {
                 topic,
-                content_id: a
-                    .content_id
-                    .as_deref()
-                    .map(|h| hex_arg("--content-id", h))
-                    .transpose()?
-                    .map(wrap),
+                content_id: a.content_id.map(|id| wrap(id.0)),
                 content: a.content.as_ref().map(|c| wrap(c.as_bytes().to_vec())),
             };
             return write_each(&open_read_only(&a.db.store)?, &query, &a.output);

@@ -3,34 +3,26 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use gossip::ids::{DELIVERY_CODE_LEN, Id, beacon_topic, inbox_topic, topic_id};
+use gossip::ids::{beacon_topic, topic_id};
 use serde_json::json;
 
 use super::args::TopicArgs;
-use super::io::{CmdResult, Failure, parse_address, parse_hex, stdout, write_err};
-
-/// The inbox topic named by `--inbox ADDRESS --delivery-code HEX`.
-pub fn inbox_arg(inbox: &Option<String>, code: &Option<String>) -> Result<Id, Failure> {
-    let addr = parse_address("address", inbox.as_deref().unwrap_or_default())?;
-    let code_hex = code.as_deref().unwrap_or_default();
-    let code = parse_hex::<DELIVERY_CODE_LEN>("--delivery-code", code_hex)?;
-    Ok(inbox_topic(&code, &addr))
-}
+use super::io::{CmdResult, stdout, write_err};
 
 pub fn run(args: TopicArgs) -> CmdResult {
     let (id, descriptor) = if let Some(d) = &args.descriptor {
         (topic_id(d.as_bytes()), Some(hex::encode(d)))
-    } else if let Some(h) = &args.hex {
-        let bytes =
-            hex::decode(h.trim()).map_err(|e| Failure::new(2, format!("bad --hex '{h}'"), e))?;
-        (topic_id(&bytes), Some(hex::encode(bytes)))
+    } else if let Some(bytes) = &args.hex {
+        (topic_id(&bytes.0), Some(hex::encode(&bytes.0)))
     } else if args.beacon {
         (
             beacon_topic(),
             Some(hex::encode(gossip::ids::BEACON_DESCRIPTOR)),
         )
+    } else if let Some(inbox) = args.inbox.topic() {
+        (inbox, None)
     } else {
-        (inbox_arg(&args.inbox, &args.delivery_code)?, None)
+        unreachable!("clap requires a descriptor, --hex, --beacon or --inbox")
     };
     let mut out = stdout();
     let line = if args.json {

@@ -7,8 +7,7 @@ use std::ffi::OsString;
 use clap::error::ErrorKind;
 
 use super::io::Failure;
-
-pub use super::io::EXIT_USAGE;
+use super::value::BadValue;
 
 /// Turns a clap error for the command line `args` of `cmd` into a
 /// [`Failure`] naming the subcommand, or lets clap print help or the
@@ -22,6 +21,14 @@ pub fn failure(e: clap::Error, cmd: &clap::Command, args: &[OsString]) -> Failur
     ) {
         e.exit();
     }
+    // A value its type refused reads as one found after parsing would.
+    if let Some(bad) = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<BadValue>()) {
+        let failure = Failure::usage(format!("{}: {}", subcommand(cmd, args), bad.what), &bad.why);
+        return match bad.hint {
+            Some(hint) => failure.hint(hint),
+            None => failure,
+        };
+    }
     let text = e.render().to_string();
     let mut paragraphs = text.split("\n\n").map(one_line);
     let first = paragraphs.next().unwrap_or_default();
@@ -32,7 +39,7 @@ pub fn failure(e: clap::Error, cmd: &clap::Command, args: &[OsString]) -> Failur
         .filter_map(|p| p.strip_prefix("tip: ").map(str::to_owned))
         .collect();
     hints.push(format!("see '{} --help'", path.join(" ")));
-    Failure::new(EXIT_USAGE, what, why).hint(hints.join("; "))
+    Failure::usage(what, why).hint(hints.join("; "))
 }
 
 /// The subcommand `args` name, as `store list` (or `usage` for none).
@@ -67,6 +74,7 @@ fn one_line(paragraph: &str) -> String {
 mod tests {
     use super::*;
     use crate::cli::args::Cli;
+    use crate::cli::exit::Exit;
     use clap::{CommandFactory, Parser};
 
     fn failure_for(line: &[&str]) -> Failure {
@@ -78,7 +86,7 @@ mod tests {
     #[test]
     fn names_the_subcommand_and_its_help() {
         let f = failure_for(&["gossip", "store", "list", "--bogus"]);
-        assert_eq!(f.code, EXIT_USAGE);
+        assert_eq!(f.code, Exit::Usage);
         assert_eq!(f.what, "store list");
         assert_eq!(f.why, "unexpected argument '--bogus' found");
         let hint = f.hint.expect("a hint");

@@ -12,9 +12,7 @@ use gossip::verify::{
 use serde_json::json;
 
 use super::args::{CheckArgs, VerifyArgs};
-use super::io::{
-    CmdResult, EXIT_INVALID, Failure, for_each_object, kind, load_identity, now, stdout, write_err,
-};
+use super::io::{CmdResult, Failure, for_each_object, kind, load_identity, now, stdout, write_err};
 
 /// The verification policy the flags ask for, for an object of this type.
 pub fn policy(args: &CheckArgs, obj: &Object) -> Policy {
@@ -133,5 +131,5 @@ pub fn run(args: VerifyArgs) -> CmdResult {
         return Err(Failure::invalid("verify", "no objects to verify")
             .hint("pass --allow-empty if an empty input is fine"));
     }
-    Ok(end.exit(if invalid > 0 { EXIT_INVALID } else { 0 }))
+    Ok(end.exit(invalid))
 }

@@ -3,12 +3,14 @@
 //!
 //! [`BulletinStore`] is the node's bulletin handler (the original's
 //! `SupportsHandleRetrieveListQueryBulletin`). Two implementations:
-//! [`MemoryStore`] for tests and short-lived nodes, [`SqliteStore`] for a
-//! relay that must survive restarts without losing or re-delivering.
+//! [`MemoryStore`] for tests and short-lived nodes, `SqliteStore` (feature
+//! `sqlite`) for a relay that must survive restarts without losing or
+//! re-delivering.
 
 mod codes;
 mod memory;
 mod query;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::fmt;
@@ -16,6 +18,7 @@ use std::fmt;
 pub use codes::DeliveryCode;
 pub use memory::{DEFAULT_MEMORY_STORE_BYTES, MemoryStore};
 pub use query::{Match, Query};
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 use crate::bulletin::{Bulletin, CONTENT_TTL};
@@ -37,7 +40,13 @@ pub struct Stored {
 #[non_exhaustive]
 pub enum StoreError {
     /// The database failed (open, schema, read or write).
-    Database(rusqlite::Error),
+    Database {
+        /// The database's own error.
+        error: Box<dyn std::error::Error + Send + Sync>,
+        /// The database found the file is not a database, or a malformed
+        /// one, while using it.
+        damaged: bool,
+    },
     /// A stored row does not hold a valid value (wrong blob length, a
     /// number out of range).
     Corrupt(String),
@@ -54,21 +63,17 @@ impl StoreError {
     /// Whether the database file itself is damaged (not a database, a
     /// malformed image, a failed check), as opposed to busy or unreadable.
     pub fn is_damaged(&self) -> bool {
-        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
-        match self {
-            Self::Damaged(_) | Self::Corrupt(_) => true,
-            Self::Database(rusqlite::Error::SqliteFailure(e, _)) => {
-                matches!(e.code, DatabaseCorrupt | NotADatabase)
-            }
-            _ => false,
-        }
+        matches!(
+            self,
+            Self::Damaged(_) | Self::Corrupt(_) | Self::Database { damaged: true, .. }
+        )
     }
 }
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Database(e) => write!(f, "bulletin store database error: {e}"),
+            Self::Database { error, .. } => write!(f, "bulletin store database error: {error}"),
             Self::Corrupt(why) => write!(f, "bulletin store holds a bad row: {why}"),
             Self::Damaged(why) => write!(f, "the database is damaged: {why}"),
             Self::InUse => write!(f, "the store is in use by another relay"),
@@ -80,16 +85,10 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Database(e) => Some(e),
+            Self::Database { error, .. } => Some(error.as_ref()),
             Self::Io(e) => Some(e),
             Self::Corrupt(_) | Self::Damaged(_) | Self::InUse => None,
         }
-    }
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Database(e)
     }
 }
 
@@ -243,7 +242,7 @@ pub trait BulletinStore: Send {
     }
 
     /// Takes the pending requests to rotate the own code (made by another
-    /// process with [`SqliteStore::request_rotation`]); true when there was one.
+    /// process with `SqliteStore::request_rotation`); true when there was one.
     fn take_rotation_request(&mut self) -> Result<bool, StoreError> {
         Ok(false)
     }

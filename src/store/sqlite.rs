@@ -1,12 +1,14 @@
 //! A SQLite bulletin store: bulletins, the seen set and delivery marks kept
 //! across restarts, in WAL mode, each node write one transaction.
 
+mod codes;
+
 use std::path::Path;
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::{BulletinStore, DeliveryCode, Match, Query, StoreError, Stored, codes, seen_until};
+use super::{BulletinStore, DeliveryCode, Match, Query, StoreError, Stored, seen_until};
 use crate::bulletin::{Bulletin, CONTENT_TTL};
 use crate::ids::{Id, Key};
 
@@ -89,6 +91,19 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     )?;
     tx.commit()?;
     Ok(())
+}
+
+/// A SQLite error, marked damaged when SQLite found the file is not a
+/// database or a malformed one.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        let damaged = matches!(e.sqlite_error_code(), Some(DatabaseCorrupt | NotADatabase));
+        Self::Database {
+            error: Box::new(e),
+            damaged,
+        }
+    }
 }
 
 const COLUMNS: &str = "topic, content_id, ts, nonce, content";

@@ -1,0 +1,55 @@
+//! The exit codes every subcommand shares (0 is success).
+
+use std::process::ExitCode;
+
+/// Why a command failed, as its exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// A definite no: an object failed verification or a check.
+    Invalid = 1,
+    /// A usage error: an unknown or missing flag, a bad flag value.
+    Usage = 2,
+    /// Malformed input.
+    Malformed = 3,
+    /// An I/O or key-file error.
+    Io = 4,
+}
+
+impl Exit {
+    /// Every code, in order.
+    pub const ALL: [Self; 4] = [Self::Invalid, Self::Usage, Self::Malformed, Self::Io];
+
+    /// What the code means, as the man pages say it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Self::Invalid => {
+                "a definite no: an object failed verification or a check, a nonce could not be found in time, store get found nothing, verify read no object"
+            }
+            Self::Usage => "usage error: an unknown or missing flag, a bad flag value",
+            Self::Malformed => {
+                "malformed input: bad JSON, hex or base64, a broken frame, a wrong object type"
+            }
+            Self::Io => "I/O or key-file error: missing, unreadable, wrong content or permissions",
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// The bare codes the relay still gives `Failure::new` (`2`); to go once
+/// it names an [`Exit`].
+impl From<u8> for Exit {
+    fn from(code: u8) -> Self {
+        match code {
+            1 => Self::Invalid,
+            2 => Self::Usage,
+            3 => Self::Malformed,
+            4 => Self::Io,
+            other => panic!("{other} is not a gossip exit code"),
+        }
+    }
+}
