@@ -51,3 +51,8 @@ fn torn_line() {
 fn delivery_code() {
     run_script("delivery_code");
 }
+
+#[test]
+fn tcp() {
+    run_script("tcp");
+}

@@ -477,14 +477,15 @@ pub struct RelayArgs {
     #[command(flatten)]
     pub key: KeyArgs,
     /// A neighbour; its messages go to PATH (a file or fifo) or, without one, to stdout. Repeatable.
-    #[arg(long = "peer", value_name = "ADDR[=PATH]")]
-    pub peers: Vec<String>,
+    #[arg(long = "peer", value_name = "ADDR[=PATH]", value_parser = peer_spec)]
+    pub peers: Vec<PeerSpec>,
     /// Follow a topic by descriptor: its bulletins are delivered. Repeatable.
     #[arg(long = "subscribe", value_name = "DESC")]
     pub subscribe: Vec<String>,
     /// Follow a topic by id (64 hex digits). Repeatable.
-    #[arg(long = "subscribe-id", value_name = "HEX")]
-    pub subscribe_ids: Vec<String>,
+    #[arg(long = "subscribe-id", value_name = "HEX",
+          value_parser = value::parsed::<HexBytes<32>>("--subscribe-id"))]
+    pub subscribe_ids: Vec<HexBytes<32>>,
     /// Keep bulletins and the seen set in this SQLite file across restarts.
     #[arg(long, value_name = "DB")]
     pub store: Option<std::path::PathBuf>,
@@ -512,8 +513,9 @@ pub struct RelayArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
     /// This relay's delivery code, 16 hex digits (default: the one --store keeps, else a random one).
-    #[arg(long, value_name = "HEX")]
-    pub delivery_code: Option<String>,
+    #[arg(long, value_name = "HEX",
+          value_parser = value::parsed::<HexBytes<DELIVERY_CODE_LEN>>("--delivery-code"))]
+    pub delivery_code: Option<HexBytes<DELIVERY_CODE_LEN>>,
     /// Send every peer the notice of the current delivery code at start, as a rotation does.
     #[arg(long)]
     pub announce_delivery_code: bool,
@@ -521,10 +523,10 @@ pub struct RelayArgs {
     #[arg(long, value_name = "EVERY", value_parser = parse_every)]
     pub rotate_delivery_code: Option<u64>,
     /// Accept TCP connections on HOST:PORT (wire frames both ways); a peer is learned from the src of its first valid message. /BITS sets the message difficulty of peers accepted there (default -d). Repeatable.
-    #[arg(long, value_name = "HOST:PORT[/BITS]")]
+    #[arg(long, value_name = "HOST:PORT[/BITS]", value_parser = value::parsed::<ListenSpec>("--listen"))]
     pub listen: Vec<ListenSpec>,
     /// Dial the peer ADDR at HOST:PORT and keep the link up (redialed with backoff; followed topics synced on each connect). /BITS sets its message difficulty (default -d). Repeatable.
-    #[arg(long, value_name = "ADDR@HOST:PORT[/BITS]")]
+    #[arg(long, value_name = "ADDR@HOST:PORT[/BITS]", value_parser = value::parsed::<ConnectSpec>("--connect"))]
     pub connect: Vec<ConnectSpec>,
     /// Most accepted connections open at once; more are closed at once and counted.
     #[arg(long, value_name = "N", default_value_t = 64)]
@@ -546,6 +548,25 @@ pub struct RelayArgs {
     pub now: NowArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `--peer ADDR[=PATH]`.
+#[derive(Clone, Debug)]
+pub struct PeerSpec {
+    pub peer: gossip::Address,
+    pub path: Option<PathBuf>,
+}
+
+/// Parses `--peer ADDR[=PATH]`; a bad address is named as `--peer address`.
+fn peer_spec(text: &str) -> Result<PeerSpec, value::BadValue> {
+    let (addr, path) = match text.split_once('=') {
+        Some((a, p)) => (a, Some(PathBuf::from(p))),
+        None => (text, None),
+    };
+    Ok(PeerSpec {
+        peer: value::address("--peer address")(addr)?,
+        path,
+    })
 }
 
 /// `--listen HOST:PORT[/BITS]`.

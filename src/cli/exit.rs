@@ -39,17 +39,3 @@ impl From<Exit> for ExitCode {
         ExitCode::from(exit as u8)
     }
 }
-
-/// The bare codes the relay still gives `Failure::new` (`2`); to go once
-/// it names an [`Exit`].
-impl From<u8> for Exit {
-    fn from(code: u8) -> Self {
-        match code {
-            1 => Self::Invalid,
-            2 => Self::Usage,
-            3 => Self::Malformed,
-            4 => Self::Io,
-            other => panic!("{other} is not a gossip exit code"),
-        }
-    }
-}

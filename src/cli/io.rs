@@ -11,16 +11,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError, check_size, write_object};
 use gossip::crypto::{Identity, address_of};
-use gossip::keys::{Address, Seed, parse_key_file};
+use gossip::keys::{Seed, parse_key_file};
 use gossip::message::Message;
 
 use super::args::{FormatArg, InputArgs, NowArgs, OutputArgs, TypeArg};
 use super::exit::Exit;
 use super::live;
-use super::value::{self, HexBytes};
-
-/// The relay's name for [`Exit::Io`], until it names the enum.
-pub const EXIT_IO: Exit = Exit::Io;
 
 /// A failure to report as `gossip: <what>: <why>` (and a hint), with its exit code.
 #[derive(Debug)]
@@ -36,9 +32,9 @@ pub struct Failure {
 impl Failure {
     /// Takes an [`Exit`]; the bare codes the relay still passes go through
     /// `From<u8>`.
-    pub fn new(code: impl Into<Exit>, what: impl Into<String>, why: impl fmt::Display) -> Self {
+    pub fn new(code: Exit, what: impl Into<String>, why: impl fmt::Display) -> Self {
         Self {
-            code: code.into(),
+            code,
             what: what.into(),
             why: why.to_string(),
             hint: None,
@@ -343,17 +339,6 @@ pub fn now_ts(args: &NowArgs) -> Result<u32, Failure> {
                 "does not fit the original's signed 32-bit timestamp (below 2^31)",
             )
         })
-}
-
-/// Parses a flag's value of exactly N bytes in hex after clap, as the
-/// relay's flags still are (the others are parsed by clap, `value`).
-pub fn parse_hex<const N: usize>(flag: &'static str, text: &str) -> Result<[u8; N], Failure> {
-    Ok(value::parsed::<HexBytes<N>>(flag)(text)?.0)
-}
-
-/// Parses an address after clap, as the relay's `--peer` still is.
-pub fn parse_address(what: &'static str, text: &str) -> Result<Address, Failure> {
-    Ok(value::address(what)(text)?)
 }
 
 /// Loads a key file, refusing files others can read and anything but a

@@ -38,10 +38,7 @@ use outputs::{Outputs, PeerOutput, Sink};
 use tally::Tally;
 
 use super::args::{FormatArg, NowArgs, RelayArgs};
-use super::io::{
-    CmdResult, EXIT_IO, Failure, load_identity, now, parse_address, parse_hex,
-    refuse_binary_on_terminal, regular_file,
-};
+use super::io::{CmdResult, Failure, load_identity, now, refuse_binary_on_terminal, regular_file};
 
 /// Most input objects verified together in one batch.
 const BATCH: usize = 256;
@@ -149,7 +146,7 @@ fn take_batch(
 }
 
 fn node_failure(e: NodeError) -> Failure {
-    Failure::new(EXIT_IO, "relay", e)
+    Failure::io("relay", e)
 }
 
 /// A relay built from its arguments, ready to run.
@@ -193,11 +190,7 @@ impl Relay {
             message_difficulty: args.difficulty,
             skew: args.skew,
             cipher: args.cipher,
-            delivery_code: args
-                .delivery_code
-                .as_deref()
-                .map(|h| parse_hex("--delivery-code", h))
-                .transpose()?,
+            delivery_code: args.delivery_code.map(|h| h.0),
             ..NodeConfig::default()
         };
         let started = now(&args.now);
@@ -221,27 +214,21 @@ impl Relay {
         for desc in &args.subscribe {
             topics.push(topic_id(desc.as_bytes()));
         }
-        for h in &args.subscribe_ids {
-            topics.push(parse_hex("--subscribe-id", h)?);
-        }
+        topics.extend(args.subscribe_ids.iter().map(|h| h.0));
         topics.iter().for_each(|t| node.subscribe(*t));
 
         let mut peer_paths: Vec<(Address, Option<PathBuf>)> = Vec::new();
         for spec in &args.peers {
-            let (addr, path) = match spec.split_once('=') {
-                Some((a, p)) => (a, Some(PathBuf::from(p))),
-                None => (spec.as_str(), None),
-            };
-            let addr = parse_address("--peer address", addr)?;
+            let addr = spec.peer;
             node.connect(addr, args.difficulty)
-                .map_err(|e| Failure::new(2, format!("bad --peer address {addr}"), e))?;
-            peer_paths.push((addr, path));
+                .map_err(|e| Failure::usage(format!("bad --peer address {addr}"), e))?;
+            peer_paths.push((addr, spec.path.clone()));
         }
         let mut connect = Vec::new();
         for spec in &args.connect {
             let difficulty = spec.difficulty.unwrap_or(args.difficulty);
             node.connect(spec.peer, difficulty)
-                .map_err(|e| Failure::new(2, format!("bad --connect address {}", spec.peer), e))?;
+                .map_err(|e| Failure::usage(format!("bad --connect address {}", spec.peer), e))?;
             connect.push(Target {
                 peer: spec.peer,
                 host: spec.host.clone(),
@@ -251,8 +238,7 @@ impl Relay {
         let stdout_peers = peer_paths.iter().any(|(_, p)| p.is_none());
         let deliver_to_stdout = args.deliver.as_deref() == Some(Path::new("-"));
         if deliver_to_stdout && stdout_peers {
-            return Err(Failure::new(
-                2,
+            return Err(Failure::usage(
                 "--deliver -",
                 "stdout already carries messages for a peer without =PATH",
             )
