@@ -691,3 +691,8 @@ fn a_failing_script_still_cleans_up_and_shows_its_logs() {
     );
     fails_cleanly("store_faults", &[], "----- sign.log\nsign: made to fail");
 }
+
+#[test]
+fn mesh() {
+    run_root_script("mesh", "network namespaces");
+}
