@@ -335,4 +335,186 @@ fn main() {
         );
     }
     println!("relay counters: {counters2}");
+
+    // The same input over loopback TCP: one peer in (the user, learned
+    // from its first message), one peer out (a sink the relay dials),
+    // against the stdin/stdout relay on all cores, in the same run.
+    let (stdin_again, _) = run_relay(&input, &key, &peer, 0);
+    let (tcp, counters_tcp) = run_relay_tcp(&input, &key, &peer, count);
+    let (stdin_rate, tcp_rate) = (
+        f64::from(count) / (two.min(stdin_again)).as_secs_f64(),
+        f64::from(count) / tcp.as_secs_f64(),
+    );
+    println!(
+        "gossip relay over loopback TCP, {count} messages, one peer in and one out: {:.2} s, {tcp_rate:.0} messages/s = {:.0}% of the stdin/stdout relay ({stdin_rate:.0} messages/s, best of two runs)",
+        tcp.as_secs_f64(),
+        100.0 * tcp_rate / stdin_rate
+    );
+    println!("relay counters (TCP): {counters_tcp}");
+    idle_peers(&key, 100);
+}
+
+/// A TCP listener that counts the wire frames it is sent.
+fn sink() -> (u16, std::sync::mpsc::Receiver<u64>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("sink listens");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut r = std::io::BufReader::new(stream);
+        let mut frames = 0u64;
+        let mut len = [0u8; 4];
+        let _ = tx.send(0);
+        while r.read_exact(&mut len).is_ok() {
+            let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+            if r.read_exact(&mut body).is_err() {
+                break;
+            }
+            frames += 1;
+            let _ = tx.send(frames);
+        }
+    });
+    (port, rx)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn spawn_listening_relay(key: &PathBuf, port: u16, extra: &[String]) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_gossip"))
+        .args(["relay", "-q", "--no-sync", "--now", &NOW.to_string(), "-k"])
+        .arg(key)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("relay runs");
+    let end = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < end, "the relay never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn stop(child: std::process::Child) -> String {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().expect("relay output");
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}
+
+/// Sends the input to a listening relay over TCP; the relay forwards each
+/// bulletin to the sink it dialed. Timed from the first byte sent to the
+/// last frame the sink read.
+fn run_relay_tcp(input: &PathBuf, key: &PathBuf, peer: &str, count: u32) -> (Duration, String) {
+    let (sink_port, frames) = sink();
+    let port = free_port();
+    let child = spawn_listening_relay(
+        key,
+        port,
+        &["--connect".into(), format!("{peer}@127.0.0.1:{sink_port}")],
+    );
+    frames
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the relay dials the sink");
+    let bytes = fs::read(input).expect("input");
+    let t = Instant::now();
+    let mut out = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    out.write_all(&bytes).expect("sends");
+    while frames
+        .recv_timeout(Duration::from_secs(60))
+        .expect("forwards arrive")
+        < u64::from(count)
+    {}
+    let elapsed = t.elapsed();
+    drop(out);
+    (elapsed, stop(child))
+}
+
+/// Resident memory (KiB) and CPU ticks (user + system) of a process.
+fn rss_and_cpu(pid: u32) -> (u64, u64) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().filter_map(|x| x.parse::<u64>().ok()).sum());
+    (rss, ticks)
+}
+
+/// The cost of `n` idle peers: each connects and sends one valid message
+/// (so the relay learns it), then stays connected and silent.
+fn idle_peers(key: &PathBuf, n: u32) {
+    let port = free_port();
+    let child = spawn_listening_relay(
+        key,
+        port,
+        &["--max-connections".into(), (n + 10).to_string()],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (rss_before, _) = rss_and_cpu(child.id());
+    let relay = Identity::from_seed(&relay_seed()).address();
+    let relay_key = PeerKey::new(&relay).expect("valid");
+    let hello = Payload::Sync(Op::RequestSyncHeaders, [1; 32], Vec::new()).encode();
+    let peers: Vec<std::net::TcpStream> = (0..n)
+        .map(|i| {
+            let me = Identity::from_seed(&Seed::from_bytes([(i % 250) as u8 + 1; 32]));
+            let m = prepare_message(
+                &me,
+                &relay_key,
+                relay,
+                &hello,
+                NOW as u32,
+                1,
+                Cipher::default(),
+            )
+            .expect("prepared");
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+            write_object(&mut s, &Object::Message(m), Format::Wire).expect("sends");
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let (rss_connected, ticks_start) = rss_and_cpu(child.id());
+    let idle = Duration::from_secs(10);
+    std::thread::sleep(idle);
+    let (rss_after, ticks_end) = rss_and_cpu(child.id());
+    let hz = 100.0;
+    println!(
+        "relay with {n} idle connected peers: RSS {:.1} MiB -> {:.1} MiB ({:.0} KiB a peer), CPU over {} s idle: {:.2} s ({:.2}% of a core); {:.1} MiB after",
+        rss_before as f64 / 1024.0,
+        rss_connected as f64 / 1024.0,
+        (rss_connected.saturating_sub(rss_before)) as f64 / f64::from(n),
+        idle.as_secs(),
+        (ticks_end - ticks_start) as f64 / hz,
+        100.0 * (ticks_end - ticks_start) as f64 / hz / idle.as_secs_f64(),
+        rss_after as f64 / 1024.0,
+    );
+    drop(peers);
+    let counters = stop(child);
+    assert!(
+        counters.contains(&format!("accepted={n}")),
+        "not every peer was taken: {counters}"
+    );
 }
