@@ -197,18 +197,28 @@ pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mi
                 let mut local = work.clone();
                 let first = chunk * chunk_len;
                 let last = (first + chunk_len).min(end);
-                for i in first..last {
-                    let nonce = nonce_at(start, i);
-                    if leading_zero_bits(&local.digest_with(nonce)) >= difficulty {
-                        progress.tried.fetch_add(i - first + 1, Ordering::Relaxed);
-                        return Some(Some(nonce));
+                // A few hundred nonces at a time, then the stop flag and the
+                // limit: a hard search stops within milliseconds of either.
+                let mut from = first;
+                while from < last {
+                    let to = (from + STEP).min(last);
+                    for i in from..to {
+                        let nonce = nonce_at(start, i);
+                        if leading_zero_bits(&local.digest_with(nonce)) >= difficulty {
+                            progress.tried.fetch_add(i - from + 1, Ordering::Relaxed);
+                            return Some(Some(nonce));
+                        }
                     }
-                }
-                let tried =
-                    progress.tried.fetch_add(last - first, Ordering::Relaxed) + (last - first);
-                let cap = progress.limit.load(Ordering::Relaxed);
-                if cap != 0 && tried >= cap {
-                    progress.stop.store(true, Ordering::Relaxed);
+                    let tried =
+                        progress.tried.fetch_add(to - from, Ordering::Relaxed) + (to - from);
+                    let cap = progress.limit.load(Ordering::Relaxed);
+                    if cap != 0 && tried >= cap {
+                        progress.stop.store(true, Ordering::Relaxed);
+                    }
+                    if progress.stop.load(Ordering::Relaxed) {
+                        return Some(None);
+                    }
+                    from = to;
                 }
                 None
             });
@@ -220,6 +230,9 @@ pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mi
         None => Mined::Exhausted,
     }
 }
+
+/// Nonces tried between two looks at the stop flag and the limit.
+const STEP: u64 = 256;
 
 /// Nonces one parallel task tries: about a sixteenth of the expected search
 /// (at least 16, at most `CHUNK` × 64), so even an easy target is split

@@ -296,6 +296,12 @@ pub struct HashcashArgs {
     /// When no nonce works for a timestamp, move the timestamp forward a second and go on.
     #[arg(long)]
     pub bump_ts: bool,
+    /// Give up mining after SECS seconds in all (exit 1); what was mined by then is written.
+    #[arg(long, value_name = "SECS", value_parser = positive_secs, conflicts_with = "check")]
+    pub max_time: Option<f64>,
+    /// Choose the difficulty whose expected search takes about SECS from the measured hash rate, and print it.
+    #[arg(long, value_name = "SECS", value_parser = positive_secs, conflicts_with_all = ["difficulty", "check"])]
+    pub target_time: Option<f64>,
     /// Type of wire-format input (JSON input names its type).
     #[arg(long = "type", value_enum, value_name = "TYPE")]
     pub kind: Option<TypeArg>,
@@ -303,6 +309,14 @@ pub struct HashcashArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// A number of seconds above zero, fractions allowed.
+fn positive_secs(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+        .ok_or_else(|| format!("'{text}' is not a number of seconds above 0"))
 }
 
 #[derive(Args, Debug)]

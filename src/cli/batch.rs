@@ -71,14 +71,30 @@ pub fn map_objects_par(
                 .map(|(index, obj)| (index, f(index, obj)))
                 .collect()
         });
+        let mut last = false;
         for (index, result) in results {
             match result {
+                Ok(_) if last => {}
                 Ok(obj) => out.write(&obj)?,
+                Err(failure) if failure.is_final() => {
+                    // The first such failure says why the stream stops;
+                    // the objects after it are not taken.
+                    if !last {
+                        rejected += 1;
+                        report_rejected(&source, index, failure);
+                    }
+                    last = true;
+                }
                 Err(failure) => {
                     rejected += 1;
                     report_rejected(&source, index, failure);
                 }
             }
+        }
+        if last {
+            stdout().flush().map_err(write_err)?;
+            out.finish()?;
+            return Ok(StreamEnd::default().exit(rejected));
         }
         // Nothing more was waiting: let the results go.
         stdout().flush().map_err(write_err)?;

@@ -1,12 +1,12 @@
 //! `gossip hashcash`: mine each object's nonce, or `--check` it.
 
 use gossip::codec::{Kind, Object};
-use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
+use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY, Work, expected_tries};
 
 use super::args::HashcashArgs;
 use super::batch::map_objects_par;
 use super::io::{CmdResult, Failure, kind, map_objects};
-use super::mine::Miner;
+use super::mine::{Miner, difficulty_for_time, human_time};
 
 /// The difficulty for an object: the flag, else the protocol default for its type.
 pub fn difficulty_for(obj: &Object, flag: Option<u32>) -> u32 {
@@ -31,14 +31,25 @@ pub fn run(args: HashcashArgs) -> CmdResult {
             check(obj, args.difficulty)
         });
     }
-    let miner = Miner::new(args.jobs.jobs)?;
+    let miner = Miner::new(args.jobs.jobs)?.with_max_time(args.max_time);
+    let chosen = args.target_time.map(|secs| {
+        // A bulletin header's work: the rate hardly depends on the preimage.
+        let rate = miner.hash_rate(&Work::new(vec![0; 72]));
+        let d = difficulty_for_time(rate, secs);
+        eprintln!(
+            "gossip: hashcash: --target-time {secs} s: difficulty {d} (about {} expected at {rate:.0} hashes/s, measured)",
+            human_time(expected_tries(d) / rate)
+        );
+        d
+    });
+    let flag = chosen.or(args.difficulty);
     map_objects_par(
         &args.input,
         &args.output,
         kind,
         miner.pool(),
         |_, mut obj| {
-            let difficulty = difficulty_for(&obj, args.difficulty);
+            let difficulty = difficulty_for(&obj, flag);
             miner
                 .mine_object(&mut obj, difficulty, args.bump_ts)
                 .map(|()| obj)

@@ -27,6 +27,8 @@ pub struct Failure {
     pub hint: Option<String>,
     /// The kind of the I/O error on stdout it comes from, if it does.
     stdout_error: Option<io::ErrorKind>,
+    /// A stream of objects ends here: no more are taken after this one.
+    ends_input: bool,
 }
 
 impl Failure {
@@ -39,7 +41,19 @@ impl Failure {
             why: why.to_string(),
             hint: None,
             stdout_error: None,
+            ends_input: false,
         }
+    }
+
+    /// Marks a failure after which a stream takes no more objects.
+    pub fn ends_input(mut self) -> Self {
+        self.ends_input = true;
+        self
+    }
+
+    /// Whether a stream stops at this failure.
+    pub fn is_final(&self) -> bool {
+        self.ends_input
     }
 
     /// A bad flag value or combination: `main` reports it under the

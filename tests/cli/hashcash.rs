@@ -253,3 +253,65 @@ fn a_stream_mined_in_parallel_keeps_its_order() {
     assert_eq!(contents, want);
     env.ok(&["hashcash", "--check", "-d", "6"], &out.stdout);
 }
+
+#[test]
+fn a_long_search_is_announced_and_max_time_gives_up_with_exit_1() {
+    let env = Env::new();
+    let lines: String = (0..3)
+        .map(|i| bulletin_line(&env, "t", &format!("slow {i}"), 1000 + i))
+        .collect();
+    let started = std::time::Instant::now();
+    let out = env.fail(&["hashcash", "-d", "60", "--max-time", "0.5"], &lines, 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "--max-time 0.5 took {:?}",
+        started.elapsed()
+    );
+    assert!(out.stdout.is_empty(), "nothing reached difficulty 60");
+    let err = out.stderr.clone();
+    assert!(
+        err.contains("gossip: hashcash: difficulty 60 takes about"),
+        "no estimate before mining: {err}"
+    );
+    assert_eq!(
+        err.matches("gave up: --max-time 0.5 s ran out before a nonce reached difficulty 60")
+            .count(),
+        1,
+        "one line for the stream, not one per object: {err}"
+    );
+    assert!(err.contains("hint: raise --max-time"), "{err}");
+}
+
+#[test]
+fn what_was_mined_before_max_time_is_written() {
+    let env = Env::new();
+    let out = env.ok(
+        &["hashcash", "-d", "4", "--max-time", "30"],
+        bulletin_line(&env, "t", "quick", 7),
+    );
+    assert_eq!(out.json().len(), 1);
+    assert!(
+        out.stderr.is_empty(),
+        "a quick search is not announced: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn target_time_picks_and_prints_a_difficulty_that_the_output_meets() {
+    let env = Env::new();
+    let out = env.ok(
+        &["hashcash", "--target-time", "0.2"],
+        bulletin_line(&env, "t", "timed", 7),
+    );
+    let err = out.stderr.clone();
+    let chosen: u32 = err
+        .strip_prefix("gossip: hashcash: --target-time 0.2 s: difficulty ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no chosen difficulty in: {err}"));
+    assert!((4..=24).contains(&chosen), "difficulty {chosen} for 0.2 s");
+    assert!(work_bits(&out.stdout)[0] >= chosen);
+    env.usage(&["hashcash", "--target-time", "1", "-d", "3"], "");
+    env.usage(&["hashcash", "--max-time", "0"], "");
+}
