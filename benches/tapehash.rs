@@ -1,5 +1,7 @@
 //! tapehash1 against its floor (the same hash calls, replayed bare), and
-//! mining on one thread against two.
+//! mining on one thread against two (hashes a second, and one object at a
+//! time at -d 8, 10 and 16). `TAPEHASH_RATIOS_ONLY=1` prints only the
+//! ratios, without criterion's groups.
 //!
 //! `cargo bench --bench tapehash`; the ratio lines printed at the end are the
 //! figures `docs/performance.md` quotes.
@@ -152,8 +154,53 @@ fn ratios() {
     );
 }
 
+/// One object at a time, on one thread against two: the same objects and
+/// the same start nonces for both, so both search the same nonces (the
+/// parallel search goes upward from the start too) and the ratio is the
+/// scale, not luck.
+fn one_object_scale() {
+    for (difficulty, count) in [(8u32, 400u32), (10, 200), (16, 8)] {
+        let works: Vec<_> = (0..count)
+            .map(|i| {
+                Bulletin::new([2; 32], format!("object {i}").into_bytes(), 1_764_000_000).work()
+            })
+            .collect();
+        let time = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            let t = Instant::now();
+            pool.install(|| {
+                for (i, w) in works.iter().enumerate() {
+                    black_box(mine(
+                        w,
+                        difficulty,
+                        (i as u32 * 7919) % 65_536,
+                        &Progress::default(),
+                    ));
+                }
+            });
+            t.elapsed()
+        };
+        let (one, two) = (time(1), time(2));
+        println!(
+            "mining one object at a time at -d {difficulty} ({count} objects): 1 thread {:.2} s, 2 threads {:.2} s, speed-up {:.2}x",
+            one.as_secs_f64(),
+            two.as_secs_f64(),
+            one.as_secs_f64() / two.as_secs_f64()
+        );
+    }
+}
+
 fn main() {
+    if std::env::var_os("TAPEHASH_RATIOS_ONLY").is_some() {
+        ratios();
+        one_object_scale();
+        return;
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
     ratios();
+    one_object_scale();
 }

@@ -186,6 +186,9 @@ pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mi
     let window = chunk_len * 4 * rayon::current_num_threads().max(1) as u64;
     let mut found = None;
     let mut base = 0;
+    // Set by the thread that finds a nonce, so the others stop within a
+    // step instead of finishing their chunks.
+    let done = AtomicBool::new(false);
     while found.is_none() && base < limit {
         let end = (base + window).min(limit);
         found = (base / chunk_len..end.div_ceil(chunk_len))
@@ -206,6 +209,7 @@ pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mi
                         let nonce = nonce_at(start, i);
                         if leading_zero_bits(&local.digest_with(nonce)) >= difficulty {
                             progress.tried.fetch_add(i - from + 1, Ordering::Relaxed);
+                            done.store(true, Ordering::Relaxed);
                             return Some(Some(nonce));
                         }
                     }
@@ -217,6 +221,9 @@ pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mi
                     }
                     if progress.stop.load(Ordering::Relaxed) {
                         return Some(None);
+                    }
+                    if done.load(Ordering::Relaxed) {
+                        return None;
                     }
                     from = to;
                 }
