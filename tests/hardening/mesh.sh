@@ -19,33 +19,15 @@ set -euo pipefail
 source "$(dirname "$0")/../relay/lib.sh" "$@"
 DEADLINE=60
 
-command -v ip >/dev/null || fail "ip (iproute2) is not installed"
+source "$(dirname "$0")/netns_lib.sh"
 NS="gsm$$"
 HUB=${NS}h
-NSES=()
-netns_cleanup() {
-    local n
-    for n in "${NSES[@]}"; do
-        ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-        ip netns del "$n" 2>/dev/null || true
-    done
-}
-trap 'rc=$?; set +e; netns_cleanup; cleanup "$rc"' EXIT
-
-if ! ip netns add "$HUB" 2>netns.log; then
-    if [ "${GOSSIP_SKIP_NETNS:-}" = 1 ]; then
-        echo "skipped: cannot make network namespaces ($(cat netns.log)); GOSSIP_SKIP_NETNS=1"
-        exit 0
-    fi
-    fail "cannot make a network namespace: $(cat netns.log) (set GOSSIP_SKIP_NETNS=1 to skip)"
-fi
-NSES+=("$HUB")
+netns_new "$HUB"
 ip -n "$HUB" link add br0 type bridge
 ip -n "$HUB" link set br0 up
 for i in 1 2 3 4 5; do
     n=${NS}$i
-    ip netns add "$n" && NSES+=("$n")
-    ip -n "$n" link set lo up
+    netns_new "$n"
     ip link add "${NS}v$i" netns "$n" type veth peer name "p$i" netns "$HUB"
     ip -n "$HUB" link set "p$i" master br0 up
     ip -n "$n" addr add "10.78.0.$i/24" dev "${NS}v$i"

@@ -16,31 +16,10 @@ set -euo pipefail
 source "$(dirname "$0")/../relay/lib.sh" "$@"
 
 command -v socat >/dev/null || fail "socat is not installed"
-command -v ip >/dev/null || fail "ip (iproute2) is not installed"
+source "$(dirname "$0")/netns_lib.sh"
 NS="gsp$$"
 A=${NS}a B=${NS}b C=${NS}c
-NSES=()
-netns_cleanup() {
-    local n
-    for n in "${NSES[@]}"; do
-        # what runs in our namespaces is ours: end it before the namespace
-        ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-        ip netns del "$n" 2>/dev/null || true
-    done
-}
-trap 'rc=$?; set +e; netns_cleanup; cleanup "$rc"' EXIT
-
-if ! ip netns add "$A" 2>netns.log; then
-    if [ "${GOSSIP_SKIP_NETNS:-}" = 1 ]; then
-        echo "skipped: cannot make network namespaces ($(cat netns.log)); GOSSIP_SKIP_NETNS=1"
-        exit 0
-    fi
-    fail "cannot make a network namespace: $(cat netns.log) (set GOSSIP_SKIP_NETNS=1 to skip)"
-fi
-NSES+=("$A")
-ip netns add "$B" && NSES+=("$B")
-ip netns add "$C" && NSES+=("$C")
-for n in "$A" "$B" "$C"; do ip -n "$n" link set lo up; done
+netns_new "$A" "$B" "$C"
 ip link add "${NS}ab" netns "$A" type veth peer name "${NS}ba" netns "$B"
 ip link add "${NS}bc" netns "$B" type veth peer name "${NS}cb" netns "$C"
 ip -n "$A" addr add 10.77.1.1/24 dev "${NS}ab"

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use gossip::codec::{Kind, Object, ObjectReader, ReadError};
 
-use super::{ConnId, Input, NetEvent, Why};
+use super::{ConnId, Input, NetEvent, Why, send_event};
 use crate::cli::relay::in_flight::{self, InFlight};
 
 /// Frames waiting for the writer thread, bounded in bytes.
@@ -169,7 +169,7 @@ pub fn run(
         Ok(w) => w,
         Err(e) => {
             let _ = stream.shutdown(Shutdown::Both);
-            return send(
+            return send_event(
                 shared,
                 NetEvent::Failed {
                     remote,
@@ -178,7 +178,7 @@ pub fn run(
             );
         }
     };
-    if !send(
+    if !send_event(
         shared,
         NetEvent::Opened {
             conn,
@@ -192,7 +192,7 @@ pub fn run(
     }
     let why = read_frames(conn, &stream, shared);
     let _ = stream.shutdown(Shutdown::Both);
-    send(shared, NetEvent::Closed { conn, why })
+    send_event(shared, NetEvent::Closed { conn, why })
 }
 
 /// Reads messages off the connection into the relay's loop until it ends.
@@ -218,7 +218,7 @@ fn read_frames(conn: ConnId, stream: &TcpStream, shared: &Shared) -> Why {
         };
         let size = in_flight::message_size(&message);
         shared.in_flight.take(size);
-        if !send(
+        if !send_event(
             shared,
             NetEvent::Message {
                 conn,
@@ -230,8 +230,4 @@ fn read_frames(conn: ConnId, stream: &TcpStream, shared: &Shared) -> Why {
         }
     }
     Why::Eof
-}
-
-fn send(shared: &Shared, event: NetEvent) -> bool {
-    shared.tx.send(Input::Net(event)).is_ok()
 }
