@@ -217,11 +217,10 @@ impl<H: Hooks> Node<H> {
         });
     }
 
-    /// The verdict this node would give `message` arriving on the
-    /// connection to `from` at `now`, without taking it in: how a network
-    /// driver learns a connecting peer's address only from a valid message.
-    pub fn verify(&self, from: Option<Address>, message: &Message, now: u64) -> Verdict {
-        let difficulty = self.difficulty_for(from.as_ref().unwrap_or(&message.src));
+    /// The verdict this node would give `message` at `now` on a connection
+    /// of message `difficulty`, without taking it in: how a network driver
+    /// learns a connecting peer's address only from a valid message.
+    pub fn verify(&self, message: &Message, difficulty: u32, now: u64) -> Verdict {
         let key = self.connections.get(&message.src).map(|c| c.key());
         verify::verify_message(
             message,
@@ -1114,6 +1113,32 @@ mod tests {
         let c = n.counters();
         assert_eq!((c.received, c.over_cap, c.malformed), (3, 1, 1));
         assert_eq!(c.drops.values().sum::<u64>(), 1);
+    }
+
+    #[test]
+    fn verify_judges_a_message_without_taking_it_in() {
+        let n = node();
+        let sender = Identity::from_seed(&Seed::generate());
+        let plain = Payload::Sync(Op::RequestSyncHeaders, [1; 32], Vec::new()).encode();
+        let key = PeerKey::recipient(&n.address()).unwrap();
+        let good = crate::node::prepare_message(
+            &sender,
+            &key,
+            n.address(),
+            &plain,
+            1000,
+            4,
+            crate::crypto::Cipher::default(),
+        )
+        .unwrap();
+        assert!(n.verify(&good, 4, 1000).is_valid());
+        assert!(
+            !n.verify(&good, 24, 1000).is_valid() || good.work().meets(24),
+            "the connection's difficulty applies"
+        );
+        let bad = Message::new(sender.address(), n.address(), 1000, vec![]);
+        assert!(!n.verify(&bad, 0, 1000).is_valid());
+        assert_eq!((n.pending(), n.counters().received), (0, 0));
     }
 
     #[test]

@@ -232,7 +232,7 @@ impl Network {
                 };
                 let peer = match c.peer {
                     Some(p) => p,
-                    None if node.verify(None, &message, now).is_valid() => {
+                    None if node.verify(&message, c.difficulty, now).is_valid() => {
                         let peer = message.src;
                         self.bind(conn, peer, node, now, sync)?;
                         peer
