@@ -231,3 +231,75 @@ fn read_frames(conn: ConnId, stream: &TcpStream, shared: &Shared) -> Why {
     }
     Why::Eof
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    /// A connected pair on loopback: (our end, the far end).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (theirs, _) = listener.accept().unwrap();
+        (ours, theirs)
+    }
+
+    #[test]
+    fn a_peer_that_stops_reading_fills_only_its_own_queue_bounded_in_bytes() {
+        const LIMIT: usize = 1 << 20;
+        let frame = vec![7u8; 64 << 10];
+        let (slow, _never_read) = pair();
+        let slow_writer = ConnWriter::spawn(&slow, LIMIT).unwrap();
+        let (fast, mut reader) = pair();
+        let fast_writer = ConnWriter::spawn(&fast, LIMIT).unwrap();
+        let reading = std::thread::spawn(move || {
+            let mut got = 0usize;
+            let mut buf = vec![0u8; 1 << 16];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            got
+        });
+        // Until the kernel's buffers and then the queue are full, frames
+        // are taken; after that each one is refused, for this peer only.
+        let mut taken = 0;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while slow_writer.push(frame.clone()) {
+            taken += 1;
+            assert!(Instant::now() < deadline, "the slow queue never filled");
+            if taken % 16 == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let queued = slow_writer.queued() as usize * frame.len();
+        assert!(
+            queued <= LIMIT,
+            "{queued} bytes queued past the {LIMIT}-byte bound"
+        );
+        assert!(
+            !slow_writer.push(frame.clone()),
+            "a full queue keeps refusing"
+        );
+        for _ in 0..64 {
+            assert!(
+                fast_writer.push(frame.clone()),
+                "the other peer is not held back"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            fast_writer.finish(Instant::now() + Duration::from_secs(10)),
+            0
+        );
+        assert_eq!(reading.join().unwrap(), 64 * frame.len());
+        assert!(
+            slow_writer.finish(Instant::now()) > 0,
+            "what it could not take is counted"
+        );
+    }
+}
