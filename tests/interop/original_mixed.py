@@ -268,8 +268,11 @@ class LiveRelay:
         return out
 
     def close(self):
-        self.proc.stdin.close()
-        code = self.proc.wait(timeout=30)
+        # communicate() closes stdin and drains what the relay still writes,
+        # so a relay with output nobody read cannot block on a full pipe
+        # (what it held is then counted as missing).
+        self.proc.communicate(timeout=60)
+        code = self.proc.returncode
         self.log.close()
         return code
 
