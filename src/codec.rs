@@ -51,7 +51,12 @@ pub fn check_size(obj: &Object) -> Result<(), DecodeError> {
 
 /// The longest JSON line a reader accepts: a maximal object in base64 plus
 /// room for the other fields.
-pub const MAX_JSON_LINE: usize = MAX_OBJECT / 3 * 4 + 4096;
+pub const MAX_JSON_LINE: usize = json_line_cap(MAX_OBJECT);
+
+/// The longest JSON line that can carry an object of `max` packed bytes.
+const fn json_line_cap(max: usize) -> usize {
+    max / 3 * 4 + 4096
+}
 
 /// A protocol object in a stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -242,6 +247,8 @@ pub struct ObjectReader<R> {
     line: Vec<u8>,
     /// 1-based index of the object last read, for error messages.
     pub index: u64,
+    /// The largest packed object this reader takes (at most [`MAX_OBJECT`]).
+    max: usize,
 }
 
 impl<R: BufRead> ObjectReader<R> {
@@ -254,7 +261,27 @@ impl<R: BufRead> ObjectReader<R> {
             done: false,
             line: Vec::new(),
             index: 0,
+            max: MAX_OBJECT,
         }
+    }
+
+    /// Lowers the cap on one object to `max` packed bytes (a JSON line to
+    /// its base64 length plus room for the other fields): a frame that
+    /// announces more is refused from its length prefix, before any of it
+    /// is read, and a longer line is dropped as it is read.
+    pub fn max_object(mut self, max: usize) -> Self {
+        self.max = max.min(MAX_OBJECT);
+        self
+    }
+
+    /// The underlying reader.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// The underlying reader, mutably.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
     }
 
     /// The detected format, once the first byte was read.
@@ -281,13 +308,14 @@ impl<R: BufRead> ObjectReader<R> {
 
     fn next_json(&mut self) -> Option<Result<Object, ReadError>> {
         loop {
-            let got = read_line_capped(&mut self.inner, MAX_JSON_LINE, &mut self.line);
+            let cap = json_line_cap(self.max);
+            let got = read_line_capped(&mut self.inner, cap, &mut self.line);
             let error = match got {
                 Ok(None) => return None,
                 Err(e) => return Some(Err(ReadError::Io(e))),
                 Ok(Some(Line::TooLong(len))) => DecodeError::Oversized {
                     len,
-                    max: MAX_JSON_LINE as u64,
+                    max: cap as u64,
                 },
                 Ok(Some(Line::Whole)) if self.line.iter().all(u8::is_ascii_whitespace) => {
                     continue;
@@ -331,10 +359,10 @@ impl<R: BufRead> ObjectReader<R> {
             });
         }
         let len = u64::from(u32::from_be_bytes(len));
-        if len > MAX_OBJECT as u64 {
+        if len > self.max as u64 {
             return fatal(DecodeError::Oversized {
                 len,
-                max: MAX_OBJECT as u64,
+                max: self.max as u64,
             });
         }
         let mut packed = Vec::new();

@@ -530,7 +530,7 @@ pub struct RelayArgs {
     #[arg(long, value_name = "HEX",
           value_parser = value::parsed::<HexBytes<DELIVERY_CODE_LEN>>("--delivery-code"))]
     pub delivery_code: Option<HexBytes<DELIVERY_CODE_LEN>>,
-    /// Send every peer the notice of the current delivery code at start, as a rotation does.
+    /// Send every peer the notice of the current delivery code at start, as a rotation does, and each TCP peer again whenever a connection to it comes up.
     #[arg(long)]
     pub announce_delivery_code: bool,
     /// Rotate the delivery code every EVERY: seconds, or a number with s, m, h or d.
@@ -542,16 +542,26 @@ pub struct RelayArgs {
     /// Dial the peer ADDR at HOST:PORT and keep the link up (redialed with backoff; followed topics synced on each connect). /BITS sets its message difficulty (default -d). Repeatable.
     #[arg(long, value_name = "ADDR@HOST:PORT[/BITS]", value_parser = value::parsed::<ConnectSpec>("--connect"))]
     pub connect: Vec<ConnectSpec>,
-    /// Most accepted connections open at once; more are closed at once and counted.
+    /// Most accepted connections open at once; past it the oldest one that sent no valid message yet is closed (or the new one, when all are bound), counted.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_connections: usize,
-    /// Close a connection that sends nothing for SECS.
+    /// Close a connection that sends no whole message for SECS (since its last one).
     #[arg(long, value_name = "SECS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: u64,
-    /// Bytes one connection's send queue may hold; a slow peer's excess is dropped for it alone and counted.
+    /// Close an accepted connection that sends no valid message within SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub bind_timeout: u64,
+    /// Bytes one connection's send queue may hold (the frame being written included); a slow peer's excess is dropped for it alone and counted.
     #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
     pub send_queue: usize,
+    /// Bytes all connections' send queues together may hold; past it frames are dropped and counted.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub send_total: usize,
+    /// A peer that connects to --listen with this address is treated as configured: answered without the answer budget and sent messages at the listener's /BITS. Repeatable.
+    #[arg(long, value_name = "ADDR", value_parser = value::parsed::<gossip::Address>("--trust"))]
+    pub trust: Vec<gossip::Address>,
     /// Rewrite FILE every few seconds with the counters, per peer too, in Prometheus text format.
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,

@@ -1,7 +1,9 @@
 //! The answer budget: bytes of answers (respond_sync_headers,
-//! respond_content) a node sends to each peer that is not a neighbour, per
-//! time window. A stranger's request costs it one message of proof of work;
-//! the budget bounds what that buys.
+//! respond_content) a node sends per time window to each peer that is not
+//! a configured neighbour (strangers, and neighbours learned from a
+//! connection), and to all of them together. A request costs its sender
+//! one message of proof of work; the budget bounds what that buys, however
+//! many keys the sender makes.
 
 use std::collections::HashMap;
 
@@ -9,6 +11,9 @@ use crate::keys::Address;
 
 /// Default bytes of answers one stranger gets per window.
 pub const DEFAULT_STRANGER_ANSWER_BYTES: u64 = 1 << 20;
+
+/// Default bytes of answers all budgeted peers together get per window.
+pub const DEFAULT_ANSWER_TOTAL_BYTES: u64 = 16 << 20;
 
 /// Default window of the answer budget, seconds.
 pub const DEFAULT_ANSWER_WINDOW: u64 = 60;
@@ -20,6 +25,9 @@ pub const DEFAULT_MAX_ANSWERED_STRANGERS: usize = 4096;
 /// Per-source byte counts for the current window.
 #[derive(Clone, Debug)]
 pub(crate) struct AnswerBudget {
+    total: u64,
+    /// (window, bytes) charged to all sources together.
+    all: (u64, u64),
     bytes: u64,
     window: u64,
     max_sources: usize,
@@ -27,10 +35,12 @@ pub(crate) struct AnswerBudget {
 }
 
 impl AnswerBudget {
-    /// `bytes` per source per `window` seconds, at most `max_sources`
-    /// sources tracked.
-    pub fn new(bytes: u64, window: u64, max_sources: usize) -> Self {
+    /// `total` bytes for all sources and `bytes` per source per `window`
+    /// seconds, at most `max_sources` sources tracked.
+    pub fn new(total: u64, bytes: u64, window: u64, max_sources: usize) -> Self {
         Self {
+            total,
+            all: (0, 0),
             bytes,
             window: window.max(1),
             max_sources,
@@ -39,9 +49,16 @@ impl AnswerBudget {
     }
 
     /// Charges `len` bytes of answer to `peer` at `now`; false (nothing
-    /// charged) when that would pass its budget for this window.
+    /// charged) when that would pass its budget, or all sources' budget,
+    /// for this window.
     pub fn charge(&mut self, peer: Address, len: u64, now: u64) -> bool {
         let window = now / self.window;
+        if self.all.0 != window {
+            self.all = (window, 0);
+        }
+        if self.all.1.saturating_add(len) > self.total {
+            return false;
+        }
         if !self.used.contains_key(&peer) && self.used.len() >= self.max_sources {
             self.used.retain(|_, (w, _)| *w == window);
             if self.used.len() >= self.max_sources {
@@ -55,6 +72,7 @@ impl AnswerBudget {
         match used.checked_add(len) {
             Some(total) if total <= self.bytes => {
                 *used = total;
+                self.all.1 += len;
                 true
             }
             _ => false,
@@ -68,7 +86,7 @@ mod tests {
 
     #[test]
     fn each_source_gets_its_bytes_per_window_and_sources_are_bounded() {
-        let mut b = AnswerBudget::new(100, 60, 2);
+        let mut b = AnswerBudget::new(1000, 100, 60, 2);
         let (p, q, r) = (Address([1; 32]), Address([2; 32]), Address([3; 32]));
         assert!(b.charge(p, 60, 0));
         assert!(!b.charge(p, 41, 59), "past the budget");
@@ -77,5 +95,15 @@ mod tests {
         assert!(b.charge(q, 1, 60));
         assert!(!b.charge(r, 1, 60), "too many sources this window");
         assert!(b.charge(r, 1, 120), "old windows make room");
+    }
+
+    #[test]
+    fn all_sources_together_get_the_total_per_window() {
+        let mut b = AnswerBudget::new(250, 100, 60, 100);
+        let peers: Vec<Address> = (0..5u8).map(|i| Address([i; 32])).collect();
+        let taken = peers.iter().filter(|p| b.charge(**p, 100, 0)).count();
+        assert_eq!(taken, 2, "five keys buy no more than the total");
+        assert!(b.charge(peers[4], 50, 0), "what is left of the total");
+        assert!(b.charge(peers[4], 100, 60), "a new window");
     }
 }

@@ -1,7 +1,8 @@
 //! A node's settings and their defaults.
 
 use super::answer_budget::{
-    DEFAULT_ANSWER_WINDOW, DEFAULT_MAX_ANSWERED_STRANGERS, DEFAULT_STRANGER_ANSWER_BYTES,
+    DEFAULT_ANSWER_TOTAL_BYTES, DEFAULT_ANSWER_WINDOW, DEFAULT_MAX_ANSWERED_STRANGERS,
+    DEFAULT_STRANGER_ANSWER_BYTES,
 };
 use super::replay::DEFAULT_REPLAY_CAPACITY;
 use super::seen::DEFAULT_SEEN_CAPACITY;
@@ -46,8 +47,12 @@ pub struct NodeConfig {
     /// within the message TTL.
     pub replay_capacity: usize,
     /// Bytes of answers (sync headers, content) one peer that is not a
-    /// neighbour gets per `answer_window`; the excess counts as `over_cap`.
+    /// configured neighbour (a stranger, or a learned neighbour) gets per
+    /// `answer_window`; the excess counts as `over_cap`.
     pub stranger_answer_bytes: u64,
+    /// Bytes of answers all such peers together get per `answer_window`,
+    /// so many keys buy no more than this.
+    pub answer_total_bytes: u64,
     /// The window of `stranger_answer_bytes`, seconds.
     pub answer_window: u64,
     /// Most strangers whose answer bytes are tracked in one window.
@@ -70,6 +75,7 @@ impl Default for NodeConfig {
             max_peer_inboxes: DEFAULT_MAX_PEER_INBOXES,
             replay_capacity: DEFAULT_REPLAY_CAPACITY,
             stranger_answer_bytes: DEFAULT_STRANGER_ANSWER_BYTES,
+            answer_total_bytes: DEFAULT_ANSWER_TOTAL_BYTES,
             answer_window: DEFAULT_ANSWER_WINDOW,
             max_answered_strangers: DEFAULT_MAX_ANSWERED_STRANGERS,
             cipher: Cipher::default(),

@@ -41,6 +41,9 @@ pub struct Node<H = DefaultHooks> {
     topics: BTreeSet<Id>,
     seen: SeenSet,
     connections: BTreeMap<Address, Connection>,
+    /// Neighbours whose link cannot take more now: forwards to them are
+    /// deferred, not prepared.
+    congested: BTreeSet<Address>,
     delivery_code_since: Option<u64>,
     peer_codes: BTreeMap<Address, [u8; DELIVERY_CODE_LEN]>,
     pending_sync: HashSet<(Address, Id)>,
@@ -78,6 +81,7 @@ impl Node {
             seen: SeenSet::new(config.seen_capacity),
             replay: ReplaySet::new(config.replay_capacity),
             answer_budget: AnswerBudget::new(
+                config.answer_total_bytes,
                 config.stranger_answer_bytes,
                 config.answer_window,
                 config.max_answered_strangers,
@@ -86,6 +90,7 @@ impl Node {
             delivery_code,
             topics,
             connections: BTreeMap::new(),
+            congested: BTreeSet::new(),
             delivery_code_since: None,
             peer_codes: BTreeMap::new(),
             pending_sync: HashSet::new(),
@@ -151,6 +156,7 @@ impl<H: Hooks> Node<H> {
             topics: self.topics,
             seen: self.seen,
             connections: self.connections,
+            congested: self.congested,
             delivery_code_since: self.delivery_code_since,
             peer_codes: self.peer_codes,
             pending_sync: self.pending_sync,
@@ -188,6 +194,15 @@ impl<H: Hooks> Node<H> {
     /// to it.
     pub fn receive_from(&mut self, peer: Address, message: Message) {
         self.push_inbound(Some(peer), message);
+    }
+
+    /// A received message on a connection that names no peer yet (a
+    /// network driver has not learned who is on it): verified as a
+    /// stranger's, and its drops are reported with no peer, so a message
+    /// that names a neighbour as its src cannot get that neighbour's
+    /// connection blamed.
+    pub fn receive_unattributed(&mut self, message: Message) {
+        self.push_inbound(None, message);
     }
 
     /// Packed message bytes, as received; bytes that are not a message are
@@ -250,12 +265,17 @@ impl<H: Hooks> Node<H> {
     /// queues run, and comes out as an [`Event::Send`].
     pub fn send(&mut self, peer: Address, payload: &Payload, now: u64) -> Result<(), NodeError> {
         let difficulty = self.difficulty_for(&peer);
+        let bulletin = match payload {
+            Payload::Bulletin(_, b) => Some(b.key()),
+            _ => None,
+        };
         self.queues.outbound.push_back(Draft {
             peer,
             op: payload.op(),
             plain: payload.encode(),
             ts: pow::ts_of(now),
             difficulty,
+            bulletin,
         });
         Ok(())
     }
@@ -299,6 +319,13 @@ impl<H: Hooks> Node<H> {
             old_code: code,
             new_code: code,
         });
+    }
+
+    /// Sends the notice of the current delivery code to one neighbour: how
+    /// a relay tells a peer its inbox each time a connection to it comes
+    /// up, so a rotation made while the peer was away reaches it.
+    pub fn announce_delivery_code_to(&mut self, peer: Address, now: u64) -> Result<(), NodeError> {
+        self.send_delivery_code_notice(self.delivery_code, vec![peer], now)
     }
 
     /// Time passing: forgets expired seen keys and removes expired
@@ -513,16 +540,71 @@ impl<H: Hooks> Node<H> {
         self.topics.iter()
     }
 
-    /// Adds (or updates) a neighbour with its message difficulty.
+    /// Adds (or updates) a configured neighbour with its message
+    /// difficulty, asked of it and used towards it.
     pub fn connect(&mut self, peer: Address, difficulty: u32) -> Result<(), KeyError> {
         self.connections
             .insert(peer, Connection::new(peer, difficulty)?);
         Ok(())
     }
 
+    /// Adds a neighbour learned from a connection it made: its messages
+    /// must carry `difficulty`, but messages to it are mined at no more
+    /// than the configured default (so a listener's admission difficulty
+    /// does not make every forward to every learned peer cost that much),
+    /// and its requests are answered within the answer budget, as a
+    /// stranger's. A configured neighbour stays as it is.
+    pub fn learn(&mut self, peer: Address, difficulty: u32) -> Result<(), KeyError> {
+        if self.connections.get(&peer).is_some_and(|c| !c.is_learned()) {
+            return Ok(());
+        }
+        let send = difficulty.min(self.config.message_difficulty);
+        self.connections
+            .insert(peer, Connection::learned(peer, difficulty, send)?);
+        Ok(())
+    }
+
     /// Drops a neighbour; true when it was one.
     pub fn disconnect(&mut self, peer: &Address) -> bool {
+        self.congested.remove(peer);
         self.connections.remove(peer).is_some()
+    }
+
+    /// Marks a neighbour as congested (its link cannot take more now) or
+    /// not. While congested, new bulletins are not forwarded to it: each
+    /// is an [`Event::Deferred`] instead, and nothing is sealed, signed or
+    /// mined for it.
+    pub fn set_congested(&mut self, peer: Address, congested: bool) {
+        if congested {
+            self.congested.insert(peer);
+        } else {
+            self.congested.remove(&peer);
+        }
+    }
+
+    /// Forwards to `peer` the stored, unexpired bulletins with these keys
+    /// (store_and_forward, as when they first came): how a caller repairs
+    /// what a congested link missed ([`Event::Deferred`], or an
+    /// [`Outbound`] it could not send). Returns how many were queued.
+    pub fn forward_stored(
+        &mut self,
+        peer: Address,
+        keys: &[Key],
+        now: u64,
+    ) -> Result<usize, NodeError> {
+        let mut queued = 0;
+        for key in keys {
+            let Some(b) = self.store.retrieve(key)? else {
+                continue;
+            };
+            if b.is_expired(now) {
+                continue;
+            }
+            self.send(peer, &Payload::Bulletin(Op::StoreAndForward, b), now)?;
+            self.counters.forwarded += 1;
+            queued += 1;
+        }
+        Ok(queued)
     }
 
     /// The neighbours.
@@ -535,12 +617,27 @@ impl<H: Hooks> Node<H> {
         self.connections.get(peer)
     }
 
-    /// The message difficulty for `peer`: its connection's, else the
-    /// configured default.
+    /// The message difficulty used towards `peer`: its connection's, else
+    /// the configured default.
     pub fn difficulty_for(&self, peer: &Address) -> u32 {
         self.connections
             .get(peer)
+            .map_or(self.config.message_difficulty, Connection::send_difficulty)
+    }
+
+    /// The message difficulty asked of `peer`: its connection's, else the
+    /// configured default.
+    fn required_difficulty(&self, peer: &Address) -> u32 {
+        self.connections
+            .get(peer)
             .map_or(self.config.message_difficulty, Connection::difficulty)
+    }
+
+    /// Whether `message` is an exact replay of one this node already took
+    /// (within the message TTL), without recording it: a network driver
+    /// must not let a replayed message bind a connection to its signer.
+    pub fn is_replay(&self, message: &Message, now: u64) -> bool {
+        self.replay.contains(message, now)
     }
 
     /// The inbox topic `peer` last announced with a delivery-code notice.
@@ -639,7 +736,7 @@ impl<H: Hooks> Node<H> {
     /// message difficulty of the connection it came on.
     fn inbound_policy(&self, item: &Inbound, now: u64) -> Policy {
         let peer = item.from.as_ref().unwrap_or(&item.message.src);
-        self.policy(now, self.difficulty_for(peer))
+        self.policy(now, self.required_difficulty(peer))
     }
 
     /// The verification policy at `now` for a message at `difficulty`.
@@ -762,7 +859,8 @@ impl<H: Hooks> Node<H> {
                 self.serve_content(peer, content_id, now)?
             }
             Action::NotifyChangedDeliveryCode { new_code, .. } => {
-                self.send_delivery_code_notice(new_code, now)?
+                let peers = self.connections.keys().copied().collect();
+                self.send_delivery_code_notice(new_code, peers, now)?
             }
             Action::ChangedDeliveryCode { peer, code } => {
                 self.record_peer_code(peer, code, now)?;
@@ -842,6 +940,13 @@ impl<H: Hooks> Node<H> {
                 .collect();
             let payload = Payload::Bulletin(Op::StoreAndForward, bulletin.clone());
             for peer in peers {
+                if self.congested.contains(&peer) {
+                    self.events.push_back(Event::Deferred {
+                        peer,
+                        key: bulletin.key(),
+                    });
+                    continue;
+                }
                 self.send(peer, &payload, now)?;
                 self.counters.forwarded += 1;
             }
@@ -878,11 +983,16 @@ impl<H: Hooks> Node<H> {
         self.answer(peer, Payload::Sync(Op::RespondSyncHeaders, topic, ids), now)
     }
 
-    /// Sends an answer to a request: to a neighbour always, to a stranger
-    /// within its answer budget (the excess counts as `over_cap`).
+    /// Sends an answer to a request: to a configured neighbour always, to a
+    /// learned one or a stranger within the answer budget (the excess
+    /// counts as `over_cap`).
     fn answer(&mut self, peer: Address, payload: Payload, now: u64) -> Result<(), NodeError> {
         let len = payload.encode().len() as u64;
-        if !self.connections.contains_key(&peer) && !self.answer_budget.charge(peer, len, now) {
+        let budgeted = self
+            .connections
+            .get(&peer)
+            .is_none_or(Connection::is_learned);
+        if budgeted && !self.answer_budget.charge(peer, len, now) {
             self.dropped(Some(peer), DropReason::OverCap);
             return Ok(());
         }
@@ -937,10 +1047,11 @@ impl<H: Hooks> Node<H> {
     }
 
     /// notify_changed_delivery_code: mines a notice bulletin for the new
-    /// code and sends it to every neighbour as deliver_without_forward.
+    /// code and sends it to `peers` as deliver_without_forward.
     fn send_delivery_code_notice(
         &mut self,
         code: [u8; DELIVERY_CODE_LEN],
+        peers: Vec<Address>,
         now: u64,
     ) -> Result<(), NodeError> {
         let mut b = Notice {
@@ -950,7 +1061,6 @@ impl<H: Hooks> Node<H> {
         .bulletin(pow::ts_of(now));
         b.hashcash(self.config.bulletin_difficulty)?;
         self.mark_as_seen(b.key(), seen_until(&b))?;
-        let peers: Vec<Address> = self.connections.keys().copied().collect();
         let payload = Payload::Bulletin(Op::DeliverWithoutForward, b);
         for peer in peers {
             self.send(peer, &payload, now)?;

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::bulletin::Bulletin;
+use crate::ids::Key;
 use crate::keys::Address;
 use crate::message::Message;
 use crate::operation::Op;
@@ -21,6 +22,16 @@ pub enum Event {
     /// a crash before that delivers it again (see
     /// [`super::Node::pending_deliveries`]).
     Deliver(Bulletin),
+    /// A bulletin was not forwarded to `peer` because the caller marked it
+    /// congested ([`super::Node::set_congested`]): nothing was sealed or
+    /// mined for it. Give the key back to [`super::Node::forward_stored`]
+    /// once the peer can take it.
+    Deferred {
+        /// The neighbour.
+        peer: Address,
+        /// The bulletin not forwarded.
+        key: Key,
+    },
     /// A received message was dropped (also counted in
     /// [`super::Counters`]).
     Dropped {
@@ -38,6 +49,10 @@ pub struct Outbound {
     pub peer: Address,
     /// The operation inside the sealed body.
     pub op: Op,
+    /// The key of the bulletin it carries, if it carries one: what a
+    /// caller that could not send it can give back to
+    /// [`super::Node::forward_stored`] later.
+    pub bulletin: Option<Key>,
     /// The message, ready for the wire.
     pub message: Message,
 }

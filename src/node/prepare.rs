@@ -46,6 +46,7 @@ pub(crate) fn prepare(
     Ok(Outbound {
         peer: d.peer,
         op: d.op,
+        bulletin: d.bulletin,
         message,
     })
 }

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use super::Action;
 use crate::bulletin::Bulletin;
+use crate::ids::Key;
 use crate::keys::Address;
 use crate::message::Message;
 use crate::operation::Op;
@@ -37,6 +38,8 @@ pub(crate) struct Draft {
     pub ts: u32,
     /// The peer's message difficulty.
     pub difficulty: u32,
+    /// The bulletin it carries, if any.
+    pub bulletin: Option<Key>,
 }
 
 /// A bulletin accepted and not seen before, waiting for the store.

@@ -61,6 +61,12 @@ impl ReplaySet {
         true
     }
 
+    /// Whether `message`'s signature is held and not stale at `now`.
+    pub fn contains(&self, message: &Message, now: u64) -> bool {
+        let key: SigKey = Sha256::digest(message.sig).into();
+        self.until.get(&key).is_some_and(|&expires| expires > now)
+    }
+
     /// Forgets every signature stale at `now`.
     fn forget_stale(&mut self, now: u64) {
         while let Some(&(expires, key)) = self.by_expiry.first() {

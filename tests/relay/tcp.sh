@@ -9,8 +9,8 @@
 #    restarted catches up by sync what A took meanwhile; A killed and
 #    restarted on its port is redialed by B by itself; every bulletin is
 #    delivered by B exactly once.
-# 5. --max-connections refuses a connection past the limit, and
-#    --idle-timeout closes a silent one; both counted.
+# 5. --max-connections closes the oldest unbound connection past the
+#    limit, and --idle-timeout closes a silent one; both counted.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -95,7 +95,8 @@ wait_for "B to redial the restarted A" grep -q "connected to $B" a2.log
 publish "after a came back" "$PA" "$A"
 wait_for "B to deliver the bulletin forwarded after the redial" has_lines db.out 7
 
-# --- 5: limits: one connection at most, closed when idle for a second
+# --- 5: limits: one accepted connection at most, an idle one closed after
+# a second without a whole message
 pick_port
 PI=$PORT
 "$G" relay -k c.key --listen "127.0.0.1:$PI" --max-connections 1 --idle-timeout 1 \
@@ -104,13 +105,13 @@ RI=$!
 wait_for "I to listen" listening "$PI"
 exec 6<>"/dev/tcp/127.0.0.1/$PI" # silent, holds the one slot
 sleep 0.3
-exec 7<>"/dev/tcp/127.0.0.1/$PI" # over the limit: closed at once
-wait_for "I to refuse the second connection" grep -q "refused, too many connections" i.log
-wait_for "I to close the idle one" grep -q "closed: idle" i.log
+exec 7<>"/dev/tcp/127.0.0.1/$PI" # past the limit: the oldest unbound one goes
+wait_for "I to evict the first connection" grep -q "closed: unbound, to make room" i.log
+wait_for "I to close the idle one" grep -q "closed: no whole message within the idle timeout" i.log
 exec 6>&- 7>&-
 kill -TERM "$RI"
 wait_exit "$RI" "I"
-grep -q 'gossip: relay: network: .*connections_refused=1 connections_junk=0 connections_idle=1' i.log ||
+grep -q 'gossip: relay: network: .*connections_junk=0 connections_idle=1 connections_unbound=0 connections_evicted=1' i.log ||
     fail "I's network counters: $(grep 'network:' i.log)"
 
 kill -TERM "$RA" "$RB"

@@ -33,7 +33,7 @@ use gossip::{Counters, Id};
 
 use deliver::Delivery;
 use in_flight::InFlight;
-use net::{Input, Network, Shared, Target};
+use net::{Input, Network, SendTotal, Settings, Shared, Target};
 use outputs::{Outputs, PeerOutput, Sink};
 use tally::Tally;
 
@@ -120,7 +120,10 @@ fn take_batch(
         };
         bytes += in_flight::size_of(&item);
         match item {
-            Ok(Object::Message(m)) => relay.node.receive(m),
+            Ok(Object::Message(m)) => {
+                relay.outputs.net.heard_on_stdin(m.src);
+                relay.node.receive(m)
+            }
             Ok(Object::Bulletin(b)) => {
                 if let Err(e) = relay.node.publish(b, t) {
                     eprintln!("gossip: relay: bulletin from stdin not published: {e}");
@@ -166,7 +169,11 @@ struct Relay {
     connect: Vec<Target>,
     max_connections: usize,
     idle: Duration,
+    bind_timeout: Duration,
     send_queue: usize,
+    send_total: usize,
+    trusted: std::collections::BTreeSet<Address>,
+    announce: bool,
     metrics: Option<PathBuf>,
     status_every: Option<Duration>,
 }
@@ -310,7 +317,11 @@ impl Relay {
             connect,
             max_connections: args.max_connections,
             idle: Duration::from_secs(args.idle_timeout),
+            bind_timeout: Duration::from_secs(args.bind_timeout),
             send_queue: args.send_queue,
+            send_total: args.send_total,
+            trusted: args.trust.iter().copied().collect(),
+            announce: args.announce_delivery_code || args.rotate_delivery_code.is_some(),
             metrics: args.metrics,
             status_every: args.status_every.map(Duration::from_secs),
         })
@@ -345,16 +356,19 @@ impl Relay {
                 tx,
                 in_flight: Arc::clone(&in_flight),
                 send_queue: self.send_queue,
+                send_total: Arc::new(SendTotal::new(self.send_total)),
                 idle: self.idle,
             };
-            self.outputs.net = Network::start(
-                &self.listen,
-                &self.connect,
-                self.max_connections,
-                &shared,
-                &self.stop,
-                self.quiet,
-            )?;
+            let settings = Settings {
+                listen: std::mem::take(&mut self.listen),
+                connect: std::mem::take(&mut self.connect),
+                max_connections: self.max_connections,
+                bind_timeout: self.bind_timeout,
+                trusted: std::mem::take(&mut self.trusted),
+                announce: self.announce,
+                quiet: self.quiet,
+            };
+            self.outputs.net = Network::start(settings, &shared, &self.stop)?;
         } else {
             drop(tx);
         }
@@ -423,7 +437,16 @@ impl Relay {
                     net::status_line(t, &counters, &net.counters, &net.peers)
                 );
             }
-            let first = match rx.recv_timeout(Duration::from_millis(200)) {
+            self.outputs.net.sweep();
+            let (repaired, lost) = self.outputs.net.repair(&mut self.node, t)?;
+            self.outputs.tally.unsent += lost;
+            if repaired {
+                self.node.run_until_idle_parallel(t).map_err(node_failure)?;
+                self.outputs.drain(&mut self.node)?;
+            }
+            // A link that is owed bulletins is looked at again soon.
+            let wait = if self.outputs.net.owes() { 20 } else { 200 };
+            let first = match rx.recv_timeout(Duration::from_millis(wait)) {
                 Ok(item) => item,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     self.outputs.confirm_taken(&mut self.node)?;
@@ -439,8 +462,11 @@ impl Relay {
             let t = now(&self.now);
             let (bytes, stdin_ended) = take_batch(self, batch, t, broken)?;
             self.node.run_until_idle_parallel(t).map_err(node_failure)?;
+            self.outputs.net.end_batch();
             in_flight.free(bytes);
-            if !self.outputs.drain(&mut self.node)? {
+            // With a network, stdout closing ends nothing: a remote party
+            // can never make the relay end through it.
+            if !self.outputs.drain(&mut self.node)? && !self.outputs.net.is_active() {
                 return Ok(());
             }
             if (stdin_ended || broken.is_some()) && !self.outputs.net.is_active() {

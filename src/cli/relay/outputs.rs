@@ -18,7 +18,7 @@ use gossip::keys::Address;
 use gossip::node::{Event, Node};
 
 use super::deliver::{Delivered, Delivery};
-use super::net::Network;
+use super::net::{Network, Sent};
 use super::tally::Tally;
 use crate::cli::io::Failure;
 
@@ -315,12 +315,14 @@ impl Outputs {
     pub fn drain(&mut self, node: &mut Node) -> Result<bool, Failure> {
         let mut unsent = 0;
         let mut delivered = Vec::new();
-        for event in node.drain_events() {
+        let events: Vec<Event> = node.drain_events().collect();
+        for event in events {
             match event {
                 Event::Send(item) => {
-                    let taken = match self.net.send(&item.peer, &item.message) {
-                        Some(queued) => queued,
-                        None => {
+                    let taken = match self.net.send(&item, node) {
+                        Sent::Queued | Sent::Deferred => true,
+                        Sent::Dropped => false,
+                        Sent::NotOurs => {
                             let obj = Object::Message(item.message);
                             match self.peers.get_mut(&item.peer) {
                                 Some(peer) => peer.write(&obj, self.format),
@@ -331,7 +333,7 @@ impl Outputs {
                     unsent += u64::from(!taken);
                 }
                 Event::Deliver(b) => delivered.push(b),
-                _ => {}
+                other => unsent += u64::from(!self.net.note(&other)),
             }
         }
         let result = self.deliver(node, delivered, true);

@@ -1,10 +1,18 @@
 //! One TCP connection: a reader that turns wire frames into inputs for the
 //! relay's loop, and a writer thread fed through a queue bounded in bytes,
 //! so a peer that stops reading holds back only its own messages.
+//!
+//! Both threads share the one socket (one descriptor per connection). The
+//! reader counts every byte against the relay's input bound as it reads
+//! it, and must finish a whole frame within the idle timeout of the last
+//! one (progress, not bytes); the writer's queue counts the frame it is
+//! writing until the last byte is out, against its own bound and the one
+//! for all connections together ([`SendTotal`]).
 
 use std::collections::VecDeque;
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -12,103 +20,203 @@ use std::time::{Duration, Instant};
 use gossip::codec::{Kind, Object, ObjectReader, ReadError};
 
 use super::{ConnId, Input, NetEvent, Why, send_event};
-use crate::cli::relay::in_flight::{self, InFlight};
+use crate::cli::relay::in_flight::{IN_FLIGHT, InFlight};
 
-/// Frames waiting for the writer thread, bounded in bytes.
+/// The largest message a connection takes, bytes: its JSON line (base64,
+/// a third longer) still fits the input bound, so one connection can always
+/// finish any message it may send. A frame that announces more is refused
+/// from its length prefix.
+pub const MAX_TCP_OBJECT: usize = (IN_FLIGHT - 4096) / 4 * 3;
+
+/// Most bytes read from the socket in one call: what a reader may hold
+/// past the bound while it waits for room.
+const READ_CHUNK: usize = 64 << 10;
+
+/// Bytes queued for sending on all connections together, bounded: a frame
+/// is taken while the total stays within the limit, or when nothing is
+/// queued anywhere (so any frame can go).
+pub struct SendTotal {
+    bytes: AtomicUsize,
+    limit: usize,
+}
+
+impl SendTotal {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            bytes: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    fn try_take(&self, n: usize) -> bool {
+        self.bytes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
+                (b == 0 || b + n <= self.limit).then_some(b + n)
+            })
+            .is_ok()
+    }
+
+    fn free(&self, n: usize) {
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
+                Some(b.saturating_sub(n))
+            });
+    }
+
+    /// Bytes queued now, on all connections.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::SeqCst)
+    }
+
+    /// The bound, bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+/// Frames waiting for the writer thread. `bytes` counts them and the frame
+/// being written, until it is out.
+#[derive(Default)]
 struct Queue {
     frames: VecDeque<Vec<u8>>,
     bytes: usize,
+    writing: bool,
     closed: bool,
+    /// The writer ended; `unwritten` frames never went out whole.
+    ended: bool,
+    unwritten: u64,
 }
+
+type Shared2<T> = Arc<(Mutex<T>, Condvar)>;
 
 /// The sending side of a connection, held by the relay's loop.
 pub struct ConnWriter {
-    queue: Arc<(Mutex<Queue>, Condvar)>,
-    stream: TcpStream,
+    queue: Shared2<Queue>,
+    stream: Arc<TcpStream>,
     limit: usize,
-    done: Arc<(Mutex<bool>, Condvar)>,
+    total: Arc<SendTotal>,
+    /// Set when the connection is closed from this side: the reader stops
+    /// waiting for room in the input bound.
+    closing: Arc<AtomicBool>,
 }
 
 impl ConnWriter {
     /// Starts the writer thread for `stream`, its queue bounded at `limit`
-    /// bytes.
-    fn spawn(stream: &TcpStream, limit: usize) -> std::io::Result<Self> {
-        let queue = Arc::new((
-            Mutex::new(Queue {
-                frames: VecDeque::new(),
-                bytes: 0,
-                closed: false,
-            }),
-            Condvar::new(),
-        ));
-        let done = Arc::new((Mutex::new(false), Condvar::new()));
-        let mut out = stream.try_clone()?;
-        let (q, d) = (Arc::clone(&queue), Arc::clone(&done));
+    /// bytes (and all queues together by `total`).
+    fn spawn(stream: &Arc<TcpStream>, limit: usize, total: &Arc<SendTotal>) -> Self {
+        let queue: Shared2<Queue> = Arc::default();
+        let (q, out, t) = (Arc::clone(&queue), Arc::clone(stream), Arc::clone(total));
         std::thread::spawn(move || {
+            let mut failed = false;
             while let Some(frame) = next_frame(&q) {
-                if out.write_all(&frame).and_then(|()| out.flush()).is_err() {
+                let written = (&*out).write_all(&frame).and_then(|()| (&*out).flush());
+                let (lock, _) = &*q;
+                if let Ok(mut queue) = lock.lock() {
+                    queue.writing = false;
+                    if written.is_ok() {
+                        queue.bytes -= frame.len();
+                        t.free(frame.len());
+                    }
+                }
+                if written.is_err() {
+                    failed = true;
                     let _ = out.shutdown(Shutdown::Both);
-                    close_queue(&q);
                     break;
                 }
             }
-            let (lock, cv) = &*d;
-            if let Ok(mut finished) = lock.lock() {
-                *finished = true;
+            let (lock, cv) = &*q;
+            if let Ok(mut queue) = lock.lock() {
+                queue.unwritten = queue.frames.len() as u64 + u64::from(failed);
+                queue.frames.clear();
+                t.free(queue.bytes);
+                queue.bytes = 0;
+                queue.closed = true;
+                queue.ended = true;
             }
             cv.notify_all();
         });
-        Ok(Self {
+        Self {
             queue,
-            stream: stream.try_clone()?,
+            stream: Arc::clone(stream),
             limit,
-            done,
-        })
+            total: Arc::clone(total),
+            closing: Arc::new(AtomicBool::new(false)),
+        }
     }
 
-    /// Queues one frame; false when it does not fit the byte bound or the
-    /// connection is closed (the frame is dropped for this peer only).
+    /// Queues one frame; false when it does not fit this connection's
+    /// bound (unless its queue is empty) or the bound on all connections,
+    /// or the connection is closed (the frame is dropped for this peer only).
     pub fn push(&self, frame: Vec<u8>) -> bool {
         let (lock, cv) = &*self.queue;
         let Ok(mut q) = lock.lock() else { return false };
-        if q.closed || (q.bytes > 0 && q.bytes + frame.len() > self.limit) {
+        if q.closed
+            || (q.bytes > 0 && q.bytes + frame.len() > self.limit)
+            || !self.total.try_take(frame.len())
+        {
             return false;
         }
         q.bytes += frame.len();
         q.frames.push_back(frame);
-        cv.notify_one();
+        cv.notify_all();
         true
     }
 
-    /// Frames still queued.
-    pub fn queued(&self) -> u64 {
-        self.queue.0.lock().map_or(0, |q| q.frames.len() as u64)
+    /// Bytes queued, the frame being written included.
+    pub fn queued_bytes(&self) -> usize {
+        self.queue.0.lock().map_or(0, |q| q.bytes)
+    }
+
+    /// The bound on this connection's queue, bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Frames not yet written whole: queued, or being written.
+    fn unwritten(&self) -> u64 {
+        self.queue.0.lock().map_or(0, |q| {
+            if q.ended {
+                q.unwritten
+            } else {
+                q.frames.len() as u64 + u64::from(q.writing)
+            }
+        })
+    }
+
+    /// Waits until the writer ended, or `deadline`; true if it did.
+    fn wait_ended(&self, deadline: Instant) -> bool {
+        let (lock, cv) = &*self.queue;
+        let Ok(mut q) = lock.lock() else { return false };
+        while !q.ended {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            q = match cv.wait_timeout(q, left) {
+                Ok((q, _)) => q,
+                Err(_) => return false,
+            };
+        }
+        true
     }
 
     /// Lets the writer finish what is queued (until `deadline`), then closes
     /// the socket both ways, which also ends the reader. Returns the frames
-    /// never written.
+    /// never written whole: a frame cut by the close is one of them.
     pub fn finish(&self, deadline: Instant) -> u64 {
         close_queue(&self.queue);
-        let (lock, cv) = &*self.done;
-        if let Ok(mut finished) = lock.lock() {
-            while !*finished {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                match cv.wait_timeout(finished, left) {
-                    Ok((f, _)) => finished = f,
-                    Err(_) => break,
-                }
-            }
-        }
-        let _ = self.stream.shutdown(Shutdown::Both);
-        self.queued()
+        self.wait_ended(deadline);
+        self.close();
+        // A write cut by the shutdown fails at once; the writer then says
+        // what it did not write.
+        self.wait_ended(Instant::now() + Duration::from_secs(1));
+        self.unwritten()
     }
 
     /// Closes the connection now.
     pub fn close(&self) {
+        self.closing.store(true, Ordering::Relaxed);
         close_queue(&self.queue);
         let _ = self.stream.shutdown(Shutdown::Both);
     }
@@ -122,13 +230,14 @@ fn close_queue(queue: &(Mutex<Queue>, Condvar)) {
     cv.notify_all();
 }
 
-/// The next frame for the writer; None once closed and empty.
+/// The next frame for the writer (marked as being written); None once
+/// closed and empty.
 fn next_frame(queue: &(Mutex<Queue>, Condvar)) -> Option<Vec<u8>> {
     let (lock, cv) = queue;
     let mut q = lock.lock().ok()?;
     loop {
         if let Some(frame) = q.frames.pop_front() {
-            q.bytes -= frame.len();
+            q.writing = true;
             return Some(frame);
         }
         if q.closed {
@@ -145,7 +254,9 @@ pub struct Shared {
     pub in_flight: Arc<InFlight>,
     /// Bytes a connection's send queue may hold.
     pub send_queue: usize,
-    /// A connection with no input for this long is closed.
+    /// Bytes all send queues together may hold.
+    pub send_total: Arc<SendTotal>,
+    /// A connection must finish a frame within this long of its last one.
     pub idle: Duration,
 }
 
@@ -161,23 +272,19 @@ pub fn run(
     difficulty: u32,
     shared: &Shared,
 ) -> bool {
-    let setup = stream
-        .set_read_timeout(Some(shared.idle))
-        .and_then(|()| stream.set_nodelay(true))
-        .and_then(|()| ConnWriter::spawn(&stream, shared.send_queue));
-    let writer = match setup {
-        Ok(w) => w,
-        Err(e) => {
-            let _ = stream.shutdown(Shutdown::Both);
-            return send_event(
-                shared,
-                NetEvent::Failed {
-                    remote,
-                    why: e.to_string(),
-                },
-            );
-        }
-    };
+    if let Err(e) = stream.set_nodelay(true) {
+        let _ = stream.shutdown(Shutdown::Both);
+        return send_event(
+            shared,
+            NetEvent::Failed {
+                remote,
+                why: e.to_string(),
+            },
+        );
+    }
+    let stream = Arc::new(stream);
+    let writer = ConnWriter::spawn(&stream, shared.send_queue, &shared.send_total);
+    let closing = Arc::clone(&writer.closing);
     if !send_event(
         shared,
         NetEvent::Opened {
@@ -190,34 +297,83 @@ pub fn run(
     ) {
         return false;
     }
-    let why = read_frames(conn, &stream, shared);
+    let why = read_frames(conn, &stream, closing, shared);
     let _ = stream.shutdown(Shutdown::Both);
     send_event(shared, NetEvent::Closed { conn, why })
 }
 
+/// The socket as the reader sees it: every byte read is counted against
+/// the input bound before more is read, and reading must make progress by
+/// `deadline`.
+struct Charged {
+    stream: Arc<TcpStream>,
+    budget: Arc<InFlight>,
+    closing: Arc<AtomicBool>,
+    /// Bytes counted against the bound and not yet handed to the loop.
+    held: usize,
+    deadline: Instant,
+}
+
+impl Read for Charged {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let timed_out = || std::io::Error::from(std::io::ErrorKind::TimedOut);
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timed_out());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        let chunk = buf.len().min(READ_CHUNK);
+        let n = (&*self.stream).read(&mut buf[..chunk])?;
+        if n > 0 {
+            if !self.budget.take_until(n, self.deadline, &self.closing) {
+                return Err(timed_out());
+            }
+            self.held += n;
+        }
+        Ok(n)
+    }
+}
+
 /// Reads messages off the connection into the relay's loop until it ends.
-fn read_frames(conn: ConnId, stream: &TcpStream, shared: &Shared) -> Why {
-    let Ok(read_half) = stream.try_clone() else {
-        return Why::Error("cannot read the socket".into());
+fn read_frames(
+    conn: ConnId,
+    stream: &Arc<TcpStream>,
+    closing: Arc<AtomicBool>,
+    shared: &Shared,
+) -> Why {
+    let charged = Charged {
+        stream: Arc::clone(stream),
+        budget: Arc::clone(&shared.in_flight),
+        closing,
+        held: 0,
+        deadline: Instant::now() + shared.idle,
     };
-    let reader = BufReader::with_capacity(1 << 16, read_half);
-    for item in ObjectReader::new(reader, Kind::Message) {
-        let message = match item {
-            Ok(Object::Message(m)) => m,
-            Ok(Object::Bulletin(_)) => return Why::Junk("a bulletin, not a message".into()),
-            Err(ReadError::Decode { error, .. }) => return Why::Junk(error.to_string()),
-            Err(ReadError::Io(e))
+    let mut reader =
+        ObjectReader::new(BufReader::with_capacity(READ_CHUNK, charged), Kind::Message)
+            .max_object(MAX_TCP_OBJECT);
+    let why = loop {
+        let message = match reader.next() {
+            None => break Why::Eof,
+            Some(Ok(Object::Message(m))) => m,
+            Some(Ok(Object::Bulletin(_))) => break Why::Junk("a bulletin, not a message".into()),
+            Some(Err(ReadError::Decode { error, .. })) => break Why::Junk(error.to_string()),
+            Some(Err(ReadError::Io(e)))
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                return Why::Idle;
+                break Why::Idle;
             }
-            Err(ReadError::Io(e)) => return Why::Error(e.to_string()),
+            Some(Err(ReadError::Io(e))) => break Why::Error(e.to_string()),
         };
-        let size = in_flight::message_size(&message);
-        shared.in_flight.take(size);
+        // Everything read so far but what is buffered for the next frame
+        // was this message: the loop frees it once handled.
+        let buffered = reader.get_ref().buffer().len();
+        let charged = reader.get_mut().get_mut();
+        let size = charged.held.saturating_sub(buffered);
+        charged.held -= size;
+        charged.deadline = Instant::now() + shared.idle;
         if !send_event(
             shared,
             NetEvent::Message {
@@ -226,10 +382,11 @@ fn read_frames(conn: ConnId, stream: &TcpStream, shared: &Shared) -> Why {
                 size,
             },
         ) {
-            return Why::Eof;
+            break Why::Eof;
         }
-    }
-    Why::Eof
+    };
+    shared.in_flight.free(reader.get_ref().get_ref().held);
+    why
 }
 
 #[cfg(test)]
@@ -250,10 +407,11 @@ mod tests {
     fn a_peer_that_stops_reading_fills_only_its_own_queue_bounded_in_bytes() {
         const LIMIT: usize = 1 << 20;
         let frame = vec![7u8; 64 << 10];
+        let total = Arc::new(SendTotal::new(4 * LIMIT));
         let (slow, _never_read) = pair();
-        let slow_writer = ConnWriter::spawn(&slow, LIMIT).unwrap();
+        let slow_writer = ConnWriter::spawn(&Arc::new(slow), LIMIT, &total);
         let (fast, mut reader) = pair();
-        let fast_writer = ConnWriter::spawn(&fast, LIMIT).unwrap();
+        let fast_writer = ConnWriter::spawn(&Arc::new(fast), LIMIT, &total);
         let reading = std::thread::spawn(move || {
             let mut got = 0usize;
             let mut buf = vec![0u8; 1 << 16];
@@ -276,7 +434,7 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
-        let queued = slow_writer.queued() as usize * frame.len();
+        let queued = slow_writer.queued_bytes();
         assert!(
             queued <= LIMIT,
             "{queued} bytes queued past the {LIMIT}-byte bound"

@@ -15,17 +15,19 @@ mod dial;
 mod listen;
 mod stats;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gossip::codec::{Object, ReadError, write_frame};
+use gossip::ids::Key;
 use gossip::message::Message;
+use gossip::node::{DropReason, Event, Outbound};
 use gossip::{Address, Id, Node};
 
-pub use conn::{ConnWriter, Shared};
+pub use conn::{ConnWriter, SendTotal, Shared};
 pub use dial::Target;
 pub use stats::{NetCounters, PeerStats, prometheus, status_line, write_metrics};
 
@@ -61,8 +63,14 @@ pub enum Why {
     Eof,
     /// It sent something that is not a message: junk, or broken framing.
     Junk(String),
-    /// Nothing came for the idle timeout.
+    /// No whole frame came within the idle timeout of the last one.
     Idle,
+    /// Accepted, and no valid message came within the bind timeout.
+    Unbound,
+    /// Accepted and unbound, closed to make room for a newer connection.
+    Evicted,
+    /// Too many invalid messages came on it.
+    Invalid,
     /// The socket failed.
     Error(String),
 }
@@ -87,6 +95,9 @@ pub enum NetEvent {
     Closed { conn: ConnId, why: Why },
     /// An accepted connection was closed at once: too many are open.
     Refused { remote: SocketAddr },
+    /// accept() failed (out of descriptors, say); the listener waits a
+    /// little before it tries again.
+    AcceptFailed { why: String },
     /// A dial failed (it is tried again after a backoff).
     DialFailed {
         peer: Address,
@@ -101,6 +112,24 @@ fn send_event(shared: &Shared, event: NetEvent) -> bool {
     shared.tx.send(Input::Net(event)).is_ok()
 }
 
+/// Invalid messages a connection may send before it is closed.
+pub const MAX_INVALID: u32 = 8;
+
+/// Strangers remembered with the way back to them.
+const MAX_REPLY_ROUTES: usize = 4096;
+
+/// Bulletins owed to one peer whose link was full, and to all together
+/// (64 bytes a key: 4 MiB at most); past either, what a link misses is
+/// dropped and counted as unsent.
+const OWED_PER_PEER: usize = 16_384;
+const OWED_TOTAL: usize = 65_536;
+
+/// Owed bulletins forwarded again at once, when a link has room.
+const REPAIR_BATCH: usize = 16;
+
+/// How often a repeated network fault is logged (with its count since).
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
 /// An open connection, as the loop knows it.
 struct Conn {
     /// The peer: dialed, or learned from the first valid message.
@@ -108,6 +137,77 @@ struct Conn {
     remote: SocketAddr,
     difficulty: u32,
     writer: ConnWriter,
+    /// Accepted by a listener (a dialed connection names its peer).
+    accepted: bool,
+    opened: Instant,
+    /// Invalid messages it sent.
+    invalid: u32,
+    /// Why this side closed it, counted when it ends.
+    closing: Option<Why>,
+}
+
+/// Where an answer to a peer that is not a neighbour goes: back the way
+/// its last fresh valid message came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Conn(ConnId),
+    Stdin,
+}
+
+/// The way back to the strangers last heard, bounded (the oldest goes).
+#[derive(Default)]
+struct ReplyRoutes {
+    routes: HashMap<Address, Route>,
+    order: VecDeque<Address>,
+}
+
+impl ReplyRoutes {
+    fn insert(&mut self, peer: Address, route: Route) {
+        if self.routes.insert(peer, route).is_none() {
+            self.order.push_back(peer);
+            if self.order.len() > MAX_REPLY_ROUTES
+                && let Some(old) = self.order.pop_front()
+            {
+                self.routes.remove(&old);
+            }
+        }
+    }
+
+    fn get(&self, peer: &Address) -> Option<Route> {
+        self.routes.get(peer).copied()
+    }
+}
+
+/// What became of a message for a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Queued on the peer's connection.
+    Queued,
+    /// Dropped and counted: the peer's queue is full, a dialed peer is not
+    /// connected now (it catches up by sync), or the network knows no way
+    /// to the peer (a stranger's answer is never written to stdout).
+    Dropped,
+    /// The peer's link is full: the bulletin is owed to it and forwarded
+    /// again when the link has room.
+    Deferred,
+    /// Not the network's: the relay's stdout or `--peer` outputs.
+    NotOurs,
+}
+
+/// How the network is set up.
+pub struct Settings {
+    pub listen: Vec<(String, u32)>,
+    pub connect: Vec<Target>,
+    pub max_connections: usize,
+    /// An accepted connection must send a valid message within this long.
+    pub bind_timeout: Duration,
+    /// Peers that are treated as configured when they connect: answered
+    /// without the answer budget, sent at their connection's difficulty.
+    pub trusted: BTreeSet<Address>,
+    /// Send the delivery-code notice to each peer whenever a connection to
+    /// it comes up.
+    pub announce: bool,
+    pub quiet: bool,
 }
 
 /// The network side of the relay, owned by its loop: the open connections,
@@ -117,8 +217,24 @@ pub struct Network {
     routes: BTreeMap<Address, ConnId>,
     /// Peers that are neighbours only while connected (learned by a
     /// listener), as opposed to `--connect` and `--peer` neighbours.
-    learned: std::collections::BTreeSet<Address>,
-    dialed: std::collections::BTreeSet<Address>,
+    learned: BTreeSet<Address>,
+    dialed: BTreeSet<Address>,
+    replies: ReplyRoutes,
+    /// Signatures of the messages taken in this batch: a copy later in the
+    /// same batch is a replay, before the engine has seen either.
+    batch_sigs: HashSet<[u8; 64]>,
+    max_connections: usize,
+    bind_timeout: Duration,
+    trusted: BTreeSet<Address>,
+    announce: bool,
+    /// accept() failures not yet logged, and when one last was.
+    accept_failures: (u64, Option<Instant>),
+    /// Bulletins a full link missed, by peer, to forward again when it has
+    /// room; and how many in all.
+    owed: BTreeMap<Address, VecDeque<Key>>,
+    owed_total: usize,
+    /// The bound on all send queues together.
+    send_total: Option<Arc<SendTotal>>,
     pub peers: BTreeMap<Address, PeerStats>,
     pub counters: NetCounters,
     quiet: bool,
@@ -127,16 +243,13 @@ pub struct Network {
 impl Network {
     /// Opens the listeners and starts the dialers.
     pub fn start(
-        listen: &[(String, u32)],
-        connect: &[Target],
-        max_connections: usize,
+        settings: Settings,
         shared: &Shared,
         stop: &Arc<AtomicBool>,
-        quiet: bool,
     ) -> Result<Self, Failure> {
         let ids = Arc::new(ConnIds::default());
         let open = Arc::new(AtomicUsize::new(0));
-        for (host, difficulty) in listen {
+        for (host, difficulty) in &settings.listen {
             let listener = TcpListener::bind(host)
                 .map_err(|e| Failure::io(format!("relay: cannot listen on {host}"), e))?;
             if let Ok(addr) = listener.local_addr() {
@@ -145,13 +258,13 @@ impl Network {
             listen::spawn(
                 listener,
                 *difficulty,
-                max_connections,
+                settings.max_connections,
                 Arc::clone(&open),
                 shared.clone(),
                 Arc::clone(&ids),
             );
         }
-        for target in connect {
+        for target in &settings.connect {
             dial::spawn(
                 target.clone(),
                 shared.clone(),
@@ -159,21 +272,21 @@ impl Network {
                 Arc::clone(stop),
             );
         }
-        Ok(Self {
-            conns: BTreeMap::new(),
-            routes: BTreeMap::new(),
-            learned: Default::default(),
-            dialed: connect.iter().map(|t| t.peer).collect(),
-            peers: connect
-                .iter()
-                .map(|t| (t.peer, PeerStats::default()))
-                .collect(),
-            counters: NetCounters {
-                active: true,
-                ..NetCounters::default()
-            },
-            quiet,
-        })
+        let mut network = Self::none();
+        network.dialed = settings.connect.iter().map(|t| t.peer).collect();
+        network.peers = settings
+            .connect
+            .iter()
+            .map(|t| (t.peer, PeerStats::default()))
+            .collect();
+        network.counters.active = true;
+        network.max_connections = settings.max_connections;
+        network.bind_timeout = settings.bind_timeout;
+        network.trusted = settings.trusted;
+        network.announce = settings.announce;
+        network.quiet = settings.quiet;
+        network.send_total = Some(Arc::clone(&shared.send_total));
+        Ok(network)
     }
 
     /// A network with no listener and no dialer (the plain stdin relay).
@@ -181,8 +294,18 @@ impl Network {
         Self {
             conns: BTreeMap::new(),
             routes: BTreeMap::new(),
-            learned: Default::default(),
-            dialed: Default::default(),
+            learned: BTreeSet::new(),
+            dialed: BTreeSet::new(),
+            replies: ReplyRoutes::default(),
+            batch_sigs: HashSet::new(),
+            max_connections: usize::MAX,
+            bind_timeout: Duration::MAX,
+            trusted: BTreeSet::new(),
+            announce: false,
+            accept_failures: (0, None),
+            owed: BTreeMap::new(),
+            owed_total: 0,
+            send_total: None,
             peers: BTreeMap::new(),
             counters: NetCounters::default(),
             quiet: true,
@@ -215,10 +338,15 @@ impl Network {
                         remote,
                         difficulty,
                         writer,
+                        accepted: peer.is_none(),
+                        opened: Instant::now(),
+                        invalid: 0,
+                        closing: None,
                     },
                 );
-                if let Some(peer) = peer {
-                    self.bind(conn, peer, node, now, sync)?;
+                match peer {
+                    Some(peer) => self.bind(conn, peer, node, now, sync)?,
+                    None => self.make_room(),
                 }
                 Ok(0)
             }
@@ -227,37 +355,33 @@ impl Network {
                 message,
                 size,
             } => {
-                let Some(c) = self.conns.get(&conn) else {
-                    return Ok(size);
-                };
-                let peer = match c.peer {
-                    Some(p) => p,
-                    None if node.verify(&message, c.difficulty, now).is_valid() => {
-                        let peer = message.src;
-                        self.bind(conn, peer, node, now, sync)?;
-                        peer
-                    }
-                    None => {
-                        // Not valid: the engine counts why; the connection
-                        // stays unbound until a valid message names it.
-                        node.receive(message);
-                        return Ok(size);
-                    }
-                };
-                let stats = self.peers.entry(peer).or_default();
-                stats.received += 1;
-                stats.last_seen = Some(now);
-                node.receive_from(peer, message);
+                self.take_message(conn, message, node, now, sync)?;
                 Ok(size)
             }
             NetEvent::Closed { conn, why } => {
-                self.closed(conn, &why, node);
+                self.closed(conn, why, node);
                 Ok(0)
             }
             NetEvent::Refused { remote } => {
                 self.counters.refused += 1;
                 if !self.quiet {
                     eprintln!("gossip: relay: {remote}: refused, too many connections");
+                }
+                Ok(0)
+            }
+            NetEvent::AcceptFailed { why } => {
+                self.counters.refused += 1;
+                self.accept_failures.0 += 1;
+                if self
+                    .accept_failures
+                    .1
+                    .is_none_or(|t| t.elapsed() >= LOG_EVERY)
+                {
+                    eprintln!(
+                        "gossip: relay: cannot accept connections: {why} ({} refused since the last report)",
+                        self.accept_failures.0
+                    );
+                    self.accept_failures = (0, Some(Instant::now()));
                 }
                 Ok(0)
             }
@@ -276,9 +400,199 @@ impl Network {
         }
     }
 
-    /// `conn` now carries `peer`'s messages: the peer is a neighbour (at
-    /// the connection's difficulty, unless it is one already) and is asked
-    /// for the followed topics, so a peer that was away catches up.
+    /// A message off `conn`. On a connection that names no peer yet, a
+    /// valid message the node has not taken before binds the connection
+    /// to its signer; a replay binds nothing (anyone who saw a message can
+    /// send its bytes again, only its signer can make a new one). Invalid
+    /// messages and replays on an unbound connection are counted against
+    /// it; a stranger's fresh message on a bound one marks the way back to
+    /// it.
+    fn take_message(
+        &mut self,
+        conn: ConnId,
+        message: Message,
+        node: &mut Node,
+        now: u64,
+        sync: &[Id],
+    ) -> Result<(), Failure> {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Ok(());
+        };
+        let fresh = !node.is_replay(&message, now) && self.batch_sigs.insert(message.sig);
+        let src = message.src;
+        let peer = match c.peer {
+            Some(peer) => peer,
+            None if fresh && node.verify(&message, c.difficulty, now).is_valid() => {
+                self.bind(conn, src, node, now, sync)?;
+                src
+            }
+            None => {
+                // The engine counts why it is dropped, blaming no peer.
+                node.receive_unattributed(message);
+                self.count_invalid(conn);
+                return Ok(());
+            }
+        };
+        if fresh && src != peer && node.connection(&src).is_none() {
+            self.replies.insert(src, Route::Conn(conn));
+        }
+        let stats = self.peers.entry(peer).or_default();
+        stats.received += 1;
+        stats.last_seen = Some(now);
+        node.receive_from(peer, message);
+        Ok(())
+    }
+
+    /// A message from `src` came on stdin: answers to it go to stdout.
+    pub fn heard_on_stdin(&mut self, src: Address) {
+        if self.is_active() {
+            self.replies.insert(src, Route::Stdin);
+        }
+    }
+
+    /// The engine's other events: a connection that carries too many
+    /// invalid messages is closed; a bulletin deferred for a congested
+    /// peer is owed to it. False when a deferred bulletin could not be
+    /// kept (it is then unsent).
+    pub fn note(&mut self, event: &Event) -> bool {
+        match event {
+            Event::Dropped {
+                from: Some(peer),
+                reason: DropReason::Invalid(_) | DropReason::Malformed,
+            } => {
+                if let Some(&conn) = self.routes.get(peer) {
+                    self.count_invalid(conn);
+                }
+                true
+            }
+            Event::Deferred { peer, key } => self.owe(*peer, *key),
+            _ => true,
+        }
+    }
+
+    /// Records that `peer` missed the bulletin `key`; false when past the
+    /// bounds on what is owed.
+    fn owe(&mut self, peer: Address, key: Key) -> bool {
+        let keys = self.owed.entry(peer).or_default();
+        if self.owed_total >= OWED_TOTAL || keys.len() >= OWED_PER_PEER {
+            return false;
+        }
+        keys.push_back(key);
+        self.owed_total += 1;
+        true
+    }
+
+    /// Forwards again, to each peer whose link has room now (half its
+    /// queue, and half the bound on all queues), the next bulletins it is
+    /// owed, and lifts its congestion; what is owed to a peer no longer
+    /// connected is dropped. Returns (whether anything was queued in the
+    /// node, how many owed bulletins were dropped).
+    pub fn repair(&mut self, node: &mut Node, now: u64) -> Result<(bool, u64), Failure> {
+        if self.owed.is_empty() {
+            return Ok((false, 0));
+        }
+        let total_room = self
+            .send_total
+            .as_ref()
+            .is_none_or(|t| t.bytes() <= t.limit() / 2);
+        let (mut queued, mut lost) = (false, 0);
+        let peers: Vec<Address> = self.owed.keys().copied().collect();
+        for peer in peers {
+            let conn = self.routes.get(&peer).and_then(|id| self.conns.get(id));
+            let Some(conn) = conn else {
+                let gone = self.owed.remove(&peer).map_or(0, |k| k.len());
+                self.owed_total -= gone;
+                lost += gone as u64;
+                node.set_congested(peer, false);
+                continue;
+            };
+            if !total_room || conn.writer.queued_bytes() > conn.writer.limit() / 2 {
+                continue;
+            }
+            node.set_congested(peer, false);
+            let Some(keys) = self.owed.get_mut(&peer) else {
+                continue;
+            };
+            let batch: Vec<Key> = keys.drain(..keys.len().min(REPAIR_BATCH)).collect();
+            if keys.is_empty() {
+                self.owed.remove(&peer);
+            }
+            self.owed_total -= batch.len();
+            node.forward_stored(peer, &batch, now)
+                .map_err(|e| Failure::io("relay: forwarding again", e))?;
+            queued = true;
+        }
+        Ok((queued, lost))
+    }
+
+    /// Ends the batch: replays are told from the node's own set again.
+    pub fn end_batch(&mut self) {
+        self.batch_sigs.clear();
+    }
+
+    fn count_invalid(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.invalid += 1;
+            if c.invalid >= MAX_INVALID {
+                self.close(conn, Why::Invalid);
+            }
+        }
+    }
+
+    /// Closes `conn` from this side; its end is counted for `why`.
+    fn close(&mut self, conn: ConnId, why: Why) {
+        if let Some(c) = self.conns.get_mut(&conn)
+            && c.closing.is_none()
+        {
+            c.closing = Some(why);
+            c.writer.close();
+        }
+    }
+
+    /// Past `--max-connections` accepted connections, the oldest that
+    /// names no peer yet is closed (the newest, when every other one is
+    /// bound): a crowd of silent connections cannot lock real peers out.
+    fn make_room(&mut self) {
+        let open = |n: &Self| {
+            n.conns
+                .values()
+                .filter(|c| c.accepted && c.closing.is_none())
+                .count()
+        };
+        while open(self) > self.max_connections {
+            let Some(oldest) = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.accepted && c.peer.is_none() && c.closing.is_none())
+                .min_by_key(|(id, c)| (c.opened, **id))
+                .map(|(id, _)| *id)
+            else {
+                return;
+            };
+            self.close(oldest, Why::Evicted);
+        }
+    }
+
+    /// Closes the accepted connections that sent no valid message within
+    /// the bind timeout.
+    pub fn sweep(&mut self) {
+        let late: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.accepted && c.peer.is_none() && c.opened.elapsed() >= self.bind_timeout
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in late {
+            self.close(conn, Why::Unbound);
+        }
+    }
+
+    /// `conn` now carries `peer`'s messages: the peer is a neighbour
+    /// (learned, unless it is configured or trusted) and is asked for the
+    /// followed topics, so a peer that was away catches up, and told this
+    /// relay's delivery code when it announces it.
     fn bind(
         &mut self,
         conn: ConnId,
@@ -290,8 +604,13 @@ impl Network {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Ok(());
         };
-        if node.connection(&peer).is_none() {
-            if let Err(e) = node.connect(peer, c.difficulty) {
+        if node.connection(&peer).is_none_or(|n| n.is_learned()) {
+            let made = if self.trusted.contains(&peer) {
+                node.connect(peer, c.difficulty)
+            } else {
+                node.learn(peer, c.difficulty)
+            };
+            if let Err(e) = made {
                 eprintln!("gossip: relay: {}: {e}; closing", c.remote);
                 c.writer.close();
                 return Ok(());
@@ -311,23 +630,34 @@ impl Network {
         for topic in sync {
             node.request_sync(peer, *topic);
         }
+        if self.announce {
+            node.announce_delivery_code_to(peer, now)
+                .map_err(|e| Failure::io("relay: delivery-code notice", e))?;
+        }
         Ok(())
     }
 
-    fn closed(&mut self, conn: ConnId, why: &Why, node: &mut Node) {
-        match why {
-            Why::Junk(_) => self.counters.junk += 1,
-            Why::Idle => self.counters.idle += 1,
-            Why::Eof | Why::Error(_) => {}
-        }
+    fn closed(&mut self, conn: ConnId, why: Why, node: &mut Node) {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
-        if !self.quiet || matches!(why, Why::Junk(_)) {
-            let what = match why {
+        let why = c.closing.unwrap_or(why);
+        match why {
+            Why::Junk(_) => self.counters.junk += 1,
+            Why::Idle => self.counters.idle += 1,
+            Why::Unbound => self.counters.unbound += 1,
+            Why::Evicted => self.counters.evicted += 1,
+            Why::Invalid => self.counters.invalid += 1,
+            Why::Eof | Why::Error(_) => {}
+        }
+        if !self.quiet || matches!(why, Why::Junk(_) | Why::Invalid) {
+            let what = match &why {
                 Why::Eof => "closed".to_string(),
                 Why::Junk(e) => format!("closed: not a message stream ({e})"),
-                Why::Idle => "closed: idle".to_string(),
+                Why::Idle => "closed: no whole message within the idle timeout".to_string(),
+                Why::Unbound => "closed: no valid message within the bind timeout".to_string(),
+                Why::Evicted => "closed: unbound, to make room for a newer connection".to_string(),
+                Why::Invalid => format!("closed: {MAX_INVALID} invalid messages"),
                 Why::Error(e) => format!("closed: {e}"),
             };
             eprintln!("gossip: relay: {}: {what}", c.remote);
@@ -350,33 +680,63 @@ impl Network {
                 None => {
                     self.routes.remove(&peer);
                     if self.learned.remove(&peer) {
+                        // A learned peer leaves no trace: connections
+                        // from many keys cannot grow the relay's tables.
                         node.disconnect(&peer);
+                        self.peers.remove(&peer);
                     }
                 }
             }
         }
     }
 
-    /// Sends a message to `peer` if this network carries its messages:
-    /// Some(true) when queued, Some(false) when dropped (its queue is
-    /// full, or a dialed peer is not connected now: it catches up by sync),
-    /// None when the peer is not the network's.
-    pub fn send(&mut self, peer: &Address, message: &Message) -> Option<bool> {
-        let route = self.routes.get(peer).and_then(|id| self.conns.get(id));
-        if route.is_none() && !self.dialed.contains(peer) {
-            return None;
-        }
-        let stats = self.peers.entry(*peer).or_default();
+    /// Sends a message to `peer` if this network carries its messages.
+    /// With a network, a peer it has no way to (a stranger not heard on
+    /// stdin, nor a `--peer`) is never written to stdout: a remote party
+    /// cannot make the relay block on, or end with, its stdout.
+    pub fn send(&mut self, item: &Outbound, node: &mut Node) -> Sent {
+        let (peer, message) = (&item.peer, &item.message);
+        let route = self
+            .routes
+            .get(peer)
+            .copied()
+            .or_else(|| match self.replies.get(peer) {
+                Some(Route::Conn(id)) => Some(id),
+                _ => None,
+            });
+        let Some(conn) = route.and_then(|id| self.conns.get(&id)) else {
+            if self.dialed.contains(peer) {
+                self.peers.entry(*peer).or_default().dropped += 1;
+                return Sent::Dropped;
+            }
+            let ours = self.is_active()
+                && self.replies.get(peer) != Some(Route::Stdin)
+                && node.connection(peer).is_none_or(|c| c.is_learned());
+            return if ours { Sent::Dropped } else { Sent::NotOurs };
+        };
         let mut frame = Vec::new();
-        let queued = route.is_some_and(|c| {
-            write_frame(&mut frame, &message.pack()).is_ok() && c.writer.push(frame)
-        });
+        let queued = write_frame(&mut frame, &message.pack()).is_ok() && conn.writer.push(frame);
+        let (bound, counted) = (conn.peer == Some(*peer), conn.peer.unwrap_or(*peer));
         if queued {
-            stats.sent += 1;
-        } else {
-            stats.dropped += 1;
+            self.peers.entry(counted).or_default().sent += 1;
+            return Sent::Queued;
         }
-        Some(queued)
+        // A bulletin a neighbour's full link cannot take is owed to it, and
+        // the node prepares no more for it until the link has room.
+        if bound
+            && let Some(key) = item.bulletin
+            && self.owe(*peer, key)
+        {
+            node.set_congested(*peer, true);
+            return Sent::Deferred;
+        }
+        self.peers.entry(counted).or_default().dropped += 1;
+        Sent::Dropped
+    }
+
+    /// Whether any peer is owed bulletins its full link missed.
+    pub fn owes(&self) -> bool {
+        !self.owed.is_empty()
     }
 
     /// Whether any listener or dialer runs.
@@ -385,9 +745,11 @@ impl Network {
     }
 
     /// Gives every connection until `deadline` to write what it holds,
-    /// then closes them all; returns the messages never written.
+    /// then closes them all; returns the messages never written whole.
     pub fn finish(&mut self, deadline: Instant) -> u64 {
-        let mut lost = 0;
+        // What full links were still owed is never sent.
+        let mut lost = std::mem::take(&mut self.owed_total) as u64;
+        self.owed.clear();
         for c in self.conns.values() {
             let left = c.writer.finish(deadline);
             if let Some(peer) = c.peer {

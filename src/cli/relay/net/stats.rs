@@ -36,19 +36,30 @@ pub struct NetCounters {
     pub refused: u64,
     /// Connections closed for junk or broken framing.
     pub junk: u64,
-    /// Connections closed for being idle.
+    /// Connections closed for making no progress: no whole frame within
+    /// the idle timeout of the last one.
     pub idle: u64,
+    /// Accepted connections closed for sending no valid message within
+    /// the bind timeout.
+    pub unbound: u64,
+    /// Unbound connections closed to make room when the table was full.
+    pub evicted: u64,
+    /// Connections closed after too many invalid messages.
+    pub invalid: u64,
     /// Dials that failed (each retried).
     pub dial_failures: u64,
 }
 
 impl NetCounters {
-    fn fields(&self) -> [(&'static str, u64); 5] {
+    fn fields(&self) -> [(&'static str, u64); 8] {
         [
             ("connections_opened", self.opened),
             ("connections_refused", self.refused),
             ("connections_junk", self.junk),
             ("connections_idle", self.idle),
+            ("connections_unbound", self.unbound),
+            ("connections_evicted", self.evicted),
+            ("connections_invalid", self.invalid),
             ("dial_failures", self.dial_failures),
         ]
     }
