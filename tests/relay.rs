@@ -56,3 +56,8 @@ fn delivery_code() {
 fn tcp() {
     run_script("tcp");
 }
+
+#[test]
+fn hostile_routes() {
+    run_script("hostile_routes");
+}
