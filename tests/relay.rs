@@ -61,3 +61,8 @@ fn tcp() {
 fn hostile_routes() {
     run_script("hostile_routes");
 }
+
+#[test]
+fn codes_tcp() {
+    run_script("codes_tcp");
+}

@@ -404,6 +404,50 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_cut_by_the_close_is_counted_as_unwritten() {
+        // Frames far larger than the socket buffers: the far end reads part
+        // of the first and stops, so the close cuts it mid-write.
+        let frame = vec![1u8; 16 << 20];
+        let total = Arc::new(SendTotal::new(64 << 20));
+        let (ours, mut theirs) = pair();
+        let writer = ConnWriter::spawn(&Arc::new(ours), 64 << 20, &total);
+        assert!(writer.push(frame.clone()));
+        assert!(writer.push(frame.clone()));
+        let mut buf = vec![0u8; 1 << 20];
+        theirs.read_exact(&mut buf).unwrap();
+        let unwritten = writer.finish(Instant::now() + Duration::from_millis(200));
+        assert_eq!(
+            unwritten, 2,
+            "the frame being written when the connection closed is unsent"
+        );
+        assert_eq!(total.bytes(), 0, "the bound on all queues is given back");
+    }
+
+    #[test]
+    fn the_bound_on_all_queues_holds_across_connections() {
+        const FRAME: usize = 256 << 10;
+        let total = Arc::new(SendTotal::new(4 * FRAME));
+        let mut writers = Vec::new();
+        let mut ends = Vec::new();
+        let mut taken = 0;
+        for _ in 0..16 {
+            let (ours, theirs) = pair();
+            let w = ConnWriter::spawn(&Arc::new(ours), 64 << 20, &total);
+            // Nobody reads: what the kernel takes is out of the queue, the
+            // rest is held, within the total.
+            for _ in 0..64 {
+                taken += usize::from(w.push(vec![0u8; FRAME]));
+            }
+            writers.push(w);
+            ends.push(theirs);
+        }
+        assert!(total.bytes() <= 4 * FRAME, "{} bytes queued", total.bytes());
+        let queued: usize = writers.iter().map(ConnWriter::queued_bytes).sum();
+        assert_eq!(queued, total.bytes());
+        assert!(taken < 16 * 64, "frames past the total are refused");
+    }
+
+    #[test]
     fn a_peer_that_stops_reading_fills_only_its_own_queue_bounded_in_bytes() {
         const LIMIT: usize = 1 << 20;
         let frame = vec![7u8; 64 << 10];
