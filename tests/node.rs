@@ -932,3 +932,130 @@ fn request_content_answers_under_the_topic_last_synced_else_the_newest() {
     assert_eq!(nodes[1].take_delivered(), vec![older.clone()]);
     assert_eq!(nodes[1].store().len().unwrap(), 2);
 }
+
+#[test]
+fn learned_neighbours_are_budgeted_and_sent_at_no_more_than_the_default() {
+    let config = NodeConfig {
+        stranger_answer_bytes: 200,
+        ..NodeConfig::default()
+    };
+    let (mut node, held) = node_holding(4, config);
+    let learned = Identity::from_seed(&Seed::generate());
+    let configured = Identity::from_seed(&Seed::generate());
+    node.learn(learned.address(), 8).unwrap();
+    node.connect(configured.address(), 8).unwrap();
+    // Learning a configured neighbour leaves it configured.
+    node.learn(configured.address(), 8).unwrap();
+    assert!(node.connection(&learned.address()).unwrap().is_learned());
+    assert!(!node.connection(&configured.address()).unwrap().is_learned());
+    assert_eq!(node.difficulty_for(&learned.address()), 1, "min(8, -d)");
+    assert_eq!(node.difficulty_for(&configured.address()), 8);
+    let me = node.address();
+    for b in &held {
+        for from in [&learned, &configured] {
+            let mut m = sealed(
+                from,
+                me,
+                &Payload::RequestContent(PackedContent {
+                    id: b.content_id,
+                    content: Vec::new(),
+                }),
+                NOW,
+            );
+            mine_message(&mut m, 8);
+            node.receive(m);
+        }
+    }
+    node.run_until_idle(NOW).unwrap();
+    let sent = node.take_sent();
+    let to = |a: Address| sent.iter().filter(|o| o.peer == a).count();
+    assert_eq!(
+        to(learned.address()),
+        2,
+        "a learned neighbour gets the budget"
+    );
+    assert_eq!(
+        to(configured.address()),
+        4,
+        "a configured one is not capped"
+    );
+    assert!(
+        sent.iter()
+            .filter(|o| o.peer == configured.address())
+            .all(|o| o.message.work().meets(8))
+    );
+}
+
+#[test]
+fn a_congested_neighbour_gets_deferred_keys_then_the_stored_bulletins() {
+    let mut a = node();
+    let peer = Identity::from_seed(&Seed::generate());
+    a.connect(peer.address(), 1).unwrap();
+    a.set_congested(peer.address(), true);
+    let b = mined(beacon_topic(), b"while congested", NOW);
+    a.publish(b.clone(), NOW).unwrap();
+    a.run_until_idle(NOW).unwrap();
+    let events: Vec<Event> = a.drain_events().collect();
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Send(_))),
+        "nothing is prepared for a congested peer"
+    );
+    let deferred: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Deferred { peer, key } => Some((*peer, *key)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deferred, vec![(peer.address(), b.key())]);
+    a.set_congested(peer.address(), false);
+    assert_eq!(
+        a.forward_stored(peer.address(), &[b.key(), ([9; 32], [9; 32])], NOW)
+            .unwrap(),
+        1
+    );
+    a.run_until_idle(NOW).unwrap();
+    let sent = a.take_sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].bulletin, Some(b.key()));
+    assert_eq!(sent[0].op, Op::StoreAndForward);
+    assert_eq!(
+        a.forward_stored(peer.address(), &[b.key()], NOW + 3600)
+            .unwrap(),
+        0,
+        "an expired bulletin is not forwarded again"
+    );
+}
+
+#[test]
+fn a_replay_is_known_before_and_after_the_node_takes_it() {
+    let mut a = node();
+    let sender = Identity::from_seed(&Seed::generate());
+    let m = sealed(
+        &sender,
+        a.address(),
+        &Payload::Sync(Op::RequestSyncHeaders, beacon_topic(), Vec::new()),
+        NOW,
+    );
+    assert!(!a.is_replay(&m, NOW));
+    a.receive_unattributed(m.clone());
+    a.run_until_idle(NOW).unwrap();
+    assert!(a.is_replay(&m, NOW), "taken once: a copy is a replay");
+    assert!(!a.is_replay(&m, NOW + 301), "stale: no longer held");
+}
+
+#[test]
+fn the_delivery_code_is_announced_to_one_neighbour() {
+    let mut a = node();
+    let (p, q) = (
+        Identity::from_seed(&Seed::generate()).address(),
+        Identity::from_seed(&Seed::generate()).address(),
+    );
+    a.connect(p, 1).unwrap();
+    a.connect(q, 1).unwrap();
+    a.announce_delivery_code_to(p, NOW).unwrap();
+    a.run_until_idle(NOW).unwrap();
+    let sent = a.take_sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].peer, sent[0].op), (p, Op::DeliverWithoutForward));
+}

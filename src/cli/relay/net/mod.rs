@@ -518,9 +518,12 @@ impl Network {
                 self.owed.remove(&peer);
             }
             self.owed_total -= batch.len();
-            node.forward_stored(peer, &batch, now)
+            let sent = node
+                .forward_stored(peer, &batch, now)
                 .map_err(|e| Failure::io("relay: forwarding again", e))?;
-            queued = true;
+            // Expired, or evicted from a memory store, meanwhile: unsent.
+            lost += (batch.len() - sent) as u64;
+            queued |= sent > 0;
         }
         Ok((queued, lost))
     }
