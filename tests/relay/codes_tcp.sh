@@ -12,12 +12,6 @@ A=$(key a)
 B=$(key b)
 key user >/dev/null
 
-pick_port() {
-    while :; do
-        PORT=$((20000 + RANDOM % 40000))
-        free_port "$PORT" && return 0
-    done
-}
 
 code() {
     sed -n 's/^gossip: relay: address [0-9a-f]* delivery code \([0-9a-f]*\) inbox .*/\1/p' "$1" | tail -n 1

@@ -26,12 +26,6 @@ S=$(key s)
 V=$(key v)
 L=$(key l)
 
-pick_port() {
-    while :; do
-        PORT=$((20000 + RANDOM % 40000))
-        free_port "$PORT" && return 0
-    done
-}
 
 # signed TEXT KEY [BITS] [FILE]: a bulletin on chat from KEY to A, as a
 # wire frame (content TEXT, or FILE's bytes).

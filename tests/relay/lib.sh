@@ -140,6 +140,14 @@ free_port() {
     ! grep -q ":$hex " /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
+# pick_port: sets PORT to a free loopback port.
+pick_port() {
+    while :; do
+        PORT=$((20000 + RANDOM % 40000))
+        free_port "$PORT" && return 0
+    done
+}
+
 # listen OUT LOG: starts `nc -l` on a free port, writing what it receives to
 # OUT; retries other ports if the listen fails. Sets PORT and LISTENER.
 listen() {

@@ -19,13 +19,6 @@ A=$(key a)
 B=$(key b)
 C=$(key c)
 
-# pick_port: sets PORT to a free loopback port.
-pick_port() {
-    while :; do
-        PORT=$((20000 + RANDOM % 40000))
-        free_port "$PORT" && return 0
-    done
-}
 
 # publish TEXT PORT DST: a bulletin from the user, signed to DST, sent with nc.
 publish() {
