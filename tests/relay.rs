@@ -66,3 +66,27 @@ fn hostile_routes() {
 fn codes_tcp() {
     run_script("codes_tcp");
 }
+
+/// Issue 18, item 2: twelve unfinished 16 MiB frames and JSON lines are
+/// held within the 32 MiB input bound (peak RSS), closed by the idle
+/// timeout; a frame announcing 63 MiB is refused from its prefix.
+#[test]
+fn hostile_input() {
+    run_script("hostile_input");
+}
+
+/// Issue 18, item 6: silent connections are evicted or closed after the
+/// bind timeout, so a publisher gets through; a connection trickling one
+/// byte at a time is closed by the idle timeout.
+#[test]
+fn hostile_slots() {
+    run_script("hostile_slots");
+}
+
+/// Issue 18, item 12: under `ulimit -n 64` the connections the relay cannot
+/// take are counted as refused, not dial failures, and logged once per
+/// interval; the relay recovers.
+#[test]
+fn hostile_fds() {
+    run_script("hostile_fds");
+}
