@@ -709,7 +709,6 @@ fn hostile_burst() {
 /// peers that never read does not grow with their count
 /// (`tests/relay/hostile_forward.sh`).
 #[test]
-#[ignore = "fails: each forward is prepared for every uncongested peer before the send bounds are consulted (issue 18, item 3)"]
 fn hostile_forward() {
     run_script_in("tests/relay", "hostile_forward", &[]);
 }

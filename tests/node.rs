@@ -987,18 +987,29 @@ fn learned_neighbours_are_budgeted_and_sent_at_no_more_than_the_default() {
 }
 
 #[test]
-fn a_congested_neighbour_gets_deferred_keys_then_the_stored_bulletins() {
+fn forwards_past_a_neighbours_send_credit_are_deferred_then_forwarded_from_the_store() {
     let mut a = node();
     let peer = Identity::from_seed(&Seed::generate());
     a.connect(peer.address(), 1).unwrap();
-    a.set_congested(peer.address(), true);
-    let b = mined(beacon_topic(), b"while congested", NOW);
-    a.publish(b.clone(), NOW).unwrap();
+    // Room for one forward of a small bulletin, not two.
+    a.set_send_credit(peer.address(), Some(400));
+    let first = mined(beacon_topic(), b"fits the credit", NOW);
+    let second = mined(beacon_topic(), b"does not", NOW);
+    a.publish(first.clone(), NOW).unwrap();
+    a.publish(second.clone(), NOW).unwrap();
     a.run_until_idle(NOW).unwrap();
     let events: Vec<Event> = a.drain_events().collect();
-    assert!(
-        !events.iter().any(|e| matches!(e, Event::Send(_))),
-        "nothing is prepared for a congested peer"
+    let sent: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Send(o) => o.bulletin,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![first.key()],
+        "nothing is prepared past the credit"
     );
     let deferred: Vec<_> = events
         .iter()
@@ -1007,23 +1018,34 @@ fn a_congested_neighbour_gets_deferred_keys_then_the_stored_bulletins() {
             _ => None,
         })
         .collect();
-    assert_eq!(deferred, vec![(peer.address(), b.key())]);
-    a.set_congested(peer.address(), false);
+    assert_eq!(deferred, vec![(peer.address(), second.key())]);
+    // No credit: nothing goes; credit again: the owed bulletin, from the
+    // store; a key with nothing stored is used up without a forward.
+    a.set_send_credit(peer.address(), Some(0));
+    let gone = ([9; 32], [9; 32]);
     assert_eq!(
-        a.forward_stored(peer.address(), &[b.key(), ([9; 32], [9; 32])], NOW)
+        a.forward_stored(peer.address(), &[second.key()], NOW)
             .unwrap(),
-        1
+        (0, 0)
+    );
+    a.set_send_credit(peer.address(), None);
+    assert_eq!(
+        a.forward_stored(peer.address(), &[gone, second.key()], NOW)
+            .unwrap(),
+        (2, 1)
     );
     a.run_until_idle(NOW).unwrap();
     let sent = a.take_sent();
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].bulletin, Some(b.key()));
-    assert_eq!(sent[0].op, Op::StoreAndForward);
     assert_eq!(
-        a.forward_stored(peer.address(), &[b.key()], NOW + 3600)
+        (sent[0].bulletin, sent[0].op),
+        (Some(second.key()), Op::StoreAndForward)
+    );
+    assert_eq!(
+        a.forward_stored(peer.address(), &[second.key()], NOW + 3600)
             .unwrap(),
-        0,
-        "an expired bulletin is not forwarded again"
+        (1, 0),
+        "an expired bulletin is used up, not forwarded"
     );
 }
 

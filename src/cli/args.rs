@@ -556,9 +556,10 @@ pub struct RelayArgs {
     /// Bytes one connection's send queue may hold (the frame being written included); a slow peer's excess is dropped for it alone and counted.
     #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
     pub send_queue: usize,
-    /// Bytes all connections' send queues together may hold; past it frames are dropped and counted.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
-    pub send_total: usize,
+    /// Bytes all connections' send queues together may hold (at least 32 MiB, so the largest message fits); forwards past it are owed to their peer and sent when there is room.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20,
+          value_parser = clap::value_parser!(u64).range(32 << 20..))]
+    pub send_total: u64,
     /// A peer that connects to --listen with this address is treated as configured: answered without the answer budget and sent messages at the listener's /BITS. Repeatable.
     #[arg(long, value_name = "ADDR", value_parser = value::parsed::<gossip::Address>("--trust"))]
     pub trust: Vec<gossip::Address>,

@@ -6,7 +6,7 @@
 //! [`Node::process`]) works the queues; the caller drains [`Event`]s. The
 //! engine never calls back into its owner: [`Hooks`] answer with verdicts.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 
 use rayon::prelude::*;
@@ -41,9 +41,10 @@ pub struct Node<H = DefaultHooks> {
     topics: BTreeSet<Id>,
     seen: SeenSet,
     connections: BTreeMap<Address, Connection>,
-    /// Neighbours whose link cannot take more now: forwards to them are
-    /// deferred, not prepared.
-    congested: BTreeSet<Address>,
+    /// Bytes of forwards each neighbour's link can take now, for the
+    /// neighbours whose caller bounds it; past it forwards are deferred,
+    /// not prepared.
+    send_credit: HashMap<Address, u64>,
     delivery_code_since: Option<u64>,
     peer_codes: BTreeMap<Address, [u8; DELIVERY_CODE_LEN]>,
     pending_sync: HashSet<(Address, Id)>,
@@ -90,7 +91,7 @@ impl Node {
             delivery_code,
             topics,
             connections: BTreeMap::new(),
-            congested: BTreeSet::new(),
+            send_credit: HashMap::new(),
             delivery_code_since: None,
             peer_codes: BTreeMap::new(),
             pending_sync: HashSet::new(),
@@ -156,7 +157,7 @@ impl<H: Hooks> Node<H> {
             topics: self.topics,
             seen: self.seen,
             connections: self.connections,
-            congested: self.congested,
+            send_credit: self.send_credit,
             delivery_code_since: self.delivery_code_since,
             peer_codes: self.peer_codes,
             pending_sync: self.pending_sync,
@@ -566,45 +567,70 @@ impl<H: Hooks> Node<H> {
 
     /// Drops a neighbour; true when it was one.
     pub fn disconnect(&mut self, peer: &Address) -> bool {
-        self.congested.remove(peer);
+        self.send_credit.remove(peer);
         self.connections.remove(peer).is_some()
     }
 
-    /// Marks a neighbour as congested (its link cannot take more now) or
-    /// not. While congested, new bulletins are not forwarded to it: each
-    /// is an [`Event::Deferred`] instead, and nothing is sealed, signed or
-    /// mined for it.
-    pub fn set_congested(&mut self, peer: Address, congested: bool) {
-        if congested {
-            self.congested.insert(peer);
-        } else {
-            self.congested.remove(&peer);
+    /// Bounds the bytes of forwards `peer`'s link can take now (None: no
+    /// bound, the default). Each forward to it takes its message's size
+    /// off the credit; one that does not fit is not forwarded but is an
+    /// [`Event::Deferred`] instead, and nothing is sealed, signed or mined
+    /// for it. A network driver sets it from the room in the peer's send
+    /// queue before each run, so memory and work follow what the links
+    /// take, not the number of neighbours.
+    pub fn set_send_credit(&mut self, peer: Address, credit: Option<u64>) {
+        match credit {
+            Some(c) => {
+                self.send_credit.insert(peer, c);
+            }
+            None => {
+                self.send_credit.remove(&peer);
+            }
         }
     }
 
-    /// Forwards to `peer` the stored, unexpired bulletins with these keys
-    /// (store_and_forward, as when they first came): how a caller repairs
-    /// what a congested link missed ([`Event::Deferred`], or an
-    /// [`Outbound`] it could not send). Returns how many were queued.
+    /// Takes `len` bytes off `peer`'s send credit; false when they do not
+    /// fit (nothing taken).
+    fn take_credit(&mut self, peer: &Address, len: u64) -> bool {
+        match self.send_credit.get_mut(peer) {
+            None => true,
+            Some(c) if *c >= len => {
+                *c -= len;
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// Forwards to `peer` the stored, unexpired bulletins with these keys,
+    /// in order (store_and_forward, as when they first came), while its
+    /// send credit lasts: how a caller repairs what a full link missed
+    /// ([`Event::Deferred`], or an [`Outbound`] it could not send).
+    /// Returns (keys used up from the front, bulletins forwarded): a key
+    /// whose bulletin is gone or expired is used up without a forward;
+    /// the keys past the first that did not fit are left to the caller.
     pub fn forward_stored(
         &mut self,
         peer: Address,
         keys: &[Key],
         now: u64,
-    ) -> Result<usize, NodeError> {
-        let mut queued = 0;
-        for key in keys {
+    ) -> Result<(usize, usize), NodeError> {
+        let mut forwarded = 0;
+        for (used, key) in keys.iter().enumerate() {
             let Some(b) = self.store.retrieve(key)? else {
                 continue;
             };
             if b.is_expired(now) {
                 continue;
             }
+            if !self.take_credit(&peer, forward_size(&b)) {
+                return Ok((used, forwarded));
+            }
             self.send(peer, &Payload::Bulletin(Op::StoreAndForward, b), now)?;
             self.counters.forwarded += 1;
-            queued += 1;
+            forwarded += 1;
         }
-        Ok(queued)
+        Ok((keys.len(), forwarded))
     }
 
     /// The neighbours.
@@ -939,8 +965,9 @@ impl<H: Hooks> Node<H> {
                 .copied()
                 .collect();
             let payload = Payload::Bulletin(Op::StoreAndForward, bulletin.clone());
+            let size = forward_size(&bulletin);
             for peer in peers {
-                if self.congested.contains(&peer) {
+                if !self.take_credit(&peer, size) {
                     self.events.push_back(Event::Deferred {
                         peer,
                         key: bulletin.key(),
@@ -1067,6 +1094,17 @@ impl<H: Hooks> Node<H> {
         }
         Ok(())
     }
+}
+
+/// The bytes a store_and_forward message carrying `b` takes on the wire:
+/// its frame's length prefix, the message header, the sealed box and the
+/// operation byte.
+fn forward_size(b: &Bulletin) -> u64 {
+    (4 + crate::message::HEADER_LEN
+        + crate::crypto::SEAL_OVERHEAD
+        + 1
+        + crate::bulletin::HEADER_LEN
+        + b.content.len()) as u64
 }
 
 #[cfg(test)]

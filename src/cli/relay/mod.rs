@@ -319,7 +319,7 @@ impl Relay {
             idle: Duration::from_secs(args.idle_timeout),
             bind_timeout: Duration::from_secs(args.bind_timeout),
             send_queue: args.send_queue,
-            send_total: args.send_total,
+            send_total: usize::try_from(args.send_total).unwrap_or(usize::MAX),
             trusted: args.trust.iter().copied().collect(),
             announce: args.announce_delivery_code || args.rotate_delivery_code.is_some(),
             metrics: args.metrics,
@@ -438,6 +438,7 @@ impl Relay {
                 );
             }
             self.outputs.net.sweep();
+            self.outputs.net.grant(&mut self.node);
             let (repaired, lost) = self.outputs.net.repair(&mut self.node, t)?;
             self.outputs.tally.unsent += lost;
             if repaired {
@@ -461,6 +462,7 @@ impl Relay {
             batch.extend(rx.try_iter().take(BATCH - 1));
             let t = now(&self.now);
             let (bytes, stdin_ended) = take_batch(self, batch, t, broken)?;
+            self.outputs.net.grant(&mut self.node);
             self.node.run_until_idle_parallel(t).map_err(node_failure)?;
             self.outputs.net.end_batch();
             in_flight.free(bytes);

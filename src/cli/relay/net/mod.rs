@@ -124,8 +124,12 @@ const MAX_REPLY_ROUTES: usize = 4096;
 const OWED_PER_PEER: usize = 16_384;
 const OWED_TOTAL: usize = 65_536;
 
-/// Owed bulletins forwarded again at once, when a link has room.
-const REPAIR_BATCH: usize = 16;
+/// Owed bulletins looked at, at once, for a link with credit.
+const REPAIR_BATCH: usize = 64;
+
+/// The largest frame a connection carries: a queue that is empty gets
+/// this much credit whatever `--send-queue` says, so any message can go.
+pub const MAX_FRAME: usize = conn::MAX_TCP_OBJECT + 4;
 
 /// How often a repeated network fault is logged (with its count since).
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -235,6 +239,12 @@ pub struct Network {
     owed_total: usize,
     /// The bound on all send queues together.
     send_total: Option<Arc<SendTotal>>,
+    /// Each neighbour's send credit at the last grant, and the credit a
+    /// peer had when its next owed bulletin did not fit.
+    credit: HashMap<Address, usize>,
+    blocked: HashMap<Address, usize>,
+    /// Whose turn it is to be given credit first.
+    turn: usize,
     pub peers: BTreeMap<Address, PeerStats>,
     pub counters: NetCounters,
     quiet: bool,
@@ -306,6 +316,9 @@ impl Network {
             owed: BTreeMap::new(),
             owed_total: 0,
             send_total: None,
+            credit: HashMap::new(),
+            blocked: HashMap::new(),
+            turn: 0,
             peers: BTreeMap::new(),
             counters: NetCounters::default(),
             quiet: true,
@@ -451,8 +464,8 @@ impl Network {
     }
 
     /// The engine's other events: a connection that carries too many
-    /// invalid messages is closed; a bulletin deferred for a congested
-    /// peer is owed to it. False when a deferred bulletin could not be
+    /// invalid messages is closed; a bulletin deferred for a peer without
+    /// send credit is owed to it. False when a deferred bulletin could not be
     /// kept (it is then unsent).
     pub fn note(&mut self, event: &Event) -> bool {
         match event {
@@ -482,47 +495,77 @@ impl Network {
         true
     }
 
-    /// Forwards again, to each peer whose link has room now (half its
-    /// queue, and half the bound on all queues), the next bulletins it is
-    /// owed, and lifts its congestion; what is owed to a peer no longer
-    /// connected is dropped. Returns (whether anything was queued in the
-    /// node, how many owed bulletins were dropped).
-    pub fn repair(&mut self, node: &mut Node, now: u64) -> Result<(bool, u64), Failure> {
-        if self.owed.is_empty() {
-            return Ok((false, 0));
+    /// Before each run of the node: each TCP neighbour's send credit is
+    /// the room in its queue (a largest frame's worth when the queue is
+    /// empty), shared out of the room left under `--send-total` (peers
+    /// take turns at being first), and none for a dialed peer that is not
+    /// connected. The node then seals, signs and mines no more forwards
+    /// than the links can take; the rest are owed.
+    pub fn grant(&mut self, node: &mut Node) {
+        let Some(total) = &self.send_total else {
+            return;
+        };
+        let mut left = total.limit().saturating_sub(total.bytes());
+        let mut peers: Vec<Address> = self.routes.keys().chain(&self.dialed).copied().collect();
+        peers.sort_unstable();
+        peers.dedup();
+        if !peers.is_empty() {
+            self.turn = self.turn.wrapping_add(1);
+            let first = self.turn % peers.len();
+            peers.rotate_left(first);
         }
-        let total_room = self
-            .send_total
-            .as_ref()
-            .is_none_or(|t| t.bytes() <= t.limit() / 2);
+        for peer in peers {
+            let conn = self.routes.get(&peer).and_then(|id| self.conns.get(id));
+            let room = conn.map_or(0, |c| match c.writer.queued_bytes() {
+                0 => c.writer.limit().max(MAX_FRAME),
+                queued => c.writer.limit().saturating_sub(queued),
+            });
+            let credit = room.min(left);
+            left -= credit;
+            node.set_send_credit(peer, Some(credit as u64));
+            self.credit.insert(peer, credit);
+        }
+    }
+
+    /// Forwards again, within each peer's send credit, the bulletins it is
+    /// owed, oldest first; what is owed to a peer no longer connected is
+    /// dropped. A peer whose next owed bulletin did not fit is tried again
+    /// only once it has more credit than then. Returns (whether anything
+    /// was queued in the node, how many owed bulletins were dropped).
+    pub fn repair(&mut self, node: &mut Node, now: u64) -> Result<(bool, u64), Failure> {
         let (mut queued, mut lost) = (false, 0);
         let peers: Vec<Address> = self.owed.keys().copied().collect();
         for peer in peers {
-            let conn = self.routes.get(&peer).and_then(|id| self.conns.get(id));
-            let Some(conn) = conn else {
+            if !self.routes.contains_key(&peer) {
                 let gone = self.owed.remove(&peer).map_or(0, |k| k.len());
                 self.owed_total -= gone;
+                self.blocked.remove(&peer);
                 lost += gone as u64;
-                node.set_congested(peer, false);
-                continue;
-            };
-            if !total_room || conn.writer.queued_bytes() > conn.writer.limit() / 2 {
                 continue;
             }
-            node.set_congested(peer, false);
+            let credit = self.credit.get(&peer).copied().unwrap_or(0);
+            if credit == 0 || self.blocked.get(&peer).is_some_and(|&b| credit <= b) {
+                continue;
+            }
             let Some(keys) = self.owed.get_mut(&peer) else {
                 continue;
             };
-            let batch: Vec<Key> = keys.drain(..keys.len().min(REPAIR_BATCH)).collect();
+            let batch: Vec<Key> = keys.iter().take(REPAIR_BATCH).copied().collect();
+            let (used, sent) = node
+                .forward_stored(peer, &batch, now)
+                .map_err(|e| Failure::io("relay: forwarding again", e))?;
+            keys.drain(..used);
             if keys.is_empty() {
                 self.owed.remove(&peer);
             }
-            self.owed_total -= batch.len();
-            let sent = node
-                .forward_stored(peer, &batch, now)
-                .map_err(|e| Failure::io("relay: forwarding again", e))?;
+            self.owed_total -= used;
+            if used < batch.len() {
+                self.blocked.insert(peer, credit);
+            } else {
+                self.blocked.remove(&peer);
+            }
             // Expired, or evicted from a memory store, meanwhile: unsent.
-            lost += (batch.len() - sent) as u64;
+            lost += (used - sent) as u64;
             queued |= sent > 0;
         }
         Ok((queued, lost))
@@ -697,7 +740,7 @@ impl Network {
     /// With a network, a peer it has no way to (a stranger not heard on
     /// stdin, nor a `--peer`) is never written to stdout: a remote party
     /// cannot make the relay block on, or end with, its stdout.
-    pub fn send(&mut self, item: &Outbound, node: &mut Node) -> Sent {
+    pub fn send(&mut self, item: &Outbound, node: &Node) -> Sent {
         let (peer, message) = (&item.peer, &item.message);
         let route = self
             .routes
@@ -724,13 +767,11 @@ impl Network {
             self.peers.entry(counted).or_default().sent += 1;
             return Sent::Queued;
         }
-        // A bulletin a neighbour's full link cannot take is owed to it, and
-        // the node prepares no more for it until the link has room.
+        // A bulletin a neighbour's full link cannot take is owed to it.
         if bound
             && let Some(key) = item.bulletin
             && self.owe(*peer, key)
         {
-            node.set_congested(*peer, true);
             return Sent::Deferred;
         }
         self.peers.entry(counted).or_default().dropped += 1;
