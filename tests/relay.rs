@@ -56,3 +56,8 @@ fn delivery_code() {
 fn tcp() {
     run_script("tcp");
 }
+
+#[test]
+fn early_signal() {
+    run_script("early_signal");
+}

@@ -145,6 +145,24 @@ fn take_batch(
     Ok((bytes, ended))
 }
 
+/// Installs the relay's signal handlers and returns their flags: stop (the
+/// first SIGTERM/SIGINT ends the relay in order, outputs written and peers
+/// given their last messages, bounded; a second one while it ends exits at
+/// once, with 128 + the signal number) and rotate (SIGUSR1).
+fn install_signal_handlers() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>), Failure> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        let status = 128 + signal;
+        signal_hook::flag::register_conditional_shutdown(signal, status, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
+            .map_err(|e| Failure::io("cannot install signal handlers", e))?;
+    }
+    let rotate = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&rotate))
+        .map_err(|e| Failure::io("cannot install signal handlers", e))?;
+    Ok((stop, rotate))
+}
+
 fn node_failure(e: NodeError) -> Failure {
     Failure::io("relay", e)
 }
@@ -176,10 +194,14 @@ pub fn run(args: RelayArgs) -> CmdResult {
 }
 
 impl Relay {
-    /// Opens the store, sets the node up (topics, peers, sync requests, the
-    /// delivery-code notice), opens the outputs and installs the signal
-    /// handlers.
+    /// Installs the signal handlers, opens the store, sets the node up
+    /// (topics, peers, sync requests, the delivery-code notice) and opens
+    /// the outputs.
     fn build(args: RelayArgs) -> Result<Self, Failure> {
+        // Before anything that takes time (the store, the delivery file): a
+        // signal that comes while the relay starts is then handled, never
+        // the default action (SIGUSR1's ends the process).
+        let (stop, rotate) = install_signal_handlers()?;
         let identity = load_identity(&args.key.key)?;
         let format = match args.output.format {
             FormatArg::Json => Format::Json,
@@ -265,19 +287,12 @@ impl Relay {
             }
         }
 
-        let stop = Arc::new(AtomicBool::new(false));
-        // The first SIGTERM/SIGINT ends the relay in order (outputs written,
-        // peers given their last messages, bounded); a second one while it
-        // ends exits at once, with 128 + the signal number.
-        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-            let status = 128 + signal;
-            signal_hook::flag::register_conditional_shutdown(signal, status, Arc::clone(&stop))
-                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
-                .map_err(|e| Failure::io("cannot install signal handlers", e))?;
-        }
-
-        let rotation =
-            codes::Rotation::new(args.store.is_some(), args.rotate_delivery_code, started)?;
+        let rotation = codes::Rotation::new(
+            rotate,
+            args.store.is_some(),
+            args.rotate_delivery_code,
+            started,
+        );
         codes::show(&node);
         codes::show_peers(&node);
         if args.announce_delivery_code {
