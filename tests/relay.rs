@@ -61,3 +61,8 @@ fn tcp() {
 fn early_signal() {
     run_script("early_signal");
 }
+
+#[test]
+fn paths() {
+    run_script("paths");
+}

@@ -7,7 +7,8 @@
 //!   disk) ends the relay with exit 4; what was not written stays pending
 //!   in `--store` and is delivered on the next start. On start, a torn last
 //!   line (a `kill -9` in the middle of a write) is cut back to the last
-//!   complete line first.
+//!   complete line first; any other last line without a newline is kept
+//!   ([`repair_last_line`]).
 //! - a fifo is written by a thread of its own, like a `--peer` output, so a
 //!   fifo nobody reads (yet) never stalls the relay. The thread reports how
 //!   many lines it wrote; what a full queue drops stays pending in `--store`.
@@ -22,7 +23,7 @@ use gossip::codec::{Format, MAX_JSON_LINE, Object, write_object};
 use gossip::ids::Key;
 
 use super::outputs::PeerOutput;
-use crate::cli::io::Failure;
+use crate::cli::io::{Failure, open_append_no_follow};
 
 /// Where delivered bulletins go.
 pub enum Delivery {
@@ -54,7 +55,7 @@ impl Delivery {
     /// opened for appending, its torn last line cut first.
     pub fn open(path: &Path) -> Result<Self, Failure> {
         use std::os::unix::fs::FileTypeExt;
-        if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
             return Ok(Self::Fifo {
                 out: PeerOutput::spawn(path, "delivery output")?,
                 handed: VecDeque::new(),
@@ -62,13 +63,9 @@ impl Delivery {
             });
         }
         let name = path.display().to_string();
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(|e| Failure::io(format!("cannot open {name}"), e))?;
-        let end = repair_torn_line(&mut file)
+        // Delivered bulletins are the operator's mail: a new file is 0600.
+        let mut file = open_append_no_follow(path, 0o600, true)?;
+        let end = repair_last_line(&mut file)
             .map_err(|e| Failure::io(format!("relay: cannot repair {name}"), e))?;
         Ok(Self::File { name, file, end })
     }
@@ -151,9 +148,21 @@ impl Delivery {
     }
 }
 
-/// Cuts a file back to just after its last newline (a last line without
-/// one is what a write cut short left); returns the new length.
-fn repair_torn_line(file: &mut File) -> std::io::Result<u64> {
+/// How every line the relay delivers begins (a bulletin's JSON, its fields
+/// in order); a torn line is a prefix of such a line.
+const LINE_START: &[u8] = br#"{"content":""#;
+
+/// Makes the file end in a newline, so the next line starts whole, and
+/// returns its new length. What follows the last newline is either
+/// - a line the relay tore (a `kill -9` in the middle of its one `write`):
+///   a prefix of a delivery line (it starts as one does, [`LINE_START`],
+///   is printable ASCII like all of it, and lacks the closing `}` only
+///   the end of a line has). It is cut: with `--store` its bulletin is
+///   still pending and delivered again, and without it no reader could
+///   take half a line anyway;
+/// - anything else (a whole line whose newline was not written, or a line
+///   some other program wrote): kept, and a newline added.
+fn repair_last_line(file: &mut File) -> std::io::Result<u64> {
     let len = file.metadata()?.len();
     let mut end = len;
     let mut buf = vec![0u8; 1 << 16];
@@ -168,14 +177,54 @@ fn repair_torn_line(file: &mut File) -> std::io::Result<u64> {
         }
         end = start;
     }
-    if end < len {
+    if end == len {
+        return Ok(len);
+    }
+    if is_torn_delivery(file, end, len)? {
         file.set_len(end)?;
         eprintln!(
             "gossip: relay: cut a torn last line ({} bytes) that an interrupted write left in the delivery file",
             len - end
         );
+        return Ok(end);
     }
-    Ok(end)
+    file.write_all(b"\n")?;
+    eprintln!(
+        "gossip: relay: the delivery file's last line ({} bytes) had no newline; kept it and added one",
+        len - end
+    );
+    Ok(len + 1)
+}
+
+/// Whether the bytes from `start` to `len` are a delivery line the relay
+/// began and never finished (see [`repair_last_line`]).
+fn is_torn_delivery(file: &mut File, start: u64, len: u64) -> std::io::Result<bool> {
+    if len - start > MAX_JSON_LINE as u64 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = BufReader::with_capacity(1 << 16, &mut *file).take(len - start);
+    let (mut at, mut last) = (0usize, 0u8);
+    loop {
+        let buf = tail.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        for &c in buf {
+            let fits = match LINE_START.get(at) {
+                Some(&want) => c == want,
+                None => (0x20..0x7f).contains(&c),
+            };
+            if !fits {
+                return Ok(false);
+            }
+            at += 1;
+            last = c;
+        }
+        let n = buf.len();
+        tail.consume(n);
+    }
+    Ok(last != b'}')
 }
 
 /// The bulletin a delivery line names, if it is a JSON object naming one.
@@ -242,5 +291,24 @@ fn skip_line(input: &mut impl BufRead) -> std::io::Result<()> {
                 input.consume(n);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_delivery_line_starts_as_line_start_says() {
+        let b = Bulletin::new([1; 32], b"hi".to_vec(), 5);
+        let mut line = Vec::new();
+        write_object(&mut line, &Object::Bulletin(b), Format::Json).unwrap();
+        assert!(line.starts_with(LINE_START));
+        assert!(line.ends_with(b"}\n"));
+        assert!(
+            line[..line.len() - 1]
+                .iter()
+                .all(|c| (0x20..0x7f).contains(c))
+        );
     }
 }

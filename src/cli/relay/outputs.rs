@@ -3,7 +3,7 @@
 //! written or counted as unsent; none is lost without a count.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use gossip::node::{Event, Node};
 use super::deliver::{Delivered, Delivery};
 use super::net::Network;
 use super::tally::Tally;
-use crate::cli::io::Failure;
+use crate::cli::io::{Failure, open_append_no_follow};
 
 /// A stream output (stdout, the delivery file), written in place.
 pub struct Sink {
@@ -65,12 +65,10 @@ impl Sink {
     }
 }
 
+/// A peer's output file: appended to, never through a symbolic link, and
+/// created 0600.
 fn open_append(path: &Path) -> Result<File, Failure> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| Failure::io(format!("cannot open {}", path.display()), e))
+    open_append_no_follow(path, 0o600, false)
 }
 
 /// Batches a peer's writer thread may hold before the relay drops what
@@ -156,7 +154,7 @@ impl PeerOutput {
     /// its reader.
     pub fn spawn(path: &Path, role: &'static str) -> Result<Self, Failure> {
         use std::os::unix::fs::FileTypeExt;
-        let is_fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+        let is_fifo = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo());
         let file = if is_fifo {
             None
         } else {
