@@ -315,3 +315,145 @@ fn target_time_picks_and_prints_a_difficulty_that_the_output_meets() {
     env.usage(&["hashcash", "--target-time", "1", "-d", "3"], "");
     env.usage(&["hashcash", "--max-time", "0"], "");
 }
+
+/// A `gossip hashcash -d D` whose stdin stays open, and its stdout read by
+/// a thread as it comes (each chunk one `read`).
+struct Live {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    chunks: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+/// How long a test waits for any one thing before it fails.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+impl Live {
+    fn start(env: &Env, d: u32, input: &str) -> Self {
+        use std::io::{Read, Write};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(crate::util::bin())
+            .current_dir(env.dir.path())
+            .args(["hashcash", "-d", &d.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn gossip");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).expect("write input");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let (tx, chunks) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 20];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            child,
+            stdin: Some(stdin),
+            chunks,
+        }
+    }
+
+    /// The next chunk of stdout, failing after [`PATIENCE`].
+    fn next_chunk(&self) -> Vec<u8> {
+        self.chunks
+            .recv_timeout(PATIENCE)
+            .expect("no output from hashcash in time")
+    }
+
+    /// Closes stdin (unless already), waits for the end and returns the
+    /// exit code, the whole rest of stdout and stderr.
+    fn finish(mut self) -> (Option<i32>, Vec<u8>, String) {
+        use std::io::Read;
+        drop(self.stdin.take());
+        let mut rest = Vec::new();
+        while let Ok(chunk) = self.chunks.recv_timeout(PATIENCE) {
+            rest.extend(chunk);
+        }
+        let status = self.child.wait().expect("wait");
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (status.code(), rest, err)
+    }
+}
+
+fn content_ids(stream: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stream)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("a JSON line")["content_id"]
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_batch_streams_each_object_as_it_and_those_before_it_are_mined() {
+    // 40 objects waiting at once, stdin still open: the first comes out
+    // alone, long before the last is mined (it was held for the batch).
+    let env = Env::new();
+    let lines: String = (0..40)
+        .map(|i| bulletin_line(&env, "t", &format!("b{i}"), 1000 + i))
+        .collect();
+    let live = Live::start(&env, 6, &lines);
+    let first = live.next_chunk();
+    let at_once = first.iter().filter(|&&c| c == b'\n').count();
+    assert!(
+        at_once < 40,
+        "the first output held all {at_once} objects: the batch was written only once all were mined"
+    );
+    let (code, rest, err) = live.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let out = [first, rest].concat();
+    assert_eq!(
+        content_ids(&out),
+        content_ids(lines.as_bytes()),
+        "input order"
+    );
+    assert!(work_bits(&out).iter().all(|&b| b >= 6));
+}
+
+#[test]
+fn sigterm_mid_stream_writes_what_is_mined_in_order_and_exits_143() {
+    let env = Env::new();
+    let lines: String = (0..200)
+        .map(|i| bulletin_line(&env, "t", &format!("b{i}"), 1000 + i))
+        .collect();
+    let live = Live::start(&env, 8, &lines);
+    let first = live.next_chunk();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &live.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let (code, rest, err) = live.finish();
+    assert_eq!(code, Some(143), "exit on SIGTERM: {err}");
+    let out = [first, rest].concat();
+    let ids = content_ids(&out);
+    let all = content_ids(lines.as_bytes());
+    assert!(
+        !ids.is_empty() && ids.len() < all.len(),
+        "{} of 200 written",
+        ids.len()
+    );
+    assert_eq!(
+        ids,
+        all[..ids.len()],
+        "the objects written are the first ones, in order"
+    );
+    assert!(work_bits(&out).iter().all(|&b| b >= 8));
+    env.ok(&["hashcash", "--check", "-d", "8"], &out);
+    assert!(
+        err.contains(&format!(
+            "gossip: hashcash: SIGTERM: {} objects written",
+            ids.len()
+        )),
+        "{err}"
+    );
+}
