@@ -271,7 +271,7 @@ impl Relay {
             stdout: Sink::new("stdout".into(), Box::new(std::io::stdout())),
             peers: BTreeMap::new(),
             deliver: match &args.deliver {
-                Some(p) if p != Path::new("-") => Some(Delivery::open(p)?),
+                Some(p) if p != Path::new("-") => Some(Delivery::open(p, args.store.is_some())?),
                 _ => None,
             },
             deliver_to_stdout,
@@ -389,7 +389,10 @@ impl Relay {
         }
         let counters = self.outputs.tally.applied(node.counters());
         self.report(&counters, true);
-        eprintln!("gossip: relay: {counters}");
+        match self.outputs.tally.deferred {
+            0 => eprintln!("gossip: relay: {counters}"),
+            n => eprintln!("gossip: relay: {counters} deliveries_pending={n}"),
+        }
         if self.outputs.net.is_active() {
             eprintln!("gossip: relay: network: {}", self.outputs.net.counters);
         }
@@ -438,6 +441,13 @@ impl Relay {
                     net::status_line(t, &counters, &net.counters, &net.peers)
                 );
             }
+            if self.outputs.delivery_is_full() {
+                // Backpressure: the delivery file holds back its limit, so
+                // no more input is read (the retry is in confirm_taken).
+                std::thread::sleep(Duration::from_millis(200));
+                self.outputs.confirm_taken(&mut self.node)?;
+                continue;
+            }
             let first = match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(item) => item,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -470,7 +480,11 @@ impl Relay {
     fn report(&self, counters: &Counters, last: bool) {
         let Some(path) = &self.metrics else { return };
         let net = &self.outputs.net;
-        let text = net::prometheus(counters, &net.counters, &net.peers);
+        let mut text = net::prometheus(counters, &net.counters, &net.peers);
+        text.push_str(&format!(
+            "# TYPE gossip_relay_deliveries_pending gauge\ngossip_relay_deliveries_pending {}\n",
+            self.outputs.tally.deferred
+        ));
         if let Err(e) = net::write_metrics(path, &text) {
             eprintln!(
                 "gossip: relay: cannot write metrics to {}: {e}",

@@ -342,9 +342,10 @@ impl Outputs {
 
     /// Writes bulletins to the delivery output and confirms to the store
     /// the ones that reached it (all of them when there is no delivery
-    /// output). Those that did not are counted as not delivered when
-    /// `counted` (they stay pending with `--store`). An error
-    /// when the delivery file failed: the relay must end.
+    /// output). Those a fifo did not take are counted as not delivered when
+    /// `counted` (they stay pending with `--store`); those a file could not
+    /// take yet are held and retried (counted as deferred). An error only
+    /// from the store.
     pub fn deliver(
         &mut self,
         node: &mut Node,
@@ -379,14 +380,16 @@ impl Outputs {
         if counted {
             self.tally.undelivered += done.missed;
         }
+        self.tally.deferred = self.deliver.as_ref().map_or(0, Delivery::held_back);
         node.confirm_delivered(&done.written)
-            .map_err(|e| Failure::io("relay: store", e))?;
-        done.failed.map_or(Ok(()), Err)
+            .map_err(|e| Failure::io("relay: store", e))
     }
 
     /// Waits (bounded, for all outputs together) for every peer and a
     /// delivery fifo to take what is queued for it; counts what no peer
-    /// took as unsent, and confirms the deliveries the fifo took.
+    /// took as unsent, and confirms the deliveries the fifo took. A
+    /// delivery file is tried once more for what it holds back; an error
+    /// (exit 4) when it still cannot take them.
     pub fn finish(&mut self, node: &mut Node) -> Result<(), Failure> {
         let deadline = Instant::now() + PEER_PATIENCE;
         self.peers.values_mut().for_each(PeerOutput::close);
@@ -398,21 +401,36 @@ impl Outputs {
         let lost: u64 = self.peers.values_mut().map(|p| p.finish(deadline)).sum();
         self.tally.unsent += lost + self.net.finish(deadline);
         if let Some(d) = &mut self.deliver {
-            let written = d.taken();
+            let mut written = d.taken();
+            let (last, failed) = d.close();
+            written.extend(last);
             self.tally.undelivered += d.unwritten();
+            self.tally.deferred = d.held_back();
+            node.confirm_delivered(&written)
+                .map_err(|e| Failure::io("relay: store", e))?;
+            if let Some(failure) = failed {
+                return Err(failure);
+            }
+        }
+        Ok(())
+    }
+
+    /// The deliveries a delivery fifo has written since the last call, and
+    /// those a delivery file that was deferred took on its retry (every
+    /// 2 s), confirmed to the store.
+    pub fn confirm_taken(&mut self, node: &mut Node) -> Result<(), Failure> {
+        if let Some(d) = &mut self.deliver {
+            let written = d.taken();
+            self.tally.deferred = d.held_back();
             node.confirm_delivered(&written)
                 .map_err(|e| Failure::io("relay: store", e))?;
         }
         Ok(())
     }
 
-    /// The deliveries a delivery fifo has written since the last call,
-    /// confirmed to the store.
-    pub fn confirm_taken(&mut self, node: &mut Node) -> Result<(), Failure> {
-        if let Some(d) = &mut self.deliver {
-            node.confirm_delivered(&d.taken())
-                .map_err(|e| Failure::io("relay: store", e))?;
-        }
-        Ok(())
+    /// Whether the delivery file holds back so much that no more input is
+    /// to be read until it takes some ([`super::deliver::BACKLOG_LIMIT`]).
+    pub fn delivery_is_full(&self) -> bool {
+        self.deliver.as_ref().is_some_and(Delivery::is_full)
     }
 }
