@@ -158,7 +158,7 @@ echo "stalled fifo: relay ended, delivered=$delivered, $((N - delivered)) pendin
 
 # --- 5. a full disk under --deliver
 if [ "$(id -u)" != 0 ]; then
-    echo "deliver_faults: full disk skipped (needs root to mount a tmpfs)" >&2
+    echo "deliver_faults: parts 5 and 6 (full disk) skipped: they need root to mount a tmpfs" | tee /dev/stderr
     echo "ok: deliver_faults"
     exit 0
 fi

@@ -232,16 +232,12 @@ impl DeliveryFile {
     fn write_backlog(&mut self, force: bool) -> Vec<Key> {
         let mut written = Vec::new();
         let now = Instant::now();
-        if self.backlog.is_empty()
-            || !force
-                && self
-                    .deferred
-                    .as_ref()
-                    .is_some_and(|d| now.duration_since(d.last_try) < RETRY_EVERY)
-        {
-            return written;
-        }
-        while let Some((id, line)) = self.backlog.front() {
+        let wait = !force
+            && self
+                .deferred
+                .as_ref()
+                .is_some_and(|d| now.duration_since(d.last_try) < RETRY_EVERY);
+        while let Some((id, line)) = self.backlog.front().filter(|_| !wait) {
             if let Err(why) = self.file.write_all(line) {
                 // Cut what part of the line went out (best effort: the
                 // next start cuts it anyway).
