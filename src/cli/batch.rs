@@ -31,6 +31,8 @@ enum Event {
     End(Result<StreamEnd, Failure>),
     /// An object's result: its place in the output, its input index.
     Done(u64, u64, Result<Object, Failure>),
+    /// A task handed to the pool has ended.
+    TaskEnd,
     /// SIGINT or SIGTERM.
     Signal(i32),
 }
@@ -85,10 +87,42 @@ pub fn map_objects_par(
     // objects not yet started are skipped, so the end waits only for the
     // searches under way.
     let cancelled = &AtomicBool::new(false);
+    let cost = &Cost::default();
     pool.in_place_scope(|scope| {
+        // Objects are handed to the pool one task each, or, when they prove
+        // cheap (a few microseconds, as at -d 0), several to a task, so the
+        // hand-off does not cost more than the work. A group is only ever
+        // what is already waiting: nothing is held back for it.
+        let spawn = |group: Vec<(u64, u64, Object)>| {
+            let tx = tx.clone();
+            scope.spawn(move |_| {
+                for (place, index, obj) in group {
+                    if cancelled.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let began = std::time::Instant::now();
+                    let result = f(index, obj);
+                    cost.note(began.elapsed());
+                    let _ = tx.send(Event::Done(place, index, result));
+                }
+                let _ = tx.send(Event::TaskEnd);
+            });
+        };
+        // At most one task per thread at a time. A thread that waits in its
+        // own parallel search takes up any queued task on its stack, and
+        // cannot finish its object until that one is done: with every
+        // object queued at once, the first could come out last.
+        let threads = pool.current_num_threads().max(1);
         let result = (|| {
             let (mut taken, mut end) = (0u64, None);
+            let mut queued = std::collections::VecDeque::new();
+            let mut running = 0;
             while end.is_none() || stream.next < taken {
+                while running < threads && !queued.is_empty() {
+                    let n = cost.group().min(queued.len());
+                    spawn(queued.drain(..n).collect());
+                    running += 1;
+                }
                 let event = match rx.try_recv() {
                     Ok(event) => event,
                     Err(_) => {
@@ -100,15 +134,11 @@ pub fn map_objects_par(
                 };
                 match event {
                     Event::Object(index, obj) => {
-                        let (place, tx) = (taken, tx.clone());
+                        queued.push_back((taken, index, obj));
                         taken += 1;
-                        scope.spawn(move |_| {
-                            if !cancelled.load(Ordering::Relaxed) {
-                                let _ = tx.send(Event::Done(place, index, f(index, obj)));
-                            }
-                        });
                     }
                     Event::End(e) => end = Some(e),
+                    Event::TaskEnd => running -= 1,
                     Event::Done(place, index, result) => {
                         stream.ready.insert(place, (index, result));
                         stream.write_ready(&mut out, &token_tx)?;
@@ -130,6 +160,37 @@ pub fn map_objects_par(
         cancelled.store(true, Ordering::Relaxed);
         result
     })
+}
+
+/// Below this time per object, objects go to the pool in groups.
+const CHEAP: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// Most objects in one task, when they are cheap.
+const GROUP: usize = 64;
+
+/// How long the last object took (nanoseconds; none yet: not cheap).
+struct Cost(std::sync::atomic::AtomicU64);
+
+impl Default for Cost {
+    fn default() -> Self {
+        Self(std::sync::atomic::AtomicU64::new(u64::MAX))
+    }
+}
+
+impl Cost {
+    fn note(&self, took: std::time::Duration) {
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.0.store(nanos, Ordering::Relaxed);
+    }
+
+    /// How many waiting objects to put in one task.
+    fn group(&self) -> usize {
+        if self.0.load(Ordering::Relaxed) < CHEAP.as_nanos() as u64 {
+            GROUP
+        } else {
+            1
+        }
+    }
 }
 
 /// The writer's side: results that came out of order, and where the
