@@ -158,7 +158,9 @@ echo "stalled fifo: relay ended, delivered=$delivered, $((N - delivered)) pendin
 
 # --- 5. a full disk under --deliver
 if [ "$(id -u)" != 0 ]; then
-    echo "deliver_faults: parts 5 and 6 (full disk) skipped: they need root to mount a tmpfs" | tee /dev/stderr
+    notice="deliver_faults: parts 5 and 6 (full disk) skipped: they need root to mount a tmpfs"
+    echo "$notice"
+    echo "$notice" >&2
     echo "ok: deliver_faults"
     exit 0
 fi
