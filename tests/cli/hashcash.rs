@@ -2,7 +2,7 @@
 
 use gossip::codec::{Kind, Object, ObjectReader};
 
-use crate::util::{Env, bulletin_line, cases, fixed_address, frame, hx, num};
+use crate::util::{Env, Live, bulletin_line, cases, fixed_address, frame, hx, num};
 
 /// Leading zero bits of each object's proof of work, via the library.
 fn work_bits(stream: &[u8]) -> Vec<u32> {
@@ -316,73 +316,6 @@ fn target_time_picks_and_prints_a_difficulty_that_the_output_meets() {
     env.usage(&["hashcash", "--max-time", "0"], "");
 }
 
-/// A `gossip hashcash -d D` whose stdin stays open, and its stdout read by
-/// a thread as it comes (each chunk one `read`).
-struct Live {
-    child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
-    chunks: std::sync::mpsc::Receiver<Vec<u8>>,
-}
-
-/// How long a test waits for any one thing before it fails.
-const PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
-
-impl Live {
-    fn start(env: &Env, d: u32, input: &str) -> Self {
-        use std::io::{Read, Write};
-        use std::process::{Command, Stdio};
-        let mut child = Command::new(crate::util::bin())
-            .current_dir(env.dir.path())
-            .args(["hashcash", "-d", &d.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn gossip");
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(input.as_bytes()).expect("write input");
-        let mut stdout = child.stdout.take().expect("stdout");
-        let (tx, chunks) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 1 << 20];
-            while let Ok(n @ 1..) = stdout.read(&mut buf) {
-                if tx.send(buf[..n].to_vec()).is_err() {
-                    return;
-                }
-            }
-        });
-        Self {
-            child,
-            stdin: Some(stdin),
-            chunks,
-        }
-    }
-
-    /// The next chunk of stdout, failing after [`PATIENCE`].
-    fn next_chunk(&self) -> Vec<u8> {
-        self.chunks
-            .recv_timeout(PATIENCE)
-            .expect("no output from hashcash in time")
-    }
-
-    /// Closes stdin (unless already), waits for the end and returns the
-    /// exit code, the whole rest of stdout and stderr.
-    fn finish(mut self) -> (Option<i32>, Vec<u8>, String) {
-        use std::io::Read;
-        drop(self.stdin.take());
-        let mut rest = Vec::new();
-        while let Ok(chunk) = self.chunks.recv_timeout(PATIENCE) {
-            rest.extend(chunk);
-        }
-        let status = self.child.wait().expect("wait");
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        (status.code(), rest, err)
-    }
-}
-
 fn content_ids(stream: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(stream)
         .lines()
@@ -401,7 +334,7 @@ fn a_batch_streams_each_object_as_it_and_those_before_it_are_mined() {
     let lines: String = (0..40)
         .map(|i| bulletin_line(&env, "t", &format!("b{i}"), 1000 + i))
         .collect();
-    let live = Live::start(&env, 6, &lines);
+    let live = Live::start(&env, &["hashcash", "-d", "6"], &lines);
     let first = live.next_chunk();
     let at_once = first.iter().filter(|&&c| c == b'\n').count();
     assert!(
@@ -425,7 +358,7 @@ fn sigterm_mid_stream_writes_what_is_mined_in_order_and_exits_143() {
     let lines: String = (0..200)
         .map(|i| bulletin_line(&env, "t", &format!("b{i}"), 1000 + i))
         .collect();
-    let live = Live::start(&env, 8, &lines);
+    let live = Live::start(&env, &["hashcash", "-d", "8"], &lines);
     let first = live.next_chunk();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &live.child.id().to_string()])
