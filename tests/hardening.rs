@@ -568,6 +568,13 @@ fn deliver_faults() {
     run_script("deliver_faults");
 }
 
+/// Deliveries a --deliver file cannot take (/dev/full), without --store:
+/// held up to 32 MiB, then no more input is read; reported at the end.
+#[test]
+fn deliver_backlog() {
+    run_script("deliver_backlog");
+}
+
 /// A --store is locked (a second relay exits 4; `store list/get/query`
 /// still read it) and checked when opened (truncated or overwritten: exit 4
 /// with a hint).

@@ -90,3 +90,13 @@ fn hostile_slots() {
 fn hostile_fds() {
     run_script("hostile_fds");
 }
+
+#[test]
+fn early_signal() {
+    run_script("early_signal");
+}
+
+#[test]
+fn paths() {
+    run_script("paths");
+}

@@ -44,6 +44,7 @@ pub fn run(args: HashcashArgs) -> CmdResult {
     });
     let flag = chosen.or(args.difficulty);
     map_objects_par(
+        "hashcash",
         &args.input,
         &args.output,
         kind,

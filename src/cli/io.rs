@@ -18,6 +18,37 @@ use super::args::{FormatArg, InputArgs, NowArgs, OutputArgs, TypeArg};
 use super::exit::Exit;
 use super::live;
 
+/// Opens `path` for appending (and reading, when `read`), created with
+/// `mode` (exactly, whatever the umask) when it does not exist. A relay's
+/// output is never opened through a symbolic link (`O_NOFOLLOW`): a link
+/// planted where it writes would make it write wherever the link points.
+pub fn open_append_no_follow(path: &Path, mode: u32, read: bool) -> Result<File, Failure> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let what = || format!("cannot open {}", path.display());
+    let existed = std::fs::symlink_metadata(path).is_ok();
+    let file = std::fs::OpenOptions::new()
+        .read(read)
+        .append(true)
+        .create(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                Failure::io(what(), "it is a symbolic link").hint(
+                    "give the path of the file itself: the relay does not write through symbolic links",
+                )
+            } else {
+                Failure::io(what(), e)
+            }
+        })?;
+    if !existed {
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Failure::io(what(), e))?;
+    }
+    Ok(file)
+}
+
 /// A failure to report as `gossip: <what>: <why>` (and a hint), with its exit code.
 #[derive(Debug)]
 pub struct Failure {

@@ -25,6 +25,8 @@ pub struct Miner {
     /// `--max-time`: when mining gives up, and the limit as given.
     deadline: Option<(Instant, f64)>,
     rate: OnceLock<f64>,
+    /// Held while the rate is measured for an announcement.
+    measuring: std::sync::Mutex<()>,
     announced: AtomicBool,
     gave_up: AtomicBool,
 }
@@ -44,6 +46,7 @@ impl Miner {
             progress: std::io::stderr().is_terminal(),
             deadline: None,
             rate: OnceLock::new(),
+            measuring: std::sync::Mutex::new(()),
             announced: AtomicBool::new(false),
             gave_up: AtomicBool::new(false),
         })
@@ -67,6 +70,18 @@ impl Miner {
         })
     }
 
+    /// [`Self::hash_rate`], unless another search is measuring it now. The
+    /// measurement runs on the pool, where a thread waiting for its chunks
+    /// may take up another object's search: waiting for the rate there
+    /// would never end.
+    fn try_hash_rate(&self, work: &Work) -> Option<f64> {
+        if let Some(rate) = self.rate.get() {
+            return Some(*rate);
+        }
+        let _measuring = self.measuring.try_lock().ok()?;
+        Some(self.hash_rate(work))
+    }
+
     /// Says on stderr, once, how long `difficulty` is expected to take when
     /// that is more than a few seconds.
     fn announce(&self, work: &Work, difficulty: u32, command: &str) {
@@ -74,7 +89,12 @@ impl Miner {
         if tries < 65_536.0 || self.announced.load(Ordering::Relaxed) {
             return;
         }
-        let rate = self.hash_rate(work);
+        // Measured once; an object that would wait for another object's
+        // measurement (or, on a thread that took up another object while
+        // measuring, for its own) is not announced.
+        let Some(rate) = self.try_hash_rate(work) else {
+            return;
+        };
         let secs = tries / rate;
         if secs > ANNOUNCE_AFTER && !self.announced.swap(true, Ordering::Relaxed) {
             let limit = match self.deadline {

@@ -22,6 +22,7 @@ pub fn run(args: SignArgs) -> CmdResult {
     let miner = Miner::new(args.jobs.jobs)?;
     let source = describe(args.input.input.as_deref());
     map_objects_par(
+        "sign",
         &args.input,
         &args.output,
         kind(Kind::Any, args.kind),

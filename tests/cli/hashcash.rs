@@ -2,7 +2,7 @@
 
 use gossip::codec::{Kind, Object, ObjectReader};
 
-use crate::util::{Env, bulletin_line, cases, fixed_address, frame, hx, num};
+use crate::util::{Env, Live, bulletin_line, cases, fixed_address, frame, hx, num};
 
 /// Leading zero bits of each object's proof of work, via the library.
 fn work_bits(stream: &[u8]) -> Vec<u32> {
@@ -314,4 +314,79 @@ fn target_time_picks_and_prints_a_difficulty_that_the_output_meets() {
     assert!(work_bits(&out.stdout)[0] >= chosen);
     env.usage(&["hashcash", "--target-time", "1", "-d", "3"], "");
     env.usage(&["hashcash", "--max-time", "0"], "");
+}
+
+fn content_ids(stream: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stream)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("a JSON line")["content_id"]
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_batch_streams_each_object_as_it_and_those_before_it_are_mined() {
+    // 40 objects waiting at once, stdin still open: the first comes out
+    // alone, long before the last is mined (it was held for the batch).
+    let env = Env::new();
+    let lines: String = (0..40)
+        .map(|i| bulletin_line(&env, "t", &format!("b{i}"), 1000 + i))
+        .collect();
+    let live = Live::start(&env, &["hashcash", "-d", "6"], &lines);
+    let first = live.next_chunk();
+    let at_once = first.iter().filter(|&&c| c == b'\n').count();
+    assert!(
+        at_once < 40,
+        "the first output held all {at_once} objects: the batch was written only once all were mined"
+    );
+    let (code, rest, err) = live.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let out = [first, rest].concat();
+    assert_eq!(
+        content_ids(&out),
+        content_ids(lines.as_bytes()),
+        "input order"
+    );
+    assert!(work_bits(&out).iter().all(|&b| b >= 6));
+}
+
+#[test]
+fn sigterm_mid_stream_writes_what_is_mined_in_order_and_exits_143() {
+    let env = Env::new();
+    let lines: String = (0..200)
+        .map(|i| bulletin_line(&env, "t", &format!("b{i}"), 1000 + i))
+        .collect();
+    let live = Live::start(&env, &["hashcash", "-d", "8"], &lines);
+    let first = live.next_chunk();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &live.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let (code, rest, err) = live.finish();
+    assert_eq!(code, Some(143), "exit on SIGTERM: {err}");
+    let out = [first, rest].concat();
+    let ids = content_ids(&out);
+    let all = content_ids(lines.as_bytes());
+    assert!(
+        !ids.is_empty() && ids.len() < all.len(),
+        "{} of 200 written",
+        ids.len()
+    );
+    assert_eq!(
+        ids,
+        all[..ids.len()],
+        "the objects written are the first ones, in order"
+    );
+    assert!(work_bits(&out).iter().all(|&b| b >= 8));
+    env.ok(&["hashcash", "--check", "-d", "8"], &out);
+    assert!(
+        err.contains(&format!(
+            "gossip: hashcash: SIGTERM: {} objects written",
+            ids.len()
+        )),
+        "{err}"
+    );
 }

@@ -4,7 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use gossip::codec::{Kind, Object, ObjectReader};
 
-use crate::util::{Env, bulletin_line, fixed_address};
+use crate::util::{Env, Live, bulletin_line, fixed_address};
 
 fn message(stream: &[u8]) -> gossip::message::Message {
     match ObjectReader::new(stream, Kind::Message)
@@ -256,5 +256,40 @@ fn plaintext_messages_still_check_the_destination_with_a_key() {
         env.ok(&["open", "--plaintext", "-k", "b.key", "--now", NOW], &msg)
             .stdout,
         bulletin
+    );
+}
+
+#[test]
+fn sign_streams_each_message_as_mined_and_sigterm_writes_the_mined_prefix() {
+    // sign mines as hashcash does: 40 bulletins waiting, stdin open, the
+    // first message comes out alone; SIGTERM then writes what is mined,
+    // each message whole and valid, and exits 143.
+    let env = Env::new();
+    env.keygen("a.key");
+    let lines: String = (0..40)
+        .map(|i| bulletin_line(&env, "chat", &format!("b{i}"), 1000 + i))
+        .collect();
+    let live = Live::start(
+        &env,
+        &["sign", "-k", "a.key", "--now", NOW, "-d", "8"],
+        &lines,
+    );
+    let first = live.next_chunk();
+    let at_once = first.iter().filter(|&&c| c == b'\n').count();
+    assert!(at_once < 40, "the first output held all {at_once} messages");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &live.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let (code, rest, err) = live.finish();
+    assert_eq!(code, Some(143), "exit on SIGTERM: {err}");
+    let out = [first, rest].concat();
+    let n = out.iter().filter(|&&c| c == b'\n').count();
+    assert!((1..40).contains(&n), "{n} of 40 written");
+    env.ok(&["hashcash", "--check", "-d", "8"], &out);
+    assert!(
+        err.contains(&format!("gossip: sign: SIGTERM: {n} objects written")),
+        "{err}"
     );
 }

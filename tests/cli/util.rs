@@ -327,3 +327,71 @@ pub fn fixed_address(env: &Env, seed_byte: u8) -> String {
 pub fn num(v: &Value) -> String {
     v.as_u64().expect("integer").to_string()
 }
+
+/// A gossip command whose stdin stays open, its stdout read by a thread as
+/// it comes (each chunk one `read`).
+pub struct Live {
+    pub child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    chunks: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+/// How long a test waits for any one thing before it fails.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+impl Live {
+    /// Starts `gossip ARGS` in the scratch directory and writes `input`.
+    pub fn start(env: &Env, args: &[&str], input: &str) -> Self {
+        use std::io::{Read, Write};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(bin())
+            .current_dir(env.dir.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn gossip");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).expect("write input");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let (tx, chunks) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 20];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            child,
+            stdin: Some(stdin),
+            chunks,
+        }
+    }
+
+    /// The next chunk of stdout, failing after [`PATIENCE`].
+    pub fn next_chunk(&self) -> Vec<u8> {
+        self.chunks
+            .recv_timeout(PATIENCE)
+            .expect("no output in time")
+    }
+
+    /// Closes stdin (unless already), waits for the end and returns the
+    /// exit code, the whole rest of stdout and stderr.
+    pub fn finish(mut self) -> (Option<i32>, Vec<u8>, String) {
+        use std::io::Read;
+        drop(self.stdin.take());
+        let mut rest = Vec::new();
+        while let Ok(chunk) = self.chunks.recv_timeout(PATIENCE) {
+            rest.extend(chunk);
+        }
+        let status = self.child.wait().expect("wait");
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (status.code(), rest, err)
+    }
+}

@@ -17,9 +17,17 @@
 #    the relay waits for all of them together (one wait of 10 s, not three
 #    in a row); and a second SIGTERM while it waits ends it at once (143).
 # 5. A full disk under --deliver (a 256 KiB tmpfs; root only, skipped with
-#    a notice otherwise): exit 4 with one error line, delivered = the whole
-#    lines in the file, the rest pending in --store; with room again the
-#    restarted relay delivers them, each bulletin exactly once.
+#    a notice otherwise), input that ends while it is full: one line when
+#    deferring starts, then at the end exit 4 with one error line,
+#    delivered = the whole lines in the file, deliveries_pending and the
+#    store's pending deliveries the rest; with room again the restarted
+#    relay delivers them, each bulletin exactly once.
+# 6. A full disk under --deliver while the relay runs on (the store on
+#    another disk): 300 bulletins in, every one stored and the rest of
+#    the deliveries deferred (deliveries_pending in --metrics); room made on
+#    the tmpfs, and without a restart all 300 are in the file, each once,
+#    within the retry interval; the relay says when it recovered, and ends
+#    with exit 0 and delivered=300.
 set -euo pipefail
 source "$(dirname "$0")/../relay/lib.sh" "$@"
 
@@ -150,7 +158,9 @@ echo "stalled fifo: relay ended, delivered=$delivered, $((N - delivered)) pendin
 
 # --- 5. a full disk under --deliver
 if [ "$(id -u)" != 0 ]; then
-    echo "deliver_faults: full disk skipped (needs root to mount a tmpfs)" >&2
+    notice="deliver_faults: parts 5 and 6 (full disk) skipped: they need root to mount a tmpfs"
+    echo "$notice"
+    echo "$notice" >&2
     echo "ok: deliver_faults"
     exit 0
 fi
@@ -160,16 +170,61 @@ trap 'rc=$?; umount -l "$T/full" 2>/dev/null || true; (exit $rc); cleanup' EXIT
 rc=0
 (relay --store full.db --deliver full/d.deliver <b.in >/dev/null 2>full1.log) || rc=$?
 [ "$rc" = 4 ] || fail "full disk: exit $rc, expected 4 ($(cat full1.log))"
-errs=$(grep -v -e '^gossip: relay: received=' -e '^gossip: relay: address ' full1.log | grep -vc '^hint: ' || true)
+[ "$(grep -c 'deliveries deferred' full1.log)" = 1 ] || fail "full disk: expected one deferring line: $(cat full1.log)"
+errs=$(grep -v -e '^gossip: relay: received=' -e '^gossip: relay: address ' -e 'deliveries deferred' full1.log | grep -vc '^hint: ' || true)
 [ "$errs" = 1 ] || fail "full disk: expected one error line: $(cat full1.log)"
-grep -q 'No space left' full1.log || fail "full disk: the error does not say so: $(cat full1.log)"
+grep -q '^gossip: relay: cannot write delivery file full/d.deliver: No space left' full1.log ||
+    fail "full disk: the error does not say so: $(cat full1.log)"
 written=$(lines full/d.deliver)
 [ "$written" -gt 0 ] && [ "$written" -lt "$N" ] || fail "full disk: $written lines written"
 whole_once full/d.deliver "$written"
 expect_counter full1.log delivered "$written"
+expect_counter full1.log deliveries_pending $((N - written))
 [ "$(pending full.db)" = $((N - written)) ] || fail "full disk: $(pending full.db) pending, expected $((N - written))"
+grep -q "^hint: $((N - written)) deliveries stay pending in --store" full1.log || fail "full disk: no hint: $(cat full1.log)"
 mount -o remount,size=4m full
 (relay --store full.db --deliver full/d.deliver <b.in >/dev/null 2>full2.log) || fail "full disk: restart: $(cat full2.log)"
 whole_once full/d.deliver "$N"
-echo "full disk: exit 4 after $written of $N lines: $(grep -v received= full1.log | head -n 1)"
+echo "full disk: exit 4 after $written of $N lines: $(grep "deliveries deferred" full1.log)"
+
+# --- 6. a full disk under --deliver while the relay runs on, then room
+M=300
+for i in $(seq "$M"); do
+    "$G" bulletin new --topic chat "later $i $pad"
+done | "$G" hashcash -d 0 >b300.in 2>>make.log
+[ "$(lines b300.in)" = "$M" ] || fail "made $(lines b300.in) bulletins"
+mkdir full6
+mount -t tmpfs -o size=256k tmpfs full6 || fail "cannot mount a tmpfs"
+trap 'rc=$?; umount -l "$T/full" "$T/full6" 2>/dev/null || true; (exit $rc); cleanup' EXIT
+mkfifo in6.fifo
+exec 5<>in6.fifo
+(relay --store s6.db --deliver full6/d.deliver --metrics m6.prom <in6.fifo >/dev/null 2>full6.log 5>&-) & track
+six=$!
+cat b300.in >&5
+stored() { # stored DB: bulletins the store holds
+    python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM bulletins").fetchone()[0])' "$1" 2>/dev/null || echo 0
+}
+all_stored() { [ "$(stored s6.db)" = "$M" ]; }
+wait_for "all $M bulletins stored while the delivery file is full" all_stored
+wait_for "the relay to defer deliveries" grep -q 'deliveries deferred' full6.log
+held_back() { # the deliveries_pending gauge says what the file does not hold
+    local g
+    g=$(sed -n 's/^gossip_relay_deliveries_pending //p' m6.prom 2>/dev/null)
+    [ -n "$g" ] && [ "$g" -gt 0 ] && [ $((g + $(lines full6/d.deliver))) = "$M" ]
+}
+wait_for "deliveries_pending in --metrics" held_back
+before=$(lines full6/d.deliver)
+kill -0 "$six" 2>/dev/null || fail "full disk, running: the relay ended: $(cat full6.log)"
+mount -o remount,size=4m full6
+wait_for "all $M delivered after room was made" has_lines full6/d.deliver "$M"
+wait_for "the relay to say it recovered" grep -q 'takes lines again' full6.log
+exec 5>&-
+wait_exit "$six" "the relay whose delivery disk filled and emptied"
+[ "$EXIT_RC" = 0 ] || fail "full disk, running: exit $EXIT_RC ($(cat full6.log))"
+whole_once full6/d.deliver "$M"
+expect_counter full6.log delivered "$M"
+expect_counter full6.log deliveries_pending 0
+[ "$(pending s6.db)" = 0 ] || fail "full disk, running: $(pending s6.db) still pending"
+grep -q '^gossip_relay_deliveries_pending 0$' m6.prom || fail "full disk, running: $(grep pending m6.prom)"
+echo "full disk, running: $before of $M lines fitted, all $M stored; with room, all $M delivered once without a restart"
 echo "ok: deliver_faults"

@@ -44,20 +44,23 @@ pub struct Rotation {
 }
 
 impl Rotation {
-    /// Installs the SIGUSR1 handler. `poll_store` when the node has a
-    /// store; `every` seconds between scheduled rotations; `started` is the
-    /// time a node without a store counts its first period from.
-    pub fn new(poll_store: bool, every: Option<u64>, started: u64) -> Result<Self, Failure> {
-        let signal = Arc::new(AtomicBool::new(false));
-        signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&signal))
-            .map_err(|e| Failure::io("cannot install signal handlers", e))?;
-        Ok(Self {
+    /// `signal` is raised by the SIGUSR1 handler (installed when the relay
+    /// starts). `poll_store` when the node has a store; `every` seconds
+    /// between scheduled rotations; `started` is the time a node without a
+    /// store counts its first period from.
+    pub fn new(
+        signal: Arc<AtomicBool>,
+        poll_store: bool,
+        every: Option<u64>,
+        started: u64,
+    ) -> Self {
+        Self {
             signal,
             poll_store,
             last_poll: None,
             every,
             started,
-        })
+        }
     }
 
     /// Why the code is to rotate at `now`, if it is.

@@ -148,6 +148,24 @@ fn take_batch(
     Ok((bytes, ended))
 }
 
+/// Installs the relay's signal handlers and returns their flags: stop (the
+/// first SIGTERM/SIGINT ends the relay in order, outputs written and peers
+/// given their last messages, bounded; a second one while it ends exits at
+/// once, with 128 + the signal number) and rotate (SIGUSR1).
+fn install_signal_handlers() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>), Failure> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        let status = 128 + signal;
+        signal_hook::flag::register_conditional_shutdown(signal, status, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
+            .map_err(|e| Failure::io("cannot install signal handlers", e))?;
+    }
+    let rotate = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&rotate))
+        .map_err(|e| Failure::io("cannot install signal handlers", e))?;
+    Ok((stop, rotate))
+}
+
 fn node_failure(e: NodeError) -> Failure {
     Failure::io("relay", e)
 }
@@ -183,10 +201,14 @@ pub fn run(args: RelayArgs) -> CmdResult {
 }
 
 impl Relay {
-    /// Opens the store, sets the node up (topics, peers, sync requests, the
-    /// delivery-code notice), opens the outputs and installs the signal
-    /// handlers.
+    /// Installs the signal handlers, opens the store, sets the node up
+    /// (topics, peers, sync requests, the delivery-code notice) and opens
+    /// the outputs.
     fn build(args: RelayArgs) -> Result<Self, Failure> {
+        // Before anything that takes time (the store, the delivery file): a
+        // signal that comes while the relay starts is then handled, never
+        // the default action (SIGUSR1's ends the process).
+        let (stop, rotate) = install_signal_handlers()?;
         let identity = load_identity(&args.key.key)?;
         let format = match args.output.format {
             FormatArg::Json => Format::Json,
@@ -256,7 +278,7 @@ impl Relay {
             stdout: Sink::new("stdout".into(), Box::new(std::io::stdout())),
             peers: BTreeMap::new(),
             deliver: match &args.deliver {
-                Some(p) if p != Path::new("-") => Some(Delivery::open(p)?),
+                Some(p) if p != Path::new("-") => Some(Delivery::open(p, args.store.is_some())?),
                 _ => None,
             },
             deliver_to_stdout,
@@ -272,19 +294,12 @@ impl Relay {
             }
         }
 
-        let stop = Arc::new(AtomicBool::new(false));
-        // The first SIGTERM/SIGINT ends the relay in order (outputs written,
-        // peers given their last messages, bounded); a second one while it
-        // ends exits at once, with 128 + the signal number.
-        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-            let status = 128 + signal;
-            signal_hook::flag::register_conditional_shutdown(signal, status, Arc::clone(&stop))
-                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
-                .map_err(|e| Failure::io("cannot install signal handlers", e))?;
-        }
-
-        let rotation =
-            codes::Rotation::new(args.store.is_some(), args.rotate_delivery_code, started)?;
+        let rotation = codes::Rotation::new(
+            rotate,
+            args.store.is_some(),
+            args.rotate_delivery_code,
+            started,
+        );
         codes::show(&node);
         codes::show_peers(&node);
         if args.announce_delivery_code {
@@ -388,7 +403,10 @@ impl Relay {
         }
         let counters = self.outputs.tally.applied(node.counters());
         self.report(&counters, true);
-        eprintln!("gossip: relay: {counters}");
+        match self.outputs.tally.deferred {
+            0 => eprintln!("gossip: relay: {counters}"),
+            n => eprintln!("gossip: relay: {counters} deliveries_pending={n}"),
+        }
         if self.outputs.net.is_active() {
             eprintln!("gossip: relay: network: {}", self.outputs.net.counters);
         }
@@ -437,6 +455,13 @@ impl Relay {
                     net::status_line(t, &counters, &net.counters, &net.peers)
                 );
             }
+            if self.outputs.delivery_is_full() {
+                // Backpressure: the delivery file holds back its limit, so
+                // no more input is read (the retry is in confirm_taken).
+                std::thread::sleep(Duration::from_millis(200));
+                self.outputs.confirm_taken(&mut self.node)?;
+                continue;
+            }
             self.outputs.net.sweep();
             self.outputs.net.grant(&mut self.node);
             let (repaired, lost) = self.outputs.net.repair(&mut self.node, t)?;
@@ -483,7 +508,11 @@ impl Relay {
     fn report(&self, counters: &Counters, last: bool) {
         let Some(path) = &self.metrics else { return };
         let net = &self.outputs.net;
-        let text = net::prometheus(counters, &net.counters, &net.peers);
+        let mut text = net::prometheus(counters, &net.counters, &net.peers);
+        text.push_str(&format!(
+            "# TYPE gossip_relay_deliveries_pending gauge\ngossip_relay_deliveries_pending {}\n",
+            self.outputs.tally.deferred
+        ));
         if let Err(e) = net::write_metrics(path, &text) {
             eprintln!(
                 "gossip: relay: cannot write metrics to {}: {e}",

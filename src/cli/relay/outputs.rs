@@ -3,7 +3,7 @@
 //! written or counted as unsent; none is lost without a count.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use gossip::node::{Event, Node};
 use super::deliver::{Delivered, Delivery};
 use super::net::{Network, Sent};
 use super::tally::Tally;
-use crate::cli::io::Failure;
+use crate::cli::io::{Failure, open_append_no_follow};
 
 /// A stream output (stdout, the delivery file), written in place.
 pub struct Sink {
@@ -65,12 +65,10 @@ impl Sink {
     }
 }
 
+/// A peer's output file: appended to, never through a symbolic link, and
+/// created 0600.
 fn open_append(path: &Path) -> Result<File, Failure> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| Failure::io(format!("cannot open {}", path.display()), e))
+    open_append_no_follow(path, 0o600, false)
 }
 
 /// Batches a peer's writer thread may hold before the relay drops what
@@ -156,7 +154,7 @@ impl PeerOutput {
     /// its reader.
     pub fn spawn(path: &Path, role: &'static str) -> Result<Self, Failure> {
         use std::os::unix::fs::FileTypeExt;
-        let is_fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+        let is_fifo = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo());
         let file = if is_fifo {
             None
         } else {
@@ -346,9 +344,10 @@ impl Outputs {
 
     /// Writes bulletins to the delivery output and confirms to the store
     /// the ones that reached it (all of them when there is no delivery
-    /// output). Those that did not are counted as not delivered when
-    /// `counted` (they stay pending with `--store`). An error
-    /// when the delivery file failed: the relay must end.
+    /// output). Those a fifo did not take are counted as not delivered when
+    /// `counted` (they stay pending with `--store`); those a file could not
+    /// take yet are held and retried (counted as deferred). An error only
+    /// from the store.
     pub fn deliver(
         &mut self,
         node: &mut Node,
@@ -383,14 +382,16 @@ impl Outputs {
         if counted {
             self.tally.undelivered += done.missed;
         }
+        self.tally.deferred = self.deliver.as_ref().map_or(0, Delivery::held_back);
         node.confirm_delivered(&done.written)
-            .map_err(|e| Failure::io("relay: store", e))?;
-        done.failed.map_or(Ok(()), Err)
+            .map_err(|e| Failure::io("relay: store", e))
     }
 
     /// Waits (bounded, for all outputs together) for every peer and a
     /// delivery fifo to take what is queued for it; counts what no peer
-    /// took as unsent, and confirms the deliveries the fifo took.
+    /// took as unsent, and confirms the deliveries the fifo took. A
+    /// delivery file is tried once more for what it holds back; an error
+    /// (exit 4) when it still cannot take them.
     pub fn finish(&mut self, node: &mut Node) -> Result<(), Failure> {
         let deadline = Instant::now() + PEER_PATIENCE;
         self.peers.values_mut().for_each(PeerOutput::close);
@@ -402,21 +403,36 @@ impl Outputs {
         let lost: u64 = self.peers.values_mut().map(|p| p.finish(deadline)).sum();
         self.tally.unsent += lost + self.net.finish(deadline);
         if let Some(d) = &mut self.deliver {
-            let written = d.taken();
+            let mut written = d.taken();
+            let (last, failed) = d.close();
+            written.extend(last);
             self.tally.undelivered += d.unwritten();
+            self.tally.deferred = d.held_back();
+            node.confirm_delivered(&written)
+                .map_err(|e| Failure::io("relay: store", e))?;
+            if let Some(failure) = failed {
+                return Err(failure);
+            }
+        }
+        Ok(())
+    }
+
+    /// The deliveries a delivery fifo has written since the last call, and
+    /// those a delivery file that was deferred took on its retry (every
+    /// 2 s), confirmed to the store.
+    pub fn confirm_taken(&mut self, node: &mut Node) -> Result<(), Failure> {
+        if let Some(d) = &mut self.deliver {
+            let written = d.taken();
+            self.tally.deferred = d.held_back();
             node.confirm_delivered(&written)
                 .map_err(|e| Failure::io("relay: store", e))?;
         }
         Ok(())
     }
 
-    /// The deliveries a delivery fifo has written since the last call,
-    /// confirmed to the store.
-    pub fn confirm_taken(&mut self, node: &mut Node) -> Result<(), Failure> {
-        if let Some(d) = &mut self.deliver {
-            node.confirm_delivered(&d.taken())
-                .map_err(|e| Failure::io("relay: store", e))?;
-        }
-        Ok(())
+    /// Whether the delivery file holds back so much that no more input is
+    /// to be read until it takes some ([`super::deliver::BACKLOG_LIMIT`]).
+    pub fn delivery_is_full(&self) -> bool {
+        self.deliver.as_ref().is_some_and(Delivery::is_full)
     }
 }

@@ -16,6 +16,10 @@ pub struct Tally {
     pub undelivered: u64,
     /// Input objects that could not be decoded.
     pub malformed: u64,
+    /// Bulletins the node delivered that a delivery file could not take
+    /// yet (a full disk): held and retried, not counted as delivered until
+    /// written. Printed as `deliveries_pending`.
+    pub deferred: u64,
 }
 
 impl Tally {
@@ -23,7 +27,10 @@ impl Tally {
     pub fn applied(&self, node: &Counters) -> Counters {
         let mut c = node.clone();
         c.unsent += self.unsent;
-        c.delivered = c.delivered.saturating_sub(self.undelivered);
+        c.delivered = c
+            .delivered
+            .saturating_sub(self.undelivered)
+            .saturating_sub(self.deferred);
         c.received += self.malformed;
         c.malformed += self.malformed;
         c
