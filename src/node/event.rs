@@ -22,10 +22,10 @@ pub enum Event {
     /// a crash before that delivers it again (see
     /// [`super::Node::pending_deliveries`]).
     Deliver(Bulletin),
-    /// A bulletin was not forwarded to `peer` because the caller marked it
-    /// congested ([`super::Node::set_congested`]): nothing was sealed or
-    /// mined for it. Give the key back to [`super::Node::forward_stored`]
-    /// once the peer can take it.
+    /// A bulletin was not forwarded to `peer`: it did not fit the peer's
+    /// send credit ([`super::Node::set_send_credit`]), and nothing was
+    /// sealed or mined for it. Give the key back to
+    /// [`super::Node::forward_stored`] once the peer can take it.
     Deferred {
         /// The neighbour.
         peer: Address,

@@ -143,6 +143,7 @@ settled() {
 }
 wait_for "L's connection to settle" settled
 got=$(wc -c <l.wire)
+echo "part 7: 40 request_content for a 256 KiB bulletin from a learned neighbour: $got bytes back"
 [ "$got" -lt $((1536 * 1024)) ] || fail "L was answered $got bytes for 40 requests (budget 1 MiB)"
 [ "$got" -gt 262144 ] || fail "L got no answer at all ($got bytes)"
 [ "$(status a.log over_cap)" -gt 0 ] || fail "A counted nothing over the budget"

@@ -428,7 +428,9 @@ impl Network {
         now: u64,
         sync: &[Id],
     ) -> Result<(), Failure> {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        // What a connection this side is closing still had in flight is
+        // not looked at: closing it is the verdict on what it sends.
+        let Some(c) = self.conns.get_mut(&conn).filter(|c| c.closing.is_none()) else {
             return Ok(());
         };
         let fresh = !node.is_replay(&message, now) && self.batch_sigs.insert(message.sig);
