@@ -344,9 +344,12 @@ pub struct DecryptArgs {
 pub struct SignArgs {
     #[command(flatten)]
     pub key: KeyArgs,
-    /// Destination for wrapped bulletins (default: the key's own address).
+    /// Destination for wrapped bulletins; a bulletin needs this or --to-self (messages keep their dst).
     #[arg(long, value_name = "ADDR", value_parser = value::address("--to address"))]
     pub to: Option<Address>,
+    /// Address wrapped bulletins to the key's own address.
+    #[arg(long, conflicts_with = "to")]
+    pub to_self: bool,
     /// Do not encrypt wrapped bulletins.
     #[arg(long)]
     pub no_encrypt: bool,

@@ -132,6 +132,7 @@ fn no_command_makes_an_object_that_no_reader_takes() {
         "sign",
         "-k",
         "k.key",
+        "--to-self",
         "-d",
         "0",
         "--now",

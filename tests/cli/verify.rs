@@ -351,7 +351,10 @@ fn a_verdict_names_the_checks_skipped_without_a_key() {
         .stdout;
     let mined = env.ok(&["hashcash"], &bulletin).stdout;
     let message = env
-        .ok(&["sign", "-k", "a.key", "--now", "1000"], &mined)
+        .ok(
+            &["sign", "-k", "a.key", "--to-self", "--now", "1000"],
+            &mined,
+        )
         .stdout;
     let out = env.ok(&["verify", "--now", "1000"], &message);
     assert_eq!(
