@@ -249,6 +249,8 @@ pub struct ObjectReader<R> {
     pub index: u64,
     /// The largest packed object this reader takes (at most [`MAX_OBJECT`]).
     max: usize,
+    /// Refuse a stream whose first line is binary, not text.
+    refuse_binary: bool,
 }
 
 impl<R: BufRead> ObjectReader<R> {
@@ -262,7 +264,17 @@ impl<R: BufRead> ObjectReader<R> {
             line: Vec::new(),
             index: 0,
             max: MAX_OBJECT,
+            refuse_binary: false,
         }
+    }
+
+    /// Ends the stream with one [`DecodeError::UnknownFormat`] when it
+    /// starts like neither wire frames nor text (a NUL or bytes that are
+    /// not UTF-8 in its first line: bare packed bytes, say), instead of
+    /// reading it as lines of bad JSON.
+    pub fn refuse_binary(mut self) -> Self {
+        self.refuse_binary = true;
+        self
     }
 
     /// Lowers the cap on one object to `max` packed bytes (a JSON line to
@@ -303,6 +315,13 @@ impl<R: BufRead> ObjectReader<R> {
             Format::Json
         };
         self.format = Some(format);
+        if format == Format::Json && self.refuse_binary && is_binary_line(buf) {
+            self.index += 1;
+            return Err(ReadError::Decode {
+                error: DecodeError::UnknownFormat(first),
+                fatal: true,
+            });
+        }
         Ok(Some(format))
     }
 
@@ -404,6 +423,14 @@ impl<R: BufRead> Iterator for ObjectReader<R> {
         }
         item
     }
+}
+
+/// Whether the first line in `buf` (as far as it was read, at most 1 KiB)
+/// cannot be JSON text: it holds a NUL or a byte sequence that is not UTF-8.
+fn is_binary_line(buf: &[u8]) -> bool {
+    let head = &buf[..buf.len().min(1024)];
+    let line = head.split(|&b| b == b'\n').next().unwrap_or(head);
+    line.contains(&0) || std::str::from_utf8(line).is_err_and(|e| e.error_len().is_some())
 }
 
 /// Reads until `buf` is full or the input ends; returns bytes read.
