@@ -136,7 +136,10 @@ fn hello_there_through_netcat_then_a_message_is_delivered() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
     if Command::new("nc").arg("-h").output().is_err() {
-        eprintln!("notice: hello_there_through_netcat… skipped: nc is not installed");
+        crate::skip::notice(
+            "hello_there_through_netcat_then_a_message_is_delivered",
+            "nc is not installed",
+        );
         return;
     }
     let env = Env::new();

@@ -3,6 +3,8 @@
 //! Every run goes through `util`, which checks that stderr never shows a
 //! panic or a backtrace hint.
 
+#[path = "../support/skip.rs"]
+mod skip;
 mod util;
 
 mod address;

@@ -284,7 +284,10 @@ fn pack_to_a_terminal_names_its_own_text_flags() {
         .output()
         .is_err()
     {
-        eprintln!("skipping pack_to_a_terminal: no `script` (util-linux) to make a terminal");
+        crate::skip::notice(
+            "pack_to_a_terminal_names_its_own_text_flags",
+            "no `script` (util-linux) to make a terminal",
+        );
         return;
     }
     let env = Env::new();
