@@ -425,12 +425,18 @@ impl<R: BufRead> Iterator for ObjectReader<R> {
     }
 }
 
-/// Whether the first line in `buf` (as far as it was read, at most 1 KiB)
-/// cannot be JSON text: it holds a NUL or a byte sequence that is not UTF-8.
+/// Whether the start of a stream (what was read of it, at most 1 KiB) is
+/// binary rather than JSON Lines: it holds a NUL or bytes that are not
+/// UTF-8, which JSON text never does, and its first line is not a JSON
+/// object (so a good first line followed by junk is still read line by line).
 fn is_binary_line(buf: &[u8]) -> bool {
     let head = &buf[..buf.len().min(1024)];
-    let line = head.split(|&b| b == b'\n').next().unwrap_or(head);
-    line.contains(&0) || std::str::from_utf8(line).is_err_and(|e| e.error_len().is_some())
+    let binary =
+        head.contains(&0) || std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some());
+    binary && {
+        let line = head.split(|&b| b == b'\n').next().unwrap_or(head);
+        !matches!(serde_json::from_slice::<Value>(line), Ok(Value::Object(_)))
+    }
 }
 
 /// Reads until `buf` is full or the input ends; returns bytes read.
@@ -503,6 +509,35 @@ mod tests {
 
     fn read_all(bytes: &[u8], kind: Kind) -> Vec<Result<Object, ReadError>> {
         ObjectReader::new(bytes, kind).collect()
+    }
+
+    #[test]
+    fn bare_packed_bytes_are_binary_and_json_lines_are_not() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(19);
+        // Random bytes the size of a small message: a newline among them
+        // leaves a short first line that may be valid UTF-8, but never JSON.
+        for _ in 0..20_000 {
+            let len = rng.gen_range(136..400);
+            let bytes: Vec<u8> = (0..len).map(|_| rng.r#gen()).collect();
+            if usize::from(bytes[0]) <= MAX_OBJECT >> 24 {
+                continue; // a wire frame's first byte
+            }
+            assert!(is_binary_line(&bytes), "{}", hex::encode(&bytes));
+        }
+        assert!(!is_binary_line(b"{\"type\":\"bulletin\"}\n\x00\xff junk\n"));
+        assert!(!is_binary_line(b"hello there\n{}\n"));
+        assert!(!is_binary_line("caf\u{e9} \u{7f}ELF\n".as_bytes()));
+        assert!(is_binary_line(b"hello\n\x00\x01"));
+        let mut refused = ObjectReader::new(&b"\xc0\x01\n\x00"[..], Kind::Any).refuse_binary();
+        assert!(matches!(
+            refused.next(),
+            Some(Err(ReadError::Decode {
+                error: DecodeError::UnknownFormat(0xc0),
+                fatal: true
+            }))
+        ));
+        assert!(refused.next().is_none());
     }
 
     #[test]

@@ -271,6 +271,14 @@ pub fn for_each_object(
                         "bare packed bytes (`gossip pack --raw`) have no framing and name no type: \
                          read them with `gossip unpack --raw --type bulletin|message`",
                     );
+                } else if fatal && reader.index == 1 {
+                    // The first frame already broken: bare packed bytes
+                    // whose first byte happens to look like a length prefix.
+                    failure = failure.hint(
+                        "the stream was not read: its framing cannot be trusted; if it is bare \
+                         packed bytes (`gossip pack --raw`), read them with \
+                         `gossip unpack --raw --type bulletin|message`",
+                    );
                 } else if fatal {
                     failure = failure
                         .hint("the rest of the stream was not read: its framing cannot be trusted");

@@ -257,8 +257,15 @@ fn unpack_refuses_bytes_that_are_not_the_asked_type() {
 #[test]
 fn bare_packed_bytes_are_not_a_stream() {
     let env = Env::new();
-    let m = a_message(&env);
-    let raw = env.ok(&["pack", "--raw"], &m).stdout;
+    // A message whose first byte (its dst's) cannot start a wire frame: one
+    // in 50 starts with 0..=4 and reads as a broken frame (see below).
+    let (m, raw) = loop {
+        let m = a_message(&env);
+        let raw = env.ok(&["pack", "--raw"], &m).stdout;
+        if raw[0] > 4 {
+            break (m, raw);
+        }
+    };
     let expected = |first: u8| {
         format!(
             "gossip: stdin object 1: not an object stream: starts with byte 0x{first:02x}, expected JSON Lines ('{{') or wire frames (a length prefix)\n\
@@ -275,6 +282,24 @@ fn bare_packed_bytes_are_not_a_stream() {
         .ok(&["unpack", "--raw", "--type", "message"], &raw)
         .stdout;
     assert_eq!(json, m.as_bytes());
+    // bare bytes that start like a length prefix: a broken first frame, and
+    // the hint still points at unpack --raw
+    let mut wire_like = raw.clone();
+    wire_like[0] = 0;
+    let out = env.fail(&["verify"], &wire_like, 3);
+    assert!(
+        out.stderr
+            .starts_with("gossip: stdin object 1: truncated frame: "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.ends_with(
+            "\nhint: the stream was not read: its framing cannot be trusted; if it is bare packed bytes (`gossip pack --raw`), read them with `gossip unpack --raw --type bulletin|message`\n"
+        ),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
