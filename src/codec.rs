@@ -249,6 +249,8 @@ pub struct ObjectReader<R> {
     pub index: u64,
     /// The largest packed object this reader takes (at most [`MAX_OBJECT`]).
     max: usize,
+    /// Refuse a stream whose first line is binary, not text.
+    refuse_binary: bool,
 }
 
 impl<R: BufRead> ObjectReader<R> {
@@ -262,7 +264,17 @@ impl<R: BufRead> ObjectReader<R> {
             line: Vec::new(),
             index: 0,
             max: MAX_OBJECT,
+            refuse_binary: false,
         }
+    }
+
+    /// Ends the stream with one [`DecodeError::UnknownFormat`] when it
+    /// starts like neither wire frames nor text (a NUL or bytes that are
+    /// not UTF-8 in its first line: bare packed bytes, say), instead of
+    /// reading it as lines of bad JSON.
+    pub fn refuse_binary(mut self) -> Self {
+        self.refuse_binary = true;
+        self
     }
 
     /// Lowers the cap on one object to `max` packed bytes (a JSON line to
@@ -303,6 +315,13 @@ impl<R: BufRead> ObjectReader<R> {
             Format::Json
         };
         self.format = Some(format);
+        if format == Format::Json && self.refuse_binary && is_binary_line(buf) {
+            self.index += 1;
+            return Err(ReadError::Decode {
+                error: DecodeError::UnknownFormat(first),
+                fatal: true,
+            });
+        }
         Ok(Some(format))
     }
 
@@ -406,6 +425,20 @@ impl<R: BufRead> Iterator for ObjectReader<R> {
     }
 }
 
+/// Whether the start of a stream (what was read of it, at most 1 KiB) is
+/// binary rather than JSON Lines: it holds a NUL or bytes that are not
+/// UTF-8, which JSON text never does, and its first line is not a JSON
+/// object (so a good first line followed by junk is still read line by line).
+fn is_binary_line(buf: &[u8]) -> bool {
+    let head = &buf[..buf.len().min(1024)];
+    let binary =
+        head.contains(&0) || std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some());
+    binary && {
+        let line = head.split(|&b| b == b'\n').next().unwrap_or(head);
+        !matches!(serde_json::from_slice::<Value>(line), Ok(Value::Object(_)))
+    }
+}
+
 /// Reads until `buf` is full or the input ends; returns bytes read.
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
@@ -476,6 +509,35 @@ mod tests {
 
     fn read_all(bytes: &[u8], kind: Kind) -> Vec<Result<Object, ReadError>> {
         ObjectReader::new(bytes, kind).collect()
+    }
+
+    #[test]
+    fn bare_packed_bytes_are_binary_and_json_lines_are_not() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(19);
+        // Random bytes the size of a small message: a newline among them
+        // leaves a short first line that may be valid UTF-8, but never JSON.
+        for _ in 0..20_000 {
+            let len = rng.gen_range(136..400);
+            let bytes: Vec<u8> = (0..len).map(|_| rng.r#gen()).collect();
+            if usize::from(bytes[0]) <= MAX_OBJECT >> 24 {
+                continue; // a wire frame's first byte
+            }
+            assert!(is_binary_line(&bytes), "{}", hex::encode(&bytes));
+        }
+        assert!(!is_binary_line(b"{\"type\":\"bulletin\"}\n\x00\xff junk\n"));
+        assert!(!is_binary_line(b"hello there\n{}\n"));
+        assert!(!is_binary_line("caf\u{e9} \u{7f}ELF\n".as_bytes()));
+        assert!(is_binary_line(b"hello\n\x00\x01"));
+        let mut refused = ObjectReader::new(&b"\xc0\x01\n\x00"[..], Kind::Any).refuse_binary();
+        assert!(matches!(
+            refused.next(),
+            Some(Err(ReadError::Decode {
+                error: DecodeError::UnknownFormat(0xc0),
+                fatal: true
+            }))
+        ));
+        assert!(refused.next().is_none());
     }
 
     #[test]

@@ -36,6 +36,8 @@ const LOAD_RSS_LIMIT_KIB: u64 = 128_000;
 
 #[path = "support/scripts.rs"]
 mod scripts;
+#[path = "support/skip.rs"]
+mod skip;
 
 use scripts::run_script_in;
 
@@ -70,11 +72,10 @@ fn is_root() -> bool {
 /// do its part fails unless its GOSSIP_SKIP_* variable is set).
 fn run_root_script(name: &str, needs: &str) {
     if !is_root() {
-        // straight to stderr, past libtest's capture: one notice per skipped case
-        let notice = format!(
-            "skipping {name}: needs root ({needs}); run `cargo test` as root to include it\n"
+        skip::notice(
+            name,
+            &format!("needs root ({needs}); run `cargo test` as root to include it"),
         );
-        let _ = std::io::stderr().write_all(notice.as_bytes());
         return;
     }
     run_script(name);

@@ -7,6 +7,8 @@
 
 #[path = "support/scripts.rs"]
 mod scripts;
+#[path = "support/skip.rs"]
+mod skip;
 
 fn run_script(name: &str) {
     scripts::run_script_in("tests/relay", name, &[]);

@@ -16,7 +16,12 @@ use super::value::{self, HexBytes, HexVec};
 /// Exit codes: 0 success, 1 an object failed verification or a check,
 /// 2 usage error, 3 malformed input, 4 I/O or key-file error.
 #[derive(Parser, Debug)]
-#[command(name = "gossip", version, about, long_about, propagate_version = true)]
+#[command(
+    name = "gossip",
+    version,
+    about = "Make, mine, sign, check and relay gossip-protocol objects in shell pipelines.",
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -58,7 +63,7 @@ pub enum Command {
     Pack(PackArgs),
     /// Convert packed bytes to JSON objects.
     Unpack(UnpackArgs),
-    /// Run one node on stdin/stdout: verify, store, deliver and forward.
+    /// Run one node on stdin/stdout and TCP (--listen, --connect): verify, store, deliver and forward.
     Relay(RelayArgs),
     /// Read and manage a relay's bulletin store.
     #[command(subcommand)]
@@ -105,6 +110,36 @@ pub struct OutputArgs {
     /// Output format of objects.
     #[arg(long, value_enum, default_value_t = FormatArg::Json)]
     pub format: FormatArg,
+    /// Same as --format json (the default).
+    #[arg(long, hide = true, conflicts_with = "format")]
+    pub json: bool,
+}
+
+/// How a command that prints for people writes: `--format text|json`
+/// (`--json` is kept as a hidden alias of `--format json`).
+#[derive(Args, Debug, Clone)]
+pub struct TextOutputArgs {
+    /// Output format: text for people, or json (one JSON object per line).
+    #[arg(long, value_enum, default_value_t = TextFormatArg::Text)]
+    pub format: TextFormatArg,
+    /// Same as --format json.
+    #[arg(long, hide = true, conflicts_with = "format")]
+    pub json: bool,
+}
+
+impl TextOutputArgs {
+    /// Whether JSON was asked for.
+    pub fn json(&self) -> bool {
+        self.json || self.format == TextFormatArg::Json
+    }
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextFormatArg {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,9 +204,9 @@ pub struct TopicArgs {
     pub beacon: bool,
     #[command(flatten)]
     pub inbox: InboxArgs,
-    /// Print a JSON object instead of bare hex.
-    #[arg(long)]
-    pub json: bool,
+    /// text: bare hex; json: a topic object.
+    #[command(flatten)]
+    pub output: TextOutputArgs,
 }
 
 /// An inbox topic: a node's address and its delivery code, given together.
@@ -207,9 +242,9 @@ pub struct TapehashArgs {
     pub code_size: u32,
     /// File to hash ('-' or nothing: stdin).
     pub file: Option<PathBuf>,
-    /// Print a JSON object instead of "HEX BITS".
-    #[arg(long)]
-    pub json: bool,
+    /// text: "HEX BITS"; json: a tapehash object.
+    #[command(flatten)]
+    pub output: TextOutputArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -344,9 +379,12 @@ pub struct DecryptArgs {
 pub struct SignArgs {
     #[command(flatten)]
     pub key: KeyArgs,
-    /// Destination for wrapped bulletins (default: the key's own address).
+    /// Destination for wrapped bulletins; a bulletin needs this or --to-self (messages keep their dst).
     #[arg(long, value_name = "ADDR", value_parser = value::address("--to address"))]
     pub to: Option<Address>,
+    /// Address wrapped bulletins to the key's own address.
+    #[arg(long, conflicts_with = "to")]
+    pub to_self: bool,
     /// Do not encrypt wrapped bulletins.
     #[arg(long)]
     pub no_encrypt: bool,
@@ -397,9 +435,9 @@ pub struct VerifyArgs {
     pub key: OptionalKeyArgs,
     #[command(flatten)]
     pub check: CheckArgs,
-    /// Print verdicts as JSON objects with every check's result.
-    #[arg(long)]
-    pub json: bool,
+    /// text: one verdict line per object; json: verdict objects with every check's result.
+    #[command(flatten)]
+    pub output: TextOutputArgs,
     /// Count a skipped check as a failure (a message verified without a key skips its destination, decryption and carried bulletin).
     #[arg(long)]
     pub no_skip: bool,
@@ -429,6 +467,9 @@ pub struct OpenArgs {
 pub struct InspectArgs {
     #[command(flatten)]
     pub now: NowArgs,
+    /// text: a view for people; json: one inspection object per object.
+    #[command(flatten)]
+    pub output: TextOutputArgs,
     /// Type of wire-format input (JSON input names its type).
     #[arg(long = "type", value_enum, value_name = "TYPE")]
     pub kind: Option<TypeArg>,
@@ -493,12 +534,12 @@ pub struct RelayArgs {
     /// A neighbour; its messages go to PATH (a file or fifo) or, without one, to stdout. Repeatable.
     #[arg(long = "peer", value_name = "ADDR[=PATH]", value_parser = peer_spec)]
     pub peers: Vec<PeerSpec>,
-    /// Follow a topic by descriptor: its bulletins are delivered. Repeatable.
-    #[arg(long = "subscribe", value_name = "DESC")]
+    /// Follow a topic by descriptor: its bulletins are delivered. Repeatable (--subscribe is an alias).
+    #[arg(long = "topic", alias = "subscribe", value_name = "DESC")]
     pub subscribe: Vec<String>,
-    /// Follow a topic by id (64 hex digits). Repeatable.
-    #[arg(long = "subscribe-id", value_name = "HEX",
-          value_parser = value::parsed::<HexBytes<32>>("--subscribe-id"))]
+    /// Follow a topic by id (64 hex digits). Repeatable (--subscribe-id is an alias).
+    #[arg(long = "topic-id", alias = "subscribe-id", value_name = "HEX",
+          value_parser = value::parsed::<HexBytes<32>>("--topic-id"))]
     pub subscribe_ids: Vec<HexBytes<32>>,
     /// Keep bulletins and the seen set in this SQLite file across restarts.
     #[arg(long, value_name = "DB")]
@@ -683,9 +724,9 @@ pub enum StoreCommand {
 pub struct StoreCodesArgs {
     #[command(flatten)]
     pub db: StoreDbArgs,
-    /// JSON lines instead of `ADDRESS CODE INBOX` lines.
-    #[arg(long)]
-    pub json: bool,
+    /// text: `ADDRESS CODE INBOX` lines; json: JSON lines.
+    #[command(flatten)]
+    pub output: TextOutputArgs,
 }
 
 /// Parses a period: seconds, or a number with s, m, h or d; at least 1 s.
@@ -711,11 +752,26 @@ fn parse_every(text: &str) -> Result<u64, String> {
     }
 }
 
+/// The store, as `--store DB` or as the first argument.
 #[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
 pub struct StoreDbArgs {
-    /// The relay's SQLite store.
-    #[arg(long, value_name = "DB")]
-    pub store: std::path::PathBuf,
+    /// The relay's SQLite store (or give it as the first argument).
+    #[arg(long = "store", value_name = "DB")]
+    pub flag: Option<std::path::PathBuf>,
+    /// The relay's SQLite store (or --store DB).
+    #[arg(value_name = "DB")]
+    pub positional: Option<std::path::PathBuf>,
+}
+
+impl StoreDbArgs {
+    /// The store's path, however given.
+    pub fn path(&self) -> &std::path::Path {
+        self.flag
+            .as_deref()
+            .or(self.positional.as_deref())
+            .expect("clap requires --store DB or DB")
+    }
 }
 
 #[derive(Args, Debug)]
@@ -727,6 +783,7 @@ pub struct StoreListArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_missing_positional = true)]
 pub struct StoreGetArgs {
     #[command(flatten)]
     pub db: StoreDbArgs,
@@ -815,7 +872,7 @@ pub struct SimulateArgs {
     /// Run each node on its own thread, messages over channels (flood and spam).
     #[arg(long)]
     pub threaded: bool,
-    /// Print the report as one JSON object.
-    #[arg(long)]
-    pub json: bool,
+    /// text: a report for people; json: the report as one JSON object.
+    #[command(flatten)]
+    pub output: TextOutputArgs,
 }

@@ -10,6 +10,7 @@ use gossip::crypto::{PeerKey, SEAL_OVERHEAD};
 use gossip::message::{MESSAGE_TTL, Message};
 use gossip::operation::Payload;
 use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY, fits_original};
+use serde_json::json;
 
 use super::args::InspectArgs;
 use super::io::{CmdResult, for_each_object, kind, now, stdout, write_err};
@@ -19,6 +20,7 @@ pub fn run(args: InspectArgs) -> CmdResult {
     let mut out = stdout();
     let end = for_each_object(&args.input, kind(Kind::Any, args.kind), |index, obj| {
         let text = match &obj {
+            _ if args.output.json() => format!("{}\n", inspection(index, &obj, now)),
             Object::Bulletin(b) => bulletin_text(index, b, now),
             Object::Message(m) => message_text(index, m, now),
         };
@@ -26,6 +28,67 @@ pub fn run(args: InspectArgs) -> CmdResult {
     })?;
     out.flush().map_err(write_err)?;
     Ok(end.exit(0))
+}
+
+/// `--format json`: the object and the checks that need no key, as one
+/// `inspection` object.
+fn inspection(index: u64, obj: &Object, now: u64) -> serde_json::Value {
+    let mut v = json!({"type": "inspection", "index": index, "object": obj.to_json()});
+    match obj {
+        Object::Bulletin(b) => v["checks"] = bulletin_checks(b, now),
+        Object::Message(m) => {
+            let signature = if m.is_unsigned() {
+                "unsigned"
+            } else if PeerKey::new(&m.src).is_ok_and(|k| k.verify(&m.signed_bytes(), &m.sig)) {
+                "valid"
+            } else {
+                "bad"
+            };
+            let bits = m.work().bits();
+            let plain = plaintext(m);
+            let body = match &plain {
+                Some(_) => "plaintext",
+                None if m.body.len() >= SEAL_OVERHEAD => "sealed",
+                None => "neither",
+            };
+            v["checks"] = json!({
+                "signature": signature,
+                "stale": m.is_stale(now),
+                "leading_zero_bits": bits,
+                "meets_default_difficulty": bits >= DEFAULT_MESSAGE_DIFFICULTY,
+                "original_can_read": fits_original(m.ts) && fits_original(m.nonce),
+                "body": body,
+            });
+            if let Some(p) = &plain {
+                v["checks"]["op"] = json!(p.op().name());
+            }
+            if let Some(Payload::Bulletin(_, b)) = &plain {
+                v["bulletin"] = Object::Bulletin(b.clone()).to_json();
+                v["bulletin_checks"] = bulletin_checks(b, now);
+            }
+        }
+    }
+    v
+}
+
+fn bulletin_checks(b: &Bulletin, now: u64) -> serde_json::Value {
+    let bits = b.work().bits();
+    json!({
+        "content_id_matches": b.content_id_matches(),
+        "expired": b.is_expired(now),
+        "expires_at": u64::from(b.ts) + u64::from(CONTENT_TTL),
+        "leading_zero_bits": bits,
+        "meets_default_difficulty": bits >= DEFAULT_BULLETIN_DIFFICULTY,
+        "original_can_read": fits_original(b.ts) && fits_original(b.nonce),
+    })
+}
+
+/// A message body that is a plain payload (not sealed), if it is one.
+fn plaintext(m: &Message) -> Option<Payload> {
+    Payload::decode(&m.body).ok().filter(|p| match p {
+        Payload::Bulletin(_, b) => b.content_id_matches(),
+        _ => m.body.len() < SEAL_OVERHEAD,
+    })
 }
 
 /// A ts or nonce, marked when the original cannot read it (it unpacks both
@@ -123,10 +186,7 @@ fn message_text(index: u64, m: &Message, now: u64) -> String {
         s,
         "  work        {bits} leading zero bits ({work_state} the default {DEFAULT_MESSAGE_DIFFICULTY})"
     );
-    let plain = Payload::decode(&m.body).ok().filter(|p| match p {
-        Payload::Bulletin(_, b) => b.content_id_matches(),
-        _ => m.body.len() < SEAL_OVERHEAD,
-    });
+    let plain = plaintext(m);
     let body = match &plain {
         Some(p) => format!("{} bytes, plaintext {}", m.body.len(), p.op()),
         None if m.body.len() >= SEAL_OVERHEAD => format!(

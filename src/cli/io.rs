@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use gossip::DecodeError;
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError, check_size, write_object};
 use gossip::crypto::{Identity, address_of};
 use gossip::keys::{Seed, parse_key_file};
@@ -220,12 +221,20 @@ impl ObjectWriter {
 
 /// Errors out when binary output would go to a terminal.
 pub fn refuse_binary_on_terminal(binary: bool) -> Result<(), Failure> {
+    refuse_binary_on_terminal_or(binary, "--format json")
+}
+
+/// [`refuse_binary_on_terminal`] for a command whose text output is
+/// chosen by `text_flags`, which the hint names.
+pub fn refuse_binary_on_terminal_or(binary: bool, text_flags: &str) -> Result<(), Failure> {
     if binary && io::stdout().is_terminal() {
         return Err(Failure::usage(
             "refusing to write binary output to a terminal",
             "stdout is a terminal",
         )
-        .hint("redirect stdout to a file or pipe, or use --format json"));
+        .hint(format!(
+            "redirect stdout to a file or pipe, or use {text_flags}"
+        )));
     }
     Ok(())
 }
@@ -269,7 +278,7 @@ pub fn for_each_object(
     mut f: impl FnMut(u64, Object) -> Result<(), Failure>,
 ) -> Result<StreamEnd, Failure> {
     let path = input.input.as_deref();
-    let mut reader = ObjectReader::new(open_input(path)?, kind);
+    let mut reader = ObjectReader::new(open_input(path)?, kind).refuse_binary();
     let mut end = StreamEnd::default();
     while let Some(item) = reader.next() {
         match item {
@@ -286,8 +295,22 @@ pub fn for_each_object(
             Err(ReadError::Decode { error, fatal }) => {
                 end.malformed += 1;
                 let what = format!("{} object {}", describe(path), reader.index);
+                let binary = matches!(error, DecodeError::UnknownFormat(_));
                 let mut failure = Failure::malformed(what, error);
-                if fatal {
+                if binary {
+                    failure = failure.hint(
+                        "bare packed bytes (`gossip pack --raw`) have no framing and name no type: \
+                         read them with `gossip unpack --raw --type bulletin|message`",
+                    );
+                } else if fatal && reader.index == 1 {
+                    // The first frame already broken: bare packed bytes
+                    // whose first byte happens to look like a length prefix.
+                    failure = failure.hint(
+                        "the stream was not read: its framing cannot be trusted; if it is bare \
+                         packed bytes (`gossip pack --raw`), read them with \
+                         `gossip unpack --raw --type bulletin|message`",
+                    );
+                } else if fatal {
                     failure = failure
                         .hint("the rest of the stream was not read: its framing cannot be trusted");
                 }

@@ -41,21 +41,19 @@ fn example(path: &str) -> Option<&'static str> {
             "gossip verify -k b.key < m.json\nset -o pipefail; nc -l 127.0.0.1 7001 | gossip verify -k b.key"
         }
         "open" => "gossip open -k b.key < m.json | gossip inspect",
-        "inspect" => "gossip inspect < m.json",
+        "inspect" => "gossip inspect < m.json\ngossip inspect --format json < m.json",
         "pack" => "gossip pack < m.json > m.bin\ngossip pack --hex < m.json",
         "unpack" => "gossip unpack --type message < m.bin",
         "relay" => {
-            "gossip relay -k a.key --peer \"$(gossip address -k b.key)\" --subscribe chat --deliver -"
+            "gossip relay -k a.key --peer \"$(gossip address -k b.key)\" --topic chat --deliver -"
         }
-        "store" | "store list" => "gossip store list --store node.db",
-        "store get" => "gossip store get --store node.db CONTENT_ID",
-        "store query" => "gossip store query --store node.db --topic chat",
-        "store purge" => "gossip store purge --store node.db",
-        "store code" => {
-            "gossip store code --store node.db\ngossip store code --store node.db --json"
-        }
-        "store peers" => "gossip store peers --store node.db",
-        "store rotate" => "gossip store rotate --store node.db",
+        "store" | "store list" => "gossip store list node.db",
+        "store get" => "gossip store get node.db CONTENT_ID",
+        "store query" => "gossip store query node.db --topic chat",
+        "store purge" => "gossip store purge node.db",
+        "store code" => "gossip store code node.db\ngossip store code node.db --format json",
+        "store peers" => "gossip store peers node.db",
+        "store rotate" => "gossip store rotate node.db",
         "simulate" => "gossip simulate --nodes 64 --bulletins 10 --scenario partition",
         "completions" => "gossip completions bash > /etc/bash_completion.d/gossip",
         "man" => "gossip man sign | man -l -\ngossip man --dir /usr/share/man/man1",

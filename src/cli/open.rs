@@ -5,7 +5,7 @@ use gossip::operation::Payload;
 
 use super::args::OpenArgs;
 use super::io::{CmdResult, Failure, load_identity, map_objects};
-use super::verify::check;
+use super::verify::{check, clock_hint};
 
 pub fn run(args: OpenArgs) -> CmdResult {
     let id = load_identity(&args.key.key)?;
@@ -13,7 +13,11 @@ pub fn run(args: OpenArgs) -> CmdResult {
         let verdict = check(&obj, Some(&id), &args.check);
         let failures: Vec<&str> = verdict.failures().map(|r| r.name()).collect();
         if !failures.is_empty() {
-            return Err(Failure::invalid("rejected", failures.join(", ")));
+            let failure = Failure::invalid("rejected", failures.join(", "));
+            return Err(match clock_hint(&verdict, &obj) {
+                Some(hint) => failure.hint(hint),
+                None => failure,
+            });
         }
         match verdict.payload {
             Some(Payload::Bulletin(_, b)) => Ok(Object::Bulletin(b)),

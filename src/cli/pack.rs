@@ -10,16 +10,18 @@ use base64::engine::general_purpose::STANDARD as B64;
 use gossip::codec::{
     Format, Kind, Line, MAX_OBJECT, Object, read_line_capped, write_frame, write_object,
 };
+use gossip::message;
 
 use super::args::{PackArgs, TypeArg, UnpackArgs};
+use super::exit::Exit;
 use super::io::{
     CmdResult, Failure, StreamEnd, describe, for_each_object, open_input, read_capped,
-    refuse_binary_on_terminal, stdout, write_err,
+    refuse_binary_on_terminal_or, report_rejected, stdout, write_err,
 };
 
 pub fn pack(args: PackArgs) -> CmdResult {
     let enc = &args.encoding;
-    refuse_binary_on_terminal(!enc.hex && !enc.base64)?;
+    refuse_binary_on_terminal_or(!enc.hex && !enc.base64, "--hex or --base64")?;
     let mut out = stdout();
     let end = for_each_object(&args.input, Kind::Any, |index, obj| {
         let packed = obj.pack();
@@ -53,26 +55,42 @@ pub fn unpack(args: UnpackArgs) -> CmdResult {
     let enc = &args.encoding;
     if !enc.raw && !enc.hex && !enc.base64 {
         let mut out = stdout();
-        let end = for_each_object(&args.input, kind, |_, obj| {
-            write_object(&mut out, &obj, Format::Json).map_err(write_err)
+        let source = describe(args.input.input.as_deref());
+        let mut wrong = 0;
+        let end = for_each_object(&args.input, kind, |index, obj| {
+            match parses_as_asked(&obj) {
+                Ok(()) => write_object(&mut out, &obj, Format::Json).map_err(write_err),
+                Err(failure) => {
+                    wrong += 1;
+                    report_rejected(&source, index, failure);
+                    Ok(())
+                }
+            }
         })?;
         out.flush().map_err(write_err)?;
-        return Ok(end.exit(0));
+        return Ok(if wrong > 0 {
+            Exit::Malformed.into()
+        } else {
+            end.exit(0)
+        });
     }
     let path = args.input.input.as_deref();
     let source = describe(path);
     let mut out = stdout();
     let mut end = StreamEnd::default();
     let mut emit = |index: usize, packed: Result<Vec<u8>, String>| -> Result<(), Failure> {
-        let obj = packed.and_then(|p| Object::from_packed(&p, kind).map_err(|e| e.to_string()));
+        let obj = packed
+            .and_then(|p| Object::from_packed(&p, kind).map_err(|e| e.to_string()))
+            .map_err(|why| Failure::malformed("", why))
+            .and_then(|obj| parses_as_asked(&obj).map(|()| obj));
         match obj {
             Ok(obj) => {
                 end.objects += 1;
                 write_object(&mut out, &obj, Format::Json).map_err(write_err)
             }
-            Err(why) => {
+            Err(failure) => {
                 end.malformed += 1;
-                Failure::malformed(format!("{source} object {index}"), why).report();
+                report_rejected(&source, index as u64, failure);
                 Ok(())
             }
         }
@@ -117,4 +135,33 @@ pub fn unpack(args: UnpackArgs) -> CmdResult {
     }
     out.flush().map_err(write_err)?;
     Ok(end.exit(0))
+}
+
+/// Packed bytes name no type, so any 72 bytes read as a bulletin and any 136
+/// as a message: refuses a bulletin whose content id is not its content's
+/// hash, and a "message" whose bytes are those of a bulletin.
+fn parses_as_asked(obj: &Object) -> Result<(), Failure> {
+    match obj {
+        Object::Bulletin(b) if !b.content_id_matches() => {
+            let mut failure = Failure::malformed(
+                "not a bulletin",
+                "its content id is not the SHA-256 of its content",
+            );
+            if b.pack().len() >= message::HEADER_LEN {
+                failure = failure.hint("is it a message? try `gossip unpack --type message`");
+            }
+            Err(failure)
+        }
+        Object::Message(m)
+            if Object::from_packed(&m.pack(), Kind::Any)
+                .is_ok_and(|o| matches!(o, Object::Bulletin(_))) =>
+        {
+            Err(Failure::malformed(
+                "not a message",
+                "its bytes are a bulletin's (the content id is the SHA-256 of the content)",
+            )
+            .hint("try `gossip unpack --type bulletin`"))
+        }
+        _ => Ok(()),
+    }
 }

@@ -2,6 +2,8 @@
 //! ready to send (the original's prepare_for_send: wrap in store_and_forward,
 //! encrypt to the destination, sign, mine).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use gossip::codec::{Kind, Object};
 use gossip::crypto::PeerKey;
 use gossip::message::Message;
@@ -10,18 +12,23 @@ use gossip::pow::DEFAULT_BULLETIN_DIFFICULTY;
 
 use super::args::SignArgs;
 use super::batch::map_objects_par;
+use super::exit::Exit;
 use super::io::{CmdResult, Failure, describe, kind, load_identity, now_ts};
 use super::mine::Miner;
 
 pub fn run(args: SignArgs) -> CmdResult {
     let id = load_identity(&args.key.key)?;
-    let dst = args.to.unwrap_or_else(|| id.address());
+    // A bulletin needs a destination said out loud: defaulting to the signer
+    // shows up only as wrong_destination at the receiver.
+    let to = args.to.or_else(|| args.to_self.then(|| id.address()));
+    let no_destination = AtomicBool::new(false);
+    let dst = to.unwrap_or_else(|| id.address());
     let peer = PeerKey::recipient(&dst)
         .map_err(|e| Failure::usage(format!("bad --to address {dst}"), e))?;
     let ts = now_ts(&args.now)?;
     let miner = Miner::new(args.jobs.jobs)?;
     let source = describe(args.input.input.as_deref());
-    map_objects_par(
+    let code = map_objects_par(
         "sign",
         &args.input,
         &args.output,
@@ -40,6 +47,18 @@ pub fn run(args: SignArgs) -> CmdResult {
                 Object::Message(mut m) => {
                     m.sig = id.sign(&m.signed_bytes());
                     return Ok(Object::Message(m));
+                }
+                Object::Bulletin(_) if to.is_none() => {
+                    no_destination.store(true, Ordering::Relaxed);
+                    return Err(Failure::usage(
+                        "no destination",
+                        "a bulletin is wrapped in a message to --to ADDR, and none was given",
+                    )
+                    .hint(format!(
+                        "pass --to ADDR (the receiver's `gossip address`), or --to-self for {}",
+                        id.address()
+                    ))
+                    .ends_input());
                 }
                 Object::Bulletin(b) => {
                     let bits = b.work().bits();
@@ -64,5 +83,10 @@ pub fn run(args: SignArgs) -> CmdResult {
                 .mine_object(&mut obj, args.difficulty, true)
                 .map(|()| obj)
         },
-    )
+    )?;
+    // The stream stopped at a bulletin with no destination: a usage error.
+    if no_destination.load(Ordering::Relaxed) {
+        return Ok(Exit::Usage.into());
+    }
+    Ok(code)
 }

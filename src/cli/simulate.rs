@@ -34,7 +34,7 @@ pub fn run(args: SimulateArgs) -> CmdResult {
         ..SimConfig::default()
     };
     let report = simulate(&config).map_err(|e| Failure::invalid("simulation", e))?;
-    let text = if args.json {
+    let text = if args.output.json() {
         serde_json::to_string(&report).map_err(|e| Failure::io("simulation report", e))? + "\n"
     } else {
         render(&report)

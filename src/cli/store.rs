@@ -78,12 +78,12 @@ pub fn run(command: StoreCommand) -> CmdResult {
     let store_err = |e: gossip::store::StoreError| Failure::io("store", e);
     let (bulletins, output) = match command {
         StoreCommand::List(a) => {
-            return write_each(&open_read_only(&a.db.store)?, &Query::default(), &a.output);
+            return write_each(&open_read_only(a.db.path())?, &Query::default(), &a.output);
         }
         StoreCommand::Get(a) => {
             let id = a.content_id.0;
             // One bulletin per topic the content id is held under.
-            match open_read_only(&a.db.store)?
+            match open_read_only(a.db.path())?
                 .with_content_id(&id, usize::MAX)
                 .map_err(store_err)?
             {
@@ -112,18 +112,18 @@ pub fn run(command: StoreCommand) -> CmdResult {
                 content_id: a.content_id.map(|id| wrap(id.0)),
                 content: a.content.as_ref().map(|c| wrap(c.as_bytes().to_vec())),
             };
-            return write_each(&open_read_only(&a.db.store)?, &query, &a.output);
+            return write_each(&open_read_only(a.db.path())?, &query, &a.output);
         }
-        StoreCommand::Code(a) => return codes::show(&open_read_only(&a.db.store)?, &a, true),
-        StoreCommand::Peers(a) => return codes::show(&open_read_only(&a.db.store)?, &a, false),
+        StoreCommand::Code(a) => return codes::show(&open_read_only(a.db.path())?, &a, true),
+        StoreCommand::Peers(a) => return codes::show(&open_read_only(a.db.path())?, &a, false),
         StoreCommand::Rotate(a) => {
             return codes::rotate(
-                open_with(&a.db.store, |p| SqliteStore::open_for_requests(p))?,
+                open_with(a.db.path(), |p| SqliteStore::open_for_requests(p))?,
                 now(&a.now),
             );
         }
         StoreCommand::Purge(a) => {
-            let removed = open(&a.db.store)?
+            let removed = open(a.db.path())?
                 .remove_expired(now(&a.now))
                 .map_err(store_err)?;
             eprintln!("gossip: store: removed {removed} expired entries");

@@ -13,7 +13,7 @@ pub fn run(args: TapehashArgs) -> CmdResult {
     let bytes = read_all(args.file.as_deref())?;
     let digest = tapehash1(&bytes, args.code_size as usize);
     let bits = leading_zero_bits(&digest);
-    let line = if args.json {
+    let line = if args.output.json() {
         json!({"type": "tapehash", "digest": hex::encode(digest), "leading_zero_bits": bits, "code_size": args.code_size})
             .to_string()
     } else {

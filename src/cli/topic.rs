@@ -25,7 +25,7 @@ pub fn run(args: TopicArgs) -> CmdResult {
         unreachable!("clap requires a descriptor, --hex, --beacon or --inbox")
     };
     let mut out = stdout();
-    let line = if args.json {
+    let line = if args.output.json() {
         json!({"type": "topic", "topic": hex::encode(id), "descriptor": descriptor}).to_string()
     } else {
         hex::encode(id)

@@ -3,8 +3,10 @@
 
 use std::io::Write;
 
+use gossip::bulletin::CONTENT_TTL;
 use gossip::codec::{Kind, Object};
 use gossip::crypto::Identity;
+use gossip::message::MESSAGE_TTL;
 use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
 use gossip::verify::{
     Policy, Reason, Status, Verdict, verify_bulletin, verify_message, verify_plain_message,
@@ -12,7 +14,9 @@ use gossip::verify::{
 use serde_json::json;
 
 use super::args::{CheckArgs, VerifyArgs};
-use super::io::{CmdResult, Failure, for_each_object, kind, load_identity, now, stdout, write_err};
+use super::io::{
+    CmdResult, Failure, describe, for_each_object, kind, load_identity, now, stdout, write_err,
+};
 
 /// The verification policy the flags ask for, for an object of this type.
 pub fn policy(args: &CheckArgs, obj: &Object) -> Policy {
@@ -28,6 +32,29 @@ pub fn policy(args: &CheckArgs, obj: &Object) -> Policy {
         }
     }
     p
+}
+
+/// A stale or future object's age checks: a message is valid for 300 s
+/// after its ts and a bulletin for 3600 s, so a pipeline run again later
+/// fails them; the hint says how to check as of another time.
+pub fn clock_hint(verdict: &Verdict, obj: &Object) -> Option<String> {
+    let timely = |r: Reason| {
+        matches!(
+            r,
+            Reason::TooOld | Reason::Expired | Reason::FromFuture | Reason::BulletinFromFuture
+        )
+    };
+    if !verdict.failures().any(timely) {
+        return None;
+    }
+    let ts = match obj {
+        Object::Message(m) => m.ts,
+        Object::Bulletin(b) => b.ts,
+    };
+    Some(format!(
+        "a message is valid for {MESSAGE_TTL} s after its ts and a bulletin for {CONTENT_TTL} s, \
+         against the clock or --now TS: to check this one as of its making, pass --now {ts}"
+    ))
 }
 
 /// Runs every check on an object.
@@ -79,15 +106,25 @@ pub fn run(args: VerifyArgs) -> CmdResult {
     let id = args.key.key.as_deref().map(load_identity).transpose()?;
     let mut out = stdout();
     let mut invalid = 0u64;
+    let mut stale: Option<(String, String, String)> = None;
+    let source = describe(args.input.input.as_deref());
     let end = for_each_object(&args.input, kind(Kind::Any, args.kind), |index, obj| {
         let verdict = check(&obj, id.as_ref(), &args.check);
+        if stale.is_none() {
+            stale = clock_hint(&verdict, &obj).map(|hint| {
+                let clock = now(&args.check.now);
+                let names: Vec<&str> = verdict.failures().map(|r| r.name()).collect();
+                let why = format!("fails against the clock ({clock}): {}", names.join(", "));
+                (format!("{source} object {index}"), why, hint)
+            });
+        }
         let failures: Vec<&str> = verdict.failures().map(|r| r.name()).collect();
         let skipped = skipped(&verdict);
         let valid = failures.is_empty() && (skipped.is_empty() || !args.no_skip);
         if !valid {
             invalid += 1;
         }
-        let line = if args.json {
+        let line = if args.output.json() {
             let checks: Vec<_> = verdict
                 .checks
                 .iter()
@@ -127,6 +164,10 @@ pub fn run(args: VerifyArgs) -> CmdResult {
         writeln!(out, "{line}").map_err(write_err)
     })?;
     out.flush().map_err(write_err)?;
+    if let Some((what, why, hint)) = stale {
+        // Said once, for the first such object: the verdicts name the rest.
+        Failure::invalid(what, why).hint(hint).report();
+    }
     if end.objects == 0 && end.malformed == 0 && !args.allow_empty {
         return Err(Failure::invalid("verify", "no objects to verify")
             .hint("pass --allow-empty if an empty input is fine"));

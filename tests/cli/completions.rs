@@ -172,3 +172,19 @@ fn cipher_values_are_listed_and_completed() {
     let bash = env.ok(&["completions", "bash"], "").text();
     assert!(bash.contains("--cipher)\n                    COMPREPLY=($(compgen -W \"xsalsa20poly1305 xchacha20poly1305\""));
 }
+
+#[test]
+fn bare_gossip_and_help_start_with_the_same_header() {
+    let env = Env::new();
+    let bare = env.help_exit(&[], "").stderr;
+    let help = env.ok(&["--help"], "").text();
+    let short = env.ok(&["-h"], "").text();
+    let header = "Make, mine, sign, check and relay gossip-protocol objects in shell pipelines.\n";
+    for (what, text) in [
+        ("gossip", &bare),
+        ("gossip --help", &help),
+        ("gossip -h", &short),
+    ] {
+        assert!(text.starts_with(header), "{what}:\n{text}");
+    }
+}

@@ -77,8 +77,9 @@ fn keygen_on_a_full_disk_leaves_no_empty_key_file() {
         .output()
         .is_ok_and(|o| o.stdout == b"0\n");
     if !root {
-        eprintln!(
-            "notice: keygen_on_a_full_disk_leaves_no_empty_key_file skipped: needs root (tmpfs)"
+        crate::skip::notice(
+            "keygen_on_a_full_disk_leaves_no_empty_key_file",
+            "needs root (tmpfs)",
         );
         return;
     }

@@ -172,7 +172,16 @@ fn mined_nonces_start_low_and_stay_below_2_31() {
     let bulletins = env.ok(&["hashcash", "-d", "3"], &lines).stdout;
     let messages = env
         .ok(
-            &["sign", "-k", "a.key", "-d", "3", "--now", "1000"],
+            &[
+                "sign",
+                "-k",
+                "a.key",
+                "--to-self",
+                "-d",
+                "3",
+                "--now",
+                "1000",
+            ],
             &bulletins,
         )
         .stdout;

@@ -127,3 +127,34 @@ fn values_the_original_cannot_read_are_marked() {
     );
     assert!(!text.contains("nonce       2147483647 (ORIGINAL"), "{text}");
 }
+
+#[test]
+fn format_json_prints_one_inspection_per_object() {
+    let env = Env::new();
+    let line = bulletin_line(&env, "chat", "hi", 1_700_000_000);
+    let out = env.ok(
+        &["inspect", "--format", "json", "--now", "1700000010"],
+        &line,
+    );
+    let v = out.one();
+    assert_eq!(v["type"], "inspection");
+    assert_eq!(v["index"], 1);
+    assert_eq!(
+        v["object"],
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    );
+    let checks = &v["checks"];
+    assert_eq!(checks["content_id_matches"], true);
+    assert_eq!(checks["expired"], false);
+    assert_eq!(checks["expires_at"], 1_700_003_600);
+    assert_eq!(checks["original_can_read"], true);
+    // --json is the same (an alias), and the two together are a usage error
+    let alias = env.ok(&["inspect", "--json", "--now", "1700000010"], &line);
+    assert_eq!(alias.stdout, out.stdout);
+    let out = env.usage(&["inspect", "--json", "--format", "text"], &line);
+    assert_eq!(
+        out.stderr,
+        "gossip: inspect: the argument '--json' cannot be used with '--format <FORMAT>'\n\
+         hint: see 'gossip inspect --help'\n"
+    );
+}

@@ -110,10 +110,20 @@ fn wire_streams_still_detect_from_their_first_byte() {
     let wire = env.ok(&["pack"], &m).stdout;
     let out = env.ok(&["unpack", "--type", "message"], &wire);
     assert_eq!(out.lines().len(), 1);
-    // A first byte above 0x04 cannot start a frame within the cap: it is text.
+    // A first byte above 0x04 cannot start a frame within the cap, and with
+    // its NULs the stream is not text either: refused once as neither.
     let mut bad = frame(b"x");
     bad[0] = 5;
     let out = env.run(&["unpack", "--type", "message"], &bad);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("gossip: stdin object 1: not an object stream: starts with byte 0x05"),
+        "{}",
+        out.stderr
+    );
+    // Without a NUL or bad UTF-8 it is read as (bad) JSON lines.
+    let out = env.run(&["unpack", "--type", "message"], "\u{5}x\n");
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(out.stderr.contains("bad JSON"), "{}", out.stderr);
 }
@@ -126,7 +136,10 @@ fn hello_there_through_netcat_then_a_message_is_delivered() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
     if Command::new("nc").arg("-h").output().is_err() {
-        eprintln!("notice: hello_there_through_netcat… skipped: nc is not installed");
+        crate::skip::notice(
+            "hello_there_through_netcat_then_a_message_is_delivered",
+            "nc is not installed",
+        );
         return;
     }
     let env = Env::new();

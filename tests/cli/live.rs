@@ -71,7 +71,10 @@ fn stream_commands_write_each_result_while_input_is_open() {
         .stdout;
     let mined = env.ok(&["hashcash"], &bulletin).stdout;
     let message = env
-        .ok(&["sign", "-k", "a.key", "--now", "1000"], &mined)
+        .ok(
+            &["sign", "-k", "a.key", "--to-self", "--now", "1000"],
+            &mined,
+        )
         .stdout;
     let to = env
         .ok(&["address", "-k", "a.key"], "")
@@ -83,7 +86,7 @@ fn stream_commands_write_each_result_while_input_is_open() {
         &["hashcash", "--check"],
         &["inspect", "--now", "1000"],
         &["pack", "--hex"],
-        &["sign", "-k", "a.key", "--now", "1000"],
+        &["sign", "-k", "a.key", "--to-self", "--now", "1000"],
         &[
             "message",
             "new",

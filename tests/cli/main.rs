@@ -3,6 +3,8 @@
 //! Every run goes through `util`, which checks that stderr never shows a
 //! panic or a backtrace hint.
 
+#[path = "../support/skip.rs"]
+mod skip;
 mod util;
 
 mod address;
@@ -24,9 +26,11 @@ mod message;
 mod open;
 mod pack;
 mod pipelines;
+mod relay;
 mod secrets;
 mod sign;
 mod special_files;
+mod store;
 mod tapehash;
 mod topic;
 mod verify;

@@ -126,7 +126,10 @@ impl Fixture {
             .text();
         let bulletin = env.ok(&["hashcash"], &bulletin).text();
         let message = env
-            .ok(&["sign", "-k", "k.key", "-d", "0", "--now", NOW], &bulletin)
+            .ok(
+                &["sign", "-k", "k.key", "--to-self", "-d", "0", "--now", NOW],
+                &bulletin,
+            )
             .text();
         let plain = env
             .ok(
@@ -207,7 +210,11 @@ fn readers(fx: &Fixture) -> Vec<Reader> {
         r(&["hashcash", "--check", "-d", "0"], &b, fail),
         r(&["encrypt"], &p, fail),
         r(&["decrypt", "-k", "k.key"], &m, fail),
-        r(&["sign", "-k", "k.key", "-d", "0", "--now", NOW], &b, fail),
+        r(
+            &["sign", "-k", "k.key", "--to-self", "-d", "0", "--now", NOW],
+            &b,
+            fail,
+        ),
         r(
             &[
                 "verify",
@@ -509,7 +516,7 @@ fn key_files_gone_wrong_are_exit_4() {
     let keyed: Vec<(Vec<&str>, &str)> = vec![
         (vec!["address", "-k"], ""),
         (vec!["decrypt", "-k"], &fx.message),
-        (vec!["sign", "-k"], &fx.bulletin),
+        (vec!["sign", "--to-self", "-k"], &fx.bulletin),
         (vec!["verify", "--now", NOW, "-k"], &fx.message),
         (vec!["open", "--now", NOW, "-k"], &fx.message),
         (vec!["message", "new", "--to", &to, "-k"], &fx.bulletin),

@@ -117,3 +117,17 @@ fn errors() {
     env.fail(&["open", "-k", "b.key"], [0x04, 0xff, 0xff, 0xff], 3);
     env.fail(&["open", "-k", "b.key", "-i", "missing.json"], "", 4);
 }
+
+#[test]
+fn a_stale_message_is_refused_with_a_hint_about_now() {
+    let env = Env::new();
+    env.keygen("a.key");
+    let b = env.keygen("b.key");
+    let m = crate::util::signed_bulletin(&env, "chat", 1_700_000_000, "a.key", &b);
+    let out = env.fail(&["open", "-k", "b.key", "--now", "1700003601"], &m, 1);
+    assert_eq!(
+        out.stderr,
+        "gossip: stdin object 1: rejected: too_old, expired\n\
+         hint: a message is valid for 300 s after its ts and a bulletin for 3600 s, against the clock or --now TS: to check this one as of its making, pass --now 1700000000\n"
+    );
+}

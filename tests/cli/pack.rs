@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use crate::util::{Env, bulletin_line, cases, frame, hx};
+use crate::util::{Env, bulletin_line, cases, frame, hx, signed_bulletin};
 
 /// Every vector object as (type, packed hex).
 fn vector_objects() -> Vec<(&'static str, String)> {
@@ -207,4 +207,133 @@ fn flag_errors() {
     env.usage(&["unpack", "--type", "key"], "");
     env.usage(&["pack", "--hex", "--base64"], "");
     env.fail(&["pack", "-i", "nope.json"], "", 4);
+}
+
+/// A message to b.key (a bulletin's wire frame read back would have to say so).
+fn a_message(env: &Env) -> String {
+    env.keygen("a.key");
+    let b = env.keygen("b.key");
+    signed_bulletin(env, "chat", 1_700_000_000, "a.key", &b)
+}
+
+#[test]
+fn unpack_refuses_bytes_that_are_not_the_asked_type() {
+    let env = Env::new();
+    let m = a_message(&env);
+    let wire = env.ok(&["pack"], &m).stdout;
+    let out = env.fail(&["unpack", "--type", "bulletin"], &wire, 3);
+    assert_eq!(
+        out.stderr,
+        "gossip: stdin object 1: not a bulletin: its content id is not the SHA-256 of its content\n\
+         hint: is it a message? try `gossip unpack --type message`\n"
+    );
+    assert!(out.stdout.is_empty());
+    // the same through --hex and --raw
+    let hex = env.ok(&["pack", "--hex"], &m).stdout;
+    let out = env.fail(&["unpack", "--type", "bulletin", "--hex"], &hex, 3);
+    assert!(
+        out.stderr
+            .starts_with("gossip: stdin object 1: not a bulletin: ")
+    );
+    let raw = env.ok(&["pack", "--raw"], &m).stdout;
+    env.fail(&["unpack", "--type", "bulletin", "--raw"], &raw, 3);
+    // and a bulletin long enough to be read as a message is not one
+    let long = "x".repeat(100);
+    let b = bulletin_line(&env, "chat", &long, 1_700_000_000);
+    let wire = env.ok(&["pack"], &b).stdout;
+    let out = env.fail(&["unpack", "--type", "message"], &wire, 3);
+    assert_eq!(
+        out.stderr,
+        "gossip: stdin object 1: not a message: its bytes are a bulletin's (the content id is the SHA-256 of the content)\n\
+         hint: try `gossip unpack --type bulletin`\n"
+    );
+    // the right type still reads
+    assert_eq!(
+        env.ok(&["unpack", "--type", "bulletin"], &wire).stdout,
+        b.as_bytes()
+    );
+}
+
+#[test]
+fn bare_packed_bytes_are_not_a_stream() {
+    let env = Env::new();
+    // A message whose first byte (its dst's) cannot start a wire frame: one
+    // in 50 starts with 0..=4 and reads as a broken frame (see below).
+    let (m, raw) = loop {
+        let m = a_message(&env);
+        let raw = env.ok(&["pack", "--raw"], &m).stdout;
+        if raw[0] > 4 {
+            break (m, raw);
+        }
+    };
+    let expected = |first: u8| {
+        format!(
+            "gossip: stdin object 1: not an object stream: starts with byte 0x{first:02x}, expected JSON Lines ('{{') or wire frames (a length prefix)\n\
+             hint: bare packed bytes (`gossip pack --raw`) have no framing and name no type: read them with `gossip unpack --raw --type bulletin|message`\n"
+        )
+    };
+    for args in [&["verify", "-k", "b.key"][..], &["inspect"], &["hashcash"]] {
+        let out = env.fail(args, &raw, 3);
+        assert_eq!(out.stderr, expected(raw[0]), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // what the hint says works
+    let json = env
+        .ok(&["unpack", "--raw", "--type", "message"], &raw)
+        .stdout;
+    assert_eq!(json, m.as_bytes());
+    // bare bytes that start like a length prefix: a broken first frame, and
+    // the hint still points at unpack --raw
+    let mut wire_like = raw.clone();
+    wire_like[0] = 0;
+    let out = env.fail(&["verify"], &wire_like, 3);
+    assert!(
+        out.stderr
+            .starts_with("gossip: stdin object 1: truncated frame: "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.ends_with(
+            "\nhint: the stream was not read: its framing cannot be trusted; if it is bare packed bytes (`gossip pack --raw`), read them with `gossip unpack --raw --type bulletin|message`\n"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn pack_to_a_terminal_names_its_own_text_flags() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        crate::skip::notice(
+            "pack_to_a_terminal_names_its_own_text_flags",
+            "no `script` (util-linux) to make a terminal",
+        );
+        return;
+    }
+    let env = Env::new();
+    let m = a_message(&env);
+    env.write("m.json", &m);
+    // `script` gives gossip a pseudo-terminal as stdout (and stderr).
+    let line = format!(
+        "{} pack < m.json; echo exit=$?",
+        crate::util::bin().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    assert_eq!(
+        text,
+        "gossip: pack: refusing to write binary output to a terminal: stdout is a terminal\n\
+         hint: redirect stdout to a file or pipe, or use --hex or --base64\n\
+         exit=2\n"
+    );
 }

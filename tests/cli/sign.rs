@@ -54,11 +54,33 @@ fn a_bulletin_becomes_an_encrypted_signed_mined_message() {
 }
 
 #[test]
-fn default_destination_is_the_key_itself() {
+fn a_bulletin_without_a_destination_is_a_usage_error() {
+    let env = Env::new();
+    let a = env.keygen("a.key");
+    let out = env.fail(
+        &["sign", "-k", "a.key", "--now", NOW],
+        mined_bulletin(&env, "to whom?"),
+        2,
+    );
+    assert_eq!(
+        out.stderr,
+        format!(
+            "gossip: stdin object 1: no destination: a bulletin is wrapped in a message to --to ADDR, and none was given\n\
+             hint: pass --to ADDR (the receiver's `gossip address`), or --to-self for {a}\n"
+        )
+    );
+    assert!(out.stdout.is_empty());
+    // --to and --to-self together are clap's usage error.
+    let b = fixed_address(&env, 2);
+    env.usage(&["sign", "-k", "a.key", "--to", &b, "--to-self"], "");
+}
+
+#[test]
+fn to_self_addresses_the_key_itself() {
     let env = Env::new();
     let a = env.keygen("a.key");
     let out = env.ok(
-        &["sign", "-k", "a.key", "--now", NOW],
+        &["sign", "-k", "a.key", "--to-self", "--now", NOW],
         mined_bulletin(&env, "self"),
     );
     assert_eq!(out.one()["dst"], a.as_str());
@@ -188,7 +210,7 @@ fn an_unmined_bulletin_gets_a_warning() {
         .map(|ts| bulletin_line(&env, "chat", "weak", ts))
         .find(|l| env.run(&["hashcash", "--check", "-d", "7"], l).code == 1)
         .expect("a weak bulletin");
-    let out = env.ok(&["sign", "-k", "a.key", "--now", NOW], &line);
+    let out = env.ok(&["sign", "-k", "a.key", "--to-self", "--now", NOW], &line);
     assert!(
         out.stderr.starts_with("gossip: warning: stdin object 1: "),
         "{}",
@@ -271,7 +293,7 @@ fn sign_streams_each_message_as_mined_and_sigterm_writes_the_mined_prefix() {
         .collect();
     let live = Live::start(
         &env,
-        &["sign", "-k", "a.key", "--now", NOW, "-d", "8"],
+        &["sign", "-k", "a.key", "--to-self", "--now", NOW, "-d", "8"],
         &lines,
     );
     let first = live.next_chunk();

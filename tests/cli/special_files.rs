@@ -88,7 +88,10 @@ fn keygen_force_never_replaces_a_device_node() {
     let env = Env::new();
     let probe = env.write("probe", "");
     if std::fs::metadata(&probe).unwrap().uid() != 0 {
-        eprintln!("skipping keygen_force_never_replaces_a_device_node: mknod needs root");
+        crate::skip::notice(
+            "keygen_force_never_replaces_a_device_node",
+            "mknod needs root",
+        );
         return;
     }
     // A character device like /dev/null (1, 3), made in the scratch directory.

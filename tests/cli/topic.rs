@@ -110,3 +110,17 @@ fn topic_needs_exactly_one_source() {
     env.usage(&["topic", "x", "--beacon"], "");
     env.usage(&["topic", "--frobnicate"], "");
 }
+
+#[test]
+fn format_json_and_the_json_alias_agree() {
+    let env = Env::new();
+    let json = env.ok(&["topic", "chat", "--format", "json"], "").stdout;
+    assert_eq!(env.ok(&["topic", "chat", "--json"], "").stdout, json);
+    let text = env.ok(&["topic", "chat", "--format", "text"], "").stdout;
+    assert_eq!(env.ok(&["topic", "chat"], "").stdout, text);
+    let v: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(
+        format!("{}\n", v["topic"].as_str().unwrap()).as_bytes(),
+        text
+    );
+}

@@ -351,7 +351,10 @@ fn a_verdict_names_the_checks_skipped_without_a_key() {
         .stdout;
     let mined = env.ok(&["hashcash"], &bulletin).stdout;
     let message = env
-        .ok(&["sign", "-k", "a.key", "--now", "1000"], &mined)
+        .ok(
+            &["sign", "-k", "a.key", "--to-self", "--now", "1000"],
+            &mined,
+        )
         .stdout;
     let out = env.ok(&["verify", "--now", "1000"], &message);
     assert_eq!(
@@ -394,4 +397,27 @@ fn relay_quiet_counts_malformed_input_without_logging_it() {
     let quiet = env.ok(&["relay", "-k", "a.key", "--no-sync", "-q"], "{bad\n");
     assert!(!quiet.stderr.contains("malformed input object"));
     assert!(quiet.stderr.contains(" malformed=1 "), "{}", quiet.stderr);
+}
+
+#[test]
+fn a_stale_message_gets_one_hint_about_now() {
+    let env = Env::new();
+    env.keygen("a.key");
+    let b = env.keygen("b.key");
+    let m = crate::util::signed_bulletin(&env, "chat", 1_700_000_000, "a.key", &b);
+    // 301 s later the message is too old; the verdict says so on stdout and
+    // stderr says once how to check it as of its time.
+    let twice = format!("{m}{m}");
+    let out = env.fail(&["verify", "-k", "b.key", "--now", "1700000301"], &twice, 1);
+    assert_eq!(
+        out.text(),
+        "1 message: invalid: too_old\n2 message: invalid: too_old\n"
+    );
+    assert_eq!(
+        out.stderr,
+        "gossip: stdin object 1: fails against the clock (1700000301): too_old\n\
+         hint: a message is valid for 300 s after its ts and a bulletin for 3600 s, against the clock or --now TS: to check this one as of its making, pass --now 1700000000\n"
+    );
+    // what the hint says works
+    env.ok(&["verify", "-k", "b.key", "--now", "1700000000"], &m);
 }

@@ -22,7 +22,7 @@ pub fn show(store: &SqliteStore, args: &StoreCodesArgs, own: bool) -> CmdResult 
     if own && codes.is_empty() {
         return Err(Failure::invalid(
             "store code",
-            format!("no delivery code in {}", args.db.store.display()),
+            format!("no delivery code in {}", args.db.path().display()),
         )
         .hint("a relay keeps its code there when it runs with --store"));
     }
@@ -33,7 +33,7 @@ pub fn show(store: &SqliteStore, args: &StoreCodesArgs, own: bool) -> CmdResult 
             hex::encode(c.code),
             hex::encode(c.inbox()),
         );
-        let line = if args.json {
+        let line = if args.output.json() {
             json!({"type": "delivery_code", "address": address, "code": code, "inbox": inbox,
                    "own": c.own, "since": c.since})
             .to_string()
