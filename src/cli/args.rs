@@ -337,6 +337,9 @@ pub struct HashcashArgs {
     /// Choose the difficulty whose expected search takes about SECS from the measured hash rate, and print it.
     #[arg(long, value_name = "SECS", value_parser = positive_secs, conflicts_with_all = ["difficulty", "check"])]
     pub target_time: Option<f64>,
+    /// Mine even when the expected search outlasts the object's lifetime (3,600 s for a bulletin, 300 s for a message); without it such a search is refused unless --max-time bounds it.
+    #[arg(long, conflicts_with = "check")]
+    pub force: bool,
     /// Type of wire-format input (JSON input names its type).
     #[arg(long = "type", value_enum, value_name = "TYPE")]
     pub kind: Option<TypeArg>,

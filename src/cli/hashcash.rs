@@ -1,6 +1,8 @@
 //! `gossip hashcash`: mine each object's nonce, or `--check` it.
 
+use gossip::bulletin::CONTENT_TTL;
 use gossip::codec::{Kind, Object};
+use gossip::message::MESSAGE_TTL;
 use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY, Work, expected_tries};
 
 use super::args::HashcashArgs;
@@ -43,6 +45,15 @@ pub fn run(args: HashcashArgs) -> CmdResult {
         d
     });
     let flag = chosen.or(args.difficulty);
+    // A search that would outlast the object is refused before it starts,
+    // unless forced or bounded by --max-time (the rate is measured only
+    // when the difficulty is worth it).
+    let rate = match flag {
+        Some(d) if !args.force && args.max_time.is_none() && expected_tries(d) >= LONG_SEARCH => {
+            Some(miner.hash_rate(&Work::new(vec![0; 72])))
+        }
+        _ => None,
+    };
     map_objects_par(
         "hashcash",
         &args.input,
@@ -51,11 +62,41 @@ pub fn run(args: HashcashArgs) -> CmdResult {
         miner.pool(),
         |_, mut obj| {
             let difficulty = difficulty_for(&obj, flag);
+            if let Some(rate) = rate {
+                refuse_beyond_lifetime(&obj, difficulty, rate)?;
+            }
             miner
                 .mine_object(&mut obj, difficulty, args.bump_ts)
                 .map(|()| obj)
         },
     )
+}
+
+/// Expected tries past which a search may outlast an object: 2^20 take
+/// about 10 s on one core, far under any lifetime.
+const LONG_SEARCH: f64 = (1u64 << 20) as f64;
+
+/// Refuses (exit 1, no more objects read) a search expected to take longer
+/// than the object stays valid: mined, it would be refused as expired.
+fn refuse_beyond_lifetime(obj: &Object, difficulty: u32, rate: f64) -> Result<(), Failure> {
+    let lifetime = match obj {
+        Object::Bulletin(_) => CONTENT_TTL,
+        Object::Message(_) => MESSAGE_TTL,
+    };
+    let secs = expected_tries(difficulty) / rate;
+    if secs <= f64::from(lifetime) {
+        return Ok(());
+    }
+    Err(Failure::invalid(
+        "refused",
+        format!(
+            "difficulty {difficulty} takes about {} per object at {rate:.0} hashes/s (measured), longer than a {}'s {lifetime} s lifetime",
+            human_time(secs),
+            obj.type_name()
+        ),
+    )
+    .hint("lower -d (--target-time SECS picks one from the measured rate), or pass --force to mine anyway (--max-time SECS bounds it)")
+    .ends_input())
 }
 
 /// `--check`: the object as it is, or why its proof of work falls short.

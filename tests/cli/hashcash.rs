@@ -399,3 +399,47 @@ fn sigterm_mid_stream_writes_what_is_mined_in_order_and_exits_143() {
         "{err}"
     );
 }
+
+#[test]
+fn a_search_longer_than_the_objects_lifetime_is_refused_before_mining() {
+    let env = Env::new();
+    let lines: String = (0..3)
+        .map(|i| bulletin_line(&env, "t", &format!("hopeless {i}"), 1000 + i))
+        .collect();
+    let started = std::time::Instant::now();
+    let out = env.fail(&["hashcash", "-d", "40"], &lines, 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "refused only after {:?}",
+        started.elapsed()
+    );
+    assert!(out.stdout.is_empty());
+    let err = out.stderr.clone();
+    assert_eq!(
+        err.matches("gossip: stdin object 1: refused: difficulty 40 takes about ")
+            .count(),
+        1,
+        "one refusal, then no more objects read: {err}"
+    );
+    assert!(
+        err.contains("longer than a bulletin's 3600 s lifetime"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: lower -d (--target-time SECS picks one from the measured rate), or pass --force to mine anyway (--max-time SECS bounds it)"),
+        "{err}"
+    );
+    // --force tries anyway (bounded here by --max-time, which also lets it
+    // through on its own).
+    let forced = env.fail(
+        &["hashcash", "-d", "40", "--force", "--max-time", "0.3"],
+        &lines,
+        1,
+    );
+    assert!(
+        forced.stderr.contains("gave up: --max-time 0.3 s"),
+        "{}",
+        forced.stderr
+    );
+    assert!(!forced.stderr.contains("refused"), "{}", forced.stderr);
+}
