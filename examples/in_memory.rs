@@ -42,15 +42,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut bob = new_node().with_hooks(NoSpam::default());
     let mut carol = new_node();
     carol.subscribe(chat);
-    alice.connect(bob.address(), 1)?;
-    bob.connect(alice.address(), 1)?;
-    bob.connect(carol.address(), 1)?;
-    carol.connect(bob.address(), 1)?;
+    alice.add_neighbour(bob.address(), 1)?;
+    bob.add_neighbour(alice.address(), 1)?;
+    bob.add_neighbour(carol.address(), 1)?;
+    carol.add_neighbour(bob.address(), 1)?;
 
     for text in ["hello, carol", "buy spam now"] {
-        let mut b = Bulletin::at(chat, text.as_bytes().to_vec(), NOW);
-        b.hashcash(NodeConfig::default().bulletin_difficulty)?;
-        alice.publish(b, NOW)?;
+        alice.publish_new(chat, text.as_bytes().to_vec(), NOW)?;
     }
 
     // Pass messages along until nobody has anything to send. Each node's

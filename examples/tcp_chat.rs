@@ -14,18 +14,11 @@
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use gossip::codec::{Format, Kind, Object, ObjectReader, write_object};
-use gossip::{Address, Bulletin, Event, Identity, Node, NodeConfig, Seed, topic_id};
+use gossip::{Address, Event, Identity, Node, NodeConfig, Seed, topic_id, unix_now};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 /// A node following "chat", and its side of one TCP connection.
 struct Chat {
@@ -49,16 +42,15 @@ impl Chat {
 
     /// Publishes a line on "chat" (mined to the node's bulletin difficulty).
     fn say(&mut self, text: &str) -> Result<()> {
-        let mut b = Bulletin::at(topic_id(b"chat"), text.as_bytes().to_vec(), now());
-        b.hashcash(self.node.config().bulletin_difficulty)?;
-        self.node.publish(b, now())?;
+        self.node
+            .publish_new(topic_id(b"chat"), text.as_bytes().to_vec(), unix_now())?;
         self.pump().map(drop)
     }
 
     /// Runs the node, writes what it sends and prints what it delivers;
     /// returns the lines delivered.
     fn pump(&mut self) -> Result<Vec<String>> {
-        self.node.run_until_idle_parallel(now())?;
+        self.node.run_until_idle_parallel(unix_now())?;
         let mut heard = Vec::new();
         for event in self.node.drain_events() {
             match event {
@@ -91,7 +83,7 @@ impl Chat {
         };
         if self.node.connection(&m.src).is_none() {
             // A listener learns its peer from the src of its first message.
-            self.node.connect(m.src, 1)?;
+            self.node.add_neighbour(m.src, 1)?;
         }
         self.node.receive(m);
         self.pump()
@@ -119,7 +111,7 @@ fn alice() -> Result<()> {
 fn bob(port: &str, alice: &str) -> Result<()> {
     let stream = TcpStream::connect(("127.0.0.1", port.parse::<u16>()?))?;
     let mut bob = Chat::new("bob", Identity::from_seed(&Seed::generate()), stream)?;
-    bob.node.connect(Address::from_hex(alice)?, 1)?;
+    bob.node.add_neighbour(Address::from_hex(alice)?, 1)?;
     bob.say("hello, alice")?;
     assert_eq!(bob.hear()?, ["hi bob"]);
     println!("bob: done");

@@ -18,18 +18,17 @@
 //! ```
 //! use gossip::{Bulletin, Event, Identity, Node, NodeConfig, Seed, topic_id};
 //!
-//! let now = 1_764_000_000;
+//! let now = 1_764_000_000; // a real program passes gossip::unix_now()
 //! let chat = topic_id(b"chat");
 //! let mut alice = Node::new(Identity::from_seed(&Seed::generate()), NodeConfig::default());
 //! let mut bob = Node::new(Identity::from_seed(&Seed::generate()), NodeConfig::default());
-//! alice.connect(bob.address(), 1)?;
-//! bob.connect(alice.address(), 1)?;
+//! alice.add_neighbour(bob.address(), 1)?;
+//! bob.add_neighbour(alice.address(), 1)?;
 //! bob.subscribe(chat);
 //!
-//! // Publish: mine the bulletin (the original's `hashcash()`), hand it in.
-//! let mut b = Bulletin::at(chat, b"hello, bob".to_vec(), now);
-//! b.hashcash(NodeConfig::default().bulletin_difficulty)?;
-//! alice.publish(b, now)?;
+//! // Publish: made, mined to the node's bulletin difficulty (the
+//! // original's `hashcash()`) and handed in, in one call.
+//! alice.publish_new(chat, b"hello, bob".to_vec(), now)?;
 //! alice.run_until_idle_parallel(now)?;
 //!
 //! // Alice's events say what to send; the caller carries it to Bob.
@@ -82,3 +81,12 @@ pub use operation::{Op, Payload};
 pub use pow::Unmineable;
 pub use store::{BulletinStore, MemoryStore, StoreError};
 pub use verify::{Reason, Verdict};
+
+/// Seconds since the epoch from the system clock (0 if the clock is before
+/// it): the `now` a program built on the library passes to the engine.
+/// Nothing in the library reads the clock itself; tests pass their own.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -285,8 +285,8 @@ impl Network {
         for &(a, b) in &links {
             let (pa, pb) = (nodes[a].address(), nodes[b].address());
             // Addresses come from real keys, so connecting cannot fail.
-            let _ = nodes[a].connect(pb, config.message_difficulty);
-            let _ = nodes[b].connect(pa, config.message_difficulty);
+            let _ = nodes[a].add_neighbour(pb, config.message_difficulty);
+            let _ = nodes[b].add_neighbour(pa, config.message_difficulty);
         }
         net.nodes = nodes;
         net.links = links;
@@ -408,8 +408,8 @@ impl Network {
     fn cut(&mut self, links: &[(usize, usize)]) {
         for &(a, b) in links {
             let (pa, pb) = (self.nodes[a].address(), self.nodes[b].address());
-            self.nodes[a].disconnect(&pb);
-            self.nodes[b].disconnect(&pa);
+            self.nodes[a].remove_neighbour(&pb);
+            self.nodes[b].remove_neighbour(&pa);
             self.links.remove(&(a, b));
         }
     }
@@ -417,8 +417,8 @@ impl Network {
     fn heal(&mut self, links: &[(usize, usize)]) {
         for &(a, b) in links {
             let (pa, pb) = (self.nodes[a].address(), self.nodes[b].address());
-            let _ = self.nodes[a].connect(pb, self.message_difficulty);
-            let _ = self.nodes[b].connect(pa, self.message_difficulty);
+            let _ = self.nodes[a].add_neighbour(pb, self.message_difficulty);
+            let _ = self.nodes[b].add_neighbour(pa, self.message_difficulty);
             self.links.insert((a, b));
         }
     }

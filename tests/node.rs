@@ -90,8 +90,8 @@ fn mined(topic: Id, content: &[u8], ts: u64) -> Bulletin {
 
 fn link(nodes: &mut [TestNode], a: usize, b: usize) {
     let (aa, ba) = (nodes[a].address(), nodes[b].address());
-    nodes[a].connect(ba, 1).unwrap();
-    nodes[b].connect(aa, 1).unwrap();
+    nodes[a].add_neighbour(ba, 1).unwrap();
+    nodes[b].add_neighbour(aa, 1).unwrap();
 }
 
 /// Runs every node and passes messages along until nothing moves; returns
@@ -245,7 +245,7 @@ fn every_drop_reason_is_counted_by_name() {
     let seed = Seed::generate();
     let me = Identity::from_seed(&seed);
     let mut n = node();
-    n.connect(me.address(), 1).unwrap();
+    n.add_neighbour(me.address(), 1).unwrap();
     let dst = n.address();
     let topic = topic_id(b"t");
     let good = mined(topic, b"good", NOW);
@@ -501,10 +501,10 @@ fn strangers_delivery_codes_are_recorded_up_to_max_peer_inboxes() {
     let b = nodes[0].address();
     // Nodes 1 to 3 count node 0 as their neighbour; node 0 knows only 3.
     for n in &mut nodes[1..] {
-        n.connect(b, 1).unwrap();
+        n.add_neighbour(b, 1).unwrap();
     }
     let neighbour = nodes[3].address();
-    nodes[0].connect(neighbour, 1).unwrap();
+    nodes[0].add_neighbour(neighbour, 1).unwrap();
 
     let rotate = |nodes: &mut Vec<TestNode>, i: usize| {
         nodes[i].rotate_delivery_code(NOW).unwrap();
@@ -606,7 +606,7 @@ fn a_sync_answer_is_taken_up_to_max_sync_ids_and_the_rest_counted() {
         },
     ));
     let peer = Identity::from_seed(&Seed::generate());
-    n.connect(peer.address(), 1).unwrap();
+    n.add_neighbour(peer.address(), 1).unwrap();
     let topic = topic_id(b"big answer");
     n.request_sync(peer.address(), topic);
     n.run_until_idle(NOW).unwrap();
@@ -719,7 +719,7 @@ fn answers_to_strangers_are_capped_in_bytes_per_source() {
     let stranger = Identity::from_seed(&Seed::generate());
     let other = Identity::from_seed(&Seed::generate());
     let neighbour = Identity::from_seed(&Seed::generate());
-    node.connect(neighbour.address(), 1).unwrap();
+    node.add_neighbour(neighbour.address(), 1).unwrap();
     let me = node.address();
     let ask = |from: &Identity, b: &Bulletin, ts: u64| {
         sealed(
@@ -942,10 +942,10 @@ fn learned_neighbours_are_budgeted_and_sent_at_no_more_than_the_default() {
     let (mut node, held) = node_holding(4, config);
     let learned = Identity::from_seed(&Seed::generate());
     let configured = Identity::from_seed(&Seed::generate());
-    node.learn(learned.address(), 8).unwrap();
-    node.connect(configured.address(), 8).unwrap();
+    node.add_learned_neighbour(learned.address(), 8).unwrap();
+    node.add_neighbour(configured.address(), 8).unwrap();
     // Learning a configured neighbour leaves it configured.
-    node.learn(configured.address(), 8).unwrap();
+    node.add_learned_neighbour(configured.address(), 8).unwrap();
     assert!(node.connection(&learned.address()).unwrap().is_learned());
     assert!(!node.connection(&configured.address()).unwrap().is_learned());
     assert_eq!(node.difficulty_for(&learned.address()), 1, "min(8, -d)");
@@ -990,7 +990,7 @@ fn learned_neighbours_are_budgeted_and_sent_at_no_more_than_the_default() {
 fn forwards_past_a_neighbours_send_credit_are_deferred_then_forwarded_from_the_store() {
     let mut a = node();
     let peer = Identity::from_seed(&Seed::generate());
-    a.connect(peer.address(), 1).unwrap();
+    a.add_neighbour(peer.address(), 1).unwrap();
     // Room for one forward of a small bulletin, not two.
     a.set_send_credit(peer.address(), Some(400));
     let first = mined(beacon_topic(), b"fits the credit", NOW);
@@ -1073,11 +1073,24 @@ fn the_delivery_code_is_announced_to_one_neighbour() {
         Identity::from_seed(&Seed::generate()).address(),
         Identity::from_seed(&Seed::generate()).address(),
     );
-    a.connect(p, 1).unwrap();
-    a.connect(q, 1).unwrap();
+    a.add_neighbour(p, 1).unwrap();
+    a.add_neighbour(q, 1).unwrap();
     a.announce_delivery_code_to(p, NOW).unwrap();
     a.run_until_idle(NOW).unwrap();
     let sent = a.take_sent();
     assert_eq!(sent.len(), 1);
     assert_eq!((sent[0].peer, sent[0].op), (p, Op::DeliverWithoutForward));
+}
+
+#[test]
+fn publish_new_makes_mines_and_publishes_in_one_call() {
+    let mut nodes: Vec<TestNode> = vec![node(), node()];
+    link(&mut nodes, 0, 1);
+    let chat = topic_id(b"chat");
+    nodes[1].subscribe(chat);
+    let b = nodes[0].publish_new(chat, b"one call".to_vec(), NOW).unwrap();
+    assert!(b.work().meets(NodeConfig::default().bulletin_difficulty));
+    assert_eq!((b.topic, b.ts), (chat, NOW as u32));
+    pump(&mut nodes, NOW);
+    assert_eq!(nodes[1].take_delivered(), vec![b]);
 }

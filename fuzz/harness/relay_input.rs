@@ -68,9 +68,9 @@ fn node(easy: bool) -> Node {
         config.message_difficulty = 0;
     }
     let mut n = Node::new(Identity::from_seed(&seed(NODE_SEED)), config);
-    n.connect(f.peer.address(), if easy { 0 } else { 1 })
+    n.add_neighbour(f.peer.address(), if easy { 0 } else { 1 })
         .expect("valid peer");
-    n.connect(f.other.address(), 0).expect("valid peer");
+    n.add_neighbour(f.other.address(), 0).expect("valid peer");
     n
 }
 

@@ -7,7 +7,6 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use gossip::DecodeError;
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError, check_size, write_object};
@@ -381,10 +380,7 @@ pub fn now(args: &NowArgs) -> u64 {
 
 /// Seconds since the epoch from the system clock.
 pub fn system_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    gossip::unix_now()
 }
 
 /// A timestamp for a new object: `--ts` as given, else `--now`/GOSSIP_NOW,

@@ -261,6 +261,21 @@ impl<H: Hooks> Node<H> {
         Ok(())
     }
 
+    /// Makes a bulletin of `content` on `topic` at `now`, mines it to the
+    /// configured bulletin difficulty and publishes it: the one call for a
+    /// node's own posts. Returns the bulletin as published.
+    pub fn publish_new(
+        &mut self,
+        topic: Id,
+        content: Vec<u8>,
+        now: u64,
+    ) -> Result<Bulletin, NodeError> {
+        let mut b = Bulletin::at(topic, content, now);
+        b.hashcash(self.config.bulletin_difficulty)?;
+        self.publish(b.clone(), now)?;
+        Ok(b)
+    }
+
     /// Queues a message carrying `payload` for `peer` (at the peer's
     /// difficulty, ts = now); it is sealed, signed and mined when the
     /// queues run, and comes out as an [`Event::Send`].
@@ -542,8 +557,10 @@ impl<H: Hooks> Node<H> {
     }
 
     /// Adds (or updates) a configured neighbour with its message
-    /// difficulty, asked of it and used towards it.
-    pub fn connect(&mut self, peer: Address, difficulty: u32) -> Result<(), KeyError> {
+    /// difficulty, asked of it and used towards it. It opens nothing: the
+    /// caller carries the node's messages for the neighbour
+    /// ([`Event::Send`]) and gives it what the neighbour sends.
+    pub fn add_neighbour(&mut self, peer: Address, difficulty: u32) -> Result<(), KeyError> {
         self.connections
             .insert(peer, Connection::new(peer, difficulty)?);
         Ok(())
@@ -555,7 +572,11 @@ impl<H: Hooks> Node<H> {
     /// does not make every forward to every learned peer cost that much),
     /// and its requests are answered within the answer budget, as a
     /// stranger's. A configured neighbour stays as it is.
-    pub fn learn(&mut self, peer: Address, difficulty: u32) -> Result<(), KeyError> {
+    pub fn add_learned_neighbour(
+        &mut self,
+        peer: Address,
+        difficulty: u32,
+    ) -> Result<(), KeyError> {
         if self.connections.get(&peer).is_some_and(|c| !c.is_learned()) {
             return Ok(());
         }
@@ -566,9 +587,21 @@ impl<H: Hooks> Node<H> {
     }
 
     /// Drops a neighbour; true when it was one.
-    pub fn disconnect(&mut self, peer: &Address) -> bool {
+    pub fn remove_neighbour(&mut self, peer: &Address) -> bool {
         self.send_credit.remove(peer);
         self.connections.remove(peer).is_some()
+    }
+
+    /// The old name of [`Node::add_neighbour`].
+    #[deprecated(note = "renamed add_neighbour: it opens no connection")]
+    pub fn connect(&mut self, peer: Address, difficulty: u32) -> Result<(), KeyError> {
+        self.add_neighbour(peer, difficulty)
+    }
+
+    /// The old name of [`Node::remove_neighbour`].
+    #[deprecated(note = "renamed remove_neighbour: it closes no connection")]
+    pub fn disconnect(&mut self, peer: &Address) -> bool {
+        self.remove_neighbour(peer)
     }
 
     /// Bounds the bytes of forwards `peer`'s link can take now (None: no
@@ -1146,7 +1179,7 @@ mod tests {
     fn process_takes_one_item_off_each_queue() {
         let mut n = node();
         let peer = Identity::from_seed(&Seed::generate()).address();
-        n.connect(peer, 1).unwrap();
+        n.add_neighbour(peer, 1).unwrap();
         n.request_sync(peer, [1; 32]);
         n.request_sync(peer, [2; 32]);
         assert_eq!(n.pending(), 2);
@@ -1203,7 +1236,7 @@ mod tests {
             .map(|i| Address([i; 32]))
             .find(|a| PeerKey::new(a).is_err());
         assert!(
-            n.connect(invalid.expect("some pattern is not a point"), 1)
+            n.add_neighbour(invalid.expect("some pattern is not a point"), 1)
                 .is_err()
         );
         let b = Bulletin::new([1; 32], b"x".to_vec(), 100);

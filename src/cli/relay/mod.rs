@@ -249,14 +249,14 @@ impl Relay {
         let mut peer_paths: Vec<(Address, Option<PathBuf>)> = Vec::new();
         for spec in &args.peers {
             let addr = spec.peer;
-            node.connect(addr, args.difficulty)
+            node.add_neighbour(addr, args.difficulty)
                 .map_err(|e| Failure::usage(format!("bad --peer address {addr}"), e))?;
             peer_paths.push((addr, spec.path.clone()));
         }
         let mut connect = Vec::new();
         for spec in &args.connect {
             let difficulty = spec.difficulty.unwrap_or(args.difficulty);
-            node.connect(spec.peer, difficulty)
+            node.add_neighbour(spec.peer, difficulty)
                 .map_err(|e| Failure::usage(format!("bad --connect address {}", spec.peer), e))?;
             connect.push(Target {
                 peer: spec.peer,

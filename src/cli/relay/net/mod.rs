@@ -654,9 +654,9 @@ impl Network {
         };
         if node.connection(&peer).is_none_or(|n| n.is_learned()) {
             let made = if self.trusted.contains(&peer) {
-                node.connect(peer, c.difficulty)
+                node.add_neighbour(peer, c.difficulty)
             } else {
-                node.learn(peer, c.difficulty)
+                node.add_learned_neighbour(peer, c.difficulty)
             };
             if let Err(e) = made {
                 eprintln!("gossip: relay: {}: {e}; closing", c.remote);
@@ -730,7 +730,7 @@ impl Network {
                     if self.learned.remove(&peer) {
                         // A learned peer leaves no trace: connections
                         // from many keys cannot grow the relay's tables.
-                        node.disconnect(&peer);
+                        node.remove_neighbour(&peer);
                         self.peers.remove(&peer);
                     }
                 }
