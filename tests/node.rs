@@ -1088,7 +1088,9 @@ fn publish_new_makes_mines_and_publishes_in_one_call() {
     link(&mut nodes, 0, 1);
     let chat = topic_id(b"chat");
     nodes[1].subscribe(chat);
-    let b = nodes[0].publish_new(chat, b"one call".to_vec(), NOW).unwrap();
+    let b = nodes[0]
+        .publish_new(chat, b"one call".to_vec(), NOW)
+        .unwrap();
     assert!(b.work().meets(NodeConfig::default().bulletin_difficulty));
     assert_eq!((b.topic, b.ts), (chat, NOW as u32));
     pump(&mut nodes, NOW);
