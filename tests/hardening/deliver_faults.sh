@@ -78,7 +78,7 @@ for f in p1 p2 p3 q1 q2 q3; do sleep 60 <"$f.fifo" & track; done
 exec 3<>in1.fifo 4<>in2.fifo
 (relay --peer "$P1=p1.fifo" --peer "$P2=p2.fifo" --peer "$P3=p3.fifo" <in1.fifo >/dev/null 2>one.log 3>&- 4>&-) & track
 one=$!
-(relay --peer "$P1=q1.fifo" --peer "$P2=q2.fifo" --peer "$P3=q3.fifo" <in2.fifo >/dev/null 2>two.log 3>&- 4>&-) & track
+(relay --peer "$P1=q1.fifo" --peer "$P2=q2.fifo" --peer "$P3=q3.fifo" --status-every 1 <in2.fifo >/dev/null 2>two.log 3>&- 4>&-) & track
 two=$!
 cat b.in >&3
 cat b.in >&4
@@ -111,9 +111,12 @@ grep -q "$N unconfirmed deliveries from the last run: $N already written, 0 deli
 echo "recovery: $(($(wc -c <rec.deliver) >> 20)) MiB delivery file, peak RSS $peak KiB"
 
 # --- 4. (second half) a second SIGTERM while the relay waits ends it at once
-sleep 2
+# Once it has made the messages for its peers (a status line says so), the
+# first SIGTERM leaves it waiting up to 10 s for them.
+forwarded_all() { grep -q "\"forwarded\":$((3 * N))[,}]" two.log; }
+wait_for "the relay to forward its input to its three peers" forwarded_all
 kill -TERM "$two"
-sleep 1
+sleep 1 # (a check that it is still waiting: at least this long)
 [ -z "$(grep -c 'did not take' two.log | grep -v '^0$')" ] || fail "shutdown: the relay stopped waiting before the second signal"
 t_two=$(date +%s.%N)
 kill -TERM "$two"
