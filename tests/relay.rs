@@ -33,6 +33,11 @@ fn sync() {
 }
 
 #[test]
+fn catchup() {
+    run_script("catchup");
+}
+
+#[test]
 fn persistence() {
     run_script("persistence");
 }
