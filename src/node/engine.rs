@@ -290,6 +290,23 @@ impl<H: Hooks> Node<H> {
         self.queue_action(Action::RequestSyncHeaders { peer, topic });
     }
 
+    /// Sets the topics [`Node::sync_with`] asks a peer about (none by
+    /// default): a relay's followed topics and the beacon.
+    pub fn set_sync_topics(&mut self, topics: impl IntoIterator<Item = Id>) {
+        self.sync.set_topics(topics.into_iter().collect());
+    }
+
+    /// Asks `peer` about each topic set with [`Node::set_sync_topics`], as
+    /// [`Node::request_sync`] does for one: how a network driver has a
+    /// peer that comes up (configured at start, connected, reconnected)
+    /// catch up, and is caught up on.
+    pub fn sync_with(&mut self, peer: Address) {
+        let topics = self.sync.topics().to_vec();
+        for topic in topics {
+            self.queue_action(Action::RequestSyncHeaders { peer, topic });
+        }
+    }
+
     /// Time passing: forgets expired seen keys and removes expired
     /// bulletins from the store (the original's `delete_old_content`);
     /// returns how many bulletins went.
@@ -746,6 +763,19 @@ mod tests {
         assert_eq!(sent(&mut n).len(), 1);
         assert!(!n.process(0).unwrap());
         assert_eq!(n.counters().sent, 2);
+    }
+
+    #[test]
+    fn sync_with_asks_a_peer_about_each_sync_topic() {
+        let mut n = node();
+        let peer = Identity::from_seed(&Seed::generate()).address();
+        n.sync_with(peer);
+        assert_eq!(n.pending(), 0, "no sync topics by default");
+        n.set_sync_topics([[1; 32], [2; 32]]);
+        n.sync_with(peer);
+        n.run_until_idle(0).unwrap();
+        let ops: Vec<Op> = sent(&mut n).iter().map(|o| o.op).collect();
+        assert_eq!(ops, vec![Op::RequestSyncHeaders; 2]);
     }
 
     #[test]

@@ -71,6 +71,7 @@ pub(crate) struct FullList {
     content_requests: usize,
     window: u64,
     asked: SyncAsked,
+    topics: Vec<Id>,
     requests: HashMap<(Address, Id), Request>,
     wants: HashMap<Address, Wants>,
 }
@@ -84,6 +85,7 @@ impl FullList {
             content_requests: config.max_content_requests.max(1),
             window: u64::from(MESSAGE_TTL),
             asked: SyncAsked::default(),
+            topics: Vec::new(),
             requests: HashMap::new(),
             wants: HashMap::new(),
         }
@@ -138,6 +140,14 @@ impl FullList {
 }
 
 impl SyncAlgorithm for FullList {
+    fn set_topics(&mut self, topics: Vec<Id>) {
+        self.topics = topics;
+    }
+
+    fn topics(&self) -> &[Id] {
+        &self.topics
+    }
+
     fn request(&mut self, peer: Address, topic: Id, now: u64) -> Vec<SyncOut> {
         let window = self.window;
         self.requests.retain(|_, r| now <= r.at + window);

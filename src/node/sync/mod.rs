@@ -80,6 +80,12 @@ pub(crate) enum SyncOut {
 /// what to do. Each method is called with the engine's `now`; none does
 /// I/O.
 pub(crate) trait SyncAlgorithm {
+    /// Sets the topics a peer that comes up is asked about.
+    fn set_topics(&mut self, topics: Vec<Id>);
+
+    /// The topics a peer that comes up is asked about.
+    fn topics(&self) -> &[Id];
+
     /// This node asks `peer` about `topic`.
     fn request(&mut self, peer: Address, topic: Id, now: u64) -> Vec<SyncOut>;
 
