@@ -91,8 +91,30 @@ impl FullList {
         }
     }
 
-    /// Asks `peer` for waiting ids while it has free slots; gives up on
-    /// requests past the window first.
+    /// Frees `peer`'s content requests older than the window, counted as
+    /// unanswered; when none of them was answered, the peer is given up,
+    /// its waiting ids with it.
+    fn expire(&mut self, peer: Address, now: u64, out: &mut Vec<SyncOut>) {
+        let Some(w) = self.wants.get_mut(&peer) else {
+            return;
+        };
+        let before = w.asked.len();
+        w.asked.retain(|_, at| now <= *at + self.window);
+        let expired = before - w.asked.len();
+        if expired == 0 {
+            return;
+        }
+        out.push(SyncOut::Unanswered(expired as u64));
+        if w.asked.is_empty() {
+            // Not one answer in a whole window: the peer is given up.
+            if !w.waiting.is_empty() {
+                out.push(SyncOut::Unanswered(w.waiting.len() as u64));
+            }
+            self.wants.remove(&peer);
+        }
+    }
+
+    /// Asks `peer` for waiting ids while it has free slots.
     fn fill(
         &mut self,
         peer: Address,
@@ -103,18 +125,6 @@ impl FullList {
         let Some(w) = self.wants.get_mut(&peer) else {
             return Ok(());
         };
-        let before = w.asked.len();
-        w.asked.retain(|_, at| now <= *at + self.window);
-        let expired = before - w.asked.len();
-        if expired > 0 {
-            out.push(SyncOut::Unanswered(expired as u64));
-            if w.asked.is_empty() && expired >= before {
-                // Not one answer in a whole window: the peer is given up.
-                out.push(SyncOut::Unanswered(w.waiting.len() as u64));
-                self.wants.remove(&peer);
-                return Ok(());
-            }
-        }
         while w.asked.len() < self.content_requests {
             let Some(key) = w.waiting.pop_front() else {
                 break;
@@ -229,6 +239,8 @@ impl SyncAlgorithm for FullList {
         held: &Held<'_>,
         now: u64,
     ) -> Result<Vec<SyncOut>, StoreError> {
+        let mut out = Vec::new();
+        self.expire(peer, now, &mut out);
         let w = self.wants.entry(peer).or_default();
         let mut added = 0;
         for id in ids {
@@ -240,7 +252,6 @@ impl SyncAlgorithm for FullList {
             w.waiting.push_back(key);
             added += 1;
         }
-        let mut out = Vec::new();
         self.fill(peer, held, now, &mut out)?;
         let left = self.wants.get(&peer).map_or(0, |w| w.waiting.len());
         let deferred = added.min(left);
@@ -263,6 +274,7 @@ impl SyncAlgorithm for FullList {
             .get_mut(&peer)
             .is_some_and(|w| w.asked.remove(&content_id).is_some());
         if answered {
+            self.expire(peer, now, &mut out);
             self.fill(peer, held, now, &mut out)?;
         }
         Ok(out)
@@ -300,8 +312,47 @@ impl SyncAlgorithm for FullList {
         let mut out = Vec::new();
         let peers: Vec<Address> = self.wants.keys().copied().collect();
         for peer in peers {
+            self.expire(peer, now, &mut out);
             self.fill(peer, held, now, &mut out)?;
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::seen::SeenSet;
+    use crate::store::MemoryStore;
+
+    fn requested(out: &[SyncOut]) -> usize {
+        out.iter()
+            .filter(|o| matches!(o, SyncOut::Send(_, Payload::RequestContent(_))))
+            .count()
+    }
+
+    #[test]
+    fn a_new_offer_after_a_peer_went_silent_is_asked_for() {
+        let config = NodeConfig {
+            max_content_requests: 2,
+            ..NodeConfig::default()
+        };
+        let mut s = FullList::new(&config);
+        let (store, seen) = (MemoryStore::new(), SeenSet::new(16));
+        let held = Held {
+            store: &store,
+            seen: &seen,
+        };
+        let (peer, topic) = (Address([1; 32]), [2; 32]);
+        let out = s
+            .want(peer, topic, vec![[3; 32], [4; 32], [5; 32]], &held, 0)
+            .unwrap();
+        assert_eq!(requested(&out), 2);
+        assert!(out.contains(&SyncOut::Deferred(1)));
+        // 400 s later, nothing answered; a fresh offer is still asked for.
+        let out = s.want(peer, topic, vec![[6; 32]], &held, 400).unwrap();
+        assert!(out.contains(&SyncOut::Unanswered(2)), "{out:?}");
+        assert!(out.contains(&SyncOut::Unanswered(1)), "the waiting one");
+        assert_eq!(requested(&out), 1);
     }
 }
