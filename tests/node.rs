@@ -596,12 +596,25 @@ fn sqlite_store_survives_reopen_and_does_not_redeliver() {
     assert!(relay.store().is_empty().unwrap());
 }
 
+/// The content ids a node asked `peer` for, from the messages it sent.
+fn asked_for(sent: Vec<Outbound>, peer: &Identity) -> Vec<Id> {
+    sent.into_iter()
+        .map(|o| {
+            let plain = peer.open(&o.message.body).unwrap();
+            match Payload::decode(&plain).unwrap() {
+                Payload::RequestContent(PackedContent { id, .. }) => id,
+                other => panic!("unexpected {other:?}"),
+            }
+        })
+        .collect()
+}
+
 #[test]
-fn a_sync_answer_is_taken_up_to_max_sync_ids_and_the_rest_counted() {
+fn a_sync_request_takes_up_to_max_sync_request_ids_from_all_its_answers() {
     let mut n = TestNode::from(Node::new(
         Identity::from_seed(&Seed::generate()),
         NodeConfig {
-            max_sync_ids: 3,
+            max_sync_request_ids: 13,
             ..NodeConfig::default()
         },
     ));
@@ -611,29 +624,130 @@ fn a_sync_answer_is_taken_up_to_max_sync_ids_and_the_rest_counted() {
     n.request_sync(peer.address(), topic);
     n.run_until_idle(NOW).unwrap();
     assert_eq!(n.take_sent().len(), 1, "the request");
-    // An answer with ten ids: only the first three are asked for.
-    let ids: Vec<u8> = (0..10u8).flat_map(|i| [i + 1; 32]).collect();
+    let address = n.address();
+    let page = |first: u8| -> Vec<u8> { (first..first + 10).flat_map(|i| [i; 32]).collect() };
+    // Two answers of ten ids: the first whole, three of the second.
+    for (i, first) in [1u8, 11].into_iter().enumerate() {
+        n.receive(sealed(
+            &peer,
+            address,
+            &Payload::Sync(Op::RespondSyncHeaders, topic, page(first)),
+            NOW + i as u64,
+        ));
+    }
+    n.run_until_idle(NOW + 1).unwrap();
+    let asked = asked_for(n.take_sent(), &peer);
+    assert_eq!(asked, (1..=13u8).map(|i| [i; 32]).collect::<Vec<_>>());
+    assert_eq!(n.counters().over_cap, 7);
+    assert_eq!(n.counters().unsolicited, 0);
+    // Past the message TTL from the request, an answer is unsolicited.
+    n.receive(sealed(
+        &peer,
+        address,
+        &Payload::Sync(Op::RespondSyncHeaders, topic, page(21)),
+        NOW + 301,
+    ));
+    n.run_until_idle(NOW + 301).unwrap();
+    assert!(n.take_sent().is_empty());
+    assert_eq!(n.counters().unsolicited, 1);
+}
+
+#[test]
+fn an_original_style_single_answer_with_every_id_is_taken_and_its_requests_paged() {
+    let mut n = node();
+    let peer = Identity::from_seed(&Seed::generate());
+    n.add_neighbour(peer.address(), 1).unwrap();
+    let topic = topic_id(b"one big answer");
+    n.request_sync(peer.address(), topic);
+    n.run_until_idle(NOW).unwrap();
+    n.take_sent();
+    // One answer with 3,000 ids, as the original sends it.
+    let ids: Vec<Id> = (0..3000u32)
+        .map(|i| gossip::ids::content_id(&i.to_be_bytes()))
+        .collect();
     let address = n.address();
     n.receive(sealed(
         &peer,
         address,
-        &Payload::Sync(Op::RespondSyncHeaders, topic, ids),
+        &Payload::Sync(Op::RespondSyncHeaders, topic, ids.concat()),
         NOW,
     ));
     n.run_until_idle(NOW).unwrap();
-    let asked: Vec<Id> = n
-        .take_sent()
-        .into_iter()
-        .map(|o| {
-            let plain = peer.open(&o.message.body).unwrap();
-            match Payload::decode(&plain).unwrap() {
-                Payload::RequestContent(PackedContent { id, .. }) => id,
-                other => panic!("unexpected {other:?}"),
-            }
-        })
+    let limit = gossip::node::DEFAULT_MAX_CONTENT_REQUESTS;
+    let asked = asked_for(n.take_sent(), &peer);
+    assert_eq!(asked, ids[..limit].to_vec(), "the first slots, in order");
+    let c = n.counters();
+    assert_eq!((c.over_cap, c.unsolicited), (0, 0));
+    assert_eq!(c.sync_deferred, (3000 - limit) as u64);
+    // Each answer frees a slot for the next id.
+    let answered = mined(topic, &0u32.to_be_bytes(), NOW);
+    assert_eq!(answered.content_id, ids[0]);
+    n.receive(sealed(
+        &peer,
+        address,
+        &Payload::Bulletin(Op::RespondContent, answered),
+        NOW,
+    ));
+    n.run_until_idle(NOW).unwrap();
+    let asked = asked_for(
+        n.take_sent()
+            .into_iter()
+            .filter(|o| o.op == Op::RequestContent)
+            .collect(),
+        &peer,
+    );
+    assert_eq!(asked, vec![ids[limit]]);
+    // Unanswered past the window, the peer is given up, counted.
+    n.delete_old_content(NOW + 301).unwrap();
+    assert_eq!(n.counters().sync_unanswered, 3000 - 1);
+}
+
+/// Two nodes linked at message difficulty 0 that take bulletins of
+/// difficulty 0, the first holding `n` bulletins under `topic`.
+fn holder_and_empty(n: u32, topic: Id) -> Vec<TestNode> {
+    let config = NodeConfig {
+        bulletin_difficulty: 0,
+        message_difficulty: 0,
+        ..NodeConfig::default()
+    };
+    let mut nodes: Vec<TestNode> = (0..2)
+        .map(|_| Node::new(Identity::from_seed(&Seed::generate()), config.clone()).into())
         .collect();
-    assert_eq!(asked, vec![[1; 32], [2; 32], [3; 32]]);
-    assert_eq!(n.counters().over_cap, 7);
+    let (a0, a1) = (nodes[0].address(), nodes[1].address());
+    nodes[0].add_neighbour(a1, 0).unwrap();
+    nodes[1].add_neighbour(a0, 0).unwrap();
+    for i in 0..n {
+        let b = Bulletin::new(
+            topic,
+            format!("m {i}").into_bytes(),
+            (NOW + u64::from(i) % 600) as u32,
+        );
+        assert!(nodes[0].store_mut().store(&b).unwrap());
+    }
+    nodes
+}
+
+#[test]
+fn a_node_with_nothing_catches_up_3000_bulletins_in_one_sync() {
+    let topic = topic_id(b"chat");
+    let mut nodes = holder_and_empty(3000, topic);
+    nodes[1].subscribe(topic);
+    let holder = nodes[0].address();
+    nodes[1].request_sync(holder, topic);
+    let now = NOW + 600;
+    pump(&mut nodes, now);
+    let got = nodes[1].take_delivered();
+    assert_eq!(got.len(), 3000, "every bulletin");
+    let keys: std::collections::HashSet<_> = got.iter().map(Bulletin::key).collect();
+    assert_eq!(keys.len(), 3000, "each once");
+    assert_eq!(nodes[1].store().len().unwrap(), 3000);
+    let c = nodes[1].counters();
+    assert_eq!((c.over_cap, c.unsolicited, c.duplicates), (0, 0, 0));
+    assert_eq!(
+        c.received,
+        3 + 3000,
+        "three pages of 1,024 ids, then the contents"
+    );
 }
 
 /// A node holding `n` beacon bulletins (neither followed nor new to it).

@@ -35,6 +35,11 @@ fn sync() {
 }
 
 #[test]
+fn catchup() {
+    run_script("catchup");
+}
+
+#[test]
 fn persistence() {
     run_script("persistence");
 }

@@ -6,13 +6,14 @@ use super::answer_budget::{
 };
 use super::replay::DEFAULT_REPLAY_CAPACITY;
 use super::seen::DEFAULT_SEEN_CAPACITY;
+use super::sync::{DEFAULT_MAX_CONTENT_REQUESTS, DEFAULT_MAX_SYNC_REQUEST_IDS};
 use crate::crypto::Cipher;
 use crate::ids::DELIVERY_CODE_LEN;
 use crate::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
 use crate::verify::DEFAULT_SKEW;
 
-/// Default cap on the content ids in one respond_sync_headers (32 KiB),
-/// sent or taken.
+/// Default cap on the content ids in one respond_sync_headers this node
+/// sends (32 KiB): a page of a sync answer.
 pub const DEFAULT_MAX_SYNC_IDS: usize = 1024;
 
 /// Default cap on received messages waiting in the inbound queue.
@@ -34,9 +35,18 @@ pub struct NodeConfig {
     pub skew: u64,
     /// Most bulletin keys (topic id, content id) the seen set holds.
     pub seen_capacity: usize,
-    /// Most content ids sent in one respond_sync_headers (the newest), and
-    /// taken from one answer (the first; the rest count as `over_cap`).
+    /// Most content ids sent in one respond_sync_headers: a sync answer is
+    /// as many pages of this many ids as it takes (default 1,024, 32 KiB).
     pub max_sync_ids: usize,
+    /// Most content ids sent in answer to one request_sync_headers (the
+    /// newest), and taken from all the answers to one request of this
+    /// node's (the first; the rest count as `over_cap`). Default 131,072
+    /// ids, 4 MiB.
+    pub max_sync_request_ids: usize,
+    /// Most request_content messages outstanding to one peer during a
+    /// sync; the other ids wait (counted as `sync_deferred`) and are asked
+    /// for as answers come (default 256).
+    pub max_content_requests: usize,
     /// Most received messages waiting in the inbound queue; more are
     /// dropped and counted as `over_cap`.
     pub max_inbound: usize,
@@ -71,6 +81,8 @@ impl Default for NodeConfig {
             skew: DEFAULT_SKEW,
             seen_capacity: DEFAULT_SEEN_CAPACITY,
             max_sync_ids: DEFAULT_MAX_SYNC_IDS,
+            max_sync_request_ids: DEFAULT_MAX_SYNC_REQUEST_IDS,
+            max_content_requests: DEFAULT_MAX_CONTENT_REQUESTS,
             max_inbound: DEFAULT_MAX_INBOUND,
             max_peer_inboxes: DEFAULT_MAX_PEER_INBOXES,
             replay_capacity: DEFAULT_REPLAY_CAPACITY,

@@ -34,10 +34,18 @@ pub struct Counters {
     /// Delivery-code notices recorded from peers.
     pub notices: u64,
     /// Items dropped because a bound was reached: received messages past
-    /// the inbound queue cap, content ids past `max_sync_ids` in one
-    /// respond_sync_headers, strangers' delivery codes past
+    /// the inbound queue cap, content ids past `max_sync_request_ids` in
+    /// the answers to one sync request (or in one answer made), answers
+    /// past a peer's answer budget, strangers' delivery codes past
     /// `max_peer_inboxes`.
     pub over_cap: u64,
+    /// Content ids offered by a sync answer that waited for a free
+    /// request_content slot (`max_content_requests` per peer) instead of
+    /// being asked for at once; each is asked for as an answer frees one.
+    pub sync_deferred: u64,
+    /// Content requests of a sync (or ids waiting for one) given up: no
+    /// answer within the message TTL.
+    pub sync_unanswered: u64,
     /// Messages for a peer that could not be made: a stranger whose key
     /// no box can be sealed to. (A caller that writes messages out keeps its
     /// own count of those its outputs did not take; the relay adds it here
@@ -86,6 +94,8 @@ impl Counters {
             ("unsolicited", self.unsolicited),
             ("notices", self.notices),
             ("over_cap", self.over_cap),
+            ("sync_deferred", self.sync_deferred),
+            ("sync_unanswered", self.sync_unanswered),
             ("unsent", self.unsent),
         ]
         .into_iter()

@@ -6,20 +6,20 @@
 //! [`Node::process`]) works the queues; the caller drains [`Event`]s. The
 //! engine never calls back into its owner: [`Hooks`] answer with verdicts.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 
 use rayon::prelude::*;
 
 use super::answer_budget::AnswerBudget;
 use super::prepare::prepare;
-use super::queues::{Draft, Inbound, NewBulletin, Queues};
+use super::queues::{Draft, Inbound, Queues};
 use super::replay::ReplaySet;
 use super::seen::SeenSet;
-use super::sync_asked::SyncAsked;
+use super::sync::{FullList, Held, SyncAlgorithm, SyncOut};
 use super::{
     Action, Connection, Counters, DefaultHooks, DropReason, Event, Hooks, NodeConfig, NodeError,
-    Notice, Outbound,
+    Outbound,
 };
 use crate::bulletin::Bulletin;
 use crate::crypto::Identity;
@@ -27,35 +27,35 @@ use crate::error::KeyError;
 use crate::ids::{DELIVERY_CODE_LEN, Id, Key, beacon_topic, inbox_topic};
 use crate::keys::Address;
 use crate::message::Message;
-use crate::operation::{Op, PackedContent, Payload};
+use crate::operation::Payload;
 use crate::pow;
-use crate::store::{BulletinStore, DeliveryCode, MemoryStore, StoreError, seen_until};
+use crate::store::{BulletinStore, DeliveryCode, MemoryStore, StoreError};
 use crate::verify::{self, Policy, Verdict};
 
 /// A gossip node: its state, its four queues and its events. See the
 /// module docs; `H` is the application's [`Hooks`].
 pub struct Node<H = DefaultHooks> {
-    identity: Identity,
-    config: NodeConfig,
-    delivery_code: [u8; DELIVERY_CODE_LEN],
-    topics: BTreeSet<Id>,
-    seen: SeenSet,
-    connections: BTreeMap<Address, Connection>,
+    pub(super) identity: Identity,
+    pub(super) config: NodeConfig,
+    pub(super) delivery_code: [u8; DELIVERY_CODE_LEN],
+    pub(super) topics: BTreeSet<Id>,
+    pub(super) seen: SeenSet,
+    pub(super) connections: BTreeMap<Address, Connection>,
     /// Bytes of forwards each neighbour's link can take now, for the
     /// neighbours whose caller bounds it; past it forwards are deferred,
     /// not prepared.
-    send_credit: HashMap<Address, u64>,
-    delivery_code_since: Option<u64>,
-    peer_codes: BTreeMap<Address, [u8; DELIVERY_CODE_LEN]>,
-    pending_sync: HashSet<(Address, Id)>,
-    sync_asked: SyncAsked,
-    queues: Queues,
-    events: VecDeque<Event>,
-    counters: Counters,
-    replay: ReplaySet,
-    answer_budget: AnswerBudget,
-    store: Box<dyn BulletinStore>,
-    hooks: H,
+    pub(super) send_credit: HashMap<Address, u64>,
+    pub(super) delivery_code_since: Option<u64>,
+    pub(super) peer_codes: BTreeMap<Address, [u8; DELIVERY_CODE_LEN]>,
+    /// Sync: its requests, answers and content requests (one component).
+    pub(super) sync: FullList,
+    pub(super) queues: Queues,
+    pub(super) events: VecDeque<Event>,
+    pub(super) counters: Counters,
+    pub(super) replay: ReplaySet,
+    pub(super) answer_budget: AnswerBudget,
+    pub(super) store: Box<dyn BulletinStore>,
+    pub(super) hooks: H,
 }
 
 impl<H> fmt::Debug for Node<H> {
@@ -78,6 +78,7 @@ impl Node {
         let address = identity.address();
         let topics = BTreeSet::from([beacon_topic(), inbox_topic(&delivery_code, &address)]);
         Self {
+            sync: FullList::new(&config),
             identity,
             seen: SeenSet::new(config.seen_capacity),
             replay: ReplaySet::new(config.replay_capacity),
@@ -94,8 +95,6 @@ impl Node {
             send_credit: HashMap::new(),
             delivery_code_since: None,
             peer_codes: BTreeMap::new(),
-            pending_sync: HashSet::new(),
-            sync_asked: SyncAsked::default(),
             queues: Queues::default(),
             events: VecDeque::new(),
             counters: Counters::default(),
@@ -160,8 +159,7 @@ impl<H: Hooks> Node<H> {
             send_credit: self.send_credit,
             delivery_code_since: self.delivery_code_since,
             peer_codes: self.peer_codes,
-            pending_sync: self.pending_sync,
-            sync_asked: self.sync_asked,
+            sync: self.sync,
             queues: self.queues,
             events: self.events,
             counters: self.counters,
@@ -220,7 +218,7 @@ impl<H: Hooks> Node<H> {
 
     /// Queues a received message, or drops it (counted as received and
     /// `over_cap`) when `max_inbound` messages are already waiting.
-    fn push_inbound(&mut self, from: Option<Address>, message: Message) {
+    pub(super) fn push_inbound(&mut self, from: Option<Address>, message: Message) {
         if self.queues.inbound.len() >= self.config.max_inbound {
             self.counters.received += 1;
             self.dropped(from, DropReason::OverCap);
@@ -280,6 +278,12 @@ impl<H: Hooks> Node<H> {
     /// difficulty, ts = now); it is sealed, signed and mined when the
     /// queues run, and comes out as an [`Event::Send`].
     pub fn send(&mut self, peer: Address, payload: &Payload, now: u64) -> Result<(), NodeError> {
+        self.push_draft(peer, payload, now);
+        Ok(())
+    }
+
+    /// Queues a message carrying `payload` for `peer`, as [`Node::send`].
+    pub(super) fn push_draft(&mut self, peer: Address, payload: &Payload, now: u64) {
         let difficulty = self.difficulty_for(&peer);
         let bulletin = match payload {
             Payload::Bulletin(_, b) => Some(b.key()),
@@ -293,7 +297,6 @@ impl<H: Hooks> Node<H> {
             difficulty,
             bulletin,
         });
-        Ok(())
     }
 
     /// Asks `peer` for the content ids it holds under `topic`; what this
@@ -302,46 +305,21 @@ impl<H: Hooks> Node<H> {
         self.queue_action(Action::RequestSyncHeaders { peer, topic });
     }
 
-    /// Makes a new delivery code, writes it to the store (set at `now`),
-    /// moves the inbox subscription to it and queues the notice to
-    /// neighbours. Returns the new code.
-    pub fn rotate_delivery_code(
-        &mut self,
-        now: u64,
-    ) -> Result<[u8; DELIVERY_CODE_LEN], StoreError> {
-        let old_code = self.delivery_code;
-        let mut new_code: [u8; DELIVERY_CODE_LEN] = rand::random();
-        while new_code == old_code {
-            new_code = rand::random();
+    /// Sets the topics [`Node::sync_with`] asks a peer about (none by
+    /// default): a relay's followed topics and the beacon.
+    pub fn set_sync_topics(&mut self, topics: impl IntoIterator<Item = Id>) {
+        self.sync.set_topics(topics.into_iter().collect());
+    }
+
+    /// Asks `peer` about each topic set with [`Node::set_sync_topics`], as
+    /// [`Node::request_sync`] does for one: how a network driver has a
+    /// peer that comes up (configured at start, connected, reconnected)
+    /// catch up, and is caught up on.
+    pub fn sync_with(&mut self, peer: Address) {
+        let topics = self.sync.topics().to_vec();
+        for topic in topics {
+            self.queue_action(Action::RequestSyncHeaders { peer, topic });
         }
-        self.store.put_delivery_code(&DeliveryCode {
-            address: self.address(),
-            code: new_code,
-            own: true,
-            since: now,
-        })?;
-        self.set_delivery_code(new_code);
-        self.delivery_code_since = Some(now);
-        self.queue_action(Action::NotifyChangedDeliveryCode { old_code, new_code });
-        Ok(new_code)
-    }
-
-    /// Queues the notice of the current delivery code to every neighbour,
-    /// as a rotation does, without changing the code: how a relay tells its
-    /// neighbours its inbox at start.
-    pub fn announce_delivery_code(&mut self) {
-        let code = self.delivery_code;
-        self.queue_action(Action::NotifyChangedDeliveryCode {
-            old_code: code,
-            new_code: code,
-        });
-    }
-
-    /// Sends the notice of the current delivery code to one neighbour: how
-    /// a relay tells a peer its inbox each time a connection to it comes
-    /// up, so a rotation made while the peer was away reaches it.
-    pub fn announce_delivery_code_to(&mut self, peer: Address, now: u64) -> Result<(), NodeError> {
-        self.send_delivery_code_notice(self.delivery_code, vec![peer], now)
     }
 
     /// Time passing: forgets expired seen keys and removes expired
@@ -349,6 +327,12 @@ impl<H: Hooks> Node<H> {
     /// returns how many bulletins went.
     pub fn delete_old_content(&mut self, now: u64) -> Result<usize, StoreError> {
         self.seen.purge(now);
+        let held = Held {
+            store: self.store.as_ref(),
+            seen: &self.seen,
+        };
+        let out = self.sync.tick(&held, now)?;
+        self.route_sync(None, out, now);
         self.store.remove_expired(now)
     }
 
@@ -402,7 +386,7 @@ impl<H: Hooks> Node<H> {
     }
 
     /// One round; the outbound step only when `outbound`.
-    fn round(&mut self, now: u64, outbound: bool) -> Result<bool, NodeError> {
+    pub(super) fn round(&mut self, now: u64, outbound: bool) -> Result<bool, NodeError> {
         self.seen.purge(now);
         let mut busy = false;
         if outbound && let Some(draft) = self.queues.outbound.pop_front() {
@@ -425,26 +409,9 @@ impl<H: Hooks> Node<H> {
         Ok(busy)
     }
 
-    /// Verifies every waiting received message not verified yet, as one
-    /// batch on all cores.
-    fn verify_inbound(&mut self, now: u64) {
-        let (indexes, items): (Vec<usize>, Vec<(&Message, Policy)>) = self
-            .queues
-            .unverified()
-            .map(|(i, item)| (i, (&item.message, self.inbound_policy(item, now))))
-            .unzip();
-        if items.is_empty() {
-            return;
-        }
-        let verdicts = verify::verify_messages(&items, Some(&self.identity));
-        for (i, v) in indexes.into_iter().zip(verdicts) {
-            self.queues.set_verdict(i, v);
-        }
-    }
-
     /// Prepares every queued draft on all cores (seal, sign, mine), as
     /// [`Event::Send`]s in queue order.
-    fn prepare_outbound_parallel(&mut self) -> Result<(), NodeError> {
+    pub(super) fn prepare_outbound_parallel(&mut self) -> Result<(), NodeError> {
         let drafts: Vec<Draft> = self.queues.outbound.drain(..).collect();
         let (identity, connections, cipher) =
             (&self.identity, &self.connections, self.config.cipher);
@@ -462,7 +429,10 @@ impl<H: Hooks> Node<H> {
     /// cannot be sealed to (a key with a torsion component: it verifies,
     /// but libsodium will not seal to it) gets nothing, counted as
     /// `unsent`.
-    fn emit_prepared(&mut self, item: Result<Outbound, NodeError>) -> Result<(), NodeError> {
+    pub(super) fn emit_prepared(
+        &mut self,
+        item: Result<Outbound, NodeError>,
+    ) -> Result<(), NodeError> {
         match item {
             Ok(item) => {
                 self.counters.sent += 1;
@@ -491,7 +461,7 @@ impl<H: Hooks> Node<H> {
     }
 
     /// Counts a dropped message and tells the caller.
-    fn dropped(&mut self, from: Option<Address>, reason: DropReason) {
+    pub(super) fn dropped(&mut self, from: Option<Address>, reason: DropReason) {
         self.counters.count_drop(reason);
         self.events.push_back(Event::Dropped { from, reason });
     }
@@ -522,13 +492,6 @@ impl<H: Hooks> Node<H> {
     /// the store records it; None for a node without a store.
     pub fn delivery_code_since(&self) -> Option<u64> {
         self.delivery_code_since
-    }
-
-    /// Follows the inbox of `code` instead of the current one.
-    fn set_delivery_code(&mut self, code: [u8; DELIVERY_CODE_LEN]) {
-        self.topics.remove(&self.inbox_topic());
-        self.delivery_code = code;
-        self.topics.insert(self.inbox_topic());
     }
 
     /// The current inbox topic: SHA-256(delivery code ‖ address).
@@ -604,68 +567,6 @@ impl<H: Hooks> Node<H> {
         self.remove_neighbour(peer)
     }
 
-    /// Bounds the bytes of forwards `peer`'s link can take now (None: no
-    /// bound, the default). Each forward to it takes its message's size
-    /// off the credit; one that does not fit is not forwarded but is an
-    /// [`Event::Deferred`] instead, and nothing is sealed, signed or mined
-    /// for it. A network driver sets it from the room in the peer's send
-    /// queue before each run, so memory and work follow what the links
-    /// take, not the number of neighbours.
-    pub fn set_send_credit(&mut self, peer: Address, credit: Option<u64>) {
-        match credit {
-            Some(c) => {
-                self.send_credit.insert(peer, c);
-            }
-            None => {
-                self.send_credit.remove(&peer);
-            }
-        }
-    }
-
-    /// Takes `len` bytes off `peer`'s send credit; false when they do not
-    /// fit (nothing taken).
-    fn take_credit(&mut self, peer: &Address, len: u64) -> bool {
-        match self.send_credit.get_mut(peer) {
-            None => true,
-            Some(c) if *c >= len => {
-                *c -= len;
-                true
-            }
-            Some(_) => false,
-        }
-    }
-
-    /// Forwards to `peer` the stored, unexpired bulletins with these keys,
-    /// in order (store_and_forward, as when they first came), while its
-    /// send credit lasts: how a caller repairs what a full link missed
-    /// ([`Event::Deferred`], or an [`Outbound`] it could not send).
-    /// Returns (keys used up from the front, bulletins forwarded): a key
-    /// whose bulletin is gone or expired is used up without a forward;
-    /// the keys past the first that did not fit are left to the caller.
-    pub fn forward_stored(
-        &mut self,
-        peer: Address,
-        keys: &[Key],
-        now: u64,
-    ) -> Result<(usize, usize), NodeError> {
-        let mut forwarded = 0;
-        for (used, key) in keys.iter().enumerate() {
-            let Some(b) = self.store.retrieve(key)? else {
-                continue;
-            };
-            if b.is_expired(now) {
-                continue;
-            }
-            if !self.take_credit(&peer, forward_size(&b)) {
-                return Ok((used, forwarded));
-            }
-            self.send(peer, &Payload::Bulletin(Op::StoreAndForward, b), now)?;
-            self.counters.forwarded += 1;
-            forwarded += 1;
-        }
-        Ok((keys.len(), forwarded))
-    }
-
     /// The neighbours.
     pub fn neighbours(&self) -> impl Iterator<Item = &Connection> {
         self.connections.values()
@@ -686,7 +587,7 @@ impl<H: Hooks> Node<H> {
 
     /// The message difficulty asked of `peer`: its connection's, else the
     /// configured default.
-    fn required_difficulty(&self, peer: &Address) -> u32 {
+    pub(super) fn required_difficulty(&self, peer: &Address) -> u32 {
         self.connections
             .get(peer)
             .map_or(self.config.message_difficulty, Connection::difficulty)
@@ -697,60 +598,6 @@ impl<H: Hooks> Node<H> {
     /// must not let a replayed message bind a connection to its signer.
     pub fn is_replay(&self, message: &Message, now: u64) -> bool {
         self.replay.contains(message, now)
-    }
-
-    /// The inbox topic `peer` last announced with a delivery-code notice.
-    pub fn peer_inbox(&self, peer: &Address) -> Option<Id> {
-        self.peer_codes
-            .get(peer)
-            .map(|code| inbox_topic(code, peer))
-    }
-
-    /// The delivery code `peer` last announced with a notice.
-    pub fn peer_code(&self, peer: &Address) -> Option<[u8; DELIVERY_CODE_LEN]> {
-        self.peer_codes.get(peer).copied()
-    }
-
-    /// How many peers' delivery codes are recorded.
-    pub fn peer_codes_len(&self) -> usize {
-        self.peer_codes.len()
-    }
-
-    /// Records a peer's new delivery code (its inbox topic), in the store
-    /// too, learned at `now`. A neighbour's, or a peer's already recorded,
-    /// always is; a stranger's only while fewer than `max_peer_inboxes`
-    /// strangers are recorded, else it is counted as `over_cap`. True when
-    /// recorded.
-    pub(crate) fn record_peer_code(
-        &mut self,
-        peer: Address,
-        code: [u8; DELIVERY_CODE_LEN],
-        now: u64,
-    ) -> Result<bool, StoreError> {
-        let known = self.connections.contains_key(&peer) || self.peer_codes.contains_key(&peer);
-        if !known && self.recorded_strangers() >= self.config.max_peer_inboxes {
-            self.dropped(Some(peer), DropReason::OverCap);
-            return Ok(false);
-        }
-        if self.peer_codes.get(&peer) != Some(&code) {
-            self.store.put_delivery_code(&DeliveryCode {
-                address: peer,
-                code,
-                own: false,
-                since: now,
-            })?;
-            self.peer_codes.insert(peer, code);
-        }
-        Ok(true)
-    }
-
-    /// How many recorded delivery codes belong to peers that are not
-    /// neighbours.
-    fn recorded_strangers(&self) -> usize {
-        self.peer_codes
-            .keys()
-            .filter(|p| !self.connections.contains_key(*p))
-            .count()
     }
 
     /// Records a bulletin key (topic id, content id) as seen until
@@ -787,19 +634,12 @@ impl<H: Hooks> Node<H> {
     }
 
     /// Queues an action.
-    fn queue_action(&mut self, action: Action) {
+    pub(super) fn queue_action(&mut self, action: Action) {
         self.queues.actions.push_back(action);
     }
 
-    /// The policy a received message is verified under at `now`: the
-    /// message difficulty of the connection it came on.
-    fn inbound_policy(&self, item: &Inbound, now: u64) -> Policy {
-        let peer = item.from.as_ref().unwrap_or(&item.message.src);
-        self.policy(now, self.required_difficulty(peer))
-    }
-
     /// The verification policy at `now` for a message at `difficulty`.
-    fn policy(&self, now: u64, message_difficulty: u32) -> Policy {
+    pub(super) fn policy(&self, now: u64, message_difficulty: u32) -> Policy {
         Policy {
             now,
             skew: self.config.skew,
@@ -811,88 +651,8 @@ impl<H: Hooks> Node<H> {
 
     // ---- Operations: what the node does with each ----
 
-    /// A received message: verify it (unless verified in a batch
-    /// already), count a drop by its reason, let the hooks see it, then
-    /// turn the payload into an action. Routing operations are counted as
-    /// unsupported; ragged sync answers and forged notices as malformed.
-    fn handle_inbound(&mut self, item: Inbound, now: u64) -> Result<(), NodeError> {
-        self.counters.received += 1;
-        let verdict = match item.verdict {
-            Some(v) => v,
-            None => {
-                let policy = self.inbound_policy(&item, now);
-                let key = self.connections.get(&item.message.src).map(|c| c.key());
-                verify::verify_message(&item.message, Some(&self.identity), key, &policy)
-            }
-        };
-        let Inbound { from, message, .. } = item;
-        if let Some(reason) = verdict.first_failure() {
-            self.dropped(from, DropReason::Invalid(reason));
-            return Ok(());
-        }
-        let Some(payload) = verdict.payload else {
-            self.dropped(from, DropReason::Malformed);
-            return Ok(());
-        };
-        self.counters.accepted += 1;
-        if !self.replay.first_time(&message, now) {
-            self.dropped(from, DropReason::Duplicate);
-            return Ok(());
-        }
-        if !self
-            .hooks
-            .accept_message(&message, &payload, now)
-            .map_err(NodeError::Hook)?
-        {
-            self.dropped(from, DropReason::Refused);
-            return Ok(());
-        }
-        let src = message.src;
-        match payload {
-            Payload::Bulletin(Op::DeliverWithoutForward, bulletin) => {
-                match Notice::parse(&bulletin) {
-                    Some(notice) => self.take_notice(src, notice, &bulletin, now)?,
-                    None => self.queue_action(Action::DeliverWithoutForward { bulletin, from }),
-                }
-            }
-            Payload::Bulletin(_, bulletin) => {
-                self.queue_action(Action::StoreAndForward { bulletin, from })
-            }
-            Payload::Sync(Op::RequestSyncHeaders, topic, _) => {
-                self.queue_action(Action::RespondSyncHeaders { peer: src, topic })
-            }
-            Payload::Sync(_, topic, ids) => {
-                if ids.len() % 32 != 0 {
-                    self.dropped(from, DropReason::Malformed);
-                } else if !self.pending_sync.remove(&(src, topic)) {
-                    self.dropped(from, DropReason::Unsolicited);
-                } else {
-                    let count = ids.len() / 32;
-                    let taken = count.min(self.config.max_sync_ids);
-                    self.counters.over_cap += (count - taken) as u64;
-                    let ids = ids
-                        .chunks_exact(32)
-                        .take(taken)
-                        .filter_map(|c| Id::try_from(c).ok())
-                        .collect();
-                    self.queue_action(Action::RequestContent {
-                        peer: src,
-                        topic,
-                        ids,
-                    });
-                }
-            }
-            Payload::RequestContent(pc) => self.queue_action(Action::RespondContent {
-                peer: src,
-                content_id: pc.id,
-            }),
-            Payload::Routing(..) => self.dropped(from, DropReason::Unsupported),
-        }
-        Ok(())
-    }
-
     /// Carries out an action, unless the hooks skip it.
-    fn carry_out(&mut self, action: Action, now: u64) -> Result<(), NodeError> {
+    pub(super) fn carry_out(&mut self, action: Action, now: u64) -> Result<(), NodeError> {
         if !self
             .hooks
             .before_action(&action, now)
@@ -906,16 +666,32 @@ impl<H: Hooks> Node<H> {
                 self.accept(bulletin, from, false, now)
             }
             Action::RequestSyncHeaders { peer, topic } => {
-                self.send_sync_request(peer, topic, now)?
+                let out = self.sync.request(peer, topic, now);
+                self.route_sync(None, out, now)
             }
             Action::RespondSyncHeaders { peer, topic } => {
-                self.answer_sync_request(peer, topic, now)?
+                let held = Held {
+                    store: self.store.as_ref(),
+                    seen: &self.seen,
+                };
+                let out = self.sync.answer(peer, topic, &held, now)?;
+                self.route_sync(None, out, now)
             }
             Action::RequestContent { peer, topic, ids } => {
-                self.request_missing(peer, topic, &ids, now)?
+                let held = Held {
+                    store: self.store.as_ref(),
+                    seen: &self.seen,
+                };
+                let out = self.sync.want(peer, topic, ids, &held, now)?;
+                self.route_sync(None, out, now)
             }
             Action::RespondContent { peer, content_id } => {
-                self.serve_content(peer, content_id, now)?
+                let held = Held {
+                    store: self.store.as_ref(),
+                    seen: &self.seen,
+                };
+                let out = self.sync.serve(peer, content_id, &held, now)?;
+                self.route_sync(None, out, now)
             }
             Action::NotifyChangedDeliveryCode { new_code, .. } => {
                 let peers = self.connections.keys().copied().collect();
@@ -928,125 +704,29 @@ impl<H: Hooks> Node<H> {
         Ok(())
     }
 
-    /// A peer's delivery-code notice: taken only from the node it names.
-    fn take_notice(
-        &mut self,
-        src: Address,
-        notice: Notice,
-        b: &Bulletin,
-        now: u64,
-    ) -> Result<(), NodeError> {
-        if notice.address != src {
-            self.dropped(Some(src), DropReason::Malformed);
-        } else if self.seen.contains(&b.key(), now) {
-            self.dropped(Some(src), DropReason::Duplicate);
-        } else {
-            self.mark_as_seen(b.key(), seen_until(b))?;
-            self.counters.notices += 1;
-            self.queue_action(Action::ChangedDeliveryCode {
-                peer: src,
-                code: notice.code,
-            });
-        }
-        Ok(())
-    }
-
-    /// store_and_forward and deliver_without_forward: a bulletin not seen
-    /// before goes to the new-bulletin queue (then the store, delivered if
-    /// its topic is followed, forwarded to every neighbour but `from` when
-    /// `forward`); one seen before counts as a duplicate.
-    fn accept(&mut self, bulletin: Bulletin, from: Option<Address>, forward: bool, now: u64) {
-        if self.seen.contains(&bulletin.key(), now) {
-            self.dropped(from, DropReason::Duplicate);
-            return;
-        }
-        self.seen.insert(bulletin.key(), seen_until(&bulletin));
-        self.queues.new_bulletins.push_back(NewBulletin {
-            bulletin,
-            from,
-            forward,
-        });
-    }
-
-    /// The bulletin step: the hooks first, then write (bulletin, seen mark
-    /// and delivery mark in one store call), then deliver, then forward.
-    fn handle_new_bulletin(&mut self, nb: NewBulletin, now: u64) -> Result<(), NodeError> {
-        let NewBulletin {
-            bulletin,
-            from,
-            forward,
-        } = nb;
-        if !self
-            .hooks
-            .accept_bulletin(&bulletin, from.as_ref(), now)
-            .map_err(NodeError::Hook)?
-        {
-            self.dropped(from, DropReason::Refused);
-            return Ok(());
-        }
-        let follow = self.follows(&bulletin.topic);
-        let stored = self.store.handle(&bulletin, follow)?;
-        if !stored.new {
-            self.dropped(from, DropReason::Duplicate);
-            return Ok(());
-        }
-        if forward {
-            let peers: Vec<Address> = self
-                .connections
-                .keys()
-                .filter(|p| Some(**p) != from)
-                .copied()
-                .collect();
-            let payload = Payload::Bulletin(Op::StoreAndForward, bulletin.clone());
-            let size = forward_size(&bulletin);
-            for peer in peers {
-                if !self.take_credit(&peer, size) {
-                    self.events.push_back(Event::Deferred {
-                        peer,
-                        key: bulletin.key(),
-                    });
-                    continue;
+    /// Carries out what the sync component decided: sends, answers (within
+    /// the answer budget), drops of the message that came on `from`, ids
+    /// offered (queued as a request_content action), counts.
+    pub(super) fn route_sync(&mut self, from: Option<Address>, out: Vec<SyncOut>, now: u64) {
+        for item in out {
+            match item {
+                SyncOut::Send(peer, payload) => self.push_draft(peer, &payload, now),
+                SyncOut::Answer(peer, payload) => self.answer(peer, payload, now),
+                SyncOut::Dropped(reason) => self.dropped(from, reason),
+                SyncOut::Offered { peer, topic, ids } => {
+                    self.queue_action(Action::RequestContent { peer, topic, ids })
                 }
-                self.send(peer, &payload, now)?;
-                self.counters.forwarded += 1;
+                SyncOut::OverCap(n) => self.counters.over_cap += n,
+                SyncOut::Deferred(n) => self.counters.sync_deferred += n,
+                SyncOut::Unanswered(n) => self.counters.sync_unanswered += n,
             }
         }
-        if stored.deliver {
-            self.counters.delivered += 1;
-            self.events.push_back(Event::Deliver(bulletin));
-        }
-        Ok(())
-    }
-
-    /// request_sync_headers: asks `peer` for the ids it holds under
-    /// `topic`, and remembers the question so the answer is taken.
-    fn send_sync_request(&mut self, peer: Address, topic: Id, now: u64) -> Result<(), NodeError> {
-        self.send(
-            peer,
-            &Payload::Sync(Op::RequestSyncHeaders, topic, Vec::new()),
-            now,
-        )?;
-        self.pending_sync.insert((peer, topic));
-        Ok(())
-    }
-
-    /// respond_sync_headers: tells `peer` the content ids of the unexpired
-    /// bulletins held under `topic` (the newest `max_sync_ids`), and
-    /// remembers `topic` as the one `peer` last asked about (its
-    /// request_content answers come from it, see `serve_content`).
-    fn answer_sync_request(&mut self, peer: Address, topic: Id, now: u64) -> Result<(), NodeError> {
-        self.sync_asked.remember(peer, topic);
-        let ids = self
-            .store
-            .unexpired_ids(&topic, now, self.config.max_sync_ids)?
-            .concat();
-        self.answer(peer, Payload::Sync(Op::RespondSyncHeaders, topic, ids), now)
     }
 
     /// Sends an answer to a request: to a configured neighbour always, to a
     /// learned one or a stranger within the answer budget (the excess
     /// counts as `over_cap`).
-    fn answer(&mut self, peer: Address, payload: Payload, now: u64) -> Result<(), NodeError> {
+    pub(super) fn answer(&mut self, peer: Address, payload: Payload, now: u64) {
         let len = payload.encode().len() as u64;
         let budgeted = self
             .connections
@@ -1054,90 +734,10 @@ impl<H: Hooks> Node<H> {
             .is_none_or(Connection::is_learned);
         if budgeted && !self.answer_budget.charge(peer, len, now) {
             self.dropped(Some(peer), DropReason::OverCap);
-            return Ok(());
+            return;
         }
-        self.send(peer, &payload, now)
+        self.push_draft(peer, &payload, now);
     }
-
-    /// request_content: for each id offered under `topic` that this node
-    /// neither holds nor has seen under that topic, asks `peer` for it
-    /// (packed content with empty content).
-    fn request_missing(
-        &mut self,
-        peer: Address,
-        topic: Id,
-        ids: &[Id],
-        now: u64,
-    ) -> Result<(), NodeError> {
-        for id in ids {
-            let key = (topic, *id);
-            if self.seen.contains(&key, now) || self.store.contains(&key)? {
-                continue;
-            }
-            let pc = PackedContent {
-                id: *id,
-                content: Vec::new(),
-            };
-            self.send(peer, &Payload::RequestContent(pc), now)?;
-        }
-        Ok(())
-    }
-
-    /// respond_content: sends `peer` one bulletin with `content_id`, if one
-    /// is held unexpired. request_content names no topic, so when the id is
-    /// held under several topics the answer is the bulletin under the topic
-    /// `peer` last asked this node to sync, if held, else the newest (by ts,
-    /// then topic id). Never more than one answer per request: a content id
-    /// held under many topics buys a requester no more than any other.
-    fn serve_content(&mut self, peer: Address, content_id: Id, now: u64) -> Result<(), NodeError> {
-        let asked = match self.sync_asked.topic(&peer) {
-            Some(topic) => self.store.retrieve(&(topic, content_id))?,
-            None => None,
-        };
-        let held = match asked.filter(|b| !b.is_expired(now)) {
-            Some(b) => Some(b),
-            None => self.store.with_content_id(&content_id, 1)?.pop(),
-        };
-        match held {
-            Some(b) if !b.is_expired(now) => {
-                self.answer(peer, Payload::Bulletin(Op::RespondContent, b), now)
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// notify_changed_delivery_code: mines a notice bulletin for the new
-    /// code and sends it to `peers` as deliver_without_forward.
-    fn send_delivery_code_notice(
-        &mut self,
-        code: [u8; DELIVERY_CODE_LEN],
-        peers: Vec<Address>,
-        now: u64,
-    ) -> Result<(), NodeError> {
-        let mut b = Notice {
-            address: self.address(),
-            code,
-        }
-        .bulletin(pow::ts_of(now));
-        b.hashcash(self.config.bulletin_difficulty)?;
-        self.mark_as_seen(b.key(), seen_until(&b))?;
-        let payload = Payload::Bulletin(Op::DeliverWithoutForward, b);
-        for peer in peers {
-            self.send(peer, &payload, now)?;
-        }
-        Ok(())
-    }
-}
-
-/// The bytes a store_and_forward message carrying `b` takes on the wire:
-/// its frame's length prefix, the message header, the sealed box and the
-/// operation byte.
-fn forward_size(b: &Bulletin) -> u64 {
-    (4 + crate::message::HEADER_LEN
-        + crate::crypto::SEAL_OVERHEAD
-        + 1
-        + crate::bulletin::HEADER_LEN
-        + b.content.len()) as u64
 }
 
 #[cfg(test)]
@@ -1146,6 +746,7 @@ mod tests {
     use crate::crypto::PeerKey;
     use crate::keys::Seed;
     use crate::node::HookError;
+    use crate::operation::Op;
     use crate::verify::Reason;
 
     fn node() -> Node {
@@ -1195,6 +796,19 @@ mod tests {
         assert_eq!(sent(&mut n).len(), 1);
         assert!(!n.process(0).unwrap());
         assert_eq!(n.counters().sent, 2);
+    }
+
+    #[test]
+    fn sync_with_asks_a_peer_about_each_sync_topic() {
+        let mut n = node();
+        let peer = Identity::from_seed(&Seed::generate()).address();
+        n.sync_with(peer);
+        assert_eq!(n.pending(), 0, "no sync topics by default");
+        n.set_sync_topics([[1; 32], [2; 32]]);
+        n.sync_with(peer);
+        n.run_until_idle(0).unwrap();
+        let ops: Vec<Op> = sent(&mut n).iter().map(|o| o.op).collect();
+        assert_eq!(ops, vec![Op::RequestSyncHeaders; 2]);
     }
 
     #[test]

@@ -24,16 +24,19 @@ mod answer_budget;
 mod config;
 mod connection;
 mod counters;
+mod delivery_code;
 mod engine;
 mod error;
 mod event;
+mod forward;
 mod hooks;
+mod inbound;
 mod notice;
 mod prepare;
 mod queues;
 mod replay;
 mod seen;
-mod sync_asked;
+mod sync;
 
 pub use action::Action;
 pub use answer_budget::{
@@ -51,3 +54,4 @@ pub use notice::{NOTICE_LEN, NOTICE_PREFIX, Notice};
 pub use prepare::prepare_message;
 pub use replay::DEFAULT_REPLAY_CAPACITY;
 pub use seen::DEFAULT_SEEN_CAPACITY;
+pub use sync::{DEFAULT_MAX_CONTENT_REQUESTS, DEFAULT_MAX_SYNC_REQUEST_IDS};

@@ -9,10 +9,14 @@
 # 9. A connection that sends invalid messages is closed after 8, counted.
 # 7. A learned neighbour's 40 request_content for a 256 KiB bulletin get
 #    answers within the answer budget (1 MiB a minute), not 10 MiB.
-# 8. A learned peer on a /12 listener is sent messages at -d, not at 12.
+# 8. A learned peer on a /8 listener is sent messages at -d, not at 8
+#    (all five at 8 bits by chance: 2^-35).
 # PARTS="4 9" runs only those parts (to show each fails on its own
 # against a relay without the fix).
 set -euo pipefail
+# Many CLI pipelines (signing, mining) in a debug build: room for a loaded
+# machine.
+DEADLINE=${DEADLINE:-60}
 source "$(dirname "$0")/lib.sh" "$@"
 
 part() { [ -z "${PARTS:-}" ] || [[ " $PARTS " == *" $1 "* ]]; }
@@ -151,24 +155,24 @@ exec 9>&-
 alive
 fi
 
-# --- 8: forwards to a peer learned on a /12 listener are mined at -d
+# --- 8: forwards to a peer learned on a /8 listener are mined at -d
 if part 8; then
 pick_port
 PH=$PORT
-"$G" relay -k a.key --listen "127.0.0.1:$PH/12" --subscribe chat </dev/null >/dev/null 2>h.log & track
+"$G" relay -k a.key --listen "127.0.0.1:$PH/8" --subscribe chat </dev/null >/dev/null 2>h.log & track
 RH=$!
 wait_for "H to listen" listening "$PH"
 mkfifo hin
 exec 10<>hin
 nc 127.0.0.1 "$PH" <hin >h.wire 2>h.err & track
-signed "l binds at 12" l 12 >&10
+signed "l binds at 8" l 8 >&10
 wait_for "H to learn L" grep -q "connected to $L" h.log
-for i in 1 2 3; do signed "to forward $i" user 12 | nc -N 127.0.0.1 "$PH" >/dev/null; done
+for i in 1 2 3; do signed "to forward $i" user 8 | nc -N 127.0.0.1 "$PH" >/dev/null; done
 three() { [ "$("$G" inspect <h.wire 2>/dev/null | grep -c '^  work ')" -ge 5 ]; }
 wait_for "L to get A's sync requests and three forwards" three
-strong=$("$G" inspect <h.wire | sed -n 's/^  work *\([0-9]*\) leading zero bits.*/\1/p' | awk '$1 >= 12' | wc -l)
+strong=$("$G" inspect <h.wire | sed -n 's/^  work *\([0-9]*\) leading zero bits.*/\1/p' | awk '$1 >= 8' | wc -l)
 total=$("$G" inspect <h.wire | grep -c '^  work ')
-[ "$strong" -lt "$total" ] || fail "all $total messages to a learned peer were mined to 12 bits"
+[ "$strong" -lt "$total" ] || fail "all $total messages to a learned peer were mined to 8 bits"
 exec 10>&-
 kill -TERM "$RH"
 wait_exit "$RH" "H"

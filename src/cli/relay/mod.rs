@@ -23,13 +23,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use gossip::Counters;
 use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError};
 use gossip::ids::topic_id;
 use gossip::keys::Address;
 use gossip::node::{Node, NodeConfig, NodeError};
 use gossip::store::SqliteStore;
-use gossip::{Counters, Id};
 
 use deliver::Delivery;
 use in_flight::InFlight;
@@ -111,10 +111,7 @@ fn take_batch(
                 continue;
             }
             Input::Net(event) => {
-                bytes += relay
-                    .outputs
-                    .net
-                    .handle(event, &mut relay.node, t, &relay.sync)?;
+                bytes += relay.outputs.net.handle(event, &mut relay.node, t)?;
                 continue;
             }
         };
@@ -179,9 +176,6 @@ struct Relay {
     deliver: Option<PathBuf>,
     now: NowArgs,
     quiet: bool,
-    /// The topics a peer is asked about when it connects (none with
-    /// `--no-sync`).
-    sync: Vec<Id>,
     /// The network's settings; it starts with the loop.
     listen: Vec<(String, u32)>,
     connect: Vec<Target>,
@@ -305,14 +299,12 @@ impl Relay {
         if args.announce_delivery_code {
             node.announce_delivery_code();
         }
-        let mut sync = Vec::new();
         if !args.no_sync {
-            sync = topics.clone();
+            let mut sync = topics.clone();
             sync.push(gossip::ids::beacon_topic());
+            node.set_sync_topics(sync);
             for (peer, _) in &peer_paths {
-                for topic in &sync {
-                    node.request_sync(*peer, *topic);
-                }
+                node.sync_with(*peer);
             }
         }
         Ok(Self {
@@ -323,7 +315,6 @@ impl Relay {
             deliver: args.deliver,
             now: args.now,
             quiet: args.quiet,
-            sync,
             listen: args
                 .listen
                 .iter()

@@ -25,7 +25,7 @@ use gossip::codec::{Object, ReadError, write_frame};
 use gossip::ids::Key;
 use gossip::message::Message;
 use gossip::node::{DropReason, Event, Outbound};
-use gossip::{Address, Id, Node};
+use gossip::{Address, Node};
 
 pub use conn::{ConnWriter, SendTotal, Shared};
 pub use dial::Target;
@@ -327,14 +327,9 @@ impl Network {
 
     /// Takes a network event into the node. Returns the bytes of a message
     /// now in the node (to free from the in-flight budget once handled).
-    /// `sync` are the topics a newly connected peer is asked about.
-    pub fn handle(
-        &mut self,
-        event: NetEvent,
-        node: &mut Node,
-        now: u64,
-        sync: &[Id],
-    ) -> Result<usize, Failure> {
+    /// A newly connected peer is asked about the node's sync topics
+    /// ([`Node::sync_with`]).
+    pub fn handle(&mut self, event: NetEvent, node: &mut Node, now: u64) -> Result<usize, Failure> {
         match event {
             NetEvent::Opened {
                 conn,
@@ -358,7 +353,7 @@ impl Network {
                     },
                 );
                 match peer {
-                    Some(peer) => self.bind(conn, peer, node, now, sync)?,
+                    Some(peer) => self.bind(conn, peer, node, now)?,
                     None => self.make_room(),
                 }
                 Ok(0)
@@ -368,7 +363,7 @@ impl Network {
                 message,
                 size,
             } => {
-                self.take_message(conn, message, node, now, sync)?;
+                self.take_message(conn, message, node, now)?;
                 Ok(size)
             }
             NetEvent::Closed { conn, why } => {
@@ -426,7 +421,6 @@ impl Network {
         message: Message,
         node: &mut Node,
         now: u64,
-        sync: &[Id],
     ) -> Result<(), Failure> {
         // What a connection this side is closing still had in flight is
         // not looked at: closing it is the verdict on what it sends.
@@ -438,7 +432,7 @@ impl Network {
         let peer = match c.peer {
             Some(peer) => peer,
             None if fresh && node.verify(&message, c.difficulty, now).is_valid() => {
-                self.bind(conn, src, node, now, sync)?;
+                self.bind(conn, src, node, now)?;
                 src
             }
             None => {
@@ -647,7 +641,6 @@ impl Network {
         peer: Address,
         node: &mut Node,
         now: u64,
-        sync: &[Id],
     ) -> Result<(), Failure> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Ok(());
@@ -675,9 +668,7 @@ impl Network {
         let stats = self.peers.entry(peer).or_default();
         stats.connected += 1;
         stats.last_seen = Some(now);
-        for topic in sync {
-            node.request_sync(peer, *topic);
-        }
+        node.sync_with(peer);
         if self.announce {
             node.announce_delivery_code_to(peer, now)
                 .map_err(|e| Failure::io("relay: delivery-code notice", e))?;

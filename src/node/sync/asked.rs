@@ -1,6 +1,6 @@
 //! The topic each peer last asked this node to sync: request_content names
 //! only a content id, so when the id is held under several topics the
-//! answer is the bulletin under this topic (see `Node::serve_content`).
+//! answer is the bulletin under this topic (see `FullList::serve`).
 
 use std::collections::{HashMap, VecDeque};
 

@@ -1,0 +1,112 @@
+//! Inbound: a received message verified (one at a time, or waiting ones as
+//! a batch on all cores), checked for replays, shown to the hooks, and its
+//! payload routed to the component it belongs to: bulletins to the action
+//! queue, sync operations to the sync component, notices to the delivery
+//! code's.
+
+use super::engine::Node;
+use super::queues::Inbound;
+use super::sync::{Held, SyncAlgorithm};
+use super::{Action, DropReason, Hooks, NodeError, Notice};
+use crate::message::Message;
+use crate::operation::{Op, Payload};
+use crate::verify::{self, Policy};
+
+impl<H: Hooks> Node<H> {
+    /// Verifies every waiting received message not verified yet, as one
+    /// batch on all cores.
+    pub(super) fn verify_inbound(&mut self, now: u64) {
+        let (indexes, items): (Vec<usize>, Vec<(&Message, Policy)>) = self
+            .queues
+            .unverified()
+            .map(|(i, item)| (i, (&item.message, self.inbound_policy(item, now))))
+            .unzip();
+        if items.is_empty() {
+            return;
+        }
+        let verdicts = verify::verify_messages(&items, Some(&self.identity));
+        for (i, v) in indexes.into_iter().zip(verdicts) {
+            self.queues.set_verdict(i, v);
+        }
+    }
+
+    /// The policy a received message is verified under at `now`: the
+    /// message difficulty of the connection it came on.
+    pub(super) fn inbound_policy(&self, item: &Inbound, now: u64) -> Policy {
+        let peer = item.from.as_ref().unwrap_or(&item.message.src);
+        self.policy(now, self.required_difficulty(peer))
+    }
+
+    /// A received message: verify it (unless verified in a batch
+    /// already), count a drop by its reason, let the hooks see it, then
+    /// turn the payload into an action. Routing operations are counted as
+    /// unsupported; ragged sync answers and forged notices as malformed.
+    pub(super) fn handle_inbound(&mut self, item: Inbound, now: u64) -> Result<(), NodeError> {
+        self.counters.received += 1;
+        let verdict = match item.verdict {
+            Some(v) => v,
+            None => {
+                let policy = self.inbound_policy(&item, now);
+                let key = self.connections.get(&item.message.src).map(|c| c.key());
+                verify::verify_message(&item.message, Some(&self.identity), key, &policy)
+            }
+        };
+        let Inbound { from, message, .. } = item;
+        if let Some(reason) = verdict.first_failure() {
+            self.dropped(from, DropReason::Invalid(reason));
+            return Ok(());
+        }
+        let Some(payload) = verdict.payload else {
+            self.dropped(from, DropReason::Malformed);
+            return Ok(());
+        };
+        self.counters.accepted += 1;
+        if !self.replay.first_time(&message, now) {
+            self.dropped(from, DropReason::Duplicate);
+            return Ok(());
+        }
+        if !self
+            .hooks
+            .accept_message(&message, &payload, now)
+            .map_err(NodeError::Hook)?
+        {
+            self.dropped(from, DropReason::Refused);
+            return Ok(());
+        }
+        let src = message.src;
+        match payload {
+            Payload::Bulletin(Op::DeliverWithoutForward, bulletin) => {
+                match Notice::parse(&bulletin) {
+                    Some(notice) => self.take_notice(src, notice, &bulletin, now)?,
+                    None => self.queue_action(Action::DeliverWithoutForward { bulletin, from }),
+                }
+            }
+            Payload::Bulletin(op, bulletin) => {
+                if op == Op::RespondContent {
+                    let held = Held {
+                        store: self.store.as_ref(),
+                        seen: &self.seen,
+                    };
+                    let out = self
+                        .sync
+                        .content_came(src, bulletin.content_id, &held, now)?;
+                    self.route_sync(from, out, now);
+                }
+                self.queue_action(Action::StoreAndForward { bulletin, from })
+            }
+            Payload::Sync(Op::RequestSyncHeaders, topic, _) => {
+                self.queue_action(Action::RespondSyncHeaders { peer: src, topic })
+            }
+            Payload::Sync(_, topic, ids) => {
+                let out = self.sync.take_answer(src, topic, &ids, now);
+                self.route_sync(from, out, now);
+            }
+            Payload::RequestContent(pc) => self.queue_action(Action::RespondContent {
+                peer: src,
+                content_id: pc.id,
+            }),
+            Payload::Routing(..) => self.dropped(from, DropReason::Unsupported),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! Sync: how a node recovers the bulletins it missed, as one component.
+//!
+//! The engine hands the component every sync input (a request to make, a
+//! peer's request, a peer's answer, the content ids it offered, a
+//! respond_content that came, time passing) and routes what comes back, a
+//! list of [`SyncOut`]: send this, answer that within the answer budget,
+//! drop the message, count this. The component owns its state (the
+//! requests this node made and their windows, the topic each peer last
+//! asked about, the content requests outstanding and waiting) and makes
+//! every decision; it never touches the queues, the counters or the store
+//! beyond reading it through [`Held`].
+//!
+//! The interface is [`SyncAlgorithm`]. One algorithm implements it today,
+//! [`FullList`]: the full list of unexpired ids, paged. Another (set
+//! reconciliation, say) is one more file implementing the same trait.
+
+mod asked;
+mod full_list;
+
+pub(crate) use full_list::FullList;
+pub use full_list::{DEFAULT_MAX_CONTENT_REQUESTS, DEFAULT_MAX_SYNC_REQUEST_IDS};
+
+use super::DropReason;
+use super::seen::SeenSet;
+use crate::ids::{Id, Key};
+use crate::keys::Address;
+use crate::operation::Payload;
+use crate::store::{BulletinStore, StoreError};
+
+/// What this node holds, as a sync algorithm may read it: the store, and
+/// the seen set (bulletins taken, and those on their way to the store).
+pub(crate) struct Held<'a> {
+    /// The bulletin store.
+    pub store: &'a dyn BulletinStore,
+    /// The seen set.
+    pub seen: &'a SeenSet,
+}
+
+impl Held<'_> {
+    /// Whether the bulletin with `key` is held or seen at `now`: one not
+    /// worth asking a peer for.
+    pub fn has(&self, key: &Key, now: u64) -> Result<bool, StoreError> {
+        Ok(self.seen.contains(key, now) || self.store.contains(key)?)
+    }
+}
+
+/// One thing a sync algorithm asks the engine to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SyncOut {
+    /// Send `payload` to the peer: a request of this node's.
+    Send(Address, Payload),
+    /// Send `payload` to the peer as an answer to its request: within the
+    /// answer budget when the peer is not a configured neighbour.
+    Answer(Address, Payload),
+    /// Drop the received message for this reason (it is counted).
+    Dropped(DropReason),
+    /// Content ids a peer offered under a topic: the engine queues them
+    /// as an [`super::Action::RequestContent`], so the hooks see them, and
+    /// gives them back to [`SyncAlgorithm::want`].
+    Offered {
+        /// The peer that offered them.
+        peer: Address,
+        /// The topic they were offered under.
+        topic: Id,
+        /// The content ids.
+        ids: Vec<Id>,
+    },
+    /// This many items passed a cap and were not taken (`over_cap`).
+    OverCap(u64),
+    /// This many content ids were queued behind the cap on outstanding
+    /// content requests, to be asked for as answers come
+    /// (`sync_deferred`).
+    Deferred(u64),
+    /// This many content requests (or ids waiting for one) were given up:
+    /// no answer within the window (`sync_unanswered`).
+    Unanswered(u64),
+}
+
+/// A sync algorithm: every input the engine has for sync, each returning
+/// what to do. Each method is called with the engine's `now`; none does
+/// I/O.
+pub(crate) trait SyncAlgorithm {
+    /// Sets the topics a peer that comes up is asked about.
+    fn set_topics(&mut self, topics: Vec<Id>);
+
+    /// The topics a peer that comes up is asked about.
+    fn topics(&self) -> &[Id];
+
+    /// This node asks `peer` about `topic`.
+    fn request(&mut self, peer: Address, topic: Id, now: u64) -> Vec<SyncOut>;
+
+    /// `peer` asked this node about `topic`: the answers.
+    fn answer(
+        &mut self,
+        peer: Address,
+        topic: Id,
+        held: &Held<'_>,
+        now: u64,
+    ) -> Result<Vec<SyncOut>, StoreError>;
+
+    /// `peer` answered about `topic` with `ids` (the payload after the
+    /// topic id, as received).
+    fn take_answer(&mut self, peer: Address, topic: Id, ids: &[u8], now: u64) -> Vec<SyncOut>;
+
+    /// Content ids `peer` offered under `topic` (after the hooks): which
+    /// to ask for, now or later.
+    fn want(
+        &mut self,
+        peer: Address,
+        topic: Id,
+        ids: Vec<Id>,
+        held: &Held<'_>,
+        now: u64,
+    ) -> Result<Vec<SyncOut>, StoreError>;
+
+    /// A respond_content with `content_id` came from `peer`.
+    fn content_came(
+        &mut self,
+        peer: Address,
+        content_id: Id,
+        held: &Held<'_>,
+        now: u64,
+    ) -> Result<Vec<SyncOut>, StoreError>;
+
+    /// `peer` asked for the bulletin with `content_id`.
+    fn serve(
+        &mut self,
+        peer: Address,
+        content_id: Id,
+        held: &Held<'_>,
+        now: u64,
+    ) -> Result<Vec<SyncOut>, StoreError>;
+
+    /// Time passing: what waited past its window is given up, and what
+    /// that frees is asked for.
+    fn tick(&mut self, held: &Held<'_>, now: u64) -> Result<Vec<SyncOut>, StoreError>;
+}
