@@ -343,10 +343,18 @@ fn insert_delivered(
     (topic, id): &Key,
     expires: u64,
 ) -> Result<bool, StoreError> {
+    let args = params![&topic[..], &id[..], sql_time(expires)];
     let n = conn.execute(
         "INSERT OR IGNORE INTO delivered (topic, content_id, expires) VALUES (?1, ?2, ?3)",
-        params![&topic[..], &id[..], sql_time(expires)],
+        args,
     )?;
+    if n == 0 {
+        // Marked before: keep the later expiry.
+        conn.execute(
+            "UPDATE delivered SET expires = max(expires, ?3) WHERE topic = ?1 AND content_id = ?2",
+            args,
+        )?;
+    }
     Ok(n == 1)
 }
 
@@ -471,7 +479,7 @@ impl BulletinStore for SqliteStore {
     fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT topic, content_id, expires FROM seen WHERE expires > ?1")?;
+            .prepare("SELECT topic, content_id, expires FROM seen WHERE expires > ?1 ORDER BY topic, content_id")?;
         let rows = stmt.query_map(params![sql_time(now)], |r| {
             Ok((
                 r.get::<_, Vec<u8>>(0)?,
