@@ -375,6 +375,136 @@ fn no_rotation_request(new: NewStore) {
     assert!(!s.take_rotation_request().unwrap());
 }
 
+/// (ts, content id) pairs of bulletins, in the order given.
+fn pairs(list: &[Bulletin]) -> Vec<(u32, Id)> {
+    list.iter().map(|b| (b.ts, b.content_id)).collect()
+}
+
+/// A topic of 40 bulletins, four to each ts (content ids in hash order),
+/// and a few under another topic at the same ts.
+fn range_sample(s: &mut dyn BulletinStore) -> Vec<Bulletin> {
+    let mut held = Vec::new();
+    for i in 0..40u32 {
+        let x = b(1, &format!("bulletin {i}"), 1000 + i / 4);
+        held.push(x.clone());
+        if i % 10 == 0 {
+            s.store(&b(2, &format!("bulletin {i}"), 1000 + i / 4))
+                .unwrap();
+        }
+    }
+    for x in held.iter().rev() {
+        assert!(s.store(x).unwrap());
+    }
+    sorted(held)
+}
+
+/// range_ids: a topic's unexpired (ts, content id) pairs in ascending
+/// order, equal ts ordered by content id, at most `max`, from the first.
+fn range_ids_order_and_max(new: NewStore) {
+    let mut s = new();
+    let held = range_sample(s.as_mut());
+    let all = pairs(&held);
+    assert_eq!(s.range_ids(&[1; 32], 1000, None, 1000).unwrap(), all);
+    assert_eq!(s.range_ids(&[1; 32], 0, None, usize::MAX).unwrap(), all);
+    assert_eq!(s.range_ids(&[1; 32], 1000, None, 7).unwrap(), all[..7]);
+    assert_eq!(s.range_ids(&[1; 32], 1000, None, 1).unwrap(), all[..1]);
+    assert!(s.range_ids(&[1; 32], 1000, None, 0).unwrap().is_empty());
+    assert_eq!(s.range_ids(&[2; 32], 1000, None, 9).unwrap().len(), 4);
+    assert!(s.range_ids(&[9; 32], 1000, None, 9).unwrap().is_empty());
+    for w in all.windows(2) {
+        assert!(w[0] < w[1]);
+    }
+}
+
+/// range_ids pages: each answer starts strictly after `after`, so passing
+/// the last pair back walks the whole topic once; `after` need not be held.
+fn range_ids_paging(new: NewStore) {
+    let mut s = new();
+    let all = pairs(&range_sample(s.as_mut()));
+    for max in [1, 3, 4, 5, 40, 41] {
+        let mut walked = Vec::new();
+        let mut after = None;
+        loop {
+            let page = s.range_ids(&[1; 32], 1000, after, max).unwrap();
+            assert!(page.len() <= max);
+            walked.extend_from_slice(&page);
+            if page.len() < max {
+                break;
+            }
+            after = page.last().copied();
+        }
+        assert_eq!(walked, all, "pages of {max}");
+    }
+    // Strictly after: a held pair is not repeated; one inside a ts.
+    assert_eq!(
+        s.range_ids(&[1; 32], 1000, Some(all[5]), 3).unwrap(),
+        all[6..9]
+    );
+    // A pair not held: the next held one after it.
+    let (ts, _) = all[8];
+    assert_eq!(
+        s.range_ids(&[1; 32], 1000, Some((ts, [0; 32])), 100)
+            .unwrap(),
+        all[8..]
+    );
+    assert_eq!(
+        s.range_ids(&[1; 32], 1000, Some((ts, [0xff; 32])), 100)
+            .unwrap(),
+        all[12..]
+    );
+    assert!(
+        s.range_ids(&[1; 32], 1000, all.last().copied(), 100)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.range_ids(&[1; 32], 1000, Some((u32::MAX, [0xff; 32])), 100)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// range_ids leaves out what is expired at `now` (now ≥ ts + 3600), from
+/// the start and after a pair before the unexpired ones; the index follows
+/// stores and removals.
+fn range_ids_expiry(new: NewStore) {
+    let mut s = new();
+    let all = pairs(&range_sample(s.as_mut()));
+    // ts 1000..=1009, four each: at 4602, ts 1000, 1001 and 1002 are expired.
+    assert_eq!(s.range_ids(&[1; 32], 4599, None, 100).unwrap(), all);
+    assert_eq!(s.range_ids(&[1; 32], 4600, None, 100).unwrap(), all[4..]);
+    assert_eq!(s.range_ids(&[1; 32], 4602, None, 100).unwrap(), all[12..]);
+    assert_eq!(
+        s.range_ids(&[1; 32], 4602, Some(all[1]), 3).unwrap(),
+        all[12..15],
+        "after an expired pair: from the first unexpired"
+    );
+    assert_eq!(
+        s.range_ids(&[1; 32], 4602, Some(all[13]), 100).unwrap(),
+        all[14..]
+    );
+    assert!(s.range_ids(&[1; 32], 4610, None, 100).unwrap().is_empty());
+    assert!(
+        s.range_ids(&[1; 32], u64::MAX, None, 100)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.remove_expired(4602).unwrap(),
+        12 + 2,
+        "and two of topic 2"
+    );
+    assert_eq!(s.range_ids(&[1; 32], 0, None, 100).unwrap(), all[12..]);
+    let late = b(1, "late", 1003);
+    assert!(s.store(&late).unwrap());
+    let mut expected = all[12..].to_vec();
+    expected.push((late.ts, late.content_id));
+    expected.sort();
+    assert_eq!(s.range_ids(&[1; 32], 0, None, 100).unwrap(), expected);
+    assert_eq!(s.remove_expired(u64::MAX).unwrap(), 29 + 2);
+    assert!(s.range_ids(&[1; 32], 0, None, 100).unwrap().is_empty());
+}
+
 fn memory() -> Box<dyn BulletinStore> {
     Box::new(MemoryStore::new())
 }
@@ -408,4 +538,7 @@ conformance!(
     pending_deliveries,
     delivery_codes,
     no_rotation_request,
+    range_ids_order_and_max,
+    range_ids_paging,
+    range_ids_expiry,
 );

@@ -31,6 +31,9 @@ const MARK_CHARGE: usize = 160;
 pub struct MemoryStore {
     bulletins: HashMap<Key, Bulletin>,
     by_expiry: BTreeSet<(u64, Key)>,
+    /// Each topic's (ts, content id) pairs in order: the index
+    /// [`BulletinStore::range_ids`] walks.
+    by_topic: HashMap<Id, BTreeSet<(u32, Id)>>,
     /// The topics each content id is held under.
     topics_of: HashMap<Id, BTreeSet<Id>>,
     seen: Marks,
@@ -111,6 +114,7 @@ impl MemoryStore {
         Self {
             bulletins: HashMap::new(),
             by_expiry: BTreeSet::new(),
+            by_topic: HashMap::new(),
             topics_of: HashMap::new(),
             seen: Marks::new(max_bytes / MARK_CHARGE),
             delivered: Marks::new(max_bytes / MARK_CHARGE),
@@ -133,6 +137,12 @@ impl MemoryStore {
         self.by_expiry.remove(&(expires, *id));
         if let Some(b) = self.bulletins.remove(id) {
             self.bytes -= charge(&b);
+            if let Some(ids) = self.by_topic.get_mut(&id.0) {
+                ids.remove(&(b.ts, id.1));
+                if ids.is_empty() {
+                    self.by_topic.remove(&id.0);
+                }
+            }
         }
         if let Some(topics) = self.topics_of.get_mut(&id.1) {
             topics.remove(&id.0);
@@ -142,6 +152,15 @@ impl MemoryStore {
         }
         self.pending.remove(id);
     }
+}
+
+/// The smallest ts unexpired at `now` (ts + CONTENT_TTL > now); None when
+/// no u32 ts is.
+fn first_unexpired_ts(now: u64) -> Option<u32> {
+    let ts = now
+        .saturating_add(1)
+        .saturating_sub(u64::from(crate::bulletin::CONTENT_TTL));
+    u32::try_from(ts).ok()
 }
 
 fn oldest_first(list: &mut [Bulletin]) {
@@ -157,6 +176,10 @@ impl BulletinStore for MemoryStore {
         self.by_expiry
             .insert((seen_until(bulletin), bulletin.key()));
         self.bulletins.insert(bulletin.key(), bulletin.clone());
+        self.by_topic
+            .entry(bulletin.topic)
+            .or_default()
+            .insert((bulletin.ts, bulletin.content_id));
         self.topics_of
             .entry(bulletin.content_id)
             .or_default()
@@ -195,6 +218,49 @@ impl BulletinStore for MemoryStore {
         let mut all: Vec<Bulletin> = self.bulletins.values().cloned().collect();
         oldest_first(&mut all);
         Ok(all)
+    }
+
+    fn list_topic(&self, topic: &Id) -> Result<Vec<Id>, StoreError> {
+        Ok(self
+            .by_topic
+            .get(topic)
+            .into_iter()
+            .flatten()
+            .map(|(_, id)| *id)
+            .collect())
+    }
+
+    fn unexpired_ids(&self, topic: &Id, now: u64, max: usize) -> Result<Vec<Id>, StoreError> {
+        let (Some(ids), Some(first)) = (self.by_topic.get(topic), first_unexpired_ts(now)) else {
+            return Ok(Vec::new());
+        };
+        let mut newest: Vec<Id> = ids
+            .range((first, [0; 32])..)
+            .rev()
+            .take(max)
+            .map(|(_, id)| *id)
+            .collect();
+        newest.reverse();
+        Ok(newest)
+    }
+
+    fn range_ids(
+        &self,
+        topic: &Id,
+        now: u64,
+        after: Option<(u32, Id)>,
+        max: usize,
+    ) -> Result<Vec<(u32, Id)>, StoreError> {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let (Some(ids), Some(first)) = (self.by_topic.get(topic), first_unexpired_ts(now)) else {
+            return Ok(Vec::new());
+        };
+        let first = (first, [0; 32]);
+        let start = match after {
+            Some(after) if after >= first => Excluded(after),
+            _ => Included(first),
+        };
+        Ok(ids.range((start, Unbounded)).take(max).copied().collect())
     }
 
     fn mark_seen(&mut self, key: &Key, expires: u64) -> Result<(), StoreError> {
@@ -350,5 +416,6 @@ mod tests {
         assert_eq!(s.remove_expired(seen_until(&b)).unwrap(), 1);
         assert!(s.with_content_id(&a.content_id, 9).unwrap().is_empty());
         assert!(s.topics_of.is_empty());
+        assert!(s.by_topic.is_empty());
     }
 }

@@ -161,6 +161,21 @@ pub trait BulletinStore: Send {
         Ok(held[skip..].to_vec())
     }
 
+    /// A page of a topic's ids for set reconciliation: the (ts, content
+    /// id) pairs of the bulletins held under `topic` and unexpired at `now`
+    /// (now < ts + 3600), in ascending (ts, content id) order, starting
+    /// strictly after `after` (at the first when None), at most `max`.
+    /// Page through a topic by passing the last pair of one answer as the
+    /// next `after`; an answer shorter than `max` is the last. Served from
+    /// an ordered index: no store loads a bulletin's content for it.
+    fn range_ids(
+        &self,
+        topic: &Id,
+        now: u64,
+        after: Option<(u32, Id)>,
+        max: usize,
+    ) -> Result<Vec<(u32, Id)>, StoreError>;
+
     /// The bulletins matching every condition of `query`, oldest first
     /// (as [`BulletinStore::list`]).
     fn query(&self, query: &Query) -> Result<Vec<Bulletin>, StoreError> {
