@@ -23,9 +23,10 @@ const MARK_CHARGE: usize = 160;
 /// codes in memory, bounded in bytes: when full, the bulletins that expire
 /// first make room (their dedup lives on in the node's seen set), and the
 /// seen entries and delivery marks that expire first make room for newer
-/// ones (a cap of their own, the same number of bytes). It behaves as a
-/// `SqliteStore` does, the conformance suite checks it, except
-/// that nothing survives the process and no other process can leave it a
+/// ones (each under a cap of its own of the same number of bytes, so the
+/// store holds up to about three times `max_bytes` in all). It behaves as
+/// a `SqliteStore` does (the conformance suite checks it), except that
+/// nothing survives the process and no other process can leave it a
 /// rotation request ([`BulletinStore::take_rotation_request`] is false).
 #[derive(Clone, Debug)]
 pub struct MemoryStore {
@@ -109,7 +110,7 @@ impl MemoryStore {
     }
 
     /// An empty store holding at most about `max_bytes` of bulletins (and
-    /// as many bytes again of seen entries and delivery marks).
+    /// as many bytes again each of seen entries and of delivery marks).
     pub fn with_capacity(max_bytes: usize) -> Self {
         Self {
             bulletins: HashMap::new(),
