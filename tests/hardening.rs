@@ -474,6 +474,8 @@ fn check_counts(
         "notices",
         "over_cap",
         "unsent",
+        "sync_deferred",
+        "sync_unanswered",
     ] {
         want.insert(c.into(), 0);
     }
