@@ -129,10 +129,12 @@ pub trait BulletinStore: Send {
         Ok(held)
     }
 
-    /// Every bulletin held, oldest first (by ts, then content id).
+    /// Every bulletin held, oldest first (by ts, then content id, then
+    /// topic id).
     fn list(&self) -> Result<Vec<Bulletin>, StoreError>;
 
-    /// The content ids held under `topic`, oldest first.
+    /// The content ids held under `topic`, oldest first (by ts, then
+    /// content id), expired or not.
     fn list_topic(&self, topic: &Id) -> Result<Vec<Id>, StoreError> {
         let q = Query {
             topic: Some(Match::Exact(topic.to_vec())),
@@ -159,7 +161,23 @@ pub trait BulletinStore: Send {
         Ok(held[skip..].to_vec())
     }
 
-    /// The bulletins matching every condition of `query`, oldest first.
+    /// A page of a topic's ids for set reconciliation: the (ts, content
+    /// id) pairs of the bulletins held under `topic` and unexpired at `now`
+    /// (now < ts + 3600), in ascending (ts, content id) order, starting
+    /// strictly after `after` (at the first when None), at most `max`.
+    /// Page through a topic by passing the last pair of one answer as the
+    /// next `after`; an answer shorter than `max` is the last. Served from
+    /// an ordered index: no store loads a bulletin's content for it.
+    fn range_ids(
+        &self,
+        topic: &Id,
+        now: u64,
+        after: Option<(u32, Id)>,
+        max: usize,
+    ) -> Result<Vec<(u32, Id)>, StoreError>;
+
+    /// The bulletins matching every condition of `query`, oldest first
+    /// (as [`BulletinStore::list`]).
     fn query(&self, query: &Query) -> Result<Vec<Bulletin>, StoreError> {
         Ok(self
             .list()?
@@ -169,20 +187,16 @@ pub trait BulletinStore: Send {
     }
 
     /// Records a bulletin's key as seen until `expires` (seconds since the
-    /// epoch). Stores that do not persist the seen set may ignore it.
-    fn mark_seen(&mut self, key: &Key, expires: u64) -> Result<(), StoreError> {
-        let _ = (key, expires);
-        Ok(())
-    }
+    /// epoch), or later if a later expiry is held already.
+    fn mark_seen(&mut self, key: &Key, expires: u64) -> Result<(), StoreError>;
 
-    /// The persisted seen set: (key, expiry) with expiry after `now`.
-    fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError> {
-        let _ = now;
-        Ok(Vec::new())
-    }
+    /// The seen set: (key, expiry) with expiry after `now`, by key.
+    fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError>;
 
     /// Records that the bulletin with `key` was delivered (kept until
-    /// `expires`); true when it had not been marked before.
+    /// `expires`, or later if a later expiry is held already, whether the
+    /// bulletin is still held or not); true when it had not been marked
+    /// before.
     fn mark_delivered(&mut self, key: &Key, expires: u64) -> Result<bool, StoreError>;
 
     /// Whether the bulletin with `key` has been delivered.
@@ -191,7 +205,8 @@ pub trait BulletinStore: Send {
     /// The node's bulletin handler: stores the bulletin, marks it seen and,
     /// when `deliver` is asked, marks it delivered, all before the node
     /// forwards or delivers it. Persistent stores do this in one
-    /// transaction.
+    /// transaction. A bulletin it delivers is pending
+    /// ([`BulletinStore::pending_deliveries`]) until confirmed.
     fn handle(&mut self, bulletin: &Bulletin, deliver: bool) -> Result<Stored, StoreError> {
         let expires = seen_until(bulletin);
         let new = self.store(bulletin)?;
@@ -200,22 +215,19 @@ pub trait BulletinStore: Send {
         Ok(Stored { new, deliver })
     }
 
-    /// Removes expired bulletins (now ≥ ts + 3600), seen entries and
-    /// delivery marks; returns how many bulletins went.
     /// Records that the caller has written out these deliveries, so they
-    /// are no longer pending. A store that does not persist has nothing to do.
-    fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError> {
-        let _ = keys;
-        Ok(())
-    }
+    /// are no longer pending. Keys not pending are ignored.
+    fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError>;
 
-    /// Bulletins marked for delivery whose delivery was never confirmed:
-    /// after a crash, what the caller may not have written out.
-    fn pending_deliveries(&self) -> Result<Vec<Bulletin>, StoreError> {
-        Ok(Vec::new())
-    }
+    /// Bulletins [`BulletinStore::handle`] delivered whose delivery was
+    /// never confirmed, oldest first (by ts, then content id, then topic
+    /// id): after a crash, what the caller may not have written out. A
+    /// bulletin no longer held is no longer pending.
+    fn pending_deliveries(&self) -> Result<Vec<Bulletin>, StoreError>;
 
-    /// Removes the bulletins expired at `now`; returns how many went.
+    /// Removes the bulletins expired at `now` (now ≥ ts + 3600), and the
+    /// seen entries and delivery marks whose expiry is ≤ `now`; returns how
+    /// many bulletins went.
     fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError>;
 
     /// How many bulletins are held.
@@ -228,22 +240,16 @@ pub trait BulletinStore: Send {
         Ok(self.len()? == 0)
     }
 
-    /// The delivery codes held (own and peers'). A store that does not
-    /// persist holds none.
-    fn delivery_codes(&self) -> Result<Vec<DeliveryCode>, StoreError> {
-        Ok(Vec::new())
-    }
+    /// The delivery codes held: own codes first, then peers', each by
+    /// address.
+    fn delivery_codes(&self) -> Result<Vec<DeliveryCode>, StoreError>;
 
     /// Keeps a delivery code, replacing the one held for the same address
     /// and kind (own or peer's). Durable when it returns.
-    fn put_delivery_code(&mut self, code: &DeliveryCode) -> Result<(), StoreError> {
-        let _ = code;
-        Ok(())
-    }
+    fn put_delivery_code(&mut self, code: &DeliveryCode) -> Result<(), StoreError>;
 
     /// Takes the pending requests to rotate the own code (made by another
-    /// process with `SqliteStore::request_rotation`); true when there was one.
-    fn take_rotation_request(&mut self) -> Result<bool, StoreError> {
-        Ok(false)
-    }
+    /// process with `SqliteStore::request_rotation`); true when there was
+    /// one. A store no other process can reach never has one.
+    fn take_rotation_request(&mut self) -> Result<bool, StoreError>;
 }

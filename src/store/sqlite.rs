@@ -13,8 +13,12 @@ use crate::bulletin::{Bulletin, CONTENT_TTL};
 use crate::ids::{Id, Key};
 
 /// The schema: every table keyed by a bulletin's identity, (topic id,
-/// content id). Version 1 in `PRAGMA user_version`; version 0 stores
+/// content id). Version 2 in `PRAGMA user_version`; version 0 stores
 /// (keyed by content id alone) are migrated when opened ([`migrate`]).
+/// Version 2 replaced version 1's index on (topic, ts) with one on (topic,
+/// ts, content id), which serves `range_ids`, `list_topic` and
+/// `unexpired_ids` alone: opening a version 1 store makes it and drops the
+/// old one, nothing else changes.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS bulletins (
     topic      BLOB NOT NULL,
@@ -24,7 +28,8 @@ CREATE TABLE IF NOT EXISTS bulletins (
     content    BLOB NOT NULL,
     PRIMARY KEY (topic, content_id)
 );
-CREATE INDEX IF NOT EXISTS bulletins_topic ON bulletins (topic, ts);
+DROP INDEX IF EXISTS bulletins_topic;
+CREATE INDEX IF NOT EXISTS bulletins_topic_ts_id ON bulletins (topic, ts, content_id);
 CREATE INDEX IF NOT EXISTS bulletins_content ON bulletins (content_id);
 CREATE TABLE IF NOT EXISTS seen (
     topic      BLOB NOT NULL,
@@ -43,7 +48,7 @@ CREATE TABLE IF NOT EXISTS pending (
     content_id BLOB NOT NULL,
     PRIMARY KEY (topic, content_id)
 );
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 ";
 
 /// Moves a version 0 store (tables keyed by content id alone) to the
@@ -107,6 +112,16 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 const COLUMNS: &str = "topic, content_id, ts, nonce, content";
+
+/// [`BulletinStore::range_ids`]: only ts and content id, so SQLite walks
+/// the (topic, ts, content id) index from the start pair and never reads a
+/// row. [`RANGE_IDS_AFTER`] starts strictly after a pair, [`RANGE_IDS_AT`]
+/// at one (the first unexpired ts, with the empty blob before every id).
+const RANGE_IDS_AFTER: &str = "SELECT ts, content_id FROM bulletins \
+     WHERE topic = ?1 AND (ts, content_id) > (?2, ?3) ORDER BY ts, content_id LIMIT ?4";
+/// See [`RANGE_IDS_AFTER`].
+const RANGE_IDS_AT: &str = "SELECT ts, content_id FROM bulletins \
+     WHERE topic = ?1 AND (ts, content_id) >= (?2, ?3) ORDER BY ts, content_id LIMIT ?4";
 
 /// A bulletin store in a SQLite database file.
 #[derive(Debug)]
@@ -343,10 +358,18 @@ fn insert_delivered(
     (topic, id): &Key,
     expires: u64,
 ) -> Result<bool, StoreError> {
+    let args = params![&topic[..], &id[..], sql_time(expires)];
     let n = conn.execute(
         "INSERT OR IGNORE INTO delivered (topic, content_id, expires) VALUES (?1, ?2, ?3)",
-        params![&topic[..], &id[..], sql_time(expires)],
+        args,
     )?;
+    if n == 0 {
+        // Marked before: keep the later expiry.
+        conn.execute(
+            "UPDATE delivered SET expires = max(expires, ?3) WHERE topic = ?1 AND content_id = ?2",
+            args,
+        )?;
+    }
     Ok(n == 1)
 }
 
@@ -459,6 +482,32 @@ impl BulletinStore for SqliteStore {
         Ok(out)
     }
 
+    fn range_ids(
+        &self,
+        topic: &Id,
+        now: u64,
+        after: Option<(u32, Id)>,
+        max: usize,
+    ) -> Result<Vec<(u32, Id)>, StoreError> {
+        // Unexpired: ts + CONTENT_TTL > now, so ts ≥ first.
+        let first = (sql_time(now) - i64::from(CONTENT_TTL)).saturating_add(1);
+        let (sql, ts, id) = match &after {
+            Some((ts, id)) if i64::from(*ts) >= first => (RANGE_IDS_AFTER, i64::from(*ts), &id[..]),
+            _ => (RANGE_IDS_AT, first, &[][..]),
+        };
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![&topic[..], ts, id, limit], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (ts, id) = row?;
+            out.push((to_u32(ts, "ts")?, to_id(&id, "content id")?));
+        }
+        Ok(out)
+    }
+
     fn query(&self, query: &Query) -> Result<Vec<Bulletin>, StoreError> {
         let (sql_where, args) = query_where(query);
         self.select(&sql_where, args)
@@ -471,7 +520,7 @@ impl BulletinStore for SqliteStore {
     fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT topic, content_id, expires FROM seen WHERE expires > ?1")?;
+            .prepare("SELECT topic, content_id, expires FROM seen WHERE expires > ?1 ORDER BY topic, content_id")?;
         let rows = stmt.query_map(params![sql_time(now)], |r| {
             Ok((
                 r.get::<_, Vec<u8>>(0)?,
@@ -804,7 +853,88 @@ CREATE TABLE IF NOT EXISTS pending (
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 1);
+        assert_eq!(v, 2);
+    }
+
+    #[test]
+    fn range_ids_walks_the_index_and_never_reads_a_row() {
+        let s = SqliteStore::open_in_memory().unwrap();
+        for sql in [RANGE_IDS_AFTER, RANGE_IDS_AT] {
+            let plan: Vec<String> = s
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(params![&[1u8; 32][..], 0, &[][..], 10], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            // One range search of the index alone (SQLite names > and >=
+            // alike here), no sort, no table row.
+            assert_eq!(
+                plan,
+                vec![
+                    "SEARCH bulletins USING COVERING INDEX bulletins_topic_ts_id \
+                     (topic=? AND (ts,content_id)>(?,?))"
+                ],
+                "{sql}"
+            );
+        }
+    }
+
+    /// The schema of version 1, before the (topic, ts, content id) index.
+    const SCHEMA_V1_INDEX: &str = "
+DROP INDEX bulletins_topic_ts_id;
+CREATE INDEX bulletins_topic ON bulletins (topic, ts);
+PRAGMA user_version = 1;
+";
+
+    #[test]
+    fn a_version_1_store_gains_the_range_index_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        let all = sample();
+        {
+            let mut s = SqliteStore::open(&path).unwrap();
+            for b in &all {
+                s.handle(b, true).unwrap();
+            }
+            s.conn.execute_batch(SCHEMA_V1_INDEX).unwrap();
+        }
+        let index = |s: &SqliteStore, name: &str| -> bool {
+            s.conn
+                .query_row(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                    [name],
+                    |_| Ok(()),
+                )
+                .optional()
+                .unwrap()
+                .is_some()
+        };
+        let old = SqliteStore::open_read_only(&path).unwrap();
+        assert!(index(&old, "bulletins_topic") && !index(&old, "bulletins_topic_ts_id"));
+        assert_eq!(
+            old.range_ids(&[1; 32], 0, None, 9).unwrap().len(),
+            2,
+            "a read-only old store answers too, without the index"
+        );
+        drop(old);
+        let s = SqliteStore::open(&path).unwrap();
+        assert!(!index(&s, "bulletins_topic") && index(&s, "bulletins_topic_ts_id"));
+        let v: i64 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 2);
+        assert_eq!(s.list().unwrap(), all);
+        assert_eq!(s.pending_deliveries().unwrap(), all);
+        assert_eq!(
+            s.range_ids(&[2; 32], 0, None, 9).unwrap(),
+            vec![
+                (all[2].ts, all[2].content_id),
+                (all[3].ts, all[3].content_id)
+            ]
+        );
     }
 
     #[test]
