@@ -36,11 +36,15 @@ pub enum Op {
     RouteMessage = 0x09,
     /// 0x0a: routing overlay (reserved).
     RespondRouteError = 0x0a,
+    /// 0x0b: set reconciliation (this project's extension, negotiated;
+    /// never sent to a peer that has not advertised it, see
+    /// `docs/protocol.md`).
+    Reconcile = 0x0b,
 }
 
 impl Op {
     /// Every operation, in byte order.
-    pub const ALL: [Op; 11] = [
+    pub const ALL: [Op; 12] = [
         Op::StoreAndForward,
         Op::DeliverWithoutForward,
         Op::RequestSyncHeaders,
@@ -52,6 +56,7 @@ impl Op {
         Op::AssignChildAddress,
         Op::RouteMessage,
         Op::RespondRouteError,
+        Op::Reconcile,
     ];
 
     /// The operation of a byte, if the protocol names one.
@@ -73,6 +78,7 @@ impl Op {
             Op::AssignChildAddress => "assign_child_address",
             Op::RouteMessage => "route_message",
             Op::RespondRouteError => "respond_route_error",
+            Op::Reconcile => "reconcile",
         }
     }
 
@@ -83,7 +89,14 @@ impl Op {
 
     /// Whether this is one of the reserved routing-overlay operations.
     pub fn is_routing(self) -> bool {
-        self as u8 >= 0x06
+        (0x06..=0x0a).contains(&(self as u8))
+    }
+
+    /// Whether this is an extension of this project's, which the original
+    /// does not know (its classes raise on the byte): sent only to peers
+    /// that advertised it.
+    pub fn is_extension(self) -> bool {
+        self as u8 >= 0x0b
     }
 }
 
@@ -129,8 +142,11 @@ impl PackedContent {
 pub enum Payload {
     /// store_and_forward, deliver_without_forward, respond_content.
     Bulletin(Op, Bulletin),
-    /// request_sync_headers / respond_sync_headers: a topic and optional
-    /// packed content (for a response: the concatenated content ids held).
+    /// request_sync_headers / respond_sync_headers / reconcile: a topic and
+    /// the bytes after it (for a request: optional packed content, which may
+    /// carry an extension advertisement; for a response: the concatenated
+    /// content ids held; for reconcile: a role byte and a negentropy
+    /// message).
     Sync(Op, Id, Vec<u8>),
     /// request_content: packed content naming what is wanted.
     RequestContent(PackedContent),
@@ -172,7 +188,7 @@ impl Payload {
             Op::StoreAndForward | Op::DeliverWithoutForward | Op::RespondContent => {
                 Payload::Bulletin(op, Bulletin::unpack(rest)?)
             }
-            Op::RequestSyncHeaders | Op::RespondSyncHeaders => {
+            Op::RequestSyncHeaders | Op::RespondSyncHeaders | Op::Reconcile => {
                 if rest.len() < 32 {
                     return Err(DecodeError::Truncated {
                         what: "sync payload",
@@ -202,7 +218,7 @@ mod tests {
             assert_eq!(Op::from_byte(op as u8), Some(op));
             assert_eq!(Op::from_name(op.name()), Some(op));
         }
-        assert_eq!(Op::from_byte(0x0b), None);
+        assert_eq!(Op::from_byte(0x0c), None);
     }
 
     #[test]
@@ -218,6 +234,7 @@ mod tests {
                 content: vec![],
             }),
             Payload::Routing(Op::RouteMessage, vec![1, 2]),
+            Payload::Sync(Op::Reconcile, [1; 32], vec![1, 0x61]),
         ];
         for p in cases {
             assert_eq!(Payload::decode(&p.encode()).unwrap(), p);

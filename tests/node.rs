@@ -7,7 +7,9 @@ use gossip::crypto::{Cipher, Identity, PeerKey};
 use gossip::ids::{Id, beacon_topic, topic_id};
 use gossip::keys::{Address, Seed};
 use gossip::message::Message;
-use gossip::node::{Event, Node, NodeConfig, Outbound, prepare_message};
+use gossip::node::{
+    Event, HookError, Hooks, Node, NodeConfig, Outbound, ROLE_ANSWERER, SyncState, prepare_message,
+};
 use gossip::operation::{Op, PackedContent, Payload};
 use gossip::pow::{self, Mined, Progress};
 use gossip::store::{BulletinStore, SqliteStore};
@@ -205,10 +207,15 @@ fn late_joiner_catches_up_via_sync() {
     assert_eq!(nodes[2].store().len().unwrap(), 3, "only the asked topic");
     assert_eq!(nodes[2].counters().unsolicited, 0);
 
-    // Asking again finds nothing missing: one request, one answer, no content.
+    // Asking again finds nothing missing: the request (advertising
+    // reconciliation), the accept, one negentropy round trip whose
+    // fingerprints match; no content.
     nodes[2].request_sync(peer, topic);
-    assert_eq!(pump(&mut nodes, later), 2);
+    assert_eq!(pump(&mut nodes, later), 4);
     assert!(nodes[2].take_delivered().is_empty());
+    let status = nodes[2].sync_status(&peer, &topic).expect("asked");
+    assert_eq!(status.state, SyncState::Reconciled);
+    assert_eq!((status.rounds, status.need, status.have), (1, 0, 0));
 }
 
 /// A message from `from` to `to` with a hand-made body, signed, mined at 1.
@@ -284,7 +291,7 @@ fn every_drop_reason_is_counted_by_name() {
         hand_made(&me, dst, carry(good.clone()).encode(), NOW),
     ));
     let key = PeerKey::new(&dst).unwrap();
-    let unknown_op = key.seal(&[0x0b, 1, 2], Cipher::default()).unwrap();
+    let unknown_op = key.seal(&[0x0c, 1, 2], Cipher::default()).unwrap();
     cases.push((Reason::BadPayload, hand_made(&me, dst, unknown_op, NOW)));
     let old = Bulletin::new(topic, b"old".to_vec(), (NOW - 3600) as u32);
     cases.push((Reason::Expired, sealed(&me, dst, &carry(old), NOW)));
@@ -746,7 +753,7 @@ fn a_node_with_nothing_catches_up_3000_bulletins_in_one_sync() {
     assert_eq!(
         c.received,
         3 + 3000,
-        "three pages of 1,024 ids, then the contents"
+        "the accept and two negentropy answers (about 1,870 ids fit in one), then the contents"
     );
 }
 
@@ -1209,4 +1216,294 @@ fn publish_new_makes_mines_and_publishes_in_one_call() {
     assert_eq!((b.topic, b.ts), (chat, NOW as u32));
     pump(&mut nodes, NOW);
     assert_eq!(nodes[1].take_delivered(), vec![b]);
+}
+
+// Set reconciliation (negentropy) between two nodes.
+
+/// Two linked nodes at difficulty 0 holding the given bulletins (by index
+/// into `all`) under `topic`; `config` is the second node's, the first
+/// node's is the default at difficulty 0 with `first` applied.
+fn reconciling_pair(
+    topic: Id,
+    all: &[Bulletin],
+    first_holds: &[usize],
+    second_holds: &[usize],
+    first: impl Fn(&mut NodeConfig),
+    second: NodeConfig,
+) -> Vec<TestNode> {
+    let mut config = NodeConfig {
+        bulletin_difficulty: 0,
+        message_difficulty: 0,
+        ..NodeConfig::default()
+    };
+    first(&mut config);
+    let mut nodes: Vec<TestNode> = [config, second]
+        .into_iter()
+        .map(|c| Node::new(Identity::from_seed(&Seed::generate()), c).into())
+        .collect();
+    let (a0, a1) = (nodes[0].address(), nodes[1].address());
+    nodes[0].add_neighbour(a1, 0).unwrap();
+    nodes[1].add_neighbour(a0, 0).unwrap();
+    for (n, holds) in [(0, first_holds), (1, second_holds)] {
+        for &i in holds {
+            assert!(nodes[n].store_mut().store(&all[i]).unwrap());
+        }
+        nodes[n].subscribe(topic);
+    }
+    let _ = topic;
+    nodes
+}
+
+fn quick() -> NodeConfig {
+    NodeConfig {
+        bulletin_difficulty: 0,
+        message_difficulty: 0,
+        ..NodeConfig::default()
+    }
+}
+
+fn bulletins(topic: Id, n: usize) -> Vec<Bulletin> {
+    (0..n)
+        .map(|i| {
+            Bulletin::new(
+                topic,
+                format!("r {i}").into_bytes(),
+                (NOW + (i as u64 % 900)) as u32,
+            )
+        })
+        .collect()
+}
+
+fn held_ids(node: &TestNode, topic: &Id) -> std::collections::BTreeSet<Id> {
+    node.store()
+        .list_topic(topic)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+    /// Reconciliation finds exactly the brute-force set differences, each
+    /// way: the requester fetches what it lacks, and with `sync_push` the
+    /// answerer gets what it lacks.
+    #[test]
+    fn reconciliation_finds_the_set_difference(
+        membership in proptest::collection::vec(0u8..3, 0..2500),
+        push: bool,
+    ) {
+        let topic = topic_id(b"reconcile");
+        let all = bulletins(topic, membership.len());
+        // 0: first only, 1: second only, 2: both.
+        let first: Vec<usize> = (0..all.len()).filter(|&i| membership[i] != 1).collect();
+        let second: Vec<usize> = (0..all.len()).filter(|&i| membership[i] != 0).collect();
+        let mut nodes = reconciling_pair(topic, &all, &first, &second, |c| c.sync_push = push, quick());
+        let (before0, before1) = (held_ids(&nodes[0], &topic), held_ids(&nodes[1], &topic));
+        let need = before1.difference(&before0).count() as u64;
+        let have = before0.difference(&before1).count() as u64;
+        let peer = nodes[1].address();
+        nodes[0].request_sync(peer, topic);
+        pump(&mut nodes, NOW + 1000);
+        let status = nodes[0].sync_status(&peer, &topic).expect("asked");
+        proptest::prop_assert_eq!(status.state, SyncState::Reconciled);
+        proptest::prop_assert_eq!((status.need, status.have), (need, have));
+        let union: std::collections::BTreeSet<Id> = before0.union(&before1).copied().collect();
+        proptest::prop_assert_eq!(&held_ids(&nodes[0], &topic), &union);
+        let expect1 = if push { union } else { before1 };
+        proptest::prop_assert_eq!(held_ids(&nodes[1], &topic), expect1);
+        for n in &nodes {
+            let c = n.counters();
+            proptest::prop_assert_eq!((c.malformed, c.unsolicited, c.over_cap, c.sync_fallbacks), (0, 0, 0, 0));
+        }
+    }
+}
+
+#[test]
+fn reconciling_equal_sets_of_20000_costs_under_4_kib() {
+    let topic = topic_id(b"equal");
+    let all = bulletins(topic, 20_000);
+    let every: Vec<usize> = (0..all.len()).collect();
+    let mut nodes = reconciling_pair(topic, &all, &every, &every, |_| {}, quick());
+    let peer = nodes[1].address();
+    nodes[0].request_sync(peer, topic);
+    pump(&mut nodes, NOW + 1000);
+    let s = nodes[0].sync_status(&peer, &topic).unwrap();
+    assert_eq!(s.state, SyncState::Reconciled);
+    assert_eq!((s.need, s.have, s.rounds), (0, 0, 1));
+    assert!(
+        s.bytes_sent + s.bytes_received < 4096,
+        "{} bytes",
+        s.bytes_sent + s.bytes_received
+    );
+}
+
+#[test]
+fn a_peer_without_reconciliation_answers_the_advertisement_with_a_full_list() {
+    let topic = topic_id(b"old peer");
+    let all = bulletins(topic, 50);
+    let old = NodeConfig {
+        reconcile: false,
+        ..quick()
+    };
+    let mut nodes = reconciling_pair(
+        topic,
+        &all,
+        &[0, 1],
+        &(0..50).collect::<Vec<_>>(),
+        |_| {},
+        old,
+    );
+    let peer = nodes[1].address();
+    nodes[0].request_sync(peer, topic);
+    nodes[0].run_until_idle(NOW + 1000).unwrap();
+    let sent = nodes[0].take_sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].op, Op::RequestSyncHeaders);
+    nodes[1].receive(sent[0].message.clone());
+    pump(&mut nodes, NOW + 1000);
+    assert_eq!(
+        nodes[0].sync_status(&peer, &topic).unwrap().state,
+        SyncState::FullList
+    );
+    assert_eq!(held_ids(&nodes[0], &topic).len(), 50);
+    let c = nodes[1].counters();
+    assert_eq!(
+        (c.malformed, c.unsolicited, c.unsupported),
+        (0, 0, 0),
+        "no reconcile reached it"
+    );
+}
+
+/// Drops every reconcile message a node receives: a peer that accepts and
+/// then goes silent.
+struct SilentAfterAccept;
+impl Hooks for SilentAfterAccept {
+    fn accept_message(&mut self, _: &Message, p: &Payload, _: u64) -> Result<bool, HookError> {
+        Ok(p.op() != Op::Reconcile)
+    }
+}
+
+#[test]
+fn a_peer_that_goes_silent_mid_reconciliation_is_synced_by_full_list_after_the_timeout() {
+    let topic = topic_id(b"silent");
+    let all = bulletins(topic, 300);
+    let mut nodes = reconciling_pair(
+        topic,
+        &all,
+        &[],
+        &(0..300).collect::<Vec<_>>(),
+        |_| {},
+        quick(),
+    );
+    // A silent answerer holding the same 300.
+    let mut answerer: Node<SilentAfterAccept> =
+        Node::new(Identity::from_seed(&Seed::generate()), quick()).with_hooks(SilentAfterAccept);
+    for b in &all {
+        answerer.store_mut().store(b).unwrap();
+    }
+    let a = answerer.address();
+    nodes[0].add_neighbour(a, 0).unwrap();
+    answerer.add_neighbour(nodes[0].address(), 0).unwrap();
+    let t = NOW + 1000;
+    nodes[0].request_sync(a, topic);
+    // Pass messages both ways until quiet, at time `t`.
+    let run = |nodes: &mut Vec<TestNode>, answerer: &mut Node<SilentAfterAccept>, t: u64| loop {
+        nodes[0].run_until_idle(t).unwrap();
+        answerer.run_until_idle(t).unwrap();
+        let mut moved = 0;
+        for out in nodes[0].take_sent() {
+            answerer.receive(out.message);
+            moved += 1;
+        }
+        for e in answerer.drain_events() {
+            if let Event::Send(out) = e {
+                nodes[0].receive(out.message);
+                moved += 1;
+            }
+        }
+        if moved == 0 {
+            break;
+        }
+    };
+    run(&mut nodes, &mut answerer, t);
+    assert_eq!(
+        nodes[0].sync_status(&a, &topic).unwrap().state,
+        SyncState::Reconciling
+    );
+    assert_eq!(nodes[0].poll_timeout(), Some(t + 10));
+    assert!(held_ids(&nodes[0], &topic).is_empty(), "nothing yet");
+    nodes[0].handle_timeout(t + 10).unwrap();
+    run(&mut nodes, &mut answerer, t + 10);
+    assert_eq!(
+        nodes[0].sync_status(&a, &topic).unwrap().state,
+        SyncState::FellBack
+    );
+    assert_eq!(nodes[0].counters().sync_fallbacks, 1);
+    assert_eq!(
+        held_ids(&nodes[0], &topic).len(),
+        300,
+        "every bulletin, by full list"
+    );
+    assert_eq!(nodes[0].poll_timeout(), None);
+}
+
+#[test]
+fn a_lying_answerer_is_counted_malformed_and_the_sync_falls_back() {
+    let topic = topic_id(b"liar");
+    let all = bulletins(topic, 40);
+    let mut nodes = reconciling_pair(
+        topic,
+        &all,
+        &[],
+        &(0..40).collect::<Vec<_>>(),
+        |_| {},
+        quick(),
+    );
+    let liar = Identity::from_seed(&Seed::generate());
+    let me = nodes[0].address();
+    nodes[0].add_neighbour(liar.address(), 0).unwrap();
+    let t = NOW + 1000;
+    nodes[0].request_sync(liar.address(), topic);
+    nodes[0].run_until_idle(t).unwrap();
+    nodes[0].take_sent();
+    // An accept, then garbage where a negentropy answer belongs.
+    let accept = Payload::Sync(Op::Reconcile, topic, vec![ROLE_ANSWERER]);
+    nodes[0].receive(sealed(&liar, me, &accept, t));
+    nodes[0].run_until_idle(t).unwrap();
+    let sent = nodes[0].take_sent();
+    assert_eq!(
+        sent.iter().map(|o| o.op).collect::<Vec<_>>(),
+        vec![Op::Reconcile]
+    );
+    let garbage = Payload::Sync(Op::Reconcile, topic, vec![ROLE_ANSWERER, 0x20, 0xff, 0xff]);
+    nodes[0].receive(sealed(&liar, me, &garbage, t));
+    nodes[0].run_until_idle(t).unwrap();
+    let sent = nodes[0].take_sent();
+    assert_eq!(
+        nodes[0].counters().malformed,
+        1,
+        "{:?} {:?}",
+        nodes[0].counters(),
+        sent.iter().map(|o| o.op).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        nodes[0].sync_status(&liar.address(), &topic).unwrap().state,
+        SyncState::FellBack
+    );
+    assert_eq!(
+        sent.iter().map(|o| o.op).collect::<Vec<_>>(),
+        vec![Op::RequestSyncHeaders]
+    );
+    // A reconcile nobody asked for, from a stranger, is unsolicited.
+    let stranger = Identity::from_seed(&Seed::generate());
+    let query = Payload::Sync(Op::Reconcile, topic, vec![0x00, 0x61]);
+    let to = nodes[1].address();
+    nodes[1].receive(sealed(&stranger, to, &query, t));
+    nodes[1].run_until_idle(t).unwrap();
+    assert_eq!(nodes[1].counters().unsolicited, 1);
+    assert!(
+        nodes[1].take_sent().is_empty(),
+        "no answer to an unaccepted query"
+    );
 }

@@ -6,7 +6,10 @@ use super::answer_budget::{
 };
 use super::replay::DEFAULT_REPLAY_CAPACITY;
 use super::seen::DEFAULT_SEEN_CAPACITY;
-use super::sync::{DEFAULT_MAX_CONTENT_REQUESTS, DEFAULT_MAX_SYNC_REQUEST_IDS};
+use super::sync::{
+    DEFAULT_MAX_CONTENT_REQUESTS, DEFAULT_MAX_RECONCILE_ROUNDS, DEFAULT_MAX_SYNC_REQUEST_IDS,
+    DEFAULT_RECONCILE_TIMEOUT,
+};
 use crate::crypto::Cipher;
 use crate::ids::DELIVERY_CODE_LEN;
 use crate::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
@@ -47,6 +50,21 @@ pub struct NodeConfig {
     /// sync; the other ids wait (counted as `sync_deferred`) and are asked
     /// for as answers come (default 256).
     pub max_content_requests: usize,
+    /// Whether this node speaks set reconciliation (negentropy v1, the
+    /// `reconcile` extension): advertises it in its sync requests and
+    /// accepts it from peers that advertise it (default true). Without
+    /// it, every sync is a full list.
+    pub reconcile: bool,
+    /// Seconds this node waits for a peer's next reconcile message before
+    /// it falls back to a full list (default 10).
+    pub reconcile_timeout: u64,
+    /// Most negentropy rounds of one reconciliation, on either side
+    /// (default 64); past it the requester falls back to a full list.
+    pub max_reconcile_rounds: u32,
+    /// Whether reconciliation pushes the bulletins a peer lacks to it, as
+    /// respond_content (default false: each side fetches what it lacks,
+    /// as relays that sync both ways do; `gossip sync --dir up` pushes).
+    pub sync_push: bool,
     /// Most received messages waiting in the inbound queue; more are
     /// dropped and counted as `over_cap`.
     pub max_inbound: usize,
@@ -83,6 +101,10 @@ impl Default for NodeConfig {
             max_sync_ids: DEFAULT_MAX_SYNC_IDS,
             max_sync_request_ids: DEFAULT_MAX_SYNC_REQUEST_IDS,
             max_content_requests: DEFAULT_MAX_CONTENT_REQUESTS,
+            reconcile: true,
+            reconcile_timeout: DEFAULT_RECONCILE_TIMEOUT,
+            max_reconcile_rounds: DEFAULT_MAX_RECONCILE_ROUNDS,
+            sync_push: false,
             max_inbound: DEFAULT_MAX_INBOUND,
             max_peer_inboxes: DEFAULT_MAX_PEER_INBOXES,
             replay_capacity: DEFAULT_REPLAY_CAPACITY,

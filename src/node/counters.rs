@@ -46,6 +46,10 @@ pub struct Counters {
     /// Content requests of a sync (or ids waiting for one) given up: no
     /// answer within the message TTL.
     pub sync_unanswered: u64,
+    /// Reconciliations (this node's, as requester) that fell back to a
+    /// full list: the peer timed out, sent something malformed or ran past
+    /// the round cap.
+    pub sync_fallbacks: u64,
     /// Messages for a peer that could not be made: a stranger whose key
     /// no box can be sealed to. (A caller that writes messages out keeps its
     /// own count of those its outputs did not take; the relay adds it here
@@ -96,6 +100,7 @@ impl Counters {
             ("over_cap", self.over_cap),
             ("sync_deferred", self.sync_deferred),
             ("sync_unanswered", self.sync_unanswered),
+            ("sync_fallbacks", self.sync_fallbacks),
             ("unsent", self.unsent),
         ]
         .into_iter()

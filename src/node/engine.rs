@@ -16,7 +16,7 @@ use super::prepare::prepare;
 use super::queues::{Draft, Inbound, Queues};
 use super::replay::ReplaySet;
 use super::seen::SeenSet;
-use super::sync::{FullList, Held, SyncAlgorithm, SyncOut};
+use super::sync::{Held, Reconcile, SyncAlgorithm, SyncOut, SyncStatus};
 use super::{
     Action, Connection, Counters, DefaultHooks, DropReason, Event, Hooks, NodeConfig, NodeError,
     Outbound,
@@ -48,7 +48,7 @@ pub struct Node<H = DefaultHooks> {
     pub(super) delivery_code_since: Option<u64>,
     pub(super) peer_codes: BTreeMap<Address, [u8; DELIVERY_CODE_LEN]>,
     /// Sync: its requests, answers and content requests (one component).
-    pub(super) sync: FullList,
+    pub(super) sync: Reconcile,
     pub(super) queues: Queues,
     pub(super) events: VecDeque<Event>,
     pub(super) counters: Counters,
@@ -78,7 +78,7 @@ impl Node {
         let address = identity.address();
         let topics = BTreeSet::from([beacon_topic(), inbox_topic(&delivery_code, &address)]);
         Self {
-            sync: FullList::new(&config),
+            sync: Reconcile::new(&config),
             identity,
             seen: SeenSet::new(config.seen_capacity),
             replay: ReplaySet::new(config.replay_capacity),
@@ -322,17 +322,40 @@ impl<H: Hooks> Node<H> {
         }
     }
 
-    /// Time passing: forgets expired seen keys and removes expired
-    /// bulletins from the store (the original's `delete_old_content`);
-    /// returns how many bulletins went.
-    pub fn delete_old_content(&mut self, now: u64) -> Result<usize, StoreError> {
-        self.seen.purge(now);
+    /// How the sync this node asked `peer` for about `topic` went: whether
+    /// the peer reconciled or sent a full list, the rounds, the
+    /// differences found each way, and the bytes. `None` when no such
+    /// sync was asked within the message TTL.
+    pub fn sync_status(&self, peer: &Address, topic: &Id) -> Option<SyncStatus> {
+        self.sync.status(peer, topic)
+    }
+
+    /// When this node next needs [`Node::handle_timeout`]: the earliest
+    /// deadline of a reconciliation waiting on a peer (after which it
+    /// falls back to a full list). `None` when nothing waits.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.sync.next_timeout()
+    }
+
+    /// Time passing for sync: reconciliations past their timeout fall back
+    /// to full lists, content requests past their window are given up.
+    /// [`Node::delete_old_content`] does this too.
+    pub fn handle_timeout(&mut self, now: u64) -> Result<(), StoreError> {
         let held = Held {
             store: self.store.as_ref(),
             seen: &self.seen,
         };
         let out = self.sync.tick(&held, now)?;
         self.route_sync(None, out, now);
+        Ok(())
+    }
+
+    /// Time passing: forgets expired seen keys and removes expired
+    /// bulletins from the store (the original's `delete_old_content`);
+    /// returns how many bulletins went.
+    pub fn delete_old_content(&mut self, now: u64) -> Result<usize, StoreError> {
+        self.seen.purge(now);
+        self.handle_timeout(now)?;
         self.store.remove_expired(now)
     }
 
@@ -719,6 +742,7 @@ impl<H: Hooks> Node<H> {
                 SyncOut::OverCap(n) => self.counters.over_cap += n,
                 SyncOut::Deferred(n) => self.counters.sync_deferred += n,
                 SyncOut::Unanswered(n) => self.counters.sync_unanswered += n,
+                SyncOut::FellBack => self.counters.sync_fallbacks += 1,
             }
         }
     }

@@ -5,6 +5,7 @@
 //! code's.
 
 use super::engine::Node;
+use super::extensions;
 use super::queues::Inbound;
 use super::sync::{Held, SyncAlgorithm};
 use super::{Action, DropReason, Hooks, NodeError, Notice};
@@ -94,8 +95,19 @@ impl<H: Hooks> Node<H> {
                 }
                 self.queue_action(Action::StoreAndForward { bulletin, from })
             }
-            Payload::Sync(Op::RequestSyncHeaders, topic, _) => {
+            Payload::Sync(Op::RequestSyncHeaders, topic, rest) => {
+                if extensions::advertises(&rest, extensions::RECONCILE_V1) {
+                    self.sync.advertised(src, topic, now);
+                }
                 self.queue_action(Action::RespondSyncHeaders { peer: src, topic })
+            }
+            Payload::Sync(Op::Reconcile, topic, body) => {
+                let held = Held {
+                    store: self.store.as_ref(),
+                    seen: &self.seen,
+                };
+                let out = self.sync.take_reconcile(src, topic, &body, &held, now)?;
+                self.route_sync(from, out, now);
             }
             Payload::Sync(_, topic, ids) => {
                 let out = self.sync.take_answer(src, topic, &ids, now);

@@ -28,6 +28,7 @@ mod delivery_code;
 mod engine;
 mod error;
 mod event;
+pub mod extensions;
 mod forward;
 mod hooks;
 mod inbound;
@@ -54,4 +55,8 @@ pub use notice::{NOTICE_LEN, NOTICE_PREFIX, Notice};
 pub use prepare::prepare_message;
 pub use replay::DEFAULT_REPLAY_CAPACITY;
 pub use seen::DEFAULT_SEEN_CAPACITY;
-pub use sync::{DEFAULT_MAX_CONTENT_REQUESTS, DEFAULT_MAX_SYNC_REQUEST_IDS};
+pub use sync::{
+    DEFAULT_MAX_CONTENT_REQUESTS, DEFAULT_MAX_RECONCILE_ROUNDS, DEFAULT_MAX_SYNC_REQUEST_IDS,
+    DEFAULT_RECONCILE_TIMEOUT, RECONCILE_FRAME_BYTES, ROLE_ANSWERER, ROLE_REQUESTER, SyncState,
+    SyncStatus,
+};

@@ -91,6 +91,12 @@ impl FullList {
         }
     }
 
+    /// Records that `peer` asked to sync `topic` (its request_content
+    /// answers prefer that topic), as answering it does.
+    pub fn remember_asked(&mut self, peer: Address, topic: Id) {
+        self.asked.remember(peer, topic);
+    }
+
     /// Frees `peer`'s content requests older than the window, counted as
     /// unanswered; when none of them was answered, the peer is given up,
     /// its waiting ids with it.

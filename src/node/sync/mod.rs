@@ -10,15 +10,22 @@
 //! every decision; it never touches the queues, the counters or the store
 //! beyond reading it through [`Held`].
 //!
-//! The interface is [`SyncAlgorithm`]. One algorithm implements it today,
-//! [`FullList`]: the full list of unexpired ids, paged. Another (set
-//! reconciliation, say) is one more file implementing the same trait.
+//! The interface is [`SyncAlgorithm`]. Two algorithms implement it:
+//! [`FullList`], the full list of unexpired ids, paged (what the original
+//! speaks); and [`Reconcile`], set reconciliation with negentropy between
+//! gossip nodes that advertise it, which falls back to a [`FullList`] it
+//! wraps. Another algorithm is one more file implementing the same trait.
 
 mod asked;
 mod full_list;
+mod reconcile;
 
-pub(crate) use full_list::FullList;
 pub use full_list::{DEFAULT_MAX_CONTENT_REQUESTS, DEFAULT_MAX_SYNC_REQUEST_IDS};
+pub(crate) use reconcile::Reconcile;
+pub use reconcile::{
+    DEFAULT_MAX_RECONCILE_ROUNDS, DEFAULT_RECONCILE_TIMEOUT, RECONCILE_FRAME_BYTES, ROLE_ANSWERER,
+    ROLE_REQUESTER, SyncState, SyncStatus,
+};
 
 use super::DropReason;
 use super::seen::SeenSet;
@@ -74,6 +81,8 @@ pub(crate) enum SyncOut {
     /// This many content requests (or ids waiting for one) were given up:
     /// no answer within the window (`sync_unanswered`).
     Unanswered(u64),
+    /// A reconciliation fell back to a full list (`sync_fallbacks`).
+    FellBack,
 }
 
 /// A sync algorithm: every input the engine has for sync, each returning
@@ -88,6 +97,23 @@ pub(crate) trait SyncAlgorithm {
 
     /// This node asks `peer` about `topic`.
     fn request(&mut self, peer: Address, topic: Id, now: u64) -> Vec<SyncOut>;
+
+    /// `peer`'s request about `topic` advertised set reconciliation: the
+    /// answer to come (from [`SyncAlgorithm::answer`]) may use it.
+    fn advertised(&mut self, _peer: Address, _topic: Id, _now: u64) {}
+
+    /// A reconcile message (the payload after the topic id) from `peer`
+    /// about `topic`. An algorithm without reconciliation drops it.
+    fn take_reconcile(
+        &mut self,
+        _peer: Address,
+        _topic: Id,
+        _body: &[u8],
+        _held: &Held<'_>,
+        _now: u64,
+    ) -> Result<Vec<SyncOut>, StoreError> {
+        Ok(vec![SyncOut::Dropped(DropReason::Unsupported)])
+    }
 
     /// `peer` asked this node about `topic`: the answers.
     fn answer(
