@@ -476,6 +476,7 @@ fn check_counts(
         "unsent",
         "sync_deferred",
         "sync_unanswered",
+        "sync_fallbacks",
     ] {
         want.insert(c.into(), 0);
     }

@@ -607,6 +607,9 @@ pub struct RelayArgs {
     /// A peer that connects to --listen with this address is treated as configured: answered without the answer budget and sent messages at the listener's /BITS. Repeatable.
     #[arg(long, value_name = "ADDR", value_parser = value::parsed::<gossip::Address>("--trust"))]
     pub trust: Vec<gossip::Address>,
+    /// Sync by full lists only: do not advertise set reconciliation (negentropy) in sync requests, and answer peers that advertise it with full lists. By default the relay reconciles with peers that advertise it and falls back to full lists after 10 s of silence.
+    #[arg(long)]
+    pub no_reconcile: bool,
     /// Rewrite FILE every few seconds with the counters, per peer too, in Prometheus text format.
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,

@@ -214,6 +214,7 @@ impl Relay {
             skew: args.skew,
             cipher: args.cipher,
             delivery_code: args.delivery_code.map(|h| h.0),
+            reconcile: !args.net.no_reconcile,
             ..NodeConfig::default()
         };
         let started = now(&args.now);
@@ -429,6 +430,14 @@ impl Relay {
                 self.node
                     .delete_old_content(t)
                     .map_err(|e| Failure::io("relay: purging the store", e))?;
+            } else if self.node.poll_timeout().is_some_and(|due| due <= t) {
+                // A reconciliation a peer left waiting falls back to a
+                // full list.
+                self.node
+                    .handle_timeout(t)
+                    .map_err(|e| Failure::io("relay: reading the store", e))?;
+                self.node.run_until_idle_parallel(t).map_err(node_failure)?;
+                self.outputs.drain(&mut self.node)?;
             }
             if self.metrics.is_some() && last_metrics.is_none_or(|m| m.elapsed() >= METRICS_EVERY) {
                 last_metrics = Some(Instant::now());
