@@ -272,6 +272,29 @@ fn delivery_marks(new: NewStore) {
     assert!(s.is_delivered(&never_held).unwrap());
 }
 
+/// Marks set before a bulletin is stored are kept once it is, and marks
+/// that outlive it stay after it expires, until their own expiry.
+fn marks_across_store_and_expiry(new: NewStore) {
+    let mut s = new();
+    let a = b(1, "a", 1000);
+    let (key, until) = (a.key(), seen_until(&a));
+    assert!(s.mark_delivered(&key, until + 10).unwrap());
+    s.mark_seen(&key, until - 10).unwrap();
+    assert!(s.store(&a).unwrap());
+    assert!(s.is_delivered(&key).unwrap());
+    assert!(!s.mark_delivered(&key, until).unwrap());
+    assert_eq!(s.seen(0).unwrap(), vec![(key, until - 10)]);
+    s.mark_seen(&key, until).unwrap();
+    assert_eq!(s.seen(0).unwrap(), vec![(key, until)]);
+    assert_eq!(s.remove_expired(until).unwrap(), 1);
+    assert!(s.seen(0).unwrap().is_empty());
+    assert!(s.is_delivered(&key).unwrap(), "kept until {}", until + 10);
+    assert!(s.store(&a).unwrap(), "stored again after it expired");
+    assert!(s.is_delivered(&key).unwrap());
+    assert_eq!(s.remove_expired(until + 10).unwrap(), 1);
+    assert!(!s.is_delivered(&key).unwrap());
+}
+
 /// handle stores, marks seen until ts + 3600 and, when asked, marks
 /// delivered once.
 fn handle(new: NewStore) {
@@ -534,6 +557,7 @@ conformance!(
     remove_expired_boundary,
     seen_set,
     delivery_marks,
+    marks_across_store_and_expiry,
     handle,
     pending_deliveries,
     delivery_codes,

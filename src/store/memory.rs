@@ -1,6 +1,6 @@
 //! An in-memory bulletin store: nothing survives the process.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{BulletinStore, DeliveryCode, StoreError, Stored, seen_until};
 use crate::bulletin::Bulletin;
@@ -15,53 +15,82 @@ fn charge(b: &Bulletin) -> usize {
     crate::bulletin::HEADER_LEN + b.content.len() + 96
 }
 
-/// Bytes a seen entry or a delivery mark is charged: a key, an expiry and
-/// the overhead of two maps.
-const MARK_CHARGE: usize = 160;
+/// Bytes a mark kept apart from the bulletins is charged: a key and an
+/// expiry, in a hash map and in an ordered set, with their slack.
+const MARK_CHARGE: usize = 256;
+
+/// The share of `max_bytes` each kind of mark kept apart (seen entries,
+/// delivery marks) may take: a sixteenth.
+const MARKS_SHARE: usize = 16;
 
 /// Bulletins, the seen set, delivery marks, pending deliveries and delivery
-/// codes in memory, bounded in bytes: when full, the bulletins that expire
-/// first make room (their dedup lives on in the node's seen set), and the
-/// seen entries and delivery marks that expire first make room for newer
-/// ones (each under a cap of its own of the same number of bytes, so the
-/// store holds up to about three times `max_bytes` in all). It behaves as
-/// a `SqliteStore` does (the conformance suite checks it), except that
-/// nothing survives the process and no other process can leave it a
-/// rotation request ([`BulletinStore::take_rotation_request`] is false).
+/// codes in memory, bounded in bytes.
+///
+/// A held bulletin's seen entry and delivery mark (and whether its
+/// delivery is pending) live on its own entry, a few bytes each: a node
+/// over this store keeps its seen set once, in the node, not a second time
+/// here. Marks of keys not held, and marks that expire before their
+/// bulletin, are kept apart, at most `max_bytes / 16` bytes of each kind
+/// (256 bytes a mark), the ones that expire first making room. When the
+/// bulletins pass `max_bytes`, the ones that expire first make room and
+/// take their marks with them (their dedup lives on in the node's seen
+/// set); a bulletin removed as expired leaves behind the marks that expire
+/// later. Otherwise it behaves as a `SqliteStore` does (the conformance
+/// suite checks it), except that nothing survives the process and no
+/// other process can leave it a rotation request
+/// ([`BulletinStore::take_rotation_request`] is false).
 #[derive(Clone, Debug)]
 pub struct MemoryStore {
-    bulletins: HashMap<Key, Bulletin>,
+    bulletins: HashMap<Key, Entry>,
     by_expiry: BTreeSet<(u64, Key)>,
     /// Each topic's (ts, content id) pairs in order: the index
     /// [`BulletinStore::range_ids`] walks.
     by_topic: HashMap<Id, BTreeSet<(u32, Id)>>,
-    /// The topics each content id is held under.
-    topics_of: HashMap<Id, BTreeSet<Id>>,
+    /// (content id, topic id) of every bulletin held: the topics each
+    /// content id is held under.
+    by_content: BTreeSet<(Id, Id)>,
+    /// Seen entries not on a held bulletin's entry.
     seen: Marks,
+    /// Delivery marks not on a held bulletin's entry.
     delivered: Marks,
-    /// Delivered bulletins whose delivery was not confirmed yet.
-    pending: HashSet<Key>,
     /// Delivery codes by (not own, address): own codes first.
     codes: BTreeMap<(bool, Address), DeliveryCode>,
     bytes: usize,
     max_bytes: usize,
 }
 
-/// Keys with an expiry each, bounded in count: the ones expiring first
-/// make room.
+/// A bulletin held, with the marks of its key that expire no sooner than
+/// it does (so they leave with it).
+#[derive(Clone, Debug)]
+struct Entry {
+    bulletin: Bulletin,
+    /// Seen until then, if marked seen.
+    seen: Option<u64>,
+    /// Delivery mark kept until then, if marked delivered.
+    delivered: Option<u64>,
+    /// Delivered by [`BulletinStore::handle`] and not confirmed yet.
+    pending: bool,
+}
+
+/// Keys with an expiry each, bounded in bytes ([`MARK_CHARGE`] a key):
+/// the ones expiring first make room.
 #[derive(Clone, Debug, Default)]
 struct Marks {
     expires: HashMap<Key, u64>,
     by_expiry: BTreeSet<(u64, Key)>,
-    max: usize,
+    max_bytes: usize,
 }
 
 impl Marks {
-    fn new(max: usize) -> Self {
+    fn new(max_bytes: usize) -> Self {
         Self {
-            max,
+            max_bytes,
             ..Self::default()
         }
+    }
+
+    fn contains(&self, key: &Key) -> bool {
+        self.expires.contains_key(key)
     }
 
     /// Sets the key's expiry to `expires` or keeps a later one held; true
@@ -76,13 +105,22 @@ impl Marks {
         }
         self.expires.insert(*key, expires);
         self.by_expiry.insert((expires, *key));
-        while self.expires.len() > self.max {
+        while self.expires.len() * MARK_CHARGE > self.max_bytes {
             let Some((_, k)) = self.by_expiry.pop_first() else {
                 break;
             };
             self.expires.remove(&k);
         }
         held.is_none()
+    }
+
+    /// Removes the key's mark if it expires at `until` or later, and gives
+    /// its expiry.
+    fn take_from(&mut self, key: &Key, until: u64) -> Option<u64> {
+        let e = self.expires.get(key).copied().filter(|&e| e >= until)?;
+        self.expires.remove(key);
+        self.by_expiry.remove(&(e, *key));
+        Some(e)
     }
 
     /// Drops every mark expired at `now` (expiry ≤ now).
@@ -94,6 +132,24 @@ impl Marks {
             self.by_expiry.pop_first();
             self.expires.remove(&k);
         }
+    }
+}
+
+/// Marks a key until `expires`, a later expiry held winning: on its held
+/// entry's `slot` (with the bulletin's own expiry, `until`) when it expires
+/// no sooner than the bulletin, else `apart`. A key's mark is in one place
+/// only. True when the key had no mark.
+fn mark(slot: Option<(&mut Option<u64>, u64)>, apart: &mut Marks, key: &Key, expires: u64) -> bool {
+    match slot {
+        Some((Some(held), _)) => {
+            *held = (*held).max(expires);
+            false
+        }
+        Some((slot, until)) if expires >= until => {
+            *slot = Some(expires);
+            apart.take_from(key, 0).is_none()
+        }
+        _ => apart.insert(key, expires),
     }
 }
 
@@ -110,16 +166,16 @@ impl MemoryStore {
     }
 
     /// An empty store holding at most about `max_bytes` of bulletins (and
-    /// as many bytes again each of seen entries and of delivery marks).
+    /// a sixteenth of that each of the seen entries and of the delivery
+    /// marks it keeps apart from them).
     pub fn with_capacity(max_bytes: usize) -> Self {
         Self {
             bulletins: HashMap::new(),
             by_expiry: BTreeSet::new(),
             by_topic: HashMap::new(),
-            topics_of: HashMap::new(),
-            seen: Marks::new(max_bytes / MARK_CHARGE),
-            delivered: Marks::new(max_bytes / MARK_CHARGE),
-            pending: HashSet::new(),
+            by_content: BTreeSet::new(),
+            seen: Marks::new(max_bytes / MARKS_SHARE),
+            delivered: Marks::new(max_bytes / MARKS_SHARE),
             codes: BTreeMap::new(),
             bytes: 0,
             max_bytes,
@@ -131,27 +187,35 @@ impl MemoryStore {
         self.bytes
     }
 
-    /// Drops a bulletin and what only it needs (its place in the indexes,
-    /// a pending delivery); its seen entry and delivery mark stay until
-    /// they expire, so it is neither taken nor delivered again.
-    fn remove(&mut self, expires: u64, id: &Key) {
+    /// Drops a bulletin and its place in the indexes; gives its entry.
+    fn remove(&mut self, expires: u64, id: &Key) -> Option<Entry> {
         self.by_expiry.remove(&(expires, *id));
-        if let Some(b) = self.bulletins.remove(id) {
-            self.bytes -= charge(&b);
-            if let Some(ids) = self.by_topic.get_mut(&id.0) {
-                ids.remove(&(b.ts, id.1));
-                if ids.is_empty() {
-                    self.by_topic.remove(&id.0);
-                }
+        self.by_content.remove(&(id.1, id.0));
+        let entry = self.bulletins.remove(id)?;
+        self.bytes -= charge(&entry.bulletin);
+        if let Some(ids) = self.by_topic.get_mut(&id.0) {
+            ids.remove(&(entry.bulletin.ts, id.1));
+            if ids.is_empty() {
+                self.by_topic.remove(&id.0);
             }
         }
-        if let Some(topics) = self.topics_of.get_mut(&id.1) {
-            topics.remove(&id.0);
-            if topics.is_empty() {
-                self.topics_of.remove(&id.1);
-            }
-        }
-        self.pending.remove(id);
+        Some(entry)
+    }
+
+    /// Marks `key` seen (`delivered` false) or delivered until `expires`;
+    /// true when it had no such mark.
+    fn mark(&mut self, key: &Key, expires: u64, delivered: bool) -> bool {
+        let entry = self.bulletins.get_mut(key);
+        let (slot, apart) = match (entry, delivered) {
+            (Some(e), false) => (Some((&mut e.seen, seen_until(&e.bulletin))), &mut self.seen),
+            (Some(e), true) => (
+                Some((&mut e.delivered, seen_until(&e.bulletin))),
+                &mut self.delivered,
+            ),
+            (None, false) => (None, &mut self.seen),
+            (None, true) => (None, &mut self.delivered),
+        };
+        mark(slot, apart, key, expires)
     }
 }
 
@@ -170,21 +234,26 @@ fn oldest_first(list: &mut [Bulletin]) {
 
 impl BulletinStore for MemoryStore {
     fn store(&mut self, bulletin: &Bulletin) -> Result<bool, StoreError> {
-        if self.bulletins.contains_key(&bulletin.key()) {
+        let key = bulletin.key();
+        if self.bulletins.contains_key(&key) {
             return Ok(false);
         }
+        let until = seen_until(bulletin);
         self.bytes += charge(bulletin);
-        self.by_expiry
-            .insert((seen_until(bulletin), bulletin.key()));
-        self.bulletins.insert(bulletin.key(), bulletin.clone());
+        self.by_expiry.insert((until, key));
         self.by_topic
             .entry(bulletin.topic)
             .or_default()
             .insert((bulletin.ts, bulletin.content_id));
-        self.topics_of
-            .entry(bulletin.content_id)
-            .or_default()
-            .insert(bulletin.topic);
+        self.by_content
+            .insert((bulletin.content_id, bulletin.topic));
+        let entry = Entry {
+            bulletin: bulletin.clone(),
+            seen: self.seen.take_from(&key, until),
+            delivered: self.delivered.take_from(&key, until),
+            pending: false,
+        };
+        self.bulletins.insert(key, entry);
         while self.bytes > self.max_bytes {
             let Some(&(expires, id)) = self.by_expiry.first() else {
                 break;
@@ -195,7 +264,7 @@ impl BulletinStore for MemoryStore {
     }
 
     fn retrieve(&self, key: &Key) -> Result<Option<Bulletin>, StoreError> {
-        Ok(self.bulletins.get(key).cloned())
+        Ok(self.bulletins.get(key).map(|e| e.bulletin.clone()))
     }
 
     fn contains(&self, key: &Key) -> Result<bool, StoreError> {
@@ -204,11 +273,10 @@ impl BulletinStore for MemoryStore {
 
     fn with_content_id(&self, content_id: &Id, max: usize) -> Result<Vec<Bulletin>, StoreError> {
         let mut held: Vec<Bulletin> = self
-            .topics_of
-            .get(content_id)
-            .into_iter()
-            .flatten()
-            .filter_map(|t| self.bulletins.get(&(*t, *content_id)).cloned())
+            .by_content
+            .range((*content_id, [0; 32])..=(*content_id, [0xff; 32]))
+            .filter_map(|(id, topic)| self.bulletins.get(&(*topic, *id)))
+            .map(|e| e.bulletin.clone())
             .collect();
         held.sort_by_key(|b| std::cmp::Reverse((b.ts, b.topic)));
         held.truncate(max);
@@ -216,7 +284,11 @@ impl BulletinStore for MemoryStore {
     }
 
     fn list(&self) -> Result<Vec<Bulletin>, StoreError> {
-        let mut all: Vec<Bulletin> = self.bulletins.values().cloned().collect();
+        let mut all: Vec<Bulletin> = self
+            .bulletins
+            .values()
+            .map(|e| e.bulletin.clone())
+            .collect();
         oldest_first(&mut all);
         Ok(all)
     }
@@ -265,53 +337,59 @@ impl BulletinStore for MemoryStore {
     }
 
     fn mark_seen(&mut self, key: &Key, expires: u64) -> Result<(), StoreError> {
-        self.seen.insert(key, expires);
+        self.mark(key, expires, false);
         Ok(())
     }
 
     fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError> {
-        let mut out: Vec<(Key, u64)> = self
-            .seen
-            .expires
+        let on_entries = self
+            .bulletins
             .iter()
-            .filter(|(_, e)| **e > now)
-            .map(|(k, e)| (*k, *e))
-            .collect();
+            .filter_map(|(k, e)| Some((*k, e.seen?)));
+        let apart = self.seen.expires.iter().map(|(k, e)| (*k, *e));
+        let mut out: Vec<(Key, u64)> = on_entries.chain(apart).filter(|(_, e)| *e > now).collect();
         out.sort_unstable();
         Ok(out)
     }
 
     fn mark_delivered(&mut self, key: &Key, expires: u64) -> Result<bool, StoreError> {
-        Ok(self.delivered.insert(key, expires))
+        Ok(self.mark(key, expires, true))
     }
 
     fn is_delivered(&self, key: &Key) -> Result<bool, StoreError> {
-        Ok(self.delivered.expires.contains_key(key))
+        Ok(self
+            .bulletins
+            .get(key)
+            .is_some_and(|e| e.delivered.is_some())
+            || self.delivered.contains(key))
     }
 
     fn handle(&mut self, bulletin: &Bulletin, deliver: bool) -> Result<Stored, StoreError> {
         let (key, expires) = (bulletin.key(), seen_until(bulletin));
         let new = self.store(bulletin)?;
-        self.seen.insert(&key, expires);
-        let deliver = deliver && self.delivered.insert(&key, expires);
-        if deliver && self.bulletins.contains_key(&key) {
-            self.pending.insert(key);
+        self.mark(&key, expires, false);
+        let deliver = deliver && self.mark(&key, expires, true);
+        if deliver && let Some(e) = self.bulletins.get_mut(&key) {
+            e.pending = true;
         }
         Ok(Stored { new, deliver })
     }
 
     fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError> {
         for key in keys {
-            self.pending.remove(key);
+            if let Some(e) = self.bulletins.get_mut(key) {
+                e.pending = false;
+            }
         }
         Ok(())
     }
 
     fn pending_deliveries(&self) -> Result<Vec<Bulletin>, StoreError> {
         let mut out: Vec<Bulletin> = self
-            .pending
-            .iter()
-            .filter_map(|k| self.bulletins.get(k).cloned())
+            .bulletins
+            .values()
+            .filter(|e| e.pending)
+            .map(|e| e.bulletin.clone())
             .collect();
         oldest_first(&mut out);
         Ok(out)
@@ -325,7 +403,16 @@ impl BulletinStore for MemoryStore {
             .copied()
             .collect();
         for (expires, id) in &expired {
-            self.remove(*expires, id);
+            let Some(entry) = self.remove(*expires, id) else {
+                continue;
+            };
+            // Marks that outlive their bulletin stay, apart.
+            if let Some(e) = entry.seen.filter(|&e| e > now) {
+                self.seen.insert(id, e);
+            }
+            if let Some(e) = entry.delivered.filter(|&e| e > now) {
+                self.delivered.insert(id, e);
+            }
         }
         self.seen.remove_expired(now);
         self.delivered.remove_expired(now);
@@ -400,6 +487,60 @@ mod tests {
     }
 
     #[test]
+    fn a_handled_bulletins_marks_live_on_its_entry() {
+        let mut s = MemoryStore::new();
+        for i in 0..100u32 {
+            let b = Bulletin::new([1; 32], i.to_be_bytes().to_vec(), 1000 + i);
+            assert!(s.handle(&b, true).unwrap().deliver);
+        }
+        assert_eq!(s.seen(0).unwrap().len(), 100);
+        assert_eq!(s.pending_deliveries().unwrap().len(), 100);
+        assert!(s.seen.expires.is_empty(), "no second seen set");
+        assert!(s.delivered.expires.is_empty());
+    }
+
+    #[test]
+    fn marks_kept_apart_are_bounded_in_bytes() {
+        let mut s = MemoryStore::with_capacity(MARKS_SHARE * 10 * MARK_CHARGE);
+        for i in 0..25u8 {
+            s.mark_seen(&([i; 32], [i; 32]), 1000 + u64::from(i))
+                .unwrap();
+            s.mark_delivered(&([i; 32], [i; 32]), 1000 + u64::from(i))
+                .unwrap();
+        }
+        let seen = s.seen(0).unwrap();
+        assert_eq!(seen.len(), 10);
+        assert_eq!(seen[0], (([15; 32], [15; 32]), 1015), "the latest stay");
+        assert!(s.is_delivered(&([24; 32], [24; 32])).unwrap());
+        assert!(!s.is_delivered(&([14; 32], [14; 32])).unwrap());
+    }
+
+    #[test]
+    fn a_mark_moves_onto_its_bulletin_and_off_it_when_it_outlives_it() {
+        let mut s = MemoryStore::new();
+        let b = Bulletin::new([1; 32], b"abc".to_vec(), 1000);
+        let (key, until) = (b.key(), seen_until(&b));
+        assert!(s.mark_delivered(&key, until + 10).unwrap());
+        s.mark_seen(&key, until - 10).unwrap();
+        assert!(s.store(&b).unwrap());
+        assert!(s.delivered.expires.is_empty(), "on the entry now");
+        assert_eq!(
+            s.seen.expires.get(&key),
+            Some(&(until - 10)),
+            "expires first"
+        );
+        assert!(!s.mark_delivered(&key, until).unwrap());
+        s.mark_seen(&key, until).unwrap();
+        assert!(s.seen.expires.is_empty());
+        assert_eq!(s.seen(0).unwrap(), vec![(key, until)]);
+        assert_eq!(s.remove_expired(until).unwrap(), 1);
+        assert!(s.seen(0).unwrap().is_empty());
+        assert!(s.is_delivered(&key).unwrap(), "until + 10");
+        assert_eq!(s.remove_expired(until + 10).unwrap(), 0);
+        assert!(!s.is_delivered(&key).unwrap());
+    }
+
+    #[test]
     fn one_content_id_under_two_topics_newest_first() {
         let mut s = MemoryStore::new();
         let a = Bulletin::new([1; 32], b"same".to_vec(), 1000);
@@ -416,7 +557,7 @@ mod tests {
         );
         assert_eq!(s.remove_expired(seen_until(&b)).unwrap(), 1);
         assert!(s.with_content_id(&a.content_id, 9).unwrap().is_empty());
-        assert!(s.topics_of.is_empty());
+        assert!(s.by_content.is_empty());
         assert!(s.by_topic.is_empty());
     }
 }
