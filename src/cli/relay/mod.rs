@@ -214,7 +214,7 @@ impl Relay {
             skew: args.skew,
             cipher: args.cipher,
             delivery_code: args.delivery_code.map(|h| h.0),
-            reconcile: !args.net.no_reconcile,
+            reconcile: !args.no_reconcile,
             ..NodeConfig::default()
         };
         let started = now(&args.now);
