@@ -115,3 +115,15 @@ fn relay_input_inputs_run_without_panic_or_node_error() {
         relay_input::run_input(&data);
     }
 }
+
+#[path = "../fuzz/harness/reconcile.rs"]
+mod reconcile;
+
+#[test]
+fn reconcile_inputs_run_without_panic_or_node_error() {
+    let all = inputs("reconcile");
+    assert!(!all.is_empty(), "the reconcile corpus is committed");
+    for data in all {
+        reconcile::run_input(&data);
+    }
+}

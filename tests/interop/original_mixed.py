@@ -198,8 +198,15 @@ class SyncActionHandler(ActionHandler):
         else:
             super().handle(action)
 
+    adverts = 0  # requests whose Content carried a gossip extension advertisement
+
     def respond_sync_headers(self, action):
         topic = action.data["topic"]
+        content = action.data.get("content")
+        if content is not None and content.content.startswith(b"gossip-extensions:"):
+            # The example's MessageHandler parsed the advertisement as an
+            # ordinary Content; it plays no part in the answer.
+            SyncActionHandler.adverts += 1
         ids = self.node._bulletin_handler.list(topic.id)
         self.node.send_message(
             action.data["src"], bytes(OpCodes.respond_sync_headers) + topic.id + b"".join(ids))
@@ -341,7 +348,15 @@ def relay_syncs_from_original(tmp, now):
     missing = sum(b.content.id not in got for b in held)
     for _ in range(missing):
         fail("relay syncs from python", "a bulletin P holds was not delivered by the relay")
-    print(f"relay syncs from python: {count - missing} of {count} delivered, {missing} missing")
+    # The relay advertised set reconciliation in its requests (it does by
+    # default); P's classes read the advertisement as plain Content and
+    # answered with full lists, and the relay never sent P a reconcile
+    # (0x0b): OpCodes(0x0b) raises in P's MessageHandler, which would have
+    # stopped exchange().
+    if SyncActionHandler.adverts == 0:
+        fail("relay syncs from python", "the relay's requests carried no extension advertisement")
+    print(f"relay syncs from python: {count - missing} of {count} delivered, {missing} missing; "
+          f"P read {SyncActionHandler.adverts} advertisements as plain Content and answered with full lists")
 
 
 def original_syncs_from_relay(tmp, now):

@@ -42,19 +42,22 @@ for i in $(seq $N); do
     cid=$("$G" content-id <(printf 'missed %s' "$i"))
     [ "$(count_id db.out "$cid")" = 1 ] || fail "B delivered 'missed $i' $(count_id db.out "$cid") times"
 done
-# B: two sync answers (chat, beacon) and N contents, all accepted and asked for.
-expect_counter b.log received $((2 + N))
-expect_counter b.log accepted $((2 + N))
+# B: for each of chat and the beacon, A's accept of reconciliation and one
+# negentropy answer; then N contents, all accepted and asked for.
+expect_counter b.log received $((4 + N))
+expect_counter b.log accepted $((4 + N))
 expect_counter b.log unsolicited 0
 expect_counter b.log delivered $N
 expect_counter b.log duplicates 0
-expect_counter b.log sent $((2 + N))
+expect_counter b.log sent $((4 + N))
 expect_counter b.log forwarded 0
-# A: N publications, two sync requests, N content requests; no forwards.
-expect_counter a.log received $((N + 2 + N))
-expect_counter a.log accepted $((N + 2 + N))
+expect_counter b.log sync_fallbacks 0
+# A: N publications, two sync requests and two negentropy messages, N
+# content requests; no forwards.
+expect_counter a.log received $((N + 4 + N))
+expect_counter a.log accepted $((N + 4 + N))
 expect_counter a.log forwarded 0
 expect_counter a.log delivered $N
-expect_counter a.log sent $((2 + N))
+expect_counter a.log sent $((4 + N))
 [ ! -s b.stdout ] || fail "B wrote to stdout, though its only peer has a path"
 echo "ok: sync"
