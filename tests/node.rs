@@ -752,8 +752,8 @@ fn a_node_with_nothing_catches_up_3000_bulletins_in_one_sync() {
     assert_eq!((c.over_cap, c.unsolicited, c.duplicates), (0, 0, 0));
     assert_eq!(
         c.received,
-        3 + 3000,
-        "the accept and two negentropy answers (about 1,870 ids fit in one), then the contents"
+        2 + 3000,
+        "the accept and one negentropy answer with every id, then the contents"
     );
 }
 

@@ -50,8 +50,9 @@ pub const DEFAULT_RECONCILE_TIMEOUT: u64 = 10;
 pub const DEFAULT_MAX_RECONCILE_ROUNDS: u32 = 64;
 
 /// Largest negentropy message this node sends, in bytes (negentropy's
-/// frame size limit): about 1,800 ids in one id list.
-pub const RECONCILE_FRAME_BYTES: u64 = 60_000;
+/// frame size limit): about 15,000 ids in one id list, so that the largest
+/// set reconciled (131,072 items) moves its ids in under 10 rounds.
+pub const RECONCILE_FRAME_BYTES: u64 = 500_000;
 
 /// The role byte of a reconcile message from the requester (negentropy's
 /// initiator).
@@ -407,24 +408,22 @@ impl SyncAlgorithm for Reconcile {
     }
 
     fn request(&mut self, peer: Address, topic: Id, now: u64) -> Vec<SyncOut> {
-        if !self.enabled {
-            return self.full.request(peer, topic, now);
-        }
         self.forget(now);
         let mut out = self.full.request(peer, topic, now);
-        for o in &mut out {
-            if let SyncOut::Send(_, Payload::Sync(Op::RequestSyncHeaders, _, rest)) = o {
-                *rest = advert(&[RECONCILE_V1]);
+        let mut status = SyncStatus::new();
+        if self.enabled {
+            for o in &mut out {
+                if let SyncOut::Send(_, Payload::Sync(Op::RequestSyncHeaders, _, rest)) = o {
+                    *rest = advert(&[RECONCILE_V1]);
+                }
             }
+        } else {
+            // Not offered: a full list from the start.
+            status.state = SyncState::FullList;
         }
         if self.sessions.len() < MAX_SESSIONS || self.sessions.contains_key(&(peer, topic)) {
-            self.sessions.insert(
-                (peer, topic),
-                Session {
-                    at: now,
-                    status: SyncStatus::new(),
-                },
-            );
+            self.sessions
+                .insert((peer, topic), Session { at: now, status });
         }
         out
     }
