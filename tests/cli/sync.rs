@@ -291,3 +291,41 @@ fn a_topic_is_required_and_down_is_the_default() {
     assert!(help.contains("[default: down]"), "{help}");
     assert!(help.contains("--topic-id <HEX>"), "{help}");
 }
+
+#[test]
+fn a_full_list_peer_is_synced_both_ways_by_its_list() {
+    let env = Env::new();
+    let peer = env.keygen("peer.key");
+    env.keygen("local.key");
+    load(
+        &env,
+        "peer.key",
+        "peer.db",
+        &bulletins("chat", "there", 300),
+    );
+    load(
+        &env,
+        "local.key",
+        "local.db",
+        &bulletins("chat", "here", 20),
+    );
+    let relay = Peer::start(
+        &env,
+        "peer.key",
+        &peer,
+        &["--store", "peer.db", "--no-reconcile"],
+    );
+    let out = sync(&env, &relay.connect, &["--dir", "both", "--format", "json"]);
+    assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
+    let report = out.one();
+    assert_eq!(report["method"], "full_list", "{report}");
+    assert_eq!(report["down"], 300, "{report}");
+    assert_eq!(report["up"], 20, "{report}");
+    assert_eq!(report["in_sync"], true, "{report}");
+    assert_eq!(held(&env, "local.db"), 320);
+    let deadline = Instant::now() + PATIENCE;
+    while held(&env, "peer.db") < 320 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(held(&env, "peer.db"), 320);
+}
