@@ -65,6 +65,8 @@ pub enum Command {
     Unpack(UnpackArgs),
     /// Run one node on stdin/stdout and TCP (--listen, --connect): verify, store, deliver and forward.
     Relay(RelayArgs),
+    /// Reconcile a store with one peer over TCP, once: fetch what it lacks, push what the peer lacks.
+    Sync(SyncArgs),
     /// Read and manage a relay's bulletin store.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -620,6 +622,84 @@ pub struct RelayArgs {
     pub now: NowArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Which way `gossip sync` moves bulletins.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncDir {
+    /// Fetch what the local store lacks from the peer.
+    Down,
+    /// Push what the peer lacks to it.
+    Up,
+    /// Both.
+    Both,
+}
+
+impl SyncDir {
+    /// Whether bulletins are fetched from the peer.
+    pub fn down(self) -> bool {
+        self != Self::Up
+    }
+
+    /// Whether bulletins are pushed to the peer.
+    pub fn up(self) -> bool {
+        self != Self::Down
+    }
+}
+
+/// One-shot reconciliation of a store with one peer, for cron, CI and bulk loading.
+///
+/// Dials the peer, syncs each topic (set reconciliation when the peer speaks
+/// it, the full list of ids otherwise) and moves bulletins the way --dir says,
+/// then checks the result with another round. Prints what moved, per topic.
+/// Exit 0 when, for every topic, nothing is left to move the way --dir says
+/// (down: the store holds every id the peer has; up: the peer holds every id
+/// the store has; both: the same set); 1 when differences remain or --timeout
+/// ran out; 4 when the peer cannot be reached or the store fails; 130 or 143
+/// on SIGINT or SIGTERM (what moved so far is printed).
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("topics").required(true).multiple(true).args(["topic", "topic_id"]))]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    #[command(flatten)]
+    pub db: StoreDbArgs,
+    /// The peer: its address, HOST:PORT, and /BITS its message difficulty (default -d).
+    #[arg(long, value_name = "ADDR@HOST:PORT[/BITS]", value_parser = value::parsed::<ConnectSpec>("--connect"))]
+    pub connect: ConnectSpec,
+    /// A topic to sync, by descriptor. Repeatable.
+    #[arg(long = "topic", value_name = "DESC")]
+    pub topic: Vec<String>,
+    /// A topic to sync, by id (64 hex digits). Repeatable.
+    #[arg(long = "topic-id", value_name = "HEX",
+          value_parser = value::parsed::<HexBytes<32>>("--topic-id"))]
+    pub topic_id: Vec<HexBytes<32>>,
+    /// Which way bulletins move: down fetches what the store lacks, up pushes what the peer lacks, both does both.
+    #[arg(long, value_enum, default_value_t = SyncDir::Down)]
+    pub dir: SyncDir,
+    /// At the end, print the content ids still missing on either side (those known).
+    #[arg(long)]
+    pub print_missing: bool,
+    /// Give up after SECS in all (exit 1), connecting included.
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
+    /// Message difficulty asked of and used towards the peer (its /BITS overrides).
+    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(0..=32))]
+    pub difficulty: u32,
+    /// Bulletin difficulty required of bulletins fetched.
+    #[arg(long, value_name = "BITS", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub bulletin_difficulty: u32,
+    /// Seconds a timestamp may be ahead of now.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub skew: u64,
+    #[command(flatten)]
+    pub now: NowArgs,
+    /// text: a line per topic for people; json: one sync object per topic.
+    #[command(flatten)]
+    pub output: TextOutputArgs,
 }
 
 /// `--peer ADDR[=PATH]`.

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 /// Why a command failed, as its exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
-    /// A definite no: an object failed verification or a check.
+    /// A definite no: an object failed verification or a check, a sync
+    /// left differences.
     Invalid = 1,
     /// A usage error: an unknown or missing flag, a bad flag value.
     Usage = 2,
@@ -23,7 +24,7 @@ impl Exit {
     pub fn meaning(self) -> &'static str {
         match self {
             Self::Invalid => {
-                "a definite no: an object failed verification or a check, a nonce could not be found in time, store get found nothing, verify read no object"
+                "a definite no: an object failed verification or a check, a nonce could not be found in time, store get found nothing, verify read no object, sync left differences or ran out of time"
             }
             Self::Usage => "usage error: an unknown or missing flag, a bad flag value",
             Self::Malformed => {

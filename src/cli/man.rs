@@ -47,6 +47,9 @@ fn example(path: &str) -> Option<&'static str> {
         "relay" => {
             "gossip relay -k a.key --peer \"$(gossip address -k b.key)\" --topic chat --deliver -"
         }
+        "sync" => {
+            "gossip sync -k a.key --store a.db --connect \"$B@relay.example:7000\" --topic chat --dir both\ngossip sync -k a.key a.db --connect \"$B@127.0.0.1:7000\" --topic chat --format json --timeout 30"
+        }
         "store" | "store list" => "gossip store list node.db",
         "store get" => "gossip store get node.db CONTENT_ID",
         "store query" => "gossip store query node.db --topic chat",

@@ -26,6 +26,7 @@ mod relay;
 mod sign;
 mod simulate;
 mod store;
+mod sync;
 mod tapehash;
 mod topic;
 mod verify;
@@ -53,6 +54,7 @@ pub fn run(command: Command) -> CmdResult {
         Command::Pack(a) => pack::pack(a),
         Command::Unpack(a) => pack::unpack(a),
         Command::Relay(a) => relay::run(a),
+        Command::Sync(a) => sync::run(a),
         Command::Store(c) => store::run(c),
         Command::Simulate(a) => simulate::run(a),
         Command::Completions(a) => completions::completions(a),

@@ -31,6 +31,7 @@ mod secrets;
 mod sign;
 mod special_files;
 mod store;
+mod sync;
 mod tapehash;
 mod topic;
 mod verify;

@@ -7,11 +7,14 @@
 //! completion before the next: its deliveries and forwards are written and
 //! flushed at once, so relays chained with netcat pass bulletins along
 //! without delay.
+//!
+//! `gossip sync` drives one connection of its own with the same pieces:
+//! [`net::connect`], [`net::run_connection`] and the [`in_flight`] bound.
 
 mod codes;
 mod deliver;
-mod in_flight;
-mod net;
+pub(super) mod in_flight;
+pub(super) mod net;
 mod outputs;
 mod tally;
 

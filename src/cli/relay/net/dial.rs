@@ -36,7 +36,7 @@ pub fn spawn(target: Target, shared: Shared, ids: Arc<ConnIds>, stop: Arc<Atomic
         let mut backoff = BACKOFF_START;
         while !stop.load(Ordering::Relaxed) {
             let started = Instant::now();
-            match connect(&target.host) {
+            match connect(&target.host, DIAL_TIMEOUT) {
                 Ok((stream, remote)) => {
                     let conn = ids.next();
                     let alive = conn::run(
@@ -74,10 +74,12 @@ pub fn spawn(target: Target, shared: Shared, ids: Arc<ConnIds>, stop: Arc<Atomic
     });
 }
 
-fn connect(host: &str) -> Result<(TcpStream, std::net::SocketAddr), String> {
+/// Dials `host` (HOST:PORT), trying each of its addresses for at most
+/// `timeout`; the error says why the last one failed.
+pub fn connect(host: &str, timeout: Duration) -> Result<(TcpStream, std::net::SocketAddr), String> {
     let mut last = String::from("no address");
     for addr in host.to_socket_addrs().map_err(|e| e.to_string())? {
-        match TcpStream::connect_timeout(&addr, DIAL_TIMEOUT) {
+        match TcpStream::connect_timeout(&addr, timeout) {
             Ok(s) => return Ok((s, addr)),
             Err(e) => last = e.to_string(),
         }

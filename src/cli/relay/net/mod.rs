@@ -27,8 +27,8 @@ use gossip::message::Message;
 use gossip::node::{DropReason, Event, Outbound};
 use gossip::{Address, Node};
 
-pub use conn::{ConnWriter, SendTotal, Shared};
-pub use dial::Target;
+pub use conn::{ConnWriter, SendTotal, Shared, run as run_connection};
+pub use dial::{Target, connect};
 pub use stats::{NetCounters, PeerStats, prometheus, status_line, write_metrics};
 
 use crate::cli::io::Failure;

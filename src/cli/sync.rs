@@ -1,0 +1,790 @@
+//! `gossip sync`: one-shot reconciliation of a store with one peer over TCP.
+//!
+//! The node engine does the protocol: it asks about each topic (set
+//! reconciliation when the peer accepts the advertisement, the full list
+//! otherwise), fetches what it lacks and, with `--dir up`, pushes what the
+//! peer lacks (`NodeConfig::sync_push`). This module dials the peer and
+//! drives one connection with the relay's pieces (the framing, the byte
+//! bound on what is read, the bounded writer), watches the engine through
+//! [`Hooks`], and decides when a topic is done:
+//!
+//! - **reconciled:** once the transfers a round found are over (every id
+//!   fetched arrived, every push written), it asks again; a round that
+//!   finds nothing left to move the way `--dir` says ends the topic in
+//!   sync;
+//! - **full list** (a peer without reconciliation, or after the fallback):
+//!   once the pages stop coming, every offered id must be held and, up,
+//!   what the peer did not offer is pushed.
+//!
+//! Whatever is not done by `--timeout` is a difference that remains.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use gossip::bulletin::Bulletin;
+use gossip::codec::write_frame;
+use gossip::ids::{Id, topic_id};
+use gossip::keys::Address;
+use gossip::message::Message;
+use gossip::node::{Action, Event, HookError, Hooks, Node, NodeConfig};
+use gossip::operation::{Op, Payload};
+use gossip::store::{SqliteStore, StoreError};
+use serde_json::json;
+
+use super::args::SyncArgs;
+use super::io::{CmdResult, Failure, load_identity, now, regular_file, stdout, write_err};
+use super::relay::in_flight::InFlight;
+use super::relay::net::{
+    ConnWriter, Input, NetEvent, SendTotal, Shared, Why, connect, run_connection,
+};
+
+/// A full-list answer is taken as whole once no page has come for this long.
+const QUIET: Duration = Duration::from_secs(1);
+
+/// Progress goes to stderr once a sync has run this long, and this often.
+const PROGRESS_AFTER: Duration = Duration::from_secs(2);
+
+/// Bytes queued for the peer at most; what does not fit waits here.
+const SEND_QUEUE: usize = 16 << 20;
+
+/// Ids read from the store at once when listing a topic.
+const PAGE: usize = 16_384;
+
+pub fn run(args: SyncArgs) -> CmdResult {
+    let signal = watch_signals()?;
+    let mut sync = Sync::build(&args)?;
+    let outcome = sync.run(&args, &signal);
+    sync.finish(outcome, &args)
+}
+
+/// What the engine showed the hooks, for the driver to read.
+struct Watch {
+    peer: Address,
+    topics: HashSet<Id>,
+    down: bool,
+    up: bool,
+    /// Ids the peer offered under each topic since the topic was last asked.
+    offered: HashMap<Id, HashSet<Id>>,
+    /// When a respond_sync_headers page for each topic last came.
+    pages: HashMap<Id, Instant>,
+    /// Bulletins new here that came from the peer, by topic.
+    arrived: HashMap<Id, HashSet<Id>>,
+}
+
+impl Hooks for Watch {
+    fn accept_message(
+        &mut self,
+        message: &Message,
+        payload: &Payload,
+        _now: u64,
+    ) -> Result<bool, HookError> {
+        if message.src == self.peer
+            && let Payload::Sync(Op::RespondSyncHeaders, topic, _) = payload
+        {
+            self.pages.insert(*topic, Instant::now());
+        }
+        Ok(true)
+    }
+
+    /// Fetches only down and answers the peer's questions only up, and
+    /// only about the topics asked for.
+    fn before_action(&mut self, action: &Action, _now: u64) -> Result<bool, HookError> {
+        Ok(match action {
+            Action::RequestContent { peer, topic, ids } => {
+                let ours = *peer == self.peer && self.topics.contains(topic);
+                if ours {
+                    self.offered.entry(*topic).or_default().extend(ids);
+                }
+                ours && self.down
+            }
+            Action::RespondSyncHeaders { topic, .. } => self.up && self.topics.contains(topic),
+            Action::RespondContent { .. } => self.up,
+            _ => true,
+        })
+    }
+
+    fn accept_bulletin(
+        &mut self,
+        bulletin: &Bulletin,
+        from: Option<&Address>,
+        _now: u64,
+    ) -> Result<bool, HookError> {
+        if from == Some(&self.peer) && self.topics.contains(&bulletin.topic) {
+            self.arrived
+                .entry(bulletin.topic)
+                .or_default()
+                .insert(bulletin.content_id);
+        }
+        Ok(true)
+    }
+}
+
+/// How a topic was synced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Method {
+    Reconcile,
+    FullList,
+}
+
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Reconcile => "reconcile",
+            Self::FullList => "full_list",
+        }
+    }
+}
+
+/// Where a topic stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Asked; waiting for the round's result.
+    Asked,
+    /// The round's transfers under way.
+    Transfer,
+    /// Finished: in sync or not.
+    Done { in_sync: bool },
+}
+
+/// One topic's sync.
+struct Topic {
+    id: Id,
+    /// The descriptor, when given by one.
+    name: Option<String>,
+    phase: Phase,
+    method: Option<Method>,
+    /// Requests made (the first and every check after it).
+    asked: u32,
+    /// Negentropy round trips, bytes of reconcile payloads each way, over
+    /// every request.
+    rounds: u32,
+    bytes_sent: u64,
+    bytes_received: u64,
+    /// Ids the last round found missing here, not arrived yet.
+    missing_here: HashSet<Id>,
+    /// How many the last round found missing at the peer, and those known.
+    missing_there: u64,
+    missing_there_ids: HashSet<Id>,
+    /// Ids pushed (distinct), and those pushed this round.
+    pushed: HashSet<Id>,
+    pushed_round: HashSet<Id>,
+}
+
+impl Topic {
+    fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| hex::encode(self.id))
+    }
+}
+
+/// How the loop ended.
+enum Outcome {
+    /// Every topic is done.
+    Done,
+    /// `--timeout` ran out.
+    TimedOut,
+    /// The connection ended first.
+    Lost(Why),
+    /// SIGINT or SIGTERM.
+    Signal(i32),
+}
+
+/// One sync: the node, the connection, the topics.
+struct Sync {
+    node: Node<Watch>,
+    peer: Address,
+    host: String,
+    difficulty: u32,
+    topics: Vec<Topic>,
+    started: Instant,
+    deadline: Instant,
+    /// Frames that did not fit the writer's queue yet, in order.
+    backlog: VecDeque<Vec<u8>>,
+    writer: Option<ConnWriter>,
+    printed: usize,
+}
+
+/// Starts a thread that records the first SIGINT or SIGTERM; a second one
+/// ends the process at once.
+fn watch_signals() -> Result<Arc<AtomicI32>, Failure> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| Failure::io("cannot install signal handlers", e))?;
+    let seen = Arc::new(AtomicI32::new(0));
+    let flag = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if flag.swap(signal, Ordering::SeqCst) != 0 {
+                std::process::exit(128 + signal);
+            }
+        }
+    });
+    Ok(seen)
+}
+
+fn store_failure(e: StoreError) -> Failure {
+    Failure::io("sync: store", e)
+}
+
+impl Sync {
+    /// Opens the store and sets the node up.
+    fn build(args: &SyncArgs) -> Result<Self, Failure> {
+        let identity = load_identity(&args.key.key)?;
+        let path = args.db.path();
+        if path.exists() {
+            regular_file(path, &format!("sync: cannot open store {}", path.display()))?;
+        }
+        let store =
+            SqliteStore::open(path).map_err(|e| super::store::open_failure("sync", path, &e))?;
+        let peer = args.connect.peer;
+        let difficulty = args.connect.difficulty.unwrap_or(args.difficulty);
+        let config = NodeConfig {
+            bulletin_difficulty: args.bulletin_difficulty,
+            message_difficulty: args.difficulty,
+            skew: args.skew,
+            sync_push: args.dir.up(),
+            // A peer that never answers the advertisement leaves time for
+            // the full list within --timeout.
+            reconcile_timeout: (args.timeout / 3).clamp(1, gossip::node::DEFAULT_RECONCILE_TIMEOUT),
+            ..NodeConfig::default()
+        };
+        let mut topics: Vec<Topic> = Vec::new();
+        let named = args
+            .topic
+            .iter()
+            .map(|d| (topic_id(d.as_bytes()), Some(d.clone())));
+        let by_id = args.topic_id.iter().map(|h| (h.0, None));
+        for (id, name) in named.chain(by_id) {
+            if topics.iter().all(|t| t.id != id) {
+                topics.push(Topic {
+                    id,
+                    name,
+                    phase: Phase::Asked,
+                    method: None,
+                    asked: 0,
+                    rounds: 0,
+                    bytes_sent: 0,
+                    bytes_received: 0,
+                    missing_here: HashSet::new(),
+                    missing_there: 0,
+                    missing_there_ids: HashSet::new(),
+                    pushed: HashSet::new(),
+                    pushed_round: HashSet::new(),
+                });
+            }
+        }
+        let watch = Watch {
+            peer,
+            topics: topics.iter().map(|t| t.id).collect(),
+            down: args.dir.down(),
+            up: args.dir.up(),
+            offered: HashMap::new(),
+            pages: HashMap::new(),
+            arrived: HashMap::new(),
+        };
+        let node = Node::with_store(identity, config, Box::new(store), now(&args.now))
+            .map_err(|e| Failure::io(format!("cannot read store {}", path.display()), e))?
+            .with_hooks(watch);
+        let mut node = node;
+        node.add_neighbour(peer, difficulty)
+            .map_err(|e| Failure::usage(format!("bad --connect address {peer}"), e))?;
+        let started = Instant::now();
+        Ok(Self {
+            node,
+            peer,
+            host: args.connect.host.clone(),
+            difficulty,
+            topics,
+            started,
+            deadline: started + Duration::from_secs(args.timeout),
+            backlog: Default::default(),
+            writer: None,
+            printed: 0,
+        })
+    }
+
+    /// Dials the peer, asks about every topic and runs until every topic
+    /// is done, the time runs out, the connection ends or a signal comes.
+    fn run(&mut self, args: &SyncArgs, signal: &AtomicI32) -> Result<Outcome, Failure> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let (stream, remote) = connect(&self.host, left).map_err(|why| {
+            Failure::io(format!("sync: cannot connect to {}", self.host), why)
+                .hint("is the peer's relay running with --listen on that address?")
+        })?;
+        let (tx, rx) = mpsc::sync_channel::<Input>(1024);
+        let in_flight = Arc::new(InFlight::default());
+        let shared = Shared {
+            tx,
+            in_flight: Arc::clone(&in_flight),
+            send_queue: SEND_QUEUE,
+            send_total: Arc::new(SendTotal::new(SEND_QUEUE)),
+            // The reader gives up on a peer that sends nothing whole as
+            // long as the sync may last.
+            idle: self.deadline.saturating_duration_since(Instant::now()) + QUIET,
+        };
+        let (peer, difficulty) = (self.peer, self.difficulty);
+        std::thread::spawn(move || {
+            run_connection(0, stream, remote, Some(peer), difficulty, &shared)
+        });
+        for t in &mut self.topics {
+            self.node.request_sync(peer, t.id);
+            t.asked = 1;
+        }
+        let mut last_progress = self.started;
+        loop {
+            let sig = signal.load(Ordering::SeqCst);
+            if sig != 0 {
+                return Ok(Outcome::Signal(sig));
+            }
+            self.print_done(args)?;
+            if self
+                .topics
+                .iter()
+                .all(|t| matches!(t.phase, Phase::Done { .. }))
+            {
+                return Ok(Outcome::Done);
+            }
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Outcome::TimedOut);
+            }
+            let mut freed = 0;
+            let first = match rx.recv_timeout(left.min(Duration::from_millis(50))) {
+                Ok(input) => Some(input),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Ok(Outcome::Lost(Why::Eof));
+                }
+            };
+            for input in first.into_iter().chain(rx.try_iter().take(255)) {
+                let Input::Net(event) = input else { continue };
+                match event {
+                    NetEvent::Opened { writer, .. } => self.writer = Some(writer),
+                    NetEvent::Message { message, size, .. } => {
+                        self.node.receive_from(peer, message);
+                        freed += size;
+                    }
+                    NetEvent::Closed { why, .. } => return Ok(Outcome::Lost(why)),
+                    NetEvent::Failed { why, .. } => return Ok(Outcome::Lost(Why::Error(why))),
+                    _ => {}
+                }
+            }
+            let t = now(&args.now);
+            if self.node.poll_timeout().is_some_and(|at| at <= t) {
+                self.node.handle_timeout(t).map_err(store_failure)?;
+            }
+            self.node
+                .run_until_idle_parallel(t)
+                .map_err(|e| Failure::io("sync", e))?;
+            in_flight.free(freed);
+            self.send_events();
+            self.advance(t)?;
+            if self.started.elapsed() >= PROGRESS_AFTER && last_progress.elapsed() >= PROGRESS_AFTER
+            {
+                last_progress = Instant::now();
+                self.progress();
+            }
+        }
+    }
+
+    /// Queues the engine's messages for the peer; counts pushes.
+    fn send_events(&mut self) {
+        if self.writer.is_none() {
+            return;
+        }
+        let events: Vec<Event> = self.node.drain_events().collect();
+        for event in events {
+            let Event::Send(out) = event else { continue };
+            if out.op == Op::RespondContent
+                && let Some((topic, id)) = out.bulletin
+                && let Some(t) = self.topics.iter_mut().find(|t| t.id == topic)
+            {
+                t.pushed.insert(id);
+                t.pushed_round.insert(id);
+            }
+            let mut frame = Vec::new();
+            if write_frame(&mut frame, &out.message.pack()).is_ok() {
+                self.backlog.push_back(frame);
+            }
+        }
+        self.flush_backlog();
+    }
+
+    /// Hands the writer what fits of the backlog.
+    fn flush_backlog(&mut self) {
+        let Some(writer) = &self.writer else { return };
+        while let Some(frame) = self.backlog.pop_front() {
+            if !writer.push(frame.clone()) {
+                self.backlog.push_front(frame);
+                return;
+            }
+        }
+    }
+
+    /// Whether every message for the peer is out on the socket.
+    fn all_written(&self) -> bool {
+        self.backlog.is_empty() && self.writer.as_ref().is_some_and(|w| w.queued_bytes() == 0)
+    }
+
+    /// Moves each topic on when its step is over.
+    fn advance(&mut self, now: u64) -> Result<(), Failure> {
+        self.flush_backlog();
+        let written = self.all_written();
+        let (down, up) = (self.node.hooks().down, self.node.hooks().up);
+        for i in 0..self.topics.len() {
+            let id = self.topics[i].id;
+            match self.topics[i].phase {
+                Phase::Done { .. } => {}
+                Phase::Asked => {
+                    let Some(status) = self.node.sync_status(&self.peer, &id) else {
+                        continue;
+                    };
+                    if status.is_running() {
+                        continue;
+                    }
+                    let reconciled = status.state == gossip::node::SyncState::Reconciled;
+                    if !reconciled {
+                        // A full list: whole once its pages stop.
+                        let quiet = self.node.hooks().pages.get(&id);
+                        if quiet.is_none_or(|at| at.elapsed() < QUIET) {
+                            continue;
+                        }
+                    }
+                    let t = &mut self.topics[i];
+                    t.rounds += status.rounds;
+                    t.bytes_sent += status.bytes_sent;
+                    t.bytes_received += status.bytes_received;
+                    t.method = Some(if reconciled {
+                        Method::Reconcile
+                    } else {
+                        Method::FullList
+                    });
+                    let offered = self
+                        .node
+                        .hooks()
+                        .offered
+                        .get(&id)
+                        .cloned()
+                        .unwrap_or_default();
+                    let mut missing_here = HashSet::new();
+                    for cid in &offered {
+                        if !self
+                            .node
+                            .store()
+                            .contains(&(id, *cid))
+                            .map_err(store_failure)?
+                        {
+                            missing_here.insert(*cid);
+                        }
+                    }
+                    let t = &mut self.topics[i];
+                    t.missing_here = missing_here;
+                    if reconciled {
+                        t.missing_there = status.have;
+                        // Pushed this round: what the peer lacked (or asked
+                        // for itself), known only while it lacks any.
+                        let pushed = std::mem::take(&mut t.pushed_round);
+                        t.missing_there_ids = if status.have > 0 {
+                            pushed
+                        } else {
+                            HashSet::new()
+                        };
+                        let agreed = (!down || status.need == 0) && (!up || status.have == 0);
+                        t.phase = if agreed && (!down || t.missing_here.is_empty()) {
+                            Phase::Done { in_sync: true }
+                        } else {
+                            Phase::Transfer
+                        };
+                    } else {
+                        let lacking = self.lacking_there(id, &offered, now)?;
+                        let t = &mut self.topics[i];
+                        t.missing_there = lacking.len() as u64;
+                        if up {
+                            for b in &lacking {
+                                let payload = Payload::Bulletin(Op::RespondContent, b.clone());
+                                self.node
+                                    .send(self.peer, &payload, now)
+                                    .map_err(|e| Failure::io("sync", e))?;
+                            }
+                        }
+                        let t = &mut self.topics[i];
+                        t.missing_there_ids = lacking.iter().map(|b| b.content_id).collect();
+                        t.phase = Phase::Transfer;
+                    }
+                }
+                Phase::Transfer => {
+                    let arrived = self.node.hooks().arrived.get(&id);
+                    let t = &mut self.topics[i];
+                    if let Some(arrived) = arrived {
+                        t.missing_here.retain(|cid| !arrived.contains(cid));
+                    }
+                    let fetched = !down || t.missing_here.is_empty();
+                    let pushed = !up || written;
+                    if !(fetched && pushed) {
+                        continue;
+                    }
+                    if t.method == Some(Method::FullList) {
+                        // What the peer offered is held and what it lacked
+                        // is written: nothing more can be checked.
+                        if up {
+                            t.missing_there = 0;
+                            t.missing_there_ids.clear();
+                        }
+                        t.phase = Phase::Done { in_sync: true };
+                        continue;
+                    }
+                    // Check with another round.
+                    t.phase = Phase::Asked;
+                    t.asked += 1;
+                    t.pushed_round.clear();
+                    let hooks = self.node.hooks_mut();
+                    hooks.offered.remove(&id);
+                    hooks.pages.remove(&id);
+                    self.node.request_sync(self.peer, id);
+                }
+            }
+        }
+        if self.node.pending() > 0 {
+            self.node
+                .run_until_idle_parallel(now)
+                .map_err(|e| Failure::io("sync", e))?;
+            self.send_events();
+        }
+        Ok(())
+    }
+
+    /// The bulletins of `topic` held here, unexpired, that the peer did
+    /// not offer (a full-list peer's lack).
+    fn lacking_there(
+        &self,
+        topic: Id,
+        offered: &HashSet<Id>,
+        now: u64,
+    ) -> Result<Vec<Bulletin>, Failure> {
+        let store = self.node.store();
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .range_ids(&topic, now, after, PAGE)
+                .map_err(store_failure)?;
+            for (_, cid) in &page {
+                if !offered.contains(cid)
+                    && let Some(b) = store.retrieve(&(topic, *cid)).map_err(store_failure)?
+                {
+                    out.push(b);
+                }
+            }
+            if page.len() < PAGE {
+                return Ok(out);
+            }
+            after = page.last().copied();
+        }
+    }
+
+    /// One progress line per topic not done, on stderr.
+    fn progress(&self) {
+        let secs = self.started.elapsed().as_secs();
+        for t in &self.topics {
+            if matches!(t.phase, Phase::Done { .. }) {
+                continue;
+            }
+            let down = self.arrived(t);
+            let what = match t.phase {
+                Phase::Asked if t.asked > 1 => "checking",
+                Phase::Asked => "asking",
+                _ => "moving",
+            };
+            eprintln!(
+                "gossip: sync: {}: {what} after {secs} s: {down} down, {} up, {} still missing here",
+                t.label(),
+                t.pushed.len(),
+                t.missing_here.len()
+            );
+        }
+    }
+
+    fn arrived(&self, t: &Topic) -> u64 {
+        self.node
+            .hooks()
+            .arrived
+            .get(&t.id)
+            .map_or(0, |a| a.len() as u64)
+    }
+
+    /// Prints the topics done since the last call, in order.
+    fn print_done(&mut self, args: &SyncArgs) -> Result<(), Failure> {
+        while let Some(t) = self.topics.get(self.printed) {
+            let Phase::Done { in_sync } = t.phase else {
+                return Ok(());
+            };
+            self.print(t, in_sync, None, args)?;
+            self.printed += 1;
+        }
+        Ok(())
+    }
+
+    /// Prints one topic's result (and its missing ids with
+    /// --print-missing); `unfinished` says why a topic not done stopped.
+    fn print(
+        &self,
+        t: &Topic,
+        in_sync: bool,
+        unfinished: Option<&str>,
+        args: &SyncArgs,
+    ) -> Result<(), Failure> {
+        let (down, up) = (self.arrived(t), t.pushed.len() as u64);
+        let (missing_here, missing_there) = (t.missing_here.len() as u64, t.missing_there);
+        let mut out = stdout();
+        let written = if args.output.json() {
+            let line = json!({
+                "type": "sync",
+                "topic": hex::encode(t.id),
+                "descriptor": t.name,
+                "down": down,
+                "up": up,
+                "in_sync": in_sync,
+                "stopped": unfinished,
+                "method": t.method.map(Method::name),
+                "requests": t.asked,
+                "rounds": t.rounds,
+                "bytes_sent": t.bytes_sent,
+                "bytes_received": t.bytes_received,
+                "missing_here": missing_here,
+                "missing_there": missing_there,
+            });
+            writeln!(out, "{line}")
+        } else {
+            let mut state = match (in_sync, unfinished) {
+                (true, _) => "in sync".to_string(),
+                (false, Some(why)) => format!(
+                    "not in sync ({why}): {missing_here} missing here, {missing_there} missing there"
+                ),
+                (false, None) => {
+                    format!(
+                        "not in sync: {missing_here} missing here, {missing_there} missing there"
+                    )
+                }
+            };
+            if in_sync && missing_here > 0 {
+                state += &format!(", {missing_here} missing here not fetched (--dir up)");
+            }
+            if in_sync && missing_there > 0 {
+                state += &format!(", {missing_there} missing there not pushed (--dir down)");
+            }
+            let how = match t.method {
+                Some(Method::Reconcile) => format!(
+                    "; reconciled in {} round{}, {} B sent, {} B received",
+                    t.rounds,
+                    if t.rounds == 1 { "" } else { "s" },
+                    t.bytes_sent,
+                    t.bytes_received
+                ),
+                Some(Method::FullList) => "; full list".to_string(),
+                None => String::new(),
+            };
+            writeln!(
+                out,
+                "{}: {} moved ({down} down, {up} up); {state}{how}",
+                t.label(),
+                down + up
+            )
+        };
+        written.map_err(write_err)?;
+        if args.print_missing {
+            let mut here: Vec<&Id> = t.missing_here.iter().collect();
+            here.sort();
+            let mut there: Vec<&Id> = t.missing_there_ids.iter().collect();
+            there.sort();
+            let sides = [("here", here), ("there", there)];
+            for (side, ids) in sides {
+                for id in ids {
+                    let line = if args.output.json() {
+                        json!({"type": "missing", "topic": hex::encode(t.id), "side": side, "content_id": hex::encode(id)})
+                            .to_string()
+                    } else {
+                        format!("{}: missing {side}: {}", t.label(), hex::encode(id))
+                    };
+                    writeln!(out, "{line}").map_err(write_err)?;
+                }
+            }
+        }
+        out.flush().map_err(write_err)
+    }
+
+    /// Lets the writer finish, prints the topics not printed yet and says
+    /// how the sync ended.
+    fn finish(mut self, outcome: Result<Outcome, Failure>, args: &SyncArgs) -> CmdResult {
+        let outcome = outcome?;
+        if let Some(w) = &self.writer {
+            w.finish(Instant::now() + Duration::from_secs(2));
+        }
+        let why = match &outcome {
+            Outcome::Done => None,
+            Outcome::TimedOut => Some(format!("timed out after {} s", args.timeout)),
+            Outcome::Lost(why) => Some(format!("connection lost: {}", describe(why))),
+            Outcome::Signal(s) => Some(signal_name(*s).to_string()),
+        };
+        self.print_done(args)?;
+        let rest: Vec<usize> = (self.printed..self.topics.len()).collect();
+        for i in rest {
+            let in_sync = matches!(self.topics[i].phase, Phase::Done { in_sync: true });
+            self.print(&self.topics[i], in_sync, why.as_deref(), args)?;
+        }
+        let differ = self
+            .topics
+            .iter()
+            .filter(|t| !matches!(t.phase, Phase::Done { in_sync: true }))
+            .count();
+        let host = &self.host;
+        match outcome {
+            Outcome::Signal(s) => {
+                eprintln!(
+                    "gossip: sync: {}: stopped; what moved so far is printed",
+                    signal_name(s)
+                );
+                Ok(ExitCode::from((128 + s) as u8))
+            }
+            Outcome::Lost(Why::Error(e)) if differ > 0 => {
+                Err(Failure::io(format!("sync: {host}"), e))
+            }
+            _ if differ == 0 => Ok(ExitCode::SUCCESS),
+            outcome => {
+                let total = self.topics.len();
+                let why = why.unwrap_or_else(|| "differences remain".into());
+                let f = Failure::invalid(
+                    format!("sync: {host}"),
+                    format!("{differ} of {total} topics not in sync: {why}"),
+                );
+                Err(match outcome {
+                    Outcome::TimedOut => f.hint(
+                        "a longer --timeout may do; a peer that never answers falls back to a full list after a third of it",
+                    ),
+                    _ => f,
+                })
+            }
+        }
+    }
+}
+
+fn describe(why: &Why) -> String {
+    match why {
+        Why::Eof => "closed by the peer".into(),
+        Why::Junk(e) => format!("not a message stream ({e})"),
+        Why::Idle => "no whole message in time".into(),
+        Why::Error(e) => e.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    if signal == signal_hook::consts::SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    }
+}
