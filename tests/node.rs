@@ -1426,6 +1426,7 @@ fn a_peer_that_goes_silent_mid_reconciliation_is_synced_by_full_list_after_the_t
             break;
         }
     };
+    nodes[0].handle_timeout(t).unwrap(); // the first purge; the next at t + 30
     run(&mut nodes, &mut answerer, t);
     assert_eq!(
         nodes[0].sync_status(&a, &topic).unwrap().state,
@@ -1445,7 +1446,7 @@ fn a_peer_that_goes_silent_mid_reconciliation_is_synced_by_full_list_after_the_t
         300,
         "every bulletin, by full list"
     );
-    assert_eq!(nodes[0].poll_timeout(), None);
+    assert_eq!(nodes[0].poll_timeout(), Some(t + 30), "only the next purge");
 }
 
 #[test]
@@ -1506,4 +1507,83 @@ fn a_lying_answerer_is_counted_malformed_and_the_sync_falls_back() {
         nodes[1].take_sent().is_empty(),
         "no answer to an unaccepted query"
     );
+}
+
+// The engine's timers: poll_timeout / handle_timeout.
+
+#[test]
+fn timers_purge_and_rotate_on_schedule_and_say_when_they_are_due() {
+    let config = NodeConfig {
+        bulletin_difficulty: 0,
+        rotate_every: Some(600),
+        rng_seed: Some(7),
+        ..NodeConfig::default()
+    };
+    let mut n = Node::new(Identity::from_seed(&Seed::generate()), config.clone());
+    assert_eq!(
+        n.poll_timeout(),
+        Some(0),
+        "a node never given time is due at once"
+    );
+    let topic = topic_id(b"timers");
+    let b = Bulletin::new(topic, b"old".to_vec(), NOW as u32);
+    n.store_mut().store(&b).unwrap();
+    n.handle_timeout(NOW).unwrap();
+    assert_eq!(n.poll_timeout(), Some(NOW + 30), "the next purge");
+    // Early: nothing is due, nothing changes.
+    n.handle_timeout(NOW + 29).unwrap();
+    assert_eq!(n.store().len().unwrap(), 1);
+    let code = n.delivery_code();
+    n.handle_timeout(NOW + 599).unwrap();
+    assert_eq!(n.delivery_code(), code, "not yet");
+    n.handle_timeout(NOW + 600).unwrap();
+    assert_ne!(
+        n.delivery_code(),
+        code,
+        "rotated 600 s after the first time"
+    );
+    let rotated: Vec<Event> = n
+        .drain_events()
+        .filter(|e| matches!(e, Event::DeliveryCodeRotated { .. }))
+        .collect();
+    assert_eq!(rotated, vec![Event::DeliveryCodeRotated { at: NOW + 600 }]);
+    assert_eq!(n.store().len().unwrap(), 1, "not expired yet");
+    // Past the bulletin's expiry, at a purge: it goes; the next rotation is
+    // 600 s after the last.
+    n.handle_timeout(NOW + 3600).unwrap();
+    assert_eq!(n.store().len().unwrap(), 0);
+    assert_eq!(n.poll_timeout(), Some(NOW + 3600 + 30));
+    // Seeded: the same codes again.
+    let again = Node::new(Identity::from_seed(&Seed::generate()), config);
+    let first = Node::new(
+        Identity::from_seed(&Seed::generate()),
+        NodeConfig {
+            rng_seed: Some(7),
+            ..NodeConfig::default()
+        },
+    );
+    assert_eq!(again.delivery_code(), first.delivery_code());
+}
+
+#[test]
+fn a_peer_that_disconnects_mid_reconciliation_is_not_sent_a_fallback() {
+    let mut n: TestNode = Node::new(Identity::from_seed(&Seed::generate()), quick()).into();
+    let peer = Identity::from_seed(&Seed::generate());
+    n.add_neighbour(peer.address(), 0).unwrap();
+    let topic = topic_id(b"gone");
+    n.handle_timeout(NOW).unwrap();
+    n.request_sync(peer.address(), topic);
+    n.run_until_idle(NOW).unwrap();
+    assert_eq!(n.take_sent().len(), 1, "the advertised request");
+    assert_eq!(n.poll_timeout(), Some(NOW + 10));
+    n.peer_disconnected(&peer.address());
+    assert_eq!(n.poll_timeout(), Some(NOW + 30), "only the purge");
+    n.handle_timeout(NOW + 30).unwrap();
+    n.run_until_idle(NOW + 30).unwrap();
+    assert!(
+        n.take_sent().is_empty(),
+        "no fallback to a peer that is gone"
+    );
+    assert_eq!(n.counters().sync_fallbacks, 0);
+    assert!(n.sync_status(&peer.address(), &topic).is_none());
 }

@@ -89,6 +89,16 @@ pub struct NodeConfig {
     pub cipher: Cipher,
     /// The delivery code to start with; random when None.
     pub delivery_code: Option<[u8; DELIVERY_CODE_LEN]>,
+    /// Seconds between purges of expired content by
+    /// [`super::Node::handle_timeout`] (default 30).
+    pub purge_every: u64,
+    /// Rotate the delivery code this many seconds after it was set, from
+    /// [`super::Node::handle_timeout`] (default: never).
+    pub rotate_every: Option<u64>,
+    /// Seeds the engine's own random draws (delivery codes), for tests
+    /// that need them repeatable; None draws from the OS. Sealing keys
+    /// and mining starts are never seeded.
+    pub rng_seed: Option<u64>,
 }
 
 impl Default for NodeConfig {
@@ -114,6 +124,9 @@ impl Default for NodeConfig {
             max_answered_strangers: DEFAULT_MAX_ANSWERED_STRANGERS,
             cipher: Cipher::default(),
             delivery_code: None,
+            purge_every: super::timers::DEFAULT_PURGE_EVERY,
+            rotate_every: None,
+            rng_seed: None,
         }
     }
 }

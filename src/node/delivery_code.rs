@@ -2,6 +2,8 @@
 //! notice) and its peers' (taken from their notices, recorded in the store,
 //! bounded for strangers). The notice's format is in [`super::Notice`].
 
+use rand::Rng;
+
 use super::engine::Node;
 use super::{Action, DropReason, Hooks, NodeError, Notice};
 use crate::bulletin::Bulletin;
@@ -20,9 +22,9 @@ impl<H: Hooks> Node<H> {
         now: u64,
     ) -> Result<[u8; DELIVERY_CODE_LEN], StoreError> {
         let old_code = self.delivery_code;
-        let mut new_code: [u8; DELIVERY_CODE_LEN] = rand::random();
+        let mut new_code: [u8; DELIVERY_CODE_LEN] = self.rng.r#gen();
         while new_code == old_code {
-            new_code = rand::random();
+            new_code = self.rng.r#gen();
         }
         self.store.put_delivery_code(&DeliveryCode {
             address: self.address(),

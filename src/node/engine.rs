@@ -9,6 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::answer_budget::AnswerBudget;
@@ -17,6 +19,7 @@ use super::queues::{Draft, Inbound, Queues};
 use super::replay::ReplaySet;
 use super::seen::SeenSet;
 use super::sync::{Held, Reconcile, SyncAlgorithm, SyncOut, SyncStatus};
+use super::timers::Timers;
 use super::{
     Action, Connection, Counters, DefaultHooks, DropReason, Event, Hooks, NodeConfig, NodeError,
     Outbound,
@@ -56,6 +59,11 @@ pub struct Node<H = DefaultHooks> {
     pub(super) answer_budget: AnswerBudget,
     pub(super) store: Box<dyn BulletinStore>,
     pub(super) hooks: H,
+    /// When purges and scheduled rotations come due.
+    pub(super) timers: Timers,
+    /// The engine's own random draws (delivery codes); seeded from
+    /// `NodeConfig::rng_seed` for tests.
+    pub(super) rng: StdRng,
 }
 
 impl<H> fmt::Debug for Node<H> {
@@ -74,7 +82,11 @@ impl<H> fmt::Debug for Node<H> {
 impl Node {
     /// A node with an in-memory store and the default hooks.
     pub fn new(identity: Identity, config: NodeConfig) -> Self {
-        let delivery_code = config.delivery_code.unwrap_or_else(rand::random);
+        let mut rng = match config.rng_seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_entropy(),
+        };
+        let delivery_code = config.delivery_code.unwrap_or_else(|| rng.r#gen());
         let address = identity.address();
         let topics = BTreeSet::from([beacon_topic(), inbox_topic(&delivery_code, &address)]);
         Self {
@@ -100,6 +112,8 @@ impl Node {
             counters: Counters::default(),
             store: Box::new(MemoryStore::new()),
             hooks: DefaultHooks,
+            timers: Timers::default(),
+            rng,
         }
     }
 
@@ -167,6 +181,8 @@ impl<H: Hooks> Node<H> {
             answer_budget: self.answer_budget,
             store: self.store,
             hooks,
+            timers: self.timers,
+            rng: self.rng,
         }
     }
 
@@ -330,32 +346,17 @@ impl<H: Hooks> Node<H> {
         self.sync.status(peer, topic)
     }
 
-    /// When this node next needs [`Node::handle_timeout`]: the earliest
-    /// deadline of a reconciliation waiting on a peer (after which it
-    /// falls back to a full list). `None` when nothing waits.
-    pub fn poll_timeout(&self) -> Option<u64> {
-        self.sync.next_timeout()
-    }
-
-    /// Time passing for sync: reconciliations past their timeout fall back
-    /// to full lists, content requests past their window are given up.
-    /// [`Node::delete_old_content`] does this too.
-    pub fn handle_timeout(&mut self, now: u64) -> Result<(), StoreError> {
+    /// Time passing: forgets expired seen keys and removes expired
+    /// bulletins from the store (the original's `delete_old_content`);
+    /// returns how many bulletins went.
+    pub fn delete_old_content(&mut self, now: u64) -> Result<usize, StoreError> {
+        self.seen.purge(now);
         let held = Held {
             store: self.store.as_ref(),
             seen: &self.seen,
         };
         let out = self.sync.tick(&held, now)?;
         self.route_sync(None, out, now);
-        Ok(())
-    }
-
-    /// Time passing: forgets expired seen keys and removes expired
-    /// bulletins from the store (the original's `delete_old_content`);
-    /// returns how many bulletins went.
-    pub fn delete_old_content(&mut self, now: u64) -> Result<usize, StoreError> {
-        self.seen.purge(now);
-        self.handle_timeout(now)?;
         self.store.remove_expired(now)
     }
 
@@ -572,9 +573,18 @@ impl<H: Hooks> Node<H> {
         Ok(())
     }
 
-    /// Drops a neighbour; true when it was one.
+    /// Says that `peer` has no connection left: its reconciliations are
+    /// forgotten both ways (none falls back to a full list it could not be
+    /// sent, none is answered), and its next connection syncs afresh. A
+    /// configured neighbour stays one.
+    pub fn peer_disconnected(&mut self, peer: &Address) {
+        self.sync.forget_peer(peer);
+    }
+
+    /// Drops a neighbour (its reconciliations too); true when it was one.
     pub fn remove_neighbour(&mut self, peer: &Address) -> bool {
         self.send_credit.remove(peer);
+        self.sync.forget_peer(peer);
         self.connections.remove(peer).is_some()
     }
 

@@ -40,6 +40,13 @@ pub enum Event {
         /// Why.
         reason: DropReason,
     },
+    /// The delivery code was rotated on its schedule
+    /// (`NodeConfig::rotate_every`) at `at`; the notice to neighbours is
+    /// queued.
+    DeliveryCodeRotated {
+        /// When.
+        at: u64,
+    },
 }
 
 /// A message for a peer, sealed, signed and mined.

@@ -9,7 +9,9 @@
 //! - a bulletin to publish ([`Node::publish`]);
 //! - topics to follow or leave ([`Node::subscribe`], [`Node::unsubscribe`]);
 //! - a delivery-code rotation ([`Node::rotate_delivery_code`]);
-//! - time passing ([`Node::delete_old_content`]).
+//! - time passing: [`Node::poll_timeout`] says when the node next needs
+//!   it, [`Node::handle_timeout`] gives it (purges, scheduled delivery-code
+//!   rotation, sync timeouts).
 //!
 //! It runs the queues ([`Node::run_until_idle_parallel`]: received messages
 //! verified as a batch on all cores, messages for peers prepared in
@@ -38,6 +40,7 @@ mod queues;
 mod replay;
 mod seen;
 mod sync;
+mod timers;
 
 pub use action::Action;
 pub use answer_budget::{
@@ -60,3 +63,4 @@ pub use sync::{
     DEFAULT_RECONCILE_TIMEOUT, RECONCILE_FRAME_BYTES, ROLE_ANSWERER, ROLE_REQUESTER, SyncState,
     SyncStatus,
 };
+pub use timers::DEFAULT_PURGE_EVERY;

@@ -3,8 +3,9 @@
 # memory, never dropped without a word. No root needed: /dev/full fails
 # every write with ENOSPC, like a full disk.
 #
-# 80 bulletins of about 1.4 MiB each (112 MiB of delivery lines) on a stdin
-# that stays open, delivered to /dev/full. The relay defers (one line),
+# 112 bulletins of about 1.4 MiB each (157 MiB of delivery lines; 112 MiB
+# of input, more than the relay may hold: 32 MiB in flight, 32 MiB of held
+# lines and one batch past it) on a stdin that stays open, delivered to /dev/full. The relay defers (one line),
 # holds the lines up to its 32 MiB bound, then says it reads no more input
 # and stops reading: the writer of its stdin stays blocked, and the held
 # deliveries stay near the bound (deliveries_pending in --metrics, at
@@ -14,7 +15,7 @@
 set -euo pipefail
 source "$(dirname "$0")/../relay/lib.sh" "$@"
 
-N=80
+N=112
 R=$(key relay)
 for i in $(seq "$N"); do
     head -c 786432 /dev/urandom | base64 -w0 >c.txt

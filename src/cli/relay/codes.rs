@@ -27,6 +27,12 @@ pub fn show(node: &Node) {
 
 /// Prints how many peers' delivery codes the node knows (loaded from its
 /// store), when it knows any.
+/// Says that the delivery code was rotated, and why.
+pub fn rotated(node: &Node, why: &str) {
+    eprintln!("gossip: relay: delivery code rotated ({why}); the old inbox is no longer delivered");
+    show(node);
+}
+
 pub fn show_peers(node: &Node) {
     let n = node.peer_codes_len();
     if n > 0 {
@@ -39,32 +45,23 @@ pub struct Rotation {
     signal: Arc<AtomicBool>,
     poll_store: bool,
     last_poll: Option<Instant>,
-    every: Option<u64>,
-    started: u64,
 }
 
 impl Rotation {
     /// `signal` is raised by the SIGUSR1 handler (installed when the relay
-    /// starts). `poll_store` when the node has a store; `every` seconds
-    /// between scheduled rotations; `started` is the time a node without a
-    /// store counts its first period from.
-    pub fn new(
-        signal: Arc<AtomicBool>,
-        poll_store: bool,
-        every: Option<u64>,
-        started: u64,
-    ) -> Self {
+    /// starts). `poll_store` when the node has a store. The
+    /// `--rotate-delivery-code` schedule is the engine's
+    /// (`NodeConfig::rotate_every`, from `Node::handle_timeout`).
+    pub fn new(signal: Arc<AtomicBool>, poll_store: bool) -> Self {
         Self {
             signal,
             poll_store,
             last_poll: None,
-            every,
-            started,
         }
     }
 
     /// Why the code is to rotate at `now`, if it is.
-    fn due(&mut self, node: &mut Node, now: u64) -> Result<Option<&'static str>, Failure> {
+    fn due(&mut self, node: &mut Node) -> Result<Option<&'static str>, Failure> {
         if self.signal.swap(false, Ordering::Relaxed) {
             return Ok(Some("SIGUSR1"));
         }
@@ -76,12 +73,6 @@ impl Rotation {
                 .map_err(|e| Failure::io("relay: store", e))?;
             if asked {
                 return Ok(Some("gossip store rotate"));
-            }
-        }
-        if let Some(every) = self.every {
-            let since = node.delivery_code_since().unwrap_or(self.started);
-            if now >= since.saturating_add(every) {
-                return Ok(Some("--rotate-delivery-code"));
             }
         }
         Ok(None)
@@ -96,15 +87,12 @@ impl Rotation {
         outputs: &mut Outputs,
         now: u64,
     ) -> Result<bool, Failure> {
-        let Some(why) = self.due(node, now)? else {
+        let Some(why) = self.due(node)? else {
             return Ok(true);
         };
         node.rotate_delivery_code(now)
             .map_err(|e| Failure::io("relay: store", e))?;
-        eprintln!(
-            "gossip: relay: delivery code rotated ({why}); the old inbox is no longer delivered"
-        );
-        show(node);
+        rotated(node, why);
         node.run_until_idle_parallel(now).map_err(node_failure)?;
         outputs.drain(node)
     }

@@ -46,9 +46,6 @@ use super::io::{CmdResult, Failure, load_identity, now, refuse_binary_on_termina
 /// Most input objects verified together in one batch.
 const BATCH: usize = 256;
 
-/// How often the relay purges expired content.
-const PURGE_EVERY: Duration = Duration::from_secs(30);
-
 /// How often `--metrics` is rewritten.
 const METRICS_EVERY: Duration = Duration::from_secs(5);
 
@@ -217,6 +214,7 @@ impl Relay {
             skew: args.skew,
             cipher: args.cipher,
             delivery_code: args.delivery_code.map(|h| h.0),
+            rotate_every: args.rotate_delivery_code,
             reconcile: !args.no_reconcile,
             ..NodeConfig::default()
         };
@@ -292,12 +290,7 @@ impl Relay {
             }
         }
 
-        let rotation = codes::Rotation::new(
-            rotate,
-            args.store.is_some(),
-            args.rotate_delivery_code,
-            started,
-        );
+        let rotation = codes::Rotation::new(rotate, args.store.is_some());
         codes::show(&node);
         codes::show_peers(&node);
         if args.announce_delivery_code {
@@ -417,7 +410,6 @@ impl Relay {
         in_flight: &InFlight,
         broken: &mut Option<Failure>,
     ) -> Result<(), Failure> {
-        let mut last_purge = Instant::now();
         let mut last_metrics: Option<Instant> = None;
         let mut last_status = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
@@ -428,19 +420,16 @@ impl Relay {
             {
                 return Ok(());
             }
-            if last_purge.elapsed() >= PURGE_EVERY {
-                last_purge = Instant::now();
-                self.node
-                    .delete_old_content(t)
-                    .map_err(|e| Failure::io("relay: purging the store", e))?;
-            } else if self.node.poll_timeout().is_some_and(|due| due <= t) {
-                // A reconciliation a peer left waiting falls back to a
-                // full list.
+            if self.node.poll_timeout().is_some_and(|due| due <= t) {
+                // The engine's timers: purges, a scheduled rotation, sync
+                // timeouts.
                 self.node
                     .handle_timeout(t)
-                    .map_err(|e| Failure::io("relay: reading the store", e))?;
+                    .map_err(|e| Failure::io("relay: purging the store", e))?;
                 self.node.run_until_idle_parallel(t).map_err(node_failure)?;
-                self.outputs.drain(&mut self.node)?;
+                if !self.outputs.drain(&mut self.node)? {
+                    return Ok(());
+                }
             }
             if self.metrics.is_some() && last_metrics.is_none_or(|m| m.elapsed() >= METRICS_EVERY) {
                 last_metrics = Some(Instant::now());

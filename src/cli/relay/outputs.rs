@@ -331,6 +331,9 @@ impl Outputs {
                     unsent += u64::from(!taken);
                 }
                 Event::Deliver(b) => delivered.push(b),
+                Event::DeliveryCodeRotated { .. } => {
+                    super::codes::rotated(node, "--rotate-delivery-code")
+                }
                 other => unsent += u64::from(!self.net.note(&other)),
             }
         }

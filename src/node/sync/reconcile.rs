@@ -175,6 +175,15 @@ impl Reconcile {
         self.sessions.get(&(*peer, *topic)).map(|s| s.status)
     }
 
+    /// Forgets the reconciliations with `peer`, both ways: it is gone, so
+    /// none of them falls back or is answered (its next connection syncs
+    /// afresh).
+    pub fn forget_peer(&mut self, peer: &Address) {
+        self.sessions.retain(|(p, _), _| p != peer);
+        self.advertised.retain(|(p, _), _| p != peer);
+        self.accepted.retain(|(p, _), _| p != peer);
+    }
+
     /// When the earliest running session times out, if any.
     pub fn next_timeout(&self) -> Option<u64> {
         self.sessions

@@ -718,6 +718,7 @@ impl Network {
                 }
                 None => {
                     self.routes.remove(&peer);
+                    node.peer_disconnected(&peer);
                     if self.learned.remove(&peer) {
                         // A learned peer leaves no trace: connections
                         // from many keys cannot grow the relay's tables.
