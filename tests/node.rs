@@ -1586,4 +1586,34 @@ fn a_peer_that_disconnects_mid_reconciliation_is_not_sent_a_fallback() {
     );
     assert_eq!(n.counters().sync_fallbacks, 0);
     assert!(n.sync_status(&peer.address(), &topic).is_none());
+
+/// A message is verified at the difficulty of the connection it came on,
+/// as it was when the message came: a learned neighbour that sends and
+/// leaves before the node runs (a publisher that closes its connection to
+/// a `--listen HOST:PORT/0`) does not have what it sent held to the
+/// default difficulty. Before, the tail of such a connection's input was
+/// dropped as weak_proof_of_work.
+#[test]
+fn a_neighbour_that_left_keeps_its_difficulty_for_what_it_sent() {
+    let mut node = node();
+    let topic = topic_id(b"sent and left");
+    node.subscribe(topic);
+    let from = Identity::from_seed(&Seed::generate());
+    node.add_learned_neighbour(from.address(), 0).unwrap();
+    let me = node.address();
+    let key = PeerKey::new(&me).unwrap();
+    let mut weak = 0;
+    for i in 0..32 {
+        let b = mined(topic, format!("sent {i}").as_bytes(), NOW);
+        let payload = Payload::Bulletin(Op::StoreAndForward, b).encode();
+        let m =
+            prepare_message(&from, &key, me, &payload, NOW as u32, 0, Cipher::default()).unwrap();
+        weak += usize::from(!m.work().meets(1));
+        node.receive_from(from.address(), m);
+    }
+    assert!(weak > 0, "some of the 32 messages must fail difficulty 1");
+    node.remove_neighbour(&from.address());
+    node.run_until_idle(NOW).unwrap();
+    assert_eq!(node.take_delivered().len(), 32);
+    assert_eq!(node.counters().accepted, 32);
 }

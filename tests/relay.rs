@@ -39,6 +39,28 @@ fn catchup() {
     run_script("catchup");
 }
 
+/// Issue 20: 20,000 bulletins missed by a relay that joins late, that is
+/// killed mid catch-up and restarted, and that is cut off by a partition
+/// and heals, all caught up once each (`tests/relay/catchup_20k.sh`).
+fn catchup_20k(case: &str) {
+    scripts::run_script_in("tests/relay", "catchup_20k", &[("CASE", case)]);
+}
+
+#[test]
+fn catchup_20k_late() {
+    catchup_20k("late");
+}
+
+#[test]
+fn catchup_20k_restart() {
+    catchup_20k("restart");
+}
+
+#[test]
+fn catchup_20k_partition() {
+    catchup_20k("partition");
+}
+
 #[test]
 fn persistence() {
     run_script("persistence");

@@ -240,9 +240,11 @@ impl<H: Hooks> Node<H> {
             self.dropped(from, DropReason::OverCap);
             return;
         }
+        let difficulty = self.required_difficulty(from.as_ref().unwrap_or(&message.src));
         self.queues.inbound.push_back(Inbound {
             from,
             message,
+            difficulty,
             verdict: None,
         });
     }

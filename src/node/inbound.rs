@@ -32,10 +32,10 @@ impl<H: Hooks> Node<H> {
     }
 
     /// The policy a received message is verified under at `now`: the
-    /// message difficulty of the connection it came on.
+    /// message difficulty of the connection it came on, as it was when the
+    /// message came.
     pub(super) fn inbound_policy(&self, item: &Inbound, now: u64) -> Policy {
-        let peer = item.from.as_ref().unwrap_or(&item.message.src);
-        self.policy(now, self.required_difficulty(peer))
+        self.policy(now, item.difficulty)
     }
 
     /// A received message: verify it (unless verified in a batch

@@ -507,4 +507,5 @@ def main():
     print("original_mixed: all checks passed")
 
 
-main()
+if __name__ == "__main__":
+    main()
