@@ -1586,6 +1586,7 @@ fn a_peer_that_disconnects_mid_reconciliation_is_not_sent_a_fallback() {
     );
     assert_eq!(n.counters().sync_fallbacks, 0);
     assert!(n.sync_status(&peer.address(), &topic).is_none());
+}
 
 /// A message is verified at the difficulty of the connection it came on,
 /// as it was when the message came: a learned neighbour that sends and
