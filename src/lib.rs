@@ -62,6 +62,7 @@ pub mod message;
 pub mod node;
 pub mod operation;
 pub mod pow;
+pub mod session;
 pub mod simulation;
 pub mod store;
 pub mod tapehash;
@@ -75,7 +76,7 @@ pub use keys::{Address, Seed};
 pub use message::Message;
 pub use node::{
     Counters, DefaultHooks, DropReason, Event, HookError, Hooks, Node, NodeConfig, NodeError,
-    Outbound, prepare_message,
+    Outbound, Verified, prepare_message,
 };
 pub use operation::{Op, Payload};
 pub use pow::Unmineable;

@@ -16,6 +16,8 @@ use gossip::operation::Payload;
 
 #[path = "../fuzz/harness/relay_input.rs"]
 mod relay_input;
+#[path = "../fuzz/harness/session_input.rs"]
+mod session_input;
 
 /// Every input kept for `target`, from the corpus and the regressions.
 fn inputs(target: &str) -> Vec<Vec<u8>> {
@@ -125,5 +127,14 @@ fn reconcile_inputs_run_without_panic_or_node_error() {
     assert!(!all.is_empty(), "the reconcile corpus is committed");
     for data in all {
         reconcile::run_input(&data);
+    }
+}
+
+#[test]
+fn session_input_inputs_run_without_panic_or_broken_books() {
+    let all = inputs("session_input");
+    assert!(!all.is_empty(), "the session_input corpus is committed");
+    for data in all {
+        session_input::run_input(&data);
     }
 }

@@ -19,11 +19,12 @@ pub(crate) struct Inbound {
     pub from: Option<Address>,
     /// The message as received.
     pub message: Message,
-    /// The message difficulty asked of the connection it came on, when it
-    /// came: a neighbour that leaves before the message is verified (a
-    /// learned peer that sent and closed) does not turn what it sent into
-    /// a stranger's, held to the default difficulty.
-    pub difficulty: u32,
+    /// The message difficulty of the connection it came on, as it was when
+    /// the message came (the caller's, or the neighbour's then): a
+    /// neighbour that leaves before the message is verified (a learned
+    /// peer that sent and closed) does not turn what it sent into a
+    /// stranger's, held to the default difficulty.
+    pub difficulty: Option<u32>,
     /// Its verdict, once the engine has verified it (a batch at a time).
     pub verdict: Option<Verdict>,
 }

@@ -444,7 +444,7 @@ impl Relay {
                 let net = &self.outputs.net;
                 eprintln!(
                     "{}",
-                    net::status_line(t, &counters, &net.counters, &net.peers)
+                    net::status_line(t, &counters, &net.counters, net.peers())
                 );
             }
             if self.outputs.delivery_is_full() {
@@ -500,7 +500,7 @@ impl Relay {
     fn report(&self, counters: &Counters, last: bool) {
         let Some(path) = &self.metrics else { return };
         let net = &self.outputs.net;
-        let mut text = net::prometheus(counters, &net.counters, &net.peers);
+        let mut text = net::prometheus(counters, &net.counters, net.peers());
         text.push_str(&format!(
             "# TYPE gossip_relay_deliveries_pending gauge\ngossip_relay_deliveries_pending {}\n",
             self.outputs.tally.deferred

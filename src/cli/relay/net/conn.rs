@@ -65,6 +65,7 @@ impl SendTotal {
     }
 
     /// Bytes queued now, on all connections.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bytes.load(Ordering::SeqCst)
     }
@@ -99,6 +100,8 @@ pub struct ConnWriter {
     /// Set when the connection is closed from this side: the reader stops
     /// waiting for room in the input bound.
     closing: Arc<AtomicBool>,
+    /// Bytes written whole since [`ConnWriter::take_written`] last asked.
+    written: Arc<AtomicUsize>,
 }
 
 impl ConnWriter {
@@ -106,7 +109,9 @@ impl ConnWriter {
     /// bytes (and all queues together by `total`).
     fn spawn(stream: &Arc<TcpStream>, limit: usize, total: &Arc<SendTotal>) -> Self {
         let queue: Shared2<Queue> = Arc::default();
+        let written = Arc::new(AtomicUsize::new(0));
         let (q, out, t) = (Arc::clone(&queue), Arc::clone(stream), Arc::clone(total));
+        let w = Arc::clone(&written);
         std::thread::spawn(move || {
             let mut failed = false;
             while let Some(frame) = next_frame(&q) {
@@ -117,6 +122,7 @@ impl ConnWriter {
                     if written.is_ok() {
                         queue.bytes -= frame.len();
                         t.free(frame.len());
+                        w.fetch_add(frame.len(), Ordering::SeqCst);
                     }
                 }
                 if written.is_err() {
@@ -142,7 +148,14 @@ impl ConnWriter {
             limit,
             total: Arc::clone(total),
             closing: Arc::new(AtomicBool::new(false)),
+            written,
         }
+    }
+
+    /// Bytes written whole since the last call: what a session driving
+    /// this connection hears as drained.
+    pub fn take_written(&self) -> usize {
+        self.written.swap(0, Ordering::SeqCst)
     }
 
     /// Queues one frame; false when it does not fit this connection's
@@ -166,11 +179,6 @@ impl ConnWriter {
     /// Bytes queued, the frame being written included.
     pub fn queued_bytes(&self) -> usize {
         self.queue.0.lock().map_or(0, |q| q.bytes)
-    }
-
-    /// The bound on this connection's queue, bytes.
-    pub fn limit(&self) -> usize {
-        self.limit
     }
 
     /// Frames not yet written whole: queued, or being written.

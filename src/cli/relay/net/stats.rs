@@ -9,21 +9,7 @@ use std::path::Path;
 use gossip::{Address, Counters};
 use serde_json::json;
 
-/// Counters for one peer, over all its connections.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PeerStats {
-    /// Connections open to it now.
-    pub connected: u64,
-    /// Messages queued to it.
-    pub sent: u64,
-    /// Messages received from it.
-    pub received: u64,
-    /// Messages for it that were dropped: its queue was full, it was not
-    /// connected, or it did not take them before the relay ended.
-    pub dropped: u64,
-    /// When it last connected or sent a message (seconds since the epoch).
-    pub last_seen: Option<u64>,
-}
+pub use gossip::session::PeerStats;
 
 /// The relay's connection counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,0 +1,442 @@
+//! The session in memory: identification, routing and every bound, with
+//! no socket and no clock.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::crypto::{Cipher, Identity, PeerKey};
+use crate::keys::Seed;
+use crate::node::{NodeConfig, prepare_message};
+use crate::operation::{Op, Payload};
+
+const UNIX: u64 = 1_764_000_000;
+
+fn ident(n: u8) -> Identity {
+    Identity::from_seed(&Seed::from_bytes([n; 32]))
+}
+
+fn node() -> Node {
+    let config = NodeConfig {
+        message_difficulty: 0,
+        bulletin_difficulty: 0,
+        ..NodeConfig::default()
+    };
+    Node::new(ident(1), config)
+}
+
+/// A fresh request_sync_headers from `from` to `to`, at difficulty 0 (a
+/// new seal each time, so a new signature).
+fn message(from: &Identity, to: Address) -> Message {
+    let plain = Payload::Sync(Op::RequestSyncHeaders, [7; 32], Vec::new()).encode();
+    let key = PeerKey::recipient(&to).unwrap();
+    prepare_message(from, &key, to, &plain, UNIX as u32, 0, Cipher::default()).unwrap()
+}
+
+fn accepted() -> Opening {
+    Opening::Accepted { difficulty: 0 }
+}
+
+fn identified(s: &mut Session) -> Vec<(ConnId, Address)> {
+    s.drain_events()
+        .filter_map(|e| match e {
+            SessionEvent::PeerIdentified { conn, peer } => Some((conn, peer)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closes(s: &mut Session) -> Vec<(ConnId, CloseReason)> {
+    s.drain_events()
+        .filter_map(|e| match e {
+            SessionEvent::Close { conn, reason } => Some((conn, reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn outbound(peer: Address, size: usize) -> Outbound {
+    let mut m = Message::new(ident(1).address(), peer, UNIX as u32, vec![0; size]);
+    m.nonce = 0;
+    Outbound {
+        peer,
+        op: Op::StoreAndForward,
+        bulletin: Some(([1; 32], [2; 32])),
+        message: m,
+    }
+}
+
+#[test]
+fn a_valid_fresh_message_identifies_its_signer_as_a_learned_neighbour() {
+    let (mut n, mut s, now) = (
+        node(),
+        Session::new(SessionConfig::default()),
+        Instant::now(),
+    );
+    let alice = ident(2);
+    s.opened(ConnId(1), accepted(), &mut n, now, UNIX).unwrap();
+    assert_eq!(s.peer_on(ConnId(1)), None);
+    s.receive(ConnId(1), message(&alice, n.address()), &mut n, now, UNIX)
+        .unwrap();
+    assert_eq!(identified(&mut s), vec![(ConnId(1), alice.address())]);
+    assert_eq!(s.route_to(&alice.address()), Some(ConnId(1)));
+    assert!(n.connection(&alice.address()).unwrap().is_learned());
+    n.run_until_idle(UNIX).unwrap();
+    assert_eq!(n.counters().accepted, 1);
+    // Gone with its last connection, leaving no trace.
+    s.closed(ConnId(1), &mut n);
+    assert_eq!(
+        s.drain_events().collect::<Vec<_>>(),
+        vec![SessionEvent::PeerGone {
+            peer: alice.address()
+        }]
+    );
+    assert!(n.connection(&alice.address()).is_none());
+    assert!(s.peers().is_empty());
+}
+
+#[test]
+fn a_forged_src_never_becomes_a_peer() {
+    let (mut n, mut s, now) = (
+        node(),
+        Session::new(SessionConfig::default()),
+        Instant::now(),
+    );
+    let (alice, mallory) = (ident(2), ident(3));
+    s.opened(ConnId(1), accepted(), &mut n, now, UNIX).unwrap();
+    // Mallory's message, claiming to be Alice's.
+    let mut forged = message(&mallory, n.address());
+    forged.src = alice.address();
+    s.receive(ConnId(1), forged, &mut n, now, UNIX).unwrap();
+    assert!(identified(&mut s).is_empty());
+    assert_eq!(s.peer_on(ConnId(1)), None);
+    assert!(n.connection(&alice.address()).is_none());
+    n.run_until_idle(UNIX).unwrap();
+    assert_eq!(n.counters().accepted, 0, "the forged message is dropped");
+}
+
+#[test]
+fn a_replay_binds_nothing_and_counts_as_invalid() {
+    let (mut n, mut s, now) = (
+        node(),
+        Session::new(SessionConfig::default()),
+        Instant::now(),
+    );
+    let alice = ident(2);
+    let m = message(&alice, n.address());
+    s.opened(ConnId(1), accepted(), &mut n, now, UNIX).unwrap();
+    s.opened(ConnId(2), accepted(), &mut n, now, UNIX).unwrap();
+    s.opened(ConnId(3), accepted(), &mut n, now, UNIX).unwrap();
+    s.receive(ConnId(1), m.clone(), &mut n, now, UNIX).unwrap();
+    // A copy in the same batch, before the engine has seen either.
+    s.receive(ConnId(2), m.clone(), &mut n, now, UNIX).unwrap();
+    n.run_until_idle(UNIX).unwrap();
+    s.end_batch();
+    // A copy once the node has taken it.
+    s.receive(ConnId(3), m, &mut n, now, UNIX).unwrap();
+    assert_eq!(identified(&mut s), vec![(ConnId(1), alice.address())]);
+    assert_eq!(s.peer_on(ConnId(2)), None);
+    assert_eq!(s.peer_on(ConnId(3)), None);
+    assert_eq!(s.route_to(&alice.address()), Some(ConnId(1)));
+}
+
+#[test]
+fn answers_to_a_stranger_go_back_on_the_connection_its_request_came_on() {
+    let (mut n, mut s, now) = (
+        node(),
+        Session::new(SessionConfig::default()),
+        Instant::now(),
+    );
+    let (alice, bob, stranger) = (ident(2), ident(3), ident(4));
+    for (id, who) in [(1, &alice), (2, &bob)] {
+        s.opened(ConnId(id), accepted(), &mut n, now, UNIX).unwrap();
+        s.receive(ConnId(id), message(who, n.address()), &mut n, now, UNIX)
+            .unwrap();
+    }
+    // The stranger's request comes on Bob's connection.
+    s.receive(
+        ConnId(2),
+        message(&stranger, n.address()),
+        &mut n,
+        now,
+        UNIX,
+    )
+    .unwrap();
+    s.drain_events().for_each(drop);
+    assert_eq!(s.send(&outbound(stranger.address(), 10), &n), Sent::Queued);
+    let sent: Vec<ConnId> = s
+        .drain_events()
+        .filter_map(|e| match e {
+            SessionEvent::Send { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![ConnId(2)]);
+    // Bob's connection ends: no way back to the stranger.
+    s.closed(ConnId(2), &mut n);
+    assert_eq!(
+        s.send(&outbound(stranger.address(), 10), &n),
+        Sent::Unreachable
+    );
+}
+
+#[test]
+fn nothing_goes_to_a_peer_the_session_has_no_way_to() {
+    let (n, mut s) = (node(), Session::new(SessionConfig::default()));
+    let (nobody, dialed, local) = (ident(5), ident(6), ident(7));
+    s.expect(dialed.address());
+    s.heard_elsewhere(local.address());
+    assert_eq!(
+        s.send(&outbound(nobody.address(), 10), &n),
+        Sent::Unreachable
+    );
+    assert_eq!(s.send(&outbound(dialed.address(), 10), &n), Sent::Dropped);
+    assert_eq!(s.send(&outbound(local.address(), 10), &n), Sent::Elsewhere);
+    assert_eq!(s.drain_events().count(), 0);
+    assert_eq!(s.peers()[&dialed.address()].dropped, 1);
+}
+
+#[test]
+fn a_send_queue_is_bounded_in_bytes_as_the_driver_reports_them_written() {
+    let config = SessionConfig {
+        send_queue: 1000,
+        ..SessionConfig::default()
+    };
+    let (mut n, mut s, now) = (node(), Session::new(config), Instant::now());
+    let alice = ident(2);
+    s.opened(
+        ConnId(1),
+        Opening::Dialed {
+            peer: alice.address(),
+            difficulty: 0,
+        },
+        &mut n,
+        now,
+        UNIX,
+    )
+    .unwrap();
+    // A frame larger than the queue goes into an empty queue only.
+    let big = outbound(alice.address(), 2000);
+    assert_eq!(s.send(&big, &n), Sent::Queued);
+    let frame_len = s.queued_bytes(ConnId(1));
+    assert!(frame_len > 2000);
+    // Not while it is queued: the bulletin is owed instead.
+    assert_eq!(s.send(&outbound(alice.address(), 100), &n), Sent::Deferred);
+    assert_eq!(s.owed(), 1);
+    s.drained(ConnId(1), frame_len);
+    assert_eq!(s.queued_bytes(ConnId(1)), 0);
+    // Small frames up to the bound, then no more.
+    let mut queued = 0;
+    let mut small = outbound(alice.address(), 100);
+    small.bulletin = None;
+    while s.send(&small, &n) == Sent::Queued {
+        queued += 1;
+    }
+    assert!(s.queued_bytes(ConnId(1)) <= 1000);
+    assert_eq!(queued, 1000 / s.queued_bytes(ConnId(1)).div_ceil(queued));
+    assert_eq!(s.peers()[&alice.address()].dropped, 1);
+    // Its send credit is the room left.
+    s.grant(&mut n);
+    assert_eq!(s.queued_total(), s.queued_bytes(ConnId(1)));
+}
+
+#[test]
+fn the_bound_on_all_queues_holds_across_connections() {
+    let config = SessionConfig {
+        send_total: 2000,
+        ..SessionConfig::default()
+    };
+    let (mut n, mut s, now) = (node(), Session::new(config), Instant::now());
+    let mut taken = 0;
+    for i in 0..8u8 {
+        let peer = ident(10 + i).address();
+        s.opened(
+            ConnId(u64::from(i)),
+            Opening::Dialed {
+                peer,
+                difficulty: 0,
+            },
+            &mut n,
+            now,
+            UNIX,
+        )
+        .unwrap();
+        for _ in 0..4 {
+            let mut o = outbound(peer, 300);
+            o.bulletin = None;
+            taken += usize::from(s.send(&o, &n) == Sent::Queued);
+        }
+    }
+    assert!(
+        s.queued_total() <= 2000,
+        "{} bytes queued",
+        s.queued_total()
+    );
+    assert!(taken < 32 && taken > 0);
+    // A connection's end gives its bytes back.
+    s.closed(ConnId(0), &mut n);
+    assert!(s.queued_total() < 2000);
+}
+
+#[test]
+fn an_accepted_connection_that_names_nobody_is_closed_at_the_bind_timeout() {
+    let (mut n, mut s, t0) = (
+        node(),
+        Session::new(SessionConfig::default()),
+        Instant::now(),
+    );
+    s.opened(ConnId(1), accepted(), &mut n, t0, UNIX).unwrap();
+    s.opened(ConnId(2), accepted(), &mut n, t0, UNIX).unwrap();
+    s.receive(ConnId(2), message(&ident(2), n.address()), &mut n, t0, UNIX)
+        .unwrap();
+    s.drain_events().for_each(drop);
+    let due = s.poll_timeout().unwrap();
+    assert_eq!(due, t0 + DEFAULT_BIND_TIMEOUT);
+    s.handle_timeout(due - Duration::from_millis(1));
+    assert!(closes(&mut s).is_empty());
+    s.handle_timeout(due);
+    assert_eq!(closes(&mut s), vec![(ConnId(1), CloseReason::Unbound)]);
+    assert_eq!(s.closed(ConnId(1), &mut n), Some(CloseReason::Unbound));
+    // The bound one is left to the idle timeout.
+    assert_eq!(s.poll_timeout(), Some(t0 + DEFAULT_IDLE_TIMEOUT));
+    s.handle_timeout(t0 + DEFAULT_IDLE_TIMEOUT);
+    assert_eq!(closes(&mut s), vec![(ConnId(2), CloseReason::Idle)]);
+}
+
+#[test]
+fn past_max_connections_the_oldest_unbound_one_is_evicted() {
+    let config = SessionConfig {
+        max_connections: 2,
+        ..SessionConfig::default()
+    };
+    let (mut n, mut s, t0) = (node(), Session::new(config), Instant::now());
+    let at = |ms| t0 + Duration::from_millis(ms);
+    s.opened(ConnId(1), accepted(), &mut n, at(0), UNIX)
+        .unwrap();
+    s.opened(ConnId(2), accepted(), &mut n, at(1), UNIX)
+        .unwrap();
+    // Dialed connections do not count.
+    let dialed = Opening::Dialed {
+        peer: ident(9).address(),
+        difficulty: 0,
+    };
+    s.opened(ConnId(9), dialed, &mut n, at(1), UNIX).unwrap();
+    s.drain_events().for_each(drop);
+    s.opened(ConnId(3), accepted(), &mut n, at(2), UNIX)
+        .unwrap();
+    assert_eq!(closes(&mut s), vec![(ConnId(1), CloseReason::Evicted)]);
+    s.closed(ConnId(1), &mut n);
+    // 2 and 3 both bound: the new one goes.
+    for (id, who) in [(2, 2), (3, 3)] {
+        s.receive(
+            ConnId(id),
+            message(&ident(who), n.address()),
+            &mut n,
+            at(3),
+            UNIX,
+        )
+        .unwrap();
+    }
+    s.drain_events().for_each(drop);
+    s.opened(ConnId(4), accepted(), &mut n, at(4), UNIX)
+        .unwrap();
+    assert_eq!(closes(&mut s), vec![(ConnId(4), CloseReason::Evicted)]);
+}
+
+#[test]
+fn a_connection_is_closed_at_its_invalid_message_limit() {
+    let (mut n, mut s, now) = (
+        node(),
+        Session::new(SessionConfig::default()),
+        Instant::now(),
+    );
+    s.opened(ConnId(1), accepted(), &mut n, now, UNIX).unwrap();
+    let mut bad = message(&ident(2), n.address());
+    bad.sig = [1; 64];
+    for i in 1..=DEFAULT_MAX_INVALID {
+        assert!(closes(&mut s).is_empty(), "open after {} invalid", i - 1);
+        s.receive(ConnId(1), bad.clone(), &mut n, now, UNIX)
+            .unwrap();
+    }
+    assert_eq!(closes(&mut s), vec![(ConnId(1), CloseReason::Invalid)]);
+    // What it sends from then on is not looked at.
+    s.receive_bytes(ConnId(1), b"junk", &mut n, now, UNIX)
+        .unwrap();
+    assert!(s.drain_events().next().is_none());
+    // On a bound connection, the engine's verdicts count.
+    s.opened(ConnId(2), accepted(), &mut n, now, UNIX).unwrap();
+    s.receive(
+        ConnId(2),
+        message(&ident(3), n.address()),
+        &mut n,
+        now,
+        UNIX,
+    )
+    .unwrap();
+    let mut bad = message(&ident(3), n.address());
+    bad.sig = [1; 64];
+    for _ in 0..DEFAULT_MAX_INVALID {
+        s.receive(ConnId(2), bad.clone(), &mut n, now, UNIX)
+            .unwrap();
+    }
+    n.run_until_idle(UNIX).unwrap();
+    s.drain_events().for_each(drop);
+    let events: Vec<Event> = n.drain_events().collect();
+    events.iter().for_each(|e| {
+        s.note(e);
+    });
+    assert_eq!(closes(&mut s), vec![(ConnId(2), CloseReason::Invalid)]);
+}
+
+#[test]
+fn reply_routes_are_bounded() {
+    let config = SessionConfig {
+        max_reply_routes: 3,
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(config);
+    for i in 0..10 {
+        s.heard_elsewhere(ident(20 + i).address());
+    }
+    assert_eq!(s.reply_routes(), 3);
+}
+
+#[test]
+fn a_message_on_a_bound_connection_is_verified_at_the_connections_difficulty() {
+    let (mut n, mut s, now) = (
+        node(),
+        Session::new(SessionConfig::default()),
+        Instant::now(),
+    );
+    let alice = ident(2);
+    // A configured neighbour at difficulty 0, on a connection that asks 30
+    // bits of work: a message mined at 0 is refused there.
+    n.add_neighbour(alice.address(), 0).unwrap();
+    let trusted = Opening::Trusted {
+        peer: alice.address(),
+        difficulty: 30,
+    };
+    s.opened(ConnId(1), trusted, &mut n, now, UNIX).unwrap();
+    s.receive(ConnId(1), message(&alice, n.address()), &mut n, now, UNIX)
+        .unwrap();
+    n.run_until_idle(UNIX).unwrap();
+    assert_eq!(n.counters().accepted, 0);
+}
+
+#[test]
+fn a_first_message_is_verified_once_and_not_again_by_the_engine() {
+    let (mut n, mut s, now) = (
+        node(),
+        Session::new(SessionConfig::default()),
+        Instant::now(),
+    );
+    let alice = ident(2);
+    s.opened(ConnId(1), accepted(), &mut n, now, UNIX).unwrap();
+    s.receive(ConnId(1), message(&alice, n.address()), &mut n, now, UNIX)
+        .unwrap();
+    assert_eq!(identified(&mut s), vec![(ConnId(1), alice.address())]);
+    // The engine runs past the message's TTL: verified again there, it
+    // would be too old. It keeps the verdict the session got.
+    n.run_until_idle(UNIX + 400).unwrap();
+    assert_eq!(n.counters().accepted, 1);
+    assert_eq!(n.counters().drops_of("too_old"), 0);
+}
