@@ -99,10 +99,16 @@ impl Peers {
         unix_now: u64,
     ) -> Option<ConnId> {
         let c = self.conns.get(&conn).filter(|c| !c.closing)?;
-        let fresh = !node.is_replay(&message, unix_now) && self.batch_sigs.insert(message.sig);
+        // Only a valid message takes its signature out of play for this
+        // batch: a corrupted copy sent first (a forged src under a real
+        // signature) must not make the real message look like a replay.
+        let fresh = |peers: &Self| {
+            !node.is_replay(&message, unix_now) && !peers.batch_sigs.contains(&message.sig)
+        };
         let peer = match c.peer {
             Some(peer) => peer,
-            None if fresh && node.verify(&message, self.difficulty, unix_now).is_valid() => {
+            None if fresh(self) && node.verify(&message, self.difficulty, unix_now).is_valid() => {
+                self.batch_sigs.insert(message.sig);
                 let src = message.src;
                 if !self.bind(conn, src, node) {
                     return self.close(conn);
