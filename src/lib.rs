@@ -66,6 +66,7 @@ pub mod net;
 pub mod node;
 pub mod operation;
 pub mod pow;
+pub mod session;
 pub mod simulation;
 pub mod store;
 pub mod tapehash;
@@ -79,7 +80,7 @@ pub use keys::{Address, Seed};
 pub use message::Message;
 pub use node::{
     Counters, DefaultHooks, DropReason, Event, HookError, Hooks, Node, NodeConfig, NodeError,
-    Outbound, prepare_message,
+    Outbound, Verified, prepare_message,
 };
 pub use operation::{Op, Payload};
 pub use pow::Unmineable;

@@ -19,7 +19,7 @@ use super::seen::SeenSet;
 use super::sync::{Held, Reconcile, SyncAlgorithm, SyncOut, SyncStatus};
 use super::{
     Action, Connection, Counters, DefaultHooks, DropReason, Event, Hooks, NodeConfig, NodeError,
-    Outbound,
+    Outbound, Verified,
 };
 use crate::bulletin::Bulletin;
 use crate::crypto::Identity;
@@ -219,15 +219,59 @@ impl<H: Hooks> Node<H> {
     /// Queues a received message, or drops it (counted as received and
     /// `over_cap`) when `max_inbound` messages are already waiting.
     pub(super) fn push_inbound(&mut self, from: Option<Address>, message: Message) {
-        if self.queues.inbound.len() >= self.config.max_inbound {
-            self.counters.received += 1;
-            self.dropped(from, DropReason::OverCap);
-            return;
-        }
-        self.queues.inbound.push_back(Inbound {
+        self.push_item(Inbound {
             from,
             message,
+            difficulty: None,
             verdict: None,
+        });
+    }
+
+    /// Queues an inbound item, or drops it (counted as received and
+    /// `over_cap`) when `max_inbound` messages are already waiting.
+    pub(super) fn push_item(&mut self, item: Inbound) {
+        if self.queues.inbound.len() >= self.config.max_inbound {
+            self.counters.received += 1;
+            self.dropped(item.from, DropReason::OverCap);
+            return;
+        }
+        self.queues.inbound.push_back(item);
+    }
+
+    /// A received message on a connection bound to `peer` whose message
+    /// difficulty is `difficulty`: verified once, at that difficulty (in
+    /// the next batch), whatever the neighbour's own difficulty is.
+    pub fn receive_on(&mut self, peer: Address, difficulty: u32, message: Message) {
+        self.push_item(Inbound {
+            from: Some(peer),
+            message,
+            difficulty: Some(difficulty),
+            verdict: None,
+        });
+    }
+
+    /// Verifies a received message at a connection's message `difficulty`
+    /// and `now`, without taking it in. The result carries the verdict, so
+    /// [`Node::receive_verified`] takes it without verifying it again:
+    /// how a driver learns who is on a connection from its first valid
+    /// message at the cost of one verification.
+    pub fn verify_received(&self, message: Message, difficulty: u32, now: u64) -> Verified {
+        let verdict = self.verify(&message, difficulty, now);
+        Verified { message, verdict }
+    }
+
+    /// A message already verified by [`Node::verify_received`], from the
+    /// connection to `from` (None: a connection that names no peer, whose
+    /// drops blame no neighbour). Its verdict stands: it is not verified
+    /// again. It is still checked for replays, shown to the hooks and
+    /// handled as any received message.
+    pub fn receive_verified(&mut self, from: Option<Address>, verified: Verified) {
+        let Verified { message, verdict } = verified;
+        self.push_item(Inbound {
+            from,
+            message,
+            difficulty: None,
+            verdict: Some(verdict),
         });
     }
 

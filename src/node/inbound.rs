@@ -9,9 +9,39 @@ use super::extensions;
 use super::queues::Inbound;
 use super::sync::{Held, SyncAlgorithm};
 use super::{Action, DropReason, Hooks, NodeError, Notice};
+use crate::keys::Address;
 use crate::message::Message;
 use crate::operation::{Op, Payload};
-use crate::verify::{self, Policy};
+use crate::verify::{self, Policy, Verdict};
+
+/// A received message with the verdict the node gave it
+/// ([`Node::verify_received`]), at the difficulty of the connection it came
+/// on. [`Node::receive_verified`] takes it without verifying it again, so a
+/// message a driver had to judge (to learn who is on a connection) costs
+/// one verification, not two.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub(super) message: Message,
+    pub(super) verdict: Verdict,
+}
+
+impl Verified {
+    /// The message.
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// The verdict it got.
+    pub fn verdict(&self) -> &Verdict {
+        &self.verdict
+    }
+
+    /// Its signer, when it passed every check: the only src a driver may
+    /// take as the peer on the connection it came on.
+    pub fn valid_src(&self) -> Option<Address> {
+        self.verdict.is_valid().then_some(self.message.src)
+    }
+}
 
 impl<H: Hooks> Node<H> {
     /// Verifies every waiting received message not verified yet, as one
@@ -35,7 +65,10 @@ impl<H: Hooks> Node<H> {
     /// message difficulty of the connection it came on.
     pub(super) fn inbound_policy(&self, item: &Inbound, now: u64) -> Policy {
         let peer = item.from.as_ref().unwrap_or(&item.message.src);
-        self.policy(now, self.required_difficulty(peer))
+        let difficulty = item
+            .difficulty
+            .unwrap_or_else(|| self.required_difficulty(peer));
+        self.policy(now, difficulty)
     }
 
     /// A received message: verify it (unless verified in a batch

@@ -51,6 +51,7 @@ pub use engine::Node;
 pub use error::NodeError;
 pub use event::{DropReason, Event, Outbound};
 pub use hooks::{DefaultHooks, HookError, Hooks};
+pub use inbound::Verified;
 pub use notice::{NOTICE_LEN, NOTICE_PREFIX, Notice};
 pub use prepare::prepare_message;
 pub use replay::DEFAULT_REPLAY_CAPACITY;

@@ -19,6 +19,9 @@ pub(crate) struct Inbound {
     pub from: Option<Address>,
     /// The message as received.
     pub message: Message,
+    /// The message difficulty of the connection it came on, when the
+    /// caller named one; else the neighbour's (or the default).
+    pub difficulty: Option<u32>,
     /// Its verdict, once the engine has verified it (a batch at a time).
     pub verdict: Option<Verdict>,
 }
