@@ -1,10 +1,10 @@
 //! One connection: wire frames in (bounded by the max frame length and the
-//! handle's input budget), wire frames out (from a queue bounded in bytes,
-//! per connection and across all of them), and how it ends.
+//! handle's input budget), wire frames out (from a queue the session
+//! bounds in bytes: each frame written is reported back to it), and how
+//! it ends.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -18,9 +18,7 @@ use super::Limits;
 use super::transport::Io;
 use crate::codec::MAX_OBJECT;
 use crate::keys::Address;
-
-/// A connection's id, unique for the handle's run.
-pub(crate) type ConnId = u64;
+use crate::session::ConnId;
 
 /// The wire framing: a 4-byte big-endian length, then that many bytes; a
 /// length over `max` is refused from the prefix alone, before anything is
@@ -40,8 +38,6 @@ pub(crate) enum Why {
     Eof,
     /// Broken framing: a length over the max frame, or a frame cut short.
     Junk,
-    /// No whole frame came within the idle timeout.
-    Idle,
     /// The handle is shutting down.
     Stopped,
     /// This side closed it (the engine's decision, or the deadline).
@@ -77,8 +73,9 @@ pub(crate) struct Wiring {
     pub limits: Arc<Limits>,
     /// Bytes of whole frames read and not yet handled by the engine.
     pub in_flight: Arc<Semaphore>,
-    /// Bytes queued to send, on all connections together.
-    pub send_total: Arc<AtomicUsize>,
+    /// Bytes written, for the session's send-queue bounds (unbounded: at
+    /// most one report per frame the session let into a queue).
+    pub drained: mpsc::UnboundedSender<(ConnId, usize)>,
     /// Soft stop: no more reading, accepting or dialing; queues drain.
     pub stop: CancellationToken,
     /// Hard stop, at the shutdown deadline: sockets dropped as they are.
@@ -86,44 +83,19 @@ pub(crate) struct Wiring {
     pub tracker: TaskTracker,
 }
 
-/// The engine's side of a connection: its send queue, bounded in bytes,
-/// and the switch that closes it.
+/// The engine's side of a connection: its send queue (the session keeps
+/// it within its bounds) and the switch that closes it.
 pub(crate) struct Link {
     tx: mpsc::UnboundedSender<Bytes>,
-    queued: Arc<AtomicUsize>,
-    total: Arc<AtomicUsize>,
-    limits: Arc<Limits>,
     close: CancellationToken,
 }
 
 impl Link {
-    /// Queues a frame's payload; false (nothing queued) when it does not
-    /// fit: the connection's queue holds `send_queue` bytes (a larger frame
-    /// goes only into an empty queue), all queues together `send_total`
-    /// (a larger frame only when they are all empty). A frame is counted
-    /// until its last byte is written.
-    pub fn push(&self, frame: Bytes) -> bool {
-        let len = frame.len() + 4;
-        let queued = self.queued.load(Ordering::Acquire);
-        if queued > 0 && queued + len > self.limits.send_queue {
-            return false;
-        }
-        let total_limit = self.limits.send_total;
-        let took = self
-            .total
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-                (t == 0 || t + len <= total_limit).then_some(t + len)
-            });
-        if took.is_err() {
-            return false;
-        }
-        self.queued.fetch_add(len, Ordering::AcqRel);
-        if self.tx.send(frame).is_err() {
-            self.queued.fetch_sub(len, Ordering::AcqRel);
-            self.total.fetch_sub(len, Ordering::AcqRel);
-            return false;
-        }
-        true
+    /// Queues a frame's payload (the codec writes its length prefix).
+    pub fn push(&self, payload: Bytes) {
+        // Fails only once the connection has ended: the session hears of
+        // that end and gives its queued bytes back.
+        let _ = self.tx.send(payload);
     }
 
     /// Closes the connection now; what is queued is not written.
@@ -136,16 +108,12 @@ impl Link {
 /// the peer this side dialed; an accepted connection names none until the
 /// engine learns it from a verified message.
 pub(crate) async fn run(io: impl Io, dialed: Option<Address>, w: &Wiring) {
-    let conn = w.ids.fetch_add(1, Ordering::Relaxed);
+    let conn = ConnId(w.ids.fetch_add(1, Ordering::Relaxed));
     let (rd, wr) = tokio::io::split(io);
     let (tx, rx) = mpsc::unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
     let close = w.kill.child_token();
     let link = Link {
         tx,
-        queued: Arc::clone(&queued),
-        total: Arc::clone(&w.send_total),
-        limits: Arc::clone(&w.limits),
         close: close.clone(),
     };
     let opened = NetEvent::Opened { conn, dialed, link };
@@ -153,7 +121,7 @@ pub(crate) async fn run(io: impl Io, dialed: Option<Address>, w: &Wiring) {
         return;
     }
     let mut reading = Box::pin(read_frames(conn, rd, w));
-    let mut writing = Box::pin(write_frames(wr, rx, &queued, &w.send_total));
+    let mut writing = Box::pin(write_frames(conn, wr, rx, &w.drained));
     let why = tokio::select! {
         biased;
         () = close.cancelled() => Why::Closed,
@@ -168,32 +136,26 @@ pub(crate) async fn run(io: impl Io, dialed: Option<Address>, w: &Wiring) {
             _ = &mut writing => {}
         }
     }
-    // The queue is gone with the writer (a later push fails), and what it
-    // never wrote leaves the bound on all queues.
-    drop(writing);
-    drop(reading);
-    w.send_total
-        .fetch_sub(queued.swap(0, Ordering::AcqRel), Ordering::AcqRel);
     // Once the engine has stopped listening (shut down), nobody needs
     // telling and this fails at once.
     let _ = w.events.send(NetEvent::Closed { conn }).await;
 }
 
 /// Reads frames into the engine until the peer stops, the framing breaks,
-/// no whole frame comes within the idle timeout, or the handle stops.
+/// or the handle stops. (The session closes a connection that sends no
+/// whole message within its idle timeout.)
 async fn read_frames(conn: ConnId, rd: impl AsyncRead + Unpin, w: &Wiring) -> Why {
     let mut frames = FramedRead::new(rd, codec(w.limits.max_frame));
     loop {
         let next = tokio::select! {
             biased;
             () = w.stop.cancelled() => return Why::Stopped,
-            next = tokio::time::timeout(w.limits.idle_timeout, frames.next()) => next,
+            next = frames.next() => next,
         };
         let frame = match next {
-            Err(_) => return Why::Idle,
-            Ok(None) => return Why::Eof,
-            Ok(Some(Err(_))) => return Why::Junk,
-            Ok(Some(Ok(frame))) => frame,
+            None => return Why::Eof,
+            Some(Err(_)) => return Why::Junk,
+            Some(Ok(frame)) => frame,
         };
         // Held until the engine has handled the frame: while the budget
         // is spent, this connection reads no more (backpressure).
@@ -220,26 +182,21 @@ async fn read_frames(conn: ConnId, rd: impl AsyncRead + Unpin, w: &Wiring) -> Wh
 }
 
 /// Writes queued frames until the queue is closed and empty (then closes
-/// the write side) or the socket fails.
+/// the write side) or the socket fails; each frame written whole is
+/// reported, prefix included, for the session's bounds.
 async fn write_frames(
+    conn: ConnId,
     wr: impl AsyncWrite + Unpin,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
-    queued: &AtomicUsize,
-    total: &AtomicUsize,
+    drained: &mpsc::UnboundedSender<(ConnId, usize)>,
 ) -> std::io::Result<()> {
     let mut out = FramedWrite::new(wr, codec(MAX_OBJECT));
-    while let Some(frame) = rx.recv().await {
-        let len = frame.len() + 4;
+    while let Some(payload) = rx.recv().await {
+        let len = payload.len() + 4;
         // Flushed at once: a frame counts against the bounds until its
         // last byte is out.
-        let written = out.send(frame).await;
-        queued.fetch_sub(len, Ordering::AcqRel);
-        total.fetch_sub(len, Ordering::AcqRel);
-        written?;
+        out.send(payload).await?;
+        let _ = drained.send((conn, len));
     }
     out.into_inner().shutdown().await
 }
-
-/// The idle timeout's default: a connection with no whole frame for this
-/// long is closed (a trickle of bytes does not keep it open).
-pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);

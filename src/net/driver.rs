@@ -1,8 +1,10 @@
-//! The engine's task: it owns the [`Node`] and the peer table, takes the
+//! The engine's task: it owns the [`Node`] and its [`Session`] (which
+//! connection is which peer, routes, per-connection bounds), takes the
 //! handle's commands and the connections' frames, runs the node, carries
-//! out its events (send on a link, deliver to subscribers), and wakes for
-//! the node's timers. At shutdown it closes every send queue, gives the
-//! connections until the deadline to write them out, then drops them.
+//! out the node's events through the session (send on a link, deliver to
+//! subscribers) and the session's (write, close), and wakes for both
+//! timers. At shutdown it closes every send queue, gives the connections
+//! until the deadline to write them out, then drops them.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,13 +14,12 @@ use tokio::time::Instant;
 use tokio_util::bytes::Bytes;
 
 use super::NetError;
-use super::conn::{ConnId, Link, NetEvent, Wiring};
-use super::peers::Peers;
+use super::conn::{Link, NetEvent, Wiring};
 use crate::bulletin::Bulletin;
 use crate::ids::{Id, Key};
 use crate::keys::Address;
-use crate::message::Message;
-use crate::node::{DropReason, Event, Node, NodeError};
+use crate::node::{Event, Node, NodeError};
+use crate::session::{ConnId, Opening, Session, SessionEvent};
 use crate::unix_now;
 
 /// Frames taken off the channel before the node runs: verified together.
@@ -52,12 +53,15 @@ pub(crate) enum Command {
 
 pub(crate) struct Driver {
     pub node: Node,
-    pub peers: Peers,
+    pub session: Session,
+    /// Message difficulty asked of peers on every connection.
+    pub difficulty: u32,
     pub links: HashMap<ConnId, Link>,
     /// Each followed topic's subscribers.
     pub subscribers: HashMap<Id, Vec<mpsc::Sender<Bulletin>>>,
     pub commands: mpsc::Receiver<Command>,
     pub events: mpsc::Receiver<NetEvent>,
+    pub drained: mpsc::UnboundedReceiver<(ConnId, usize)>,
     pub wiring: Wiring,
     pub deadline: Duration,
 }
@@ -83,11 +87,17 @@ impl Driver {
                     Some(command) => self.command(command)?,
                     None => return Ok(()),
                 },
+                Some((conn, bytes)) = self.drained.recv() => {
+                    self.session.drained(conn, bytes);
+                    while let Ok((conn, bytes)) = self.drained.try_recv() {
+                        self.session.drained(conn, bytes);
+                    }
+                }
                 Some(event) = self.events.recv() => {
-                    self.net_event(event, &mut permits);
+                    self.net_event(event, &mut permits)?;
                     while permits.len() < BATCH {
                         let Ok(event) = self.events.try_recv() else { break };
-                        self.net_event(event, &mut permits);
+                        self.net_event(event, &mut permits)?;
                     }
                 }
                 () = tokio::time::sleep_until(wake) => {
@@ -99,9 +109,7 @@ impl Driver {
                         self.node.delete_old_content(now).map_err(NodeError::from)?;
                         next_purge = Instant::now() + PURGE_EVERY;
                     }
-                    for conn in self.peers.sweep(Instant::now().into_std()) {
-                        self.close(conn);
-                    }
+                    self.session.handle_timeout(Instant::now().into_std());
                 }
             }
             self.run_node()?;
@@ -110,7 +118,7 @@ impl Driver {
         }
     }
 
-    /// The soonest of the node's timer, the purge and the bind sweep.
+    /// The soonest of the node's timer, the purge and the session's.
     fn next_wake(&self, next_purge: Instant) -> Instant {
         let now = Instant::now();
         let mut wake = next_purge;
@@ -118,7 +126,7 @@ impl Driver {
             let secs = at.saturating_sub(unix_now());
             wake = wake.min(now + Duration::from_secs(secs).max(MIN_WAKE));
         }
-        if let Some(at) = self.peers.next_sweep() {
+        if let Some(at) = self.session.poll_timeout() {
             wake = wake.min(Instant::from_std(at).max(now + MIN_WAKE));
         }
         wake
@@ -148,14 +156,14 @@ impl Driver {
                     self.node.subscribe(topic);
                     self.set_sync_topics();
                     // What the peers already hold on it comes by sync.
-                    for peer in self.peers.peers() {
+                    for peer in self.connected() {
                         self.node.request_sync(peer, topic);
                     }
                 }
                 let _ = reply.send(rx);
             }
             Command::Peers { reply } => {
-                let _ = reply.send(self.peers.peers());
+                let _ = reply.send(self.connected());
             }
         }
         Ok(())
@@ -169,14 +177,30 @@ impl Driver {
         self.node.set_sync_topics(topics);
     }
 
-    fn net_event(&mut self, event: NetEvent, permits: &mut Vec<OwnedSemaphorePermit>) {
+    /// The peers with a connection up.
+    fn connected(&self) -> Vec<Address> {
+        let peers = self.session.peers().iter();
+        peers
+            .filter(|(_, s)| s.connected > 0)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    fn net_event(
+        &mut self,
+        event: NetEvent,
+        permits: &mut Vec<OwnedSemaphorePermit>,
+    ) -> Result<(), NetError> {
+        let (now, unix) = (Instant::now().into_std(), unix_now());
+        let difficulty = self.difficulty;
         match event {
             NetEvent::Opened { conn, dialed, link } => {
                 self.links.insert(conn, link);
-                let now = Instant::now().into_std();
-                for closed in self.peers.opened(conn, dialed, &mut self.node, now) {
-                    self.close(closed);
-                }
+                let how = match dialed {
+                    Some(peer) => Opening::Dialed { peer, difficulty },
+                    None => Opening::Accepted { difficulty },
+                };
+                self.session.opened(conn, how, &mut self.node, now, unix)?;
             }
             NetEvent::Frame {
                 conn,
@@ -184,65 +208,69 @@ impl Driver {
                 permit,
             } => {
                 permits.push(permit);
-                let close = match Message::unpack(&frame) {
-                    Ok(message) => self
-                        .peers
-                        .received(conn, message, &mut self.node, unix_now()),
-                    Err(_) => self.peers.malformed(conn),
-                };
-                if let Some(conn) = close {
-                    self.close(conn);
-                }
+                self.session
+                    .receive_bytes(conn, &frame, &mut self.node, now, unix)?;
             }
             NetEvent::Closed { conn } => {
                 self.links.remove(&conn);
-                self.peers.closed(conn, &mut self.node);
+                self.session.closed(conn, &mut self.node);
             }
         }
+        Ok(())
     }
 
-    fn close(&mut self, conn: ConnId) {
-        if let Some(link) = self.links.remove(&conn) {
-            link.close();
-        }
-    }
-
-    /// Runs the node to idle and carries out its events.
+    /// Runs the node to idle within the links' send credit, carries out
+    /// its events through the session, forwards again what full links
+    /// were owed once they have room, then carries out the session's
+    /// events (frames to write, connections to close).
     fn run_node(&mut self) -> Result<(), NetError> {
-        let now = unix_now();
-        self.node.run_until_idle_parallel(now)?;
-        self.peers.end_batch();
-        let events: Vec<Event> = self.node.drain_events().collect();
-        let mut delivered: Vec<Key> = Vec::new();
-        for event in events {
-            match event {
-                Event::Send(out) => {
-                    // No link to the peer (a dialed peer not connected now
-                    // catches up by sync when it is): nothing is sent.
-                    if let Some(link) = self.peers.route(&out.peer).and_then(|c| self.links.get(&c))
-                    {
-                        link.push(Bytes::from(out.message.pack()));
+        let unix = unix_now();
+        loop {
+            self.session.grant(&mut self.node);
+            self.node.run_until_idle_parallel(unix)?;
+            self.session.end_batch();
+            let events: Vec<Event> = self.node.drain_events().collect();
+            let mut delivered: Vec<Key> = Vec::new();
+            for event in events {
+                match event {
+                    // A peer the session has no way to (a dialed peer not
+                    // connected now catches up by sync) gets nothing.
+                    Event::Send(out) => {
+                        self.session.send(&out, &self.node);
+                    }
+                    Event::Deliver(bulletin) => {
+                        delivered.push(bulletin.key());
+                        self.deliver(bulletin);
+                    }
+                    other => {
+                        self.session.note(&other);
                     }
                 }
-                Event::Deliver(bulletin) => {
-                    delivered.push(bulletin.key());
-                    self.deliver(bulletin);
+            }
+            if !delivered.is_empty() {
+                self.node
+                    .confirm_delivered(&delivered)
+                    .map_err(NodeError::from)?;
+            }
+            if !self.session.owes() || !self.session.repair(&mut self.node, unix)?.queued {
+                break;
+            }
+        }
+        for event in self.session.drain_events().collect::<Vec<_>>() {
+            match event {
+                SessionEvent::Send { conn, frame } => {
+                    if let Some(link) = self.links.get(&conn) {
+                        // The session framed it; the codec frames again.
+                        link.push(Bytes::from(frame).slice(4..));
+                    }
                 }
-                Event::Dropped {
-                    from: Some(peer),
-                    reason: DropReason::Invalid(_) | DropReason::Malformed,
-                } => {
-                    if let Some(conn) = self.peers.invalid_from(&peer) {
-                        self.close(conn);
+                SessionEvent::Close { conn, .. } => {
+                    if let Some(link) = self.links.get(&conn) {
+                        link.close();
                     }
                 }
                 _ => {}
             }
-        }
-        if !delivered.is_empty() {
-            self.node
-                .confirm_delivered(&delivered)
-                .map_err(NodeError::from)?;
         }
         Ok(())
     }

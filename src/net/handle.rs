@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
+
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -14,9 +15,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::conn::{DEFAULT_IDLE_TIMEOUT, Wiring};
+use super::conn::Wiring;
 use super::driver::{Command, Driver};
-use super::peers::Peers;
 use super::{Limits, NetAddr, NetError, Tcp, Transport, dial, listen};
 use crate::bulletin::Bulletin;
 use crate::codec::MAX_OBJECT;
@@ -24,6 +24,7 @@ use crate::crypto::Identity;
 use crate::ids::Id;
 use crate::keys::Address;
 use crate::node::{Node, NodeConfig};
+use crate::session::{Session, SessionConfig};
 use crate::store::BulletinStore;
 use crate::unix_now;
 
@@ -43,6 +44,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 /// How long an accepted connection may go without a verified message
 /// before it is closed, by default.
 pub const DEFAULT_BIND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may go without a whole message, by default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long shutdown waits for queued frames to be written, by default.
 pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 /// Bulletins a subscription holds that its reader has not taken, by
@@ -184,19 +187,23 @@ impl Builder {
         };
         let limits = Arc::new(self.limits);
         let (events_tx, events) = mpsc::channel(BATCH_CHANNEL);
+        let (drained_tx, drained) = mpsc::unbounded_channel();
         let wiring = Wiring {
             events: events_tx,
             ids: Arc::new(AtomicU64::new(0)),
             in_flight: Arc::new(Semaphore::new(limits.in_flight)),
-            send_total: Arc::new(AtomicUsize::new(0)),
+            drained: drained_tx,
             stop: CancellationToken::new(),
             kill: CancellationToken::new(),
             tracker: TaskTracker::new(),
             limits: Arc::clone(&limits),
         };
         let mut node = node;
+        let difficulty = node.config().message_difficulty;
+        let mut session = Session::new(session_config(&limits));
         for (peer, _) in &self.connect {
-            node.add_neighbour(*peer, node.config().message_difficulty)?;
+            node.add_neighbour(*peer, difficulty)?;
+            session.expect(*peer);
         }
         let mut bound = Vec::new();
         for addr in &self.listen {
@@ -223,16 +230,17 @@ impl Builder {
             };
         }
         let address = node.address();
-        let difficulty = node.config().message_difficulty;
         let (commands_tx, commands) = mpsc::channel(64);
         let stop = wiring.stop.clone();
         let mut driver = Driver {
             node,
-            peers: Peers::new(limits.max_connections, limits.bind_timeout, difficulty),
+            session,
+            difficulty,
             links: HashMap::new(),
             subscribers: HashMap::new(),
             commands,
             events,
+            drained,
             wiring,
             deadline: limits.shutdown_deadline,
         };
@@ -249,6 +257,17 @@ impl Builder {
             }),
         })
     }
+}
+
+/// The session's bounds, from the handle's.
+fn session_config(limits: &Limits) -> SessionConfig {
+    let mut config = SessionConfig::default();
+    config.max_connections = limits.max_connections;
+    config.bind_timeout = limits.bind_timeout;
+    config.idle_timeout = Some(limits.idle_timeout);
+    config.send_queue = limits.send_queue;
+    config.send_total = limits.send_total;
+    config
 }
 
 /// Frames (and connection events) waiting for the engine.

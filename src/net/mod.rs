@@ -78,7 +78,6 @@ mod driver;
 mod error;
 mod handle;
 mod listen;
-mod peers;
 mod transport;
 
 use std::time::Duration;
@@ -86,9 +85,9 @@ use std::time::Duration;
 pub use addr::NetAddr;
 pub use error::NetError;
 pub use handle::{
-    Builder, DEFAULT_BIND_TIMEOUT, DEFAULT_IN_FLIGHT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAME,
-    DEFAULT_SEND_QUEUE, DEFAULT_SEND_TOTAL, DEFAULT_SHUTDOWN_DEADLINE,
-    DEFAULT_SUBSCRIPTION_CAPACITY, Gossip, Subscription,
+    Builder, DEFAULT_BIND_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_IN_FLIGHT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAME, DEFAULT_SEND_QUEUE, DEFAULT_SEND_TOTAL,
+    DEFAULT_SHUTDOWN_DEADLINE, DEFAULT_SUBSCRIPTION_CAPACITY, Gossip, Subscription,
 };
 #[cfg(unix)]
 pub use transport::Unix;
