@@ -261,13 +261,14 @@ impl Builder {
 
 /// The session's bounds, from the handle's.
 fn session_config(limits: &Limits) -> SessionConfig {
-    let mut config = SessionConfig::default();
-    config.max_connections = limits.max_connections;
-    config.bind_timeout = limits.bind_timeout;
-    config.idle_timeout = Some(limits.idle_timeout);
-    config.send_queue = limits.send_queue;
-    config.send_total = limits.send_total;
-    config
+    SessionConfig {
+        max_connections: limits.max_connections,
+        bind_timeout: limits.bind_timeout,
+        idle_timeout: Some(limits.idle_timeout),
+        send_queue: limits.send_queue,
+        send_total: limits.send_total,
+        ..SessionConfig::default()
+    }
 }
 
 /// Frames (and connection events) waiting for the engine.

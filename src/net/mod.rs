@@ -32,7 +32,9 @@
 //!
 //! Run it as `chat listen 127.0.0.1:7000` in one terminal; it prints its
 //! address. Then `chat connect ADDRESS 127.0.0.1:7000` in another. Each
-//! line typed is published on "chat"; each line delivered is printed.
+//! line typed is published on "chat"; each line delivered is printed. It
+//! needs `gossip` and `tokio` with the `rt-multi-thread`, `macros`,
+//! `io-std` and `io-util` features.
 //!
 //! ```no_run
 //! use gossip::net::{Gossip, NetAddr};
