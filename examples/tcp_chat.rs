@@ -1,127 +1,81 @@
-//! A small chat between two processes over TCP, built on the library only.
+//! A chat between two processes over TCP, on `gossip::net`.
 //!
 //! `cargo run --example tcp_chat` starts Alice: she listens on a loopback
 //! port and starts Bob as a second process (this same program, given the
-//! port and her address). Each side owns its socket; its node only takes
-//! messages in and gives events out. Frames on the wire are the relay's:
-//! a 4-byte big-endian length, then the packed message.
-//!
-//! Bob connects and says hello on "chat"; Alice learns his address from
-//! the src of his first message, makes him a neighbour and answers; Bob
-//! prints her answer and leaves; Alice waits for him and exits. Each
-//! follows "chat", so each also delivers its own lines.
+//! port and her address, which he needs to seal messages to her). Bob
+//! dials her and says hello on "chat"; Alice learns him from his first
+//! verified message (never from a claimed sender), answers, and waits for
+//! him to leave. Each follows "chat", so each also hears its own lines.
 
-use std::io::{BufReader, BufWriter, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::Command;
+use std::time::Duration;
 
-use gossip::codec::{Format, Kind, Object, ObjectReader, write_object};
-use gossip::{Address, Event, Identity, Node, NodeConfig, Seed, topic_id, unix_now};
+use gossip::net::{Gossip, Subscription};
+use gossip::{Identity, Seed, topic_id};
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// A node following "chat", and its side of one TCP connection.
-struct Chat {
-    name: &'static str,
-    node: Node,
-    reader: ObjectReader<BufReader<TcpStream>>,
-    writer: BufWriter<TcpStream>,
-}
-
-impl Chat {
-    fn new(name: &'static str, identity: Identity, stream: TcpStream) -> Result<Self> {
-        let mut node = Node::new(identity, NodeConfig::default());
-        node.subscribe(topic_id(b"chat"));
-        Ok(Self {
-            name,
-            node,
-            reader: ObjectReader::new(BufReader::new(stream.try_clone()?), Kind::Message),
-            writer: BufWriter::new(stream),
-        })
-    }
-
-    /// Publishes a line on "chat" (mined to the node's bulletin difficulty).
-    fn say(&mut self, text: &str) -> Result<()> {
-        self.node
-            .publish_new(topic_id(b"chat"), text.as_bytes().to_vec(), unix_now())?;
-        self.pump().map(drop)
-    }
-
-    /// Runs the node, writes what it sends and prints what it delivers;
-    /// returns the lines delivered.
-    fn pump(&mut self) -> Result<Vec<String>> {
-        self.node.run_until_idle_parallel(unix_now())?;
-        let mut heard = Vec::new();
-        for event in self.node.drain_events() {
-            match event {
-                Event::Send(out) => write_object(
-                    &mut self.writer,
-                    &Object::Message(out.message),
-                    Format::Wire,
-                )?,
-                Event::Deliver(b) => {
-                    let line = String::from_utf8_lossy(&b.content).into_owned();
-                    println!("{} delivered: {line}", self.name);
-                    heard.push(line);
-                }
-                Event::Dropped { reason, .. } => eprintln!("{}: dropped: {reason}", self.name),
-                _ => {}
-            }
+/// The next line on "chat" that is not one of `own`'s.
+async fn hear(chat: &mut Subscription, own: &str) -> Result<String> {
+    let wait = Duration::from_secs(60);
+    loop {
+        let b = tokio::time::timeout(wait, chat.recv())
+            .await?
+            .ok_or("handle closed")?;
+        let line = String::from_utf8_lossy(&b.content).into_owned();
+        if line != own {
+            return Ok(line);
         }
-        self.writer.flush()?;
-        Ok(heard)
-    }
-
-    /// Reads the next message off the socket into the node, and pumps;
-    /// returns the lines delivered.
-    fn hear(&mut self) -> Result<Vec<String>> {
-        let Some(item) = self.reader.next() else {
-            return Err("the other side hung up".into());
-        };
-        let Object::Message(m) = item? else {
-            return Err("not a message".into());
-        };
-        if self.node.connection(&m.src).is_none() {
-            // A listener learns its peer from the src of its first message.
-            self.node.add_neighbour(m.src, 1)?;
-        }
-        self.node.receive(m);
-        self.pump()
     }
 }
 
-fn alice() -> Result<()> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port().to_string();
-    let identity = Identity::from_seed(&Seed::generate());
-    // Bob needs Alice's address to seal to her: he gets it with the port.
-    let address = identity.address().to_string();
-    let mut bob = Command::new(std::env::current_exe()?)
-        .args(["bob", &port, &address])
+async fn alice() -> Result<()> {
+    let alice = Gossip::builder(Identity::from_seed(&Seed::generate()))
+        .listen("127.0.0.1:0".parse()?)
+        .spawn()
+        .await?;
+    let mut chat = alice.subscribe(topic_id(b"chat")).await?;
+    let at = alice.local_addrs()[0].to_string();
+    let mut bob = std::process::Command::new(std::env::current_exe()?)
+        .args(["bob", &at, &alice.address().to_string()])
         .spawn()?;
-    let mut alice = Chat::new("alice", identity, listener.accept()?.0)?;
-    assert_eq!(alice.hear()?, ["hello, alice"]);
-    alice.say("hi bob")?;
-    let status = bob.wait()?;
+    let line = hear(&mut chat, "hi bob").await?;
+    println!("alice heard: {line} (peers: {:?})", alice.peers().await?);
+    assert_eq!(line, "hello, alice");
+    alice.publish(topic_id(b"chat"), "hi bob").await?;
+    let status = tokio::task::spawn_blocking(move || bob.wait()).await??;
     assert!(status.success(), "bob failed: {status}");
+    alice.shutdown().await?;
     println!("alice: done");
     Ok(())
 }
 
-fn bob(port: &str, alice: &str) -> Result<()> {
-    let stream = TcpStream::connect(("127.0.0.1", port.parse::<u16>()?))?;
-    let mut bob = Chat::new("bob", Identity::from_seed(&Seed::generate()), stream)?;
-    bob.node.add_neighbour(Address::from_hex(alice)?, 1)?;
-    bob.say("hello, alice")?;
-    assert_eq!(bob.hear()?, ["hi bob"]);
+async fn bob(at: &str, alice: &str) -> Result<()> {
+    let bob = Gossip::builder(Identity::from_seed(&Seed::generate()))
+        .connect(alice.parse()?, at.parse()?)
+        .spawn()
+        .await?;
+    let mut chat = bob.subscribe(topic_id(b"chat")).await?;
+    // Dialing takes a moment: wait (a minute at most) until she is up.
+    let connected = async {
+        while bob.peers().await.map_or(true, |p| p.is_empty()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), connected).await?;
+    bob.publish(topic_id(b"chat"), "hello, alice").await?;
+    let line = hear(&mut chat, "hello, alice").await?;
+    println!("bob heard: {line}");
+    assert_eq!(line, "hi bob");
+    bob.shutdown().await?;
     println!("bob: done");
     Ok(())
 }
 
-fn main() -> Result<()> {
+#[tokio::main]
+async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
-        [role, port, alice] if role == "bob" => bob(port, alice),
-        _ => alice(),
+        [role, at, alice] if role == "bob" => bob(at, alice).await,
+        _ => alice().await,
     }
 }

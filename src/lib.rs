@@ -11,7 +11,9 @@
 //! The front door is re-exported here; the modules hold the rest (wire
 //! codecs in [`codec`], verification in [`verify`], stores in [`store`]).
 //! The `sqlite` feature (on by default) adds [`store::SqliteStore`]; the
-//! `cli` feature builds the `gossip` command.
+//! `net` feature (on by default) adds [`net`], a handle that runs a node
+//! over TCP or Unix sockets on tokio (a two-process chat is in its docs);
+//! the `cli` feature builds the `gossip` command.
 //!
 //! # Two nodes in memory
 //!
@@ -59,6 +61,8 @@ pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod message;
+#[cfg(feature = "net")]
+pub mod net;
 pub mod node;
 pub mod operation;
 pub mod pow;

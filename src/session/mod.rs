@@ -309,12 +309,17 @@ impl Session {
             return Ok(());
         };
         c.last_message = now;
-        let fresh = !node.is_replay(&message, unix_now) && self.batch_sigs.insert(message.sig);
-        let src = message.src;
+        // A signature is taken for this batch only by a message that
+        // verified, or that came from the peer bound to its connection: a
+        // corrupted copy (a forged src under a real signature) sent first
+        // must not make the real message look like a replay.
+        let (src, sig) = (message.src, message.sig);
+        let fresh = !node.is_replay(&message, unix_now) && !self.batch_sigs.contains(&sig);
         let Some(peer) = c.peer else {
             let verified = node.verify_received(message, c.difficulty, unix_now);
             match verified.valid_src() {
                 Some(src) if fresh => {
+                    self.batch_sigs.insert(sig);
                     self.bind(conn, src, node, unix_now)?;
                     self.heard(src, unix_now);
                     node.receive_verified(Some(src), verified);
@@ -328,6 +333,9 @@ impl Session {
             return Ok(());
         };
         let difficulty = c.difficulty;
+        if fresh && src == peer {
+            self.batch_sigs.insert(sig);
+        }
         if fresh && src != peer && node.connection(&src).is_none() {
             self.replies.insert(src, Route::Conn(conn));
         }

@@ -1,0 +1,103 @@
+//! Dialing a peer and keeping the link up: redial with exponential backoff
+//! and jitter (the relay's policy).
+
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::time::Instant;
+
+use super::conn::{self, Wiring};
+use super::{NetAddr, Transport};
+use crate::keys::Address;
+
+/// The first wait before a redial, and the longest.
+pub(crate) const BACKOFF_START: Duration = Duration::from_millis(250);
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// A connection that stayed up this long resets the backoff.
+pub(crate) const STABLE: Duration = Duration::from_secs(10);
+
+/// How long one dial may take.
+pub(crate) const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The waits between dials: 250 ms doubling to 30 s, each drawn from the
+/// upper half of its step (so peers that lost each other at once do not
+/// redial in step).
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    step: Duration,
+}
+
+impl Backoff {
+    pub fn new() -> Self {
+        Self {
+            step: BACKOFF_START,
+        }
+    }
+
+    /// The wait before the next dial; the step doubles.
+    pub fn next_wait(&mut self, rng: &mut impl Rng) -> Duration {
+        let wait = self.step.mul_f64(rng.gen_range(0.5..=1.0));
+        self.step = (self.step * 2).min(BACKOFF_MAX);
+        wait
+    }
+
+    /// Back to the first step (after a connection that stayed up).
+    pub fn reset(&mut self) {
+        self.step = BACKOFF_START;
+    }
+}
+
+/// Dials `peer` at `at` until the handle stops: each connection runs to
+/// its end, then the next dial waits out the backoff.
+pub(crate) async fn keep_dialing<T: Transport>(
+    transport: T,
+    peer: Address,
+    at: NetAddr,
+    w: Wiring,
+) {
+    let mut backoff = Backoff::new();
+    while !w.stop.is_cancelled() {
+        let started = Instant::now();
+        let dialed = tokio::select! {
+            biased;
+            () = w.stop.cancelled() => return,
+            dialed = tokio::time::timeout(DIAL_TIMEOUT, transport.dial(&at)) => dialed,
+        };
+        if let Ok(Ok(stream)) = dialed {
+            conn::run(stream, Some(peer), &w).await;
+        }
+        if started.elapsed() >= STABLE {
+            backoff.reset();
+        }
+        let wait = backoff.next_wait(&mut rand::thread_rng());
+        tokio::select! {
+            biased;
+            () = w.stop.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_to_the_cap_in_their_upper_half_and_reset() {
+        let mut rng = rand::thread_rng();
+        let mut backoff = Backoff::new();
+        let mut step = BACKOFF_START;
+        for _ in 0..12 {
+            let wait = backoff.next_wait(&mut rng);
+            assert!(
+                wait >= step / 2 && wait <= step,
+                "{wait:?} for a step of {step:?}"
+            );
+            step = (step * 2).min(BACKOFF_MAX);
+        }
+        assert_eq!(backoff.step, BACKOFF_MAX);
+        backoff.reset();
+        assert!(backoff.next_wait(&mut rng) <= BACKOFF_START);
+    }
+}

@@ -1,0 +1,312 @@
+//! The engine's task: it owns the [`Node`] and its [`Session`] (which
+//! connection is which peer, routes, per-connection bounds), takes the
+//! handle's commands and the connections' frames, runs the node, carries
+//! out the node's events through the session (send on a link, deliver to
+//! subscribers) and the session's (write, close), and wakes for both
+//! timers. At shutdown it closes every send queue, gives the connections
+//! until the deadline to write them out, then drops them.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::bytes::Bytes;
+
+use super::NetError;
+use super::conn::{Link, NetEvent, Wiring};
+use crate::bulletin::Bulletin;
+use crate::ids::{Id, Key};
+use crate::keys::Address;
+use crate::node::{Event, Node, NodeError};
+use crate::session::{ConnId, Opening, Session, SessionEvent};
+use crate::unix_now;
+
+/// Frames taken off the channel before the node runs: verified together.
+const BATCH: usize = 256;
+
+/// How often expired content and seen keys are purged. The only timer the
+/// driver keeps itself, until the engine's `poll_timeout` covers purging
+/// too (issue 21, part 1).
+const PURGE_EVERY: Duration = Duration::from_secs(30);
+
+/// The shortest wait for a timer the node says is due: a deadline in
+/// whole seconds that has just passed is not polled in a busy loop.
+const MIN_WAKE: Duration = Duration::from_millis(50);
+
+/// What the handle asks of the engine.
+pub(crate) enum Command {
+    Publish {
+        topic: Id,
+        content: Vec<u8>,
+        reply: oneshot::Sender<Result<Bulletin, NetError>>,
+    },
+    Subscribe {
+        topic: Id,
+        capacity: usize,
+        reply: oneshot::Sender<mpsc::Receiver<Bulletin>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<Address>>,
+    },
+}
+
+pub(crate) struct Driver {
+    pub node: Node,
+    pub session: Session,
+    /// Message difficulty asked of peers on every connection.
+    pub difficulty: u32,
+    pub links: HashMap<ConnId, Link>,
+    /// Each followed topic's subscribers.
+    pub subscribers: HashMap<Id, Vec<mpsc::Sender<Bulletin>>>,
+    pub commands: mpsc::Receiver<Command>,
+    pub events: mpsc::Receiver<NetEvent>,
+    pub drained: mpsc::UnboundedReceiver<(ConnId, usize)>,
+    pub wiring: Wiring,
+    pub deadline: Duration,
+}
+
+impl Driver {
+    /// Serves until the handle stops (or every handle is dropped, or the
+    /// node fails), then shuts the connections down.
+    pub async fn run(mut self) -> Result<(), NetError> {
+        let served = self.serve().await;
+        self.finish().await;
+        served
+    }
+
+    async fn serve(&mut self) -> Result<(), NetError> {
+        let mut next_purge = Instant::now() + PURGE_EVERY;
+        let mut permits: Vec<OwnedSemaphorePermit> = Vec::new();
+        loop {
+            let wake = self.next_wake(next_purge);
+            tokio::select! {
+                biased;
+                () = self.wiring.stop.cancelled() => return Ok(()),
+                command = self.commands.recv() => match command {
+                    Some(command) => self.command(command)?,
+                    None => return Ok(()),
+                },
+                Some((conn, bytes)) = self.drained.recv() => {
+                    self.session.drained(conn, bytes);
+                    while let Ok((conn, bytes)) = self.drained.try_recv() {
+                        self.session.drained(conn, bytes);
+                    }
+                }
+                Some(event) = self.events.recv() => {
+                    self.net_event(event, &mut permits)?;
+                    while permits.len() < BATCH {
+                        let Ok(event) = self.events.try_recv() else { break };
+                        self.net_event(event, &mut permits)?;
+                    }
+                }
+                () = tokio::time::sleep_until(wake) => {
+                    let now = unix_now();
+                    if self.node.poll_timeout().is_some_and(|t| t <= now) {
+                        self.node.handle_timeout(now).map_err(NodeError::from)?;
+                    }
+                    if Instant::now() >= next_purge {
+                        self.node.delete_old_content(now).map_err(NodeError::from)?;
+                        next_purge = Instant::now() + PURGE_EVERY;
+                    }
+                    self.session.handle_timeout(Instant::now().into_std());
+                }
+            }
+            self.run_node()?;
+            // The frames are handled: their bytes leave the input budget.
+            permits.clear();
+        }
+    }
+
+    /// The soonest of the node's timer, the purge and the session's.
+    fn next_wake(&self, next_purge: Instant) -> Instant {
+        let now = Instant::now();
+        let mut wake = next_purge;
+        if let Some(at) = self.node.poll_timeout() {
+            let secs = at.saturating_sub(unix_now());
+            wake = wake.min(now + Duration::from_secs(secs).max(MIN_WAKE));
+        }
+        if let Some(at) = self.session.poll_timeout() {
+            wake = wake.min(Instant::from_std(at).max(now + MIN_WAKE));
+        }
+        wake
+    }
+
+    fn command(&mut self, command: Command) -> Result<(), NetError> {
+        match command {
+            Command::Publish {
+                topic,
+                content,
+                reply,
+            } => {
+                let published = self
+                    .node
+                    .publish_new(topic, content, unix_now())
+                    .map_err(NetError::from);
+                let _ = reply.send(published);
+            }
+            Command::Subscribe {
+                topic,
+                capacity,
+                reply,
+            } => {
+                let (tx, rx) = mpsc::channel(capacity);
+                self.subscribers.entry(topic).or_default().push(tx);
+                if !self.node.follows(&topic) {
+                    self.node.subscribe(topic);
+                    self.set_sync_topics();
+                    // What the peers already hold on it comes by sync.
+                    for peer in self.connected() {
+                        self.node.request_sync(peer, topic);
+                    }
+                }
+                let _ = reply.send(rx);
+            }
+            Command::Peers { reply } => {
+                let _ = reply.send(self.connected());
+            }
+        }
+        Ok(())
+    }
+
+    /// Sync asks a peer about every topic followed (the beacon and this
+    /// node's inbox included), so a dialer always has something to say
+    /// and the listener learns it from that first verified message.
+    pub fn set_sync_topics(&mut self) {
+        let topics: Vec<Id> = self.node.topics().copied().collect();
+        self.node.set_sync_topics(topics);
+    }
+
+    /// The peers with a connection up.
+    fn connected(&self) -> Vec<Address> {
+        let peers = self.session.peers().iter();
+        peers
+            .filter(|(_, s)| s.connected > 0)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    fn net_event(
+        &mut self,
+        event: NetEvent,
+        permits: &mut Vec<OwnedSemaphorePermit>,
+    ) -> Result<(), NetError> {
+        let (now, unix) = (Instant::now().into_std(), unix_now());
+        let difficulty = self.difficulty;
+        match event {
+            NetEvent::Opened { conn, dialed, link } => {
+                self.links.insert(conn, link);
+                let how = match dialed {
+                    Some(peer) => Opening::Dialed { peer, difficulty },
+                    None => Opening::Accepted { difficulty },
+                };
+                self.session.opened(conn, how, &mut self.node, now, unix)?;
+            }
+            NetEvent::Frame {
+                conn,
+                frame,
+                permit,
+            } => {
+                permits.push(permit);
+                self.session
+                    .receive_bytes(conn, &frame, &mut self.node, now, unix)?;
+            }
+            NetEvent::Closed { conn } => {
+                self.links.remove(&conn);
+                self.session.closed(conn, &mut self.node);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the node to idle within the links' send credit, carries out
+    /// its events through the session, forwards again what full links
+    /// were owed once they have room, then carries out the session's
+    /// events (frames to write, connections to close).
+    fn run_node(&mut self) -> Result<(), NetError> {
+        let unix = unix_now();
+        loop {
+            self.session.grant(&mut self.node);
+            self.node.run_until_idle_parallel(unix)?;
+            self.session.end_batch();
+            let events: Vec<Event> = self.node.drain_events().collect();
+            let mut delivered: Vec<Key> = Vec::new();
+            for event in events {
+                match event {
+                    // A peer the session has no way to (a dialed peer not
+                    // connected now catches up by sync) gets nothing.
+                    Event::Send(out) => {
+                        self.session.send(&out, &self.node);
+                    }
+                    Event::Deliver(bulletin) => {
+                        delivered.push(bulletin.key());
+                        self.deliver(bulletin);
+                    }
+                    other => {
+                        self.session.note(&other);
+                    }
+                }
+            }
+            if !delivered.is_empty() {
+                self.node
+                    .confirm_delivered(&delivered)
+                    .map_err(NodeError::from)?;
+            }
+            if !self.session.owes() || !self.session.repair(&mut self.node, unix)?.queued {
+                break;
+            }
+        }
+        for event in self.session.drain_events().collect::<Vec<_>>() {
+            match event {
+                SessionEvent::Send { conn, frame } => {
+                    if let Some(link) = self.links.get(&conn) {
+                        // The session framed it; the codec frames again.
+                        link.push(Bytes::from(frame).slice(4..));
+                    }
+                }
+                SessionEvent::Close { conn, .. } => {
+                    if let Some(link) = self.links.get(&conn) {
+                        link.close();
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands a bulletin to its topic's subscribers. A subscriber whose
+    /// queue is full misses it; one that is gone is forgotten, and a topic
+    /// nobody subscribes to any more is left.
+    fn deliver(&mut self, bulletin: Bulletin) {
+        let Some(subs) = self.subscribers.get_mut(&bulletin.topic) else {
+            return;
+        };
+        subs.retain(|tx| !tx.is_closed());
+        for tx in subs.iter() {
+            let _ = tx.try_send(bulletin.clone());
+        }
+        if subs.is_empty() {
+            self.subscribers.remove(&bulletin.topic);
+            self.node.unsubscribe(&bulletin.topic);
+            self.set_sync_topics();
+        }
+    }
+
+    /// Closes every send queue (what is in them is still written), stops
+    /// reading, accepting and dialing, and waits for the connections until
+    /// the deadline; past it, they are dropped as they are.
+    async fn finish(&mut self) {
+        self.wiring.stop.cancel();
+        self.links.clear();
+        // Connections that end from now on have nobody to tell.
+        self.events.close();
+        while self.events.try_recv().is_ok() {}
+        self.wiring.tracker.close();
+        let wait = tokio::time::timeout(self.deadline, self.wiring.tracker.wait());
+        if wait.await.is_err() {
+            self.wiring.kill.cancel();
+            self.wiring.tracker.wait().await;
+        }
+    }
+}

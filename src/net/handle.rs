@@ -1,0 +1,463 @@
+//! The application's handle: [`Gossip`], built with [`Builder`]; and the
+//! stream of a topic's bulletins, [`Subscription`].
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::Stream;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::conn::Wiring;
+use super::driver::{Command, Driver};
+use super::{Limits, NetAddr, NetError, Tcp, Transport, dial, listen};
+use crate::bulletin::Bulletin;
+use crate::codec::MAX_OBJECT;
+use crate::crypto::Identity;
+use crate::ids::Id;
+use crate::keys::Address;
+use crate::node::{Node, NodeConfig};
+use crate::session::{Session, SessionConfig};
+use crate::store::BulletinStore;
+use crate::unix_now;
+
+/// Largest frame read from a peer, by default: 24 MiB, the relay's
+/// largest TCP object. A longer length prefix closes the connection
+/// before anything is reserved for it.
+pub const DEFAULT_MAX_FRAME: usize = 24 << 20;
+/// Bytes queued to send on one connection, by default (8 MiB).
+pub const DEFAULT_SEND_QUEUE: usize = 8 << 20;
+/// Bytes queued to send on all connections together, by default (64 MiB).
+pub const DEFAULT_SEND_TOTAL: usize = 64 << 20;
+/// Bytes of whole frames read and not yet handled, all connections
+/// together, by default (32 MiB).
+pub const DEFAULT_IN_FLIGHT: usize = 32 << 20;
+/// Accepted connections kept at once, by default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+/// How long an accepted connection may go without a verified message
+/// before it is closed, by default.
+pub const DEFAULT_BIND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may go without a whole message, by default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long shutdown waits for queued frames to be written, by default.
+pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+/// Bulletins a subscription holds that its reader has not taken, by
+/// default; past it, the subscription misses new ones.
+pub const DEFAULT_SUBSCRIPTION_CAPACITY: usize = 1024;
+
+/// Builds a [`Gossip`] handle: an identity, a store, where to listen and
+/// whom to dial, and the bounds. [`Builder::spawn`] checks the settings,
+/// binds the listeners and starts the engine on the current tokio runtime.
+#[must_use]
+pub struct Builder {
+    identity: Identity,
+    config: NodeConfig,
+    store: Option<Box<dyn BulletinStore>>,
+    listen: Vec<NetAddr>,
+    connect: Vec<(Address, NetAddr)>,
+    limits: Limits,
+    subscription_capacity: usize,
+}
+
+impl Builder {
+    /// The engine's settings (difficulties, caps); the default otherwise.
+    pub fn node_config(mut self, config: NodeConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The store the node keeps bulletins in (any [`BulletinStore`]; an
+    /// in-memory one otherwise).
+    pub fn store(mut self, store: impl BulletinStore + 'static) -> Self {
+        self.store = Some(Box::new(store));
+        self
+    }
+
+    /// Listens at `addr` (`HOST:PORT`, port 0 for any; or `unix:PATH`).
+    /// Peers that connect here are learned from their first verified
+    /// message.
+    pub fn listen(mut self, addr: NetAddr) -> Self {
+        self.listen.push(addr);
+        self
+    }
+
+    /// Dials `peer` at `addr` and keeps the link up (redialing with
+    /// backoff). The peer's address is needed up front: messages to it
+    /// are sealed to it.
+    pub fn connect(mut self, peer: Address, addr: NetAddr) -> Self {
+        self.connect.push((peer, addr));
+        self
+    }
+
+    /// Largest frame taken from a peer, in bytes (at most the input budget
+    /// and 64 MiB); a longer length prefix closes the connection.
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.limits.max_frame = bytes;
+        self
+    }
+
+    /// Bytes queued to send on one connection; more is not sent to it.
+    pub fn send_queue(mut self, bytes: usize) -> Self {
+        self.limits.send_queue = bytes;
+        self
+    }
+
+    /// Bytes queued to send on all connections together.
+    pub fn send_total(mut self, bytes: usize) -> Self {
+        self.limits.send_total = bytes;
+        self
+    }
+
+    /// Bytes of frames read and not yet handled, all connections together;
+    /// past it, connections are read no further until the engine catches
+    /// up.
+    pub fn in_flight(mut self, bytes: usize) -> Self {
+        self.limits.in_flight = bytes;
+        self
+    }
+
+    /// Accepted connections kept at once.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.limits.max_connections = n;
+        self
+    }
+
+    /// How long an accepted connection may go without a verified message.
+    pub fn bind_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.bind_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may go without a whole frame.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
+        self
+    }
+
+    /// How long [`Gossip::shutdown`] waits for queued frames to go out.
+    pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
+        self.limits.shutdown_deadline = deadline;
+        self
+    }
+
+    /// Bulletins a subscription holds before it misses new ones.
+    pub fn subscription_capacity(mut self, bulletins: usize) -> Self {
+        self.subscription_capacity = bulletins;
+        self
+    }
+
+    fn check(&self) -> Result<(), NetError> {
+        let l = &self.limits;
+        let bad = |why: &str| Err(NetError::Config(why.to_string()));
+        if l.max_frame == 0 || l.max_frame > MAX_OBJECT {
+            return bad("max_frame must be in 1..=64 MiB");
+        }
+        if l.in_flight < l.max_frame || u32::try_from(l.in_flight).is_err() {
+            return bad("in_flight must hold one largest frame, and be under 4 GiB");
+        }
+        if l.send_queue == 0 || l.send_total < l.send_queue {
+            return bad("send_queue must be at least 1 and send_total at least send_queue");
+        }
+        if !self.listen.is_empty() && l.max_connections == 0 {
+            return bad("max_connections must be at least 1 to listen");
+        }
+        if self.subscription_capacity == 0 {
+            return bad("subscription_capacity must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Checks the settings, binds every listener and starts dialing and
+    /// the engine, on the current tokio runtime. Fails when a setting is
+    /// out of range, a listener cannot be bound, a dialed peer's address
+    /// is not a key, or the store fails.
+    pub async fn spawn(self) -> Result<Gossip, NetError> {
+        self.check()?;
+        let now = unix_now();
+        let node = match self.store {
+            Some(store) => Node::with_store(self.identity, self.config, store, now)?,
+            None => Node::new(self.identity, self.config),
+        };
+        let limits = Arc::new(self.limits);
+        let (events_tx, events) = mpsc::channel(BATCH_CHANNEL);
+        let (drained_tx, drained) = mpsc::unbounded_channel();
+        let wiring = Wiring {
+            events: events_tx,
+            ids: Arc::new(AtomicU64::new(0)),
+            in_flight: Arc::new(Semaphore::new(limits.in_flight)),
+            drained: drained_tx,
+            stop: CancellationToken::new(),
+            kill: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            limits: Arc::clone(&limits),
+        };
+        let mut node = node;
+        let difficulty = node.config().message_difficulty;
+        let mut session = Session::new(session_config(&limits));
+        for (peer, _) in &self.connect {
+            node.add_neighbour(*peer, difficulty)?;
+            session.expect(*peer);
+        }
+        let mut bound = Vec::new();
+        for addr in &self.listen {
+            match bind(addr, &wiring).await {
+                Ok(local) => bound.push(local),
+                Err(e) => {
+                    wiring.stop.cancel();
+                    wiring.tracker.close();
+                    wiring.tracker.wait().await;
+                    return Err(e);
+                }
+            }
+        }
+        for (peer, addr) in self.connect {
+            let w = wiring.clone();
+            match addr {
+                NetAddr::Tcp(_) => wiring.tracker.spawn(dial::keep_dialing(Tcp, peer, addr, w)),
+                #[cfg(unix)]
+                NetAddr::Unix(_) => {
+                    wiring
+                        .tracker
+                        .spawn(dial::keep_dialing(super::Unix, peer, addr, w))
+                }
+            };
+        }
+        let address = node.address();
+        let (commands_tx, commands) = mpsc::channel(64);
+        let stop = wiring.stop.clone();
+        let mut driver = Driver {
+            node,
+            session,
+            difficulty,
+            links: HashMap::new(),
+            subscribers: HashMap::new(),
+            commands,
+            events,
+            drained,
+            wiring,
+            deadline: limits.shutdown_deadline,
+        };
+        driver.set_sync_topics();
+        let engine = tokio::spawn(driver.run());
+        Ok(Gossip {
+            inner: Arc::new(Inner {
+                address,
+                local: bound,
+                commands: commands_tx,
+                stop,
+                engine: Mutex::new(Some(engine)),
+                subscription_capacity: self.subscription_capacity,
+            }),
+        })
+    }
+}
+
+/// The session's bounds, from the handle's.
+fn session_config(limits: &Limits) -> SessionConfig {
+    SessionConfig {
+        max_connections: limits.max_connections,
+        bind_timeout: limits.bind_timeout,
+        idle_timeout: Some(limits.idle_timeout),
+        send_queue: limits.send_queue,
+        send_total: limits.send_total,
+        ..SessionConfig::default()
+    }
+}
+
+/// Frames (and connection events) waiting for the engine.
+const BATCH_CHANNEL: usize = 1024;
+
+/// Binds `addr` with its transport and starts accepting.
+async fn bind(addr: &NetAddr, wiring: &Wiring) -> Result<NetAddr, NetError> {
+    let open = Arc::new(AtomicUsize::new(0));
+    let failed = |source| NetError::Listen {
+        addr: addr.clone(),
+        source,
+    };
+    match addr {
+        NetAddr::Tcp(_) => {
+            let (listener, local) = Tcp.listen(addr).await.map_err(failed)?;
+            let task = listen::accept_loop(Tcp, listener, local.clone(), open, wiring.clone());
+            wiring.tracker.spawn(task);
+            Ok(local)
+        }
+        #[cfg(unix)]
+        NetAddr::Unix(_) => {
+            let (listener, local) = super::Unix.listen(addr).await.map_err(failed)?;
+            let task =
+                listen::accept_loop(super::Unix, listener, local.clone(), open, wiring.clone());
+            wiring.tracker.spawn(task);
+            Ok(local)
+        }
+    }
+}
+
+/// A running gossip node on the network: cheap to clone (every clone is
+/// the same node). Publish, subscribe, see the peers, shut down. When the
+/// last clone is dropped the node shuts down as [`Gossip::shutdown`] does,
+/// unwaited.
+#[derive(Clone)]
+pub struct Gossip {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    address: Address,
+    local: Vec<NetAddr>,
+    commands: mpsc::Sender<Command>,
+    stop: CancellationToken,
+    engine: Mutex<Option<JoinHandle<Result<(), NetError>>>>,
+    subscription_capacity: usize,
+}
+
+impl std::fmt::Debug for Gossip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gossip")
+            .field("address", &self.inner.address)
+            .field("listening", &self.inner.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gossip {
+    /// A builder for a node with `identity`.
+    pub fn builder(identity: Identity) -> Builder {
+        Builder {
+            identity,
+            config: NodeConfig::default(),
+            store: None,
+            listen: Vec::new(),
+            connect: Vec::new(),
+            limits: Limits::default(),
+            subscription_capacity: DEFAULT_SUBSCRIPTION_CAPACITY,
+        }
+    }
+
+    /// This node's address: what a peer passes to [`Builder::connect`].
+    pub fn address(&self) -> Address {
+        self.inner.address
+    }
+
+    /// The addresses listened on, as bound (a TCP port 0 replaced by the
+    /// port the system gave).
+    pub fn local_addrs(&self) -> &[NetAddr] {
+        &self.inner.local
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .commands
+            .send(make(reply))
+            .await
+            .map_err(|_| NetError::Closed)?;
+        answer.await.map_err(|_| NetError::Closed)
+    }
+
+    /// Publishes `content` on `topic`: a bulletin made now, mined to the
+    /// node's bulletin difficulty, stored, delivered to this node's own
+    /// subscribers of the topic and forwarded to every connected peer.
+    /// Returns the bulletin as published.
+    pub async fn publish(
+        &self,
+        topic: Id,
+        content: impl Into<Vec<u8>>,
+    ) -> Result<Bulletin, NetError> {
+        let content = content.into();
+        self.ask(|reply| Command::Publish {
+            topic,
+            content,
+            reply,
+        })
+        .await?
+    }
+
+    /// Follows `topic`: the bulletins delivered on it from now on, each
+    /// once, as a [`Stream`]. Connected peers are asked for what they hold
+    /// on it. Dropping every subscription of a topic stops following it.
+    pub async fn subscribe(&self, topic: Id) -> Result<Subscription, NetError> {
+        let capacity = self.inner.subscription_capacity;
+        let rx = self
+            .ask(|reply| Command::Subscribe {
+                topic,
+                capacity,
+                reply,
+            })
+            .await?;
+        Ok(Subscription { topic, rx })
+    }
+
+    /// The peers with a connection up: dialed ones once connected, and
+    /// those that connected here once a message of theirs verified.
+    pub async fn peers(&self) -> Result<Vec<Address>, NetError> {
+        self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    /// Shuts down: no more reading, accepting or dialing; what is queued
+    /// for peers is written until the shutdown deadline, then every
+    /// connection is dropped and Unix socket files are removed. Returns
+    /// the engine's error if it had stopped on one; a second call (or one
+    /// on another clone) returns at once.
+    pub async fn shutdown(&self) -> Result<(), NetError> {
+        self.inner.stop.cancel();
+        let engine = self.inner.engine.lock().ok().and_then(|mut e| e.take());
+        match engine {
+            Some(engine) => engine.await.unwrap_or(Err(NetError::Closed)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The bulletins delivered on one topic, in order, each once: a
+/// [`Stream`], or [`Subscription::recv`]. If its reader falls behind by
+/// the subscription capacity, it misses bulletins rather than hold more.
+#[derive(Debug)]
+pub struct Subscription {
+    topic: Id,
+    rx: mpsc::Receiver<Bulletin>,
+}
+
+impl Subscription {
+    /// The topic.
+    pub fn topic(&self) -> Id {
+        self.topic
+    }
+
+    /// The next bulletin; `None` once the handle has shut down.
+    pub async fn recv(&mut self) -> Option<Bulletin> {
+        self.rx.recv().await
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Bulletin;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bulletin>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame: DEFAULT_MAX_FRAME,
+            send_queue: DEFAULT_SEND_QUEUE,
+            send_total: DEFAULT_SEND_TOTAL,
+            in_flight: DEFAULT_IN_FLIGHT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            bind_timeout: DEFAULT_BIND_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Gossip over the network: a [`Gossip`] handle on tokio, for applications.
+//!
+//! Behind the `net` feature (on by default). A handle owns a [`Node`]
+//! and drives it: it listens and dials over TCP (`HOST:PORT`) or
+//! Unix-domain sockets (`unix:PATH`), both behind one small
+//! [`Transport`] trait, carries the engine's messages as wire frames (a
+//! 4-byte big-endian length, then the packed message, as
+//! `docs/protocol.md` and netcat users know them), runs the engine's
+//! timers, and hands each topic's delivered bulletins to its
+//! [`Subscription`]s.
+//!
+//! - **Who is a peer.** A dialed connection carries the peer it was dialed
+//!   for. A connection accepted by a listener names nobody until a message
+//!   on it verifies (signature, destination, freshness, proof of work) and
+//!   is not a replay; its signer is then a peer. A message's claimed `src`
+//!   alone never makes a neighbour. Each new peer is synced with (asked
+//!   about every followed topic).
+//! - **Bounds, in bytes.** A frame longer than [`Builder::max_frame`] is
+//!   refused from its length prefix and ends its connection; whole frames
+//!   waiting for the engine are held within [`Builder::in_flight`] (a
+//!   connection past it is not read); sends are queued within
+//!   [`Builder::send_queue`] per connection and [`Builder::send_total`]
+//!   in all; at most [`Builder::max_connections`] accepted connections.
+//! - **Shutdown.** [`Gossip::shutdown`] stops reading, accepting and
+//!   dialing, writes what is queued until [`Builder::shutdown_deadline`],
+//!   then drops every connection.
+//!
+//! `docs/networking.md` says more: addresses, every bound, what is verified
+//! when.
+//!
+//! # A two-process chat
+//!
+//! Run it as `chat listen 127.0.0.1:7000` in one terminal; it prints its
+//! address. Then `chat connect ADDRESS 127.0.0.1:7000` in another. Each
+//! line typed is published on "chat"; each line delivered is printed. It
+//! needs `gossip` and `tokio` with the `rt-multi-thread`, `macros`,
+//! `io-std` and `io-util` features.
+//!
+//! ```no_run
+//! use gossip::net::{Gossip, NetAddr};
+//! use gossip::{Address, Identity, Seed, topic_id};
+//! use tokio::io::{AsyncBufReadExt, BufReader};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let args: Vec<String> = std::env::args().skip(1).collect();
+//!     let builder = Gossip::builder(Identity::from_seed(&Seed::generate()));
+//!     let builder = match args.as_slice() {
+//!         [cmd, at] if cmd == "listen" => builder.listen(at.parse()?),
+//!         [cmd, peer, at] if cmd == "connect" => {
+//!             builder.connect(peer.parse::<Address>()?, at.parse::<NetAddr>()?)
+//!         }
+//!         _ => return Err("usage: chat listen HOST:PORT | chat connect ADDRESS HOST:PORT".into()),
+//!     };
+//!     let chat = builder.spawn().await?;
+//!     eprintln!("my address: {}", chat.address());
+//!
+//!     let mut heard = chat.subscribe(topic_id(b"chat")).await?;
+//!     let mut lines = BufReader::new(tokio::io::stdin()).lines();
+//!     loop {
+//!         tokio::select! {
+//!             line = lines.next_line() => match line? {
+//!                 Some(line) => { chat.publish(topic_id(b"chat"), line).await?; }
+//!                 None => break,
+//!             },
+//!             Some(b) = heard.recv() => println!("{}", String::from_utf8_lossy(&b.content)),
+//!         }
+//!     }
+//!     chat.shutdown().await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! [`Node`]: crate::Node
+
+mod addr;
+mod conn;
+mod dial;
+mod driver;
+mod error;
+mod handle;
+mod listen;
+mod transport;
+
+use std::time::Duration;
+
+pub use addr::NetAddr;
+pub use error::NetError;
+pub use handle::{
+    Builder, DEFAULT_BIND_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_IN_FLIGHT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAME, DEFAULT_SEND_QUEUE, DEFAULT_SEND_TOTAL,
+    DEFAULT_SHUTDOWN_DEADLINE, DEFAULT_SUBSCRIPTION_CAPACITY, Gossip, Subscription,
+};
+#[cfg(unix)]
+pub use transport::Unix;
+pub use transport::{Tcp, Transport};
+
+/// The bounds a handle runs within (set through [`Builder`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Limits {
+    pub max_frame: usize,
+    pub send_queue: usize,
+    pub send_total: usize,
+    pub in_flight: usize,
+    pub max_connections: usize,
+    pub bind_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub shutdown_deadline: Duration,
+}

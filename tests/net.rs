@@ -1,0 +1,318 @@
+//! `gossip::net` over real sockets, TCP and Unix: delivery between two and
+//! three handles, peers learned only from verified messages, the max frame
+//! length, redial after the listener restarts, and shutdown's deadline
+//! with a peer that stopped reading. Every wait is for a condition, with
+//! a deadline.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use gossip::net::{Gossip, NetAddr, Subscription};
+use gossip::{Address, Event, Identity, Message, Node, NodeConfig, Seed, topic_id, unix_now};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Long enough for a loaded 2-core machine; a pass takes milliseconds.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits until `check` holds, failing after [`PATIENCE`].
+async fn until<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    let deadline = Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn peers(g: &Gossip) -> Vec<Address> {
+    g.peers().await.expect("peers")
+}
+
+/// The next bulletin's content, within [`PATIENCE`].
+async fn next(sub: &mut Subscription) -> String {
+    let b = tokio::time::timeout(PATIENCE, sub.recv())
+        .await
+        .expect("timed out waiting for a bulletin")
+        .expect("the handle closed");
+    String::from_utf8(b.content).unwrap()
+}
+
+/// Where a handle listens: a free loopback port, or a socket in `dir`.
+fn listen_addr(unix: bool, dir: &tempfile::TempDir, name: &str) -> NetAddr {
+    if unix {
+        NetAddr::Unix(dir.path().join(name))
+    } else {
+        "127.0.0.1:0".parse().unwrap()
+    }
+}
+
+fn identity() -> Identity {
+    Identity::from_seed(&Seed::generate())
+}
+
+/// A line of handles, each dialing the one before; all follow "chat" and
+/// are connected both ways before this returns.
+async fn line(n: usize, unix: bool, dir: &tempfile::TempDir) -> Vec<(Gossip, Subscription)> {
+    let mut out: Vec<(Gossip, Subscription)> = Vec::new();
+    for i in 0..n {
+        let mut b =
+            Gossip::builder(identity()).listen(listen_addr(unix, dir, &format!("{i}.sock")));
+        if let Some((prev, _)) = out.last() {
+            b = b.connect(prev.address(), prev.local_addrs()[0].clone());
+        }
+        let g = b.spawn().await.expect("spawn");
+        let sub = g.subscribe(topic_id(b"chat")).await.unwrap();
+        out.push((g, sub));
+    }
+    for pair in out.windows(2) {
+        let (a, b) = (&pair[0].0, &pair[1].0);
+        until("both ends to see each other", || async {
+            peers(a).await.contains(&b.address()) && peers(b).await.contains(&a.address())
+        })
+        .await;
+    }
+    out
+}
+
+/// `n` handles in a line: a bulletin published at one end reaches every
+/// other handle once (the next thing each hears is the next bulletin).
+async fn delivers_once_each(n: usize, unix: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut handles = line(n, unix, &dir).await;
+    let chat = topic_id(b"chat");
+    handles[0].0.publish(chat, "first").await.unwrap();
+    handles[0].0.publish(chat, "second").await.unwrap();
+    for (_, sub) in &mut handles {
+        assert_eq!(next(sub).await, "first");
+        assert_eq!(next(sub).await, "second");
+    }
+    for (g, _) in &handles {
+        g.shutdown().await.unwrap();
+    }
+    if unix {
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "socket files left"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_over_tcp_deliver_once() {
+    delivers_once_each(2, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_handles_over_tcp_deliver_once_each() {
+    delivers_once_each(3, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_over_unix_sockets_deliver_once() {
+    delivers_once_each(2, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_handles_over_unix_sockets_deliver_once_each() {
+    delivers_once_each(3, true).await;
+}
+
+/// Messages a bare node with `seed` makes for `to`: one bulletin of
+/// `size` bytes each, forwarded to its only neighbour.
+fn messages_to(seed: &Seed, to: Address, bulletins: usize, size: usize) -> Vec<Message> {
+    let mut node = Node::new(Identity::from_seed(seed), NodeConfig::default());
+    node.add_neighbour(to, 1).unwrap();
+    let now = unix_now();
+    for i in 0..bulletins {
+        let mut content = vec![b'x'; size];
+        content[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        node.publish_new(topic_id(b"raw"), content, now).unwrap();
+    }
+    node.run_until_idle_parallel(now).unwrap();
+    node.drain_events()
+        .filter_map(|e| match e {
+            Event::Send(out) => Some(out.message),
+            _ => None,
+        })
+        .collect()
+}
+
+fn frame(message: &Message) -> Vec<u8> {
+    let packed = message.pack();
+    let mut out = (packed.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&packed);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_src_makes_no_peer_and_the_signer_of_a_valid_message_does() {
+    let g = Gossip::builder(identity())
+        .listen("127.0.0.1:0".parse().unwrap())
+        .spawn()
+        .await
+        .unwrap();
+    let (signer, claimed) = (Seed::generate(), Identity::from_seed(&Seed::generate()));
+    let valid = messages_to(&signer, g.address(), 1, 16).remove(0);
+    let mut forged = valid.clone();
+    forged.src = claimed.address();
+    let NetAddr::Tcp(at) = &g.local_addrs()[0] else {
+        unreachable!()
+    };
+    let mut raw = TcpStream::connect(at.as_str()).await.unwrap();
+    for _ in 0..3 {
+        raw.write_all(&frame(&forged)).await.unwrap();
+    }
+    raw.write_all(&frame(&valid)).await.unwrap();
+    // The frames are handled in order: once the valid one has made its
+    // signer a peer, the forged ones before it have been looked at.
+    until("the signer to be a peer", || async {
+        !peers(&g).await.is_empty()
+    })
+    .await;
+    assert_eq!(peers(&g).await, [Identity::from_seed(&signer).address()]);
+    g.shutdown().await.unwrap();
+}
+
+/// Reads until the other side closes; false if it does not within
+/// [`PATIENCE`].
+async fn closed_by_peer(raw: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    let read = async {
+        loop {
+            match raw.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, read).await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_announcing_an_oversized_frame_is_disconnected_from_the_prefix() {
+    let g = Gossip::builder(identity())
+        .listen("127.0.0.1:0".parse().unwrap())
+        .max_frame(1024)
+        .spawn()
+        .await
+        .unwrap();
+    let NetAddr::Tcp(at) = g.local_addrs()[0].clone() else {
+        unreachable!()
+    };
+    // One byte over the bound, and the largest prefix there is: only the
+    // prefix is sent, so the handle cannot be waiting to read the frame.
+    for len in [1025u32, u32::MAX] {
+        let mut raw = TcpStream::connect(at.as_str()).await.unwrap();
+        raw.write_all(&len.to_be_bytes()).await.unwrap();
+        raw.write_all(b"partial").await.unwrap();
+        assert!(
+            closed_by_peer(&mut raw).await,
+            "a {len}-byte prefix left the connection open"
+        );
+    }
+    // The handle still takes a valid peer.
+    let mut raw = TcpStream::connect(at.as_str()).await.unwrap();
+    let seed = Seed::generate();
+    raw.write_all(&frame(&messages_to(&seed, g.address(), 1, 16)[0]))
+        .await
+        .unwrap();
+    until("the valid peer", || async { !peers(&g).await.is_empty() }).await;
+    g.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dialer_reconnects_after_the_listener_restarts() {
+    let seed = Seed::generate();
+    let first = Gossip::builder(Identity::from_seed(&seed))
+        .listen("127.0.0.1:0".parse().unwrap())
+        .spawn()
+        .await
+        .unwrap();
+    let at = first.local_addrs()[0].clone();
+    let dialer = Gossip::builder(identity())
+        .connect(first.address(), at.clone())
+        .spawn()
+        .await
+        .unwrap();
+    let mut heard = dialer.subscribe(topic_id(b"chat")).await.unwrap();
+    until("the first link", || async {
+        !peers(&first).await.is_empty()
+    })
+    .await;
+    first.shutdown().await.unwrap();
+    until("the dialer to see the link go", || async {
+        peers(&dialer).await.is_empty()
+    })
+    .await;
+
+    let again = Gossip::builder(Identity::from_seed(&seed))
+        .listen(at)
+        .spawn()
+        .await
+        .unwrap();
+    until("the redial", || async {
+        peers(&again).await == [dialer.address()] && peers(&dialer).await == [again.address()]
+    })
+    .await;
+    again.publish(topic_id(b"chat"), "back").await.unwrap();
+    assert_eq!(next(&mut heard).await, "back");
+    dialer.shutdown().await.unwrap();
+    again.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_queued_is_written_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut handles = line(2, false, &dir).await;
+    handles[0]
+        .0
+        .publish(topic_id(b"chat"), "last words")
+        .await
+        .unwrap();
+    handles[0].0.shutdown().await.unwrap();
+    assert_eq!(next(&mut handles[1].1).await, "last words");
+    handles[1].0.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_keeps_its_deadline_with_a_peer_that_stopped_reading() {
+    let deadline = Duration::from_millis(500);
+    let g = Gossip::builder(identity())
+        .listen("127.0.0.1:0".parse().unwrap())
+        .shutdown_deadline(deadline)
+        .spawn()
+        .await
+        .unwrap();
+    let NetAddr::Tcp(at) = g.local_addrs()[0].clone() else {
+        unreachable!()
+    };
+    // A peer that says one valid thing and never reads again.
+    let mut raw = TcpStream::connect(at.as_str()).await.unwrap();
+    let seed = Seed::generate();
+    raw.write_all(&frame(&messages_to(&seed, g.address(), 1, 16)[0]))
+        .await
+        .unwrap();
+    until("the peer", || async { !peers(&g).await.is_empty() }).await;
+    // More than its send queue (8 MiB) and the sockets' buffers can take.
+    for i in 0..40u32 {
+        let mut content = vec![0u8; 1 << 20];
+        content[..4].copy_from_slice(&i.to_be_bytes());
+        g.publish(topic_id(b"bulk"), content).await.unwrap();
+    }
+    let started = Instant::now();
+    tokio::time::timeout(PATIENCE, g.shutdown())
+        .await
+        .expect("shutdown hung")
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= deadline,
+        "nothing was left to write ({took:?}): the test proves nothing"
+    );
+    assert!(
+        took < deadline + Duration::from_secs(10),
+        "shutdown took {took:?}"
+    );
+    drop(raw);
+}
