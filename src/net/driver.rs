@@ -25,11 +25,6 @@ use crate::unix_now;
 /// Frames taken off the channel before the node runs: verified together.
 const BATCH: usize = 256;
 
-/// How often expired content and seen keys are purged. The only timer the
-/// driver keeps itself, until the engine's `poll_timeout` covers purging
-/// too (issue 21, part 1).
-const PURGE_EVERY: Duration = Duration::from_secs(30);
-
 /// The shortest wait for a timer the node says is due: a deadline in
 /// whole seconds that has just passed is not polled in a busy loop.
 const MIN_WAKE: Duration = Duration::from_millis(50);
@@ -76,10 +71,9 @@ impl Driver {
     }
 
     async fn serve(&mut self) -> Result<(), NetError> {
-        let mut next_purge = Instant::now() + PURGE_EVERY;
         let mut permits: Vec<OwnedSemaphorePermit> = Vec::new();
         loop {
-            let wake = self.next_wake(next_purge);
+            let wake = self.next_wake();
             tokio::select! {
                 biased;
                 () = self.wiring.stop.cancelled() => return Ok(()),
@@ -105,10 +99,6 @@ impl Driver {
                     if self.node.poll_timeout().is_some_and(|t| t <= now) {
                         self.node.handle_timeout(now).map_err(NodeError::from)?;
                     }
-                    if Instant::now() >= next_purge {
-                        self.node.delete_old_content(now).map_err(NodeError::from)?;
-                        next_purge = Instant::now() + PURGE_EVERY;
-                    }
                     self.session.handle_timeout(Instant::now().into_std());
                 }
             }
@@ -118,10 +108,11 @@ impl Driver {
         }
     }
 
-    /// The soonest of the node's timer, the purge and the session's.
-    fn next_wake(&self, next_purge: Instant) -> Instant {
+    /// The soonest of the node's timers (purges, scheduled rotation, sync
+    /// timeouts) and the session's; at most a minute away.
+    fn next_wake(&self) -> Instant {
         let now = Instant::now();
-        let mut wake = next_purge;
+        let mut wake = now + Duration::from_secs(60);
         if let Some(at) = self.node.poll_timeout() {
             let secs = at.saturating_sub(unix_now());
             wake = wake.min(now + Duration::from_secs(secs).max(MIN_WAKE));
