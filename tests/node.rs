@@ -1618,3 +1618,148 @@ fn a_neighbour_that_left_keeps_its_difficulty_for_what_it_sent() {
     assert_eq!(node.take_delivered().len(), 32);
     assert_eq!(node.counters().accepted, 32);
 }
+
+/// A memory store that counts the items it lists for sync (range_ids):
+/// the work a peer's sync request makes a node do.
+struct Counting {
+    inner: gossip::store::MemoryStore,
+    listed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl BulletinStore for Counting {
+    fn store(&mut self, b: &Bulletin) -> Result<bool, gossip::store::StoreError> {
+        self.inner.store(b)
+    }
+    fn retrieve(
+        &self,
+        k: &gossip::ids::Key,
+    ) -> Result<Option<Bulletin>, gossip::store::StoreError> {
+        self.inner.retrieve(k)
+    }
+    fn list(&self) -> Result<Vec<Bulletin>, gossip::store::StoreError> {
+        self.inner.list()
+    }
+    fn range_ids(
+        &self,
+        topic: &Id,
+        now: u64,
+        after: Option<(u32, Id)>,
+        max: usize,
+    ) -> Result<Vec<(u32, Id)>, gossip::store::StoreError> {
+        let page = self.inner.range_ids(topic, now, after, max)?;
+        self.listed
+            .fetch_add(page.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(page)
+    }
+    fn mark_seen(&mut self, k: &gossip::ids::Key, e: u64) -> Result<(), gossip::store::StoreError> {
+        self.inner.mark_seen(k, e)
+    }
+    fn seen(&self, now: u64) -> Result<Vec<(gossip::ids::Key, u64)>, gossip::store::StoreError> {
+        self.inner.seen(now)
+    }
+    fn mark_delivered(
+        &mut self,
+        k: &gossip::ids::Key,
+        e: u64,
+    ) -> Result<bool, gossip::store::StoreError> {
+        self.inner.mark_delivered(k, e)
+    }
+    fn is_delivered(&self, k: &gossip::ids::Key) -> Result<bool, gossip::store::StoreError> {
+        self.inner.is_delivered(k)
+    }
+    fn confirm_delivered(
+        &mut self,
+        k: &[gossip::ids::Key],
+    ) -> Result<(), gossip::store::StoreError> {
+        self.inner.confirm_delivered(k)
+    }
+    fn pending_deliveries(&self) -> Result<Vec<Bulletin>, gossip::store::StoreError> {
+        self.inner.pending_deliveries()
+    }
+    fn remove_expired(&mut self, now: u64) -> Result<usize, gossip::store::StoreError> {
+        self.inner.remove_expired(now)
+    }
+    fn delivery_codes(
+        &self,
+    ) -> Result<Vec<gossip::store::DeliveryCode>, gossip::store::StoreError> {
+        self.inner.delivery_codes()
+    }
+    fn put_delivery_code(
+        &mut self,
+        c: &gossip::store::DeliveryCode,
+    ) -> Result<(), gossip::store::StoreError> {
+        self.inner.put_delivery_code(c)
+    }
+    fn take_rotation_request(&mut self) -> Result<bool, gossip::store::StoreError> {
+        self.inner.take_rotation_request()
+    }
+}
+
+#[test]
+fn a_stranger_gets_no_more_reconciliation_work_than_its_answer_budget() {
+    use negentropy::{Id as NegId, Negentropy, NegentropyStorageVector};
+    let topic = topic_id(b"work");
+    let all = bulletins(topic, 3000);
+    let config = NodeConfig {
+        stranger_answer_bytes: 100_000,
+        ..quick()
+    };
+    let listed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut store = Counting {
+        inner: gossip::store::MemoryStore::new(),
+        listed: listed.clone(),
+    };
+    for b in &all {
+        store.store(b).unwrap();
+    }
+    let t = NOW + 1000;
+    let node = Node::with_store(
+        Identity::from_seed(&Seed::generate()),
+        config,
+        Box::new(store),
+        t,
+    )
+    .unwrap();
+    let mut n: TestNode = node.into();
+    let stranger = Identity::from_seed(&Seed::generate());
+    let me = n.address();
+    let request = Payload::Sync(
+        Op::RequestSyncHeaders,
+        topic,
+        gossip::node::extensions::advert(&[gossip::node::extensions::RECONCILE_V1]),
+    );
+    n.receive(sealed(&stranger, me, &request, t));
+    n.run_until_idle(t).unwrap();
+    assert_eq!(n.take_sent().len(), 1, "accepted");
+    // The stranger's query over the same 3,000 items, sent 20 times.
+    let mut items = NegentropyStorageVector::new();
+    for b in &all {
+        items
+            .insert(u64::from(b.ts), NegId::from_byte_array(b.content_id))
+            .unwrap();
+    }
+    items.seal().unwrap();
+    let query = Negentropy::owned(items, 500_000)
+        .unwrap()
+        .initiate()
+        .unwrap();
+    let body = [&[0u8][..], &query].concat();
+    for _ in 0..20 {
+        n.receive(sealed(
+            &stranger,
+            me,
+            &Payload::Sync(Op::Reconcile, topic, body.clone()),
+            t,
+        ));
+        n.run_until_idle(t).unwrap();
+    }
+    // 100,000 bytes at 8 a listed item (24,000 a list of 3,000): the
+    // accept and three answers, then no list is built this window.
+    assert_eq!(n.take_sent().len(), 3, "answers past the accept");
+    assert_eq!(n.counters().over_cap, 17);
+    assert_eq!(
+        listed.load(std::sync::atomic::Ordering::Relaxed),
+        5 * 3000,
+        "lists built: the accept's, three answered, the one that used the budget up"
+    );
+}

@@ -48,6 +48,39 @@ impl AnswerBudget {
         }
     }
 
+    /// Whether `peer` has any of its bytes left in the window of `now`, and
+    /// all sources together some of theirs: work for a peer (building a
+    /// sync answer or a reconciliation reply) is done only then.
+    pub fn has_room(&self, peer: &Address, now: u64) -> bool {
+        let window = now / self.window;
+        let all = if self.all.0 == window { self.all.1 } else { 0 };
+        let used = match self.used.get(peer) {
+            Some((w, used)) if *w == window => *used,
+            _ => 0,
+        };
+        all < self.total && used < self.bytes
+    }
+
+    /// Charges `peer` `len` bytes' worth of work done on its behalf; what
+    /// does not fit uses up the rest of its window, so its next request
+    /// finds no room ([`AnswerBudget::has_room`]).
+    pub fn charge_work(&mut self, peer: Address, len: u64, now: u64) {
+        if self.charge(peer, len, now) {
+            return;
+        }
+        let window = now / self.window;
+        if let Some((w, used)) = self.used.get_mut(&peer)
+            && *w == window
+        {
+            self.all.1 = self
+                .all
+                .1
+                .saturating_add(self.bytes - *used)
+                .min(self.total);
+            *used = self.bytes;
+        }
+    }
+
     /// Charges `len` bytes of answer to `peer` at `now`; false (nothing
     /// charged) when that would pass its budget, or all sources' budget,
     /// for this window.

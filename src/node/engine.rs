@@ -748,6 +748,10 @@ impl<H: Hooks> Node<H> {
                 self.route_sync(None, out, now)
             }
             Action::RespondSyncHeaders { peer, topic } => {
+                if !self.may_work_for(&peer, now) {
+                    self.dropped(Some(peer), DropReason::OverCap);
+                    return Ok(());
+                }
                 let held = Held {
                     store: self.store.as_ref(),
                     seen: &self.seen,
@@ -798,8 +802,28 @@ impl<H: Hooks> Node<H> {
                 SyncOut::Deferred(n) => self.counters.sync_deferred += n,
                 SyncOut::Unanswered(n) => self.counters.sync_unanswered += n,
                 SyncOut::FellBack => self.counters.sync_fallbacks += 1,
+                SyncOut::Work { peer, bytes } => {
+                    if self.budgeted(&peer) {
+                        self.answer_budget.charge_work(peer, bytes, now);
+                    }
+                }
             }
         }
+    }
+
+    /// Whether answers to `peer` come out of the answer budget: it is not a
+    /// configured neighbour (a stranger, or a learned one).
+    pub(super) fn budgeted(&self, peer: &Address) -> bool {
+        self.connections
+            .get(peer)
+            .is_none_or(Connection::is_learned)
+    }
+
+    /// Whether work for `peer`'s request may be done at `now`: always for a
+    /// configured neighbour, for another peer while it has answer budget
+    /// left (otherwise the request is dropped as `over_cap` before any work).
+    pub(super) fn may_work_for(&self, peer: &Address, now: u64) -> bool {
+        !self.budgeted(peer) || self.answer_budget.has_room(peer, now)
     }
 
     /// Sends an answer to a request: to a configured neighbour always, to a
@@ -807,11 +831,7 @@ impl<H: Hooks> Node<H> {
     /// counts as `over_cap`).
     pub(super) fn answer(&mut self, peer: Address, payload: Payload, now: u64) {
         let len = payload.encode().len() as u64;
-        let budgeted = self
-            .connections
-            .get(&peer)
-            .is_none_or(Connection::is_learned);
-        if budgeted && !self.answer_budget.charge(peer, len, now) {
+        if self.budgeted(&peer) && !self.answer_budget.charge(peer, len, now) {
             self.dropped(Some(peer), DropReason::OverCap);
             return;
         }

@@ -7,7 +7,7 @@
 use super::engine::Node;
 use super::extensions;
 use super::queues::Inbound;
-use super::sync::{Held, SyncAlgorithm};
+use super::sync::{Held, ROLE_REQUESTER, SyncAlgorithm};
 use super::{Action, DropReason, Hooks, NodeError, Notice};
 use crate::keys::Address;
 use crate::message::Message;
@@ -136,6 +136,11 @@ impl<H: Hooks> Node<H> {
                 self.queue_action(Action::RespondSyncHeaders { peer: src, topic })
             }
             Payload::Sync(Op::Reconcile, topic, body) => {
+                if body.first() == Some(&ROLE_REQUESTER) && !self.may_work_for(&src, now) {
+                    // A stranger past its answer budget: no list is built.
+                    self.dropped(from, DropReason::OverCap);
+                    return Ok(());
+                }
                 let held = Held {
                     store: self.store.as_ref(),
                     seen: &self.seen,

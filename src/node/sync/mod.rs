@@ -81,6 +81,15 @@ pub(crate) enum SyncOut {
     /// This many content requests (or ids waiting for one) were given up:
     /// no answer within the window (`sync_unanswered`).
     Unanswered(u64),
+    /// Work done for `peer`'s request, charged to the answer budget like
+    /// answer bytes when the peer is not a configured neighbour: a list of
+    /// this many bytes' worth built from the store (8 bytes an item).
+    Work {
+        /// The peer it was done for.
+        peer: Address,
+        /// Its cost, in answer-budget bytes.
+        bytes: u64,
+    },
     /// A reconciliation fell back to a full list (`sync_fallbacks`).
     FellBack,
 }

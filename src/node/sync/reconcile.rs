@@ -30,7 +30,7 @@
 
 use std::collections::HashMap;
 
-use negentropy::{Id as NegId, Negentropy, NegentropyStorageVector};
+use negentropy::{Id as NegId, Negentropy, NegentropyStorageBase, NegentropyStorageVector};
 
 use super::full_list::FullList;
 use super::{Held, SyncAlgorithm, SyncOut};
@@ -65,6 +65,11 @@ pub const ROLE_ANSWERER: u8 = 0x01;
 /// Most sessions remembered on each side; past it, the answerer gives new
 /// requesters the full list.
 const MAX_SESSIONS: usize = 4096;
+
+/// What building the item list costs a requester that is not a configured
+/// neighbour, in answer-budget bytes per item: a stranger's 1 MiB a window
+/// buys 131,072 items of work (one round over the largest topic reconciled).
+pub const WORK_BYTES_PER_ITEM: u64 = 8;
 
 /// Where a sync this node asked for stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -356,19 +361,20 @@ impl Reconcile {
             self.accepted.remove(&(peer, topic));
             return Ok(vec![SyncOut::Dropped(DropReason::OverCap)]);
         };
+        let work = work(peer, &storage);
         let answer = Negentropy::owned(storage, RECONCILE_FRAME_BYTES)
             .and_then(|mut n| n.reconcile(message));
         Ok(match answer {
             Ok(m) => {
                 let body = [&[ROLE_ANSWERER][..], &m].concat();
-                vec![SyncOut::Answer(
-                    peer,
-                    Payload::Sync(Op::Reconcile, topic, body),
-                )]
+                vec![
+                    work,
+                    SyncOut::Answer(peer, Payload::Sync(Op::Reconcile, topic, body)),
+                ]
             }
             Err(_) => {
                 self.accepted.remove(&(peer, topic));
-                vec![SyncOut::Dropped(DropReason::Malformed)]
+                vec![work, SyncOut::Dropped(DropReason::Malformed)]
             }
         })
     }
@@ -404,6 +410,15 @@ impl Reconcile {
         self.sessions.retain(|_, s| now <= s.at + window);
         self.advertised.retain(|_, at| now <= *at + window);
         self.accepted.retain(|_, a| now <= a.at + window);
+    }
+}
+
+/// The cost of building `storage` for `peer`'s request.
+fn work(peer: Address, storage: &NegentropyStorageVector) -> SyncOut {
+    let items = storage.size().unwrap_or(0) as u64;
+    SyncOut::Work {
+        peer,
+        bytes: WORK_BYTES_PER_ITEM * items,
     }
 }
 
@@ -459,14 +474,20 @@ impl SyncAlgorithm for Reconcile {
             self.forget(now);
         }
         let room = self.accepted.len() < MAX_SESSIONS;
-        if advertised && room && self.items(held, &topic, now)?.is_some() {
+        if advertised
+            && room
+            && let Some(storage) = self.items(held, &topic, now)?
+        {
             self.full.remember_asked(peer, topic);
             self.accepted
                 .insert((peer, topic), Accepted { at: now, rounds: 0 });
-            return Ok(vec![SyncOut::Answer(
-                peer,
-                Payload::Sync(Op::Reconcile, topic, vec![ROLE_ANSWERER]),
-            )]);
+            return Ok(vec![
+                work(peer, &storage),
+                SyncOut::Answer(
+                    peer,
+                    Payload::Sync(Op::Reconcile, topic, vec![ROLE_ANSWERER]),
+                ),
+            ]);
         }
         self.full.answer(peer, topic, held, now)
     }
