@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use futures_util::SinkExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::bytes::{Bytes, BytesMut};
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -19,6 +19,10 @@ use super::transport::Io;
 use crate::codec::MAX_OBJECT;
 use crate::keys::Address;
 use crate::session::ConnId;
+
+/// Bytes each connection may read ahead of the frame it is charging to the
+/// input budget.
+const READ_BUFFER: usize = 8 << 10;
 
 /// The wire framing: a 4-byte big-endian length, then that many bytes; a
 /// length over `max` is refused from the prefix alone, before anything is
@@ -144,30 +148,51 @@ pub(crate) async fn run(io: impl Io, dialed: Option<Address>, w: &Wiring) {
 /// Reads frames into the engine until the peer stops, the framing breaks,
 /// or the handle stops. (The session closes a connection that sends no
 /// whole message within its idle timeout.)
+///
+/// Every byte of a frame is charged to the handle's input budget
+/// (`in_flight`, shared by all connections) before it is read: the length
+/// prefix is read first, a length over the max frame ends the connection,
+/// and the frame's bytes are taken from the budget before its body is read
+/// and held until the engine has handled it. While the budget is spent no
+/// connection reads a body (backpressure), so what is read and not yet
+/// handled is at most `in_flight` across all connections, plus each
+/// connection's small read buffer.
 async fn read_frames(conn: ConnId, rd: impl AsyncRead + Unpin, w: &Wiring) -> Why {
-    let mut frames = FramedRead::new(rd, codec(w.limits.max_frame));
+    let mut rd = tokio::io::BufReader::with_capacity(READ_BUFFER, rd);
     loop {
-        let next = tokio::select! {
+        let mut prefix = [0u8; 4];
+        let read = tokio::select! {
             biased;
             () = w.stop.cancelled() => return Why::Stopped,
-            next = frames.next() => next,
+            read = rd.read_exact(&mut prefix) => read,
         };
-        let frame = match next {
-            None => return Why::Eof,
-            Some(Err(_)) => return Why::Junk,
-            Some(Ok(frame)) => frame,
-        };
-        // Held until the engine has handled the frame: while the budget
-        // is spent, this connection reads no more (backpressure).
-        let size = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        match read {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Why::Eof,
+            Err(_) => return Why::Junk,
+        }
+        let len = u32::from_be_bytes(prefix);
+        if len as usize > w.limits.max_frame {
+            return Why::Junk;
+        }
         let permit = tokio::select! {
             biased;
             () = w.stop.cancelled() => return Why::Stopped,
-            permit = Arc::clone(&w.in_flight).acquire_many_owned(size) => match permit {
+            permit = Arc::clone(&w.in_flight).acquire_many_owned(len) => match permit {
                 Ok(p) => p,
                 Err(_) => return Why::Stopped,
             },
         };
+        let mut frame = BytesMut::zeroed(len as usize);
+        let read = tokio::select! {
+            biased;
+            () = w.stop.cancelled() => return Why::Stopped,
+            read = rd.read_exact(&mut frame) => read,
+        };
+        if read.is_err() {
+            // Cut short: broken framing.
+            return Why::Junk;
+        }
         let event = NetEvent::Frame {
             conn,
             frame,

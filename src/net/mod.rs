@@ -16,9 +16,10 @@
 //!   alone never makes a neighbour. Each new peer is synced with (asked
 //!   about every followed topic).
 //! - **Bounds, in bytes.** A frame longer than [`Builder::max_frame`] is
-//!   refused from its length prefix and ends its connection; whole frames
-//!   waiting for the engine are held within [`Builder::in_flight`] (a
-//!   connection past it is not read); sends are queued within
+//!   refused from its length prefix and ends its connection; every frame
+//!   being read or waiting for the engine is charged to
+//!   [`Builder::in_flight`], shared by all connections, from its length
+//!   prefix on (past it no body is read); sends are queued within
 //!   [`Builder::send_queue`] per connection and [`Builder::send_total`]
 //!   in all; at most [`Builder::max_connections`] accepted connections.
 //! - **Shutdown.** [`Gossip::shutdown`] stops reading, accepting and
