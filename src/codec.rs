@@ -54,7 +54,7 @@ pub fn check_size(obj: &Object) -> Result<(), DecodeError> {
 pub const MAX_JSON_LINE: usize = json_line_cap(MAX_OBJECT);
 
 /// The longest JSON line that can carry an object of `max` packed bytes.
-const fn json_line_cap(max: usize) -> usize {
+pub(crate) const fn json_line_cap(max: usize) -> usize {
     max / 3 * 4 + 4096
 }
 

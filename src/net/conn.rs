@@ -1,13 +1,13 @@
-//! One connection: wire frames in (bounded by the max frame length and the
-//! handle's input budget), wire frames out (from a queue the session
-//! bounds in bytes: each frame written is reported back to it), and how
-//! it ends.
+//! One connection: messages in (wire frames, or JSON lines for a netcat
+//! user, bounded by the max frame length and the endpoint's input budget),
+//! wire frames out (from a queue the session bounds in bytes: each frame
+//! written is reported back to it), and how it ends.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::SinkExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::bytes::{Bytes, BytesMut};
 use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
@@ -16,17 +16,14 @@ use tokio_util::task::TaskTracker;
 
 use super::Limits;
 use super::transport::Io;
-use crate::codec::MAX_OBJECT;
-use crate::keys::Address;
-use crate::session::ConnId;
+use crate::codec::{Kind, MAX_OBJECT, Object, json_line_cap};
+use crate::session::{ConnId, Opening};
 
-/// Bytes each connection may read ahead of the frame it is charging to the
-/// input budget.
+/// Bytes each connection may read ahead of the message it is charging to
+/// the input budget.
 const READ_BUFFER: usize = 8 << 10;
 
-/// The wire framing: a 4-byte big-endian length, then that many bytes; a
-/// length over `max` is refused from the prefix alone, before anything is
-/// reserved for the frame, and ends the connection.
+/// The wire framing: a 4-byte big-endian length, then that many bytes.
 pub(crate) fn codec(max: usize) -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
         .length_field_length(4)
@@ -35,47 +32,89 @@ pub(crate) fn codec(max: usize) -> LengthDelimitedCodec {
         .new_codec()
 }
 
-/// Why a connection's reading or writing ended.
-#[derive(Debug)]
-pub(crate) enum Why {
+/// Why a connection ended, as its own task saw it. (When the session
+/// closed it, the session knows better why: [`crate::session::CloseReason`].)
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ended {
     /// The other side closed it.
     Eof,
-    /// Broken framing: a length over the max frame, or a frame cut short.
-    Junk,
-    /// The handle is shutting down.
+    /// It sent something that is not a message: a length over the max
+    /// frame, a frame or line cut short, a line that is not a message.
+    Junk(String),
+    /// The endpoint is shutting down.
     Stopped,
-    /// This side closed it (the engine's decision, or the deadline).
+    /// This side closed it ([`Endpoint::close`](super::Endpoint::close),
+    /// or the shutdown deadline).
     Closed,
     /// The socket failed.
-    Error,
+    Error(String),
 }
 
-/// What connection tasks tell the engine.
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Eof => f.write_str("closed by the peer"),
+            Self::Junk(why) => write!(f, "not a message stream ({why})"),
+            Self::Stopped => f.write_str("shut down"),
+            Self::Closed => f.write_str("closed"),
+            Self::Error(why) => f.write_str(why),
+        }
+    }
+}
+
+/// One message read off a connection: its packed bytes, with their share
+/// of the endpoint's input budget, given back when this is dropped (so
+/// hold it until the engine has handled the message).
+#[derive(Debug)]
+pub struct Frame {
+    bytes: BytesMut,
+    _charge: Option<OwnedSemaphorePermit>,
+}
+
+impl std::ops::Deref for Frame {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// What connection tasks tell the endpoint.
 pub(crate) enum NetEvent {
-    /// A connection is up: dialed to `dialed`, or accepted.
+    /// A connection is up.
     Opened {
         conn: ConnId,
-        dialed: Option<Address>,
+        opening: Opening,
+        remote: String,
         link: Link,
     },
-    /// A whole frame came on `conn`; `permit` holds its bytes against the
-    /// input budget until the engine has handled it.
-    Frame {
+    /// A whole message came on `conn`.
+    Frame { conn: ConnId, frame: Frame },
+    /// `conn` ended; `unwritten` frames queued on it never went out whole.
+    Closed {
         conn: ConnId,
-        frame: BytesMut,
-        permit: OwnedSemaphorePermit,
+        ended: Ended,
+        unwritten: u64,
     },
-    /// `conn` ended.
-    Closed { conn: ConnId },
+    /// A listener closed a connection at once: too many are open.
+    Refused { remote: String },
+    /// accept() failed (out of descriptors, say).
+    AcceptFailed { why: String },
+    /// A dial failed; it is tried again after a backoff.
+    DialFailed {
+        peer: crate::keys::Address,
+        addr: super::NetAddr,
+        why: String,
+    },
 }
 
-/// What every connection task shares with the engine.
+/// What every connection task shares with the endpoint.
 #[derive(Clone)]
 pub(crate) struct Wiring {
     pub events: mpsc::Sender<NetEvent>,
     pub ids: Arc<AtomicU64>,
     pub limits: Arc<Limits>,
-    /// Bytes of whole frames read and not yet handled by the engine.
+    /// Bytes of messages being read or not yet handled.
     pub in_flight: Arc<Semaphore>,
     /// Bytes written, for the session's send-queue bounds (unbounded: at
     /// most one report per frame the session let into a queue).
@@ -87,19 +126,49 @@ pub(crate) struct Wiring {
     pub tracker: TaskTracker,
 }
 
-/// The engine's side of a connection: its send queue (the session keeps
+impl Wiring {
+    pub fn new(limits: Limits, events: mpsc::Sender<NetEvent>) -> (Self, DrainedRx) {
+        let (drained, drained_rx) = mpsc::unbounded_channel();
+        let wiring = Self {
+            events,
+            ids: Arc::new(AtomicU64::new(0)),
+            in_flight: Arc::new(Semaphore::new(limits.in_flight)),
+            drained,
+            stop: CancellationToken::new(),
+            kill: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            limits: Arc::new(limits),
+        };
+        (wiring, drained_rx)
+    }
+
+    /// Tells the endpoint; false once it is gone.
+    pub async fn tell(&self, event: NetEvent) -> bool {
+        self.events.send(event).await.is_ok()
+    }
+}
+
+pub(crate) type DrainedRx = mpsc::UnboundedReceiver<(ConnId, usize)>;
+
+/// The endpoint's side of a connection: its send queue (the session keeps
 /// it within its bounds) and the switch that closes it.
 pub(crate) struct Link {
     tx: mpsc::UnboundedSender<Bytes>,
+    /// Frames queued and not yet written whole.
+    queued: Arc<AtomicU64>,
     close: CancellationToken,
 }
 
 impl Link {
-    /// Queues a frame's payload (the codec writes its length prefix).
-    pub fn push(&self, payload: Bytes) {
-        // Fails only once the connection has ended: the session hears of
-        // that end and gives its queued bytes back.
-        let _ = self.tx.send(payload);
+    /// Queues a frame's payload (the codec writes its length prefix);
+    /// false once the connection has ended.
+    pub fn push(&self, payload: Bytes) -> bool {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        if self.tx.send(payload).is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
     }
 
     /// Closes the connection now; what is queued is not written.
@@ -108,31 +177,39 @@ impl Link {
     }
 }
 
-/// Runs a connection until it ends, then tells the engine. `dialed` names
-/// the peer this side dialed; an accepted connection names none until the
-/// engine learns it from a verified message.
-pub(crate) async fn run(io: impl Io, dialed: Option<Address>, w: &Wiring) {
+/// Runs a connection until it ends, then tells the endpoint.
+pub(crate) async fn run(io: impl Io, opening: Opening, remote: String, w: &Wiring) {
     let conn = ConnId(w.ids.fetch_add(1, Ordering::Relaxed));
     let (rd, wr) = tokio::io::split(io);
     let (tx, rx) = mpsc::unbounded_channel();
     let close = w.kill.child_token();
+    let queued = Arc::new(AtomicU64::new(0));
     let link = Link {
         tx,
+        queued: Arc::clone(&queued),
         close: close.clone(),
     };
-    let opened = NetEvent::Opened { conn, dialed, link };
-    if w.events.send(opened).await.is_err() {
+    let opened = NetEvent::Opened {
+        conn,
+        opening,
+        remote,
+        link,
+    };
+    if !w.tell(opened).await {
         return;
     }
-    let mut reading = Box::pin(read_frames(conn, rd, w));
-    let mut writing = Box::pin(write_frames(conn, wr, rx, &w.drained));
-    let why = tokio::select! {
+    let mut reading = Box::pin(read_messages(conn, rd, w));
+    let mut writing = Box::pin(write_frames(conn, wr, rx, &queued, &w.drained));
+    let ended = tokio::select! {
         biased;
-        () = close.cancelled() => Why::Closed,
-        why = &mut reading => why,
-        written = &mut writing => if written.is_ok() { Why::Closed } else { Why::Error },
+        () = close.cancelled() => Ended::Closed,
+        ended = &mut reading => ended,
+        written = &mut writing => match written {
+            Ok(()) => Ended::Closed,
+            Err(e) => Ended::Error(e.to_string()),
+        },
     };
-    if matches!(why, Why::Stopped) {
+    if ended == Ended::Stopped {
         // Shutting down: what is queued goes out, until the deadline.
         tokio::select! {
             biased;
@@ -140,79 +217,172 @@ pub(crate) async fn run(io: impl Io, dialed: Option<Address>, w: &Wiring) {
             _ = &mut writing => {}
         }
     }
-    // Once the engine has stopped listening (shut down), nobody needs
-    // telling and this fails at once.
-    let _ = w.events.send(NetEvent::Closed { conn }).await;
+    drop(writing);
+    let unwritten = queued.load(Ordering::Acquire);
+    // Once the endpoint is gone nobody needs telling and this fails at once.
+    let _ = w
+        .tell(NetEvent::Closed {
+            conn,
+            ended,
+            unwritten,
+        })
+        .await;
 }
 
-/// Reads frames into the engine until the peer stops, the framing breaks,
-/// or the handle stops. (The session closes a connection that sends no
-/// whole message within its idle timeout.)
+/// Reads messages into the endpoint until the peer stops, sends junk, or
+/// the endpoint stops. The first byte says the stream's form, as for any
+/// object stream (`crate::codec`): a byte that can begin a length prefix
+/// starts wire frames; anything else starts JSON lines.
 ///
-/// Every byte of a frame is charged to the handle's input budget
-/// (`in_flight`, shared by all connections) before it is read: the length
-/// prefix is read first, a length over the max frame ends the connection,
-/// and the frame's bytes are taken from the budget before its body is read
-/// and held until the engine has handled it. While the budget is spent no
-/// connection reads a body (backpressure), so what is read and not yet
-/// handled is at most `in_flight` across all connections, plus each
-/// connection's small read buffer.
-async fn read_frames(conn: ConnId, rd: impl AsyncRead + Unpin, w: &Wiring) -> Why {
-    let mut rd = tokio::io::BufReader::with_capacity(READ_BUFFER, rd);
+/// Every byte of a message is charged to the endpoint's input budget
+/// (`in_flight`, shared by all connections) before it is taken off the
+/// read buffer: a frame's length prefix is read first, a length over the
+/// max frame ends the connection, and the frame's bytes are taken from the
+/// budget before its body is read; a line is charged as it comes. While
+/// the budget is spent no connection reads on (backpressure), so what is
+/// read and not yet handled is at most `in_flight` across all
+/// connections, plus each connection's small read buffer.
+async fn read_messages(conn: ConnId, rd: impl AsyncRead + Unpin, w: &Wiring) -> Ended {
+    let mut rd = BufReader::with_capacity(READ_BUFFER, rd);
+    let first = tokio::select! {
+        biased;
+        () = w.stop.cancelled() => return Ended::Stopped,
+        buf = rd.fill_buf() => match buf {
+            Ok([]) => return Ended::Eof,
+            Ok(buf) => buf[0],
+            Err(e) => return Ended::Error(e.to_string()),
+        },
+    };
+    if usize::from(first) <= MAX_OBJECT >> 24 {
+        read_frames(conn, rd, w).await
+    } else {
+        read_lines(conn, rd, w).await
+    }
+}
+
+/// Takes `n` bytes from the input budget, unless the endpoint stops first.
+async fn charge(w: &Wiring, n: usize) -> Option<OwnedSemaphorePermit> {
+    let n = u32::try_from(n).ok()?;
+    tokio::select! {
+        biased;
+        () = w.stop.cancelled() => None,
+        permit = Arc::clone(&w.in_flight).acquire_many_owned(n) => permit.ok(),
+    }
+}
+
+/// Hands a message to the endpoint; false when it stops first.
+async fn hand_over(w: &Wiring, conn: ConnId, frame: Frame) -> bool {
+    tokio::select! {
+        biased;
+        () = w.stop.cancelled() => false,
+        told = w.tell(NetEvent::Frame { conn, frame }) => told,
+    }
+}
+
+async fn read_frames(conn: ConnId, mut rd: impl AsyncRead + Unpin, w: &Wiring) -> Ended {
     loop {
         let mut prefix = [0u8; 4];
         let read = tokio::select! {
             biased;
-            () = w.stop.cancelled() => return Why::Stopped,
+            () = w.stop.cancelled() => return Ended::Stopped,
             read = rd.read_exact(&mut prefix) => read,
         };
         match read {
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Why::Eof,
-            Err(_) => return Why::Junk,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ended::Eof,
+            Err(e) => return Ended::Error(e.to_string()),
         }
-        let len = u32::from_be_bytes(prefix);
-        if len as usize > w.limits.max_frame {
-            return Why::Junk;
+        let len = u32::from_be_bytes(prefix) as usize;
+        if len > w.limits.max_frame {
+            return Ended::Junk(format!(
+                "a frame of {len} bytes, over the {}-byte limit",
+                w.limits.max_frame
+            ));
         }
-        let permit = tokio::select! {
-            biased;
-            () = w.stop.cancelled() => return Why::Stopped,
-            permit = Arc::clone(&w.in_flight).acquire_many_owned(len) => match permit {
-                Ok(p) => p,
-                Err(_) => return Why::Stopped,
-            },
+        let Some(charge) = charge(w, len).await else {
+            return Ended::Stopped;
         };
-        let mut frame = BytesMut::zeroed(len as usize);
+        let mut bytes = BytesMut::zeroed(len);
         let read = tokio::select! {
             biased;
-            () = w.stop.cancelled() => return Why::Stopped,
-            read = rd.read_exact(&mut frame) => read,
+            () = w.stop.cancelled() => return Ended::Stopped,
+            read = rd.read_exact(&mut bytes) => read,
         };
         if read.is_err() {
-            // Cut short: broken framing.
-            return Why::Junk;
+            return Ended::Junk(format!("a frame of {len} bytes cut short"));
         }
-        let event = NetEvent::Frame {
-            conn,
-            frame,
-            permit,
+        let frame = Frame {
+            bytes,
+            _charge: Some(charge),
         };
-        tokio::select! {
-            biased;
-            () = w.stop.cancelled() => return Why::Stopped,
-            sent = w.events.send(event) => if sent.is_err() { return Why::Stopped },
+        if !hand_over(w, conn, frame).await {
+            return Ended::Stopped;
+        }
+    }
+}
+
+async fn read_lines<R: AsyncRead + Unpin>(conn: ConnId, mut rd: BufReader<R>, w: &Wiring) -> Ended {
+    let cap = json_line_cap(w.limits.max_frame);
+    loop {
+        let mut line = Vec::new();
+        let mut charged: Option<OwnedSemaphorePermit> = None;
+        loop {
+            let (n, whole) = tokio::select! {
+                biased;
+                () = w.stop.cancelled() => return Ended::Stopped,
+                buf = rd.fill_buf() => match buf {
+                    Ok([]) if line.is_empty() => return Ended::Eof,
+                    Ok([]) => return Ended::Junk("a line cut short".into()),
+                    Ok(buf) => match buf.iter().position(|&b| b == b'\n') {
+                        Some(i) => (i + 1, true),
+                        None => (buf.len(), false),
+                    },
+                    Err(e) => return Ended::Error(e.to_string()),
+                },
+            };
+            if line.len() + n > cap + 1 {
+                return Ended::Junk(format!("a line over {cap} bytes"));
+            }
+            let Some(more) = charge(w, n).await else {
+                return Ended::Stopped;
+            };
+            match &mut charged {
+                Some(c) => c.merge(more),
+                None => charged = Some(more),
+            }
+            line.extend_from_slice(&rd.buffer()[..n]);
+            rd.consume(n);
+            if whole {
+                break;
+            }
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let message = match Object::from_json(&line).and_then(|o| o.expect(Kind::Message)) {
+            Ok(Object::Message(m)) => m,
+            Ok(Object::Bulletin(_)) => return Ended::Junk("a bulletin, not a message".into()),
+            Err(e) => return Ended::Junk(e.to_string()),
+        };
+        let frame = Frame {
+            bytes: BytesMut::from(&message.pack()[..]),
+            _charge: charged,
+        };
+        if !hand_over(w, conn, frame).await {
+            return Ended::Stopped;
         }
     }
 }
 
 /// Writes queued frames until the queue is closed and empty (then closes
 /// the write side) or the socket fails; each frame written whole is
-/// reported, prefix included, for the session's bounds.
+/// reported, prefix included, for the session's bounds, and leaves the
+/// count of frames `queued`.
 async fn write_frames(
     conn: ConnId,
     wr: impl AsyncWrite + Unpin,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
+    queued: &AtomicU64,
     drained: &mpsc::UnboundedSender<(ConnId, usize)>,
 ) -> std::io::Result<()> {
     let mut out = FramedWrite::new(wr, codec(MAX_OBJECT));
@@ -221,6 +391,7 @@ async fn write_frames(
         // Flushed at once: a frame counts against the bounds until its
         // last byte is out.
         out.send(payload).await?;
+        queued.fetch_sub(1, Ordering::AcqRel);
         let _ = drained.send((conn, len));
     }
     out.into_inner().shutdown().await

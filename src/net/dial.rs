@@ -6,9 +6,10 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::time::Instant;
 
-use super::conn::{self, Wiring};
+use super::conn::{self, NetEvent, Wiring};
 use super::{NetAddr, Transport};
 use crate::keys::Address;
+use crate::session::Opening;
 
 /// The first wait before a redial, and the longest.
 pub(crate) const BACKOFF_START: Duration = Duration::from_millis(250);
@@ -48,10 +49,12 @@ impl Backoff {
     }
 }
 
-/// Dials `peer` at `at` until the handle stops: each connection runs to
-/// its end, then the next dial waits out the backoff.
+/// Dials `peer` at `at` until the endpoint stops: each connection runs to
+/// its end, then the next dial waits out the backoff. Each failed dial is
+/// told to the endpoint.
 pub(crate) async fn keep_dialing<T: Transport>(
     transport: T,
+    opening: Opening,
     peer: Address,
     at: NetAddr,
     w: Wiring,
@@ -62,10 +65,20 @@ pub(crate) async fn keep_dialing<T: Transport>(
         let dialed = tokio::select! {
             biased;
             () = w.stop.cancelled() => return,
-            dialed = tokio::time::timeout(DIAL_TIMEOUT, transport.dial(&at)) => dialed,
+            dialed = dial_once(&transport, &at) => dialed,
         };
-        if let Ok(Ok(stream)) = dialed {
-            conn::run(stream, Some(peer), &w).await;
+        match dialed {
+            Ok((stream, remote)) => conn::run(stream, opening, remote, &w).await,
+            Err(why) => {
+                let failed = NetEvent::DialFailed {
+                    peer,
+                    addr: at.clone(),
+                    why,
+                };
+                if !w.tell(failed).await {
+                    return;
+                }
+            }
         }
         if started.elapsed() >= STABLE {
             backoff.reset();
@@ -76,6 +89,18 @@ pub(crate) async fn keep_dialing<T: Transport>(
             () = w.stop.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+/// One dial, within [`DIAL_TIMEOUT`]; the error says why it failed.
+pub(crate) async fn dial_once<T: Transport>(
+    transport: &T,
+    at: &NetAddr,
+) -> Result<(T::Stream, String), String> {
+    match tokio::time::timeout(DIAL_TIMEOUT, transport.dial(at)).await {
+        Ok(Ok(dialed)) => Ok(dialed),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", DIAL_TIMEOUT.as_secs())),
     }
 }
 

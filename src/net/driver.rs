@@ -9,20 +9,21 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::bytes::Bytes;
+use tokio_util::sync::CancellationToken;
 
-use super::NetError;
-use super::conn::{Link, NetEvent, Wiring};
+use super::{ConnEvent, Endpoint, Frame, NetError};
 use crate::bulletin::Bulletin;
 use crate::ids::{Id, Key};
 use crate::keys::Address;
 use crate::node::{Event, Node, NodeError};
-use crate::session::{ConnId, Opening, Session, SessionEvent};
+use crate::session::{Session, SessionEvent};
 use crate::unix_now;
 
-/// Frames taken off the channel before the node runs: verified together.
+/// Messages taken off the endpoint before the node runs: verified
+/// together.
 const BATCH: usize = 256;
 
 /// The shortest wait for a timer the node says is due: a deadline in
@@ -49,49 +50,42 @@ pub(crate) enum Command {
 pub(crate) struct Driver {
     pub node: Node,
     pub session: Session,
-    /// Message difficulty asked of peers on every connection.
-    pub difficulty: u32,
-    pub links: HashMap<ConnId, Link>,
+    pub endpoint: Endpoint,
     /// Each followed topic's subscribers.
     pub subscribers: HashMap<Id, Vec<mpsc::Sender<Bulletin>>>,
     pub commands: mpsc::Receiver<Command>,
-    pub events: mpsc::Receiver<NetEvent>,
-    pub drained: mpsc::UnboundedReceiver<(ConnId, usize)>,
-    pub wiring: Wiring,
+    /// Cancelled by [`super::Gossip::shutdown`].
+    pub stop: CancellationToken,
     pub deadline: Duration,
 }
 
 impl Driver {
     /// Serves until the handle stops (or every handle is dropped, or the
-    /// node fails), then shuts the connections down.
+    /// node fails), then shuts the endpoint down.
     pub async fn run(mut self) -> Result<(), NetError> {
         let served = self.serve().await;
-        self.finish().await;
+        self.endpoint.shutdown(self.deadline).await;
         served
     }
 
     async fn serve(&mut self) -> Result<(), NetError> {
-        let mut permits: Vec<OwnedSemaphorePermit> = Vec::new();
+        // Messages handled in this batch: their bytes leave the input
+        // budget once the node has run.
+        let mut frames: Vec<Frame> = Vec::new();
         loop {
             let wake = self.next_wake();
             tokio::select! {
                 biased;
-                () = self.wiring.stop.cancelled() => return Ok(()),
+                () = self.stop.cancelled() => return Ok(()),
                 command = self.commands.recv() => match command {
                     Some(command) => self.command(command)?,
                     None => return Ok(()),
                 },
-                Some((conn, bytes)) = self.drained.recv() => {
-                    self.session.drained(conn, bytes);
-                    while let Ok((conn, bytes)) = self.drained.try_recv() {
-                        self.session.drained(conn, bytes);
-                    }
-                }
-                Some(event) = self.events.recv() => {
-                    self.net_event(event, &mut permits)?;
-                    while permits.len() < BATCH {
-                        let Ok(event) = self.events.try_recv() else { break };
-                        self.net_event(event, &mut permits)?;
+                event = self.endpoint.next() => {
+                    self.conn_event(event, &mut frames)?;
+                    while frames.len() < BATCH {
+                        let Some(event) = self.endpoint.try_next() else { break };
+                        self.conn_event(event, &mut frames)?;
                     }
                 }
                 () = tokio::time::sleep_until(wake) => {
@@ -103,8 +97,7 @@ impl Driver {
                 }
             }
             self.run_node()?;
-            // The frames are handled: their bytes leave the input budget.
-            permits.clear();
+            frames.clear();
         }
     }
 
@@ -177,35 +170,26 @@ impl Driver {
             .collect()
     }
 
-    fn net_event(
-        &mut self,
-        event: NetEvent,
-        permits: &mut Vec<OwnedSemaphorePermit>,
-    ) -> Result<(), NetError> {
+    fn conn_event(&mut self, event: ConnEvent, frames: &mut Vec<Frame>) -> Result<(), NetError> {
         let (now, unix) = (Instant::now().into_std(), unix_now());
-        let difficulty = self.difficulty;
         match event {
-            NetEvent::Opened { conn, dialed, link } => {
-                self.links.insert(conn, link);
-                let how = match dialed {
-                    Some(peer) => Opening::Dialed { peer, difficulty },
-                    None => Opening::Accepted { difficulty },
-                };
-                self.session.opened(conn, how, &mut self.node, now, unix)?;
+            ConnEvent::Opened { conn, opening, .. } => {
+                self.session
+                    .opened(conn, opening, &mut self.node, now, unix)?;
             }
-            NetEvent::Frame {
-                conn,
-                frame,
-                permit,
-            } => {
-                permits.push(permit);
+            ConnEvent::Message { conn, frame } => {
                 self.session
                     .receive_bytes(conn, &frame, &mut self.node, now, unix)?;
+                frames.push(frame);
             }
-            NetEvent::Closed { conn } => {
-                self.links.remove(&conn);
+            ConnEvent::Written { conn, bytes } => self.session.drained(conn, bytes),
+            ConnEvent::Closed {
+                conn, unwritten, ..
+            } => {
+                self.session.unsent(conn, unwritten);
                 self.session.closed(conn, &mut self.node);
             }
+            _ => {}
         }
         Ok(())
     }
@@ -250,16 +234,14 @@ impl Driver {
         for event in self.session.drain_events().collect::<Vec<_>>() {
             match event {
                 SessionEvent::Send { conn, frame } => {
-                    if let Some(link) = self.links.get(&conn) {
-                        // The session framed it; the codec frames again.
-                        link.push(Bytes::from(frame).slice(4..));
+                    // The session framed it; the codec frames again.
+                    let n = frame.len();
+                    if !self.endpoint.send(conn, Bytes::from(frame).slice(4..)) {
+                        self.session.drained(conn, n);
+                        self.session.unsent(conn, 1);
                     }
                 }
-                SessionEvent::Close { conn, .. } => {
-                    if let Some(link) = self.links.get(&conn) {
-                        link.close();
-                    }
-                }
+                SessionEvent::Close { conn, .. } => self.endpoint.close(conn),
                 _ => {}
             }
         }
@@ -281,23 +263,6 @@ impl Driver {
             self.subscribers.remove(&bulletin.topic);
             self.node.unsubscribe(&bulletin.topic);
             self.set_sync_topics();
-        }
-    }
-
-    /// Closes every send queue (what is in them is still written), stops
-    /// reading, accepting and dialing, and waits for the connections until
-    /// the deadline; past it, they are dropped as they are.
-    async fn finish(&mut self) {
-        self.wiring.stop.cancel();
-        self.links.clear();
-        // Connections that end from now on have nobody to tell.
-        self.events.close();
-        while self.events.try_recv().is_ok() {}
-        self.wiring.tracker.close();
-        let wait = tokio::time::timeout(self.deadline, self.wiring.tracker.wait());
-        if wait.await.is_err() {
-            self.wiring.kill.cancel();
-            self.wiring.tracker.wait().await;
         }
     }
 }

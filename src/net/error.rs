@@ -27,6 +27,13 @@ pub enum NetError {
         /// The socket's error.
         source: io::Error,
     },
+    /// A peer could not be dialed.
+    Dial {
+        /// Where.
+        addr: NetAddr,
+        /// Why it failed.
+        why: String,
+    },
     /// A setting is out of range (the message says which, and why).
     Config(String),
     /// A peer to dial has an address no box can be sealed to.
@@ -45,6 +52,7 @@ impl fmt::Display for NetError {
         match self {
             Self::Address { addr, why } => write!(f, "bad address {addr:?}: {why}"),
             Self::Listen { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            Self::Dial { addr, why } => write!(f, "cannot connect to {addr}: {why}"),
             Self::Config(why) => write!(f, "bad network setting: {why}"),
             Self::Key(e) => write!(f, "bad peer address: {e}"),
             Self::Node(e) => write!(f, "node engine failed: {e}"),

@@ -3,28 +3,23 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
-
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::Stream;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use super::conn::Wiring;
 use super::driver::{Command, Driver};
-use super::{Limits, NetAddr, NetError, Tcp, Transport, dial, listen};
+use super::{Endpoint, Limits, NetAddr, NetError};
 use crate::bulletin::Bulletin;
-use crate::codec::MAX_OBJECT;
 use crate::crypto::Identity;
 use crate::ids::Id;
 use crate::keys::Address;
 use crate::node::{Node, NodeConfig};
-use crate::session::{Session, SessionConfig};
+use crate::session::Session;
 use crate::store::BulletinStore;
 use crate::unix_now;
 
@@ -153,149 +148,61 @@ impl Builder {
         self
     }
 
-    fn check(&self) -> Result<(), NetError> {
-        let l = &self.limits;
-        let bad = |why: &str| Err(NetError::Config(why.to_string()));
-        if l.max_frame == 0 || l.max_frame > MAX_OBJECT {
-            return bad("max_frame must be in 1..=64 MiB");
-        }
-        if l.in_flight < l.max_frame || u32::try_from(l.in_flight).is_err() {
-            return bad("in_flight must hold one largest frame, and be under 4 GiB");
-        }
-        if l.send_queue == 0 || l.send_total < l.send_queue {
-            return bad("send_queue must be at least 1 and send_total at least send_queue");
-        }
-        if !self.listen.is_empty() && l.max_connections == 0 {
-            return bad("max_connections must be at least 1 to listen");
-        }
-        if self.subscription_capacity == 0 {
-            return bad("subscription_capacity must be at least 1");
-        }
-        Ok(())
-    }
-
     /// Checks the settings, binds every listener and starts dialing and
     /// the engine, on the current tokio runtime. Fails when a setting is
     /// out of range, a listener cannot be bound, a dialed peer's address
     /// is not a key, or the store fails.
     pub async fn spawn(self) -> Result<Gossip, NetError> {
-        self.check()?;
-        let now = unix_now();
-        let node = match self.store {
-            Some(store) => Node::with_store(self.identity, self.config, store, now)?,
+        if self.subscription_capacity == 0 {
+            return Err(NetError::Config(
+                "subscription_capacity must be at least 1".into(),
+            ));
+        }
+        let mut endpoint = Endpoint::new(self.limits.clone())?;
+        let mut node = match self.store {
+            Some(store) => Node::with_store(self.identity, self.config, store, unix_now())?,
             None => Node::new(self.identity, self.config),
         };
-        let limits = Arc::new(self.limits);
-        let (events_tx, events) = mpsc::channel(BATCH_CHANNEL);
-        let (drained_tx, drained) = mpsc::unbounded_channel();
-        let wiring = Wiring {
-            events: events_tx,
-            ids: Arc::new(AtomicU64::new(0)),
-            in_flight: Arc::new(Semaphore::new(limits.in_flight)),
-            drained: drained_tx,
-            stop: CancellationToken::new(),
-            kill: CancellationToken::new(),
-            tracker: TaskTracker::new(),
-            limits: Arc::clone(&limits),
-        };
-        let mut node = node;
         let difficulty = node.config().message_difficulty;
-        let mut session = Session::new(session_config(&limits));
+        let mut session = Session::new(self.limits.session_config());
         for (peer, _) in &self.connect {
             node.add_neighbour(*peer, difficulty)?;
             session.expect(*peer);
         }
-        let mut bound = Vec::new();
         for addr in &self.listen {
-            match bind(addr, &wiring).await {
-                Ok(local) => bound.push(local),
-                Err(e) => {
-                    wiring.stop.cancel();
-                    wiring.tracker.close();
-                    wiring.tracker.wait().await;
-                    return Err(e);
-                }
+            if let Err(e) = endpoint.listen(addr, difficulty).await {
+                endpoint.shutdown(Duration::ZERO).await;
+                return Err(e);
             }
         }
         for (peer, addr) in self.connect {
-            let w = wiring.clone();
-            match addr {
-                NetAddr::Tcp(_) => wiring.tracker.spawn(dial::keep_dialing(Tcp, peer, addr, w)),
-                #[cfg(unix)]
-                NetAddr::Unix(_) => {
-                    wiring
-                        .tracker
-                        .spawn(dial::keep_dialing(super::Unix, peer, addr, w))
-                }
-            };
+            endpoint.connect(peer, addr, difficulty);
         }
         let address = node.address();
+        let local = endpoint.local_addrs().to_vec();
         let (commands_tx, commands) = mpsc::channel(64);
-        let stop = wiring.stop.clone();
+        let stop = CancellationToken::new();
         let mut driver = Driver {
             node,
             session,
-            difficulty,
-            links: HashMap::new(),
+            endpoint,
             subscribers: HashMap::new(),
             commands,
-            events,
-            drained,
-            wiring,
-            deadline: limits.shutdown_deadline,
+            stop: stop.clone(),
+            deadline: self.limits.shutdown_deadline,
         };
         driver.set_sync_topics();
         let engine = tokio::spawn(driver.run());
         Ok(Gossip {
             inner: Arc::new(Inner {
                 address,
-                local: bound,
+                local,
                 commands: commands_tx,
                 stop,
                 engine: Mutex::new(Some(engine)),
                 subscription_capacity: self.subscription_capacity,
             }),
         })
-    }
-}
-
-/// The session's bounds, from the handle's.
-fn session_config(limits: &Limits) -> SessionConfig {
-    SessionConfig {
-        max_connections: limits.max_connections,
-        bind_timeout: limits.bind_timeout,
-        idle_timeout: Some(limits.idle_timeout),
-        send_queue: limits.send_queue,
-        send_total: limits.send_total,
-        ..SessionConfig::default()
-    }
-}
-
-/// Frames (and connection events) waiting for the engine.
-const BATCH_CHANNEL: usize = 1024;
-
-/// Binds `addr` with its transport and starts accepting.
-async fn bind(addr: &NetAddr, wiring: &Wiring) -> Result<NetAddr, NetError> {
-    let open = Arc::new(AtomicUsize::new(0));
-    let failed = |source| NetError::Listen {
-        addr: addr.clone(),
-        source,
-    };
-    match addr {
-        NetAddr::Tcp(_) => {
-            let (listener, local) = Tcp.listen(addr).await.map_err(failed)?;
-            let task = listen::accept_loop(Tcp, listener, local.clone(), open, wiring.clone());
-            wiring.tracker.spawn(task);
-            Ok(local)
-        }
-        #[cfg(unix)]
-        NetAddr::Unix(_) => {
-            let (listener, local) = super::Unix.listen(addr).await.map_err(failed)?;
-            let task =
-                listen::accept_loop(super::Unix, listener, local.clone(), open, wiring.clone());
-            wiring.tracker.spawn(task);
-            Ok(local)
-        }
     }
 }
 

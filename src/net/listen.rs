@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::conn::{self, Wiring};
+use super::conn::{self, NetEvent, Wiring};
 use super::{NetAddr, Transport};
+use crate::session::Opening;
 
 /// Accepted connections let in past `max_connections` at once, for the
 /// engine to choose whom to close (the oldest that named no peer);
@@ -17,12 +18,14 @@ pub(crate) const SLACK: usize = 8;
 /// The wait after accept() fails (out of descriptors, say).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Accepts on `listener` until the handle stops; a Unix socket's file is
-/// removed then.
+/// Accepts on `listener` until the endpoint stops; a Unix socket's file is
+/// removed then. Each connection is opened as `opening` says (its message
+/// difficulty).
 pub(crate) async fn accept_loop<T: Transport>(
     transport: T,
     mut listener: T::Listener,
     bound: NetAddr,
+    opening: Opening,
     open: Arc<AtomicUsize>,
     w: Wiring,
 ) {
@@ -32,21 +35,30 @@ pub(crate) async fn accept_loop<T: Transport>(
             () = w.stop.cancelled() => break,
             accepted = transport.accept(&mut listener) => accepted,
         };
-        let Ok((stream, _remote)) = accepted else {
-            tokio::select! {
-                biased;
-                () = w.stop.cancelled() => break,
-                () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+        let (stream, remote) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                if !w.tell(NetEvent::AcceptFailed { why: e.to_string() }).await {
+                    break;
+                }
+                tokio::select! {
+                    biased;
+                    () = w.stop.cancelled() => break,
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                }
             }
         };
-        if open.load(Ordering::Acquire) >= w.limits.max_connections + SLACK {
+        if open.load(Ordering::Acquire) >= w.limits.max_connections.saturating_add(SLACK) {
             drop(stream);
+            if !w.tell(NetEvent::Refused { remote }).await {
+                break;
+            }
             continue;
         }
         open.fetch_add(1, Ordering::AcqRel);
         let (open, w2) = (Arc::clone(&open), w.clone());
         w.tracker.spawn(async move {
-            conn::run(stream, None, &w2).await;
+            conn::run(stream, opening, remote, &w2).await;
             open.fetch_sub(1, Ordering::AcqRel);
         });
     }

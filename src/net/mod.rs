@@ -78,6 +78,7 @@ mod addr;
 mod conn;
 mod dial;
 mod driver;
+mod endpoint;
 mod error;
 mod handle;
 mod listen;
@@ -86,6 +87,8 @@ mod transport;
 use std::time::Duration;
 
 pub use addr::NetAddr;
+pub use conn::{Ended, Frame};
+pub use endpoint::{ConnEvent, Endpoint};
 pub use error::NetError;
 pub use handle::{
     Builder, DEFAULT_BIND_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_IN_FLIGHT,
@@ -96,15 +99,60 @@ pub use handle::{
 pub use transport::Unix;
 pub use transport::{Tcp, Transport};
 
-/// The bounds a handle runs within (set through [`Builder`]).
+/// The bounds a handle or an [`Endpoint`] runs within. Start from
+/// `Limits::default()` and change what you need; [`Endpoint::new`] and
+/// [`Builder::spawn`] check them.
 #[derive(Clone, Debug)]
-pub(crate) struct Limits {
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest message taken from a peer, bytes (a wire frame's length, or
+    /// what a JSON line may carry); a longer one closes the connection.
     pub max_frame: usize,
+    /// Bytes queued to send on one connection.
     pub send_queue: usize,
+    /// Bytes queued to send on all connections together.
     pub send_total: usize,
+    /// Bytes of messages being read or not yet handled, all connections
+    /// together.
     pub in_flight: usize,
+    /// Accepted connections kept at once.
     pub max_connections: usize,
+    /// How long an accepted connection may go without a verified message.
     pub bind_timeout: Duration,
+    /// How long a connection may go without a whole message.
     pub idle_timeout: Duration,
+    /// How long shutdown waits for queued frames to go out.
     pub shutdown_deadline: Duration,
+}
+
+impl Limits {
+    /// Whether the bounds hold together; the error says which does not.
+    pub fn check(&self) -> Result<(), NetError> {
+        let bad = |why: &str| Err(NetError::Config(why.to_string()));
+        if self.max_frame == 0 || self.max_frame > crate::codec::MAX_OBJECT {
+            return bad("max_frame must be in 1..=64 MiB");
+        }
+        if self.in_flight < self.max_frame || u32::try_from(self.in_flight).is_err() {
+            return bad("in_flight must hold one largest frame, and be under 4 GiB");
+        }
+        if self.send_queue == 0 || self.send_total < self.send_queue {
+            return bad("send_queue must be at least 1 and send_total at least send_queue");
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The session's bounds, from these.
+    pub fn session_config(&self) -> crate::session::SessionConfig {
+        crate::session::SessionConfig {
+            max_connections: self.max_connections,
+            bind_timeout: self.bind_timeout,
+            idle_timeout: Some(self.idle_timeout),
+            send_queue: self.send_queue,
+            send_total: self.send_total,
+            ..crate::session::SessionConfig::default()
+        }
+    }
 }

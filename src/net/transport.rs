@@ -37,8 +37,12 @@ pub trait Transport: Send + Sync + 'static {
         listener: &mut Self::Listener,
     ) -> impl Future<Output = io::Result<(Self::Stream, String)>> + Send;
 
-    /// Dials `addr`.
-    fn dial(&self, addr: &NetAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    /// Dials `addr`; returns the stream and a description of the remote
+    /// end for logs.
+    fn dial(
+        &self,
+        addr: &NetAddr,
+    ) -> impl Future<Output = io::Result<(Self::Stream, String)>> + Send;
 }
 
 fn wrong_form(addr: &NetAddr, want: &str) -> io::Error {
@@ -72,13 +76,14 @@ impl Transport for Tcp {
         Ok((stream, remote.to_string()))
     }
 
-    async fn dial(&self, addr: &NetAddr) -> io::Result<Self::Stream> {
+    async fn dial(&self, addr: &NetAddr) -> io::Result<(Self::Stream, String)> {
         let NetAddr::Tcp(host) = addr else {
             return Err(wrong_form(addr, "TCP"));
         };
         let stream = tokio::net::TcpStream::connect(host.as_str()).await?;
         stream.set_nodelay(true)?;
-        Ok(stream)
+        let remote = stream.peer_addr()?.to_string();
+        Ok((stream, remote))
     }
 }
 
@@ -103,13 +108,18 @@ impl Transport for Unix {
 
     async fn accept(&self, listener: &mut Self::Listener) -> io::Result<(Self::Stream, String)> {
         let (stream, _) = listener.accept().await?;
-        Ok((stream, "unix peer".to_string()))
+        // A Unix peer has no address of its own; the socket's path says
+        // where it came in.
+        let at = listener.local_addr()?;
+        let path = at.as_pathname().map(|p| p.display().to_string());
+        Ok((stream, format!("unix:{}", path.unwrap_or_default())))
     }
 
-    async fn dial(&self, addr: &NetAddr) -> io::Result<Self::Stream> {
+    async fn dial(&self, addr: &NetAddr) -> io::Result<(Self::Stream, String)> {
         let NetAddr::Unix(path) = addr else {
             return Err(wrong_form(addr, "Unix-socket"));
         };
-        tokio::net::UnixStream::connect(path).await
+        let stream = tokio::net::UnixStream::connect(path).await?;
+        Ok((stream, addr.to_string()))
     }
 }

@@ -1,0 +1,340 @@
+//! The connection layer on its own: listeners, dialers and connections on
+//! tokio, for a caller that owns the engine and the session itself. The
+//! `gossip relay` command drives one; [`Gossip`](super::Gossip) is built
+//! on one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::bytes::Bytes;
+
+use super::conn::{self, DrainedRx, Ended, Frame, Link, NetEvent, Wiring};
+use super::{Limits, NetAddr, NetError, Tcp, Transport, dial, listen};
+use crate::keys::Address;
+use crate::session::{ConnId, Opening};
+
+/// Connection events waiting for the caller.
+const EVENT_CHANNEL: usize = 1024;
+
+/// What happened on the network: what the caller hands to its
+/// [`Session`](crate::session::Session) (and logs, and counts).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnEvent {
+    /// A connection is up, as `opening` says (dialed to a peer, or
+    /// accepted), from `remote` (for logs).
+    Opened {
+        /// The connection.
+        conn: ConnId,
+        /// How it came up, and its message difficulty.
+        opening: Opening,
+        /// The remote end, for logs.
+        remote: String,
+    },
+    /// A whole message came: its packed bytes, charged to the input budget
+    /// until the [`Frame`] is dropped.
+    Message {
+        /// The connection.
+        conn: ConnId,
+        /// The packed message.
+        frame: Frame,
+    },
+    /// `bytes` of what was queued on `conn` are out on the socket
+    /// ([`Session::drained`](crate::session::Session::drained)).
+    Written {
+        /// The connection.
+        conn: ConnId,
+        /// Bytes written, length prefixes included.
+        bytes: usize,
+    },
+    /// `conn` ended; `unwritten` frames queued on it never went out whole
+    /// ([`Session::unsent`](crate::session::Session::unsent)).
+    Closed {
+        /// The connection.
+        conn: ConnId,
+        /// Why, as the connection saw it.
+        ended: Ended,
+        /// Frames queued and never written whole.
+        unwritten: u64,
+    },
+    /// A listener closed a connection at once: past the connection bound
+    /// and its slack.
+    Refused {
+        /// The remote end, for logs.
+        remote: String,
+    },
+    /// accept() failed (out of descriptors, say); the listener waits a
+    /// little before it tries again.
+    AcceptFailed {
+        /// The socket's error.
+        why: String,
+    },
+    /// A dial failed; it is tried again after a backoff.
+    DialFailed {
+        /// The peer dialed.
+        peer: Address,
+        /// Where.
+        addr: NetAddr,
+        /// Why it failed.
+        why: String,
+    },
+}
+
+/// Listeners, dialers and connections, without an engine: the caller takes
+/// [`ConnEvent`]s, hands them to its session and node, and sends what they
+/// give out with [`Endpoint::send`]. It must run inside a tokio runtime.
+pub struct Endpoint {
+    wiring: Wiring,
+    events: mpsc::Receiver<NetEvent>,
+    drained: DrainedRx,
+    links: HashMap<ConnId, Link>,
+    local: Vec<NetAddr>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("listening", &self.local)
+            .field("connections", &self.links.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint within `limits` (checked), listening nowhere yet.
+    pub fn new(limits: Limits) -> Result<Self, NetError> {
+        limits.check()?;
+        let (events_tx, events) = mpsc::channel(EVENT_CHANNEL);
+        let (wiring, drained) = Wiring::new(limits, events_tx);
+        Ok(Self {
+            wiring,
+            events,
+            drained,
+            links: HashMap::new(),
+            local: Vec::new(),
+        })
+    }
+
+    /// The bounds it runs within.
+    pub fn limits(&self) -> &Limits {
+        &self.wiring.limits
+    }
+
+    /// Binds `addr` and accepts on it; each connection asks `difficulty`
+    /// of its messages. Returns the address bound (a TCP port 0 replaced
+    /// by the port given).
+    pub async fn listen(&mut self, addr: &NetAddr, difficulty: u32) -> Result<NetAddr, NetError> {
+        let opening = Opening::Accepted { difficulty };
+        let open = Arc::new(AtomicUsize::new(0));
+        let failed = |source| NetError::Listen {
+            addr: addr.clone(),
+            source,
+        };
+        let w = self.wiring.clone();
+        let local = match addr {
+            NetAddr::Tcp(_) => {
+                let (listener, local) = Tcp.listen(addr).await.map_err(failed)?;
+                let task = listen::accept_loop(Tcp, listener, local.clone(), opening, open, w);
+                self.wiring.tracker.spawn(task);
+                local
+            }
+            #[cfg(unix)]
+            NetAddr::Unix(_) => {
+                let (listener, local) = super::Unix.listen(addr).await.map_err(failed)?;
+                let task =
+                    listen::accept_loop(super::Unix, listener, local.clone(), opening, open, w);
+                self.wiring.tracker.spawn(task);
+                local
+            }
+        };
+        self.local.push(local.clone());
+        Ok(local)
+    }
+
+    /// The addresses listened on, as bound.
+    pub fn local_addrs(&self) -> &[NetAddr] {
+        &self.local
+    }
+
+    /// Dials `peer` at `addr` and keeps the link up, redialing with
+    /// backoff and jitter until the endpoint shuts down; its connections
+    /// ask `difficulty` of its messages.
+    pub fn connect(&self, peer: Address, addr: NetAddr, difficulty: u32) {
+        let opening = Opening::Dialed { peer, difficulty };
+        let w = self.wiring.clone();
+        match addr {
+            NetAddr::Tcp(_) => {
+                let task = dial::keep_dialing(Tcp, opening, peer, addr, w);
+                self.wiring.tracker.spawn(task)
+            }
+            #[cfg(unix)]
+            NetAddr::Unix(_) => {
+                let task = dial::keep_dialing(super::Unix, opening, peer, addr, w);
+                self.wiring.tracker.spawn(task)
+            }
+        };
+    }
+
+    /// Dials `peer` at `addr` once, now: Ok once connected (its
+    /// [`ConnEvent::Opened`] follows), never redialed.
+    pub async fn connect_once(
+        &self,
+        peer: Address,
+        addr: &NetAddr,
+        difficulty: u32,
+    ) -> Result<(), NetError> {
+        let opening = Opening::Dialed { peer, difficulty };
+        let failed = |why| NetError::Dial {
+            addr: addr.clone(),
+            why,
+        };
+        let w = self.wiring.clone();
+        match addr {
+            NetAddr::Tcp(_) => {
+                let (io, remote) = dial::dial_once(&Tcp, addr).await.map_err(failed)?;
+                let task = async move { conn::run(io, opening, remote, &w).await };
+                self.wiring.tracker.spawn(task);
+            }
+            #[cfg(unix)]
+            NetAddr::Unix(_) => {
+                let (io, remote) = dial::dial_once(&super::Unix, addr).await.map_err(failed)?;
+                let task = async move { conn::run(io, opening, remote, &w).await };
+                self.wiring.tracker.spawn(task);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next event. Bytes written are reported first, so a session's
+    /// queue bounds are freed before more comes in.
+    pub async fn next(&mut self) -> ConnEvent {
+        loop {
+            if let Ok((conn, bytes)) = self.drained.try_recv() {
+                return ConnEvent::Written { conn, bytes };
+            }
+            let event = tokio::select! {
+                biased;
+                Some((conn, bytes)) = self.drained.recv() => {
+                    return ConnEvent::Written { conn, bytes };
+                }
+                Some(event) = self.events.recv() => event,
+            };
+            if let Some(event) = self.take(event) {
+                return event;
+            }
+        }
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_next(&mut self) -> Option<ConnEvent> {
+        if let Ok((conn, bytes)) = self.drained.try_recv() {
+            return Some(ConnEvent::Written { conn, bytes });
+        }
+        while let Ok(event) = self.events.try_recv() {
+            if let Some(event) = self.take(event) {
+                return Some(event);
+            }
+        }
+        None
+    }
+
+    /// Keeps a new connection's link, forgets an ended one's.
+    fn take(&mut self, event: NetEvent) -> Option<ConnEvent> {
+        Some(match event {
+            NetEvent::Opened {
+                conn,
+                opening,
+                remote,
+                link,
+            } => {
+                self.links.insert(conn, link);
+                ConnEvent::Opened {
+                    conn,
+                    opening,
+                    remote,
+                }
+            }
+            NetEvent::Frame { conn, frame } => ConnEvent::Message { conn, frame },
+            NetEvent::Closed {
+                conn,
+                ended,
+                unwritten,
+            } => {
+                self.links.remove(&conn);
+                ConnEvent::Closed {
+                    conn,
+                    ended,
+                    unwritten,
+                }
+            }
+            NetEvent::Refused { remote } => ConnEvent::Refused { remote },
+            NetEvent::AcceptFailed { why } => ConnEvent::AcceptFailed { why },
+            NetEvent::DialFailed { peer, addr, why } => ConnEvent::DialFailed { peer, addr, why },
+        })
+    }
+
+    /// Queues a frame (a packed message: the length prefix is added) on
+    /// `conn`; false when the connection has ended. The queue itself is
+    /// unbounded: keep it within bounds with a session
+    /// ([`SessionEvent::Send`](crate::session::SessionEvent::Send) comes
+    /// only when it fits).
+    pub fn send(&self, conn: ConnId, payload: Bytes) -> bool {
+        self.links.get(&conn).is_some_and(|l| l.push(payload))
+    }
+
+    /// Closes `conn` now; what is queued on it is not written.
+    pub fn close(&self, conn: ConnId) {
+        if let Some(link) = self.links.get(&conn) {
+            link.close();
+        }
+    }
+
+    /// Connections open.
+    pub fn connections(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Shuts down: no more reading, accepting or dialing; what is queued is
+    /// written until `deadline`, then every connection is dropped and Unix
+    /// socket files are removed. Returns the frames never written whole,
+    /// on connections that ended from now on.
+    pub async fn shutdown(mut self, deadline: Duration) -> u64 {
+        self.wiring.stop.cancel();
+        // Dropping the links closes every queue: each writer writes what
+        // it holds, then closes.
+        self.links.clear();
+        self.wiring.tracker.close();
+        let mut unwritten = 0;
+        let waited = tokio::time::timeout(deadline, self.wait_ended(&mut unwritten)).await;
+        if waited.is_err() {
+            self.wiring.kill.cancel();
+            self.wait_ended(&mut unwritten).await;
+        }
+        while let Ok(event) = self.events.try_recv() {
+            if let NetEvent::Closed { unwritten: n, .. } = event {
+                unwritten += n;
+            }
+        }
+        unwritten
+    }
+
+    /// Waits until every task has ended, taking their last events.
+    async fn wait_ended(&mut self, unwritten: &mut u64) {
+        let tracker = self.wiring.tracker.clone();
+        let mut done = std::pin::pin!(tracker.wait());
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut done => return,
+                Some(event) = self.events.recv() => {
+                    if let NetEvent::Closed { unwritten: n, .. } = event {
+                        *unwritten += n;
+                    }
+                }
+            }
+        }
+    }
+}
