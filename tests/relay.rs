@@ -19,6 +19,12 @@ fn chain_nc() {
     run_script("chain_nc");
 }
 
+/// `--listen unix:PATH` and `--connect ADDR@unix:PATH` (issue 21).
+#[test]
+fn unix() {
+    run_script("unix");
+}
+
 #[test]
 fn ring() {
     run_script("ring");

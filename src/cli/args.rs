@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use gossip::crypto::Cipher;
 use gossip::ids::{DELIVERY_CODE_LEN, Id, inbox_topic};
 use gossip::keys::Address;
+use gossip::net::NetAddr;
 
 use super::value::{self, HexBytes, HexVec};
 
@@ -582,10 +583,10 @@ pub struct RelayArgs {
     /// Rotate the delivery code every EVERY: seconds, or a number with s, m, h or d.
     #[arg(long, value_name = "EVERY", value_parser = parse_every)]
     pub rotate_delivery_code: Option<u64>,
-    /// Accept TCP connections on HOST:PORT (wire frames both ways); a peer is learned from the src of its first valid message. /BITS sets the message difficulty of peers accepted there (default -d). Repeatable.
+    /// Accept connections on HOST:PORT (TCP) or unix:PATH (a Unix socket), wire frames both ways; a peer is learned from the src of its first valid message. /BITS sets the message difficulty of peers accepted there (default -d). Repeatable.
     #[arg(long, value_name = "HOST:PORT[/BITS]", value_parser = value::parsed::<ListenSpec>("--listen"))]
     pub listen: Vec<ListenSpec>,
-    /// Dial the peer ADDR at HOST:PORT and keep the link up (redialed with backoff; followed topics synced on each connect). /BITS sets its message difficulty (default -d). Repeatable.
+    /// Dial the peer ADDR at HOST:PORT (or unix:PATH) and keep the link up (redialed with backoff; followed topics synced on each connect). /BITS sets its message difficulty (default -d). Repeatable.
     #[arg(long, value_name = "ADDR@HOST:PORT[/BITS]", value_parser = value::parsed::<ConnectSpec>("--connect"))]
     pub connect: Vec<ConnectSpec>,
     /// Most accepted connections open at once; past it the oldest one that sent no valid message yet is closed (or the new one, when all are bound), counted.
@@ -664,7 +665,7 @@ pub struct SyncArgs {
     pub key: KeyArgs,
     #[command(flatten)]
     pub db: StoreDbArgs,
-    /// The peer: its address, HOST:PORT, and /BITS its message difficulty (default -d).
+    /// The peer: its address, HOST:PORT (or unix:PATH), and /BITS its message difficulty (default -d).
     #[arg(long, value_name = "ADDR@HOST:PORT[/BITS]", value_parser = value::parsed::<ConnectSpec>("--connect"))]
     pub connect: ConnectSpec,
     /// A topic to sync, by descriptor. Repeatable.
@@ -721,52 +722,50 @@ fn peer_spec(text: &str) -> Result<PeerSpec, value::BadValue> {
     })
 }
 
-/// `--listen HOST:PORT[/BITS]`.
+/// `--listen HOST:PORT[/BITS]` or `--listen unix:PATH[/BITS]`.
 #[derive(Clone, Debug)]
 pub struct ListenSpec {
-    pub host: String,
+    pub addr: NetAddr,
     pub difficulty: Option<u32>,
 }
 
-/// `--connect ADDR@HOST:PORT[/BITS]`.
+/// `--connect ADDR@HOST:PORT[/BITS]` or `--connect ADDR@unix:PATH[/BITS]`.
 #[derive(Clone, Debug)]
 pub struct ConnectSpec {
     pub peer: gossip::Address,
-    pub host: String,
+    pub addr: NetAddr,
     pub difficulty: Option<u32>,
 }
 
-/// Splits an optional `/BITS` off the end.
-fn split_difficulty(text: &str) -> Result<(&str, Option<u32>), String> {
-    match text.rsplit_once('/') {
-        Some((host, bits)) => {
+/// Splits an optional `/BITS` (digits only, so a socket path keeps its
+/// slashes) off the end, and reads the address before it.
+fn split_difficulty(text: &str) -> Result<(NetAddr, Option<u32>), String> {
+    let (addr, difficulty) = match text.rsplit_once('/') {
+        Some((addr, bits)) if !bits.is_empty() && bits.bytes().all(|b| b.is_ascii_digit()) => {
             let d: u32 = bits
                 .parse()
                 .ok()
                 .filter(|d| *d <= 32)
                 .ok_or_else(|| format!("'{bits}' is not a difficulty from 0 to 32"))?;
-            Ok((host, Some(d)))
+            (addr, Some(d))
         }
-        None => Ok((text, None)),
-    }
-}
-
-fn check_host(host: &str) -> Result<(), String> {
-    match host.rsplit_once(':') {
-        Some((h, port)) if !h.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
-        _ => Err(format!("'{host}' is not HOST:PORT")),
-    }
+        _ if !text.starts_with("unix:") && text.contains('/') => {
+            let bits = text.rsplit_once('/').map_or("", |(_, b)| b);
+            return Err(format!("'{bits}' is not a difficulty from 0 to 32"));
+        }
+        _ => (text, None),
+    };
+    let addr = addr
+        .parse::<NetAddr>()
+        .map_err(|_| format!("'{addr}' is not HOST:PORT or unix:PATH"))?;
+    Ok((addr, difficulty))
 }
 
 impl std::str::FromStr for ListenSpec {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
-        let (host, difficulty) = split_difficulty(text)?;
-        check_host(host)?;
-        Ok(Self {
-            host: host.to_string(),
-            difficulty,
-        })
+        let (addr, difficulty) = split_difficulty(text)?;
+        Ok(Self { addr, difficulty })
     }
 }
 
@@ -775,14 +774,13 @@ impl std::str::FromStr for ConnectSpec {
     fn from_str(text: &str) -> Result<Self, String> {
         let (addr, rest) = text
             .split_once('@')
-            .ok_or_else(|| format!("'{text}' is not ADDR@HOST:PORT"))?;
+            .ok_or_else(|| format!("'{text}' is not ADDR@HOST:PORT or ADDR@unix:PATH"))?;
         let peer =
             gossip::Address::from_hex(addr).map_err(|e| format!("bad address '{addr}': {e}"))?;
-        let (host, difficulty) = split_difficulty(rest)?;
-        check_host(host)?;
+        let (addr, difficulty) = split_difficulty(rest)?;
         Ok(Self {
             peer,
-            host: host.to_string(),
+            addr,
             difficulty,
         })
     }

@@ -4,8 +4,9 @@
 //! reconciliation when the peer accepts the advertisement, the full list
 //! otherwise), fetches what it lacks and, with `--dir up`, pushes what the
 //! peer lacks (`NodeConfig::sync_push`). This module dials the peer and
-//! drives one connection with the relay's pieces (the framing, the byte
-//! bound on what is read, the bounded writer), watches the engine through
+//! drives one connection on the library's network endpoint (the framing,
+//! the byte bound on what is read), bounds what it queues for the peer,
+//! watches the engine through
 //! [`Hooks`], and decides when a topic is done:
 //!
 //! - **reconciled:** once the transfers a round found are over (every id
@@ -23,11 +24,9 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use gossip::bulletin::Bulletin;
-use gossip::codec::write_frame;
 use gossip::ids::{Id, topic_id};
 use gossip::keys::Address;
 use gossip::message::Message;
@@ -38,10 +37,12 @@ use serde_json::json;
 
 use super::args::SyncArgs;
 use super::io::{CmdResult, Failure, load_identity, now, regular_file, stdout, write_err};
-use super::relay::in_flight::InFlight;
-use super::relay::net::{
-    ConnWriter, Input, NetEvent, SendTotal, Shared, Why, connect, run_connection,
-};
+use gossip::net::{ConnEvent, Ended, Endpoint, NetAddr};
+use gossip::session::ConnId;
+use tokio::runtime::Runtime;
+use tokio_util::bytes::Bytes;
+
+use super::relay::net::{Settings, limits, runtime};
 
 /// A full-list answer is taken as whole once no page has come for this long.
 const QUIET: Duration = Duration::from_secs(1);
@@ -188,7 +189,7 @@ enum Outcome {
     /// `--timeout` ran out.
     TimedOut,
     /// The connection ended first.
-    Lost(Why),
+    Lost(Ended),
     /// SIGINT or SIGTERM.
     Signal(i32),
 }
@@ -197,14 +198,17 @@ enum Outcome {
 struct Sync {
     node: Node<Watch>,
     peer: Address,
-    host: String,
+    addr: NetAddr,
     difficulty: u32,
     topics: Vec<Topic>,
     started: Instant,
     deadline: Instant,
-    /// Frames that did not fit the writer's queue yet, in order.
-    backlog: VecDeque<Vec<u8>>,
-    writer: Option<ConnWriter>,
+    /// Packed messages that did not fit the send queue yet, in order.
+    backlog: VecDeque<Bytes>,
+    /// The connection, once up, and the bytes queued on it.
+    net: Option<(Runtime, Endpoint)>,
+    conn: Option<ConnId>,
+    queued: usize,
     printed: usize,
 }
 
@@ -296,13 +300,15 @@ impl Sync {
         Ok(Self {
             node,
             peer,
-            host: args.connect.host.clone(),
+            addr: args.connect.addr.clone(),
             difficulty,
             topics,
             started,
             deadline: started + Duration::from_secs(args.timeout),
             backlog: Default::default(),
-            writer: None,
+            net: None,
+            conn: None,
+            queued: 0,
             printed: 0,
         })
     }
@@ -310,26 +316,52 @@ impl Sync {
     /// Dials the peer, asks about every topic and runs until every topic
     /// is done, the time runs out, the connection ends or a signal comes.
     fn run(&mut self, args: &SyncArgs, signal: &AtomicI32) -> Result<Outcome, Failure> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        let (stream, remote) = connect(&self.host, left).map_err(|why| {
-            Failure::io(format!("sync: cannot connect to {}", self.host), why)
-                .hint("is the peer's relay running with --listen on that address?")
-        })?;
-        let (tx, rx) = mpsc::sync_channel::<Input>(1024);
-        let in_flight = Arc::new(InFlight::default());
-        let shared = Shared {
-            tx,
-            in_flight: Arc::clone(&in_flight),
-            send_queue: SEND_QUEUE,
-            send_total: Arc::new(SendTotal::new(SEND_QUEUE)),
-            // The reader gives up on a peer that sends nothing whole as
-            // long as the sync may last.
-            idle: self.deadline.saturating_duration_since(Instant::now()) + QUIET,
-        };
         let (peer, difficulty) = (self.peer, self.difficulty);
-        std::thread::spawn(move || {
-            run_connection(0, stream, remote, Some(peer), difficulty, &shared)
+        let runtime = runtime("sync")?;
+        // The connection gives up on a peer that sends nothing whole as
+        // long as the sync may last.
+        let mut limits = limits(&Settings {
+            listen: Vec::new(),
+            connect: Vec::new(),
+            max_connections: 1,
+            bind_timeout: Duration::ZERO,
+            idle: self.deadline.saturating_duration_since(Instant::now()) + QUIET,
+            send_queue: SEND_QUEUE,
+            send_total: SEND_QUEUE,
+            trusted: Default::default(),
+            announce: false,
+            quiet: true,
         });
+        limits.shutdown_deadline = Duration::from_secs(2);
+        let endpoint = Endpoint::new(limits).map_err(|e| Failure::io("sync", e))?;
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let dialed = runtime.block_on(async {
+            tokio::time::timeout(left, endpoint.connect_once(peer, &self.addr, difficulty)).await
+        });
+        let failed = |why: String| {
+            Failure::io(format!("sync: cannot connect to {}", self.addr), why)
+                .hint("is the peer's relay running with --listen on that address?")
+        };
+        match dialed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(failed(e.to_string())),
+            Err(_) => return Err(failed("no answer before --timeout".into())),
+        }
+        let mut endpoint = endpoint;
+        let outcome = self.drive(&runtime, &mut endpoint, args, signal);
+        self.net = Some((runtime, endpoint));
+        outcome
+    }
+
+    /// Asks about every topic, then runs the loop on the connection.
+    fn drive(
+        &mut self,
+        runtime: &Runtime,
+        endpoint: &mut Endpoint,
+        args: &SyncArgs,
+        signal: &AtomicI32,
+    ) -> Result<Outcome, Failure> {
+        let peer = self.peer;
         for t in &mut self.topics {
             self.node.request_sync(peer, t.id);
             t.asked = 1;
@@ -352,24 +384,27 @@ impl Sync {
             if left.is_zero() {
                 return Ok(Outcome::TimedOut);
             }
-            let mut freed = 0;
-            let first = match rx.recv_timeout(left.min(Duration::from_millis(50))) {
-                Ok(input) => Some(input),
-                Err(mpsc::RecvTimeoutError::Timeout) => None,
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Ok(Outcome::Lost(Why::Eof));
-                }
-            };
-            for input in first.into_iter().chain(rx.try_iter().take(255)) {
-                let Input::Net(event) = input else { continue };
+            // Each message's bytes stay charged to the input bound until
+            // the node has run.
+            let mut held = Vec::new();
+            let wait = left.min(Duration::from_millis(50));
+            let first =
+                runtime.block_on(async { tokio::time::timeout(wait, endpoint.next()).await.ok() });
+            let more = std::iter::from_fn(|| endpoint.try_next()).take(255);
+            for event in first.into_iter().chain(more.collect::<Vec<_>>()) {
                 match event {
-                    NetEvent::Opened { writer, .. } => self.writer = Some(writer),
-                    NetEvent::Message { message, size, .. } => {
-                        self.node.receive_from(peer, message);
-                        freed += size;
+                    ConnEvent::Opened { conn, .. } => self.conn = Some(conn),
+                    ConnEvent::Message { frame, .. } => {
+                        match Message::unpack(&frame) {
+                            Ok(message) => self.node.receive_from(peer, message),
+                            Err(e) => return Ok(Outcome::Lost(Ended::Junk(e.to_string()))),
+                        }
+                        held.push(frame);
                     }
-                    NetEvent::Closed { why, .. } => return Ok(Outcome::Lost(why)),
-                    NetEvent::Failed { why, .. } => return Ok(Outcome::Lost(Why::Error(why))),
+                    ConnEvent::Written { bytes, .. } => {
+                        self.queued = self.queued.saturating_sub(bytes);
+                    }
+                    ConnEvent::Closed { ended, .. } => return Ok(Outcome::Lost(ended)),
                     _ => {}
                 }
             }
@@ -380,9 +415,9 @@ impl Sync {
             self.node
                 .run_until_idle_parallel(t)
                 .map_err(|e| Failure::io("sync", e))?;
-            in_flight.free(freed);
-            self.send_events();
-            self.advance(t)?;
+            drop(held);
+            self.send_events(endpoint);
+            self.advance(t, endpoint)?;
             if self.started.elapsed() >= PROGRESS_AFTER && last_progress.elapsed() >= PROGRESS_AFTER
             {
                 last_progress = Instant::now();
@@ -392,8 +427,8 @@ impl Sync {
     }
 
     /// Queues the engine's messages for the peer; counts pushes.
-    fn send_events(&mut self) {
-        if self.writer.is_none() {
+    fn send_events(&mut self, endpoint: &Endpoint) {
+        if self.conn.is_none() {
             return;
         }
         let events: Vec<Event> = self.node.drain_events().collect();
@@ -406,33 +441,36 @@ impl Sync {
                 t.pushed.insert(id);
                 t.pushed_round.insert(id);
             }
-            let mut frame = Vec::new();
-            if write_frame(&mut frame, &out.message.pack()).is_ok() {
-                self.backlog.push_back(frame);
-            }
+            self.backlog.push_back(Bytes::from(out.message.pack()));
         }
-        self.flush_backlog();
+        self.flush_backlog(endpoint);
     }
 
-    /// Hands the writer what fits of the backlog.
-    fn flush_backlog(&mut self) {
-        let Some(writer) = &self.writer else { return };
-        while let Some(frame) = self.backlog.pop_front() {
-            if !writer.push(frame.clone()) {
-                self.backlog.push_front(frame);
+    /// Queues what fits of the backlog: up to [`SEND_QUEUE`] bytes (any
+    /// one message when nothing is queued).
+    fn flush_backlog(&mut self, endpoint: &Endpoint) {
+        let Some(conn) = self.conn else { return };
+        while let Some(payload) = self.backlog.front() {
+            let n = payload.len() + 4;
+            if self.queued > 0 && self.queued + n > SEND_QUEUE {
                 return;
+            }
+            if let Some(payload) = self.backlog.pop_front()
+                && endpoint.send(conn, payload)
+            {
+                self.queued += n;
             }
         }
     }
 
     /// Whether every message for the peer is out on the socket.
     fn all_written(&self) -> bool {
-        self.backlog.is_empty() && self.writer.as_ref().is_some_and(|w| w.queued_bytes() == 0)
+        self.conn.is_some() && self.backlog.is_empty() && self.queued == 0
     }
 
     /// Moves each topic on when its step is over.
-    fn advance(&mut self, now: u64) -> Result<(), Failure> {
-        self.flush_backlog();
+    fn advance(&mut self, now: u64, endpoint: &Endpoint) -> Result<(), Failure> {
+        self.flush_backlog(endpoint);
         let written = self.all_written();
         let (down, up) = (self.node.hooks().down, self.node.hooks().up);
         for i in 0..self.topics.len() {
@@ -552,7 +590,7 @@ impl Sync {
             self.node
                 .run_until_idle_parallel(now)
                 .map_err(|e| Failure::io("sync", e))?;
-            self.send_events();
+            self.send_events(endpoint);
         }
         Ok(())
     }
@@ -720,13 +758,14 @@ impl Sync {
     /// how the sync ended.
     fn finish(mut self, outcome: Result<Outcome, Failure>, args: &SyncArgs) -> CmdResult {
         let outcome = outcome?;
-        if let Some(w) = &self.writer {
-            w.finish(Instant::now() + Duration::from_secs(2));
+        if let Some((runtime, endpoint)) = self.net.take() {
+            let deadline = endpoint.limits().shutdown_deadline;
+            runtime.block_on(endpoint.shutdown(deadline));
         }
         let why = match &outcome {
             Outcome::Done => None,
             Outcome::TimedOut => Some(format!("timed out after {} s", args.timeout)),
-            Outcome::Lost(why) => Some(format!("connection lost: {}", describe(why))),
+            Outcome::Lost(why) => Some(format!("connection lost: {why}")),
             Outcome::Signal(s) => Some(signal_name(*s).to_string()),
         };
         self.print_done(args)?;
@@ -740,7 +779,7 @@ impl Sync {
             .iter()
             .filter(|t| !matches!(t.phase, Phase::Done { in_sync: true }))
             .count();
-        let host = &self.host;
+        let host = &self.addr;
         match outcome {
             Outcome::Signal(s) => {
                 eprintln!(
@@ -749,7 +788,7 @@ impl Sync {
                 );
                 Ok(ExitCode::from((128 + s) as u8))
             }
-            Outcome::Lost(Why::Error(e)) if differ > 0 => {
+            Outcome::Lost(Ended::Error(e)) if differ > 0 => {
                 Err(Failure::io(format!("sync: {host}"), e))
             }
             _ if differ == 0 => Ok(ExitCode::SUCCESS),
@@ -768,16 +807,6 @@ impl Sync {
                 })
             }
         }
-    }
-}
-
-fn describe(why: &Why) -> String {
-    match why {
-        Why::Eof => "closed by the peer".into(),
-        Why::Junk(e) => format!("not a message stream ({e})"),
-        Why::Idle => "no whole message in time".into(),
-        Why::Error(e) => e.clone(),
-        other => format!("{other:?}"),
     }
 }
 

@@ -90,6 +90,8 @@ pub(crate) enum NetEvent {
     },
     /// A whole message came on `conn`.
     Frame { conn: ConnId, frame: Frame },
+    /// The peer of `conn` sent its last message (it may still read).
+    ReadEnded { conn: ConnId },
     /// `conn` ended; `unwritten` frames queued on it never went out whole.
     Closed {
         conn: ConnId,
@@ -209,8 +211,16 @@ pub(crate) async fn run(io: impl Io, opening: Opening, remote: String, w: &Wirin
             Err(e) => Ended::Error(e.to_string()),
         },
     };
-    if ended == Ended::Stopped {
-        // Shutting down: what is queued goes out, until the deadline.
+    // Shutting down: what is queued goes out, until the deadline. The peer
+    // done sending (it may still read, as `nc -N` does): the caller hears
+    // of it after the messages before it, and finishes the connection once
+    // it has queued what they called for; that goes out, then it closes.
+    let write_out = match ended {
+        Ended::Stopped => true,
+        Ended::Eof => w.tell(NetEvent::ReadEnded { conn }).await,
+        _ => false,
+    };
+    if write_out {
         tokio::select! {
             biased;
             () = close.cancelled() => {}

@@ -19,7 +19,7 @@ use crate::bulletin::Bulletin;
 use crate::ids::{Id, Key};
 use crate::keys::Address;
 use crate::node::{Event, Node, NodeError};
-use crate::session::{Session, SessionEvent};
+use crate::session::{ConnId, Session, SessionEvent};
 use crate::unix_now;
 
 /// Messages taken off the endpoint before the node runs: verified
@@ -51,6 +51,9 @@ pub(crate) struct Driver {
     pub node: Node,
     pub session: Session,
     pub endpoint: Endpoint,
+    /// Connections whose peers sent their last message, to finish once the
+    /// node has run.
+    pub read_ended: Vec<ConnId>,
     /// Each followed topic's subscribers.
     pub subscribers: HashMap<Id, Vec<mpsc::Sender<Bulletin>>>,
     pub commands: mpsc::Receiver<Command>,
@@ -98,6 +101,11 @@ impl Driver {
             }
             self.run_node()?;
             frames.clear();
+            // What their last messages called for is queued: those
+            // connections finish.
+            for conn in self.read_ended.drain(..) {
+                self.endpoint.finish(conn);
+            }
         }
     }
 
@@ -183,6 +191,7 @@ impl Driver {
                 frames.push(frame);
             }
             ConnEvent::Written { conn, bytes } => self.session.drained(conn, bytes),
+            ConnEvent::ReadEnded { conn } => self.read_ended.push(conn),
             ConnEvent::Closed {
                 conn, unwritten, ..
             } => {

@@ -50,6 +50,15 @@ pub enum ConnEvent {
         /// Bytes written, length prefixes included.
         bytes: usize,
     },
+    /// The peer of `conn` has sent its last message (its side is shut
+    /// for writing; it may still read, as `nc -N` does). Call
+    /// [`Endpoint::finish`] once what its messages called for is queued:
+    /// that is written, then the connection closes
+    /// ([`ConnEvent::Closed`]).
+    ReadEnded {
+        /// The connection.
+        conn: ConnId,
+    },
     /// `conn` ended; `unwritten` frames queued on it never went out whole
     /// ([`Session::unsent`](crate::session::Session::unsent)).
     Closed {
@@ -258,6 +267,7 @@ impl Endpoint {
                 }
             }
             NetEvent::Frame { conn, frame } => ConnEvent::Message { conn, frame },
+            NetEvent::ReadEnded { conn } => ConnEvent::ReadEnded { conn },
             NetEvent::Closed {
                 conn,
                 ended,
@@ -283,6 +293,12 @@ impl Endpoint {
     /// only when it fits).
     pub fn send(&self, conn: ConnId, payload: Bytes) -> bool {
         self.links.get(&conn).is_some_and(|l| l.push(payload))
+    }
+
+    /// Finishes `conn`: what is queued on it is written, then it closes
+    /// (its [`ConnEvent::Closed`] follows). Nothing more can be queued.
+    pub fn finish(&mut self, conn: ConnId) {
+        self.links.remove(&conn);
     }
 
     /// Closes `conn` now; what is queued on it is not written.

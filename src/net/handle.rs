@@ -186,6 +186,7 @@ impl Builder {
             node,
             session,
             endpoint,
+            read_ended: Vec::new(),
             subscribers: HashMap::new(),
             commands,
             stop: stop.clone(),

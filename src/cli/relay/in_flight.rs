@@ -1,14 +1,12 @@
-//! The relay's input bound in bytes, shared by stdin and every connection:
-//! readers may run ahead of the main loop by at most [`IN_FLIGHT`] bytes,
-//! whatever their count, so a stream of large messages cannot pile up in
-//! memory. Stdin counts each object once decoded (always at least one, so
-//! any object the codec takes gets through); a connection counts every
-//! byte as it reads it, so a frame or a line that is still arriving holds
-//! its share of the bound from its first byte (see `net::conn`).
+//! The relay's input bounds in bytes: stdin's reader may run ahead of the
+//! main loop by at most [`IN_FLIGHT`] bytes, so a stream of large messages
+//! cannot pile up in memory. It counts each object once decoded (always at
+//! least one, so any object the codec takes gets through). The network's
+//! connections share a bound of the same size of their own, in the
+//! library's endpoint (`gossip::net::Limits::in_flight`), which charges a
+//! message from its first byte.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
 
 use gossip::codec::{Object, ReadError};
 use gossip::message::Message;
@@ -54,31 +52,6 @@ impl InFlight {
             };
         }
         *bytes += n;
-    }
-
-    /// Counts `n` more bytes once they fit (or nothing is in flight),
-    /// waiting at most until `deadline` and no longer than `closed` stays
-    /// false; false (nothing counted) when it gave up.
-    pub fn take_until(&self, n: usize, deadline: Instant, closed: &AtomicBool) -> bool {
-        let Ok(mut bytes) = self.bytes.lock() else {
-            return false;
-        };
-        while *bytes > 0 && *bytes + n > IN_FLIGHT {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || closed.load(Ordering::Relaxed) {
-                return false;
-            }
-            // Woken by a free, or every 100 ms to look at `closed`.
-            bytes = match self
-                .freed
-                .wait_timeout(bytes, left.min(Duration::from_millis(100)))
-            {
-                Ok((b, _)) => b,
-                Err(_) => return false,
-            };
-        }
-        *bytes += n;
-        true
     }
 
     /// Counts `n` bytes as handled.

@@ -1,15 +1,14 @@
 //! `gossip relay`: one node of the network, on stdin/stdout and on TCP.
 //!
-//! Objects are read on a thread (stdin) or on threads per connection
-//! (`--listen`, `--connect`, see [`net`]) and handed over one channel, so
-//! the main loop can also notice SIGTERM/SIGINT and purge expired content
+//! Objects are read on a thread (stdin) and by the library's network
+//! endpoint (`--listen`, `--connect`, see [`net`]), and the main loop waits
+//! on both, so it can also notice SIGTERM/SIGINT and purge expired content
 //! while input is idle. Each batch is run through the node engine to
 //! completion before the next: its deliveries and forwards are written and
 //! flushed at once, so relays chained with netcat pass bulletins along
 //! without delay.
 //!
-//! `gossip sync` drives one connection of its own with the same pieces:
-//! [`net::connect`], [`net::run_connection`] and the [`in_flight`] bound.
+//! `gossip sync` drives one connection of its own on the same endpoint.
 
 mod codes;
 mod deliver;
@@ -23,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use gossip::Counters;
@@ -31,12 +29,13 @@ use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError};
 use gossip::ids::topic_id;
 use gossip::keys::Address;
+use gossip::net::Frame;
 use gossip::node::{Node, NodeConfig, NodeError};
 use gossip::store::SqliteStore;
 
 use deliver::Delivery;
 use in_flight::InFlight;
-use net::{Input, Network, SendTotal, Settings, Shared, Target};
+use net::{Input, Network, Settings, Target};
 use outputs::{Outputs, PeerOutput, Sink};
 use tally::Tally;
 
@@ -95,12 +94,14 @@ fn recover_deliveries(
 /// counted, network events taken in. A wire stream on stdin whose framing
 /// broke is kept in `broken`: stdin ends there, and the relay, once it has
 /// handled what came before, exits 3. Returns the bytes to free from the
-/// in-flight budget once the batch is handled, and whether stdin ended.
+/// in-flight budget once the batch is handled (a connection's messages are
+/// kept in `held` until then), and whether stdin ended.
 fn take_batch(
     relay: &mut Relay,
     batch: Vec<Input>,
     t: u64,
     broken: &mut Option<Failure>,
+    held: &mut Vec<Frame>,
 ) -> Result<(usize, bool), Failure> {
     let (mut bytes, mut ended) = (0, false);
     for input in batch {
@@ -111,7 +112,7 @@ fn take_batch(
                 continue;
             }
             Input::Net(event) => {
-                bytes += relay.outputs.net.handle(event, &mut relay.node, t)?;
+                relay.outputs.net.handle(event, &mut relay.node, t, held)?;
                 continue;
             }
         };
@@ -176,16 +177,9 @@ struct Relay {
     deliver: Option<PathBuf>,
     now: NowArgs,
     quiet: bool,
-    /// The network's settings; it starts with the loop.
-    listen: Vec<(String, u32)>,
-    connect: Vec<Target>,
-    max_connections: usize,
-    idle: Duration,
-    bind_timeout: Duration,
-    send_queue: usize,
-    send_total: usize,
-    trusted: std::collections::BTreeSet<Address>,
-    announce: bool,
+    /// The network's settings, when it listens or dials; it starts with
+    /// the loop.
+    settings: Option<Settings>,
     metrics: Option<PathBuf>,
     status_every: Option<Duration>,
 }
@@ -256,7 +250,7 @@ impl Relay {
                 .map_err(|e| Failure::usage(format!("bad --connect address {}", spec.peer), e))?;
             connect.push(Target {
                 peer: spec.peer,
-                host: spec.host.clone(),
+                addr: spec.addr.clone(),
                 difficulty,
             });
         }
@@ -280,7 +274,7 @@ impl Relay {
             deliver_to_stdout,
             format,
             tally: Tally::default(),
-            net: Network::none(),
+            net: Network::none()?,
         };
         for (addr, path) in &peer_paths {
             if let Some(path) = path {
@@ -312,19 +306,22 @@ impl Relay {
             deliver: args.deliver,
             now: args.now,
             quiet: args.quiet,
-            listen: args
-                .listen
-                .iter()
-                .map(|l| (l.host.clone(), l.difficulty.unwrap_or(args.difficulty)))
-                .collect(),
-            connect,
-            max_connections: args.max_connections,
-            idle: Duration::from_secs(args.idle_timeout),
-            bind_timeout: Duration::from_secs(args.bind_timeout),
-            send_queue: args.send_queue,
-            send_total: usize::try_from(args.send_total).unwrap_or(usize::MAX),
-            trusted: args.trust.iter().copied().collect(),
-            announce: args.announce_delivery_code || args.rotate_delivery_code.is_some(),
+            settings: (!args.listen.is_empty() || !connect.is_empty()).then(|| Settings {
+                listen: args
+                    .listen
+                    .iter()
+                    .map(|l| (l.addr.clone(), l.difficulty.unwrap_or(args.difficulty)))
+                    .collect(),
+                connect,
+                max_connections: args.max_connections,
+                idle: Duration::from_secs(args.idle_timeout),
+                bind_timeout: Duration::from_secs(args.bind_timeout),
+                send_queue: args.send_queue,
+                send_total: usize::try_from(args.send_total).unwrap_or(usize::MAX),
+                trusted: args.trust.iter().copied().collect(),
+                announce: args.announce_delivery_code || args.rotate_delivery_code.is_some(),
+                quiet: args.quiet,
+            }),
             metrics: args.metrics,
             status_every: args.status_every.map(Duration::from_secs),
         })
@@ -340,7 +337,9 @@ impl Relay {
             .map_err(node_failure)?;
         self.outputs.drain(&mut self.node)?;
 
-        let (tx, rx) = mpsc::sync_channel::<Input>(1024);
+        // The relay keeps a sender too: the channel stays open after
+        // stdin ends (StdinEnd says so).
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Input>(1024);
         let in_flight = Arc::new(InFlight::default());
         let reader_budget = Arc::clone(&in_flight);
         let stdin_tx = tx.clone();
@@ -348,36 +347,19 @@ impl Relay {
             let input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
             for item in ObjectReader::new(input, Kind::Any) {
                 reader_budget.take(in_flight::size_of(&item));
-                if stdin_tx.send(Input::Stdin(item)).is_err() {
+                if stdin_tx.blocking_send(Input::Stdin(item)).is_err() {
                     return;
                 }
             }
-            let _ = stdin_tx.send(Input::StdinEnd);
+            let _ = stdin_tx.blocking_send(Input::StdinEnd);
         });
-        if !self.listen.is_empty() || !self.connect.is_empty() {
-            let shared = Shared {
-                tx,
-                in_flight: Arc::clone(&in_flight),
-                send_queue: self.send_queue,
-                send_total: Arc::new(SendTotal::new(self.send_total)),
-                idle: self.idle,
-            };
-            let settings = Settings {
-                listen: std::mem::take(&mut self.listen),
-                connect: std::mem::take(&mut self.connect),
-                max_connections: self.max_connections,
-                bind_timeout: self.bind_timeout,
-                trusted: std::mem::take(&mut self.trusted),
-                announce: self.announce,
-                quiet: self.quiet,
-            };
-            self.outputs.net = Network::start(settings, &shared, &self.stop)?;
-        } else {
-            drop(tx);
+        if let Some(settings) = self.settings.take() {
+            self.outputs.net = Network::start(settings)?;
         }
 
         let mut broken = None;
-        let mut result = self.serve(&rx, &in_flight, &mut broken);
+        let mut result = self.serve(&mut rx, &in_flight, &mut broken);
+        drop(tx);
         let node = &mut self.node;
         if result.is_ok() {
             result = node
@@ -406,7 +388,7 @@ impl Relay {
     /// there is no network), a signal came or the outputs are gone.
     fn serve(
         &mut self,
-        rx: &mpsc::Receiver<Input>,
+        rx: &mut tokio::sync::mpsc::Receiver<Input>,
         in_flight: &InFlight,
         broken: &mut Option<Failure>,
     ) -> Result<(), Failure> {
@@ -464,25 +446,28 @@ impl Relay {
             }
             // A link that is owed bulletins is looked at again soon.
             let wait = if self.outputs.net.owes() { 20 } else { 200 };
-            let first = match rx.recv_timeout(Duration::from_millis(wait)) {
-                Ok(item) => item,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    self.outputs.confirm_taken(&mut self.node)?;
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
-            };
             // Whatever else has already arrived joins this batch, so a busy
             // relay verifies and prepares on all cores; a quiet one still
             // handles each message the moment it comes.
-            let mut batch = vec![first];
-            batch.extend(rx.try_iter().take(BATCH - 1));
+            let Some(batch) = self
+                .outputs
+                .net
+                .wait(rx, Duration::from_millis(wait), BATCH)
+            else {
+                return Ok(());
+            };
+            if batch.is_empty() {
+                self.outputs.confirm_taken(&mut self.node)?;
+                continue;
+            }
             let t = now(&self.now);
-            let (bytes, stdin_ended) = take_batch(self, batch, t, broken)?;
+            let mut held = Vec::new();
+            let (bytes, stdin_ended) = take_batch(self, batch, t, broken, &mut held)?;
             self.outputs.net.grant(&mut self.node);
             self.node.run_until_idle_parallel(t).map_err(node_failure)?;
             self.outputs.net.end_batch();
             in_flight.free(bytes);
+            drop(held);
             // With a network, stdout closing ends nothing: a remote party
             // can never make the relay end through it.
             if !self.outputs.drain(&mut self.node)? && !self.outputs.net.is_active() {

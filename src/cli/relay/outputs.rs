@@ -404,7 +404,7 @@ impl Outputs {
             out.finish(deadline);
         }
         let lost: u64 = self.peers.values_mut().map(|p| p.finish(deadline)).sum();
-        self.tally.unsent += lost + self.net.finish(deadline);
+        self.tally.unsent += lost + self.net.finish();
         if let Some(d) = &mut self.deliver {
             let mut written = d.taken();
             let (last, failed) = d.close();

@@ -1,41 +1,35 @@
-//! The relay on TCP: `--listen HOST:PORT` accepts connections, `--connect
-//! ADDR@HOST:PORT` dials a peer and keeps the link up. Each connection
-//! carries wire frames both ways and runs on threads of its own (a reader,
-//! and a writer behind a queue bounded in bytes); what they read comes to
-//! the relay's loop as [`Input::Net`], and the loop routes the engine's
-//! messages for a peer to the connection it holds to that peer.
-//!
-//! Which connection is which peer, routes, and the bounds of each
-//! connection are the library's [`gossip::session`]: this module only
-//! carries its events to and from the sockets.
-//!
-//! Plain threads, not an async runtime: a relay holds tens of links, a
-//! blocked thread per direction costs a little memory and no CPU, and the
-//! loop stays the same one that drives the stdin/stdout relay
-//! (`docs/performance.md` has the figures).
+//! The relay on the network: `--listen HOST:PORT|unix:PATH` accepts
+//! connections, `--connect ADDR@HOST:PORT|ADDR@unix:PATH` dials a peer
+//! and keeps the link up. The sockets are the library's
+//! [`gossip::net::Endpoint`] (on tokio); which connection is which peer,
+//! routes, and the bounds of each connection are its
+//! [`gossip::session`]. This module carries events between the two and
+//! the relay's loop, and counts and logs them.
 
-mod conn;
-mod dial;
-mod listen;
 mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use gossip::codec::{Object, ReadError};
-use gossip::message::Message;
+use gossip::net::{ConnEvent, Ended, Endpoint, Frame, Limits, NetAddr};
 use gossip::node::{Event, Outbound};
-use gossip::session::{self, CloseReason, Opening, Session, SessionConfig, SessionEvent};
+use gossip::session::{self, CloseReason, ConnId, Session, SessionEvent};
 use gossip::{Address, Node};
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+use tokio_util::bytes::Bytes;
 
-pub use conn::{ConnWriter, SendTotal, Shared, run as run_connection};
-pub use dial::{Target, connect};
 pub use stats::{NetCounters, PeerStats, prometheus, status_line, write_metrics};
 
+use super::in_flight::IN_FLIGHT;
 use crate::cli::io::Failure;
+
+/// The largest message a connection takes, bytes: its JSON line (base64,
+/// a third longer) still fits the input bound, so one connection can always
+/// finish any message it may send. A frame that announces more is refused
+/// from its length prefix.
+pub const MAX_TCP_OBJECT: usize = (IN_FLIGHT - 4096) / 4 * 3;
 
 /// What the relay's loop takes in: objects from stdin, and the network.
 pub enum Input {
@@ -44,30 +38,17 @@ pub enum Input {
     /// Stdin ended.
     StdinEnd,
     /// Something happened on a connection.
-    Net(NetEvent),
+    Net(ConnEvent),
 }
 
-/// A connection's id, unique for the relay's run.
-pub type ConnId = u64;
-
-/// Hands out connection ids.
-#[derive(Default)]
-pub struct ConnIds(AtomicU64);
-
-impl ConnIds {
-    fn next(&self) -> ConnId {
-        self.0.fetch_add(1, Ordering::Relaxed)
-    }
-}
-
-/// Why a connection ended.
+/// Why a connection ended, as the relay counts and logs it.
 #[derive(Debug)]
 pub enum Why {
-    /// The other side closed it.
+    /// The other side closed it (or this side, for a reason of its own).
     Eof,
     /// It sent something that is not a message: junk, or broken framing.
     Junk(String),
-    /// No whole frame came within the idle timeout of the last one.
+    /// No whole message came within the idle timeout of the last one.
     Idle,
     /// Accepted, and no valid message came within the bind timeout.
     Unbound,
@@ -79,49 +60,28 @@ pub enum Why {
     Error(String),
 }
 
-/// What a network thread tells the loop.
-pub enum NetEvent {
-    /// A connection is up: dialed to `peer`, or accepted (`peer` None).
-    Opened {
-        conn: ConnId,
-        peer: Option<Address>,
-        remote: SocketAddr,
-        difficulty: u32,
-        writer: ConnWriter,
-    },
-    /// A message arrived on `conn` (`size` bytes counted in flight).
-    Message {
-        conn: ConnId,
-        message: Message,
-        size: usize,
-    },
-    /// `conn` ended.
-    Closed { conn: ConnId, why: Why },
-    /// An accepted connection was closed at once: too many are open.
-    Refused { remote: SocketAddr },
-    /// accept() failed (out of descriptors, say); the listener waits a
-    /// little before it tries again.
-    AcceptFailed { why: String },
-    /// A dial failed (it is tried again after a backoff).
-    DialFailed {
-        peer: Address,
-        host: String,
-        why: String,
-    },
-    /// A connection could not be set up.
-    Failed { remote: SocketAddr, why: String },
+impl Why {
+    /// Why, from the session's reason when it closed the connection, else
+    /// from the connection's own end.
+    pub fn of(closed: Option<CloseReason>, ended: Ended) -> Self {
+        match (closed, ended) {
+            (Some(CloseReason::Unbound), _) => Self::Unbound,
+            (Some(CloseReason::Evicted), _) => Self::Evicted,
+            (Some(CloseReason::Invalid), _) => Self::Invalid,
+            (Some(CloseReason::Idle), _) => Self::Idle,
+            (_, Ended::Junk(e)) => Self::Junk(e),
+            (_, Ended::Error(e)) => Self::Error(e),
+            _ => Self::Eof,
+        }
+    }
 }
-
-fn send_event(shared: &Shared, event: NetEvent) -> bool {
-    shared.tx.send(Input::Net(event)).is_ok()
-}
-
-/// The largest frame a connection carries: a queue that is empty gets
-/// this much credit whatever `--send-queue` says, so any message can go.
-pub const MAX_FRAME: usize = conn::MAX_TCP_OBJECT + 4;
 
 /// How often a repeated network fault is logged (with its count since).
 const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// How long a relay that is ending gives its connections to write what
+/// they hold.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// What became of a message for a peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,13 +99,26 @@ pub enum Sent {
     NotOurs,
 }
 
+/// A peer to dial.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub peer: Address,
+    pub addr: NetAddr,
+    pub difficulty: u32,
+}
+
 /// How the network is set up.
 pub struct Settings {
-    pub listen: Vec<(String, u32)>,
+    pub listen: Vec<(NetAddr, u32)>,
     pub connect: Vec<Target>,
     pub max_connections: usize,
     /// An accepted connection must send a valid message within this long.
     pub bind_timeout: Duration,
+    /// A connection must send a whole message within this long of its last.
+    pub idle: Duration,
+    /// Bytes a connection's send queue may hold, and all of them together.
+    pub send_queue: usize,
+    pub send_total: usize,
     /// Peers that are treated as configured when they connect: answered
     /// without the answer budget, sent at their connection's difficulty.
     pub trusted: BTreeSet<Address>,
@@ -155,140 +128,199 @@ pub struct Settings {
     pub quiet: bool,
 }
 
-/// An open connection's socket side.
-struct Link {
-    remote: SocketAddr,
-    writer: ConnWriter,
-}
-
 /// The network side of the relay, owned by its loop: the session (which
-/// connection is which peer, routes, bounds), the sockets it drives, and
+/// connection is which peer, routes, bounds), the endpoint it drives, and
 /// the counters.
 pub struct Network {
     session: Session,
-    links: BTreeMap<ConnId, Link>,
+    /// Where the endpoint's tasks run (and the loop waits for input).
+    runtime: Runtime,
+    endpoint: Option<Endpoint>,
+    /// Each open connection's remote end, for logs.
+    remotes: BTreeMap<ConnId, String>,
+    /// Connections whose peers sent their last message: finished once
+    /// what those messages called for is queued.
+    read_ended: Vec<ConnId>,
     /// accept() failures not yet logged, and when one last was.
     accept_failures: (u64, Option<Instant>),
     pub counters: NetCounters,
     quiet: bool,
 }
 
-fn sid(conn: ConnId) -> session::ConnId {
-    session::ConnId(conn)
+/// The endpoint's bounds, from the relay's flags.
+pub fn limits(settings: &Settings) -> Limits {
+    let mut limits = Limits::default();
+    limits.max_frame = MAX_TCP_OBJECT;
+    limits.in_flight = IN_FLIGHT;
+    limits.max_connections = settings.max_connections.max(1);
+    limits.bind_timeout = settings.bind_timeout;
+    limits.idle_timeout = settings.idle;
+    limits.send_queue = settings.send_queue.max(1);
+    limits.send_total = settings.send_total.max(limits.send_queue);
+    limits.shutdown_deadline = SHUTDOWN_DEADLINE;
+    limits
+}
+
+/// A runtime for the endpoint's tasks: they run on two worker threads
+/// while the relay's loop runs the node on its own.
+pub fn runtime(what: &str) -> Result<Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("gossip-net")
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::io(format!("{what}: cannot start the network"), e))
 }
 
 impl Network {
     /// Opens the listeners and starts the dialers.
-    pub fn start(
-        settings: Settings,
-        shared: &Shared,
-        stop: &Arc<AtomicBool>,
-    ) -> Result<Self, Failure> {
-        let ids = Arc::new(ConnIds::default());
-        let open = Arc::new(AtomicUsize::new(0));
-        for (host, difficulty) in &settings.listen {
-            let listener = TcpListener::bind(host)
-                .map_err(|e| Failure::io(format!("relay: cannot listen on {host}"), e))?;
-            if let Ok(addr) = listener.local_addr() {
-                eprintln!("gossip: relay: listening on {addr}");
+    pub fn start(settings: Settings) -> Result<Self, Failure> {
+        let runtime = runtime("relay")?;
+        let limits = limits(&settings);
+        let mut session_config = limits.session_config();
+        session_config.max_connections = settings.max_connections;
+        session_config.announce = settings.announce;
+        let mut endpoint =
+            Endpoint::new(limits).map_err(|e| Failure::usage("relay: network limits", e))?;
+        for (addr, difficulty) in &settings.listen {
+            let bound = runtime
+                .block_on(endpoint.listen(addr, *difficulty))
+                .map_err(|e| Failure::io("relay", e))?;
+            eprintln!("gossip: relay: listening on {bound}");
+        }
+        {
+            let _inside = runtime.enter();
+            for t in &settings.connect {
+                endpoint.connect(t.peer, t.addr.clone(), t.difficulty);
             }
-            listen::spawn(
-                listener,
-                *difficulty,
-                settings.max_connections,
-                Arc::clone(&open),
-                shared.clone(),
-                Arc::clone(&ids),
-            );
         }
-        for target in &settings.connect {
-            dial::spawn(
-                target.clone(),
-                shared.clone(),
-                Arc::clone(&ids),
-                Arc::clone(stop),
-            );
-        }
-        let mut config = SessionConfig::default();
-        config.max_connections = settings.max_connections;
-        config.bind_timeout = settings.bind_timeout;
-        // The reader threads end a connection that makes no progress.
-        config.idle_timeout = None;
-        config.send_queue = shared.send_queue;
-        config.send_total = shared.send_total.limit();
-        config.max_frame = MAX_FRAME;
-        config.announce = settings.announce;
-        let mut session = Session::new(config);
+        let mut session = Session::new(session_config);
         settings.connect.iter().for_each(|t| session.expect(t.peer));
         settings.trusted.iter().for_each(|p| session.trust(*p));
-        let mut network = Self::none();
+        let mut network = Self::none()?;
         network.session = session;
+        network.runtime = runtime;
+        network.endpoint = Some(endpoint);
         network.counters.active = true;
         network.quiet = settings.quiet;
         Ok(network)
     }
 
-    /// A network with no listener and no dialer (the plain stdin relay).
-    pub fn none() -> Self {
-        Self {
-            session: Session::new(SessionConfig::default()),
-            links: BTreeMap::new(),
+    /// A network with no listener and no dialer (the plain stdin relay):
+    /// a runtime on this thread, only to wait for stdin.
+    pub fn none() -> Result<Self, Failure> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| Failure::io("relay: cannot start", e))?;
+        Ok(Self {
+            session: Session::new(session::SessionConfig::default()),
+            runtime,
+            endpoint: None,
+            remotes: BTreeMap::new(),
+            read_ended: Vec::new(),
             accept_failures: (0, None),
             counters: NetCounters::default(),
             quiet: true,
-        }
+        })
     }
 
-    /// Takes a network event into the session and the node. Returns the
-    /// bytes of a message now in the node (to free from the in-flight
-    /// budget once handled).
-    pub fn handle(&mut self, event: NetEvent, node: &mut Node, now: u64) -> Result<usize, Failure> {
+    /// Waits up to `wait` for input from stdin or the network; returns
+    /// what came, at most `max` (empty when nothing did; None once stdin's
+    /// channel is closed).
+    pub fn wait(
+        &mut self,
+        stdin: &mut mpsc::Receiver<Input>,
+        wait: Duration,
+        max: usize,
+    ) -> Option<Vec<Input>> {
+        let mut batch = Vec::new();
+        let endpoint = &mut self.endpoint;
+        // The last batch is handled and its messages queued.
+        if let Some(e) = endpoint.as_mut() {
+            self.read_ended.drain(..).for_each(|conn| e.finish(conn));
+        }
+        let first = self.runtime.block_on(async {
+            let net = async {
+                match endpoint.as_mut() {
+                    Some(e) => Input::Net(e.next().await),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                input = net => Ok(Some(input)),
+                input = stdin.recv() => match input {
+                    Some(input) => Ok(Some(input)),
+                    None => Err(()),
+                },
+                () = tokio::time::sleep(wait) => Ok(None),
+            }
+        });
+        // The caller keeps a sender: the channel closes only when it is
+        // done with it.
+        batch.extend(first.ok()?);
+        if let Some(endpoint) = endpoint {
+            while batch.len() < max {
+                let Some(event) = endpoint.try_next() else {
+                    break;
+                };
+                batch.push(Input::Net(event));
+            }
+        }
+        while batch.len() < max {
+            let Ok(input) = stdin.try_recv() else { break };
+            batch.push(input);
+        }
+        Some(batch)
+    }
+
+    /// Takes a network event into the session and the node. A message's
+    /// frame is kept in `held` (its bytes stay charged to the input bound
+    /// until the node has handled it).
+    pub fn handle(
+        &mut self,
+        event: ConnEvent,
+        node: &mut Node,
+        now: u64,
+        held: &mut Vec<Frame>,
+    ) -> Result<(), Failure> {
         let notice = |e| Failure::io("relay: delivery-code notice", e);
         match event {
-            NetEvent::Opened {
+            ConnEvent::Opened {
                 conn,
-                peer,
+                opening,
                 remote,
-                difficulty,
-                writer,
             } => {
                 self.counters.opened += 1;
-                self.links.insert(conn, Link { remote, writer });
-                let how = match peer {
-                    Some(peer) => Opening::Dialed { peer, difficulty },
-                    None => Opening::Accepted { difficulty },
-                };
+                self.remotes.insert(conn, remote);
                 let opened = self
                     .session
-                    .opened(sid(conn), how, node, Instant::now(), now);
+                    .opened(conn, opening, node, Instant::now(), now);
                 self.pump();
                 opened.map_err(notice)?;
-                Ok(0)
             }
-            NetEvent::Message {
-                conn,
-                message,
-                size,
-            } => {
+            ConnEvent::Message { conn, frame } => {
                 let taken = self
                     .session
-                    .receive(sid(conn), message, node, Instant::now(), now);
+                    .receive_bytes(conn, &frame, node, Instant::now(), now);
+                held.push(frame);
                 self.pump();
                 taken.map_err(notice)?;
-                Ok(size)
             }
-            NetEvent::Closed { conn, why } => {
-                self.closed(conn, why, node);
-                Ok(0)
-            }
-            NetEvent::Refused { remote } => {
+            ConnEvent::Written { conn, bytes } => self.session.drained(conn, bytes),
+            ConnEvent::ReadEnded { conn } => self.read_ended.push(conn),
+            ConnEvent::Closed {
+                conn,
+                ended,
+                unwritten,
+            } => self.closed(conn, ended, unwritten, node),
+            ConnEvent::Refused { remote } => {
                 self.counters.refused += 1;
                 if !self.quiet {
                     eprintln!("gossip: relay: {remote}: refused, too many connections");
                 }
-                Ok(0)
             }
-            NetEvent::AcceptFailed { why } => {
+            ConnEvent::AcceptFailed { why } => {
                 self.counters.refused += 1;
                 self.accept_failures.0 += 1;
                 if self
@@ -302,35 +334,32 @@ impl Network {
                     );
                     self.accept_failures = (0, Some(Instant::now()));
                 }
-                Ok(0)
             }
-            NetEvent::DialFailed { peer, host, why } => {
+            ConnEvent::DialFailed { peer, addr, why } => {
                 self.counters.dial_failures += 1;
                 if !self.quiet {
-                    eprintln!("gossip: relay: cannot reach {peer} at {host}: {why}; retrying");
+                    eprintln!("gossip: relay: cannot reach {peer} at {addr}: {why}; retrying");
                 }
-                Ok(0)
             }
-            NetEvent::Failed { remote, why } => {
-                self.counters.dial_failures += 1;
-                eprintln!("gossip: relay: {remote}: {why}");
-                Ok(0)
-            }
+            _ => {}
         }
+        Ok(())
     }
 
     /// Carries out the session's events on the sockets; returns how many
-    /// frames a connection did not take (its writer had ended).
+    /// frames a connection did not take (it had ended).
     fn pump(&mut self) -> u64 {
         let mut failed = 0;
         while let Some(event) = self.session.poll_event() {
             match event {
                 SessionEvent::Send { conn, frame } => {
                     let n = frame.len();
+                    // The session framed it; the endpoint frames again.
+                    let payload = Bytes::from(frame).slice(4..);
                     if !self
-                        .links
-                        .get(&conn.0)
-                        .is_some_and(|l| l.writer.push(frame))
+                        .endpoint
+                        .as_ref()
+                        .is_some_and(|e| e.send(conn, payload))
                     {
                         self.session.drained(conn, n);
                         self.session.unsent(conn, 1);
@@ -338,19 +367,15 @@ impl Network {
                     }
                 }
                 SessionEvent::Close { conn, reason } => {
-                    if let Some(link) = self.links.get(&conn.0) {
-                        if let CloseReason::Unsealable(e) = &reason {
-                            eprintln!("gossip: relay: {}: {e}; closing", link.remote);
-                        }
-                        link.writer.close();
+                    if let CloseReason::Unsealable(e) = &reason {
+                        eprintln!("gossip: relay: {}: {e}; closing", self.remote(conn));
+                    }
+                    if let Some(e) = &self.endpoint {
+                        e.close(conn);
                     }
                 }
-                SessionEvent::PeerIdentified { conn, peer } => {
-                    if let Some(link) = self.links.get(&conn.0)
-                        && !self.quiet
-                    {
-                        eprintln!("gossip: relay: {}: connected to {peer}", link.remote);
-                    }
+                SessionEvent::PeerIdentified { conn, peer } if !self.quiet => {
+                    eprintln!("gossip: relay: {}: connected to {peer}", self.remote(conn));
                 }
                 _ => {}
             }
@@ -358,14 +383,8 @@ impl Network {
         failed
     }
 
-    /// Tells the session what each connection has written since.
-    fn sync_drains(&mut self) {
-        for (id, link) in &self.links {
-            let n = link.writer.take_written();
-            if n > 0 {
-                self.session.drained(sid(*id), n);
-            }
-        }
+    fn remote(&self, conn: ConnId) -> &str {
+        self.remotes.get(&conn).map_or("?", String::as_str)
     }
 
     /// A message from `src` came on stdin: answers to it go to stdout.
@@ -385,15 +404,12 @@ impl Network {
         kept
     }
 
-    /// Before each run of the node: each TCP neighbour's send credit, from
-    /// the room in its queue and under `--send-total`
-    /// ([`Session::grant`]).
+    /// Before each run of the node: each neighbour's send credit, from the
+    /// room in its queue and under `--send-total` ([`Session::grant`]).
     pub fn grant(&mut self, node: &mut Node) {
-        if !self.is_active() {
-            return;
+        if self.is_active() {
+            self.session.grant(node);
         }
-        self.sync_drains();
-        self.session.grant(node);
     }
 
     /// Forwards again, within each peer's send credit, the bulletins it is
@@ -412,24 +428,17 @@ impl Network {
         self.session.end_batch();
     }
 
-    /// Closes the accepted connections that sent no valid message within
-    /// the bind timeout.
+    /// The session's timers: closes the accepted connections that sent no
+    /// valid message within the bind timeout, and those idle too long.
     pub fn sweep(&mut self) {
         self.session.handle_timeout(Instant::now());
         self.pump();
     }
 
-    fn closed(&mut self, conn: ConnId, why: Why, node: &mut Node) {
-        let Some(link) = self.links.remove(&conn) else {
-            return;
-        };
-        let why = match self.session.closed(sid(conn), node) {
-            Some(CloseReason::Unbound) => Why::Unbound,
-            Some(CloseReason::Evicted) => Why::Evicted,
-            Some(CloseReason::Invalid) => Why::Invalid,
-            Some(CloseReason::Idle) => Why::Idle,
-            _ => why,
-        };
+    fn closed(&mut self, conn: ConnId, ended: Ended, unwritten: u64, node: &mut Node) {
+        let remote = self.remotes.remove(&conn).unwrap_or_default();
+        self.session.unsent(conn, unwritten);
+        let why = Why::of(self.session.closed(conn, node), ended);
         match why {
             Why::Junk(_) => self.counters.junk += 1,
             Why::Idle => self.counters.idle += 1,
@@ -451,9 +460,8 @@ impl Network {
                 ),
                 Why::Error(e) => format!("closed: {e}"),
             };
-            eprintln!("gossip: relay: {}: {what}", link.remote);
+            eprintln!("gossip: relay: {remote}: {what}");
         }
-        link.writer.close();
         self.pump();
     }
 
@@ -465,7 +473,6 @@ impl Network {
         if !self.is_active() {
             return Sent::NotOurs;
         }
-        self.sync_drains();
         match self.session.send(item, node) {
             session::Sent::Queued if self.pump() > 0 => Sent::Dropped,
             session::Sent::Queued => Sent::Queued,
@@ -490,16 +497,15 @@ impl Network {
         self.session.peers()
     }
 
-    /// Gives every connection until `deadline` to write what it holds,
-    /// then closes them all; returns the messages never written whole.
-    pub fn finish(&mut self, deadline: Instant) -> u64 {
+    /// Gives every connection until the shutdown deadline to write what it
+    /// holds, then closes them all; returns the messages never written
+    /// whole.
+    pub fn finish(&mut self) -> u64 {
         // What full links were still owed is never sent.
-        let mut lost = self.session.abandon_owed();
-        for (id, link) in &self.links {
-            let left = link.writer.finish(deadline);
-            self.session.unsent(sid(*id), left);
-            lost += left;
-        }
-        lost
+        let lost = self.session.abandon_owed();
+        let Some(endpoint) = self.endpoint.take() else {
+            return lost;
+        };
+        lost + self.runtime.block_on(endpoint.shutdown(SHUTDOWN_DEADLINE))
     }
 }
