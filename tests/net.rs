@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use gossip::net::{Gossip, NetAddr, Subscription};
+use gossip::net::{ConnEvent, Ended, Endpoint, Gossip, Limits, NetAddr, Subscription};
 use gossip::{Address, Event, Identity, Message, Node, NodeConfig, Seed, topic_id, unix_now};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -315,4 +315,110 @@ async fn shutdown_keeps_its_deadline_with_a_peer_that_stopped_reading() {
         "shutdown took {took:?}"
     );
     drop(raw);
+}
+
+/// An endpoint alone (no engine), as a driver that owns its node uses it.
+async fn endpoint() -> (Endpoint, String) {
+    let mut ep = Endpoint::new(Limits::default()).unwrap();
+    let NetAddr::Tcp(at) = ep.listen(&"127.0.0.1:0".parse().unwrap(), 1).await.unwrap() else {
+        unreachable!()
+    };
+    (ep, at)
+}
+
+/// The endpoint's next event, within [`PATIENCE`].
+async fn event(ep: &mut Endpoint) -> ConnEvent {
+    tokio::time::timeout(PATIENCE, ep.next())
+        .await
+        .expect("timed out waiting for an endpoint event")
+}
+
+/// The next event that is not a report of bytes written.
+async fn not_written(ep: &mut Endpoint) -> ConnEvent {
+    loop {
+        match event(ep).await {
+            ConnEvent::Written { .. } => {}
+            other => return other,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_reads_json_lines_as_well_as_wire_frames_and_cuts_junk() {
+    let (mut ep, at) = endpoint().await;
+    let messages = messages_to(&Seed::generate(), identity().address(), 2, 16);
+    // One connection in wire frames, one in JSON lines (a blank line
+    // between them is skipped), one that sends a line that is no message.
+    let mut wire = TcpStream::connect(at.as_str()).await.unwrap();
+    wire.write_all(&frame(&messages[0])).await.unwrap();
+    let mut json = TcpStream::connect(at.as_str()).await.unwrap();
+    let mut lines = Vec::new();
+    gossip::codec::write_object(
+        &mut lines,
+        &gossip::codec::Object::Message(messages[1].clone()),
+        gossip::codec::Format::Json,
+    )
+    .unwrap();
+    json.write_all(b"\n").await.unwrap();
+    json.write_all(&lines).await.unwrap();
+    let mut junk = TcpStream::connect(at.as_str()).await.unwrap();
+    junk.write_all(b"{\"type\":\"message\",\"no\":1}\n")
+        .await
+        .unwrap();
+
+    let (mut got, mut junked) = (Vec::new(), 0);
+    while got.len() < 2 || junked < 1 {
+        match not_written(&mut ep).await {
+            ConnEvent::Message { frame, .. } => got.push(Message::unpack(&frame).unwrap()),
+            ConnEvent::Closed {
+                ended: Ended::Junk(_),
+                ..
+            } => junked += 1,
+            ConnEvent::Opened { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    got.sort_by_key(|m| m.pack());
+    let mut want = messages.clone();
+    want.sort_by_key(|m| m.pack());
+    assert_eq!(got, want, "both forms carry the same messages");
+    ep.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_shuts_its_side_still_gets_what_is_queued_before_finish() {
+    let (mut ep, at) = endpoint().await;
+    let message = messages_to(&Seed::generate(), identity().address(), 1, 16).remove(0);
+    let mut raw = TcpStream::connect(at.as_str()).await.unwrap();
+    raw.write_all(&frame(&message)).await.unwrap();
+    // As `nc -N` does: done sending, still reading.
+    raw.shutdown().await.unwrap();
+    let conn = loop {
+        if let ConnEvent::Message { conn, .. } = not_written(&mut ep).await {
+            break conn;
+        }
+    };
+    assert!(matches!(
+        not_written(&mut ep).await,
+        ConnEvent::ReadEnded { conn: c } if c == conn
+    ));
+    // The answer the message called for is queued after the peer's side
+    // shut, then the connection is finished: the answer still goes out.
+    let answer = frame(&message);
+    assert!(ep.send(conn, answer[4..].to_vec().into()));
+    ep.finish(conn);
+    let mut back = Vec::new();
+    tokio::time::timeout(PATIENCE, raw.read_to_end(&mut back))
+        .await
+        .expect("the connection was never closed")
+        .unwrap();
+    assert_eq!(
+        back, answer,
+        "what was queued before finish was written whole"
+    );
+    assert!(matches!(
+        not_written(&mut ep).await,
+        ConnEvent::Closed { conn: c, unwritten: 0, .. } if c == conn
+    ));
+    ep.shutdown(Duration::from_secs(1)).await;
 }
