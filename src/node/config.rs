@@ -74,12 +74,17 @@ pub struct NodeConfig {
     /// Peers that have not advertised it are flooded either way.
     pub dissemination: bool,
     /// Seconds between two announcements to one lazy peer: ids learned in
-    /// between go out together, in one message (default 1).
+    /// between go out together, in one message (default 2).
     pub announce_every: u64,
     /// Seconds this node waits for an announced bulletin before it grafts
     /// the announcer, and then for the graft's answer before it asks the
-    /// next announcer (default 2).
+    /// next announcer (default 3).
     pub graft_timeout: u64,
+    /// Links to peers that speak the dissemination extension kept eager
+    /// whatever the duplicates, per 65,536 (default 0): picked by a hash
+    /// of the two addresses, so both ends agree. A few random eager links
+    /// beside the tree shorten delivery paths for a few more copies.
+    pub eager_shortcuts: u16,
     /// Most received messages waiting in the inbound queue; more are
     /// dropped and counted as `over_cap`.
     pub max_inbound: usize,
@@ -133,6 +138,7 @@ impl Default for NodeConfig {
             dissemination: false,
             announce_every: DEFAULT_ANNOUNCE_EVERY,
             graft_timeout: DEFAULT_GRAFT_TIMEOUT,
+            eager_shortcuts: 0,
             max_inbound: DEFAULT_MAX_INBOUND,
             max_peer_inboxes: DEFAULT_MAX_PEER_INBOXES,
             replay_capacity: DEFAULT_REPLAY_CAPACITY,

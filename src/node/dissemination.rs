@@ -33,7 +33,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::DropReason;
 use super::sync::Held;
-use crate::ids::{Id, Key};
+use crate::ids::{Id, Key, content_id};
 use crate::keys::Address;
 use crate::operation::{Op, Payload};
 use crate::store::StoreError;
@@ -49,11 +49,11 @@ pub const MAX_ANNOUNCE_IDS: usize = 256;
 pub const MAX_GRAFT_IDS: usize = 32;
 
 /// Default seconds between two announcements to one lazy peer.
-pub const DEFAULT_ANNOUNCE_EVERY: u64 = 1;
+pub const DEFAULT_ANNOUNCE_EVERY: u64 = 2;
 
 /// Default seconds an announced id may take to come before it is grafted
 /// (and a graft to be answered before the next announcer is asked).
-pub const DEFAULT_GRAFT_TIMEOUT: u64 = 2;
+pub const DEFAULT_GRAFT_TIMEOUT: u64 = 3;
 
 /// Most announced ids waiting to come, from all peers (about 200 bytes
 /// each): past it, announcements are counted `over_cap` and not taken.
@@ -174,6 +174,11 @@ struct Missing {
 /// The dissemination component (see the module docs).
 #[derive(Clone, Debug)]
 pub(crate) struct Dissemination {
+    /// This node's address: with a peer's, it says whether their link is a
+    /// shortcut.
+    me: Address,
+    /// Links kept eager whatever the duplicates, per 65,536.
+    shortcuts: u16,
     enabled: bool,
     announce_every: u64,
     graft_timeout: u64,
@@ -183,8 +188,6 @@ pub(crate) struct Dissemination {
     grafting: usize,
     /// When the queued announcements go out; None when none is queued.
     next_announce: Option<u64>,
-    /// When the last announcements went out.
-    last_announce: Option<u64>,
     /// The start of the fallback window and the fallbacks in it.
     fallback_since: u64,
     fallbacks: u32,
@@ -192,8 +195,10 @@ pub(crate) struct Dissemination {
 
 impl Dissemination {
     /// With the settings of `config`.
-    pub fn new(config: &super::NodeConfig) -> Self {
+    pub fn new(config: &super::NodeConfig, me: Address) -> Self {
         Self {
+            me,
+            shortcuts: config.eager_shortcuts,
             enabled: config.dissemination,
             announce_every: config.announce_every,
             graft_timeout: config.graft_timeout.max(1),
@@ -201,7 +206,6 @@ impl Dissemination {
             missing: HashMap::new(),
             grafting: 0,
             next_announce: None,
-            last_announce: None,
             fallback_since: 0,
             fallbacks: 0,
         }
@@ -247,6 +251,23 @@ impl Dissemination {
             },
         );
         true
+    }
+
+    /// Whether the link to `peer` is a shortcut, kept eager: SHA-256 of
+    /// the two addresses (the lower first) says so for `shortcuts` links in
+    /// 65,536, so both ends agree without a word. A tree's depth grows with
+    /// its size; a few random links kept eager keep delivery paths short.
+    fn is_shortcut(&self, peer: &Address) -> bool {
+        if self.shortcuts == 0 {
+            return false;
+        }
+        let (a, b) = if self.me.0 <= peer.0 {
+            (&self.me.0, &peer.0)
+        } else {
+            (&peer.0, &self.me.0)
+        };
+        let h = content_id(&[&a[..], &b[..]].concat());
+        u16::from_be_bytes([h[0], h[1]]) < self.shortcuts
     }
 
     /// Forgets `peer`: its queue, and its place among the announcers (an id
@@ -327,10 +348,7 @@ impl Dissemination {
                     p.queue.push(key);
                     p.queued.insert(key);
                     if self.next_announce.is_none() {
-                        let at = self
-                            .last_announce
-                            .map_or(now, |l| l.saturating_add(self.announce_every));
-                        self.next_announce = Some(at.max(now));
+                        self.next_announce = Some(now.saturating_add(self.announce_every));
                     }
                 }
             }
@@ -357,6 +375,9 @@ impl Dissemination {
     /// again: the link is not needed for pushes, and is pruned (both ends)
     /// when the peer speaks the extension and was eager.
     pub fn duplicate(&mut self, peer: Address, out: &mut Vec<DisOut>) {
+        if self.is_shortcut(&peer) {
+            return;
+        }
         if let Some(p) = self.peers.get_mut(&peer)
             && p.eager
         {
@@ -507,7 +528,7 @@ impl Dissemination {
             return;
         }
         if self.next_announce.is_some_and(|t| now >= t) {
-            self.announce(now, out);
+            self.announce(out);
         }
         let due: Vec<Key> = self
             .missing
@@ -616,9 +637,8 @@ impl Dissemination {
 
     /// Sends every lazy peer the ids queued for it, up to
     /// [`MAX_ANNOUNCE_IDS`] a message.
-    fn announce(&mut self, now: u64, out: &mut Vec<DisOut>) {
+    fn announce(&mut self, out: &mut Vec<DisOut>) {
         self.next_announce = None;
-        self.last_announce = Some(now);
         let mut peers: Vec<Address> = self.peers.keys().copied().collect();
         peers.sort();
         for peer in peers {
@@ -683,10 +703,14 @@ mod tests {
     use crate::store::MemoryStore;
 
     fn on() -> Dissemination {
-        Dissemination::new(&NodeConfig {
-            dissemination: true,
-            ..NodeConfig::default()
-        })
+        Dissemination::new(
+            &NodeConfig {
+                dissemination: true,
+                eager_shortcuts: 0,
+                ..NodeConfig::default()
+            },
+            Address([0; 32]),
+        )
     }
 
     fn peer(i: u8) -> Address {

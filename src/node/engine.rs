@@ -95,7 +95,7 @@ impl Node {
         let topics = BTreeSet::from([beacon_topic(), inbox_topic(&delivery_code, &address)]);
         Self {
             sync: Reconcile::new(&config),
-            dissemination: Dissemination::new(&config),
+            dissemination: Dissemination::new(&config, address),
             identity,
             seen: SeenSet::new(config.seen_capacity),
             replay: ReplaySet::new(config.replay_capacity),
