@@ -397,32 +397,35 @@ impl Dissemination {
         body: &[u8],
         held: &Held<'_>,
         now: u64,
-        out: &mut Vec<DisOut>,
-    ) -> Result<(), StoreError> {
-        if !self.enabled {
-            out.push(DisOut::Dropped(DropReason::Unsupported));
-            return Ok(());
-        }
-        if !neighbour {
-            out.push(DisOut::Dropped(DropReason::Unsolicited));
-            return Ok(());
+    ) -> Result<Vec<DisOut>, StoreError> {
+        let mut out = Vec::new();
+        let drop = if !self.enabled {
+            Some(DropReason::Unsupported)
+        } else if !neighbour {
+            Some(DropReason::Unsolicited)
+        } else {
+            None
+        };
+        if let Some(reason) = drop {
+            out.push(DisOut::Dropped(reason));
+            return Ok(out);
         }
         let Some(keys) = parse(op, body) else {
             out.push(DisOut::Dropped(DropReason::Malformed));
-            return Ok(());
+            return Ok(out);
         };
         if !self.learn(peer) {
             out.push(DisOut::Dropped(DropReason::OverCap));
-            return Ok(());
+            return Ok(out);
         }
         match op {
             Op::Announce => {
                 out.push(DisOut::Count(Tally::AnnouncementReceived));
-                self.take_announce(peer, keys, held, now, out)?;
+                self.take_announce(peer, keys, held, now, &mut out)?;
             }
             Op::Graft => {
                 out.push(DisOut::Count(Tally::GraftReceived));
-                self.take_graft(peer, keys, now, out);
+                self.take_graft(peer, keys, now, &mut out);
             }
             _ => {
                 out.push(DisOut::Count(Tally::PruneReceived));
@@ -431,7 +434,7 @@ impl Dissemination {
                 }
             }
         }
-        Ok(())
+        Ok(out)
     }
 
     /// An announcement: each id not held is remembered with its announcer
@@ -669,7 +672,7 @@ pub(crate) fn parse(op: Op, body: &[u8]) -> Option<Vec<Key>> {
         Op::Prune => (0, 0),
         _ => return None,
     };
-    if body.len() % ENTRY_LEN != 0 {
+    if !body.len().is_multiple_of(ENTRY_LEN) {
         return None;
     }
     let n = body.len() / ENTRY_LEN;
@@ -727,18 +730,8 @@ mod tests {
             store: &store,
             seen: &seen,
         };
-        let mut out = Vec::new();
-        d.take(
-            from,
-            true,
-            Op::Announce,
-            &encode(keys),
-            &held,
-            now,
-            &mut out,
-        )
-        .unwrap();
-        out
+        d.take(from, true, Op::Announce, &encode(keys), &held, now)
+            .unwrap()
     }
 
     fn grafts(out: &[DisOut]) -> Vec<(Address, Vec<Key>)> {
@@ -774,20 +767,27 @@ mod tests {
         let mut d = on();
         announce(&mut d, peer(1), &[key(9)], 100);
         announce(&mut d, peer(2), &[key(9)], 100);
-        assert_eq!(d.next_timeout(), Some(102));
+        let t = DEFAULT_GRAFT_TIMEOUT;
+        assert_eq!(d.next_timeout(), Some(100 + t));
         let mut out = Vec::new();
-        d.tick(&[], 101, &mut out);
+        d.tick(&[], 100 + t - 1, &mut out);
         assert!(grafts(&out).is_empty(), "not yet");
-        d.tick(&[], 102, &mut out);
+        d.tick(&[], 100 + t, &mut out);
         assert_eq!(grafts(&out), vec![(peer(1), vec![key(9)])]);
         assert!(d.is_eager(&peer(1)), "a graft makes the link eager");
         let mut out = Vec::new();
-        d.tick(&[], 104, &mut out);
+        d.tick(&[], 100 + 2 * t, &mut out);
         assert_eq!(grafts(&out), vec![(peer(2), vec![key(9)])]);
         assert!(out.contains(&DisOut::Count(Tally::GraftTimeout)));
         assert!(!d.is_eager(&peer(1)), "the peer that failed is lazy again");
         let mut out = Vec::new();
-        let eager = d.spread(key(9), Some(peer(2)), &[peer(1), peer(3)], 105, &mut out);
+        let eager = d.spread(
+            key(9),
+            Some(peer(2)),
+            &[peer(1), peer(3)],
+            101 + 2 * t,
+            &mut out,
+        );
         assert_eq!(
             eager,
             vec![peer(3)],
@@ -802,8 +802,9 @@ mod tests {
         let mut d = on();
         announce(&mut d, peer(1), &[key(9)], 100);
         let mut out = Vec::new();
-        d.tick(&[peer(1), peer(5)], 102, &mut out);
-        d.tick(&[peer(1), peer(5)], 104, &mut out);
+        let t = DEFAULT_GRAFT_TIMEOUT;
+        d.tick(&[peer(1), peer(5)], 100 + t, &mut out);
+        d.tick(&[peer(1), peer(5)], 100 + 2 * t, &mut out);
         assert!(out.contains(&DisOut::Sync(peer(5), [1; 32])), "{out:?}");
         assert!(!d.pending());
     }
@@ -827,7 +828,9 @@ mod tests {
         }
         d.spread(key(7), Some(peer(1)), &[peer(2)], 100, &mut out);
         let mut out = Vec::new();
-        d.tick(&[], 100, &mut out);
+        d.tick(&[], 100 + DEFAULT_ANNOUNCE_EVERY - 1, &mut out);
+        assert!(out.is_empty(), "the batch waits");
+        d.tick(&[], 100 + DEFAULT_ANNOUNCE_EVERY, &mut out);
         let sent: Vec<(Address, usize)> = out
             .iter()
             .filter_map(|o| match o {

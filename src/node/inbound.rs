@@ -176,9 +176,9 @@ impl<H: Hooks> Node<H> {
                     seen: &self.seen,
                 };
                 let neighbour = self.connections.contains_key(&src);
-                let mut out = Vec::new();
-                self.dissemination
-                    .take(src, neighbour, op, &body, &held, now, &mut out)?;
+                let out = self
+                    .dissemination
+                    .take(src, neighbour, op, &body, &held, now)?;
                 self.route_dissemination(from, out, now)?;
             }
         }
