@@ -131,6 +131,10 @@ pub struct SimConfig {
     pub eager_shortcuts: u16,
     /// Share of the nodes that leave in the churn scenario.
     pub churn: f64,
+    /// Publish every bulletin at node 0 (the node the warm-up bulletin
+    /// starts from, so the tree is a shortest-path tree from it), not at
+    /// random nodes (flood, churn and spam).
+    pub one_publisher: bool,
 }
 
 impl Default for SimConfig {
@@ -150,6 +154,7 @@ impl Default for SimConfig {
             graft_timeout: crate::node::DEFAULT_GRAFT_TIMEOUT,
             eager_shortcuts: 0,
             churn: 0.2,
+            one_publisher: false,
         }
     }
 }
@@ -604,7 +609,11 @@ impl Network {
         config: &SimConfig,
         skip: Option<usize>,
     ) -> Result<Vec<Id>, NodeError> {
-        let candidates: Vec<usize> = (0..self.nodes.len()).filter(|&i| Some(i) != skip).collect();
+        let candidates: Vec<usize> = if config.one_publisher && skip != Some(0) {
+            vec![0]
+        } else {
+            (0..self.nodes.len()).filter(|&i| Some(i) != skip).collect()
+        };
         self.publish_among(config, &candidates, 0)
     }
 

@@ -984,6 +984,9 @@ pub struct SimulateArgs {
     /// Links kept eager whatever the duplicates, per 65,536 (plumtree).
     #[arg(long, value_name = "PER_65536", default_value_t = 0)]
     pub eager_shortcuts: u16,
+    /// Publish every bulletin at one node (the warm-up's), not at random nodes.
+    #[arg(long)]
+    pub one_publisher: bool,
     /// text: a report for people; json: the report as one JSON object.
     #[command(flatten)]
     pub output: TextOutputArgs,

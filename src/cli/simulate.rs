@@ -46,6 +46,7 @@ pub fn run(args: SimulateArgs) -> CmdResult {
         announce_every: args.announce_every,
         graft_timeout: args.graft_timeout,
         eager_shortcuts: args.eager_shortcuts,
+        one_publisher: args.one_publisher,
         ..SimConfig::default()
     };
     let report = simulate(&config).map_err(|e| Failure::invalid("simulation", e))?;
