@@ -201,8 +201,8 @@ pub struct Report {
     pub runs: Vec<RunReport>,
 }
 
-/// The figures of one run, over the scenario's bulletins (setup and
-/// warm-up not counted). Crypto operations: 3 for each message sent (seal,
+/// The figures of one run, over the scenario's bulletins (the spam
+/// scenario's good ones; setup and warm-up not counted). Crypto operations: 3 for each message sent (seal,
 /// sign, mine) and 3 for each received (proof of work check, signature
 /// check, open), plus 1 for each bulletin a received message carries (its
 /// proof of work check).
@@ -384,7 +384,18 @@ fn run_one(config: &SimConfig, mode: Dissemination) -> Result<(Report, RunReport
             .unwrap_or(0);
         notes.push(format!("spam bulletins reached at most {reached} node(s) (the spammer itself never delivers them)"));
     }
-    let figures = net.figures(mode, &published, &coverage, ticks.unwrap_or(0));
+    // The figures are over the bulletins meant to spread (not the spam).
+    let good = if config.scenario == Scenario::Spam {
+        config.bulletins.min(published.len())
+    } else {
+        published.len()
+    };
+    let figures = net.figures(
+        mode,
+        &published[..good],
+        &coverage[..good],
+        ticks.unwrap_or(0),
+    );
     let report = net.report(
         config,
         published.len(),
