@@ -82,8 +82,9 @@ pub struct NodeConfig {
     pub graft_timeout: u64,
     /// Links to peers that speak the dissemination extension kept eager
     /// whatever the duplicates, per 65,536 (default 0): picked by a hash
-    /// of the two addresses, so both ends agree. A few random eager links
-    /// beside the tree shorten delivery paths for a few more copies.
+    /// of the two addresses, so both ends agree. Random eager links beside
+    /// the tree shorten delivery paths a little for many more copies
+    /// (`docs/performance.md`).
     pub eager_shortcuts: u16,
     /// Most received messages waiting in the inbound queue; more are
     /// dropped and counted as `over_cap`.

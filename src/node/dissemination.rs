@@ -255,8 +255,8 @@ impl Dissemination {
 
     /// Whether the link to `peer` is a shortcut, kept eager: SHA-256 of
     /// the two addresses (the lower first) says so for `shortcuts` links in
-    /// 65,536, so both ends agree without a word. A tree's depth grows with
-    /// its size; a few random links kept eager keep delivery paths short.
+    /// 65,536, so both ends agree without a word: random links beside the
+    /// tree, for shorter delivery paths at the cost of duplicates.
     fn is_shortcut(&self, peer: &Address) -> bool {
         if self.shortcuts == 0 {
             return false;
