@@ -40,11 +40,20 @@ pub enum Op {
     /// never sent to a peer that has not advertised it, see
     /// `docs/protocol.md`).
     Reconcile = 0x0b,
+    /// 0x0c: lazy announcement of content ids held (this project's
+    /// dissemination extension, negotiated like 0x0b; see
+    /// `docs/protocol.md`, "Dissemination").
+    Announce = 0x0c,
+    /// 0x0d: ask an announcer for content ids and make its link eager
+    /// (dissemination extension).
+    Graft = 0x0d,
+    /// 0x0e: make the link lazy (dissemination extension).
+    Prune = 0x0e,
 }
 
 impl Op {
     /// Every operation, in byte order.
-    pub const ALL: [Op; 12] = [
+    pub const ALL: [Op; 15] = [
         Op::StoreAndForward,
         Op::DeliverWithoutForward,
         Op::RequestSyncHeaders,
@@ -57,6 +66,9 @@ impl Op {
         Op::RouteMessage,
         Op::RespondRouteError,
         Op::Reconcile,
+        Op::Announce,
+        Op::Graft,
+        Op::Prune,
     ];
 
     /// The operation of a byte, if the protocol names one.
@@ -79,6 +91,9 @@ impl Op {
             Op::RouteMessage => "route_message",
             Op::RespondRouteError => "respond_route_error",
             Op::Reconcile => "reconcile",
+            Op::Announce => "announce",
+            Op::Graft => "graft",
+            Op::Prune => "prune",
         }
     }
 
@@ -152,13 +167,19 @@ pub enum Payload {
     RequestContent(PackedContent),
     /// A routing-overlay operation: parsed, not supported.
     Routing(Op, Vec<u8>),
+    /// announce / graft / prune (the dissemination extension): the bytes
+    /// after the operation byte, read by the dissemination component.
+    Tree(Op, Vec<u8>),
 }
 
 impl Payload {
     /// The operation.
     pub fn op(&self) -> Op {
         match self {
-            Payload::Bulletin(op, _) | Payload::Sync(op, _, _) | Payload::Routing(op, _) => *op,
+            Payload::Bulletin(op, _)
+            | Payload::Sync(op, _, _)
+            | Payload::Routing(op, _)
+            | Payload::Tree(op, _) => *op,
             Payload::RequestContent(_) => Op::RequestContent,
         }
     }
@@ -173,7 +194,7 @@ impl Payload {
                 out.extend_from_slice(rest);
             }
             Payload::RequestContent(pc) => out.extend_from_slice(&pc.pack()),
-            Payload::Routing(_, rest) => out.extend_from_slice(rest),
+            Payload::Routing(_, rest) | Payload::Tree(_, rest) => out.extend_from_slice(rest),
         }
         out
     }
@@ -203,6 +224,7 @@ impl Payload {
                 )
             }
             Op::RequestContent => Payload::RequestContent(PackedContent::unpack(rest)?),
+            Op::Announce | Op::Graft | Op::Prune => Payload::Tree(op, rest.to_vec()),
             _ => Payload::Routing(op, rest.to_vec()),
         })
     }
@@ -218,7 +240,7 @@ mod tests {
             assert_eq!(Op::from_byte(op as u8), Some(op));
             assert_eq!(Op::from_name(op.name()), Some(op));
         }
-        assert_eq!(Op::from_byte(0x0c), None);
+        assert_eq!(Op::from_byte(0x0f), None);
     }
 
     #[test]
@@ -235,13 +257,16 @@ mod tests {
             }),
             Payload::Routing(Op::RouteMessage, vec![1, 2]),
             Payload::Sync(Op::Reconcile, [1; 32], vec![1, 0x61]),
+            Payload::Tree(Op::Announce, vec![7; 64]),
+            Payload::Tree(Op::Graft, vec![]),
+            Payload::Tree(Op::Prune, vec![]),
         ];
         for p in cases {
             assert_eq!(Payload::decode(&p.encode()).unwrap(), p);
         }
         assert_eq!(
-            Payload::decode(&[0x0c]).unwrap_err(),
-            DecodeError::UnknownOperation(0x0c)
+            Payload::decode(&[0x0f]).unwrap_err(),
+            DecodeError::UnknownOperation(0x0f)
         );
         assert!(Payload::decode(&[]).is_err());
         assert!(Payload::decode(&[0x02, 1]).is_err());

@@ -8,8 +8,20 @@
 //! next tick. In the threaded mode each node runs on its own thread and
 //! messages travel over channels, as the original's asynchronous example.
 //! Scenarios show the protocol's defences: flooding, a spammer without proof
-//! of work, a node that joins late and catches up by sync, and a partition
-//! that heals.
+//! of work, a node that joins late and catches up by sync, a partition
+//! that heals, and churn (a fifth of the nodes leave while bulletins
+//! spread).
+//!
+//! Each run can be made with flooding, with the dissemination extension
+//! (PlumTree), or with both on the same network, seed and publishers, side
+//! by side ([`SimConfig::dissemination`]). For each it measures, over the
+//! bulletins of the scenario: coverage, relative message redundancy
+//! (bulletin-carrying messages received ÷ (nodes reached − 1) − 1), the
+//! last delivery hop (in ticks from publication), messages, bytes and
+//! crypto operations per delivered bulletin, and repairs. A PlumTree run
+//! first lets every link advertise the extension (one sync request per
+//! link) and spreads one warm-up bulletin, so the tree is formed; neither is
+//! counted in its figures.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -26,8 +38,9 @@ use crate::bulletin::Bulletin;
 use crate::crypto::Identity;
 use crate::ids::{Id, topic_id};
 use crate::keys::{Address, Seed};
+use crate::message::HEADER_LEN;
 use crate::message::Message;
-use crate::node::{Event, Node, NodeConfig, NodeError};
+use crate::node::{Event, Node, NodeConfig, NodeError, Outbound};
 use crate::operation::{Op, Payload};
 use crate::pow::{Mined, Progress, mine, search_start, ts_of};
 
@@ -46,6 +59,42 @@ pub enum Scenario {
     LateJoin,
     /// The network is cut in two halves, each publishes, then the cut heals and sync runs.
     Partition,
+    /// A fifth of the nodes (never a publisher) leave while the bulletins
+    /// spread: half after the first tick, half after the second.
+    Churn,
+}
+
+/// How new bulletins spread in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dissemination {
+    /// Every node forwards each new bulletin to every neighbour but the
+    /// sender (the original's way).
+    Flood,
+    /// The dissemination extension: eager push along a tree, batched lazy
+    /// announcements, graft and prune.
+    Plumtree,
+    /// Both, one after the other on the same network and publishers.
+    Both,
+}
+
+impl Dissemination {
+    /// The single modes this one runs, in order.
+    fn modes(self) -> &'static [Dissemination] {
+        match self {
+            Self::Flood => &[Self::Flood],
+            Self::Plumtree => &[Self::Plumtree],
+            Self::Both => &[Self::Flood, Self::Plumtree],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Flood => "flood",
+            Self::Plumtree => "plumtree",
+            Self::Both => "both",
+        }
+    }
 }
 
 /// A simulation's settings.
@@ -69,6 +118,23 @@ pub struct SimConfig {
     pub threaded: bool,
     /// Give up after this many ticks.
     pub max_ticks: usize,
+    /// Flooding, the dissemination extension, or both side by side.
+    pub dissemination: Dissemination,
+    /// Seconds (ticks) between announcements to one lazy peer, in a
+    /// PlumTree run.
+    pub announce_every: u64,
+    /// Seconds (ticks) a PlumTree node waits for an announced bulletin
+    /// before it grafts.
+    pub graft_timeout: u64,
+    /// Links kept eager whatever the duplicates, per 65,536, in a
+    /// PlumTree run ([`NodeConfig::eager_shortcuts`]).
+    pub eager_shortcuts: u16,
+    /// Share of the nodes that leave in the churn scenario.
+    pub churn: f64,
+    /// Publish every bulletin at node 0 (the node the warm-up bulletin
+    /// starts from, so the tree is a shortest-path tree from it), not at
+    /// random nodes (flood, churn and spam).
+    pub one_publisher: bool,
 }
 
 impl Default for SimConfig {
@@ -83,6 +149,12 @@ impl Default for SimConfig {
             scenario: Scenario::Flood,
             threaded: false,
             max_ticks: 1000,
+            dissemination: Dissemination::Flood,
+            announce_every: crate::node::DEFAULT_ANNOUNCE_EVERY,
+            graft_timeout: crate::node::DEFAULT_GRAFT_TIMEOUT,
+            eager_shortcuts: 0,
+            churn: 0.2,
+            one_publisher: false,
         }
     }
 }
@@ -124,43 +196,124 @@ pub struct Report {
     pub wall_ms: u128,
     /// Scenario notes: what the defence showed.
     pub notes: Vec<String>,
+    /// The figures of each run (flooding and/or PlumTree), side by side;
+    /// the fields above are the first run's.
+    pub runs: Vec<RunReport>,
 }
 
-/// Runs a simulation.
+/// The figures of one run, over the scenario's bulletins (the spam
+/// scenario's good ones; setup and warm-up not counted). Crypto operations: 3 for each message sent (seal,
+/// sign, mine) and 3 for each received (proof of work check, signature
+/// check, open), plus 1 for each bulletin a received message carries (its
+/// proof of work check).
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// `flood` or `plumtree`.
+    pub dissemination: &'static str,
+    /// Mean share of the nodes (those still up) that delivered each bulletin.
+    pub coverage: f64,
+    /// The lowest share.
+    pub min_coverage: f64,
+    /// Relative message redundancy, the mean over bulletins of
+    /// bulletin-carrying messages received ÷ (nodes reached − 1) − 1: 0 when
+    /// each node got each bulletin once.
+    pub redundancy: f64,
+    /// The most ticks from a bulletin's publication to a delivery of it.
+    pub last_hop: u64,
+    /// The mean ticks from publication to delivery.
+    pub mean_hop: f64,
+    /// Deliveries (a node, a bulletin).
+    pub deliveries: u64,
+    /// Messages sent.
+    pub messages: u64,
+    /// Bytes of messages sent (header and body).
+    pub bytes: u64,
+    /// Crypto operations (see the type's docs).
+    pub crypto_ops: u64,
+    /// Messages sent per delivery.
+    pub messages_per_delivery: f64,
+    /// Bytes per delivery.
+    pub bytes_per_delivery: f64,
+    /// Crypto operations per delivery.
+    pub crypto_per_delivery: f64,
+    /// Messages that carried a bulletin.
+    pub bulletin_messages: u64,
+    /// Announcements sent.
+    pub announcements: u64,
+    /// Grafts sent.
+    pub grafts: u64,
+    /// Prunes sent.
+    pub prunes: u64,
+    /// Bulletins that came in answer to a graft.
+    pub repairs: u64,
+    /// Grafts not answered in time.
+    pub graft_timeouts: u64,
+    /// Messages of the setup (advertisements) and warm-up, not counted above.
+    pub setup_messages: u64,
+    /// Ticks the scenario ran.
+    pub ticks: usize,
+}
+
+/// Runs a simulation: each run of [`SimConfig::dissemination`] on the same
+/// network, seed and publishers. The report's top-level figures are the
+/// first run's; [`Report::runs`] has each run's side by side.
 pub fn run(config: &SimConfig) -> Result<Report, NodeError> {
+    let modes = config.dissemination.modes();
+    let mut runs = Vec::new();
+    let mut first = None;
+    for &mode in modes {
+        let (report, figures) = run_one(config, mode)?;
+        runs.push(figures);
+        if first.is_none() {
+            first = Some(report);
+        }
+    }
+    let mut report = match first {
+        Some(r) => r,
+        None => run_one(config, Dissemination::Flood)?.0,
+    };
+    report.runs = runs;
+    Ok(report)
+}
+
+/// One run of the scenario with `mode` (flood or plumtree).
+fn run_one(config: &SimConfig, mode: Dissemination) -> Result<(Report, RunReport), NodeError> {
     let started = Instant::now();
-    let mut net = Network::build(config);
-    let now = 1_764_000_000u64;
+    let mut net = Network::build(config, mode);
+    let threaded = config.threaded && mode == Dissemination::Flood;
+    if mode == Dissemination::Plumtree {
+        net.negotiate_and_warm_up(config)?;
+    }
     let mut notes = Vec::new();
     let mut published = Vec::new();
     let mut ticks = None;
     match config.scenario {
-        Scenario::Flood | Scenario::Spam if config.threaded => {
-            published = net.publish_all(config, now, None)?;
+        Scenario::Flood | Scenario::Spam if threaded => {
+            published = net.publish_all(config, None)?;
             if config.scenario == Scenario::Spam {
-                published.extend(net.spam(config, now)?);
+                published.extend(net.spam(config)?);
             }
-            net.run_threaded(now)?;
+            net.run_threaded()?;
         }
         Scenario::Flood | Scenario::Spam => {
-            published = net.publish_all(config, now, None)?;
+            published = net.publish_all(config, None)?;
             if config.scenario == Scenario::Spam {
-                published.extend(net.spam(config, now)?);
+                published.extend(net.spam(config)?);
             }
-            ticks = Some(net.run_ticks(now, config.max_ticks)?);
+            ticks = Some(net.run_ticks(config.max_ticks)?);
         }
         Scenario::LateJoin => {
             let late = net.nodes.len() - 1;
             let links = net.isolate(late);
-            published = net.publish_all(config, now, Some(late))?;
-            let mut t = net.run_ticks(now, config.max_ticks)?;
+            published = net.publish_all(config, Some(late))?;
+            let mut t = net.run_ticks(config.max_ticks)?;
             let before = net.holders(&published, late);
             net.relink(late, &links);
             let peers: Vec<Address> = links.iter().map(|&i| net.nodes[i].address()).collect();
             for peer in peers {
                 net.nodes[late].request_sync(peer, topic_id(TOPIC));
             }
-            t += net.run_ticks(now + t as u64, config.max_ticks)?;
+            t += net.run_ticks(config.max_ticks)?;
             ticks = Some(t);
             let after = net.holders(&published, late);
             notes.push(format!(
@@ -173,9 +326,9 @@ pub fn run(config: &SimConfig) -> Result<Report, NodeError> {
             let cut = net.partition(half);
             let mut t = 0;
             for side in [0..half, half..net.nodes.len()] {
-                published.extend(net.publish_in(config, now, side)?);
+                published.extend(net.publish_in(config, side)?);
             }
-            t += net.run_ticks(now, config.max_ticks)?;
+            t += net.run_ticks(config.max_ticks)?;
             let during = coverage(&net, &published);
             net.heal(&cut);
             let topic = topic_id(TOPIC);
@@ -184,7 +337,7 @@ pub fn run(config: &SimConfig) -> Result<Report, NodeError> {
                 net.nodes[a].request_sync(pb, topic);
                 net.nodes[b].request_sync(pa, topic);
             }
-            t += net.run_ticks(now + t as u64, config.max_ticks)?;
+            t += net.run_ticks(config.max_ticks)?;
             ticks = Some(t);
             let mean = |c: &[f64]| c.iter().sum::<f64>() / c.len().max(1) as f64;
             notes.push(format!(
@@ -192,6 +345,32 @@ pub fn run(config: &SimConfig) -> Result<Report, NodeError> {
                 cut.len(),
                 mean(&during),
                 mean(&coverage(&net, &published))
+            ));
+        }
+        Scenario::Churn => {
+            published = net.publish_all(config, None)?;
+            let mut stay: Vec<usize> = (0..net.nodes.len())
+                .filter(|i| !net.publishers.contains(i))
+                .collect();
+            stay.shuffle(&mut net.rng);
+            let leave = ((config.churn.clamp(0.0, 1.0) * net.nodes.len() as f64).round() as usize)
+                .min(stay.len());
+            let (first, second) = stay[..leave].split_at(leave / 2);
+            let (first, second) = (first.to_vec(), second.to_vec());
+            let mut t = net.run_ticks(1)?;
+            net.leave(&first);
+            t += net.run_ticks(1)?;
+            net.leave(&second);
+            t += net.run_ticks(config.max_ticks)?;
+            ticks = Some(t);
+            let up = net.nodes.len() - net.down.len();
+            let full = (0..net.nodes.len())
+                .filter(|i| !net.down.contains(i))
+                .filter(|&i| net.holders(&published, i) == published.len())
+                .count();
+            notes.push(format!(
+                "{leave} of {} nodes left while the bulletins spread; {full} of the {up} left hold every bulletin",
+                net.nodes.len()
             ));
         }
     }
@@ -205,21 +384,41 @@ pub fn run(config: &SimConfig) -> Result<Report, NodeError> {
             .unwrap_or(0);
         notes.push(format!("spam bulletins reached at most {reached} node(s) (the spammer itself never delivers them)"));
     }
-    Ok(net.report(
+    // The figures are over the bulletins meant to spread (not the spam).
+    let good = if config.scenario == Scenario::Spam {
+        config.bulletins.min(published.len())
+    } else {
+        published.len()
+    };
+    let figures = net.figures(
+        mode,
+        &published[..good],
+        &coverage[..good],
+        ticks.unwrap_or(0),
+    );
+    let report = net.report(
         config,
         published.len(),
         coverage,
         ticks,
         started.elapsed(),
         notes,
-    ))
+    );
+    Ok((report, figures))
 }
 
-/// Share of nodes that delivered each bulletin.
+/// Share of the nodes still up that delivered each bulletin.
 fn coverage(net: &Network, published: &[Id]) -> Vec<f64> {
+    let up = (net.nodes.len() - net.down.len()).max(1);
     published
         .iter()
-        .map(|id| net.delivered.get(id).map_or(0, BTreeSet::len) as f64 / net.nodes.len() as f64)
+        .map(|id| {
+            net.delivered
+                .get(id)
+                .map_or(0, |s| s.iter().filter(|i| !net.down.contains(i)).count())
+                as f64
+                / up as f64
+        })
         .collect()
 }
 
@@ -233,6 +432,44 @@ enum Cmd {
     Stop,
 }
 
+/// Messages moved and what they cost, counted as they move.
+#[derive(Clone, Debug, Default)]
+struct Tally {
+    messages: u64,
+    bytes: u64,
+    crypto: u64,
+    bulletin_messages: u64,
+    /// Bulletin-carrying messages received, by content id.
+    receipts: HashMap<Id, u64>,
+}
+
+impl Tally {
+    /// A message sent; `received` when it reached a node that is up.
+    fn count(&mut self, out: &Outbound, received: bool) {
+        self.messages += 1;
+        self.bytes += (HEADER_LEN + out.message.body.len()) as u64;
+        self.crypto += 3;
+        if received {
+            self.crypto += 3;
+            if let Some((_, id)) = out.bulletin {
+                self.crypto += 1;
+                self.bulletin_messages += 1;
+                *self.receipts.entry(id).or_default() += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.messages += other.messages;
+        self.bytes += other.bytes;
+        self.crypto += other.crypto;
+        self.bulletin_messages += other.bulletin_messages;
+        for (id, n) in other.receipts {
+            *self.receipts.entry(id).or_default() += n;
+        }
+    }
+}
+
 /// Nodes, their links, and who delivered what.
 struct Network {
     nodes: Vec<Node>,
@@ -241,14 +478,37 @@ struct Network {
     delivered: HashMap<Id, BTreeSet<usize>>,
     rng: StdRng,
     message_difficulty: u32,
+    /// The clock: one second a tick.
+    now: u64,
+    /// Nodes that left (churn): they neither run nor receive.
+    down: BTreeSet<usize>,
+    /// The nodes that published.
+    publishers: BTreeSet<usize>,
+    /// When each bulletin of the scenario was published.
+    published_at: HashMap<Id, u64>,
+    /// The most ticks from publication to a delivery.
+    last_hop: u64,
+    /// The sum of ticks from publication to delivery.
+    hops: u64,
+    /// Deliveries of the scenario's bulletins.
+    deliveries: u64,
+    tally: Tally,
+    /// Messages of the setup and warm-up.
+    setup_messages: u64,
+    /// Each node's counters when the scenario began.
+    baseline: Vec<crate::node::Counters>,
 }
 
 impl Network {
-    fn build(config: &SimConfig) -> Self {
+    fn build(config: &SimConfig, mode: Dissemination) -> Self {
         let mut rng = StdRng::seed_from_u64(config.seed);
         let node_config = NodeConfig {
             bulletin_difficulty: config.bulletin_difficulty,
             message_difficulty: config.message_difficulty,
+            dissemination: mode == Dissemination::Plumtree,
+            announce_every: config.announce_every,
+            graft_timeout: config.graft_timeout,
+            eager_shortcuts: config.eager_shortcuts,
             ..NodeConfig::default()
         };
         let mut nodes: Vec<Node> = (0..config.nodes)
@@ -274,31 +534,74 @@ impl Network {
                 links.insert((i.min(j), i.max(j)));
             }
         }
-        let mut net = Self {
-            nodes: Vec::new(),
-            index,
-            links: BTreeSet::new(),
-            delivered: HashMap::new(),
-            rng,
-            message_difficulty: config.message_difficulty,
-        };
         for &(a, b) in &links {
             let (pa, pb) = (nodes[a].address(), nodes[b].address());
             // Addresses come from real keys, so connecting cannot fail.
             let _ = nodes[a].add_neighbour(pb, config.message_difficulty);
             let _ = nodes[b].add_neighbour(pa, config.message_difficulty);
         }
-        net.nodes = nodes;
-        net.links = links;
-        net
+        let baseline = vec![crate::node::Counters::default(); nodes.len()];
+        Self {
+            nodes,
+            index,
+            links,
+            delivered: HashMap::new(),
+            rng,
+            message_difficulty: config.message_difficulty,
+            now: 1_764_000_000,
+            down: BTreeSet::new(),
+            publishers: BTreeSet::new(),
+            published_at: HashMap::new(),
+            last_hop: 0,
+            hops: 0,
+            deliveries: 0,
+            tally: Tally::default(),
+            setup_messages: 0,
+            baseline,
+        }
+    }
+
+    /// The PlumTree setup: every link's lower-numbered end asks the other
+    /// about the topic (a request_sync_headers that advertises the
+    /// extension; the other end learns it from the prune or announcement it
+    /// later gets), then one warm-up bulletin spreads and its duplicates
+    /// prune the links to a tree. None of it is counted in the figures.
+    fn negotiate_and_warm_up(&mut self, config: &SimConfig) -> Result<(), NodeError> {
+        let topic = topic_id(TOPIC);
+        let links: Vec<(usize, usize)> = self.links.iter().copied().collect();
+        for (a, b) in links {
+            let pb = self.nodes[b].address();
+            self.nodes[a].request_sync(pb, topic);
+        }
+        self.run_ticks(config.max_ticks)?;
+        let mut warm = Bulletin::new(
+            topic,
+            format!("warm-up of seed {}", config.seed).into_bytes(),
+            ts_of(self.now),
+        );
+        let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5741_524d);
+        if let Mined::Found(n) = mine(
+            &warm.work(),
+            config.bulletin_difficulty,
+            search_start(&mut rng),
+            &Progress::default(),
+        ) {
+            warm.nonce = n;
+        }
+        self.nodes[0].publish(warm, self.now)?;
+        self.run_ticks(config.max_ticks)?;
+        self.setup_messages = self.tally.messages;
+        self.tally = Tally::default();
+        self.baseline = self.nodes.iter().map(|n| n.counters().clone()).collect();
+        Ok(())
     }
 
     /// A bulletin mined at the bulletin difficulty.
-    fn bulletin(&mut self, config: &SimConfig, i: usize, now: u64) -> Bulletin {
+    fn bulletin(&mut self, config: &SimConfig, i: usize) -> Bulletin {
         let mut b = Bulletin::new(
             topic_id(TOPIC),
             format!("bulletin {i} of seed {}", config.seed).into_bytes(),
-            ts_of(now),
+            ts_of(self.now),
         );
         if let Mined::Found(n) = mine(
             &b.work(),
@@ -315,51 +618,54 @@ impl Network {
     fn publish_all(
         &mut self,
         config: &SimConfig,
-        now: u64,
         skip: Option<usize>,
     ) -> Result<Vec<Id>, NodeError> {
-        let candidates: Vec<usize> = (0..self.nodes.len()).filter(|&i| Some(i) != skip).collect();
-        self.publish_among(config, now, &candidates, 0)
+        let candidates: Vec<usize> = if config.one_publisher && skip != Some(0) {
+            vec![0]
+        } else {
+            (0..self.nodes.len()).filter(|&i| Some(i) != skip).collect()
+        };
+        self.publish_among(config, &candidates, 0)
     }
 
     /// Publishes the configured bulletins at random nodes of `side`.
     fn publish_in(
         &mut self,
         config: &SimConfig,
-        now: u64,
         side: std::ops::Range<usize>,
     ) -> Result<Vec<Id>, NodeError> {
         let candidates: Vec<usize> = side.clone().collect();
-        self.publish_among(config, now, &candidates, side.start)
+        self.publish_among(config, &candidates, side.start)
     }
 
     fn publish_among(
         &mut self,
         config: &SimConfig,
-        now: u64,
         candidates: &[usize],
         salt: usize,
     ) -> Result<Vec<Id>, NodeError> {
         let mut ids = Vec::new();
         for i in 0..config.bulletins {
-            let b = self.bulletin(config, i + salt * 1_000_003, now);
+            let b = self.bulletin(config, i + salt * 1_000_003);
             let at = *candidates.choose(&mut self.rng).unwrap_or(&0);
             ids.push(b.content_id);
-            self.nodes[at].publish(b, now)?;
+            self.published_at.insert(b.content_id, self.now);
+            self.publishers.insert(at);
+            self.nodes[at].publish(b, self.now)?;
         }
         Ok(ids)
     }
 
     /// A spammer (node 0) sends its neighbours bulletins with too little
     /// proof of work, bypassing its own checks.
-    fn spam(&mut self, config: &SimConfig, now: u64) -> Result<Vec<Id>, NodeError> {
+    fn spam(&mut self, config: &SimConfig) -> Result<Vec<Id>, NodeError> {
         let peers: Vec<Address> = self.nodes[0].neighbours().map(|c| c.peer()).collect();
         let mut ids = Vec::new();
         for i in 0..config.bulletins {
             let mut b = Bulletin::new(
                 topic_id(TOPIC),
                 format!("spam {i}").into_bytes(),
-                ts_of(now),
+                ts_of(self.now),
             );
             while b.work().meets(config.bulletin_difficulty.max(1)) {
                 b.nonce += 1;
@@ -367,7 +673,7 @@ impl Network {
             ids.push(b.content_id);
             let payload = Payload::Bulletin(Op::StoreAndForward, b);
             for &peer in &peers {
-                self.nodes[0].send(peer, &payload, now)?;
+                self.nodes[0].send(peer, &payload, self.now)?;
             }
         }
         Ok(ids)
@@ -385,6 +691,15 @@ impl Network {
         gone.into_iter()
             .map(|(a, b)| if a == i { b } else { a })
             .collect()
+    }
+
+    /// These nodes leave: their links are cut, and they neither run nor
+    /// receive from now on.
+    fn leave(&mut self, nodes: &[usize]) {
+        for &i in nodes {
+            self.isolate(i);
+            self.down.insert(i);
+        }
     }
 
     /// Links node `i` to `others` again.
@@ -430,23 +745,48 @@ impl Network {
             .count()
     }
 
-    /// Ticks until quiet: all nodes run (in parallel), then messages move.
-    fn run_ticks(&mut self, start: u64, max_ticks: usize) -> Result<usize, NodeError> {
+    /// A delivery of `id` at node `i`, now.
+    fn delivered(&mut self, id: Id, i: usize) {
+        self.delivered.entry(id).or_default().insert(i);
+        if let Some(&at) = self.published_at.get(&id) {
+            self.deliveries += 1;
+            self.last_hop = self.last_hop.max(self.now - at);
+            self.hops += self.now - at;
+        }
+    }
+
+    /// Ticks until quiet (no message moved, no announcement or graft
+    /// waiting), at most `max_ticks`: every node that is up runs its queues
+    /// and its timers (nodes in parallel), then messages move, and the
+    /// clock moves one second.
+    fn run_ticks(&mut self, max_ticks: usize) -> Result<usize, NodeError> {
         for tick in 0..max_ticks {
-            let now = start + tick as u64;
+            let now = self.now;
+            let down = &self.down;
             self.nodes
                 .par_iter_mut()
-                .try_for_each(|n| n.run_until_idle(now).map(drop))?;
+                .enumerate()
+                .filter(|(i, _)| !down.contains(i))
+                .try_for_each(|(_, n)| -> Result<(), NodeError> {
+                    n.run_until_idle(now)?;
+                    n.handle_timeout(now)?;
+                    n.run_until_idle(now)?;
+                    Ok(())
+                })?;
             let mut moved = 0;
             for i in 0..self.nodes.len() {
+                if self.down.contains(&i) {
+                    continue;
+                }
                 let events: Vec<Event> = self.nodes[i].drain_events().collect();
                 for event in events {
                     match event {
-                        Event::Deliver(b) => {
-                            self.delivered.entry(b.content_id).or_default().insert(i);
-                        }
+                        Event::Deliver(b) => self.delivered(b.content_id, i),
                         Event::Send(out) => {
-                            if let Some(&j) = self.index.get(&out.peer) {
+                            let to = self.index.get(&out.peer).copied();
+                            let up = to.filter(|j| !self.down.contains(j));
+                            self.tally.count(&out, up.is_some());
+                            if let Some(j) = up {
                                 self.nodes[j].receive(out.message);
                                 moved += 1;
                             }
@@ -455,7 +795,14 @@ impl Network {
                     }
                 }
             }
-            if moved == 0 {
+            self.now += 1;
+            let waiting = moved > 0
+                || self
+                    .nodes
+                    .iter()
+                    .enumerate()
+                    .any(|(i, n)| !self.down.contains(&i) && n.dissemination_pending());
+            if !waiting {
                 return Ok(tick + 1);
             }
         }
@@ -464,8 +811,10 @@ impl Network {
 
     /// One thread per node; messages over channels; ends when nothing is
     /// in flight (every message sent is counted before it is sent and
-    /// uncounted after its receiver has run its queues).
-    fn run_threaded(&mut self, now: u64) -> Result<(), NodeError> {
+    /// uncounted after its receiver has run its queues). Flooding only: no
+    /// timers run.
+    fn run_threaded(&mut self) -> Result<(), NodeError> {
+        let now = self.now;
         let n = self.nodes.len();
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..n).map(|_| mpsc::channel::<Cmd>()).unzip();
         let in_flight = Arc::new(AtomicI64::new(n as i64));
@@ -484,6 +833,7 @@ impl Network {
             );
             std::thread::spawn(move || {
                 let mut delivered = Vec::new();
+                let mut tally = Tally::default();
                 let mut error = None;
                 for cmd in rx {
                     match cmd {
@@ -497,7 +847,9 @@ impl Network {
                                 match event {
                                     Event::Deliver(b) => delivered.push(b.content_id),
                                     Event::Send(out) => {
-                                        if let Some(&j) = index.get(&out.peer) {
+                                        let to = index.get(&out.peer).copied();
+                                        tally.count(&out, to.is_some());
+                                        if let Some(j) = to {
                                             in_flight.fetch_add(1, Ordering::SeqCst);
                                             let _ = senders[j].send(Cmd::Message(out.message));
                                         }
@@ -510,7 +862,7 @@ impl Network {
                     }
                     in_flight.fetch_sub(1, Ordering::SeqCst);
                 }
-                let _ = done.send((i, node, delivered, error));
+                let _ = done.send((i, node, delivered, tally, error));
             });
         }
         drop(done_tx);
@@ -521,15 +873,68 @@ impl Network {
         senders.iter().for_each(|s| drop(s.send(Cmd::Stop)));
         let mut back: Vec<Option<Node>> = (0..n).map(|_| None).collect();
         let mut first_error = None;
-        for (i, node, delivered, error) in done_rx {
+        for (i, node, delivered, tally, error) in done_rx {
             for id in delivered {
-                self.delivered.entry(id).or_default().insert(i);
+                self.delivered(id, i);
             }
+            self.tally.merge(tally);
             back[i] = Some(node);
             first_error = first_error.or(error);
         }
         self.nodes = back.into_iter().flatten().collect();
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// The figures of this run (see [`RunReport`]).
+    fn figures(
+        &self,
+        mode: Dissemination,
+        published: &[Id],
+        coverage: &[f64],
+        ticks: usize,
+    ) -> RunReport {
+        let mut redundancy = Vec::new();
+        for id in published {
+            let reached = self.delivered.get(id).map_or(0, BTreeSet::len);
+            if reached >= 2 {
+                let got = self.tally.receipts.get(id).copied().unwrap_or(0);
+                redundancy.push(got as f64 / (reached - 1) as f64 - 1.0);
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let mut c = crate::node::Counters::default();
+        for (n, base) in self.nodes.iter().zip(&self.baseline) {
+            let now = n.counters();
+            c.announcements_sent += now.announcements_sent - base.announcements_sent;
+            c.grafts_sent += now.grafts_sent - base.grafts_sent;
+            c.prunes_sent += now.prunes_sent - base.prunes_sent;
+            c.repairs += now.repairs - base.repairs;
+            c.graft_timeouts += now.graft_timeouts - base.graft_timeouts;
+        }
+        let per = |x: u64| x as f64 / self.deliveries.max(1) as f64;
+        RunReport {
+            dissemination: mode.name(),
+            coverage: mean(coverage),
+            min_coverage: coverage.iter().copied().fold(1.0, f64::min),
+            redundancy: mean(&redundancy),
+            last_hop: self.last_hop,
+            mean_hop: self.hops as f64 / self.deliveries.max(1) as f64,
+            deliveries: self.deliveries,
+            messages: self.tally.messages,
+            bytes: self.tally.bytes,
+            crypto_ops: self.tally.crypto,
+            messages_per_delivery: per(self.tally.messages),
+            bytes_per_delivery: per(self.tally.bytes),
+            crypto_per_delivery: per(self.tally.crypto),
+            bulletin_messages: self.tally.bulletin_messages,
+            announcements: c.announcements_sent,
+            grafts: c.grafts_sent,
+            prunes: c.prunes_sent,
+            repairs: c.repairs,
+            graft_timeouts: c.graft_timeouts,
+            setup_messages: self.setup_messages,
+            ticks,
+        }
     }
 
     fn report(
@@ -571,6 +976,7 @@ impl Network {
             drops,
             wall_ms: wall.as_millis(),
             notes,
+            runs: Vec::new(),
         }
     }
 }

@@ -121,6 +121,18 @@ fn relay_input_inputs_run_without_panic_or_node_error() {
 #[path = "../fuzz/harness/reconcile.rs"]
 mod reconcile;
 
+#[path = "../fuzz/harness/dissemination.rs"]
+mod dissemination;
+
+#[test]
+fn dissemination_inputs_run_without_panic_or_node_error() {
+    let all = inputs("dissemination");
+    assert!(!all.is_empty(), "the dissemination corpus is committed");
+    for data in all {
+        dissemination::run_input(&data);
+    }
+}
+
 #[test]
 fn reconcile_inputs_run_without_panic_or_node_error() {
     let all = inputs("reconcile");

@@ -478,6 +478,15 @@ fn check_counts(
         "sync_deferred",
         "sync_unanswered",
         "sync_fallbacks",
+        "announcements_sent",
+        "announcements_received",
+        "grafts_sent",
+        "grafts_received",
+        "prunes_sent",
+        "prunes_received",
+        "repairs",
+        "graft_timeouts",
+        "graft_fallbacks",
     ] {
         want.insert(c.into(), 0);
     }

@@ -291,7 +291,7 @@ fn every_drop_reason_is_counted_by_name() {
         hand_made(&me, dst, carry(good.clone()).encode(), NOW),
     ));
     let key = PeerKey::new(&dst).unwrap();
-    let unknown_op = key.seal(&[0x0c, 1, 2], Cipher::default()).unwrap();
+    let unknown_op = key.seal(&[0x0f, 1, 2], Cipher::default()).unwrap();
     cases.push((Reason::BadPayload, hand_made(&me, dst, unknown_op, NOW)));
     let old = Bulletin::new(topic, b"old".to_vec(), (NOW - 3600) as u32);
     cases.push((Reason::Expired, sealed(&me, dst, &carry(old), NOW)));

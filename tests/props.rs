@@ -82,6 +82,7 @@ fn any_payload() -> impl Strategy<Value = Payload> {
             .filter(|op| op.is_routing())
             .collect::<Vec<_>>(),
     );
+    let tree_op = prop::sample::select(vec![Op::Announce, Op::Graft, Op::Prune]);
     prop_oneof![
         (bulletin_op, any_bulletin()).prop_map(|(op, b)| Payload::Bulletin(op, b)),
         (sync_op, any::<[u8; 32]>(), content())
@@ -89,6 +90,7 @@ fn any_payload() -> impl Strategy<Value = Payload> {
         (any::<[u8; 32]>(), content())
             .prop_map(|(id, content)| Payload::RequestContent(PackedContent { id, content })),
         (routing_op, content()).prop_map(|(op, rest)| Payload::Routing(op, rest)),
+        (tree_op, content()).prop_map(|(op, rest)| Payload::Tree(op, rest)),
     ]
 }
 

@@ -1,7 +1,7 @@
 //! `gossip simulate` scenarios, through the library and the binary.
 
 use assert_cmd::Command;
-use gossip::simulation::{Scenario, SimConfig, run};
+use gossip::simulation::{Dissemination, Scenario, SimConfig, run};
 
 fn config(scenario: Scenario) -> SimConfig {
     SimConfig {
@@ -129,4 +129,109 @@ fn cli_seed_defaults_to_1_so_runs_repeat() {
     let default = run(&[]);
     assert_eq!(default, run(&[]));
     assert_eq!(default, run(&["--seed", "1"]));
+}
+
+fn side_by_side(scenario: Scenario) -> gossip::simulation::Report {
+    run(&SimConfig {
+        nodes: 60,
+        degree: 6,
+        bulletins: 4,
+        seed: 3,
+        scenario,
+        dissemination: Dissemination::Both,
+        ..SimConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn plumtree_reaches_every_node_with_little_redundancy_beside_flooding() {
+    let r = side_by_side(Scenario::Flood);
+    let [flood, tree] = &r.runs[..] else {
+        panic!("two runs: {:?}", r.runs);
+    };
+    assert_eq!(
+        (flood.dissemination, tree.dissemination),
+        ("flood", "plumtree")
+    );
+    assert_eq!(flood.coverage, 1.0);
+    assert_eq!(tree.min_coverage, 1.0, "{tree:?}");
+    assert!(tree.redundancy <= 0.5, "{tree:?}");
+    assert!(flood.redundancy >= 4.0, "{flood:?}");
+    assert!(
+        tree.crypto_per_delivery * 2.0 <= flood.crypto_per_delivery,
+        "{tree:?} against {flood:?}"
+    );
+    assert!(tree.announcements > 0 && tree.setup_messages > 0);
+}
+
+#[test]
+fn under_churn_every_node_left_ends_with_every_bulletin() {
+    let r = side_by_side(Scenario::Churn);
+    for run in &r.runs {
+        assert_eq!(run.min_coverage, 1.0, "{run:?}");
+    }
+    assert!(
+        r.runs[1].repairs > 0,
+        "the tree was repaired: {:?}",
+        r.runs[1]
+    );
+    assert!(r.notes[0].contains("12 of 60 nodes left"), "{:?}", r.notes);
+    assert!(r.notes[0].contains("48 of the 48 left hold every bulletin"));
+}
+
+#[test]
+fn every_scenario_runs_with_the_extension() {
+    for scenario in [Scenario::Spam, Scenario::LateJoin, Scenario::Partition] {
+        let r = run(&SimConfig {
+            dissemination: Dissemination::Plumtree,
+            ..config(scenario)
+        })
+        .unwrap();
+        let tree = &r.runs[0];
+        assert_eq!(tree.dissemination, "plumtree");
+        let good = if scenario == Scenario::Spam {
+            2
+        } else {
+            r.bulletins
+        };
+        assert!(
+            r.coverage[..good].iter().all(|&c| c == 1.0),
+            "{scenario:?}: {:?}",
+            r.coverage
+        );
+    }
+}
+
+#[test]
+fn cli_runs_both_side_by_side() {
+    let out = Command::cargo_bin("gossip")
+        .unwrap()
+        .args([
+            "simulate",
+            "--nodes",
+            "12",
+            "--dissemination",
+            "both",
+            "--scenario",
+            "churn",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["runs"][0]["dissemination"], "flood");
+    assert_eq!(v["runs"][1]["dissemination"], "plumtree");
+    assert_eq!(v["scenario"], "churn");
+    let bad = Command::cargo_bin("gossip")
+        .unwrap()
+        .args(["simulate", "--dissemination", "plumtree", "--threaded"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
 }

@@ -926,6 +926,18 @@ pub enum ScenarioArg {
     LateJoin,
     /// The network is cut in two halves that each publish, then the cut heals and sync runs.
     Partition,
+    /// A fifth of the nodes leave while the bulletins spread; the rest must still get them all.
+    Churn,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisseminationArg {
+    /// Every node forwards each new bulletin to every neighbour but the sender.
+    Flood,
+    /// The dissemination extension: eager push along a tree, batched announcements, graft and prune.
+    Plumtree,
+    /// Both on the same network and publishers, side by side.
+    Both,
 }
 
 #[derive(Args, Debug)]
@@ -953,9 +965,26 @@ pub struct SimulateArgs {
     /// What to show.
     #[arg(long, value_enum, default_value_t = ScenarioArg::Flood)]
     pub scenario: ScenarioArg,
-    /// Run each node on its own thread, messages over channels (flood and spam).
+    /// Run each node on its own thread, messages over channels (flood and spam, flooding only).
     #[arg(long)]
     pub threaded: bool,
+    /// How bulletins spread: flooding, the dissemination extension, or both side by side.
+    #[arg(long, value_enum, default_value_t = DisseminationArg::Flood)]
+    pub dissemination: DisseminationArg,
+    /// Seconds (ticks) between announcements to one lazy peer (plumtree).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub announce_every: u64,
+    /// Seconds (ticks) a node waits for an announced bulletin before it grafts (plumtree).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub graft_timeout: u64,
+    /// Links kept eager whatever the duplicates, per 65,536 (plumtree).
+    #[arg(long, value_name = "PER_65536", default_value_t = 0)]
+    pub eager_shortcuts: u16,
+    /// Publish every bulletin at one node (the warm-up's), not at random nodes.
+    #[arg(long)]
+    pub one_publisher: bool,
     /// text: a report for people; json: the report as one JSON object.
     #[command(flatten)]
     pub output: TextOutputArgs,

@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::process::ExitCode;
 
-use gossip::simulation::{Report, Scenario, SimConfig, run as simulate};
+use gossip::simulation::{Dissemination, Report, Scenario, SimConfig, run as simulate};
 
-use super::args::{ScenarioArg, SimulateArgs};
+use super::args::{DisseminationArg, ScenarioArg, SimulateArgs};
 use super::io::{CmdResult, Failure, stdout, write_err};
 
 pub fn run(args: SimulateArgs) -> CmdResult {
@@ -15,7 +15,18 @@ pub fn run(args: SimulateArgs) -> CmdResult {
         ScenarioArg::Spam => Scenario::Spam,
         ScenarioArg::LateJoin => Scenario::LateJoin,
         ScenarioArg::Partition => Scenario::Partition,
+        ScenarioArg::Churn => Scenario::Churn,
     };
+    let dissemination = match args.dissemination {
+        DisseminationArg::Flood => Dissemination::Flood,
+        DisseminationArg::Plumtree => Dissemination::Plumtree,
+        DisseminationArg::Both => Dissemination::Both,
+    };
+    if args.threaded && dissemination != Dissemination::Flood {
+        return Err(Failure::usage("--threaded", "runs flooding only").hint(
+            "the dissemination extension needs timers, which move in ticks: drop --threaded",
+        ));
+    }
     if args.threaded && !matches!(scenario, Scenario::Flood | Scenario::Spam) {
         return Err(
             Failure::usage("--threaded", "runs the flood and spam scenarios only")
@@ -31,6 +42,11 @@ pub fn run(args: SimulateArgs) -> CmdResult {
         bulletin_difficulty: args.bulletin_difficulty,
         scenario,
         threaded: args.threaded,
+        dissemination,
+        announce_every: args.announce_every,
+        graft_timeout: args.graft_timeout,
+        eager_shortcuts: args.eager_shortcuts,
+        one_publisher: args.one_publisher,
         ..SimConfig::default()
     };
     let report = simulate(&config).map_err(|e| Failure::invalid("simulation", e))?;
@@ -90,6 +106,46 @@ fn render(r: &Report) -> String {
         }
     );
     let _ = writeln!(s, "wall time     {} ms", r.wall_ms);
+    if !r.runs.is_empty() {
+        let _ = writeln!(
+            s,
+            "runs          figures over the scenario's bulletins, per delivery (a node, a bulletin):"
+        );
+        let _ = writeln!(
+            s,
+            "  {:<9} {:>9} {:>10} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8} {:>7} {:>6} {:>7}",
+            "run",
+            "coverage",
+            "redundancy",
+            "last hop",
+            "mean hop",
+            "messages",
+            "bytes",
+            "crypto",
+            "announce",
+            "grafts",
+            "prunes",
+            "repairs"
+        );
+        for run in &r.runs {
+            let _ = writeln!(
+                s,
+                "  {:<9} {:>8.1}% {:>10.2} {:>8} {:>8.2} {:>9.2} {:>10.0} {:>9.2} {:>8} {:>7} {:>6} {:>7}",
+                run.dissemination,
+                100.0 * run.min_coverage,
+                run.redundancy,
+                run.last_hop,
+                run.mean_hop,
+                run.messages_per_delivery,
+                run.bytes_per_delivery,
+                run.crypto_per_delivery,
+                run.announcements,
+                run.grafts,
+                run.prunes,
+                run.repairs
+            );
+        }
+    }
     for note in &r.notes {
         let _ = writeln!(s, "note          {note}");
     }

@@ -4,6 +4,7 @@ use super::answer_budget::{
     DEFAULT_ANSWER_TOTAL_BYTES, DEFAULT_ANSWER_WINDOW, DEFAULT_MAX_ANSWERED_STRANGERS,
     DEFAULT_STRANGER_ANSWER_BYTES,
 };
+use super::dissemination::{DEFAULT_ANNOUNCE_EVERY, DEFAULT_GRAFT_TIMEOUT};
 use super::replay::DEFAULT_REPLAY_CAPACITY;
 use super::seen::DEFAULT_SEEN_CAPACITY;
 use super::sync::{
@@ -65,6 +66,26 @@ pub struct NodeConfig {
     /// respond_content (default false: each side fetches what it lacks,
     /// as relays that sync both ways do; `gossip sync --dir up` pushes).
     pub sync_push: bool,
+    /// Whether this node speaks the dissemination extension (PlumTree,
+    /// `plumtree-v1`): advertises it in its sync requests, pushes new
+    /// bulletins eagerly along a tree to the peers that speak it and
+    /// announces them lazily, in batches, to the rest of them (default
+    /// false: every neighbour gets every bulletin, as the original does).
+    /// Peers that have not advertised it are flooded either way.
+    pub dissemination: bool,
+    /// Seconds between two announcements to one lazy peer: ids learned in
+    /// between go out together, in one message (default 2).
+    pub announce_every: u64,
+    /// Seconds this node waits for an announced bulletin before it grafts
+    /// the announcer, and then for the graft's answer before it asks the
+    /// next announcer (default 3).
+    pub graft_timeout: u64,
+    /// Links to peers that speak the dissemination extension kept eager
+    /// whatever the duplicates, per 65,536 (default 0): picked by a hash
+    /// of the two addresses, so both ends agree. Random eager links beside
+    /// the tree shorten delivery paths a little for many more copies
+    /// (`docs/performance.md`).
+    pub eager_shortcuts: u16,
     /// Most received messages waiting in the inbound queue; more are
     /// dropped and counted as `over_cap`.
     pub max_inbound: usize,
@@ -115,6 +136,10 @@ impl Default for NodeConfig {
             reconcile_timeout: DEFAULT_RECONCILE_TIMEOUT,
             max_reconcile_rounds: DEFAULT_MAX_RECONCILE_ROUNDS,
             sync_push: false,
+            dissemination: false,
+            announce_every: DEFAULT_ANNOUNCE_EVERY,
+            graft_timeout: DEFAULT_GRAFT_TIMEOUT,
+            eager_shortcuts: 0,
             max_inbound: DEFAULT_MAX_INBOUND,
             max_peer_inboxes: DEFAULT_MAX_PEER_INBOXES,
             replay_capacity: DEFAULT_REPLAY_CAPACITY,

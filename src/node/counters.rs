@@ -55,6 +55,27 @@ pub struct Counters {
     /// own count of those its outputs did not take; the relay adds it here
     /// when it prints.)
     pub unsent: u64,
+    /// Announcements (`announce`, many ids each) sent to lazy peers.
+    pub announcements_sent: u64,
+    /// Announcements received.
+    pub announcements_received: u64,
+    /// Grafts sent: announced ids that had not come in time, asked for.
+    pub grafts_sent: u64,
+    /// Grafts received (each makes the link eager and is served within
+    /// its bounds).
+    pub grafts_received: u64,
+    /// Prunes sent: an eager peer pushed a bulletin already seen.
+    pub prunes_sent: u64,
+    /// Prunes received.
+    pub prunes_received: u64,
+    /// Bulletins that came in answer to a graft of this node's.
+    pub repairs: u64,
+    /// Grafts not answered in time: the id was asked of the next
+    /// announcer, and the peer struck.
+    pub graft_timeouts: u64,
+    /// Announced ids every announcer failed to serve, given up (their
+    /// topic synced with another neighbour, within a bound).
+    pub graft_fallbacks: u64,
 }
 
 impl Counters {
@@ -102,6 +123,15 @@ impl Counters {
             ("sync_unanswered", self.sync_unanswered),
             ("sync_fallbacks", self.sync_fallbacks),
             ("unsent", self.unsent),
+            ("announcements_sent", self.announcements_sent),
+            ("announcements_received", self.announcements_received),
+            ("grafts_sent", self.grafts_sent),
+            ("grafts_received", self.grafts_received),
+            ("prunes_sent", self.prunes_sent),
+            ("prunes_received", self.prunes_received),
+            ("repairs", self.repairs),
+            ("graft_timeouts", self.graft_timeouts),
+            ("graft_fallbacks", self.graft_fallbacks),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

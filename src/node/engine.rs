@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::answer_budget::AnswerBudget;
+use super::dissemination::{DisOut, Dissemination, Tally};
 use super::prepare::prepare;
 use super::queues::{Draft, Inbound, Queues};
 use super::replay::ReplaySet;
@@ -30,7 +31,7 @@ use crate::error::KeyError;
 use crate::ids::{DELIVERY_CODE_LEN, Id, Key, beacon_topic, inbox_topic};
 use crate::keys::Address;
 use crate::message::Message;
-use crate::operation::Payload;
+use crate::operation::{Op, Payload};
 use crate::pow;
 use crate::store::{BulletinStore, DeliveryCode, MemoryStore, StoreError};
 use crate::verify::{self, Policy, Verdict};
@@ -52,6 +53,9 @@ pub struct Node<H = DefaultHooks> {
     pub(super) peer_codes: BTreeMap<Address, [u8; DELIVERY_CODE_LEN]>,
     /// Sync: its requests, answers and content requests (one component).
     pub(super) sync: Reconcile,
+    /// Dissemination: eager and lazy peers, announcements and grafts (one
+    /// component).
+    pub(super) dissemination: Dissemination,
     pub(super) queues: Queues,
     pub(super) events: VecDeque<Event>,
     pub(super) counters: Counters,
@@ -91,6 +95,7 @@ impl Node {
         let topics = BTreeSet::from([beacon_topic(), inbox_topic(&delivery_code, &address)]);
         Self {
             sync: Reconcile::new(&config),
+            dissemination: Dissemination::new(&config, address),
             identity,
             seen: SeenSet::new(config.seen_capacity),
             replay: ReplaySet::new(config.replay_capacity),
@@ -174,6 +179,7 @@ impl<H: Hooks> Node<H> {
             delivery_code_since: self.delivery_code_since,
             peer_codes: self.peer_codes,
             sync: self.sync,
+            dissemination: self.dissemination,
             queues: self.queues,
             events: self.events,
             counters: self.counters,
@@ -620,16 +626,21 @@ impl<H: Hooks> Node<H> {
 
     /// Says that `peer` has no connection left: its reconciliations are
     /// forgotten both ways (none falls back to a full list it could not be
-    /// sent, none is answered), and its next connection syncs afresh. A
+    /// sent, none is answered), and its next connection syncs afresh; so is
+    /// whether it speaks the dissemination extension (its next connection
+    /// advertises again), and ids it announced are asked of others. A
     /// configured neighbour stays one.
     pub fn peer_disconnected(&mut self, peer: &Address) {
         self.sync.forget_peer(peer);
+        self.dissemination.forget_peer(peer);
     }
 
-    /// Drops a neighbour (its reconciliations too); true when it was one.
+    /// Drops a neighbour (its reconciliations and its place in the
+    /// dissemination tree too); true when it was one.
     pub fn remove_neighbour(&mut self, peer: &Address) -> bool {
         self.send_credit.remove(peer);
         self.sync.forget_peer(peer);
+        self.dissemination.forget_peer(peer);
         self.connections.remove(peer).is_some()
     }
 
@@ -809,6 +820,73 @@ impl<H: Hooks> Node<H> {
                 }
             }
         }
+    }
+
+    /// Carries out what the dissemination component decided: sends
+    /// (announce, graft, prune), grafted bulletins served from the store
+    /// (within the peer's send credit), sync fallbacks, drops of the
+    /// message that came on `from`, counts.
+    pub(super) fn route_dissemination(
+        &mut self,
+        from: Option<Address>,
+        out: Vec<DisOut>,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        for item in out {
+            match item {
+                DisOut::Send(peer, payload) => self.push_draft(peer, &payload, now),
+                DisOut::Serve(peer, key) => {
+                    let Some(b) = self.store.retrieve(&key)? else {
+                        continue;
+                    };
+                    if b.is_expired(now) {
+                        continue;
+                    }
+                    if !self.take_credit(&peer, super::forward::forward_size(&b)) {
+                        self.events.push_back(Event::Deferred { peer, key });
+                        continue;
+                    }
+                    self.push_draft(peer, &Payload::Bulletin(Op::StoreAndForward, b), now);
+                    self.counters.forwarded += 1;
+                }
+                DisOut::Sync(peer, topic) => {
+                    self.queue_action(Action::RequestSyncHeaders { peer, topic })
+                }
+                DisOut::Dropped(reason) => self.dropped(from, reason),
+                DisOut::OverCap(n) => self.counters.over_cap += n,
+                DisOut::Count(t) => {
+                    let c = &mut self.counters;
+                    *match t {
+                        Tally::AnnouncementSent => &mut c.announcements_sent,
+                        Tally::AnnouncementReceived => &mut c.announcements_received,
+                        Tally::GraftSent => &mut c.grafts_sent,
+                        Tally::GraftReceived => &mut c.grafts_received,
+                        Tally::PruneSent => &mut c.prunes_sent,
+                        Tally::PruneReceived => &mut c.prunes_received,
+                        Tally::Repair => &mut c.repairs,
+                        Tally::GraftTimeout => &mut c.graft_timeouts,
+                        Tally::Fallback => &mut c.graft_fallbacks,
+                    } += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the dissemination component has announcements or grafts
+    /// waiting on time ([`Node::handle_timeout`]): a simulation runs until
+    /// none is.
+    pub fn dissemination_pending(&self) -> bool {
+        self.dissemination.pending()
+    }
+
+    /// Whether this node pushes new bulletins to `peer` at once: a
+    /// neighbour that does not speak the dissemination extension always;
+    /// one that does while its link is eager (not pruned). False for a
+    /// peer that is not a neighbour.
+    pub fn pushes_to(&self, peer: &Address) -> bool {
+        self.connections.contains_key(peer)
+            && (!self.dissemination.speaks(peer) || self.dissemination.is_eager(peer))
     }
 
     /// Whether answers to `peer` come out of the answer budget: it is not a

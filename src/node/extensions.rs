@@ -26,6 +26,11 @@ pub const ADVERT_PREFIX: &[u8] = b"gossip-extensions:";
 /// (`reconcile`, operation 0x0b).
 pub const RECONCILE_V1: &str = "negentropy-v1";
 
+/// The name of eager/lazy dissemination along a tree (PlumTree with
+/// batched announcements: `announce`, `graft` and `prune`, operations
+/// 0x0c..0x0e).
+pub const PLUMTREE_V1: &str = "plumtree-v1";
+
 /// Longest advertisement read, in bytes of packed content: a longer one
 /// is not an advertisement.
 pub const MAX_ADVERT_LEN: usize = 1024;
@@ -47,17 +52,24 @@ pub fn advert(names: &[&str]) -> Vec<u8> {
 /// of another kind, a content id that does not match, an overlong
 /// advertisement) advertises nothing.
 pub fn advertises(rest: &[u8], name: &str) -> bool {
+    names(rest).is_some_and(|names| names.split(|&b| b == b',').any(|n| n == name.as_bytes()))
+}
+
+/// Whether the bytes after the topic id of a request_sync_headers are an
+/// advertisement at all (of any names, or none): a request that carries
+/// one says which extensions its sender speaks, one without says nothing.
+pub fn is_advert(rest: &[u8]) -> bool {
+    names(rest).is_some()
+}
+
+/// The comma-separated names of an advertisement, if `rest` is one.
+fn names(rest: &[u8]) -> Option<Vec<u8>> {
     if rest.len() > MAX_ADVERT_LEN {
-        return false;
+        return None;
     }
-    let Ok(packed) = PackedContent::unpack(rest) else {
-        return false;
-    };
-    let Some(names) = packed.content.strip_prefix(ADVERT_PREFIX) else {
-        return false;
-    };
-    packed.id == content_id(&packed.content)
-        && names.split(|&b| b == b',').any(|n| n == name.as_bytes())
+    let packed = PackedContent::unpack(rest).ok()?;
+    let names = packed.content.strip_prefix(ADVERT_PREFIX)?;
+    (packed.id == content_id(&packed.content)).then(|| names.to_vec())
 }
 
 #[cfg(test)]
@@ -72,6 +84,7 @@ mod tests {
         assert!(!advertises(&a, "negentropy"));
         assert!(!advertises(&advert(&[]), RECONCILE_V1));
         assert!(!advertises(&[], RECONCILE_V1), "a plain request");
+        assert!(!is_advert(&[]) && is_advert(&advert(&[])) && is_advert(&a));
         let mut forged = a.clone();
         forged[0] ^= 1;
         assert!(

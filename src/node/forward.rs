@@ -1,7 +1,9 @@
 //! Forwarding: a bulletin new to this node is stored, delivered when its
-//! topic is followed, and forwarded to every neighbour but the one it came
-//! from, within each neighbour's send credit (the rest are deferred, and
-//! forwarded again from the store when the link has room).
+//! topic is followed, and forwarded to the neighbours the dissemination
+//! component pushes it to (every neighbour but the one it came from, unless
+//! the dissemination extension prunes some links to announcements), within
+//! each neighbour's send credit (the rest are deferred, and forwarded again
+//! from the store when the link has room).
 
 use super::engine::Node;
 use super::queues::NewBulletin;
@@ -63,12 +65,17 @@ impl<H: Hooks> Node<H> {
             return Ok(());
         }
         if forward {
-            let peers: Vec<Address> = self
+            let neighbours: Vec<Address> = self
                 .connections
                 .keys()
                 .filter(|p| Some(**p) != from)
                 .copied()
                 .collect();
+            let mut out = Vec::new();
+            let peers = self
+                .dissemination
+                .spread(bulletin.key(), from, &neighbours, now, &mut out);
+            self.route_dissemination(None, out, now)?;
             let payload = Payload::Bulletin(Op::StoreAndForward, bulletin.clone());
             let size = forward_size(&bulletin);
             for peer in peers {
@@ -156,7 +163,7 @@ impl<H: Hooks> Node<H> {
 /// The bytes a store_and_forward message carrying `b` takes on the wire:
 /// its frame's length prefix, the message header, the sealed box and the
 /// operation byte.
-fn forward_size(b: &Bulletin) -> u64 {
+pub(super) fn forward_size(b: &Bulletin) -> u64 {
     (4 + crate::message::HEADER_LEN
         + crate::crypto::SEAL_OVERHEAD
         + 1

@@ -1,8 +1,8 @@
 //! Inbound: a received message verified (one at a time, or waiting ones as
 //! a batch on all cores), checked for replays, shown to the hooks, and its
 //! payload routed to the component it belongs to: bulletins to the action
-//! queue, sync operations to the sync component, notices to the delivery
-//! code's.
+//! queue, sync operations to the sync component, announce / graft / prune
+//! to the dissemination component, notices to the delivery code's.
 
 use super::engine::Node;
 use super::extensions;
@@ -117,6 +117,15 @@ impl<H: Hooks> Node<H> {
                 }
             }
             Payload::Bulletin(op, bulletin) => {
+                if op == Op::StoreAndForward
+                    && let Some(peer) = from
+                    && self.seen.contains(&bulletin.key(), now)
+                {
+                    // Pushed again: the link is not needed for pushes.
+                    let mut out = Vec::new();
+                    self.dissemination.duplicate(peer, &mut out);
+                    self.route_dissemination(None, out, now)?;
+                }
                 if op == Op::RespondContent {
                     let held = Held {
                         store: self.store.as_ref(),
@@ -132,6 +141,10 @@ impl<H: Hooks> Node<H> {
             Payload::Sync(Op::RequestSyncHeaders, topic, rest) => {
                 if extensions::advertises(&rest, extensions::RECONCILE_V1) {
                     self.sync.advertised(src, topic, now);
+                }
+                if self.connections.contains_key(&src) && extensions::is_advert(&rest) {
+                    let speaks = extensions::advertises(&rest, extensions::PLUMTREE_V1);
+                    self.dissemination.advertised(src, speaks);
                 }
                 self.queue_action(Action::RespondSyncHeaders { peer: src, topic })
             }
@@ -157,6 +170,17 @@ impl<H: Hooks> Node<H> {
                 content_id: pc.id,
             }),
             Payload::Routing(..) => self.dropped(from, DropReason::Unsupported),
+            Payload::Tree(op, body) => {
+                let held = Held {
+                    store: self.store.as_ref(),
+                    seen: &self.seen,
+                };
+                let neighbour = self.connections.contains_key(&src);
+                let out = self
+                    .dissemination
+                    .take(src, neighbour, op, &body, &held, now)?;
+                self.route_dissemination(from, out, now)?;
+            }
         }
         Ok(())
     }

@@ -11,7 +11,7 @@
 //! - a delivery-code rotation ([`Node::rotate_delivery_code`]);
 //! - time passing: [`Node::poll_timeout`] says when the node next needs
 //!   it, [`Node::handle_timeout`] gives it (purges, scheduled delivery-code
-//!   rotation, sync timeouts).
+//!   rotation, sync timeouts, announcements and grafts).
 //!
 //! It runs the queues ([`Node::run_until_idle_parallel`]: received messages
 //! verified as a batch on all cores, messages for peers prepared in
@@ -27,6 +27,7 @@ mod config;
 mod connection;
 mod counters;
 mod delivery_code;
+mod dissemination;
 mod engine;
 mod error;
 mod event;
@@ -50,6 +51,11 @@ pub use answer_budget::{
 pub use config::{DEFAULT_MAX_INBOUND, DEFAULT_MAX_PEER_INBOXES, DEFAULT_MAX_SYNC_IDS, NodeConfig};
 pub use connection::Connection;
 pub use counters::Counters;
+pub use dissemination::{
+    DEFAULT_ANNOUNCE_EVERY, DEFAULT_GRAFT_TIMEOUT, ENTRY_LEN, FALLBACK_WINDOW, MAX_ANNOUNCE_IDS,
+    MAX_ANNOUNCERS, MAX_FALLBACKS, MAX_GRAFT_IDS, MAX_GRAFTS, MAX_GRAFTS_PER_PEER, MAX_LAZY_QUEUE,
+    MAX_MISSING, MAX_MISSING_PER_PEER, MAX_SERVED_PER_WINDOW, MAX_STRIKES, SERVE_WINDOW,
+};
 pub use engine::Node;
 pub use error::NodeError;
 pub use event::{DropReason, Event, Outbound};

@@ -12,7 +12,10 @@
 //!   `handle_timeout`, for a node without a stored code): an
 //!   [`Event::DeliveryCodeRotated`] says it happened;
 //! - **sync**: reconciliations past their timeout fall back to full lists,
-//!   content requests past their window are given up.
+//!   content requests past their window are given up;
+//! - **dissemination**: queued announcements go out every
+//!   `announce_every` seconds, announced ids not come within
+//!   `graft_timeout` are grafted (see `dissemination.rs`).
 
 use super::sync::{Held, SyncAlgorithm};
 use super::{Event, Hooks, Node};
@@ -34,16 +37,22 @@ pub(super) struct Timers {
 impl<H: Hooks> Node<H> {
     /// When this node next needs [`Node::handle_timeout`], in the clock of
     /// the `now`s it is given: the earliest of the next purge, the next
-    /// scheduled delivery-code rotation and the deadline of a
-    /// reconciliation waiting on a peer. A node that was never given time
+    /// scheduled delivery-code rotation, the deadline of a
+    /// reconciliation waiting on a peer, and the next announcement or
+    /// graft. A node that was never given time
     /// is due at once (0).
     pub fn poll_timeout(&self) -> Option<u64> {
         let purge = self.timers.next_purge.unwrap_or(0);
         let rotation = self.rotation_due();
-        [Some(purge), rotation, self.sync.next_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            Some(purge),
+            rotation,
+            self.sync.next_timeout(),
+            self.dissemination.next_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Time passing: does whatever is due at `now` (see [`Node::poll_timeout`]
@@ -57,6 +66,10 @@ impl<H: Hooks> Node<H> {
         };
         let out = self.sync.tick(&held, now)?;
         self.route_sync(None, out, now);
+        let neighbours: Vec<_> = self.connections.keys().copied().collect();
+        let mut out = Vec::new();
+        self.dissemination.tick(&neighbours, now, &mut out);
+        self.route_dissemination(None, out, now)?;
         if self.timers.next_purge.is_none_or(|t| now >= t) {
             self.timers.next_purge = Some(now + self.config.purge_every.max(1));
             self.seen.purge(now);

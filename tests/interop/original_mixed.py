@@ -16,7 +16,11 @@ failure:
   the original nodes answering the sync operations with a small handler in
   the style of examples/logical.py (`SyncActionHandler` below: the
   example's ActionHandler acts only on store_and_forward and
-  deliver_without_forward).
+  deliver_without_forward);
+- two original nodes, one sending the other the dissemination extension's
+  advertisement as a gossip node would: read as plain Content, answered
+  with the full list; the extension's operation bytes unknown to the
+  original's OpCodes.
 
 Usage: original_mixed.py GOSSIP_BINARY [COUNT]. Prints the counts; exits 1
 if any check failed, 77 if PyNaCl or the original is missing.
@@ -359,6 +363,53 @@ def relay_syncs_from_original(tmp, now):
           f"P read {SyncActionHandler.adverts} advertisements as plain Content and answered with full lists")
 
 
+def original_ignores_dissemination_advert(now):
+    """What a gossip node that speaks the dissemination extension sends an
+    original node: request_sync_headers whose Content advertises
+    `negentropy-v1,plumtree-v1` (the bytes of extensions::advert). P's
+    classes read it as plain Content and answer with the full list; R
+    fetches every id and ends with every bulletin. The extension's own
+    operation bytes (0x0c announce, 0x0d graft, 0x0e prune) are not in the
+    original's OpCodes (OpCodes(byte) raises, and would stop its
+    MessageHandler), which is why they go only to peers that advertised."""
+    count = max(1, COUNT // 20)
+    topic = Topic.from_descriptor(b"dissemination advert")
+    p, r = sync_node(os.urandom(32), topic), sync_node(os.urandom(32), topic)
+    held = original_bulletins(topic, count, now, "held by P")
+    for b in held:
+        p.mark_as_seen(b)
+    while p.action_count():
+        p.process()
+    connect(p, r)
+    connect(r, p)
+    advert = Content.from_content(b"gossip-extensions:negentropy-v1,plumtree-v1")
+    before = SyncActionHandler.adverts
+    try:
+        r.send_message(p.address, bytes(OpCodes.request_sync_headers) + topic.id + advert.pack())
+        for _ in range(100 * count):
+            if not (p.action_count() or r.action_count()):
+                break
+            p.process()
+            r.process()
+    except Exception as e:  # the original raises on what it cannot read
+        fail("original ignores the dissemination advert", f"{type(e).__name__}: {e}")
+    if SyncActionHandler.adverts != before + 1:
+        fail("original ignores the dissemination advert", "P did not read the advert as Content")
+    seen = sum(b in r.content_seen for b in held)
+    for _ in range(count - seen):
+        fail("original ignores the dissemination advert", "R lacks a bulletin P holds")
+    unknown = 0
+    for byte in (0x0c, 0x0d, 0x0e):
+        try:
+            OpCodes(byte)
+            fail("original ignores the dissemination advert", f"OpCodes knows {byte:#04x}")
+        except ValueError:
+            unknown += 1
+    print(f"original ignores the dissemination advert: P answered it with the full list, "
+          f"R holds {seen} of {count}; {unknown} of 3 extension operation bytes unknown "
+          f"to the original's OpCodes")
+
+
 def original_syncs_from_relay(tmp, now):
     """Original node Q asks a relay (request_sync_headers) for a topic whose
     bulletins the relay holds in its store; Q asks for each id it lacks and
@@ -497,6 +548,7 @@ def main():
         relay_forwards(tmp, now)
         relay_syncs_from_original(tmp, now)
         original_syncs_from_relay(tmp, now)
+        original_ignores_dissemination_advert(now)
 
     total = sum(len(v) for v in failures.values())
     for check, whys in failures.items():

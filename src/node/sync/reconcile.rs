@@ -37,7 +37,7 @@ use super::{Held, SyncAlgorithm, SyncOut};
 use crate::ids::Id;
 use crate::keys::Address;
 use crate::message::MESSAGE_TTL;
-use crate::node::extensions::{RECONCILE_V1, advert};
+use crate::node::extensions::{PLUMTREE_V1, RECONCILE_V1, advert};
 use crate::node::{DropReason, NodeConfig};
 use crate::operation::{Op, Payload};
 use crate::store::StoreError;
@@ -146,6 +146,9 @@ struct Accepted {
 pub(crate) struct Reconcile {
     full: FullList,
     enabled: bool,
+    /// The extensions named in this node's requests (none: no
+    /// advertisement).
+    names: Vec<&'static str>,
     push: bool,
     timeout: u64,
     max_rounds: u32,
@@ -163,6 +166,13 @@ impl Reconcile {
         Self {
             full: FullList::new(config),
             enabled: config.reconcile,
+            names: [
+                (config.reconcile, RECONCILE_V1),
+                (config.dissemination, PLUMTREE_V1),
+            ]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect(),
             push: config.sync_push,
             timeout: config.reconcile_timeout.max(1),
             max_rounds: config.max_reconcile_rounds.max(1),
@@ -435,13 +445,14 @@ impl SyncAlgorithm for Reconcile {
         self.forget(now);
         let mut out = self.full.request(peer, topic, now);
         let mut status = SyncStatus::new();
-        if self.enabled {
+        if !self.names.is_empty() {
             for o in &mut out {
                 if let SyncOut::Send(_, Payload::Sync(Op::RequestSyncHeaders, _, rest)) = o {
-                    *rest = advert(&[RECONCILE_V1]);
+                    *rest = advert(&self.names);
                 }
             }
-        } else {
+        }
+        if !self.enabled {
             // Not offered: a full list from the start.
             status.state = SyncState::FullList;
         }

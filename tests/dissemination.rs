@@ -1,0 +1,450 @@
+//! The dissemination extension (PlumTree) through the node engine: who gets
+//! its messages, graft on timeout, prune on duplicate, a peer that
+//! announces and never serves, and the bounds a lying peer runs into. Peers
+//! are node engines wired in memory, or identities whose messages are made
+//! by hand; the clock is injected.
+
+use gossip::bulletin::Bulletin;
+use gossip::crypto::{Cipher, Identity, PeerKey};
+use gossip::ids::{Id, Key, topic_id};
+use gossip::keys::{Address, Seed};
+use gossip::message::Message;
+use gossip::node::extensions::{PLUMTREE_V1, RECONCILE_V1, advert};
+use gossip::node::{
+    DEFAULT_GRAFT_TIMEOUT, Event, MAX_ANNOUNCE_IDS, MAX_GRAFT_IDS, MAX_GRAFTS_PER_PEER,
+    MAX_MISSING_PER_PEER, MAX_SERVED_PER_WINDOW, MAX_STRIKES, Node, NodeConfig, Outbound,
+    prepare_message,
+};
+use gossip::operation::{Op, Payload};
+
+const NOW: u64 = 1_700_000_000;
+
+fn config(dissemination: bool) -> NodeConfig {
+    NodeConfig {
+        bulletin_difficulty: 0,
+        message_difficulty: 0,
+        dissemination,
+        ..NodeConfig::default()
+    }
+}
+
+fn topic() -> Id {
+    topic_id(b"dissemination")
+}
+
+fn bulletin(i: usize) -> Bulletin {
+    Bulletin::new(topic(), format!("b {i}").into_bytes(), NOW as u32)
+}
+
+/// A message carrying `payload` from `from` to `to`, at difficulty 0.
+fn sealed(from: &Identity, to: Address, payload: &Payload) -> Message {
+    let key = PeerKey::new(&to).unwrap();
+    prepare_message(
+        from,
+        &key,
+        to,
+        &payload.encode(),
+        NOW as u32,
+        0,
+        Cipher::default(),
+    )
+    .unwrap()
+}
+
+fn entries(keys: &[Key]) -> Vec<u8> {
+    keys.iter()
+        .flat_map(|(t, c)| [&t[..], &c[..]].concat())
+        .collect()
+}
+
+fn announce(keys: &[Key]) -> Payload {
+    Payload::Tree(Op::Announce, entries(keys))
+}
+
+fn sent(n: &mut Node) -> Vec<Outbound> {
+    n.drain_events()
+        .filter_map(|e| match e {
+            Event::Send(o) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The payloads of `out` sent to `peer`, opened with its identity.
+fn to_peer(out: &[Outbound], peer: &Identity) -> Vec<Payload> {
+    out.iter()
+        .filter(|o| o.peer == peer.address())
+        .map(|o| Payload::decode(&peer.open(&o.message.body).unwrap()).unwrap())
+        .collect()
+}
+
+/// The ids of the grafts among `payloads`.
+fn grafted(payloads: &[Payload]) -> Vec<Key> {
+    payloads
+        .iter()
+        .filter_map(|p| match p {
+            Payload::Tree(Op::Graft, body) => Some(
+                body.chunks(64)
+                    .map(|e| (e[..32].try_into().unwrap(), e[32..].try_into().unwrap())),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// A node speaking the extension with the hand-driven peers as neighbours.
+fn hub(peers: &[&Identity]) -> Node {
+    let mut n = Node::new(Identity::from_seed(&Seed::generate()), config(true));
+    for p in peers {
+        n.add_neighbour(p.address(), 0).unwrap();
+    }
+    n
+}
+
+fn feed(n: &mut Node, from: &Identity, payload: &Payload, now: u64) -> Vec<Outbound> {
+    let to = n.address();
+    n.receive(sealed(from, to, payload));
+    n.run_until_idle(now).unwrap();
+    sent(n)
+}
+
+fn tick(n: &mut Node, now: u64) -> Vec<Outbound> {
+    n.handle_timeout(now).unwrap();
+    n.run_until_idle(now).unwrap();
+    sent(n)
+}
+
+/// Runs every node, timers included, and moves messages until nothing
+/// moves and nothing waits on a timer, one second a round; returns the
+/// messages each node received, as (to, op).
+fn pump(nodes: &mut [Node], mut now: u64) -> Vec<(usize, Op)> {
+    let mut log = Vec::new();
+    for _ in 0..200 {
+        let mut moved = 0;
+        for i in 0..nodes.len() {
+            nodes[i].run_until_idle(now).unwrap();
+            nodes[i].handle_timeout(now).unwrap();
+            nodes[i].run_until_idle(now).unwrap();
+            for out in sent(&mut nodes[i]) {
+                let j = nodes
+                    .iter()
+                    .position(|n| n.address() == out.peer)
+                    .expect("a known peer");
+                log.push((j, out.op));
+                nodes[j].receive(out.message);
+                moved += 1;
+            }
+        }
+        now += 1;
+        if moved == 0 && !nodes.iter().any(Node::dissemination_pending) {
+            return log;
+        }
+    }
+    panic!("the network did not go quiet");
+}
+
+#[test]
+fn extension_messages_never_go_to_a_peer_that_did_not_advertise() {
+    // A ring of six with chords: nodes 0, 2, 4 speak it, 1, 3, 5 do not.
+    let mut nodes: Vec<Node> = (0..6)
+        .map(|i| Node::new(Identity::from_seed(&Seed::generate()), config(i % 2 == 0)))
+        .collect();
+    let links = [
+        (0, 1),
+        (1, 2),
+        (2, 3),
+        (3, 4),
+        (4, 5),
+        (5, 0),
+        (0, 2),
+        (2, 4),
+        (4, 0),
+    ];
+    for &(a, b) in &links {
+        let (pa, pb) = (nodes[a].address(), nodes[b].address());
+        nodes[a].add_neighbour(pb, 0).unwrap();
+        nodes[b].add_neighbour(pa, 0).unwrap();
+    }
+    for n in &mut nodes {
+        n.subscribe(topic());
+        n.set_sync_topics([topic()]);
+    }
+    for &(a, b) in &links {
+        let (pa, pb) = (nodes[a].address(), nodes[b].address());
+        nodes[a].sync_with(pb);
+        nodes[b].sync_with(pa);
+    }
+    pump(&mut nodes, NOW);
+    let mut log = Vec::new();
+    for i in 0..12 {
+        nodes[i % 6].publish(bulletin(i), NOW).unwrap();
+        log.extend(pump(&mut nodes, NOW));
+    }
+    for (to, op) in &log {
+        if to % 2 == 1 {
+            assert!(
+                !op.is_extension(),
+                "{op} sent to node {to}, which never advertised"
+            );
+        }
+    }
+    assert!(
+        log.iter().any(|(_, op)| *op == Op::Prune),
+        "the speakers pruned their triangle to a tree: {log:?}"
+    );
+    for (i, n) in nodes.iter_mut().enumerate() {
+        let delivered = n
+            .drain_events()
+            .filter(|e| matches!(e, Event::Deliver(_)))
+            .count();
+        assert_eq!(n.counters().unsupported, 0, "node {i}");
+        assert_eq!(
+            n.counters().delivered,
+            12,
+            "node {i} delivered everything once"
+        );
+        let _ = delivered;
+    }
+}
+
+#[test]
+fn a_plain_request_does_not_advertise_and_an_advert_without_the_name_forgets() {
+    let p = Identity::from_seed(&Seed::generate());
+    let mut n = hub(&[&p]);
+    let plain = Payload::Sync(Op::RequestSyncHeaders, topic(), Vec::new());
+    feed(&mut n, &p, &plain, NOW);
+    n.publish(bulletin(0), NOW).unwrap();
+    n.run_until_idle(NOW).unwrap();
+    let ops: Vec<Op> = sent(&mut n).iter().map(|o| o.op).collect();
+    assert!(ops.contains(&Op::StoreAndForward));
+    assert!(!ops.iter().any(|op| op.is_extension()));
+    // It advertises: a duplicate push from it is pruned.
+    let adv = Payload::Sync(Op::RequestSyncHeaders, topic(), advert(&[PLUMTREE_V1]));
+    feed(&mut n, &p, &adv, NOW);
+    let dup = Payload::Bulletin(Op::StoreAndForward, bulletin(0));
+    let out = feed(&mut n, &p, &dup, NOW);
+    assert_eq!(to_peer(&out, &p), vec![Payload::Tree(Op::Prune, vec![])]);
+    // It advertises something else only: it is flooded again.
+    let other = Payload::Sync(Op::RequestSyncHeaders, topic(), advert(&[RECONCILE_V1]));
+    feed(&mut n, &p, &other, NOW);
+    assert!(n.pushes_to(&p.address()));
+    feed(&mut n, &p, &dup, NOW);
+    assert_eq!(
+        n.counters().prunes_sent,
+        1,
+        "no prune to a peer that does not speak it"
+    );
+}
+
+#[test]
+fn a_duplicate_push_prunes_the_link_and_new_bulletins_are_then_announced() {
+    let p = Identity::from_seed(&Seed::generate());
+    let mut n = hub(&[&p]);
+    let push = Payload::Bulletin(Op::StoreAndForward, bulletin(0));
+    feed(&mut n, &p, &announce(&[]), NOW); // malformed, but not a proof either way
+    feed(&mut n, &p, &push, NOW);
+    assert_eq!(n.counters().malformed, 1);
+    let adv = Payload::Sync(Op::RequestSyncHeaders, topic(), advert(&[PLUMTREE_V1]));
+    feed(&mut n, &p, &adv, NOW);
+    assert!(
+        n.pushes_to(&p.address()),
+        "a peer that speaks it starts eager"
+    );
+    let out = feed(&mut n, &p, &push, NOW);
+    assert_eq!(to_peer(&out, &p), vec![Payload::Tree(Op::Prune, vec![])]);
+    assert!(!n.pushes_to(&p.address()));
+    assert_eq!(n.counters().prunes_sent, 1);
+
+    for i in 1..=3 {
+        n.publish(bulletin(i), NOW).unwrap();
+    }
+    n.run_until_idle(NOW).unwrap();
+    assert!(sent(&mut n).is_empty(), "nothing pushed to a lazy peer");
+    assert!(
+        tick(&mut n, NOW + 1).is_empty(),
+        "the batch waits announce_every"
+    );
+    let out = tick(&mut n, NOW + 2);
+    let keys: Vec<Key> = (1..=3).map(|i| bulletin(i).key()).collect();
+    assert_eq!(
+        to_peer(&out, &p),
+        vec![announce(&keys)],
+        "one message, three ids"
+    );
+    assert_eq!(n.counters().announcements_sent, 1);
+}
+
+#[test]
+fn an_announced_id_not_come_in_time_is_grafted_and_served_as_a_repair() {
+    let p = Identity::from_seed(&Seed::generate());
+    let mut n = hub(&[&p]);
+    let b = bulletin(7);
+    feed(&mut n, &p, &announce(&[b.key()]), NOW);
+    assert!(grafted(&to_peer(&tick(&mut n, NOW + DEFAULT_GRAFT_TIMEOUT - 1), &p)).is_empty());
+    let out = tick(&mut n, NOW + DEFAULT_GRAFT_TIMEOUT);
+    assert_eq!(grafted(&to_peer(&out, &p)), vec![b.key()]);
+    assert_eq!(n.counters().grafts_sent, 1);
+    assert!(n.pushes_to(&p.address()), "a graft makes the link eager");
+    let push = Payload::Bulletin(Op::StoreAndForward, b.clone());
+    feed(&mut n, &p, &push, NOW + DEFAULT_GRAFT_TIMEOUT);
+    assert_eq!(n.counters().repairs, 1);
+    assert!(n.store().contains(&b.key()).unwrap());
+    assert!(!n.dissemination_pending());
+}
+
+#[test]
+fn a_graft_is_served_with_the_held_ids_asked_for_and_no_more() {
+    let p = Identity::from_seed(&Seed::generate());
+    let stranger = Identity::from_seed(&Seed::generate());
+    let mut n = hub(&[&p]);
+    let held: Vec<Bulletin> = (0..300).map(bulletin).collect();
+    for b in &held {
+        n.store_mut().store(b).unwrap();
+    }
+    let unheld = bulletin(1000).key();
+    let ask = Payload::Tree(Op::Graft, entries(&[held[0].key(), unheld]));
+    let out = to_peer(&feed(&mut n, &p, &ask, NOW), &p);
+    assert_eq!(
+        out,
+        vec![Payload::Bulletin(Op::StoreAndForward, held[0].clone())]
+    );
+    assert!(
+        to_peer(&feed(&mut n, &stranger, &ask, NOW), &stranger).is_empty(),
+        "a stranger's graft gets nothing"
+    );
+    let over = Payload::Tree(Op::Graft, entries(&vec![held[0].key(); MAX_GRAFT_IDS + 1]));
+    assert!(
+        feed(&mut n, &p, &over, NOW).is_empty(),
+        "an overlong graft is malformed"
+    );
+    let mut served = 1;
+    for chunk in held[1..].chunks(MAX_GRAFT_IDS) {
+        let keys: Vec<Key> = chunk.iter().map(Bulletin::key).collect();
+        served += feed(&mut n, &p, &Payload::Tree(Op::Graft, entries(&keys)), NOW).len();
+    }
+    // Every id asked counts against the window, the unheld one too.
+    assert_eq!(
+        served as u64 + 1,
+        MAX_SERVED_PER_WINDOW,
+        "bounded per window"
+    );
+    assert!(n.counters().over_cap > 0);
+}
+
+#[test]
+fn a_peer_that_announces_and_never_serves_is_routed_around() {
+    let liar = Identity::from_seed(&Seed::generate());
+    let honest = Identity::from_seed(&Seed::generate());
+    let mut n = hub(&[&liar, &honest]);
+    let b = bulletin(1);
+    feed(&mut n, &liar, &announce(&[b.key()]), NOW);
+    feed(&mut n, &honest, &announce(&[b.key()]), NOW);
+    let t = DEFAULT_GRAFT_TIMEOUT;
+    let out = tick(&mut n, NOW + t);
+    assert_eq!(
+        grafted(&to_peer(&out, &liar)),
+        vec![b.key()],
+        "the first announcer"
+    );
+    let out = tick(&mut n, NOW + 2 * t);
+    assert_eq!(
+        grafted(&to_peer(&out, &honest)),
+        vec![b.key()],
+        "then the next"
+    );
+    assert_eq!(n.counters().graft_timeouts, 1);
+    feed(
+        &mut n,
+        &honest,
+        &Payload::Bulletin(Op::StoreAndForward, b.clone()),
+        NOW + 2 * t,
+    );
+    assert_eq!(n.counters().repairs, 1);
+
+    // Announced only by the liar: its topic is synced with another neighbour.
+    let c = bulletin(2);
+    feed(&mut n, &liar, &announce(&[c.key()]), NOW + 10);
+    tick(&mut n, NOW + 10 + t);
+    let out = tick(&mut n, NOW + 10 + 2 * t);
+    let asked: Vec<Payload> = to_peer(&out, &honest);
+    assert!(
+        asked
+            .iter()
+            .any(|p| matches!(p, Payload::Sync(Op::RequestSyncHeaders, tp, _) if *tp == topic())),
+        "{asked:?}"
+    );
+    assert_eq!(n.counters().graft_fallbacks, 1);
+
+    // Struck out: its announcements are no longer followed.
+    let mut now = NOW + 100;
+    for i in 3..(3 + MAX_STRIKES as usize) {
+        feed(&mut n, &liar, &announce(&[bulletin(i).key()]), now);
+        now += t;
+        tick(&mut n, now);
+        now += t;
+        tick(&mut n, now);
+    }
+    let over = n.counters().over_cap;
+    feed(&mut n, &liar, &announce(&[bulletin(99).key()]), now);
+    assert_eq!(n.counters().over_cap, over + 1, "ignored");
+    assert!(!n.dissemination_pending());
+    // It pushes a bulletin again: it is trusted again.
+    feed(
+        &mut n,
+        &liar,
+        &Payload::Bulletin(Op::StoreAndForward, bulletin(50)),
+        now,
+    );
+    feed(&mut n, &liar, &announce(&[bulletin(98).key()]), now);
+    assert!(n.dissemination_pending());
+}
+
+#[test]
+fn announcements_cannot_make_a_node_ask_for_more_than_its_bounds() {
+    let liar = Identity::from_seed(&Seed::generate());
+    let mut n = hub(&[&liar]);
+    let too_many: Vec<Key> = (0..=MAX_ANNOUNCE_IDS).map(|i| bulletin(i).key()).collect();
+    feed(&mut n, &liar, &announce(&too_many), NOW);
+    assert_eq!(
+        n.counters().malformed,
+        1,
+        "an overlong announce is dropped whole"
+    );
+    assert!(!n.dissemination_pending());
+    let mut i = 0;
+    for _ in 0..5 {
+        let keys: Vec<Key> = (i..i + MAX_ANNOUNCE_IDS)
+            .map(|j| bulletin(j).key())
+            .collect();
+        i += MAX_ANNOUNCE_IDS;
+        feed(&mut n, &liar, &announce(&keys), NOW);
+    }
+    assert_eq!(
+        n.counters().over_cap,
+        (5 * MAX_ANNOUNCE_IDS - MAX_MISSING_PER_PEER) as u64,
+        "one peer keeps at most MAX_MISSING_PER_PEER ids waiting"
+    );
+    let out = tick(&mut n, NOW + DEFAULT_GRAFT_TIMEOUT);
+    let asked = grafted(&to_peer(&out, &liar));
+    assert_eq!(
+        asked.len(),
+        MAX_GRAFTS_PER_PEER,
+        "outstanding grafts per peer"
+    );
+    assert_eq!(
+        n.counters().grafts_sent,
+        (MAX_GRAFTS_PER_PEER / MAX_GRAFT_IDS) as u64
+    );
+    // Past its strikes, the liar's ids are given up, not asked again and again.
+    let mut now = NOW + DEFAULT_GRAFT_TIMEOUT;
+    for _ in 0..100 {
+        if !n.dissemination_pending() {
+            break;
+        }
+        now += 1;
+        tick(&mut n, now);
+    }
+    assert!(!n.dissemination_pending(), "every id given up");
+    assert!(n.counters().grafts_sent <= 3 * (MAX_GRAFTS_PER_PEER / MAX_GRAFT_IDS) as u64 + 1);
+}
