@@ -72,6 +72,11 @@ fn is_root() -> bool {
 /// when the tests run as an ordinary user (as root, a script that cannot
 /// do its part fails unless its GOSSIP_SKIP_* variable is set).
 fn run_root_script(name: &str, needs: &str) {
+    run_root_script_with(name, needs, &[]);
+}
+
+/// [`run_root_script`] with extra environment for the script.
+fn run_root_script_with(name: &str, needs: &str, env: &[(&str, &str)]) {
     if !is_root() {
         skip::notice(
             name,
@@ -79,7 +84,7 @@ fn run_root_script(name: &str, needs: &str) {
         );
         return;
     }
-    run_script(name);
+    run_script_in("tests/hardening", name, env);
 }
 
 #[test]
@@ -713,9 +718,21 @@ fn a_failing_script_still_cleans_up_and_shows_its_logs() {
     fails_cleanly("store_faults", &[], "----- sign.log\nsign: made to fail");
 }
 
+/// The five-relay mesh with the dissemination extension (the relay's
+/// default)...
 #[test]
 fn mesh() {
     run_root_script("mesh", "network namespaces");
+}
+
+/// ...and by flooding alone (issue 22).
+#[test]
+fn mesh_flooding() {
+    run_root_script_with(
+        "mesh",
+        "network namespaces",
+        &[("RELAY_ARGS", "--no-dissemination")],
+    );
 }
 
 /// Issue 18, item 10: a burst of 400 bulletins of 50,000 bytes all reach a

@@ -613,6 +613,9 @@ pub struct RelayArgs {
     /// Sync by full lists only: do not advertise set reconciliation (negentropy) in sync requests, and answer peers that advertise it with full lists. By default the relay reconciles with peers that advertise it and falls back to full lists after 10 s of silence.
     #[arg(long)]
     pub no_reconcile: bool,
+    /// Flood every new bulletin to every neighbour: do not advertise the dissemination extension (plumtree-v1). By default the relay pushes new bulletins along a tree to peers that advertise it and announces their ids to the others in batches every 2 s, to be fetched (grafted) when the tree misses them; peers that do not advertise it are flooded either way.
+    #[arg(long)]
+    pub no_dissemination: bool,
     /// Rewrite FILE every few seconds with the counters, per peer too, in Prometheus text format.
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,

@@ -14,7 +14,8 @@
 # 4. A connection that spews random bytes at R1 is cut and counted; the
 #    others carry on: the next bulletin reaches every relay.
 # Needs root and iproute2; GOSSIP_SKIP_NETNS=1 skips it where namespaces
-# cannot be made.
+# cannot be made. RELAY_ARGS is added to every relay's flags
+# (`--no-dissemination` runs the mesh by flooding alone).
 set -euo pipefail
 source "$(dirname "$0")/../relay/lib.sh" "$@"
 DEADLINE=60
@@ -41,7 +42,8 @@ declare -A DIALS=([1]="" [2]="1" [3]="1 2" [4]="3" [5]="4 1")
 start() {
     local i=$1 args=() j
     for j in ${DIALS[$i]}; do args+=(--connect "${K[$j]}@10.78.0.$j:7000"); done
-    ip netns exec "${NS}$i" "$G" relay -k "r$i.key" --listen "10.78.0.$i:7000" "${args[@]}" \
+    # shellcheck disable=SC2086 # RELAY_ARGS is a list of flags
+    ip netns exec "${NS}$i" "$G" relay -k "r$i.key" --listen "10.78.0.$i:7000" "${args[@]}" ${RELAY_ARGS:-} \
         --subscribe chat --store "r$i.db" --deliver "d$i.out" --idle-timeout 3 \
         </dev/null >"r$i.stdout" 2>>"r$i.log" & track
     PID[$i]=$!
