@@ -731,7 +731,7 @@ fn mesh_flooding() {
     run_root_script_with(
         "mesh",
         "network namespaces",
-        &[("RELAY_ARGS", "--no-dissemination")],
+        &[("RELAY_ARGS", "--dissemination flood")],
     );
 }
 

@@ -613,9 +613,9 @@ pub struct RelayArgs {
     /// Sync by full lists only: do not advertise set reconciliation (negentropy) in sync requests, and answer peers that advertise it with full lists. By default the relay reconciles with peers that advertise it and falls back to full lists after 10 s of silence.
     #[arg(long)]
     pub no_reconcile: bool,
-    /// Flood every new bulletin to every neighbour: do not advertise the dissemination extension (plumtree-v1). By default the relay pushes new bulletins along a tree to peers that advertise it and announces their ids to the others in batches every 2 s, to be fetched (grafted) when the tree misses them; peers that do not advertise it are flooded either way.
-    #[arg(long)]
-    pub no_dissemination: bool,
+    /// How new bulletins spread. plumtree: advertise the dissemination extension (plumtree-v1); to peers that advertise it too, push new bulletins along a tree and announce their ids to the others in batches every 2 s, to be fetched (grafted) when the tree misses them. flood: every neighbour gets every new bulletin. Peers that do not advertise the extension are flooded either way.
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = SpreadArg::Plumtree)]
+    pub dissemination: SpreadArg,
     /// Rewrite FILE every few seconds with the counters, per peer too, in Prometheus text format.
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
@@ -931,6 +931,15 @@ pub enum ScenarioArg {
     Partition,
     /// A fifth of the nodes leave while the bulletins spread; the rest must still get them all.
     Churn,
+}
+
+/// How a relay spreads new bulletins (`--dissemination`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpreadArg {
+    /// Every neighbour gets every new bulletin.
+    Flood,
+    /// The dissemination extension with the peers that advertise it.
+    Plumtree,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -210,7 +210,7 @@ impl Relay {
             delivery_code: args.delivery_code.map(|h| h.0),
             rotate_every: args.rotate_delivery_code,
             reconcile: !args.no_reconcile,
-            dissemination: !args.no_dissemination,
+            dissemination: args.dissemination == super::args::SpreadArg::Plumtree,
             ..NodeConfig::default()
         };
         let started = now(&args.now);
