@@ -25,7 +25,9 @@
 //!
 //! Difficulties are low (`RELAY_AB_DIFFICULTY`, `RELAY_AB_BULLETIN_DIFFICULTY`,
 //! both 0 by default: `-d 0 --bulletin-difficulty 0`), so mining is not
-//! what is measured. `RELAY_AB_ROUNDS` (3) rounds; `RELAY_AB_ONLY` picks
+//! what is measured. `RELAY_AB_ROUNDS` (3) rounds (throughput: three
+//! runs a round); each figure's runs are done together, alternating
+//! between the builds; `RELAY_AB_ONLY` picks
 //! figures (`throughput,idle,chain`). All messages are made before any
 //! timing starts; the peers only write prepared bytes and count frames
 //! (the forwards are opened and checked after the clock stops).
@@ -52,6 +54,10 @@ const NOW: u64 = 1_764_000_100;
 
 /// How long any one wait may take before the run is failed.
 const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Throughput runs of each build for every round of the other figures
+/// (they are short, and the noisiest).
+const THROUGHPUT_RUNS: u32 = 3;
 
 /// The topic every bench bulletin is on.
 const TOPIC: [u8; 32] = [0xab; 32];
@@ -278,10 +284,24 @@ impl Relay {
         self.child.id()
     }
 
+    /// The last lines of the relay's log that say something (a backtrace's
+    /// frames left out).
     fn log_tail(&self) -> String {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(5)..].join(" | ")
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| {
+                !l.is_empty()
+                    && !l.starts_with("at ")
+                    && !l.starts_with("note:")
+                    && !l.starts_with("stack backtrace")
+                    && l.split(':')
+                        .next()
+                        .is_none_or(|n| n.parse::<u32>().is_err())
+            })
+            .collect();
+        lines[lines.len().saturating_sub(2)..].join(" | ")
     }
 
     fn alive(&mut self) -> Result<(), String> {
@@ -473,8 +493,10 @@ fn idle(
     let t = Instant::now();
     let mut peers = Vec::with_capacity(n);
     for (i, hello) in hellos.iter().enumerate() {
-        let mut c = TcpStream::connect(("127.0.0.1", port))
-            .map_err(|e| format!("peer {i} cannot connect: {e}"))?;
+        let mut c = TcpStream::connect(("127.0.0.1", port)).map_err(|e| match relay.alive() {
+            Err(died) => format!("with {i} peers connected, {died}"),
+            Ok(()) => format!("peer {i} cannot connect: {e}"),
+        })?;
         c.write_all(hello)
             .map_err(|e| format!("peer {i} cannot send: {e}"))?;
         peers.push(c);
@@ -646,7 +668,8 @@ fn percentile(v: &[Duration], p: f64) -> Duration {
 #[derive(Default)]
 struct Figures {
     rows: Vec<(String, Vec<f64>)>,
-    errors: Vec<String>,
+    /// Runs that failed: the figure's name, and why.
+    failed: Vec<(String, String)>,
 }
 
 impl Figures {
@@ -726,24 +749,34 @@ fn main() {
     let mut figures = [Figures::default(), Figures::default()];
     let mut latencies: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
     let tp_row = format!("messages/s through one relay ({} bulletins)", s.messages);
-    for round in 0..s.rounds {
-        for (k, build) in builds.iter().enumerate() {
-            let f = &mut figures[k];
-            let note = |f: &mut Figures, what: &str, e: String| {
-                let e = format!("round {}, {what}: {e}", round + 1);
-                eprintln!("{}: {e}", build.label);
-                f.errors.push(e);
-            };
-            if let Some(input) = &tp_input {
+    // One figure at a time, its runs alternating between the builds, so
+    // both see the same stretch of the machine's load.
+    let note = |f: &mut Figures, build: &Build, what: String, e: String| {
+        eprintln!("{}: {what} failed: {e}", build.label);
+        f.failed.push((what, e));
+    };
+    if let Some(input) = &tp_input {
+        for round in 0..s.rounds * THROUGHPUT_RUNS {
+            for (k, build) in builds.iter().enumerate() {
                 match throughput(build, dir.path(), &relay_key, input, &s) {
                     Ok(rate) => {
-                        eprintln!("{} round {}: {rate:.0} messages/s", build.label, round + 1);
-                        f.add(&tp_row, rate);
+                        eprintln!("{} run {}: {rate:.0} messages/s", build.label, round + 1);
+                        figures[k].add(&tp_row, rate);
                     }
-                    Err(e) => note(f, "throughput", e),
+                    Err(e) => note(
+                        &mut figures[k],
+                        build,
+                        format!("throughput run {}", round + 1),
+                        e,
+                    ),
                 }
             }
-            for (n, hellos) in &hellos {
+        }
+    }
+    for (n, hellos) in &hellos {
+        for round in 0..s.rounds {
+            for (k, build) in builds.iter().enumerate() {
+                let f = &mut figures[k];
                 match idle(build, dir.path(), &relay_key, hellos, &s) {
                     Ok(m) => {
                         let mib = |k: u64| k as f64 / 1024.0;
@@ -767,14 +800,23 @@ fn main() {
                         f.add(&format!("{n} idle peers: VmHWM, MiB"), mib(m.after.hwm_kib));
                         f.add(&format!("{n} idle peers: threads"), m.after.threads as f64);
                         f.add(
+                            &format!("{n} idle peers: s to connect and bind them all"),
+                            m.connect_secs,
+                        );
+                        f.add(
                             &format!("{n} idle peers: CPU ms in {} s idle", s.idle.as_secs()),
                             cpu,
                         );
                     }
-                    Err(e) => note(f, &format!("{n} idle peers"), e),
+                    Err(e) => note(f, build, format!("{n} idle peers"), e),
                 }
             }
-            if let Some(input) = &chain_in {
+        }
+    }
+    if let Some(input) = &chain_in {
+        for round in 0..s.rounds {
+            for (k, build) in builds.iter().enumerate() {
+                let f = &mut figures[k];
                 match chain(build, dir.path(), &chain_keys, input, &s) {
                     Ok(l) => {
                         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -789,12 +831,11 @@ fn main() {
                         f.add("chain of 3: p99 ms (each round)", ms(percentile(&l, 0.99)));
                         latencies[k].extend(l);
                     }
-                    Err(e) => note(f, "chain", e),
+                    Err(e) => note(f, build, "chain of 3".into(), e),
                 }
             }
         }
     }
-
     println!();
     println!("| figure | base: median (each round) | new: median (each round) | new / base |");
     println!("|---|---|---|---|");
@@ -814,7 +855,7 @@ fn main() {
         } else {
             2
         };
-        let ratio = if b.is_empty() || n.is_empty() {
+        let ratio = if b.is_empty() || n.is_empty() || median(b) == 0.0 {
             String::new()
         } else {
             format!("{:.2}", median(n) / median(b))
@@ -823,6 +864,23 @@ fn main() {
             "| {row} | {} | {} | {ratio} |",
             cell(b, decimals),
             cell(n, decimals)
+        );
+    }
+    // A figure with failed runs: how many of its runs failed.
+    let mut failed_rows: Vec<&String> = Vec::new();
+    for f in &figures {
+        for (what, _) in &f.failed {
+            if !failed_rows.contains(&what) {
+                failed_rows.push(what);
+            }
+        }
+    }
+    for what in failed_rows {
+        let count = |f: &Figures| f.failed.iter().filter(|(w, _)| w == what).count();
+        println!(
+            "| {what}: runs failed (below) | {} | {} | |",
+            count(&figures[0]),
+            count(&figures[1])
         );
     }
     if !latencies[0].is_empty() || !latencies[1].is_empty() {
@@ -846,8 +904,8 @@ fn main() {
         }
     }
     for (f, b) in figures.iter().zip(&builds) {
-        for e in &f.errors {
-            println!("{} failed: {e}", b.label);
+        for (what, e) in &f.failed {
+            println!("{} failed, {what}: {e}", b.label);
         }
     }
 }
