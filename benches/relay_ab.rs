@@ -407,6 +407,14 @@ fn throughput_input(s: &Settings) -> ThroughputInput {
     }
 }
 
+/// One throughput run: messages a second, and the CPU time (ticks) the
+/// relay and this process (the two peers) spent on them.
+struct Throughput {
+    rate: f64,
+    relay_ticks: u64,
+    peer_ticks: u64,
+}
+
 /// Messages a second through one relay: sender → relay → receiver.
 fn throughput(
     build: &Build,
@@ -414,7 +422,7 @@ fn throughput(
     key: &Path,
     input: &ThroughputInput,
     s: &Settings,
-) -> Result<f64, String> {
+) -> Result<Throughput, String> {
     let port = free_port();
     let mut relay = Relay::start(build, dir, key, port, &[], s)?;
     let mut rx = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
@@ -435,11 +443,13 @@ fn throughput(
         }
         Ok((Instant::now(), bodies))
     });
+    let (relay_before, peers_before) = (proc_of(relay.pid()), proc_of(std::process::id()));
     let t = Instant::now();
     let mut tx = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     tx.write_all(&input.stream).map_err(|e| e.to_string())?;
     let (end, bodies) = counting.join().expect("receiver thread")?;
     let elapsed = end - t;
+    let (relay_after, peers_after) = (proc_of(relay.pid()), proc_of(std::process::id()));
     relay.alive()?;
     drop(relay);
     // Checked after the clock stopped: every forward is one of the sent
@@ -457,7 +467,11 @@ fn throughput(
         ));
     }
     let _ = input.relay;
-    Ok(f64::from(s.messages) / elapsed.as_secs_f64())
+    Ok(Throughput {
+        rate: f64::from(s.messages) / elapsed.as_secs_f64(),
+        relay_ticks: relay_after.ticks - relay_before.ticks,
+        peer_ticks: peers_after.ticks - peers_before.ticks,
+    })
 }
 
 /// What one idle-peers run measured.
@@ -759,9 +773,22 @@ fn main() {
         for round in 0..s.rounds * THROUGHPUT_RUNS {
             for (k, build) in builds.iter().enumerate() {
                 match throughput(build, dir.path(), &relay_key, input, &s) {
-                    Ok(rate) => {
-                        eprintln!("{} run {}: {rate:.0} messages/s", build.label, round + 1);
-                        figures[k].add(&tp_row, rate);
+                    Ok(m) => {
+                        let ms = |ticks: u64| ticks as f64 / hz * 1000.0;
+                        eprintln!(
+                            "{} run {}: {:.0} messages/s; CPU: relay {:.0} ms, peers {:.0} ms",
+                            build.label,
+                            round + 1,
+                            m.rate,
+                            ms(m.relay_ticks),
+                            ms(m.peer_ticks)
+                        );
+                        figures[k].add(&tp_row, m.rate);
+                        figures[k].add("throughput: relay CPU ms a run", ms(m.relay_ticks));
+                        figures[k].add(
+                            "throughput: the peers' CPU ms a run (this process)",
+                            ms(m.peer_ticks),
+                        );
                     }
                     Err(e) => note(
                         &mut figures[k],
