@@ -178,8 +178,12 @@ fn peak_memory_stays_within_the_input_bound() {
     wait_for("the server to accept every connection", || {
         descriptors(pid) >= fds + CONNECTIONS
     });
-    // From here the peak is the connections' doing.
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset the peak RSS");
+    // From here the peak is the connections' doing. (Where the peak
+    // cannot be reset, it still holds the server's start, a few MiB
+    // under the slack.)
+    if let Err(e) = std::fs::write(format!("/proc/{pid}/clear_refs"), "5") {
+        eprintln!("cannot reset the server's peak RSS ({e}): measured from its start");
+    }
     let base_kib = status_kib(pid, "VmRSS:");
     let port: u16 = addr
         .rsplit(':')
