@@ -210,8 +210,14 @@ fn extension_messages_never_go_to_a_peer_that_did_not_advertise() {
 
 #[test]
 fn a_plain_request_does_not_advertise_and_an_advert_without_the_name_forgets() {
-    let p = Identity::from_seed(&Seed::generate());
-    let mut n = hub(&[&p]);
+    let (p, q) = (
+        Identity::from_seed(&Seed::generate()),
+        Identity::from_seed(&Seed::generate()),
+    );
+    let mut n = hub(&[&p, &q]);
+    // Another eager link, so the one to p is not the last.
+    let adv = Payload::Sync(Op::RequestSyncHeaders, topic(), advert(&[PLUMTREE_V1]));
+    feed(&mut n, &q, &adv, NOW);
     let plain = Payload::Sync(Op::RequestSyncHeaders, topic(), Vec::new());
     feed(&mut n, &p, &plain, NOW);
     n.publish(bulletin(0), NOW).unwrap();
@@ -220,7 +226,6 @@ fn a_plain_request_does_not_advertise_and_an_advert_without_the_name_forgets() {
     assert!(ops.contains(&Op::StoreAndForward));
     assert!(!ops.iter().any(|op| op.is_extension()));
     // It advertises: a duplicate push from it is pruned.
-    let adv = Payload::Sync(Op::RequestSyncHeaders, topic(), advert(&[PLUMTREE_V1]));
     feed(&mut n, &p, &adv, NOW);
     let dup = Payload::Bulletin(Op::StoreAndForward, bulletin(0));
     let out = feed(&mut n, &p, &dup, NOW);
@@ -239,14 +244,18 @@ fn a_plain_request_does_not_advertise_and_an_advert_without_the_name_forgets() {
 
 #[test]
 fn a_duplicate_push_prunes_the_link_and_new_bulletins_are_then_announced() {
-    let p = Identity::from_seed(&Seed::generate());
-    let mut n = hub(&[&p]);
+    let (p, q) = (
+        Identity::from_seed(&Seed::generate()),
+        Identity::from_seed(&Seed::generate()),
+    );
+    let mut n = hub(&[&p, &q]);
     let push = Payload::Bulletin(Op::StoreAndForward, bulletin(0));
     feed(&mut n, &p, &announce(&[]), NOW); // malformed, but not a proof either way
     feed(&mut n, &p, &push, NOW);
     assert_eq!(n.counters().malformed, 1);
     let adv = Payload::Sync(Op::RequestSyncHeaders, topic(), advert(&[PLUMTREE_V1]));
     feed(&mut n, &p, &adv, NOW);
+    feed(&mut n, &q, &adv, NOW);
     assert!(
         n.pushes_to(&p.address()),
         "a peer that speaks it starts eager"
@@ -260,11 +269,22 @@ fn a_duplicate_push_prunes_the_link_and_new_bulletins_are_then_announced() {
         n.publish(bulletin(i), NOW).unwrap();
     }
     n.run_until_idle(NOW).unwrap();
-    assert!(sent(&mut n).is_empty(), "nothing pushed to a lazy peer");
     assert!(
-        tick(&mut n, NOW + 1).is_empty(),
+        to_peer(&sent(&mut n), &p).is_empty(),
+        "nothing pushed to a lazy peer"
+    );
+    assert!(
+        to_peer(&tick(&mut n, NOW + 1), &p).is_empty(),
         "the batch waits announce_every"
     );
+    // Its last eager link, q's, is kept whatever the duplicates; a prune
+    // over it is refused with an empty graft.
+    let again = Payload::Bulletin(Op::StoreAndForward, bulletin(1));
+    assert!(to_peer(&feed(&mut n, &q, &again, NOW + 1), &q).is_empty());
+    let prune = Payload::Tree(Op::Prune, vec![]);
+    let out = feed(&mut n, &q, &prune, NOW + 1);
+    assert_eq!(to_peer(&out, &q), vec![Payload::Tree(Op::Graft, vec![])]);
+    assert!(n.pushes_to(&q.address()));
     let out = tick(&mut n, NOW + 2);
     let keys: Vec<Key> = (1..=3).map(|i| bulletin(i).key()).collect();
     assert_eq!(
@@ -447,4 +467,193 @@ fn announcements_cannot_make_a_node_ask_for_more_than_its_bounds() {
     }
     assert!(!n.dissemination_pending(), "every id given up");
     assert!(n.counters().grafts_sent <= 3 * (MAX_GRAFTS_PER_PEER / MAX_GRAFT_IDS) as u64 + 1);
+}
+
+/// Nodes that speak the extension (or not, `dissemination`), linked as
+/// `links`, their support negotiated by one advertising sync request each
+/// way.
+fn mesh(n: usize, links: &[(usize, usize)], dissemination: bool) -> Vec<Node> {
+    let mut nodes: Vec<Node> = (0..n)
+        .map(|_| {
+            Node::new(
+                Identity::from_seed(&Seed::generate()),
+                config(dissemination),
+            )
+        })
+        .collect();
+    for &(a, b) in links {
+        let (pa, pb) = (nodes[a].address(), nodes[b].address());
+        nodes[a].add_neighbour(pb, 0).unwrap();
+        nodes[b].add_neighbour(pa, 0).unwrap();
+    }
+    for n in &mut nodes {
+        n.subscribe(topic());
+        n.set_sync_topics([topic()]);
+    }
+    for &(a, b) in links {
+        let (pa, pb) = (nodes[a].address(), nodes[b].address());
+        nodes[a].sync_with(pb);
+        nodes[b].sync_with(pa);
+    }
+    pump(&mut nodes, NOW);
+    nodes
+}
+
+/// Moves messages in lockstep, as links of equal latency do: every node
+/// runs its queues, then everything sent in that round is received; until
+/// nothing moves. No timer runs (no announcement, no graft): only what the
+/// eager links push arrives. Returns the messages moved.
+fn lockstep(nodes: &mut [Node], now: u64) -> usize {
+    delayed(nodes, now, |_, _| 1)
+}
+
+/// As [`lockstep`], a message from node a to node b taking `rounds(a, b)`
+/// rounds (at least 1) to arrive.
+fn delayed(nodes: &mut [Node], now: u64, rounds: impl Fn(usize, usize) -> usize) -> usize {
+    let mut total = 0;
+    let mut flight: Vec<(usize, usize, Message)> = Vec::new();
+    let addresses: Vec<Address> = nodes.iter().map(Node::address).collect();
+    for round in 0..1000 {
+        for (i, n) in nodes.iter_mut().enumerate() {
+            n.run_until_idle(now).unwrap();
+            for out in sent(n) {
+                let j = addresses
+                    .iter()
+                    .position(|a| *a == out.peer)
+                    .expect("a known peer");
+                flight.push((round + rounds(i, j).max(1), j, out.message));
+                total += 1;
+            }
+        }
+        if flight.is_empty() {
+            return total;
+        }
+        let (due, later): (Vec<_>, Vec<_>) = flight.into_iter().partition(|f| f.0 <= round + 1);
+        flight = later;
+        for (_, j, m) in due {
+            nodes[j].receive(m);
+        }
+    }
+    panic!("the network did not go quiet");
+}
+
+fn holders(nodes: &[Node], b: &Bulletin) -> usize {
+    nodes
+        .iter()
+        .filter(|n| n.store().contains(&b.key()).unwrap())
+        .count()
+}
+
+#[test]
+fn bulletins_from_two_sources_crossing_leave_no_node_off_the_tree() {
+    // A triangle; nodes 0 and 1 publish at the same moment. Node 2 gets
+    // each bulletin first from its publisher and again from the other
+    // node; 0 and 1 each get the other's bulletin again from 2. Pruning
+    // every link a duplicate came over cut node 2 off both its links: the
+    // next bulletin reached it only by announcement and graft, seconds
+    // later. The links that brought node 2 its bulletins first stay.
+    let mut nodes = mesh(3, &[(0, 1), (1, 2), (2, 0)], true);
+    nodes[0].publish(bulletin(0), NOW).unwrap();
+    nodes[1].publish(bulletin(1), NOW).unwrap();
+    lockstep(&mut nodes, NOW);
+    for (i, b) in [bulletin(0), bulletin(1)].iter().enumerate() {
+        assert_eq!(holders(&nodes, b), 3, "bulletin {i}");
+    }
+    let (p2, p0, p1) = (nodes[2].address(), nodes[0].address(), nodes[1].address());
+    assert!(
+        nodes[0].pushes_to(&p2) || nodes[1].pushes_to(&p2),
+        "node 2 is still on the tree"
+    );
+    for (n, p) in [(2, p0), (2, p1), (0, p2), (1, p2)] {
+        let (a, b) = (nodes[n].pushes_to(&p), {
+            let back = nodes.iter().position(|x| x.address() == p).unwrap();
+            nodes[back].pushes_to(&nodes[n].address())
+        });
+        assert_eq!(a, b, "the two ends of a link agree (node {n})");
+    }
+    for (k, at) in [(2, 0), (3, 1)] {
+        let b = bulletin(k);
+        nodes[at].publish(b.clone(), NOW + 1).unwrap();
+        lockstep(&mut nodes, NOW + 1);
+        assert_eq!(holders(&nodes, &b), 3, "bulletin {k}, pushed only");
+    }
+}
+
+/// The mesh of `bench/mesh`'s shape: node i (from 1) links to `per` nodes
+/// among those before it, picked by a fixed pseudo-random sequence.
+fn bench_links(n: usize, per: usize) -> Vec<(usize, usize)> {
+    let mut state: u64 = 7;
+    let mut next = move |below: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) as usize) % below
+    };
+    let mut links = Vec::new();
+    for i in 1..n {
+        let mut picked: Vec<usize> = Vec::new();
+        while picked.len() < per.min(i) {
+            let j = next(i);
+            if !picked.contains(&j) {
+                picked.push(j);
+            }
+        }
+        links.extend(picked.into_iter().map(|j| (j, i)));
+    }
+    links
+}
+
+#[test]
+fn after_a_warm_up_from_four_sources_the_tree_pushes_every_bulletin_everywhere() {
+    // Twenty nodes, four of them publishing at once, as bench/mesh does on
+    // real relays, over links of unequal latency (one to four rounds each
+    // way, four patterns): a warm-up (timers run, so repairs may happen),
+    // then bulletins that must reach every node by pushes alone, at fewer
+    // messages than flooding. Pruning every link a duplicate came over
+    // left nodes off the tree here.
+    let links = bench_links(20, 2);
+    let publishers = [0, 5, 10, 15];
+    let run = |dissemination: bool, pattern: usize| -> usize {
+        let latency = |a: usize, b: usize| 1 + (a * 7 + b * 13 + pattern * (a * b + pattern)) % 4;
+        let mut nodes = mesh(20, &links, dissemination);
+        let mut now = NOW;
+        for round in 0..5 {
+            for (k, &at) in publishers.iter().enumerate() {
+                nodes[at].publish(bulletin(4 * round + k), now).unwrap();
+            }
+            delayed(&mut nodes, now, latency);
+        }
+        now += 1;
+        pump(&mut nodes, now);
+        now += 30;
+        for b in (0..20).map(bulletin) {
+            assert_eq!(holders(&nodes, &b), 20, "the warm-up reached everyone");
+        }
+        let mut moved = 0;
+        for round in 0..5 {
+            for (k, &at) in publishers.iter().enumerate() {
+                nodes[at]
+                    .publish(bulletin(100 + 4 * round + k), now)
+                    .unwrap();
+            }
+            moved += delayed(&mut nodes, now, latency);
+            for k in 0..4 {
+                let b = bulletin(100 + 4 * round + k);
+                assert_eq!(
+                    holders(&nodes, &b),
+                    20,
+                    "latencies {pattern}, round {round}, publisher {k}: pushed to everyone"
+                );
+            }
+        }
+        moved
+    };
+    let flooding = run(false, 0);
+    for pattern in 0..4 {
+        let tree = run(true, pattern);
+        assert!(
+            tree * 2 < flooding,
+            "latencies {pattern}: the tree costs well under flooding ({tree} against {flooding})"
+        );
+    }
 }

@@ -16,6 +16,26 @@
 //!   covers them all. A bulletin pushed to this node a second time makes
 //!   the peer that sent it lazy (`prune`, both ends): what is left of the
 //!   eager links is a tree.
+//! - **Kept links.** Bulletins from several sources cross: two of them
+//!   going round one cycle from two sides each come a second time over the
+//!   link the other came first over, and pruning both links cuts the cycle
+//!   twice. Pruning every link a duplicate came over cut nodes, and whole
+//!   branches, off the tree, and what they missed came only by
+//!   announcement and graft, seconds later. So a duplicate of a bulletin
+//!   prunes nothing over a link that brought this node first, within the
+//!   last `graft_timeout` seconds, a bulletin with a smaller key (topic
+//!   id, content id): of two such crossing bulletins only the smaller's
+//!   duplicate prunes, the same one at every node. And a node never
+//!   prunes, nor lets a prune take, its *parent* link (the one that
+//!   brought it the newest bulletin first) or its last eager link: a
+//!   prune over it is refused with an empty graft.
+//! - **Agreement.** The two ends of a link are kept in agreement: a lazy
+//!   peer that brings a bulletin first is made eager again with an empty
+//!   graft; one that still pushes duplicates is pruned again (once a
+//!   `graft_timeout` at most); a graft that times out makes the peer lazy
+//!   with a prune. A graft is answered with the ids asked for and with
+//!   those queued to be announced to the peer (pushed while the link was
+//!   lazy at this end).
 //! - **Repair.** An announced id that has not come `graft_timeout` seconds
 //!   later is asked of its announcer (`graft`, which also makes the link
 //!   eager again); one that does not come within another `graft_timeout`
@@ -156,6 +176,12 @@ struct Peer {
     /// The start of its serve window and the ids served in it.
     served_since: u64,
     served: u64,
+    /// When a prune was last sent to it.
+    pruned_at: Option<u64>,
+    /// The smallest key of the bulletins it brought first since
+    /// `first_since` (a window of `graft_timeout` seconds).
+    first_min: Option<Key>,
+    first_since: u64,
 }
 
 /// An announced id this node does not hold yet.
@@ -191,6 +217,9 @@ pub(crate) struct Dissemination {
     /// The start of the fallback window and the fallbacks in it.
     fallback_since: u64,
     fallbacks: u32,
+    /// The peer that brought the newest bulletin first: this node's link
+    /// towards the bulletins' sources, never pruned.
+    parent: Option<Address>,
 }
 
 impl Dissemination {
@@ -208,6 +237,7 @@ impl Dissemination {
             next_announce: None,
             fallback_since: 0,
             fallbacks: 0,
+            parent: None,
         }
     }
 
@@ -276,6 +306,9 @@ impl Dissemination {
         if self.peers.remove(peer).is_none() {
             return;
         }
+        if self.parent == Some(*peer) {
+            self.parent = None;
+        }
         for m in self.missing.values_mut() {
             if let Some(i) = m.announcers.iter().position(|a| a == peer) {
                 m.announcers.remove(i);
@@ -307,8 +340,9 @@ impl Dissemination {
     /// A new bulletin with `key`, from `from` (None: published here), to
     /// go on to `neighbours` (every neighbour but `from`): the ones it is
     /// pushed to now. The others that speak the extension get it
-    /// announced. A push from a peer makes it eager, and clears its
-    /// strikes; a bulletin grafted from it is a repair.
+    /// announced. A push from a peer clears its strikes (the engine told
+    /// [`Dissemination::brought`] already); a bulletin grafted from it is a
+    /// repair.
     pub fn spread(
         &mut self,
         key: Key,
@@ -329,7 +363,6 @@ impl Dissemination {
             known = m.announcers;
         }
         if let Some(p) = from.and_then(|f| self.peers.get_mut(&f)) {
-            p.eager = true;
             p.strikes = 0;
         }
         let mut eager = Vec::new();
@@ -371,17 +404,67 @@ impl Dissemination {
         }
     }
 
-    /// A bulletin this node had already seen came pushed from `peer`
-    /// again: the link is not needed for pushes, and is pruned (both ends)
-    /// when the peer speaks the extension and was eager.
-    pub fn duplicate(&mut self, peer: Address, out: &mut Vec<DisOut>) {
-        if self.is_shortcut(&peer) {
+    /// A bulletin new to this node, with `key`, came first from `peer`: the
+    /// link is this node's parent now, and remembers the smallest key it
+    /// brought first in a `graft_timeout` window (see the module docs). A
+    /// peer that was lazy
+    /// here (a prune of ours crossed its push) is made eager again at both
+    /// ends: an empty graft tells it.
+    pub fn brought(&mut self, peer: Address, key: Key, now: u64, out: &mut Vec<DisOut>) {
+        if !self.enabled {
             return;
         }
-        if let Some(p) = self.peers.get_mut(&peer)
-            && p.eager
-        {
+        let window = self.graft_timeout;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if now >= p.first_since.saturating_add(window) || p.first_min.is_none() {
+            p.first_since = now;
+            p.first_min = Some(key);
+        } else {
+            p.first_min = p.first_min.min(Some(key));
+        }
+        self.parent = Some(peer);
+        if !p.eager {
+            p.eager = true;
+            out.push(DisOut::Send(peer, Payload::Tree(Op::Graft, Vec::new())));
+            out.push(DisOut::Count(Tally::GraftSent));
+        }
+    }
+
+    /// Whether the link to `peer` stays eager whatever the duplicates and
+    /// prunes: it is this node's parent, or its last eager link.
+    fn kept(&self, peer: &Address) -> bool {
+        if self.parent == Some(*peer) {
+            return true;
+        }
+        self.peers.get(peer).is_some_and(|p| p.eager)
+            && !self.peers.iter().any(|(a, p)| a != peer && p.eager)
+    }
+
+    /// A bulletin this node had already seen, with `key`, came pushed from
+    /// `peer` again: the link is not needed for pushes, and is pruned (both
+    /// ends) when the peer speaks the extension, unless it is kept or it
+    /// brought a bulletin with a smaller key first in the window. A peer
+    /// already lazy here that still pushes (it crossed or missed the last
+    /// prune) is pruned again, once a `graft_timeout` at most (its pushes
+    /// sent before the prune came are not answered one by one).
+    pub fn duplicate(&mut self, peer: Address, key: Key, now: u64, out: &mut Vec<DisOut>) {
+        if !self.enabled || self.is_shortcut(&peer) || self.kept(&peer) {
+            return;
+        }
+        let again = self.graft_timeout;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if now < p.first_since.saturating_add(again) && p.first_min.is_some_and(|m| m < key) {
+            // It brought a bulletin with a smaller key first: this prune
+            // would be the second cut of a cycle two bulletins crossed.
+            return;
+        }
+        if p.eager || p.pruned_at.is_none_or(|t| now >= t.saturating_add(again)) {
             p.eager = false;
+            p.pruned_at = Some(now);
             out.push(DisOut::Send(peer, Payload::Tree(Op::Prune, Vec::new())));
             out.push(DisOut::Count(Tally::PruneSent));
         }
@@ -429,8 +512,16 @@ impl Dissemination {
             }
             _ => {
                 out.push(DisOut::Count(Tally::PruneReceived));
+                let kept = self.kept(&peer);
                 if let Some(p) = self.peers.get_mut(&peer) {
-                    p.eager = false;
+                    if kept {
+                        // A kept link: refused, both ends stay eager.
+                        p.eager = true;
+                        out.push(DisOut::Send(peer, Payload::Tree(Op::Graft, Vec::new())));
+                        out.push(DisOut::Count(Tally::GraftSent));
+                    } else {
+                        p.eager = false;
+                    }
                 }
             }
         }
@@ -497,14 +588,21 @@ impl Dissemination {
         Ok(())
     }
 
-    /// A graft: the link becomes eager, and the ids asked for are served
-    /// (those held; at most [`MAX_SERVED_PER_WINDOW`] a window).
+    /// A graft: the link becomes eager, the ids asked for are
+    /// served (those held; at most [`MAX_SERVED_PER_WINDOW`] a window), and
+    /// so are the ids queued to be announced to the peer: pushed while the
+    /// link was lazy here, they are pushed now.
     fn take_graft(&mut self, peer: Address, keys: Vec<Key>, now: u64, out: &mut Vec<DisOut>) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
         p.eager = true;
         p.queued.retain(|k| !keys.contains(k));
+        let queue = std::mem::take(&mut p.queue);
+        for key in queue.into_iter().filter(|k| p.queued.remove(k)) {
+            out.push(DisOut::Serve(peer, key));
+        }
+        p.queued.clear();
         if now >= p.served_since.saturating_add(SERVE_WINDOW) {
             p.served_since = now;
             p.served = 0;
@@ -550,10 +648,17 @@ impl Dissemination {
                 // The graft went unanswered: strike the peer.
                 out.push(DisOut::Count(Tally::GraftTimeout));
                 self.grafting = self.grafting.saturating_sub(1);
+                let kept = self.kept(&a);
                 if let Some(p) = self.peers.get_mut(&a) {
                     p.grafting = p.grafting.saturating_sub(1);
                     p.strikes = p.strikes.saturating_add(1);
-                    p.eager = false;
+                    if p.eager && !kept {
+                        // Lazy at both ends, as after a duplicate.
+                        p.eager = false;
+                        p.pruned_at = Some(now);
+                        out.push(DisOut::Send(a, Payload::Tree(Op::Prune, Vec::new())));
+                        out.push(DisOut::Count(Tally::PruneSent));
+                    }
                 }
                 failed.push(a);
             }
@@ -810,20 +915,70 @@ mod tests {
     }
 
     #[test]
+    fn the_parent_link_is_kept_and_the_two_ends_are_kept_in_agreement() {
+        let mut d = on();
+        for i in 1..=3 {
+            d.advertised(peer(i), true);
+        }
+        let prune = |d: &mut Dissemination, from: u8| {
+            let (store, seen) = (MemoryStore::new(), SeenSet::new(16));
+            let held = Held {
+                store: &store,
+                seen: &seen,
+            };
+            d.take(peer(from), true, Op::Prune, &[], &held, 100)
+                .unwrap()
+        };
+        let graft = DisOut::Send(peer(1), Payload::Tree(Op::Graft, Vec::new()));
+        let mut out = Vec::new();
+        d.brought(peer(1), key(1), 100, &mut out);
+        assert!(out.is_empty(), "an eager peer needs no graft");
+        d.duplicate(peer(1), key(9), 100, &mut out);
+        assert!(out.is_empty() && d.is_eager(&peer(1)), "the parent is kept");
+        assert!(
+            prune(&mut d, 1).contains(&graft),
+            "a prune of it is refused"
+        );
+        assert!(d.is_eager(&peer(1)));
+        // Another peer brings the next bulletin first: peer 1 may go now,
+        // on a duplicate with a key below those it brought first.
+        d.brought(peer(2), key(2), 100, &mut out);
+        d.duplicate(peer(1), key(9), 100, &mut out);
+        assert!(out.is_empty() && d.is_eager(&peer(1)), "it brought key 1");
+        d.duplicate(peer(1), key(0), 100, &mut out);
+        assert!(!d.is_eager(&peer(1)));
+        assert_eq!(out.len(), 2, "one prune: {out:?}");
+        // It still pushes (the prune crossed its pushes): pruned again
+        // once a graft_timeout at most.
+        let mut out = Vec::new();
+        d.duplicate(peer(1), key(0), 101, &mut out);
+        assert!(out.is_empty());
+        d.duplicate(peer(1), key(0), 100 + DEFAULT_GRAFT_TIMEOUT, &mut out);
+        assert_eq!(out.len(), 2, "pruned again: {out:?}");
+        // A bulletin it brings first makes it eager at both ends.
+        let mut out = Vec::new();
+        d.brought(peer(1), key(1), 100, &mut out);
+        assert!(d.is_eager(&peer(1)) && out.contains(&graft), "{out:?}");
+    }
+
+    #[test]
     fn announcements_are_batched_and_skip_what_the_peer_announced() {
         let mut d = on();
-        d.advertised(peer(1), true);
-        d.advertised(peer(2), true);
+        for i in 1..=3 {
+            d.advertised(peer(i), true);
+        }
         let mut out = Vec::new();
-        d.duplicate(peer(1), &mut out);
-        d.duplicate(peer(2), &mut out);
+        d.duplicate(peer(1), key(9), 100, &mut out);
+        d.duplicate(peer(2), key(9), 100, &mut out);
+        d.duplicate(peer(3), key(9), 100, &mut out);
         assert!(!d.is_eager(&peer(1)) && !d.is_eager(&peer(2)));
+        assert!(d.is_eager(&peer(3)), "the last eager link is kept");
         announce(&mut d, peer(2), &[key(7)], 100);
         let mut out = Vec::new();
         for i in 0..3 {
-            assert!(
-                d.spread(key(i), None, &[peer(1), peer(2)], 100, &mut out)
-                    .is_empty()
+            assert_eq!(
+                d.spread(key(i), None, &[peer(1), peer(2), peer(3)], 100, &mut out),
+                vec![peer(3)]
             );
         }
         d.spread(key(7), Some(peer(1)), &[peer(2)], 100, &mut out);

@@ -750,9 +750,9 @@ impl<H: Hooks> Node<H> {
             return Ok(());
         }
         match action {
-            Action::StoreAndForward { bulletin, from } => self.accept(bulletin, from, true, now),
+            Action::StoreAndForward { bulletin, from } => self.accept(bulletin, from, true, now)?,
             Action::DeliverWithoutForward { bulletin, from } => {
-                self.accept(bulletin, from, false, now)
+                self.accept(bulletin, from, false, now)?
             }
             Action::RequestSyncHeaders { peer, topic } => {
                 let out = self.sync.request(peer, topic, now);

@@ -25,17 +25,25 @@ impl<H: Hooks> Node<H> {
         from: Option<Address>,
         forward: bool,
         now: u64,
-    ) {
+    ) -> Result<(), NodeError> {
         if self.seen.contains(&bulletin.key(), now) {
             self.dropped(from, DropReason::Duplicate);
-            return;
+            return Ok(());
         }
         self.seen.insert(bulletin.key(), seen_until(&bulletin));
+        if forward && let Some(peer) = from {
+            // It came first over this link: the tree's parent link now.
+            let mut out = Vec::new();
+            self.dissemination
+                .brought(peer, bulletin.key(), now, &mut out);
+            self.route_dissemination(None, out, now)?;
+        }
         self.queues.new_bulletins.push_back(NewBulletin {
             bulletin,
             from,
             forward,
         });
+        Ok(())
     }
 
     /// The bulletin step: the hooks first, then write (bulletin, seen mark

@@ -123,7 +123,8 @@ impl<H: Hooks> Node<H> {
                 {
                     // Pushed again: the link is not needed for pushes.
                     let mut out = Vec::new();
-                    self.dissemination.duplicate(peer, &mut out);
+                    self.dissemination
+                        .duplicate(peer, bulletin.key(), now, &mut out);
                     self.route_dissemination(None, out, now)?;
                 }
                 if op == Op::RespondContent {
