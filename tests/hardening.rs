@@ -718,20 +718,19 @@ fn a_failing_script_still_cleans_up_and_shows_its_logs() {
     fails_cleanly("store_faults", &[], "----- sign.log\nsign: made to fail");
 }
 
-/// The five-relay mesh with the dissemination extension (the relay's
-/// default)...
+/// The five-relay mesh, flooding (the relay's default)...
 #[test]
 fn mesh() {
     run_root_script("mesh", "network namespaces");
 }
 
-/// ...and by flooding alone (issue 22).
+/// ...and with the dissemination extension (issue 22).
 #[test]
-fn mesh_flooding() {
+fn mesh_plumtree() {
     run_root_script_with(
         "mesh",
         "network namespaces",
-        &[("RELAY_ARGS", "--dissemination flood")],
+        &[("RELAY_ARGS", "--dissemination plumtree")],
     );
 }
 

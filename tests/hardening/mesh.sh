@@ -15,7 +15,7 @@
 #    others carry on: the next bulletin reaches every relay.
 # Needs root and iproute2; GOSSIP_SKIP_NETNS=1 skips it where namespaces
 # cannot be made. RELAY_ARGS is added to every relay's flags
-# (`--dissemination flood` runs the mesh by flooding alone).
+# (`--dissemination plumtree` runs it with the dissemination extension).
 set -euo pipefail
 source "$(dirname "$0")/../relay/lib.sh" "$@"
 DEADLINE=60
