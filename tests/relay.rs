@@ -19,6 +19,14 @@ fn chain_nc() {
     run_script("chain_nc");
 }
 
+/// Issue 22: relays with and without the dissemination extension and a
+/// netcat node that advertises nothing, on one mesh: everything delivered
+/// once everywhere, the extension never sent to those that lack it.
+#[test]
+fn mixed_mesh() {
+    run_script("mixed_mesh");
+}
+
 /// `--listen unix:PATH` and `--connect ADDR@unix:PATH` (issue 21).
 #[test]
 fn unix() {
