@@ -179,7 +179,16 @@ pub fn run_input(data: &[u8]) {
                 &Payload::Tree(Op::Prune, rest.to_vec()),
                 NOW,
             );
-            assert!(out.is_empty());
+            // A prune over a kept link (this node's parent or last eager
+            // link) is refused with one empty graft; nothing else comes.
+            assert!(out.len() <= 1, "a prune is answered once at most: {out:?}");
+            for (to_peer, p) in out {
+                assert!(to_peer);
+                assert!(
+                    matches!(&p, Payload::Tree(Op::Graft, ids) if ids.is_empty()),
+                    "a prune is answered by an empty graft only: {p:?}"
+                );
+            }
         }
         _ => {
             let op =
