@@ -10,8 +10,8 @@
 //!
 //! The front door is re-exported here; the modules hold the rest (wire
 //! codecs in [`codec`], verification in [`verify`], stores in [`store`]).
-//! The `sqlite` feature (on by default) adds [`store::SqliteStore`]; the
-//! `net` feature (on by default) adds [`net`], a handle that runs a node
+//! The `sqlite` feature (on by default) adds `store::SqliteStore`; the
+//! `net` feature (on by default) adds `gossip::net`, a handle that runs a node
 //! over TCP or Unix sockets on tokio (a two-process chat is in its docs);
 //! the `cli` feature builds the `gossip` command.
 //!
@@ -53,6 +53,9 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// The library never prints and never exits: it returns values and events
+// to its caller.
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 pub mod bulletin;
 pub mod codec;
