@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::tapehash::{DEFAULT_CODE_SIZE, leading_zero_bits, tapehash1};
 
 /// Where the nonce sits in every proof-of-work preimage.
-pub const NONCE_OFFSET: usize = 68;
+pub(crate) const NONCE_OFFSET: usize = 68;
 
 /// Default difficulty for bulletins (leading zero bits).
 pub const DEFAULT_BULLETIN_DIFFICULTY: u32 = 7;
@@ -51,7 +51,7 @@ pub fn search_start(rng: &mut impl rand::Rng) -> u32 {
 
 /// The nonce `step` places after `start`, wrapping within the signed range
 /// (a `start` past it is taken modulo 2^31 first).
-pub fn nonce_at(start: u32, step: u64) -> u32 {
+pub(crate) fn nonce_at(start: u32, step: u64) -> u32 {
     ((u64::from(start) + step) % u64::from(SIGNED_LIMIT)) as u32
 }
 
@@ -244,7 +244,7 @@ const STEP: u64 = 256;
 /// Nonces one parallel task tries: about a sixteenth of the expected search
 /// (at least 16, at most `CHUNK` × 64), so even an easy target is split
 /// over every thread, and a hard one does not look at the stop flag too often.
-pub fn chunk_for(difficulty: u32) -> u64 {
+pub(crate) fn chunk_for(difficulty: u32) -> u64 {
     ((expected_tries(difficulty) / 16.0) as u64).clamp(16, CHUNK * 64)
 }
 
