@@ -78,8 +78,16 @@ fn run_root_script(name: &str, needs: &str) {
 /// [`run_root_script`] with extra environment for the script.
 fn run_root_script_with(name: &str, needs: &str, env: &[(&str, &str)]) {
     if !is_root() {
+        // The case as run: a script run twice with different settings is
+        // said twice, each with its own.
+        let settings: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let case = if settings.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name} ({})", settings.join(" "))
+        };
         skip::notice(
-            name,
+            &case,
             &format!("needs root ({needs}); run `cargo test` as root to include it"),
         );
         return;
