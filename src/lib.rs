@@ -13,7 +13,9 @@
 //! The `sqlite` feature (on by default) adds `store::SqliteStore`; the
 //! `net` feature (on by default) adds `gossip::net`, a handle that runs a node
 //! over TCP or Unix sockets on tokio (a two-process chat is in its docs);
-//! the `cli` feature builds the `gossip` command.
+//! the `simulation` feature adds `gossip::simulation`, a network of nodes
+//! in one process; the `cli` feature (all of them) builds the `gossip`
+//! command.
 //!
 //! # Two nodes in memory
 //!
@@ -70,6 +72,7 @@ pub mod node;
 pub mod operation;
 pub mod pow;
 pub mod session;
+#[cfg(feature = "simulation")]
 pub mod simulation;
 pub mod store;
 pub mod tapehash;

@@ -9,7 +9,7 @@
 //! The original packs ts and nonce as signed 32-bit integers, so every ts
 //! and nonce this project makes stays below [`SIGNED_LIMIT`]: searches start
 //! where the original's do ([`search_start`], 0..2^16) and go upward,
-//! wrapping within the signed range ([`nonce_at`]). Any u32 is still read.
+//! wrapping within the signed range (`nonce_at`). Any u32 is still read.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -58,7 +58,7 @@ pub(crate) fn nonce_at(start: u32, step: u64) -> u32 {
 /// Nonces one thread tries before it looks at the stop flag again.
 const CHUNK: u64 = 1 << 10;
 
-/// A proof-of-work preimage: bytes with a u32 nonce at [`NONCE_OFFSET`].
+/// A proof-of-work preimage: bytes with a u32 nonce at byte 68.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Work {
     preimage: Vec<u8>,
@@ -149,7 +149,7 @@ pub struct Progress {
 }
 
 /// Searches the whole signed nonce space (0..2^31), from `start` upward and
-/// wrapping within it ([`nonce_at`]), for a nonce that gives `difficulty`
+/// wrapping within it (`nonce_at`), for a nonce that gives `difficulty`
 /// leading zero bits.
 ///
 /// Runs on the current rayon pool (install a smaller pool to cap threads).
