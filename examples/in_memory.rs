@@ -6,7 +6,8 @@
 //! `cargo run --example in_memory`
 
 use gossip::{
-    Bulletin, DropReason, Event, HookError, Hooks, Identity, Node, NodeConfig, Seed, topic_id,
+    Acceptance, Bulletin, DropReason, Event, HookError, Hooks, Identity, Node, NodeConfig, Seed,
+    topic_id,
 };
 
 /// Bob's hook: no spam, and a count of what passed.
@@ -21,10 +22,12 @@ impl Hooks for NoSpam {
         bulletin: &Bulletin,
         _from: Option<&gossip::Address>,
         _now: u64,
-    ) -> Result<bool, HookError> {
-        let spam = bulletin.content.windows(4).any(|w| w == b"spam");
-        self.passed += usize::from(!spam);
-        Ok(!spam)
+    ) -> Result<Acceptance, HookError> {
+        if bulletin.content.windows(4).any(|w| w == b"spam") {
+            return Ok(Acceptance::Reject("spam"));
+        }
+        self.passed += 1;
+        Ok(Acceptance::Accept)
     }
 }
 
@@ -79,7 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     println!("dropped: {reason}");
                     assert!(matches!(
                         reason,
-                        DropReason::Refused | DropReason::Duplicate
+                        DropReason::Refused("spam") | DropReason::Duplicate
                     ));
                 }
                 _ => {}

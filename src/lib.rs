@@ -85,8 +85,8 @@ pub use ids::{Id, beacon_topic, content_id, inbox_topic, topic_id};
 pub use keys::{Address, Seed};
 pub use message::Message;
 pub use node::{
-    Counters, DefaultHooks, DropReason, Event, HookError, Hooks, Node, NodeConfig, NodeError,
-    Outbound, Verified, prepare_message,
+    Acceptance, Counters, DefaultHooks, DropReason, Event, HookError, Hooks, Node, NodeConfig,
+    NodeError, Outbound, Verified, prepare_message,
 };
 pub use operation::{Op, Payload};
 pub use pow::Unmineable;

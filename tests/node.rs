@@ -8,7 +8,8 @@ use gossip::ids::{Id, beacon_topic, topic_id};
 use gossip::keys::{Address, Seed};
 use gossip::message::Message;
 use gossip::node::{
-    Event, HookError, Hooks, Node, NodeConfig, Outbound, ROLE_ANSWERER, SyncState, prepare_message,
+    Acceptance, Event, HookError, Hooks, Node, NodeConfig, Outbound, ROLE_ANSWERER, SyncState,
+    prepare_message,
 };
 use gossip::operation::{Op, PackedContent, Payload};
 use gossip::pow::{self, Mined, Progress};
@@ -1379,8 +1380,16 @@ fn a_peer_without_reconciliation_answers_the_advertisement_with_a_full_list() {
 /// then goes silent.
 struct SilentAfterAccept;
 impl Hooks for SilentAfterAccept {
-    fn accept_message(&mut self, _: &Message, p: &Payload, _: u64) -> Result<bool, HookError> {
-        Ok(p.op() != Op::Reconcile)
+    fn accept_message(
+        &mut self,
+        _: &Message,
+        p: &Payload,
+        _: u64,
+    ) -> Result<Acceptance, HookError> {
+        Ok(match p.op() {
+            Op::Reconcile => Acceptance::Ignore,
+            _ => Acceptance::Accept,
+        })
     }
 }
 

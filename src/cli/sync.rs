@@ -30,7 +30,7 @@ use gossip::bulletin::Bulletin;
 use gossip::ids::{Id, topic_id};
 use gossip::keys::Address;
 use gossip::message::Message;
-use gossip::node::{Action, Event, HookError, Hooks, Node, NodeConfig};
+use gossip::node::{Acceptance, Action, Event, HookError, Hooks, Node, NodeConfig};
 use gossip::operation::{Op, Payload};
 use gossip::store::{SqliteStore, StoreError};
 use serde_json::json;
@@ -83,19 +83,19 @@ impl Hooks for Watch {
         message: &Message,
         payload: &Payload,
         _now: u64,
-    ) -> Result<bool, HookError> {
+    ) -> Result<Acceptance, HookError> {
         if message.src == self.peer
             && let Payload::Sync(Op::RespondSyncHeaders, topic, _) = payload
         {
             self.pages.insert(*topic, Instant::now());
         }
-        Ok(true)
+        Ok(Acceptance::Accept)
     }
 
     /// Fetches only down and answers the peer's questions only up, and
     /// only about the topics asked for.
-    fn before_action(&mut self, action: &Action, _now: u64) -> Result<bool, HookError> {
-        Ok(match action {
+    fn before_action(&mut self, action: &Action, _now: u64) -> Result<Acceptance, HookError> {
+        let wanted = match action {
             Action::RequestContent { peer, topic, ids } => {
                 let ours = *peer == self.peer && self.topics.contains(topic);
                 if ours {
@@ -106,6 +106,12 @@ impl Hooks for Watch {
             Action::RespondSyncHeaders { topic, .. } => self.up && self.topics.contains(topic),
             Action::RespondContent { .. } => self.up,
             _ => true,
+        };
+        // Not the peer's fault: this side's own choice of direction.
+        Ok(if wanted {
+            Acceptance::Accept
+        } else {
+            Acceptance::Ignore
         })
     }
 
@@ -114,14 +120,14 @@ impl Hooks for Watch {
         bulletin: &Bulletin,
         from: Option<&Address>,
         _now: u64,
-    ) -> Result<bool, HookError> {
+    ) -> Result<Acceptance, HookError> {
         if from == Some(&self.peer) && self.topics.contains(&bulletin.topic) {
             self.arrived
                 .entry(bulletin.topic)
                 .or_default()
                 .insert(bulletin.content_id);
         }
-        Ok(true)
+        Ok(Acceptance::Accept)
     }
 }
 

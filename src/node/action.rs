@@ -87,4 +87,20 @@ impl Action {
             Action::ChangedDeliveryCode { .. } => "changed_delivery_code",
         }
     }
+
+    /// The peer whose message asked for it, if one did (not this node's own
+    /// requests and notices).
+    pub fn origin(&self) -> Option<Address> {
+        match self {
+            Action::StoreAndForward { from, .. } | Action::DeliverWithoutForward { from, .. } => {
+                *from
+            }
+            Action::RespondSyncHeaders { peer, .. }
+            | Action::RespondContent { peer, .. }
+            | Action::ChangedDeliveryCode { peer, .. } => Some(*peer),
+            Action::RequestSyncHeaders { .. }
+            | Action::RequestContent { .. }
+            | Action::NotifyChangedDeliveryCode { .. } => None,
+        }
+    }
 }

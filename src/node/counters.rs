@@ -95,7 +95,9 @@ impl Counters {
             DropReason::Unsolicited => self.unsolicited += 1,
             DropReason::Unsupported => self.unsupported += 1,
             DropReason::OverCap => self.over_cap += 1,
-            DropReason::Refused => *self.drops.entry(reason.name()).or_default() += 1,
+            DropReason::Refused(_) | DropReason::Ignored => {
+                *self.drops.entry(reason.name()).or_default() += 1
+            }
         }
     }
 

@@ -22,8 +22,8 @@ use super::seen::SeenSet;
 use super::sync::{Held, Reconcile, SyncAlgorithm, SyncOut, SyncStatus};
 use super::timers::Timers;
 use super::{
-    Action, Connection, Counters, DefaultHooks, DropReason, Event, Hooks, NodeConfig, NodeError,
-    Outbound, Verified,
+    Acceptance, Action, Connection, Counters, DefaultHooks, DropReason, Event, HookError, Hooks,
+    NodeConfig, NodeError, Outbound, Verified,
 };
 use crate::bulletin::Bulletin;
 use crate::crypto::Identity;
@@ -541,6 +541,27 @@ impl<H: Hooks> Node<H> {
         self.events.push_back(Event::Dropped { from, reason });
     }
 
+    /// A hook's verdict on what came from `from`: true to go on; else the
+    /// drop is counted and said ([`DropReason::Ignored`] or
+    /// [`DropReason::Refused`]).
+    pub(super) fn accepted(
+        &mut self,
+        verdict: Result<Acceptance, HookError>,
+        from: Option<Address>,
+    ) -> Result<bool, NodeError> {
+        match verdict.map_err(NodeError::Hook)? {
+            Acceptance::Accept => Ok(true),
+            Acceptance::Ignore => {
+                self.dropped(from, DropReason::Ignored);
+                Ok(false)
+            }
+            Acceptance::Reject(why) => {
+                self.dropped(from, DropReason::Refused(why));
+                Ok(false)
+            }
+        }
+    }
+
     // ---- State ----
 
     /// This node's address.
@@ -742,11 +763,8 @@ impl<H: Hooks> Node<H> {
 
     /// Carries out an action, unless the hooks skip it.
     pub(super) fn carry_out(&mut self, action: Action, now: u64) -> Result<(), NodeError> {
-        if !self
-            .hooks
-            .before_action(&action, now)
-            .map_err(NodeError::Hook)?
-        {
+        let verdict = self.hooks.before_action(&action, now);
+        if !self.accepted(verdict, action.origin())? {
             return Ok(());
         }
         match action {
@@ -992,8 +1010,11 @@ mod tests {
     fn a_hook_skips_one_action() {
         struct NoSync;
         impl Hooks for NoSync {
-            fn before_action(&mut self, action: &Action, _: u64) -> Result<bool, HookError> {
-                Ok(!matches!(action, Action::RequestSyncHeaders { .. }))
+            fn before_action(&mut self, action: &Action, _: u64) -> Result<Acceptance, HookError> {
+                Ok(match action {
+                    Action::RequestSyncHeaders { .. } => Acceptance::Ignore,
+                    _ => Acceptance::Accept,
+                })
             }
         }
         let mut n = node().with_hooks(NoSync);
@@ -1007,7 +1028,7 @@ mod tests {
     fn a_failing_hook_is_a_hook_error_and_its_state_is_the_callers() {
         struct Fails(u32);
         impl Hooks for Fails {
-            fn before_action(&mut self, _: &Action, _: u64) -> Result<bool, HookError> {
+            fn before_action(&mut self, _: &Action, _: u64) -> Result<Acceptance, HookError> {
                 self.0 += 1;
                 Err("the application said no".into())
             }

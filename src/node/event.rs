@@ -83,8 +83,11 @@ pub enum DropReason {
     /// A bound was reached: the inbound queue, a stranger's answer budget,
     /// the strangers' delivery codes recorded.
     OverCap,
-    /// A [`super::Hooks`] method refused it.
-    Refused,
+    /// A [`super::Hooks`] method rejected it, for this reason
+    /// ([`super::Acceptance::Reject`]).
+    Refused(&'static str),
+    /// A [`super::Hooks`] method ignored it ([`super::Acceptance::Ignore`]).
+    Ignored,
 }
 
 impl DropReason {
@@ -97,7 +100,8 @@ impl DropReason {
             Self::Unsolicited => "unsolicited",
             Self::Unsupported => "unsupported",
             Self::OverCap => "over_cap",
-            Self::Refused => "refused",
+            Self::Refused(_) => "refused",
+            Self::Ignored => "ignored",
         }
     }
 }
@@ -106,6 +110,7 @@ impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Invalid(r) => write!(f, "invalid: {r}"),
+            Self::Refused(why) => write!(f, "refused: {why}"),
             other => f.write_str(other.name()),
         }
     }

@@ -58,12 +58,8 @@ impl<H: Hooks> Node<H> {
             from,
             forward,
         } = nb;
-        if !self
-            .hooks
-            .accept_bulletin(&bulletin, from.as_ref(), now)
-            .map_err(NodeError::Hook)?
-        {
-            self.dropped(from, DropReason::Refused);
+        let verdict = self.hooks.accept_bulletin(&bulletin, from.as_ref(), now);
+        if !self.accepted(verdict, from)? {
             return Ok(());
         }
         let follow = self.follows(&bulletin.topic);

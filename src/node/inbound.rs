@@ -100,12 +100,8 @@ impl<H: Hooks> Node<H> {
             self.dropped(from, DropReason::Duplicate);
             return Ok(());
         }
-        if !self
-            .hooks
-            .accept_message(&message, &payload, now)
-            .map_err(NodeError::Hook)?
-        {
-            self.dropped(from, DropReason::Refused);
+        let verdict = self.hooks.accept_message(&message, &payload, now);
+        if !self.accepted(verdict, from)? {
             return Ok(());
         }
         let src = message.src;

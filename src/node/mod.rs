@@ -59,7 +59,7 @@ pub use dissemination::{
 pub use engine::Node;
 pub use error::NodeError;
 pub use event::{DropReason, Event, Outbound};
-pub use hooks::{DefaultHooks, HookError, Hooks};
+pub use hooks::{Acceptance, DefaultHooks, HookError, Hooks};
 pub use inbound::Verified;
 pub use notice::{NOTICE_LEN, NOTICE_PREFIX, Notice};
 pub use prepare::prepare_message;

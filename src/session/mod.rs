@@ -434,7 +434,7 @@ impl Session {
     }
 
     /// The node's other events: a connection whose peer's messages keep
-    /// failing verification is closed past
+    /// failing verification (or being rejected by a hook) is closed past
     /// [`SessionConfig::max_invalid`]; a bulletin deferred for a peer
     /// without send credit is owed to it. False when a deferred bulletin
     /// could not be kept (past the bounds on what is owed: it is unsent).
@@ -442,7 +442,7 @@ impl Session {
         match event {
             Event::Dropped {
                 from: Some(peer),
-                reason: DropReason::Invalid(_) | DropReason::Malformed,
+                reason: DropReason::Invalid(_) | DropReason::Malformed | DropReason::Refused(_),
             } => {
                 if let Some(&conn) = self.routes.get(peer) {
                     self.count_invalid(conn);

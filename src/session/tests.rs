@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::crypto::{Cipher, Identity, PeerKey};
 use crate::keys::Seed;
-use crate::node::{NodeConfig, prepare_message};
+use crate::node::{Acceptance, NodeConfig, prepare_message};
 use crate::operation::{Op, Payload};
 
 const UNIX: u64 = 1_764_000_000;
@@ -439,4 +439,68 @@ fn a_first_message_is_verified_once_and_not_again_by_the_engine() {
     n.run_until_idle(UNIX + 400).unwrap();
     assert_eq!(n.counters().accepted, 1);
     assert_eq!(n.counters().drops_of("too_old"), 0);
+}
+
+/// A hook that answers every sync request with one verdict.
+struct Verdict(Acceptance);
+impl crate::node::Hooks for Verdict {
+    fn accept_message(
+        &mut self,
+        _: &Message,
+        _: &Payload,
+        _: u64,
+    ) -> Result<Acceptance, crate::node::HookError> {
+        Ok(self.0)
+    }
+}
+
+/// A hook's rejection is held against the connection, as a message that
+/// fails verification is; an ignored message is not the sender's fault.
+#[test]
+fn a_hook_rejection_counts_against_the_connection_and_an_ignore_does_not() {
+    for (verdict, closed) in [
+        (Acceptance::Reject("not wanted"), true),
+        (Acceptance::Ignore, false),
+    ] {
+        let (mut n, mut s, now) = (
+            node().with_hooks(Verdict(verdict)),
+            Session::new(SessionConfig::default()),
+            Instant::now(),
+        );
+        s.opened(ConnId(1), accepted(), &mut n, now, UNIX).unwrap();
+        for _ in 0..DEFAULT_MAX_INVALID {
+            s.receive(
+                ConnId(1),
+                message(&ident(3), n.address()),
+                &mut n,
+                now,
+                UNIX,
+            )
+            .unwrap();
+        }
+        n.run_until_idle(UNIX).unwrap();
+        let events: Vec<Event> = n.drain_events().collect();
+        let reason = match verdict {
+            Acceptance::Reject(why) => DropReason::Refused(why),
+            _ => DropReason::Ignored,
+        };
+        let dropped = events
+            .iter()
+            .filter(|e| matches!(e, Event::Dropped { reason: r, .. } if *r == reason))
+            .count();
+        assert_eq!(dropped as u32, DEFAULT_MAX_INVALID, "{verdict:?}");
+        assert_eq!(
+            n.counters().drops_of(reason.name()),
+            u64::from(DEFAULT_MAX_INVALID)
+        );
+        events.iter().for_each(|e| {
+            s.note(e);
+        });
+        let expect = if closed {
+            vec![(ConnId(1), CloseReason::Invalid)]
+        } else {
+            vec![]
+        };
+        assert_eq!(closes(&mut s), expect, "{verdict:?}");
+    }
 }
