@@ -82,6 +82,7 @@ mod endpoint;
 mod error;
 mod handle;
 mod listen;
+mod metrics;
 mod transport;
 
 use std::time::Duration;
@@ -95,6 +96,7 @@ pub use handle::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAME, DEFAULT_SEND_QUEUE, DEFAULT_SEND_TOTAL,
     DEFAULT_SHUTDOWN_DEADLINE, DEFAULT_SUBSCRIPTION_CAPACITY, Gossip, Subscription,
 };
+pub use metrics::{NetCounters, prometheus, status_line};
 #[cfg(unix)]
 pub use transport::Unix;
 pub use transport::{Tcp, Transport};

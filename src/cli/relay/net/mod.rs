@@ -20,7 +20,9 @@ use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 use tokio_util::bytes::Bytes;
 
-pub use stats::{NetCounters, PeerStats, prometheus, status_line, write_metrics};
+pub use gossip::net::{NetCounters, prometheus, status_line};
+pub use gossip::session::PeerStats;
+pub use stats::write_metrics;
 
 use super::in_flight::IN_FLIGHT;
 use crate::cli::io::Failure;
@@ -144,6 +146,8 @@ pub struct Network {
     /// accept() failures not yet logged, and when one last was.
     accept_failures: (u64, Option<Instant>),
     pub counters: NetCounters,
+    /// A listener or a dialer runs.
+    active: bool,
     quiet: bool,
 }
 
@@ -201,7 +205,7 @@ impl Network {
         network.session = session;
         network.runtime = runtime;
         network.endpoint = Some(endpoint);
-        network.counters.active = true;
+        network.active = true;
         network.quiet = settings.quiet;
         Ok(network)
     }
@@ -221,6 +225,7 @@ impl Network {
             read_ended: Vec::new(),
             accept_failures: (0, None),
             counters: NetCounters::default(),
+            active: false,
             quiet: true,
         })
     }
@@ -489,7 +494,7 @@ impl Network {
 
     /// Whether any listener or dialer runs.
     pub fn is_active(&self) -> bool {
-        self.counters.active
+        self.active
     }
 
     /// Counters for each peer dialed or connected.
