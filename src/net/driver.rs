@@ -1,9 +1,9 @@
-//! The engine's task: it owns the [`Node`] and its [`Session`] (which
-//! connection is which peer, routes, per-connection bounds), takes the
-//! handle's commands and the connections' frames, runs the node, carries
-//! out the node's events through the session (send on a link, deliver to
-//! subscribers) and the session's (write, close), and wakes for both
-//! timers. At shutdown it closes every send queue, gives the connections
+//! The engine's task: it owns the [`Node`] and its [`Network`] (the
+//! session over the endpoint: which connection is which peer, routes,
+//! per-connection bounds), takes the handle's commands and the
+//! connections' frames, runs the node, carries out the node's events
+//! through the network (send on a link) or itself (deliver to
+//! subscribers), and wakes for both timers. At shutdown it closes every send queue, gives the connections
 //! until the deadline to write them out, then drops them.
 
 use std::collections::HashMap;
@@ -11,15 +11,14 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tokio_util::bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::{ConnEvent, Endpoint, Frame, NetError};
+use super::network::Network;
+use super::{ConnEvent, Frame, NetError};
 use crate::bulletin::Bulletin;
 use crate::ids::{Id, Key};
 use crate::keys::Address;
 use crate::node::{Event, Node, NodeError};
-use crate::session::{ConnId, Session, SessionEvent};
 use crate::unix_now;
 
 /// Messages taken off the endpoint before the node runs: verified
@@ -49,11 +48,7 @@ pub(crate) enum Command {
 
 pub(crate) struct Driver {
     pub node: Node,
-    pub session: Session,
-    pub endpoint: Endpoint,
-    /// Connections whose peers sent their last message, to finish once the
-    /// node has run.
-    pub read_ended: Vec<ConnId>,
+    pub network: Network,
     /// Each followed topic's subscribers.
     pub subscribers: HashMap<Id, Vec<mpsc::Sender<Bulletin>>>,
     pub commands: mpsc::Receiver<Command>,
@@ -67,7 +62,7 @@ impl Driver {
     /// node fails), then shuts the endpoint down.
     pub async fn run(mut self) -> Result<(), NetError> {
         let served = self.serve().await;
-        self.endpoint.shutdown(self.deadline).await;
+        self.network.shutdown(self.deadline).await;
         served
     }
 
@@ -84,10 +79,10 @@ impl Driver {
                     Some(command) => self.command(command)?,
                     None => return Ok(()),
                 },
-                event = self.endpoint.next() => {
+                event = self.network.next() => {
                     self.conn_event(event, &mut frames)?;
                     while frames.len() < BATCH {
-                        let Some(event) = self.endpoint.try_next() else { break };
+                        let Some(event) = self.network.try_next() else { break };
                         self.conn_event(event, &mut frames)?;
                     }
                 }
@@ -96,17 +91,23 @@ impl Driver {
                     if self.node.poll_timeout().is_some_and(|t| t <= now) {
                         self.node.handle_timeout(now).map_err(NodeError::from)?;
                     }
-                    self.session.handle_timeout(Instant::now().into_std());
+                    self.network.handle_timeout(Instant::now().into_std());
                 }
             }
             self.run_node()?;
             frames.clear();
             // What their last messages called for is queued: those
             // connections finish.
-            for conn in self.read_ended.drain(..) {
-                self.endpoint.finish(conn);
-            }
+            self.network.finish_ended();
+            // A handle has no operator to tell.
+            while self.network.poll_notice().is_some() {}
         }
+    }
+
+    fn conn_event(&mut self, event: ConnEvent, frames: &mut Vec<Frame>) -> Result<(), NetError> {
+        let now = Instant::now().into_std();
+        let node = &mut self.node;
+        Ok(self.network.handle(event, node, now, unix_now(), frames)?)
     }
 
     /// The soonest of the node's timers (purges, scheduled rotation, sync
@@ -118,7 +119,7 @@ impl Driver {
             let secs = at.saturating_sub(unix_now());
             wake = wake.min(now + Duration::from_secs(secs).max(MIN_WAKE));
         }
-        if let Some(at) = self.session.poll_timeout() {
+        if let Some(at) = self.network.poll_timeout() {
             wake = wake.min(Instant::from_std(at).max(now + MIN_WAKE));
         }
         wake
@@ -148,14 +149,14 @@ impl Driver {
                     self.node.subscribe(topic);
                     self.set_sync_topics();
                     // What the peers already hold on it comes by sync.
-                    for peer in self.connected() {
+                    for peer in self.network.connected() {
                         self.node.request_sync(peer, topic);
                     }
                 }
                 let _ = reply.send(rx);
             }
             Command::Peers { reply } => {
-                let _ = reply.send(self.connected());
+                let _ = reply.send(self.network.connected());
             }
         }
         Ok(())
@@ -169,50 +170,15 @@ impl Driver {
         self.node.set_sync_topics(topics);
     }
 
-    /// The peers with a connection up.
-    fn connected(&self) -> Vec<Address> {
-        let peers = self.session.peers().iter();
-        peers
-            .filter(|(_, s)| s.connected > 0)
-            .map(|(p, _)| *p)
-            .collect()
-    }
-
-    fn conn_event(&mut self, event: ConnEvent, frames: &mut Vec<Frame>) -> Result<(), NetError> {
-        let (now, unix) = (Instant::now().into_std(), unix_now());
-        match event {
-            ConnEvent::Opened { conn, opening, .. } => {
-                self.session
-                    .opened(conn, opening, &mut self.node, now, unix)?;
-            }
-            ConnEvent::Message { conn, frame } => {
-                self.session
-                    .receive_bytes(conn, &frame, &mut self.node, now, unix)?;
-                frames.push(frame);
-            }
-            ConnEvent::Written { conn, bytes } => self.session.drained(conn, bytes),
-            ConnEvent::ReadEnded { conn } => self.read_ended.push(conn),
-            ConnEvent::Closed {
-                conn, unwritten, ..
-            } => {
-                self.session.unsent(conn, unwritten);
-                self.session.closed(conn, &mut self.node);
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
     /// Runs the node to idle within the links' send credit, carries out
-    /// its events through the session, forwards again what full links
-    /// were owed once they have room, then carries out the session's
-    /// events (frames to write, connections to close).
+    /// its events through the network, and forwards again what full links
+    /// were owed once they have room.
     fn run_node(&mut self) -> Result<(), NetError> {
         let unix = unix_now();
         loop {
-            self.session.grant(&mut self.node);
+            self.network.grant(&mut self.node);
             self.node.run_until_idle_parallel(unix)?;
-            self.session.end_batch();
+            self.network.end_batch();
             let events: Vec<Event> = self.node.drain_events().collect();
             let mut delivered: Vec<Key> = Vec::new();
             for event in events {
@@ -220,14 +186,14 @@ impl Driver {
                     // A peer the session has no way to (a dialed peer not
                     // connected now catches up by sync) gets nothing.
                     Event::Send(out) => {
-                        self.session.send(&out, &self.node);
+                        self.network.send(&out, &self.node);
                     }
                     Event::Deliver(bulletin) => {
                         delivered.push(bulletin.key());
                         self.deliver(bulletin);
                     }
                     other => {
-                        self.session.note(&other);
+                        self.network.note(&other);
                     }
                 }
             }
@@ -236,22 +202,8 @@ impl Driver {
                     .confirm_delivered(&delivered)
                     .map_err(NodeError::from)?;
             }
-            if !self.session.owes() || !self.session.repair(&mut self.node, unix)?.queued {
+            if !self.network.owes() || !self.network.repair(&mut self.node, unix)?.queued {
                 break;
-            }
-        }
-        for event in self.session.drain_events().collect::<Vec<_>>() {
-            match event {
-                SessionEvent::Send { conn, frame } => {
-                    // The session framed it; the codec frames again.
-                    let n = frame.len();
-                    if !self.endpoint.send(conn, Bytes::from(frame).slice(4..)) {
-                        self.session.drained(conn, n);
-                        self.session.unsent(conn, 1);
-                    }
-                }
-                SessionEvent::Close { conn, .. } => self.endpoint.close(conn),
-                _ => {}
             }
         }
         Ok(())

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::driver::{Command, Driver};
+use super::network::Network;
 use super::{Endpoint, Limits, NetAddr, NetError};
 use crate::bulletin::Bulletin;
 use crate::crypto::Identity;
@@ -184,9 +185,7 @@ impl Builder {
         let stop = CancellationToken::new();
         let mut driver = Driver {
             node,
-            session,
-            endpoint,
-            read_ended: Vec::new(),
+            network: Network::new(endpoint, session),
             subscribers: HashMap::new(),
             commands,
             stop: stop.clone(),

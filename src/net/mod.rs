@@ -83,6 +83,7 @@ mod error;
 mod handle;
 mod listen;
 mod metrics;
+mod network;
 mod transport;
 
 use std::time::Duration;
@@ -97,6 +98,7 @@ pub use handle::{
     DEFAULT_SHUTDOWN_DEADLINE, DEFAULT_SUBSCRIPTION_CAPACITY, Gossip, Subscription,
 };
 pub use metrics::{NetCounters, prometheus, status_line};
+pub use network::{Disconnect, Network, Notice};
 #[cfg(unix)]
 pub use transport::Unix;
 pub use transport::{Tcp, Transport};

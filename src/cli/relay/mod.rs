@@ -379,7 +379,7 @@ impl Relay {
             n => eprintln!("gossip: relay: {counters} deliveries_pending={n}"),
         }
         if self.outputs.net.is_active() {
-            eprintln!("gossip: relay: network: {}", self.outputs.net.counters);
+            eprintln!("gossip: relay: network: {}", self.outputs.net.counters());
         }
         result.and_then(|()| broken.map_or(Ok(ExitCode::SUCCESS), Err))
     }
@@ -427,7 +427,7 @@ impl Relay {
                 let net = &self.outputs.net;
                 eprintln!(
                     "{}",
-                    net::status_line(t, &counters, &net.counters, net.peers())
+                    net::status_line(t, &counters, net.counters(), net.peers())
                 );
             }
             if self.outputs.delivery_is_full() {
@@ -486,7 +486,7 @@ impl Relay {
     fn report(&self, counters: &Counters, last: bool) {
         let Some(path) = &self.metrics else { return };
         let net = &self.outputs.net;
-        let mut text = net::prometheus(counters, &net.counters, net.peers());
+        let mut text = net::prometheus(counters, net.counters(), net.peers());
         text.push_str(&format!(
             "# TYPE gossip_relay_deliveries_pending gauge\ngossip_relay_deliveries_pending {}\n",
             self.outputs.tally.deferred

@@ -12,13 +12,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use gossip::codec::{Object, ReadError};
-use gossip::net::{ConnEvent, Ended, Endpoint, Frame, Limits, NetAddr};
+use gossip::net::{ConnEvent, Disconnect, Endpoint, Frame, Limits, NetAddr, Notice};
 use gossip::node::{Event, Outbound};
-use gossip::session::{self, CloseReason, ConnId, Session, SessionEvent};
+use gossip::session::{self, Session};
 use gossip::{Address, Node};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
-use tokio_util::bytes::Bytes;
 
 pub use gossip::net::{NetCounters, prometheus, status_line};
 pub use gossip::session::PeerStats;
@@ -41,41 +40,6 @@ pub enum Input {
     StdinEnd,
     /// Something happened on a connection.
     Net(ConnEvent),
-}
-
-/// Why a connection ended, as the relay counts and logs it.
-#[derive(Debug)]
-pub enum Why {
-    /// The other side closed it (or this side, for a reason of its own).
-    Eof,
-    /// It sent something that is not a message: junk, or broken framing.
-    Junk(String),
-    /// No whole message came within the idle timeout of the last one.
-    Idle,
-    /// Accepted, and no valid message came within the bind timeout.
-    Unbound,
-    /// Accepted and unbound, closed to make room for a newer connection.
-    Evicted,
-    /// Too many invalid messages came on it.
-    Invalid,
-    /// The socket failed.
-    Error(String),
-}
-
-impl Why {
-    /// Why, from the session's reason when it closed the connection, else
-    /// from the connection's own end.
-    pub fn of(closed: Option<CloseReason>, ended: Ended) -> Self {
-        match (closed, ended) {
-            (Some(CloseReason::Unbound), _) => Self::Unbound,
-            (Some(CloseReason::Evicted), _) => Self::Evicted,
-            (Some(CloseReason::Invalid), _) => Self::Invalid,
-            (Some(CloseReason::Idle), _) => Self::Idle,
-            (_, Ended::Junk(e)) => Self::Junk(e),
-            (_, Ended::Error(e)) => Self::Error(e),
-            _ => Self::Eof,
-        }
-    }
 }
 
 /// How often a repeated network fault is logged (with its count since).
@@ -130,24 +94,20 @@ pub struct Settings {
     pub quiet: bool,
 }
 
-/// The network side of the relay, owned by its loop: the session (which
-/// connection is which peer, routes, bounds), the endpoint it drives, and
-/// the counters.
+/// The network side of the relay, owned by its loop: the library's
+/// [`gossip::net::Network`] (the session over the endpoint) when it
+/// listens or dials, the runtime its tasks run on, and what the relay
+/// logs of it.
 pub struct Network {
-    session: Session,
     /// Where the endpoint's tasks run (and the loop waits for input).
     runtime: Runtime,
-    endpoint: Option<Endpoint>,
-    /// Each open connection's remote end, for logs.
-    remotes: BTreeMap<ConnId, String>,
-    /// Connections whose peers sent their last message: finished once
-    /// what those messages called for is queued.
-    read_ended: Vec<ConnId>,
+    net: Option<gossip::net::Network>,
     /// accept() failures not yet logged, and when one last was.
     accept_failures: (u64, Option<Instant>),
-    pub counters: NetCounters,
-    /// A listener or a dialer runs.
+    /// A listener or a dialer runs (or ran, once finished).
     active: bool,
+    /// The counters and the peers' when the network finished.
+    ended: (NetCounters, BTreeMap<Address, PeerStats>),
     quiet: bool,
 }
 
@@ -201,13 +161,14 @@ impl Network {
         let mut session = Session::new(session_config);
         settings.connect.iter().for_each(|t| session.expect(t.peer));
         settings.trusted.iter().for_each(|p| session.trust(*p));
-        let mut network = Self::none()?;
-        network.session = session;
-        network.runtime = runtime;
-        network.endpoint = Some(endpoint);
-        network.active = true;
-        network.quiet = settings.quiet;
-        Ok(network)
+        Ok(Self {
+            runtime,
+            net: Some(gossip::net::Network::new(endpoint, session)),
+            accept_failures: (0, None),
+            active: true,
+            ended: Default::default(),
+            quiet: settings.quiet,
+        })
     }
 
     /// A network with no listener and no dialer (the plain stdin relay):
@@ -218,14 +179,11 @@ impl Network {
             .build()
             .map_err(|e| Failure::io("relay: cannot start", e))?;
         Ok(Self {
-            session: Session::new(session::SessionConfig::default()),
             runtime,
-            endpoint: None,
-            remotes: BTreeMap::new(),
-            read_ended: Vec::new(),
+            net: None,
             accept_failures: (0, None),
-            counters: NetCounters::default(),
             active: false,
+            ended: Default::default(),
             quiet: true,
         })
     }
@@ -239,21 +197,22 @@ impl Network {
         wait: Duration,
         max: usize,
     ) -> Option<Vec<Input>> {
+        self.log();
         let mut batch = Vec::new();
-        let endpoint = &mut self.endpoint;
+        let net = &mut self.net;
         // The last batch is handled and its messages queued.
-        if let Some(e) = endpoint.as_mut() {
-            self.read_ended.drain(..).for_each(|conn| e.finish(conn));
+        if let Some(n) = net.as_mut() {
+            n.finish_ended();
         }
         let first = self.runtime.block_on(async {
-            let net = async {
-                match endpoint.as_mut() {
-                    Some(e) => Input::Net(e.next().await),
+            let event = async {
+                match net.as_mut() {
+                    Some(n) => Input::Net(n.next().await),
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
-                input = net => Ok(Some(input)),
+                input = event => Ok(Some(input)),
                 input = stdin.recv() => match input {
                     Some(input) => Ok(Some(input)),
                     None => Err(()),
@@ -264,11 +223,9 @@ impl Network {
         // The caller keeps a sender: the channel closes only when it is
         // done with it.
         batch.extend(first.ok()?);
-        if let Some(endpoint) = endpoint {
+        if let Some(n) = net {
             while batch.len() < max {
-                let Some(event) = endpoint.try_next() else {
-                    break;
-                };
+                let Some(event) = n.try_next() else { break };
                 batch.push(Input::Net(event));
             }
         }
@@ -289,113 +246,75 @@ impl Network {
         now: u64,
         held: &mut Vec<Frame>,
     ) -> Result<(), Failure> {
-        let notice = |e| Failure::io("relay: delivery-code notice", e);
-        match event {
-            ConnEvent::Opened {
-                conn,
-                opening,
-                remote,
-            } => {
-                self.counters.opened += 1;
-                self.remotes.insert(conn, remote);
-                let opened = self
-                    .session
-                    .opened(conn, opening, node, Instant::now(), now);
-                self.pump();
-                opened.map_err(notice)?;
-            }
-            ConnEvent::Message { conn, frame } => {
-                let taken = self
-                    .session
-                    .receive_bytes(conn, &frame, node, Instant::now(), now);
-                held.push(frame);
-                self.pump();
-                taken.map_err(notice)?;
-            }
-            ConnEvent::Written { conn, bytes } => self.session.drained(conn, bytes),
-            ConnEvent::ReadEnded { conn } => self.read_ended.push(conn),
-            ConnEvent::Closed {
-                conn,
-                ended,
-                unwritten,
-            } => self.closed(conn, ended, unwritten, node),
-            ConnEvent::Refused { remote } => {
-                self.counters.refused += 1;
-                if !self.quiet {
-                    eprintln!("gossip: relay: {remote}: refused, too many connections");
-                }
-            }
-            ConnEvent::AcceptFailed { why } => {
-                self.counters.refused += 1;
-                self.accept_failures.0 += 1;
-                if self
-                    .accept_failures
-                    .1
-                    .is_none_or(|t| t.elapsed() >= LOG_EVERY)
-                {
-                    eprintln!(
-                        "gossip: relay: cannot accept connections: {why} ({} refused since the last report)",
-                        self.accept_failures.0
-                    );
-                    self.accept_failures = (0, Some(Instant::now()));
-                }
-            }
-            ConnEvent::DialFailed { peer, addr, why } => {
-                self.counters.dial_failures += 1;
-                if !self.quiet {
-                    eprintln!("gossip: relay: cannot reach {peer} at {addr}: {why}; retrying");
-                }
-            }
-            _ => {}
-        }
-        Ok(())
+        let Some(net) = &mut self.net else {
+            return Ok(());
+        };
+        net.handle(event, node, Instant::now(), now, held)
+            .map_err(|e| Failure::io("relay: delivery-code notice", e))
     }
 
-    /// Carries out the session's events on the sockets; returns how many
-    /// frames a connection did not take (it had ended).
-    fn pump(&mut self) -> u64 {
-        let mut failed = 0;
-        while let Some(event) = self.session.poll_event() {
-            match event {
-                SessionEvent::Send { conn, frame } => {
-                    let n = frame.len();
-                    // The session framed it; the endpoint frames again.
-                    let payload = Bytes::from(frame).slice(4..);
-                    if !self
-                        .endpoint
-                        .as_ref()
-                        .is_some_and(|e| e.send(conn, payload))
-                    {
-                        self.session.drained(conn, n);
-                        self.session.unsent(conn, 1);
-                        failed += 1;
+    /// Logs what the network has to say; a repeated accept() failure at
+    /// most every [`LOG_EVERY`], with its count since.
+    fn log(&mut self) {
+        let Some(net) = &mut self.net else { return };
+        let quiet = self.quiet;
+        while let Some(notice) = net.poll_notice() {
+            match notice {
+                Notice::Connected { remote, peer } if !quiet => {
+                    eprintln!("gossip: relay: {remote}: connected to {peer}");
+                }
+                Notice::Unsealable { remote, error } => {
+                    eprintln!("gossip: relay: {remote}: {error}; closing");
+                }
+                Notice::Closed { remote, why } => {
+                    if quiet && !matches!(why, Disconnect::Junk(_) | Disconnect::Invalid) {
+                        continue;
+                    }
+                    let what = match &why {
+                        Disconnect::Junk(e) => format!("closed: not a message stream ({e})"),
+                        Disconnect::Idle => {
+                            "closed: no whole message within the idle timeout".to_string()
+                        }
+                        Disconnect::Unbound => {
+                            "closed: no valid message within the bind timeout".to_string()
+                        }
+                        Disconnect::Evicted => {
+                            "closed: unbound, to make room for a newer connection".to_string()
+                        }
+                        Disconnect::Invalid => {
+                            format!("closed: {} invalid messages", net.config().max_invalid)
+                        }
+                        Disconnect::Error(e) => format!("closed: {e}"),
+                        _ => "closed".to_string(),
+                    };
+                    eprintln!("gossip: relay: {remote}: {what}");
+                }
+                Notice::Refused { remote } if !quiet => {
+                    eprintln!("gossip: relay: {remote}: refused, too many connections");
+                }
+                Notice::AcceptFailed { why } => {
+                    let failures = &mut self.accept_failures;
+                    failures.0 += 1;
+                    if failures.1.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                        eprintln!(
+                            "gossip: relay: cannot accept connections: {why} ({} refused since the last report)",
+                            failures.0
+                        );
+                        *failures = (0, Some(Instant::now()));
                     }
                 }
-                SessionEvent::Close { conn, reason } => {
-                    if let CloseReason::Unsealable(e) = &reason {
-                        eprintln!("gossip: relay: {}: {e}; closing", self.remote(conn));
-                    }
-                    if let Some(e) = &self.endpoint {
-                        e.close(conn);
-                    }
-                }
-                SessionEvent::PeerIdentified { conn, peer } if !self.quiet => {
-                    eprintln!("gossip: relay: {}: connected to {peer}", self.remote(conn));
+                Notice::DialFailed { peer, addr, why } if !quiet => {
+                    eprintln!("gossip: relay: cannot reach {peer} at {addr}: {why}; retrying");
                 }
                 _ => {}
             }
         }
-        failed
-    }
-
-    fn remote(&self, conn: ConnId) -> &str {
-        self.remotes.get(&conn).map_or("?", String::as_str)
     }
 
     /// A message from `src` came on stdin: answers to it go to stdout.
     pub fn heard_on_stdin(&mut self, src: Address) {
-        if self.is_active() {
-            self.session.heard_elsewhere(src);
+        if let Some(net) = &mut self.net {
+            net.heard_elsewhere(src);
         }
     }
 
@@ -404,16 +323,14 @@ impl Network {
     /// send credit is owed to it. False when a deferred bulletin could not be
     /// kept (it is then unsent).
     pub fn note(&mut self, event: &Event) -> bool {
-        let kept = self.session.note(event);
-        self.pump();
-        kept
+        self.net.as_mut().is_none_or(|n| n.note(event))
     }
 
     /// Before each run of the node: each neighbour's send credit, from the
     /// room in its queue and under `--send-total` ([`Session::grant`]).
     pub fn grant(&mut self, node: &mut Node) {
-        if self.is_active() {
-            self.session.grant(node);
+        if let Some(net) = &mut self.net {
+            net.grant(node);
         }
     }
 
@@ -421,8 +338,10 @@ impl Network {
     /// owed ([`Session::repair`]). Returns (whether anything was queued in
     /// the node, how many owed bulletins were dropped).
     pub fn repair(&mut self, node: &mut Node, now: u64) -> Result<(bool, u64), Failure> {
-        let done = self
-            .session
+        let Some(net) = &mut self.net else {
+            return Ok((false, 0));
+        };
+        let done = net
             .repair(node, now)
             .map_err(|e| Failure::io("relay: forwarding again", e))?;
         Ok((done.queued, done.lost))
@@ -430,44 +349,17 @@ impl Network {
 
     /// Ends the batch: replays are told from the node's own set again.
     pub fn end_batch(&mut self) {
-        self.session.end_batch();
+        if let Some(net) = &mut self.net {
+            net.end_batch();
+        }
     }
 
     /// The session's timers: closes the accepted connections that sent no
     /// valid message within the bind timeout, and those idle too long.
     pub fn sweep(&mut self) {
-        self.session.handle_timeout(Instant::now());
-        self.pump();
-    }
-
-    fn closed(&mut self, conn: ConnId, ended: Ended, unwritten: u64, node: &mut Node) {
-        let remote = self.remotes.remove(&conn).unwrap_or_default();
-        self.session.unsent(conn, unwritten);
-        let why = Why::of(self.session.closed(conn, node), ended);
-        match why {
-            Why::Junk(_) => self.counters.junk += 1,
-            Why::Idle => self.counters.idle += 1,
-            Why::Unbound => self.counters.unbound += 1,
-            Why::Evicted => self.counters.evicted += 1,
-            Why::Invalid => self.counters.invalid += 1,
-            Why::Eof | Why::Error(_) => {}
+        if let Some(net) = &mut self.net {
+            net.handle_timeout(Instant::now());
         }
-        if !self.quiet || matches!(why, Why::Junk(_) | Why::Invalid) {
-            let what = match &why {
-                Why::Eof => "closed".to_string(),
-                Why::Junk(e) => format!("closed: not a message stream ({e})"),
-                Why::Idle => "closed: no whole message within the idle timeout".to_string(),
-                Why::Unbound => "closed: no valid message within the bind timeout".to_string(),
-                Why::Evicted => "closed: unbound, to make room for a newer connection".to_string(),
-                Why::Invalid => format!(
-                    "closed: {} invalid messages",
-                    self.session.config().max_invalid
-                ),
-                Why::Error(e) => format!("closed: {e}"),
-            };
-            eprintln!("gossip: relay: {remote}: {what}");
-        }
-        self.pump();
     }
 
     /// Sends a message to `peer` if this network carries its messages.
@@ -475,11 +367,10 @@ impl Network {
     /// stdin, nor a `--peer`) is never written to stdout: a remote party
     /// cannot make the relay block on, or end with, its stdout.
     pub fn send(&mut self, item: &Outbound, node: &Node) -> Sent {
-        if !self.is_active() {
+        let Some(net) = &mut self.net else {
             return Sent::NotOurs;
-        }
-        match self.session.send(item, node) {
-            session::Sent::Queued if self.pump() > 0 => Sent::Dropped,
+        };
+        match net.send(item, node) {
             session::Sent::Queued => Sent::Queued,
             session::Sent::Deferred => Sent::Deferred,
             session::Sent::Elsewhere => Sent::NotOurs,
@@ -489,7 +380,7 @@ impl Network {
 
     /// Whether any peer is owed bulletins its full link missed.
     pub fn owes(&self) -> bool {
-        self.session.owes()
+        self.net.as_ref().is_some_and(gossip::net::Network::owes)
     }
 
     /// Whether any listener or dialer runs.
@@ -497,20 +388,25 @@ impl Network {
         self.active
     }
 
+    /// The connection counters.
+    pub fn counters(&self) -> &NetCounters {
+        self.net.as_ref().map_or(&self.ended.0, |n| n.counters())
+    }
+
     /// Counters for each peer dialed or connected.
     pub fn peers(&self) -> &BTreeMap<Address, PeerStats> {
-        self.session.peers()
+        self.net.as_ref().map_or(&self.ended.1, |n| n.peers())
     }
 
     /// Gives every connection until the shutdown deadline to write what it
     /// holds, then closes them all; returns the messages never written
-    /// whole.
+    /// whole (what full links were still owed among them).
     pub fn finish(&mut self) -> u64 {
-        // What full links were still owed is never sent.
-        let lost = self.session.abandon_owed();
-        let Some(endpoint) = self.endpoint.take() else {
-            return lost;
+        self.log();
+        let Some(net) = self.net.take() else {
+            return 0;
         };
-        lost + self.runtime.block_on(endpoint.shutdown(SHUTDOWN_DEADLINE))
+        self.ended = (*net.counters(), net.peers().clone());
+        self.runtime.block_on(net.shutdown(SHUTDOWN_DEADLINE))
     }
 }

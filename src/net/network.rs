@@ -1,0 +1,374 @@
+//! A [`Session`] over an [`Endpoint`], for a caller that runs the [`Node`]
+//! itself: it takes the endpoint's [`ConnEvent`]s into the session and the
+//! node, carries out the session's events on the sockets (frames written,
+//! connections closed), counts what happens to connections
+//! ([`NetCounters`]) and says what is worth telling an operator
+//! ([`Notice`]). The [`Gossip`](super::Gossip) handle runs on one; so
+//! does the `gossip relay` command, beside its stdin and stdout.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use tokio_util::bytes::Bytes;
+
+use super::{ConnEvent, Ended, Endpoint, Frame, NetAddr, NetCounters};
+use crate::error::KeyError;
+use crate::keys::Address;
+use crate::node::{Event, Hooks, Node, NodeError, Outbound};
+use crate::session::{
+    CloseReason, ConnId, PeerStats, Repaired, Sent, Session, SessionConfig, SessionEvent,
+};
+
+/// Notices kept for the caller; past it the oldest is forgotten.
+const NOTICES: usize = 1024;
+
+/// Why a connection ended, as an operator reads it: the session's reason
+/// when it closed the connection, else the connection's own end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Disconnect {
+    /// The other side closed it (or this side, for a reason of its own).
+    Eof,
+    /// It sent something that is not a message: junk, or broken framing.
+    Junk(String),
+    /// No whole message came within the idle timeout of the last one.
+    Idle,
+    /// Accepted, and no valid message came within the bind timeout.
+    Unbound,
+    /// Accepted and unbound, closed to make room for a newer connection.
+    Evicted,
+    /// Too many invalid messages came on it.
+    Invalid,
+    /// The socket failed.
+    Error(String),
+}
+
+impl Disconnect {
+    /// From the session's reason, when it closed the connection, and the
+    /// connection's own end.
+    pub fn of(closed: Option<CloseReason>, ended: Ended) -> Self {
+        match (closed, ended) {
+            (Some(CloseReason::Unbound), _) => Self::Unbound,
+            (Some(CloseReason::Evicted), _) => Self::Evicted,
+            (Some(CloseReason::Invalid), _) => Self::Invalid,
+            (Some(CloseReason::Idle), _) => Self::Idle,
+            (_, Ended::Junk(e)) => Self::Junk(e),
+            (_, Ended::Error(e)) => Self::Error(e),
+            _ => Self::Eof,
+        }
+    }
+}
+
+/// Something an operator may want to hear of (the caller logs it, or not).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Notice {
+    /// The connection from `remote` carries `peer`'s messages.
+    Connected {
+        /// The remote end.
+        remote: String,
+        /// The peer.
+        peer: Address,
+    },
+    /// The connection from `remote` ended.
+    Closed {
+        /// The remote end.
+        remote: String,
+        /// Why.
+        why: Disconnect,
+    },
+    /// The connection from `remote` is closed: the signer of its first
+    /// message cannot be a neighbour.
+    Unsealable {
+        /// The remote end.
+        remote: String,
+        /// Why no box can be sealed to it.
+        error: KeyError,
+    },
+    /// A listener closed a connection at once: too many are open.
+    Refused {
+        /// The remote end.
+        remote: String,
+    },
+    /// accept() failed; the listener tries again shortly.
+    AcceptFailed {
+        /// The socket's error.
+        why: String,
+    },
+    /// A dial failed; it is tried again after a backoff.
+    DialFailed {
+        /// The peer dialed.
+        peer: Address,
+        /// Where.
+        addr: NetAddr,
+        /// Why.
+        why: String,
+    },
+}
+
+/// An endpoint and the session over it. See the [module docs](self).
+#[derive(Debug)]
+pub struct Network {
+    session: Session,
+    endpoint: Endpoint,
+    /// Each open connection's remote end, for notices.
+    remotes: HashMap<ConnId, String>,
+    /// Connections whose peers sent their last message: finished once
+    /// what those messages called for is queued.
+    read_ended: Vec<ConnId>,
+    counters: NetCounters,
+    notices: VecDeque<Notice>,
+}
+
+impl Network {
+    /// `session` over `endpoint`.
+    pub fn new(endpoint: Endpoint, session: Session) -> Self {
+        Self {
+            session,
+            endpoint,
+            remotes: HashMap::new(),
+            read_ended: Vec::new(),
+            counters: NetCounters::default(),
+            notices: VecDeque::new(),
+        }
+    }
+
+    /// The endpoint's next event ([`Endpoint::next`]).
+    pub async fn next(&mut self) -> ConnEvent {
+        self.endpoint.next().await
+    }
+
+    /// The endpoint's next event if one is waiting.
+    pub fn try_next(&mut self) -> Option<ConnEvent> {
+        self.endpoint.try_next()
+    }
+
+    /// Takes an event of the endpoint into the session and the node. A
+    /// message's frame is pushed on `held`: keep it until the node has run
+    /// (its bytes stay charged to the input bound until then). An error
+    /// only from the node (a delivery-code notice its store could not
+    /// make).
+    pub fn handle<H: Hooks>(
+        &mut self,
+        event: ConnEvent,
+        node: &mut Node<H>,
+        now: Instant,
+        unix_now: u64,
+        held: &mut Vec<Frame>,
+    ) -> Result<(), NodeError> {
+        match event {
+            ConnEvent::Opened {
+                conn,
+                opening,
+                remote,
+            } => {
+                self.counters.opened += 1;
+                self.remotes.insert(conn, remote);
+                let opened = self.session.opened(conn, opening, node, now, unix_now);
+                self.pump();
+                opened?;
+            }
+            ConnEvent::Message { conn, frame } => {
+                let taken = self
+                    .session
+                    .receive_bytes(conn, &frame, node, now, unix_now);
+                held.push(frame);
+                self.pump();
+                taken?;
+            }
+            ConnEvent::Written { conn, bytes } => self.session.drained(conn, bytes),
+            ConnEvent::ReadEnded { conn } => self.read_ended.push(conn),
+            ConnEvent::Closed {
+                conn,
+                ended,
+                unwritten,
+            } => self.closed(conn, ended, unwritten, node),
+            ConnEvent::Refused { remote } => {
+                self.counters.refused += 1;
+                self.notice(Notice::Refused { remote });
+            }
+            ConnEvent::AcceptFailed { why } => {
+                self.counters.refused += 1;
+                self.notice(Notice::AcceptFailed { why });
+            }
+            ConnEvent::DialFailed { peer, addr, why } => {
+                self.counters.dial_failures += 1;
+                self.notice(Notice::DialFailed { peer, addr, why });
+            }
+        }
+        Ok(())
+    }
+
+    fn closed<H: Hooks>(&mut self, conn: ConnId, ended: Ended, unwritten: u64, node: &mut Node<H>) {
+        let remote = self.remotes.remove(&conn).unwrap_or_default();
+        self.session.unsent(conn, unwritten);
+        let why = Disconnect::of(self.session.closed(conn, node), ended);
+        let c = &mut self.counters;
+        match why {
+            Disconnect::Junk(_) => c.junk += 1,
+            Disconnect::Idle => c.idle += 1,
+            Disconnect::Unbound => c.unbound += 1,
+            Disconnect::Evicted => c.evicted += 1,
+            Disconnect::Invalid => c.invalid += 1,
+            Disconnect::Eof | Disconnect::Error(_) => {}
+        }
+        self.notice(Notice::Closed { remote, why });
+        self.pump();
+    }
+
+    /// Carries out the session's events on the sockets; returns how many
+    /// frames a connection did not take (it had ended).
+    fn pump(&mut self) -> u64 {
+        let mut failed = 0;
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                SessionEvent::Send { conn, frame } => {
+                    let n = frame.len();
+                    // The session framed it; the endpoint frames again.
+                    let payload = Bytes::from(frame).slice(4..);
+                    if !self.endpoint.send(conn, payload) {
+                        self.session.drained(conn, n);
+                        self.session.unsent(conn, 1);
+                        failed += 1;
+                    }
+                }
+                SessionEvent::Close { conn, reason } => {
+                    if let CloseReason::Unsealable(error) = reason {
+                        let remote = self.remote(conn);
+                        self.notice(Notice::Unsealable { remote, error });
+                    }
+                    self.endpoint.close(conn);
+                }
+                SessionEvent::PeerIdentified { conn, peer } => {
+                    let remote = self.remote(conn);
+                    self.notice(Notice::Connected { remote, peer });
+                }
+                _ => {}
+            }
+        }
+        failed
+    }
+
+    fn notice(&mut self, notice: Notice) {
+        if self.notices.len() >= NOTICES {
+            self.notices.pop_front();
+        }
+        self.notices.push_back(notice);
+    }
+
+    fn remote(&self, conn: ConnId) -> String {
+        self.remotes.get(&conn).map_or("?", String::as_str).into()
+    }
+
+    /// Queues a message the node made for a peer on the peer's
+    /// connection ([`Session::send`]). A frame the connection no longer
+    /// takes (it has just ended) is [`Sent::Dropped`].
+    pub fn send<H: Hooks>(&mut self, item: &Outbound, node: &Node<H>) -> Sent {
+        match self.session.send(item, node) {
+            Sent::Queued if self.pump() > 0 => Sent::Dropped,
+            sent => sent,
+        }
+    }
+
+    /// The node's other events ([`Session::note`]): false when a deferred
+    /// bulletin could not be kept (it is then unsent).
+    pub fn note(&mut self, event: &Event) -> bool {
+        let kept = self.session.note(event);
+        self.pump();
+        kept
+    }
+
+    /// Before each run of the node: each neighbour's send credit
+    /// ([`Session::grant`]).
+    pub fn grant<H: Hooks>(&mut self, node: &mut Node<H>) {
+        self.session.grant(node);
+    }
+
+    /// Forwards again what full links were owed ([`Session::repair`]).
+    pub fn repair<H: Hooks>(
+        &mut self,
+        node: &mut Node<H>,
+        unix_now: u64,
+    ) -> Result<Repaired, NodeError> {
+        self.session.repair(node, unix_now)
+    }
+
+    /// Ends a batch of received messages ([`Session::end_batch`]).
+    pub fn end_batch(&mut self) {
+        self.session.end_batch();
+    }
+
+    /// Finishes the connections whose peers sent their last message
+    /// ([`Endpoint::finish`]): call it once what their messages called for
+    /// is queued.
+    pub fn finish_ended(&mut self) {
+        for conn in self.read_ended.drain(..) {
+            self.endpoint.finish(conn);
+        }
+    }
+
+    /// When [`Network::handle_timeout`] next has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.session.poll_timeout()
+    }
+
+    /// The session's timers: closes the connections past the bind or the
+    /// idle timeout.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.session.handle_timeout(now);
+        self.pump();
+    }
+
+    /// A message from `src` came outside the network
+    /// ([`Session::heard_elsewhere`]).
+    pub fn heard_elsewhere(&mut self, src: Address) {
+        self.session.heard_elsewhere(src);
+    }
+
+    /// The next notice for the operator (the last 1,024 are kept).
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.pop_front()
+    }
+
+    /// Whether any peer is owed bulletins its full link missed.
+    pub fn owes(&self) -> bool {
+        self.session.owes()
+    }
+
+    /// What happened to connections so far.
+    pub fn counters(&self) -> &NetCounters {
+        &self.counters
+    }
+
+    /// Counters for each peer dialed or connected.
+    pub fn peers(&self) -> &std::collections::BTreeMap<Address, PeerStats> {
+        self.session.peers()
+    }
+
+    /// The peers with a connection up.
+    pub fn connected(&self) -> Vec<Address> {
+        let peers = self.session.peers().iter();
+        peers
+            .filter(|(_, s)| s.connected > 0)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// The session's bounds.
+    pub fn config(&self) -> &SessionConfig {
+        self.session.config()
+    }
+
+    /// The endpoint, to listen or dial on.
+    pub fn endpoint_mut(&mut self) -> &mut Endpoint {
+        &mut self.endpoint
+    }
+
+    /// Shuts down: what full links were still owed is given up, and the
+    /// endpoint writes what is queued until `deadline`
+    /// ([`Endpoint::shutdown`]). Returns the messages never sent.
+    pub async fn shutdown(mut self, deadline: Duration) -> u64 {
+        let lost = self.session.abandon_owed();
+        lost + self.endpoint.shutdown(deadline).await
+    }
+}
