@@ -9,7 +9,8 @@
 //! caller to send and deliver.
 //!
 //! The front door is re-exported here; the modules hold the rest (wire
-//! codecs in [`codec`], verification in [`verify`], stores in [`store`]).
+//! codecs in [`codec`], verification in [`verify`], stores in [`store`],
+//! an append-only file of delivered bulletins in [`delivery_log`]).
 //! The `sqlite` feature (on by default) adds `store::SqliteStore`; the
 //! `net` feature (on by default) adds `gossip::net`, a handle that runs a node
 //! over TCP or Unix sockets on tokio (a two-process chat is in its docs);
@@ -62,6 +63,7 @@
 pub mod bulletin;
 pub mod codec;
 pub mod crypto;
+pub mod delivery_log;
 pub mod error;
 pub mod ids;
 pub mod keys;
