@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 use tokio_util::bytes::Bytes;
 
@@ -217,6 +218,40 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Runs a connection over a byte stream the caller holds (a pipe,
+    /// stdin and stdout, a socketpair): the same framing both ways, input
+    /// charge and bounded writer as a socket's. Its [`ConnEvent::Opened`]
+    /// follows, with `remote` (for logs). Call it inside the runtime.
+    pub fn attach<R, W>(&self, reader: R, writer: W, opening: Opening, remote: String)
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        let w = self.wiring.clone();
+        let io = tokio::io::join(reader, writer);
+        let task = async move { conn::run(io, opening, remote, &w).await };
+        self.wiring.tracker.spawn(task);
+    }
+
+    /// A connection that only writes (an output file, a fifo, stdout): as
+    /// [`Endpoint::attach`], with nothing ever read. It ends once
+    /// [`Endpoint::finish`]ed and written out, or closed.
+    pub fn attach_writer<W>(&self, writer: W, opening: Opening, remote: String)
+    where
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        self.attach(Silent, writer, opening, remote);
+    }
+
+    /// A connection that only reads (stdin, an input fifo): as
+    /// [`Endpoint::attach`], with what is sent on it discarded.
+    pub fn attach_reader<R>(&self, reader: R, opening: Opening, remote: String)
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        self.attach(reader, tokio::io::sink(), opening, remote);
+    }
+
     /// The next event. Bytes written are reported first, so a session's
     /// queue bounds are freed before more comes in.
     pub async fn next(&mut self) -> ConnEvent {
@@ -350,6 +385,77 @@ impl Endpoint {
                         *unwritten += n;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The read half of a connection that only writes: nothing ever comes
+/// (neither bytes nor an end), so only its writer or the endpoint ends it.
+struct Silent;
+
+impl AsyncRead for Silent {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn endpoint() -> Endpoint {
+        Endpoint::new(Limits::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_attached_stream_carries_frames_both_ways() {
+        let mut e = endpoint();
+        let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+        let (rd, wr) = tokio::io::split(ours);
+        e.attach(rd, wr, Opening::Accepted { difficulty: 0 }, "pipe".into());
+        let ConnEvent::Opened { conn, remote, .. } = e.next().await else {
+            panic!("not opened")
+        };
+        assert_eq!(remote, "pipe");
+        theirs.write_all(&[0, 0, 0, 3, 7, 8, 9]).await.unwrap();
+        let ConnEvent::Message { conn: on, frame } = e.next().await else {
+            panic!("no message")
+        };
+        assert_eq!((on, &frame[..]), (conn, &[7, 8, 9][..]));
+        assert!(e.send(conn, Bytes::from_static(b"hi")));
+        let mut back = [0u8; 6];
+        theirs.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, [0, 0, 0, 2, b'h', b'i']);
+        assert!(matches!(
+            e.next().await,
+            ConnEvent::Written { bytes: 6, .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_writer_only_connection_writes_what_is_queued_then_closes() {
+        let mut e = endpoint();
+        let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+        e.attach_writer(ours, Opening::Accepted { difficulty: 0 }, "out".into());
+        let ConnEvent::Opened { conn, .. } = e.next().await else {
+            panic!("not opened")
+        };
+        assert!(e.send(conn, Bytes::from_static(b"x")));
+        e.finish(conn);
+        let mut all = Vec::new();
+        theirs.read_to_end(&mut all).await.unwrap();
+        assert_eq!(all, [0, 0, 0, 1, b'x']);
+        loop {
+            match e.next().await {
+                ConnEvent::Closed { unwritten, .. } => break assert_eq!(unwritten, 0),
+                ConnEvent::Written { .. } => {}
+                other => panic!("{other:?}"),
             }
         }
     }

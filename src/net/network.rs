@@ -106,7 +106,12 @@ pub enum Notice {
     },
 }
 
-/// An endpoint and the session over it. See the [module docs](self).
+/// An [`Endpoint`] and the [`Session`] over it, for a caller that runs
+/// the [`Node`] itself: it takes the endpoint's [`ConnEvent`]s into the
+/// session and the node ([`Network::handle`]), carries out the session's
+/// events on the sockets, counts what happens to connections
+/// ([`Network::counters`]) and keeps what an operator may want to hear
+/// ([`Network::poll_notice`]).
 #[derive(Debug)]
 pub struct Network {
     session: Session,
