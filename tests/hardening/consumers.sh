@@ -9,8 +9,9 @@
 # and at the end waits a bounded time (10 s) for the peer before it exits 0.
 # Every forward the peer's output did not take is counted as unsent: all 100
 # when the fifo is never opened, all but what the pipe buffer held when the
-# reader stalls. Last, a stalled reader fed one message at a time: the
-# peer's queue fills, the relay drops (one log line) and counts the rest.
+# reader stalls. Last, a stalled reader and a queue of 64 KiB
+# (--send-queue): the peer's queue fills, the relay drops (one log line)
+# and counts the rest.
 set -euo pipefail
 source "$(dirname "$0")/../relay/lib.sh" "$@"
 
@@ -82,8 +83,10 @@ for case in stalled unopened; do
     echo "ok: consumers ($case reader, ended in $took s, unsent=$(counter "$case.log" unsent))"
 done
 
-# A stalled reader and 400 small messages arriving one at a time: each is
-# its own batch for the peer's queue (256), which fills.
+# A stalled reader and 400 small messages arriving one at a time (about
+# 200 KB): the peer's queue is bounded in bytes (--send-queue 65536), so it
+# fills however the relay batches them. (It was 256 batches: under load
+# the relay read many messages per batch and the queue never filled.)
 for i in $(seq 400); do "$G" bulletin new --topic chat "small $i"; done |
     "$G" hashcash -d 0 | "$G" sign -k user.key --to "$R" -d 0 >small.jsonl 2>make.log
 rm -f d.out s.db
@@ -92,7 +95,7 @@ sleep 60 <full.fifo & track
 mkfifo slow.fifo
 while IFS= read -r line; do printf '%s\n' "$line"; sleep 0.004; done <small.jsonl >slow.fifo & track
 "$G" relay -k relay.key --peer "$P=full.fifo" --subscribe chat --deliver d.out \
-    -d 0 --bulletin-difficulty 0 --no-sync <slow.fifo >/dev/null 2>full.log & track
+    -d 0 --bulletin-difficulty 0 --no-sync --send-queue 65536 <slow.fifo >/dev/null 2>full.log & track
 RELAY=$!
 DEADLINE=40 wait_exit "$RELAY" "the relay (full queue)"
 [ "$EXIT_RC" = 0 ] || fail "full: relay exited $EXIT_RC: $(cat full.log)"

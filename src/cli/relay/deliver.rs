@@ -64,11 +64,12 @@ impl Delivery {
     /// Opens the delivery output: a fifo gets a writer thread; a file is
     /// opened for appending, its torn last line cut first.
     /// `store`: a `--store` keeps deliveries pending until confirmed.
-    pub fn open(path: &Path, store: bool) -> Result<Self, Failure> {
+    /// `limit`: the bytes a fifo's writer thread may hold (`--send-queue`).
+    pub fn open(path: &Path, store: bool, limit: usize) -> Result<Self, Failure> {
         use std::os::unix::fs::FileTypeExt;
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
             return Ok(Self::Fifo {
-                out: PeerOutput::spawn(path, "delivery output")?,
+                out: PeerOutput::spawn(path, "delivery output", limit)?,
                 handed: VecDeque::new(),
                 confirmed: 0,
             });

@@ -269,7 +269,9 @@ impl Relay {
             stdout: Sink::new("stdout".into(), Box::new(std::io::stdout())),
             peers: BTreeMap::new(),
             deliver: match &args.deliver {
-                Some(p) if p != Path::new("-") => Some(Delivery::open(p, args.store.is_some())?),
+                Some(p) if p != Path::new("-") => {
+                    Some(Delivery::open(p, args.store.is_some(), args.send_queue)?)
+                }
                 _ => None,
             },
             deliver_to_stdout,
@@ -281,7 +283,7 @@ impl Relay {
             if let Some(path) = path {
                 outputs
                     .peers
-                    .insert(*addr, PeerOutput::spawn(path, "peer")?);
+                    .insert(*addr, PeerOutput::spawn(path, "peer", args.send_queue)?);
             }
         }
 

@@ -71,10 +71,6 @@ fn open_append(path: &Path) -> Result<File, Failure> {
     open_append_no_follow(path, 0o600, false)
 }
 
-/// Batches a peer's writer thread may hold before the relay drops what
-/// that peer cannot take.
-const PEER_QUEUE: usize = 256;
-
 /// How long a relay that is ending waits for a peer to take what is queued
 /// for it (a peer that never reads cannot hold the relay for longer).
 const PEER_PATIENCE: Duration = Duration::from_secs(10);
@@ -105,14 +101,23 @@ impl Batch {
 
     /// Writes the batch in pieces of [`WRITE_PIECE`] bytes, adding to
     /// `written` each message as soon as it went out whole, so a peer that
-    /// stalls or fails part way leaves an exact count of what it was given.
-    fn write_to(&self, out: &mut impl Write, written: &AtomicU64) -> std::io::Result<()> {
+    /// stalls or fails part way leaves an exact count of what it was given,
+    /// and taking each piece off `queued`.
+    fn write_to(
+        &self,
+        out: &mut impl Write,
+        written: &AtomicU64,
+        queued: &AtomicU64,
+    ) -> std::io::Result<()> {
         let (mut done, mut counted) = (0, 0);
         while done < self.bytes.len() {
             let piece = &self.bytes[done..self.bytes.len().min(done + WRITE_PIECE)];
             match out.write(piece) {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => done += n,
+                Ok(n) => {
+                    done += n;
+                    queued.fetch_sub(n as u64, Ordering::Relaxed);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -124,18 +129,24 @@ impl Batch {
     }
 }
 
-/// A peer's output: written by a thread of its own through a bounded queue,
-/// so a peer that stops reading (or a fifo nobody opened yet) never stalls
-/// the relay. What does not fit the queue is dropped for that peer only
-/// (it can catch up by sync) and counted; the store and the other outputs
-/// go on.
+/// A peer's output: written by a thread of its own through a queue bounded
+/// in bytes (`--send-queue`, as a connection's), so a peer that stops
+/// reading (or a fifo nobody opened yet) never stalls the relay. What does
+/// not fit the queue is dropped for that peer only (it can catch up by
+/// sync) and counted; the store and the other outputs go on. The outputs
+/// are the command line's, so all of them hold at most their number times
+/// that bound.
 pub struct PeerOutput {
     name: String,
     /// What the output is, for messages ("peer", "delivery output").
     role: &'static str,
     /// Encoded messages not yet handed to the thread.
     pending: Batch,
-    tx: Option<mpsc::SyncSender<Batch>>,
+    tx: Option<mpsc::Sender<Batch>>,
+    /// Bytes handed to the thread and not yet written, and their bound (a
+    /// batch is taken whole when the queue is empty, however long).
+    queued: Arc<AtomicU64>,
+    limit: u64,
     /// Messages handed to the thread, and (its count) written by it.
     handed: u64,
     written: Arc<AtomicU64>,
@@ -152,7 +163,7 @@ impl PeerOutput {
     /// Starts the writer thread. A regular file is opened at once (errors
     /// are the relay's); a fifo is opened by the thread, which waits for
     /// its reader.
-    pub fn spawn(path: &Path, role: &'static str) -> Result<Self, Failure> {
+    pub fn spawn(path: &Path, role: &'static str, limit: usize) -> Result<Self, Failure> {
         use std::os::unix::fs::FileTypeExt;
         let is_fifo = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo());
         let file = if is_fifo {
@@ -160,13 +171,15 @@ impl PeerOutput {
         } else {
             Some(open_append(path)?)
         };
-        let (tx, rx) = mpsc::sync_channel::<Batch>(PEER_QUEUE);
+        let (tx, rx) = mpsc::channel::<Batch>();
         let failed = Arc::new(std::sync::Mutex::new(None));
         let written = Arc::new(AtomicU64::new(0));
+        let queued = Arc::new(AtomicU64::new(0));
         let (done_tx, done) = mpsc::channel();
-        let (thread_failed, thread_written, thread_path) = (
+        let (thread_failed, thread_written, thread_queued, thread_path) = (
             Arc::clone(&failed),
             Arc::clone(&written),
+            Arc::clone(&queued),
             path.to_path_buf(),
         );
         std::thread::spawn(move || {
@@ -174,7 +187,9 @@ impl PeerOutput {
                 .map_or_else(|| open_append(&thread_path).map_err(|f| f.why), Ok)
                 .and_then(|mut f| {
                     rx.iter()
-                        .try_for_each(|batch| batch.write_to(&mut f, &thread_written))
+                        .try_for_each(|batch| {
+                            batch.write_to(&mut f, &thread_written, &thread_queued)
+                        })
                         .map_err(|e| e.to_string())
                 });
             if let (Err(why), Ok(mut slot)) = (result, thread_failed.lock()) {
@@ -187,6 +202,8 @@ impl PeerOutput {
             role,
             pending: Batch::default(),
             tx: Some(tx),
+            queued,
+            limit: limit as u64,
             handed: 0,
             written,
             dropping: false,
@@ -214,34 +231,33 @@ impl PeerOutput {
         if count == 0 {
             return 0;
         }
-        match tx.try_send(batch) {
-            Ok(()) => {
-                self.handed += count;
-                self.dropping = false;
-                0
+        let len = batch.bytes.len() as u64;
+        let queued = self.queued.load(Ordering::Relaxed);
+        if queued > 0 && queued + len > self.limit {
+            if !self.dropping {
+                eprintln!(
+                    "gossip: relay: {}: {} is not reading; dropping {} until it does",
+                    self.name,
+                    self.role,
+                    if self.role == "peer" {
+                        "its messages (counted as unsent)"
+                    } else {
+                        "deliveries (they stay pending in --store)"
+                    }
+                );
             }
-            Err(mpsc::TrySendError::Full(_)) => {
-                if !self.dropping {
-                    eprintln!(
-                        "gossip: relay: {}: {} is not reading; dropping {} until it does",
-                        self.name,
-                        self.role,
-                        if self.role == "peer" {
-                            "its messages (counted as unsent)"
-                        } else {
-                            "deliveries (they stay pending in --store)"
-                        }
-                    );
-                }
-                self.dropping = true;
-                count
-            }
-            Err(mpsc::TrySendError::Disconnected(_)) => {
-                self.tx = None;
-                self.report_failure();
-                count
-            }
+            self.dropping = true;
+            return count;
         }
+        self.queued.fetch_add(len, Ordering::Relaxed);
+        if tx.send(batch).is_err() {
+            self.tx = None;
+            self.report_failure();
+            return count;
+        }
+        self.handed += count;
+        self.dropping = false;
+        0
     }
 
     /// Closes the queue: the thread writes what it holds, then ends.
