@@ -7,13 +7,16 @@
 //! - as the payload of an announce from the neighbour, then given time
 //!   (the grafts it makes);
 //! - as the payload of a graft from the neighbour (what it serves);
-//! - as the payload of a prune from the neighbour;
+//! - as the payload of a prune from the neighbour, once it pushed this
+//!   node a bulletin first and with a second eager neighbour beside it;
 //! - as any of the three from a stranger.
 //!
 //! Nothing may panic and the node may not fail. A graft names at most
 //! `MAX_GRAFT_IDS` ids and the node never has more than
 //! `MAX_GRAFTS_PER_PEER` outstanding to the neighbour; a graft is answered
-//! with at most the held ids it names; a stranger gets nothing.
+//! with at most the held ids it names; a prune is refused (one empty
+//! graft) exactly when it names one id above the bulletin the neighbour
+//! pushed first, and taken silently otherwise; a stranger gets nothing.
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -33,8 +36,10 @@ const NOW: u64 = 1_764_000_060;
 struct Fixed {
     node: Seed,
     peer: Identity,
+    other: Identity,
     stranger: Identity,
     held: Vec<Bulletin>,
+    fresh: Bulletin,
 }
 
 fn fixed() -> &'static Fixed {
@@ -44,7 +49,9 @@ fn fixed() -> &'static Fixed {
         Fixed {
             node: Seed::from_bytes([3; 32]),
             peer: Identity::from_seed(&Seed::from_bytes([4; 32])),
+            other: Identity::from_seed(&Seed::from_bytes([6; 32])),
             stranger: Identity::from_seed(&Seed::from_bytes([5; 32])),
+            fresh: Bulletin::new(topic, b"fresh".to_vec(), NOW as u32),
             held: (0..300u32)
                 .map(|i| Bulletin::new(topic, i.to_be_bytes().to_vec(), NOW as u32 - i * 7))
                 .collect(),
@@ -75,7 +82,13 @@ fn sent(n: &mut Node) -> Vec<(bool, Payload)> {
     for e in n.drain_events() {
         if let Event::Send(o) = e {
             let to_peer = o.peer == f.peer.address();
-            let who = if to_peer { &f.peer } else { &f.stranger };
+            let who = if to_peer {
+                &f.peer
+            } else if o.peer == f.other.address() {
+                &f.other
+            } else {
+                &f.stranger
+            };
             let plain = who.open(&o.message.body).expect("sealed to its peer");
             out.push((
                 to_peer,
@@ -173,21 +186,31 @@ pub fn run_input(data: &[u8]) {
             }
         }
         2 => {
+            // Another neighbour that speaks it (an empty graft shows it, as
+            // the peer's does), so the link to the peer is not the last
+            // eager one; then the peer pushes a bulletin new to this node.
+            n.add_neighbour(f.other.address(), 0).expect("valid peer");
+            for who in [&f.other, &f.peer] {
+                feed(&mut n, who, &Payload::Tree(Op::Graft, Vec::new()), NOW);
+            }
+            let push = Payload::Bulletin(Op::StoreAndForward, f.fresh.clone());
+            feed(&mut n, &f.peer, &push, NOW);
             let out = feed(
                 &mut n,
                 &f.peer,
                 &Payload::Tree(Op::Prune, rest.to_vec()),
                 NOW,
             );
-            // A prune over a kept link (this node's parent or last eager
-            // link) is refused with one empty graft; nothing else comes.
-            assert!(out.len() <= 1, "a prune is answered once at most: {out:?}");
-            for (to_peer, p) in out {
-                assert!(to_peer);
-                assert!(
-                    matches!(&p, Payload::Tree(Op::Graft, ids) if ids.is_empty()),
-                    "a prune is answered by an empty graft only: {p:?}"
-                );
+            // A prune naming a key above the one the peer brought first is
+            // refused with one empty graft; any other is taken (or is
+            // malformed) and answered by nothing.
+            let named = ids(rest);
+            let refused = rest.len() == ENTRY_LEN && named[0] > f.fresh.key();
+            let graft = (true, Payload::Tree(Op::Graft, Vec::new()));
+            if refused {
+                assert_eq!(out, vec![graft], "refused");
+            } else {
+                assert!(out.is_empty(), "taken silently: {out:?}");
             }
         }
         _ => {

@@ -23,19 +23,25 @@
 //!   branches, off the tree, and what they missed came only by
 //!   announcement and graft, seconds later. So a duplicate of a bulletin
 //!   prunes nothing over a link that brought this node first, within the
-//!   last `graft_timeout` seconds, a bulletin with a smaller key (topic
-//!   id, content id): of two such crossing bulletins only the smaller's
-//!   duplicate prunes, the same one at every node. And a node never
-//!   prunes, nor lets a prune take, its *parent* link (the one that
-//!   brought it the newest bulletin first) or its last eager link: a
-//!   prune over it is refused with an empty graft.
+//!   last one to two `graft_timeout` windows, a bulletin with a smaller key
+//!   (topic id, content id): of two such crossing bulletins only the
+//!   smaller's duplicate prunes, the same one at every node. The prune
+//!   names the duplicate, and the other end applies the same order: it
+//!   refuses the prune (an empty graft) when the link brought *it* a
+//!   smaller key first. No link that brought the smallest recent key
+//!   first is then cut at either end, so those links (a tree reaching
+//!   every node it reached) stay. A node never prunes, nor lets a prune
+//!   take, its last eager link either.
 //! - **Agreement.** The two ends of a link are kept in agreement: a lazy
 //!   peer that brings a bulletin first is made eager again with an empty
 //!   graft; one that still pushes duplicates is pruned again (once a
 //!   `graft_timeout` at most); a graft that times out makes the peer lazy
-//!   with a prune. A graft is answered with the ids asked for and with
-//!   those queued to be announced to the peer (pushed while the link was
-//!   lazy at this end).
+//!   with a prune. A prune taken after this node's last word to the peer
+//!   was a graft may have crossed it (the peer then turns eager on the
+//!   graft while this end turns lazy, and nothing goes to it any more): it
+//!   is answered with a prune, so both ends end lazy. A graft is answered
+//!   with the ids asked for and with those queued to be announced to the
+//!   peer (pushed while the link was lazy at this end).
 //! - **Repair.** An announced id that has not come `graft_timeout` seconds
 //!   later is asked of its announcer (`graft`, which also makes the link
 //!   eager again); one that does not come within another `graft_timeout`
@@ -178,10 +184,47 @@ struct Peer {
     served: u64,
     /// When a prune was last sent to it.
     pruned_at: Option<u64>,
-    /// The smallest key of the bulletins it brought first since
-    /// `first_since` (a window of `graft_timeout` seconds).
+    /// Whether the last graft or prune sent to it was a graft: a prune
+    /// from it may have crossed that graft (see [`Dissemination::take`]).
+    grafted: bool,
+    /// The smallest key of the bulletins it brought first in the window
+    /// that began at `first_since` (`graft_timeout` seconds long), and in
+    /// the window before it: a key is remembered one to two windows.
     first_min: Option<Key>,
+    first_prev: Option<Key>,
     first_since: u64,
+}
+
+impl Peer {
+    /// Starts a new window of `window` seconds if the current one is over
+    /// at `now` (the current one's key moves to the previous window, or
+    /// is forgotten when that window is over too).
+    fn roll(&mut self, now: u64, window: u64) {
+        if now < self.first_since.saturating_add(window) {
+            return;
+        }
+        self.first_prev = if now < self.first_since.saturating_add(2 * window) {
+            self.first_min
+        } else {
+            None
+        };
+        self.first_min = None;
+        self.first_since = now;
+    }
+
+    /// Whether it brought this node first, in the last one to two windows
+    /// of `window` seconds before `now`, a bulletin whose key is smaller
+    /// than `key`.
+    fn brought_below(&self, key: &Key, now: u64, window: u64) -> bool {
+        let (cur, prev) = if now < self.first_since.saturating_add(window) {
+            (self.first_min, self.first_prev)
+        } else if now < self.first_since.saturating_add(2 * window) {
+            (None, self.first_min)
+        } else {
+            (None, None)
+        };
+        [cur, prev].into_iter().flatten().any(|m| m < *key)
+    }
 }
 
 /// An announced id this node does not hold yet.
@@ -217,9 +260,6 @@ pub(crate) struct Dissemination {
     /// The start of the fallback window and the fallbacks in it.
     fallback_since: u64,
     fallbacks: u32,
-    /// The peer that brought the newest bulletin first: this node's link
-    /// towards the bulletins' sources, never pruned.
-    parent: Option<Address>,
 }
 
 impl Dissemination {
@@ -237,7 +277,6 @@ impl Dissemination {
             next_announce: None,
             fallback_since: 0,
             fallbacks: 0,
-            parent: None,
         }
     }
 
@@ -305,9 +344,6 @@ impl Dissemination {
     pub fn forget_peer(&mut self, peer: &Address) {
         if self.peers.remove(peer).is_none() {
             return;
-        }
-        if self.parent == Some(*peer) {
-            self.parent = None;
         }
         for m in self.missing.values_mut() {
             if let Some(i) = m.announcers.iter().position(|a| a == peer) {
@@ -405,9 +441,8 @@ impl Dissemination {
     }
 
     /// A bulletin new to this node, with `key`, came first from `peer`: the
-    /// link is this node's parent now, and remembers the smallest key it
-    /// brought first in a `graft_timeout` window (see the module docs). A
-    /// peer that was lazy
+    /// link remembers the smallest key it brought first in a
+    /// `graft_timeout` window (see the module docs). A peer that was lazy
     /// here (a prune of ours crossed its push) is made eager again at both
     /// ends: an empty graft tells it.
     pub fn brought(&mut self, peer: Address, key: Key, now: u64, out: &mut Vec<DisOut>) {
@@ -418,26 +453,19 @@ impl Dissemination {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        if now >= p.first_since.saturating_add(window) || p.first_min.is_none() {
-            p.first_since = now;
-            p.first_min = Some(key);
-        } else {
-            p.first_min = p.first_min.min(Some(key));
-        }
-        self.parent = Some(peer);
+        p.roll(now, window);
+        p.first_min = Some(p.first_min.map_or(key, |m| m.min(key)));
         if !p.eager {
             p.eager = true;
+            p.grafted = true;
             out.push(DisOut::Send(peer, Payload::Tree(Op::Graft, Vec::new())));
             out.push(DisOut::Count(Tally::GraftSent));
         }
     }
 
     /// Whether the link to `peer` stays eager whatever the duplicates and
-    /// prunes: it is this node's parent, or its last eager link.
+    /// prunes: it is this node's last eager link.
     fn kept(&self, peer: &Address) -> bool {
-        if self.parent == Some(*peer) {
-            return true;
-        }
         self.peers.get(peer).is_some_and(|p| p.eager)
             && !self.peers.iter().any(|(a, p)| a != peer && p.eager)
     }
@@ -457,15 +485,18 @@ impl Dissemination {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        if now < p.first_since.saturating_add(again) && p.first_min.is_some_and(|m| m < key) {
+        if p.brought_below(&key, now, again) {
             // It brought a bulletin with a smaller key first: this prune
             // would be the second cut of a cycle two bulletins crossed.
             return;
         }
         if p.eager || p.pruned_at.is_none_or(|t| now >= t.saturating_add(again)) {
             p.eager = false;
+            p.grafted = false;
             p.pruned_at = Some(now);
-            out.push(DisOut::Send(peer, Payload::Tree(Op::Prune, Vec::new())));
+            // It names the duplicate, so the other end can check the
+            // key order too.
+            out.push(DisOut::Send(peer, Payload::Tree(Op::Prune, encode(&[key]))));
             out.push(DisOut::Count(Tally::PruneSent));
         }
     }
@@ -512,15 +543,32 @@ impl Dissemination {
             }
             _ => {
                 out.push(DisOut::Count(Tally::PruneReceived));
+                let window = self.graft_timeout;
                 let kept = self.kept(&peer);
                 if let Some(p) = self.peers.get_mut(&peer) {
-                    if kept {
+                    // A prune answering a duplicate with a key above one
+                    // the peer brought this node first: the same cut the
+                    // pruning end would not make (the module docs).
+                    let below = keys
+                        .first()
+                        .is_some_and(|k| p.brought_below(k, now, window));
+                    if kept || below {
                         // A kept link: refused, both ends stay eager.
                         p.eager = true;
+                        p.grafted = true;
                         out.push(DisOut::Send(peer, Payload::Tree(Op::Graft, Vec::new())));
                         out.push(DisOut::Count(Tally::GraftSent));
                     } else {
                         p.eager = false;
+                        if p.grafted {
+                            // It may have sent this before our graft came,
+                            // which makes it eager again there: a prune
+                            // after the graft keeps the two ends agreeing.
+                            p.grafted = false;
+                            p.pruned_at = Some(now);
+                            out.push(DisOut::Send(peer, Payload::Tree(Op::Prune, encode(&keys))));
+                            out.push(DisOut::Count(Tally::PruneSent));
+                        }
                     }
                 }
             }
@@ -655,6 +703,7 @@ impl Dissemination {
                     if p.eager && !kept {
                         // Lazy at both ends, as after a duplicate.
                         p.eager = false;
+                        p.grafted = false;
                         p.pruned_at = Some(now);
                         out.push(DisOut::Send(a, Payload::Tree(Op::Prune, Vec::new())));
                         out.push(DisOut::Count(Tally::PruneSent));
@@ -677,6 +726,7 @@ impl Dissemination {
                     if let Some(p) = self.peers.get_mut(&a) {
                         p.grafting += 1;
                         p.eager = true;
+                        p.grafted = true;
                     }
                     self.grafting += 1;
                     m.asked = Some(a);
@@ -767,14 +817,14 @@ impl Dissemination {
     }
 }
 
-/// The ids of an announce or graft, or None when the payload breaks the
-/// format: not a whole number of entries, none in an announce, more than
-/// the operation's cap, or a prune with a payload.
+/// The ids of an announce, graft or prune, or None when the payload breaks
+/// the format: not a whole number of entries, none in an announce, more
+/// than the operation's cap (one for a prune: the duplicate it answers).
 pub(crate) fn parse(op: Op, body: &[u8]) -> Option<Vec<Key>> {
     let (min, max) = match op {
         Op::Announce => (1, MAX_ANNOUNCE_IDS),
         Op::Graft => (0, MAX_GRAFT_IDS),
-        Op::Prune => (0, 0),
+        Op::Prune => (0, 1),
         _ => return None,
     };
     if !body.len().is_multiple_of(ENTRY_LEN) {
@@ -914,39 +964,80 @@ mod tests {
         assert!(!d.pending());
     }
 
+    fn take(d: &mut Dissemination, from: Address, op: Op, body: &[u8], now: u64) -> Vec<DisOut> {
+        let (store, seen) = (MemoryStore::new(), SeenSet::new(16));
+        let held = Held {
+            store: &store,
+            seen: &seen,
+        };
+        d.take(from, true, op, body, &held, now).unwrap()
+    }
+
+    fn sent(out: &[DisOut], to: Address) -> Vec<(Op, Vec<Key>)> {
+        out.iter()
+            .filter_map(|o| match o {
+                DisOut::Send(p, Payload::Tree(op, body)) if *p == to => {
+                    Some((*op, parse(*op, body).unwrap()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
-    fn the_parent_link_is_kept_and_the_two_ends_are_kept_in_agreement() {
+    fn the_key_order_holds_at_both_ends_and_the_last_link_is_kept() {
         let mut d = on();
         for i in 1..=3 {
             d.advertised(peer(i), true);
         }
-        let prune = |d: &mut Dissemination, from: u8| {
-            let (store, seen) = (MemoryStore::new(), SeenSet::new(16));
-            let held = Held {
-                store: &store,
-                seen: &seen,
-            };
-            d.take(peer(from), true, Op::Prune, &[], &held, 100)
-                .unwrap()
-        };
-        let graft = DisOut::Send(peer(1), Payload::Tree(Op::Graft, Vec::new()));
         let mut out = Vec::new();
         d.brought(peer(1), key(1), 100, &mut out);
         assert!(out.is_empty(), "an eager peer needs no graft");
-        d.duplicate(peer(1), key(9), 100, &mut out);
-        assert!(out.is_empty() && d.is_eager(&peer(1)), "the parent is kept");
-        assert!(
-            prune(&mut d, 1).contains(&graft),
-            "a prune of it is refused"
-        );
-        assert!(d.is_eager(&peer(1)));
-        // Another peer brings the next bulletin first: peer 1 may go now,
-        // on a duplicate with a key below those it brought first.
-        d.brought(peer(2), key(2), 100, &mut out);
+        // A duplicate with a key above one it brought first prunes nothing;
+        // one below does, and the prune names it.
         d.duplicate(peer(1), key(9), 100, &mut out);
         assert!(out.is_empty() && d.is_eager(&peer(1)), "it brought key 1");
         d.duplicate(peer(1), key(0), 100, &mut out);
         assert!(!d.is_eager(&peer(1)));
+        assert_eq!(sent(&out, peer(1)), vec![(Op::Prune, vec![key(0)])]);
+        // The other end's order: peer 2 brought key 1 first, so its prune
+        // of a duplicate with key 5 is refused, and one with key 0 taken.
+        d.brought(peer(2), key(1), 100, &mut out);
+        let out = take(&mut d, peer(2), Op::Prune, &encode(&[key(5)]), 100);
+        assert_eq!(sent(&out, peer(2)), vec![(Op::Graft, vec![])], "refused");
+        assert!(d.is_eager(&peer(2)));
+        let out = take(&mut d, peer(2), Op::Prune, &encode(&[key(0)]), 100);
+        assert!(!d.is_eager(&peer(2)));
+        assert_eq!(
+            sent(&out, peer(2)),
+            vec![(Op::Prune, vec![key(0)])],
+            "taken, and answered: it may have crossed the refusal's graft"
+        );
+        // A key is remembered for one to two windows.
+        d.brought(peer(2), key(1), 100, &mut Vec::new());
+        let t = DEFAULT_GRAFT_TIMEOUT;
+        let out = take(&mut d, peer(2), Op::Prune, &encode(&[key(5)]), 100 + t);
+        assert_eq!(sent(&out, peer(2)), vec![(Op::Graft, vec![])]);
+        let out = take(&mut d, peer(2), Op::Prune, &encode(&[key(5)]), 100 + 2 * t);
+        assert!(!d.is_eager(&peer(2)), "forgotten: taken");
+        assert!(!sent(&out, peer(2)).contains(&(Op::Graft, vec![])));
+        // Peer 3 is the last eager link: neither pruned nor prunable.
+        let mut out = Vec::new();
+        d.duplicate(peer(3), key(0), 100, &mut out);
+        assert!(out.is_empty() && d.is_eager(&peer(3)));
+        let out = take(&mut d, peer(3), Op::Prune, &[], 100);
+        assert_eq!(sent(&out, peer(3)), vec![(Op::Graft, vec![])]);
+        assert!(d.is_eager(&peer(3)));
+    }
+
+    #[test]
+    fn the_two_ends_are_kept_in_agreement() {
+        let mut d = on();
+        for i in 1..=2 {
+            d.advertised(peer(i), true);
+        }
+        let mut out = Vec::new();
+        d.duplicate(peer(1), key(0), 100, &mut out);
         assert_eq!(out.len(), 2, "one prune: {out:?}");
         // It still pushes (the prune crossed its pushes): pruned again
         // once a graft_timeout at most.
@@ -957,8 +1048,16 @@ mod tests {
         assert_eq!(out.len(), 2, "pruned again: {out:?}");
         // A bulletin it brings first makes it eager at both ends.
         let mut out = Vec::new();
-        d.brought(peer(1), key(1), 100, &mut out);
-        assert!(d.is_eager(&peer(1)) && out.contains(&graft), "{out:?}");
+        d.brought(peer(1), key(1), 200, &mut out);
+        assert!(d.is_eager(&peer(1)));
+        assert_eq!(sent(&out, peer(1)), vec![(Op::Graft, vec![])]);
+        // Its prune of key 0 (below key 1) crossed that graft: the graft
+        // makes it eager there, so this end answers with a prune, once.
+        let out = take(&mut d, peer(1), Op::Prune, &encode(&[key(0)]), 200);
+        assert!(!d.is_eager(&peer(1)));
+        assert_eq!(sent(&out, peer(1)), vec![(Op::Prune, vec![key(0)])]);
+        let out = take(&mut d, peer(1), Op::Prune, &encode(&[key(0)]), 200);
+        assert!(sent(&out, peer(1)).is_empty(), "no echo of an echo");
     }
 
     #[test]
