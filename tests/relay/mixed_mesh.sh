@@ -36,7 +36,7 @@ start() {
 }
 start a --dissemination plumtree
 start b --dissemination plumtree --connect "$A@127.0.0.1:$PA"
-start c --connect "$A@127.0.0.1:$PA" --connect "$B@127.0.0.1:$PB"
+start c --dissemination flood --connect "$A@127.0.0.1:$PA" --connect "$B@127.0.0.1:$PB"
 start d --dissemination plumtree --connect "$A@127.0.0.1:$PA" --connect "$B@127.0.0.1:$PB" --connect "$C@127.0.0.1:$PC"
 for n in a b c d; do wait_for "${n^^} to listen" listening "$(eval echo "\$P${n^^}")"; done
 links_up() { [ "$(cat a.log b.log c.log d.log | grep -c ': connected to ')" -ge 12 ]; }
