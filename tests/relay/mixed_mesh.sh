@@ -6,16 +6,19 @@
 # original-style node would (it advertises nothing):
 #   B -> A, C -> A, C -> B, D -> A, D -> B, D -> C, X -> D
 # (P -> Q: P dials Q). A, B and D form a triangle, so at least one of them
-# takes a copy of each bulletin over an extension link that is neither its
-# parent nor its last eager link, and prunes it, whatever order the copies
-# race in (with only a path among them, whether any link was pruned
-# depended on timing, and under load none was).
+# takes a copy of each bulletin over an extension link that is not its
+# last eager link, and prunes it, whatever order the copies race in (with
+# only a path among them, whether any link was pruned depended on timing,
+# and under load none was).
 # 1. Sixteen bulletins, eight published at A and eight at D, each over one
 #    netcat connection: every relay delivers all sixteen exactly once, and
 #    X reads each of them exactly once (its forwards, opened with its key).
 # 2. The extension is used where both ends speak it (A, B and D announce,
-#    prune or graft), and never sent to C or X: C's counters show no
-#    announcement, graft or prune received.
+#    prune or graft: the speakers' triangle is pruned to a tree), and never
+#    sent to C or X: C's counters show no announcement, graft or prune
+#    received. (Without D -> A the speakers' links are a tree already, and
+#    a prune is sent only by chance: B's duplicates from A came round
+#    through C, and the key order may keep the link.)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" "$@"
 
