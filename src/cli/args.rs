@@ -600,7 +600,7 @@ pub struct RelayArgs {
     #[arg(long, value_name = "SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub bind_timeout: u64,
-    /// Bytes one connection's send queue may hold (the frame being written included); a slow peer's excess is dropped for it alone and counted.
+    /// Bytes one connection's send queue may hold (the frame being written included), and one --peer ADDR=PATH output's (or a --deliver fifo's) queue; a slow peer's excess is dropped for it alone and counted.
     #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
     pub send_queue: usize,
     /// Bytes all connections' send queues together may hold (at least 32 MiB, so the largest message fits); forwards past it are owed to their peer and sent when there is room.
