@@ -7,6 +7,8 @@ use gossip::crypto::Cipher;
 use gossip::ids::{DELIVERY_CODE_LEN, Id, inbox_topic};
 use gossip::keys::Address;
 use gossip::net::NetAddr;
+use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
+use gossip::verify::DEFAULT_SKEW;
 
 use super::value::{self, HexBytes, HexVec};
 
@@ -395,7 +397,7 @@ pub struct SignArgs {
     #[arg(long)]
     pub no_encrypt: bool,
     /// Message difficulty for wrapped bulletins.
-    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = 1,
+    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = DEFAULT_MESSAGE_DIFFICULTY,
           value_parser = clap::value_parser!(u32).range(0..=256))]
     pub difficulty: u32,
     /// Sealed-box cipher for wrapped bulletins.
@@ -422,11 +424,11 @@ pub struct CheckArgs {
           value_parser = clap::value_parser!(u32).range(0..=256))]
     pub difficulty: Option<u32>,
     /// Required proof of work of bulletins carried inside messages.
-    #[arg(long, value_name = "BITS", default_value_t = 7,
+    #[arg(long, value_name = "BITS", default_value_t = DEFAULT_BULLETIN_DIFFICULTY,
           value_parser = clap::value_parser!(u32).range(0..=256))]
     pub bulletin_difficulty: u32,
     /// Seconds a timestamp may be ahead of now.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_SKEW)]
     pub skew: u64,
     /// Message bodies are not encrypted (made with `sign --no-encrypt`).
     #[arg(long)]
@@ -554,15 +556,15 @@ pub struct RelayArgs {
     #[arg(long, value_name = "PATH")]
     pub deliver: Option<std::path::PathBuf>,
     /// Message difficulty asked of and used towards each peer.
-    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = 1,
+    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = DEFAULT_MESSAGE_DIFFICULTY,
           value_parser = clap::value_parser!(u32).range(0..=32))]
     pub difficulty: u32,
     /// Bulletin difficulty required of bulletins.
-    #[arg(long, value_name = "BITS", default_value_t = 7,
+    #[arg(long, value_name = "BITS", default_value_t = DEFAULT_BULLETIN_DIFFICULTY,
           value_parser = clap::value_parser!(u32).range(0..=256))]
     pub bulletin_difficulty: u32,
     /// Seconds a timestamp may be ahead of now.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_SKEW)]
     pub skew: u64,
     /// Do not ask peers for the content of followed topics at start.
     #[arg(long)]
@@ -689,15 +691,15 @@ pub struct SyncArgs {
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
     /// Message difficulty asked of and used towards the peer (its /BITS overrides).
-    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = 1,
+    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = DEFAULT_MESSAGE_DIFFICULTY,
           value_parser = clap::value_parser!(u32).range(0..=32))]
     pub difficulty: u32,
     /// Bulletin difficulty required of bulletins fetched.
-    #[arg(long, value_name = "BITS", default_value_t = 7,
+    #[arg(long, value_name = "BITS", default_value_t = DEFAULT_BULLETIN_DIFFICULTY,
           value_parser = clap::value_parser!(u32).range(0..=256))]
     pub bulletin_difficulty: u32,
     /// Seconds a timestamp may be ahead of now.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_SKEW)]
     pub skew: u64,
     #[command(flatten)]
     pub now: NowArgs,
@@ -967,11 +969,11 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Message difficulty on every link.
-    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = 1,
+    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = DEFAULT_MESSAGE_DIFFICULTY,
           value_parser = clap::value_parser!(u32).range(0..=24))]
     pub difficulty: u32,
     /// Bulletin difficulty required and mined.
-    #[arg(long, value_name = "BITS", default_value_t = 7,
+    #[arg(long, value_name = "BITS", default_value_t = DEFAULT_BULLETIN_DIFFICULTY,
           value_parser = clap::value_parser!(u32).range(0..=24))]
     pub bulletin_difficulty: u32,
     /// What to show.
