@@ -8,6 +8,12 @@ use crate::pow::Work;
 /// Length of the packed bulletin header.
 pub const HEADER_LEN: usize = 72;
 
+/// The largest packed bulletin: one that still fits, wrapped in a
+/// store_and_forward payload and sealed, in the largest message, so every
+/// bulletin a node takes can be sent on.
+pub const MAX_BULLETIN: usize =
+    crate::message::MAX_MESSAGE - crate::message::HEADER_LEN - 1 - crate::crypto::SEAL_OVERHEAD;
+
 /// Seconds after its ts that a bulletin's content expires (content TTL).
 pub const CONTENT_TTL: u32 = 3600;
 
@@ -57,12 +63,12 @@ impl Bulletin {
     }
 
     /// Reads packed bytes; everything after the header is content. More
-    /// than [`crate::codec::MAX_BULLETIN`] bytes are refused.
+    /// than [`MAX_BULLETIN`] bytes are refused.
     pub fn unpack(bytes: &[u8]) -> Result<Self, DecodeError> {
-        if bytes.len() > crate::codec::MAX_BULLETIN {
+        if bytes.len() > MAX_BULLETIN {
             return Err(DecodeError::Oversized {
                 len: bytes.len() as u64,
-                max: crate::codec::MAX_BULLETIN as u64,
+                max: MAX_BULLETIN as u64,
             });
         }
         if bytes.len() < HEADER_LEN {

@@ -27,12 +27,9 @@ mod json;
 
 /// The largest packed object a reader accepts, bytes (64 MiB): the one cap
 /// on every object made, decoded or written.
-pub const MAX_OBJECT: usize = 64 << 20;
+pub const MAX_OBJECT: usize = message::MAX_MESSAGE;
 
-/// The largest packed bulletin: one that still fits, wrapped in a
-/// store_and_forward payload and sealed, in a message of [`MAX_OBJECT`], so
-/// every bulletin a node takes can be sent on.
-pub const MAX_BULLETIN: usize = MAX_OBJECT - message::HEADER_LEN - 1 - crate::crypto::SEAL_OVERHEAD;
+pub use crate::bulletin::MAX_BULLETIN;
 
 /// Refuses an object over its cap ([`MAX_BULLETIN`] or [`MAX_OBJECT`]).
 pub fn check_size(obj: &Object) -> Result<(), DecodeError> {

@@ -11,6 +11,10 @@ use crate::pow::Work;
 /// Length of the packed message header.
 pub const HEADER_LEN: usize = 136;
 
+/// The largest packed message, bytes (64 MiB): the outermost object, so
+/// the cap on every object (`codec::MAX_OBJECT`).
+pub(crate) const MAX_MESSAGE: usize = 64 << 20;
+
 /// Seconds a message stays fresh after its ts (message TTL).
 pub const MESSAGE_TTL: u32 = 300;
 
