@@ -525,6 +525,18 @@ fn lockstep(nodes: &mut [Node], now: u64) -> usize {
 /// As [`lockstep`], a message from node a to node b taking `rounds(a, b)`
 /// rounds (at least 1) to arrive.
 fn delayed(nodes: &mut [Node], now: u64, rounds: impl Fn(usize, usize) -> usize) -> usize {
+    moved(nodes, now, |round, i, j| round + rounds(i, j).max(1))
+}
+
+/// Runs every node and moves what it sends, a message from node i to node
+/// j sent in `round` arriving in round `arrival(round, i, j)` (called once
+/// a message, in the order they are sent); until nothing moves. Returns the
+/// messages moved.
+fn moved(
+    nodes: &mut [Node],
+    now: u64,
+    mut arrival: impl FnMut(usize, usize, usize) -> usize,
+) -> usize {
     let mut total = 0;
     let mut flight: Vec<(usize, usize, Message)> = Vec::new();
     let addresses: Vec<Address> = nodes.iter().map(Node::address).collect();
@@ -536,7 +548,7 @@ fn delayed(nodes: &mut [Node], now: u64, rounds: impl Fn(usize, usize) -> usize)
                     .iter()
                     .position(|a| *a == out.peer)
                     .expect("a known peer");
-                flight.push((round + rounds(i, j).max(1), j, out.message));
+                flight.push((arrival(round, i, j), j, out.message));
                 total += 1;
             }
         }
@@ -677,38 +689,16 @@ fn after_a_warm_up_from_four_sources_the_tree_pushes_every_bulletin_everywhere()
 /// drawn from `seed`, as batches of work on loaded relays do; messages
 /// over one link keep their order (TCP).
 fn jittered(nodes: &mut [Node], now: u64, seed: &mut u64, max: usize) -> usize {
-    let mut total = 0;
-    let mut flight: Vec<(usize, usize, Message)> = Vec::new();
     let mut last: HashMap<(usize, usize), usize> = HashMap::new();
-    let addresses: Vec<Address> = nodes.iter().map(Node::address).collect();
-    for round in 0..1000 {
-        for (i, n) in nodes.iter_mut().enumerate() {
-            n.run_until_idle(now).unwrap();
-            for out in sent(n) {
-                let j = addresses
-                    .iter()
-                    .position(|a| *a == out.peer)
-                    .expect("a known peer");
-                *seed = seed
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                let at = (round + 1 + ((*seed >> 33) as usize) % max)
-                    .max(last.get(&(i, j)).copied().unwrap_or(0));
-                last.insert((i, j), at);
-                flight.push((at, j, out.message));
-                total += 1;
-            }
-        }
-        if flight.is_empty() {
-            return total;
-        }
-        let (due, later): (Vec<_>, Vec<_>) = flight.into_iter().partition(|f| f.0 <= round + 1);
-        flight = later;
-        for (_, j, m) in due {
-            nodes[j].receive(m);
-        }
-    }
-    panic!("the network did not go quiet");
+    moved(nodes, now, |round, i, j| {
+        *seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let at = (round + 1 + ((*seed >> 33) as usize) % max)
+            .max(last.get(&(i, j)).copied().unwrap_or(0));
+        last.insert((i, j), at);
+        at
+    })
 }
 
 #[test]
