@@ -179,18 +179,34 @@ impl Link {
     }
 }
 
+/// A connection's send queue as its task sees it: what comes in, the count
+/// of frames not yet written whole, and the switch that closes it.
+pub(crate) struct Queue {
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    queued: Arc<AtomicU64>,
+    close: CancellationToken,
+}
+
+impl Wiring {
+    /// A new connection's id, and the two ends of its send queue.
+    pub fn new_link(&self) -> (ConnId, Link, Queue) {
+        let conn = ConnId(self.ids.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let close = self.kill.child_token();
+        let queued = Arc::new(AtomicU64::new(0));
+        let link = Link {
+            tx,
+            queued: Arc::clone(&queued),
+            close: close.clone(),
+        };
+        (conn, link, Queue { rx, queued, close })
+    }
+}
+
 /// Runs a connection until it ends, then tells the endpoint.
 pub(crate) async fn run(io: impl Io, opening: Opening, remote: String, w: &Wiring) {
-    let conn = ConnId(w.ids.fetch_add(1, Ordering::Relaxed));
+    let (conn, link, Queue { rx, queued, close }) = w.new_link();
     let (rd, wr) = tokio::io::split(io);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let close = w.kill.child_token();
-    let queued = Arc::new(AtomicU64::new(0));
-    let link = Link {
-        tx,
-        queued: Arc::clone(&queued),
-        close: close.clone(),
-    };
     let opened = NetEvent::Opened {
         conn,
         opening,
@@ -382,6 +398,61 @@ async fn read_lines<R: AsyncRead + Unpin>(conn: ConnId, mut rd: BufReader<R>, w:
             return Ended::Stopped;
         }
     }
+}
+
+/// Runs an output ([`Endpoint::attach_output`](super::Endpoint::attach_output)):
+/// opens it, then writes what is queued, as it is, until the queue is
+/// closed and empty, the output fails or the connection is closed (the
+/// endpoint's shutdown deadline among them); then tells the endpoint.
+pub(crate) async fn run_output<W>(
+    conn: ConnId,
+    open: impl Future<Output = std::io::Result<W>>,
+    queue: Queue,
+    w: Wiring,
+) where
+    W: AsyncWrite + Unpin,
+{
+    let Queue { rx, queued, close } = queue;
+    let written = async {
+        let mut out = open.await?;
+        write_raw(conn, &mut out, rx, &queued, &w.drained).await
+    };
+    let ended = tokio::select! {
+        biased;
+        () = close.cancelled() => Ended::Closed,
+        written = written => match written {
+            Ok(()) => Ended::Stopped,
+            Err(e) => Ended::Error(e.to_string()),
+        },
+    };
+    let unwritten = queued.load(Ordering::Acquire);
+    let _ = w
+        .tell(NetEvent::Closed {
+            conn,
+            ended,
+            unwritten,
+        })
+        .await;
+}
+
+/// Writes an output's queue as it is, each payload flushed before the
+/// next: one is reported (by its length) and taken off `queued` once it is
+/// out whole, so the count of what was written is exact when the output
+/// fails or stalls.
+async fn write_raw(
+    conn: ConnId,
+    out: &mut (impl AsyncWrite + Unpin),
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    queued: &AtomicU64,
+    drained: &mpsc::UnboundedSender<(ConnId, usize)>,
+) -> std::io::Result<()> {
+    while let Some(payload) = rx.recv().await {
+        out.write_all(&payload).await?;
+        out.flush().await?;
+        queued.fetch_sub(1, Ordering::AcqRel);
+        let _ = drained.send((conn, payload.len()));
+    }
+    out.shutdown().await
 }
 
 /// Writes queued frames until the queue is closed and empty (then closes

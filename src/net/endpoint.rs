@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_util::bytes::Bytes;
 
@@ -233,14 +233,31 @@ impl Endpoint {
         self.wiring.tracker.spawn(task);
     }
 
-    /// A connection that only writes (an output file, a fifo, stdout): as
-    /// [`Endpoint::attach`], with nothing ever read. It ends once
-    /// [`Endpoint::finish`]ed and written out, or closed.
-    pub fn attach_writer<W>(&self, writer: W, opening: Opening, remote: String)
+    /// An output the caller routes to itself (a file, a fifo): what is
+    /// [`send`](Endpoint::send) on the returned connection is written as it
+    /// is, with no length prefix (the caller encodes it, as JSON lines or
+    /// wire frames), through the same queue as a socket's. `open` makes the
+    /// writer and may take its time (a fifo waits for its reader); what is
+    /// sent meanwhile waits in the queue.
+    ///
+    /// It is no session's: no [`ConnEvent::Opened`] comes for it (its id
+    /// is returned here) and nothing is read from it. Each payload out
+    /// whole is a [`ConnEvent::Written`] of its length, in order. It ends
+    /// ([`ConnEvent::Closed`]) when [`finish`](Endpoint::finish)ed and
+    /// written out ([`Ended::Stopped`](super::Ended)), when writing fails
+    /// (`Ended::Error`; a failed `open` among them), or when closed, the
+    /// endpoint's shutdown deadline among them (`Ended::Closed`). Call it
+    /// inside the runtime.
+    pub fn attach_output<F, W>(&mut self, open: F) -> ConnId
     where
+        F: Future<Output = std::io::Result<W>> + Send + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        self.attach(Silent, writer, opening, remote);
+        let (conn, link, queue) = self.wiring.new_link();
+        self.links.insert(conn, link);
+        let task = conn::run_output(conn, open, queue, self.wiring.clone());
+        self.wiring.tracker.spawn(task);
+        conn
     }
 
     /// A connection that only reads (stdin, an input fifo): as
@@ -352,55 +369,74 @@ impl Endpoint {
     /// written until `deadline`, then every connection is dropped and Unix
     /// socket files are removed. Returns the frames never written whole,
     /// on connections that ended from now on.
-    pub async fn shutdown(mut self, deadline: Duration) -> u64 {
+    pub async fn shutdown(self, deadline: Duration) -> u64 {
+        let closed = self.shutdown_each(deadline).await;
+        closed.iter().map(|c| c.unwritten).sum()
+    }
+
+    /// [`shutdown`](Endpoint::shutdown), telling how each connection that
+    /// ended from now on ended: one whose writing was cut off at the
+    /// deadline is [`Ended::Closed`](super::Ended) with `unwritten` frames
+    /// (for an output, payloads).
+    pub async fn shutdown_each(mut self, deadline: Duration) -> Vec<Closed> {
         self.wiring.stop.cancel();
         // Dropping the links closes every queue: each writer writes what
         // it holds, then closes.
         self.links.clear();
         self.wiring.tracker.close();
-        let mut unwritten = 0;
-        let waited = tokio::time::timeout(deadline, self.wait_ended(&mut unwritten)).await;
+        let mut closed = Vec::new();
+        let waited = tokio::time::timeout(deadline, self.wait_ended(&mut closed)).await;
         if waited.is_err() {
             self.wiring.kill.cancel();
-            self.wait_ended(&mut unwritten).await;
+            self.wait_ended(&mut closed).await;
         }
         while let Ok(event) = self.events.try_recv() {
-            if let NetEvent::Closed { unwritten: n, .. } = event {
-                unwritten += n;
-            }
+            closed.extend(Closed::of(event));
         }
-        unwritten
+        closed
     }
 
     /// Waits until every task has ended, taking their last events.
-    async fn wait_ended(&mut self, unwritten: &mut u64) {
+    async fn wait_ended(&mut self, closed: &mut Vec<Closed>) {
         let tracker = self.wiring.tracker.clone();
         let mut done = std::pin::pin!(tracker.wait());
         loop {
             tokio::select! {
                 biased;
                 () = &mut done => return,
-                Some(event) = self.events.recv() => {
-                    if let NetEvent::Closed { unwritten: n, .. } = event {
-                        *unwritten += n;
-                    }
-                }
+                Some(event) = self.events.recv() => closed.extend(Closed::of(event)),
             }
         }
     }
 }
 
-/// The read half of a connection that only writes: nothing ever comes
-/// (neither bytes nor an end), so only its writer or the endpoint ends it.
-struct Silent;
+/// How a connection ended while the endpoint shut down
+/// ([`Endpoint::shutdown_each`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Closed {
+    /// The connection.
+    pub conn: ConnId,
+    /// Why, as the connection saw it.
+    pub ended: Ended,
+    /// Frames (an output's payloads) queued and never written whole.
+    pub unwritten: u64,
+}
 
-impl AsyncRead for Silent {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        _: &mut ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Pending
+impl Closed {
+    fn of(event: NetEvent) -> Option<Self> {
+        match event {
+            NetEvent::Closed {
+                conn,
+                ended,
+                unwritten,
+            } => Some(Self {
+                conn,
+                ended,
+                unwritten,
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -439,24 +475,62 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_writer_only_connection_writes_what_is_queued_then_closes() {
+    async fn an_output_writes_payloads_as_they_are_then_ends_when_finished() {
         let mut e = endpoint();
         let (ours, mut theirs) = tokio::io::duplex(1 << 16);
-        e.attach_writer(ours, Opening::Accepted { difficulty: 0 }, "out".into());
-        let ConnEvent::Opened { conn, .. } = e.next().await else {
-            panic!("not opened")
-        };
-        assert!(e.send(conn, Bytes::from_static(b"x")));
+        let conn = e.attach_output(async { Ok(ours) });
+        assert!(e.send(conn, Bytes::from_static(b"one\n")));
+        assert!(e.send(conn, Bytes::from_static(b"two\n")));
         e.finish(conn);
         let mut all = Vec::new();
         theirs.read_to_end(&mut all).await.unwrap();
-        assert_eq!(all, [0, 0, 0, 1, b'x']);
+        assert_eq!(all, b"one\ntwo\n");
+        let mut written = Vec::new();
         loop {
             match e.next().await {
-                ConnEvent::Closed { unwritten, .. } => break assert_eq!(unwritten, 0),
-                ConnEvent::Written { .. } => {}
+                ConnEvent::Written { conn: on, bytes } => written.push((on, bytes)),
+                ConnEvent::Closed {
+                    conn: on,
+                    ended,
+                    unwritten,
+                } => break assert_eq!((on, ended, unwritten), (conn, Ended::Stopped, 0)),
                 other => panic!("{other:?}"),
             }
+        }
+        assert_eq!(written, [(conn, 4), (conn, 4)]);
+    }
+
+    #[tokio::test]
+    async fn an_output_that_never_opens_is_cut_off_at_the_deadline_with_its_count() {
+        let mut e = endpoint();
+        let never = std::future::pending::<std::io::Result<tokio::io::Sink>>();
+        let conn = e.attach_output(never);
+        for _ in 0..3 {
+            assert!(e.send(conn, Bytes::from_static(b"x")));
+        }
+        let closed = e.shutdown_each(Duration::from_millis(50)).await;
+        assert_eq!(
+            closed,
+            [Closed {
+                conn,
+                ended: Ended::Closed,
+                unwritten: 3
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_output_that_fails_to_open_says_why_and_counts_what_waited() {
+        let mut e = endpoint();
+        let conn = e
+            .attach_output(async { Err::<tokio::io::Sink, _>(std::io::Error::other("no reader")) });
+        // Queued, or refused if the output has already failed.
+        let _ = e.send(conn, Bytes::from_static(b"x"));
+        match e.next().await {
+            ConnEvent::Closed {
+                conn: on, ended, ..
+            } => assert_eq!((on, ended), (conn, Ended::Error("no reader".into()))),
+            other => panic!("{other:?}"),
         }
     }
 }

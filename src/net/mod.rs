@@ -90,7 +90,7 @@ use std::time::Duration;
 
 pub use addr::NetAddr;
 pub use conn::{Ended, Frame};
-pub use endpoint::{ConnEvent, Endpoint};
+pub use endpoint::{Closed, ConnEvent, Endpoint};
 pub use error::NetError;
 pub use handle::{
     Builder, DEFAULT_BIND_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_IN_FLIGHT,

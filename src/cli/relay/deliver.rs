@@ -10,9 +10,10 @@
 //!   stderr what the log reports. What is still held when the relay ends
 //!   is reported (exit 4); with `--store` it stays pending there and is
 //!   delivered on the next start.
-//! - a fifo is written by a thread of its own, like a `--peer` output, so a
-//!   fifo nobody reads (yet) never stalls the relay. The thread reports how
-//!   many lines it wrote; what a full queue drops stays pending in `--store`.
+//! - a fifo is an output of the relay's, like a `--peer ADDR=PATH`
+//!   ([`Output`]), so a fifo nobody reads (yet) never stalls the relay. Its
+//!   writer reports the lines it wrote; what a full queue drops stays
+//!   pending in `--store`.
 
 use std::collections::{HashSet, VecDeque};
 use std::path::Path;
@@ -24,7 +25,10 @@ use gossip::delivery_log::{
 };
 use gossip::ids::Key;
 
-use super::outputs::PeerOutput;
+use gossip::net::Endpoint;
+use tokio::runtime::Runtime;
+
+use super::outputs::Output;
 use crate::cli::io::{Failure, open_append_no_follow};
 
 pub use gossip::delivery_log::line_key;
@@ -33,10 +37,10 @@ pub use gossip::delivery_log::line_key;
 pub enum Delivery {
     /// A regular file.
     File(DeliveryFile),
-    /// A fifo: its writer thread, and the ids handed to it not yet known
-    /// to be written, in order.
+    /// A fifo: its output, and the ids handed to it not yet known to be
+    /// written, in order.
     Fifo {
-        out: PeerOutput,
+        out: Output,
         handed: VecDeque<Key>,
         confirmed: u64,
     },
@@ -61,15 +65,21 @@ pub struct Delivered {
 }
 
 impl Delivery {
-    /// Opens the delivery output: a fifo gets a writer thread; a file is
-    /// opened for appending, its torn last line cut first.
+    /// Opens the delivery output: a fifo is an output of `files`; a file
+    /// is opened for appending, its torn last line cut first.
     /// `store`: a `--store` keeps deliveries pending until confirmed.
-    /// `limit`: the bytes a fifo's writer thread may hold (`--send-queue`).
-    pub fn open(path: &Path, store: bool, limit: usize) -> Result<Self, Failure> {
+    /// `limit`: the bytes a fifo's queue may hold (`--send-queue`).
+    pub fn open(
+        path: &Path,
+        store: bool,
+        limit: usize,
+        files: &mut Endpoint,
+        runtime: &Runtime,
+    ) -> Result<Self, Failure> {
         use std::os::unix::fs::FileTypeExt;
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
             return Ok(Self::Fifo {
-                out: PeerOutput::spawn(path, "delivery output", limit)?,
+                out: Output::open(files, runtime, path, "delivery output", limit)?,
                 handed: VecDeque::new(),
                 confirmed: 0,
             });
@@ -98,18 +108,19 @@ impl Delivery {
 
     /// Writes each bulletin as one JSON line (to a file that cannot take
     /// them now, they are held and retried).
-    pub fn deliver(&mut self, bulletins: Vec<Bulletin>) -> Delivered {
+    pub fn deliver(&mut self, files: Option<&Endpoint>, bulletins: Vec<Bulletin>) -> Delivered {
         let mut done = Delivered::default();
         match self {
             Self::File(f) => f.log.push(bulletins),
             Self::Fifo { out, handed, .. } => {
-                let ids: Vec<Key> = bulletins.iter().map(Bulletin::key).collect();
                 for b in bulletins {
-                    out.write(&Object::Bulletin(b), Format::Json);
-                }
-                done.missed = out.flush();
-                if done.missed == 0 {
-                    handed.extend(ids);
+                    let key = b.key();
+                    let obj = Object::Bulletin(b);
+                    if files.is_some_and(|files| out.write(files, &obj, Format::Json)) {
+                        handed.push_back(key);
+                    } else {
+                        done.missed += 1;
+                    }
                 }
             }
         }
@@ -182,7 +193,8 @@ impl Delivery {
         }
     }
 
-    pub fn peer_output(&mut self) -> Option<&mut PeerOutput> {
+    /// A fifo's output.
+    pub fn output(&mut self) -> Option<&mut Output> {
         match self {
             Self::Fifo { out, .. } => Some(out),
             Self::File(_) => None,

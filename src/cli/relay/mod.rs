@@ -29,14 +29,14 @@ use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError};
 use gossip::ids::topic_id;
 use gossip::keys::Address;
-use gossip::net::Frame;
+use gossip::net::{Endpoint, Frame, Limits};
 use gossip::node::{Node, NodeConfig, NodeError};
 use gossip::store::SqliteStore;
 
 use deliver::Delivery;
 use in_flight::InFlight;
 use net::{Input, Network, Settings, Target};
-use outputs::{Outputs, PeerOutput, Sink};
+use outputs::{Output, Outputs, Sink};
 use tally::Tally;
 
 use super::args::{FormatArg, NowArgs, RelayArgs};
@@ -265,27 +265,36 @@ impl Relay {
             .hint("give that peer a file with --peer ADDR=PATH, or deliver to a file"));
         }
         refuse_binary_on_terminal(format == Format::Wire && stdout_peers)?;
-        let mut outputs = Outputs {
+        let net = Network::new()?;
+        let mut files = Endpoint::new(Limits::default())
+            .map_err(|e| Failure::io("relay: cannot start the outputs", e))?;
+        let mut peers = BTreeMap::new();
+        for (addr, path) in &peer_paths {
+            if let Some(path) = path {
+                let out = Output::open(&mut files, net.runtime(), path, "peer", args.send_queue)?;
+                peers.insert(*addr, out);
+            }
+        }
+        let deliver = match &args.deliver {
+            Some(p) if p != Path::new("-") => Some(Delivery::open(
+                p,
+                args.store.is_some(),
+                args.send_queue,
+                &mut files,
+                net.runtime(),
+            )?),
+            _ => None,
+        };
+        let outputs = Outputs {
             stdout: Sink::new("stdout".into(), Box::new(std::io::stdout())),
-            peers: BTreeMap::new(),
-            deliver: match &args.deliver {
-                Some(p) if p != Path::new("-") => {
-                    Some(Delivery::open(p, args.store.is_some(), args.send_queue)?)
-                }
-                _ => None,
-            },
+            peers,
+            files: Some(files),
+            deliver,
             deliver_to_stdout,
             format,
             tally: Tally::default(),
-            net: Network::none()?,
+            net,
         };
-        for (addr, path) in &peer_paths {
-            if let Some(path) = path {
-                outputs
-                    .peers
-                    .insert(*addr, PeerOutput::spawn(path, "peer", args.send_queue)?);
-            }
-        }
 
         let rotation = codes::Rotation::new(rotate, args.store.is_some());
         codes::show(&node);
@@ -357,7 +366,7 @@ impl Relay {
             let _ = stdin_tx.blocking_send(Input::StdinEnd);
         });
         if let Some(settings) = self.settings.take() {
-            self.outputs.net = Network::start(settings)?;
+            self.outputs.net.start(settings)?;
         }
 
         let mut broken = None;

@@ -6,16 +6,16 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Object, write_object};
 use gossip::ids::Key;
 use gossip::keys::Address;
+use gossip::net::{ConnEvent, Ended, Endpoint};
 use gossip::node::{Event, Node};
+use gossip::session::ConnId;
+use tokio::runtime::Runtime;
 
 use super::deliver::{Delivered, Delivery};
 use super::net::{Network, Sent};
@@ -65,105 +65,55 @@ impl Sink {
     }
 }
 
-/// A peer's output file: appended to, never through a symbolic link, and
-/// created 0600.
+/// A peer's output file or a delivery fifo: appended to, never through a
+/// symbolic link, and created 0600.
 fn open_append(path: &Path) -> Result<File, Failure> {
     open_append_no_follow(path, 0o600, false)
 }
 
-/// How long a relay that is ending waits for a peer to take what is queued
-/// for it (a peer that never reads cannot hold the relay for longer).
+/// How long a relay that is ending waits for its outputs to take what is
+/// queued for them (a peer that never reads cannot hold the relay for
+/// longer).
 const PEER_PATIENCE: Duration = Duration::from_secs(10);
 
-/// Most bytes a peer's writer thread writes in one call: a pipe's atomic
-/// write size, so a write that blocks on a stalled reader holds back at
-/// most this much of what is counted as written.
-const WRITE_PIECE: usize = 4096;
-
-/// Encoded messages for a peer's writer thread, with where each ends.
-#[derive(Default)]
-struct Batch {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl Batch {
-    fn push(&mut self, obj: &Object, format: Format) {
-        // Writing to a Vec cannot fail.
-        let _ = write_object(&mut self.bytes, obj, format);
-        self.ends.push(self.bytes.len());
-    }
-
-    /// How many messages.
-    fn len(&self) -> u64 {
-        self.ends.len() as u64
-    }
-
-    /// Writes the batch in pieces of [`WRITE_PIECE`] bytes, adding to
-    /// `written` each message as soon as it went out whole, so a peer that
-    /// stalls or fails part way leaves an exact count of what it was given,
-    /// and taking each piece off `queued`.
-    fn write_to(
-        &self,
-        out: &mut impl Write,
-        written: &AtomicU64,
-        queued: &AtomicU64,
-    ) -> std::io::Result<()> {
-        let (mut done, mut counted) = (0, 0);
-        while done < self.bytes.len() {
-            let piece = &self.bytes[done..self.bytes.len().min(done + WRITE_PIECE)];
-            match out.write(piece) {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    done += n;
-                    queued.fetch_sub(n as u64, Ordering::Relaxed);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-            let whole = self.ends.partition_point(|&end| end <= done);
-            written.fetch_add((whole - counted) as u64, Ordering::Relaxed);
-            counted = whole;
-        }
-        Ok(())
-    }
-}
-
-/// A peer's output: written by a thread of its own through a queue bounded
-/// in bytes (`--send-queue`, as a connection's), so a peer that stops
-/// reading (or a fifo nobody opened yet) never stalls the relay. What does
-/// not fit the queue is dropped for that peer only (it can catch up by
-/// sync) and counted; the store and the other outputs go on. The outputs
-/// are the command line's, so all of them hold at most their number times
-/// that bound.
-pub struct PeerOutput {
+/// A `--peer ADDR=PATH` output or a delivery fifo: a connection of the
+/// outputs' own endpoint ([`Endpoint::attach_output`]), so it is written by
+/// the same bounded writer as a socket, and a peer that stops reading (or
+/// a fifo nobody opened yet) never stalls the relay. Its queue is bounded
+/// in bytes (`--send-queue`, as a connection's): what does not fit is
+/// dropped for that output only (a peer can catch up by sync, a delivery
+/// stays pending in `--store`) and counted; the store and the other outputs
+/// go on. The outputs are the command line's, so all of them hold at most
+/// their number times that bound.
+pub struct Output {
+    conn: ConnId,
     name: String,
     /// What the output is, for messages ("peer", "delivery output").
     role: &'static str,
-    /// Encoded messages not yet handed to the thread.
-    pending: Batch,
-    tx: Option<mpsc::Sender<Batch>>,
-    /// Bytes handed to the thread and not yet written, and their bound (a
-    /// batch is taken whole when the queue is empty, however long).
-    queued: Arc<AtomicU64>,
-    limit: u64,
-    /// Messages handed to the thread, and (its count) written by it.
+    /// Bytes queued and not yet written, and their bound (one message is
+    /// taken when the queue is empty, however long).
+    queued: usize,
+    limit: usize,
+    /// Messages queued, and (of them) written whole.
     handed: u64,
-    written: Arc<AtomicU64>,
+    written: u64,
     dropping: bool,
-    /// Closed, and the thread not yet waited for.
-    closing: bool,
-    /// Why the thread stopped writing, when it did.
-    failed: Arc<std::sync::Mutex<Option<String>>>,
-    /// Signalled when the thread has written everything and ended.
-    done: mpsc::Receiver<()>,
+    /// It ended (failed, or closed at the end).
+    ended: bool,
 }
 
-impl PeerOutput {
-    /// Starts the writer thread. A regular file is opened at once (errors
-    /// are the relay's); a fifo is opened by the thread, which waits for
-    /// its reader.
-    pub fn spawn(path: &Path, role: &'static str, limit: usize) -> Result<Self, Failure> {
+impl Output {
+    /// Starts writing to `path`. A regular file is opened at once (errors
+    /// are the relay's); a fifo is opened by the output's task, which waits
+    /// for its reader. Appended to, never through a symbolic link, and a
+    /// new file is 0600.
+    pub fn open(
+        files: &mut Endpoint,
+        runtime: &Runtime,
+        path: &Path,
+        role: &'static str,
+        limit: usize,
+    ) -> Result<Self, Failure> {
         use std::os::unix::fs::FileTypeExt;
         let is_fifo = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo());
         let file = if is_fifo {
@@ -171,69 +121,44 @@ impl PeerOutput {
         } else {
             Some(open_append(path)?)
         };
-        let (tx, rx) = mpsc::channel::<Batch>();
-        let failed = Arc::new(std::sync::Mutex::new(None));
-        let written = Arc::new(AtomicU64::new(0));
-        let queued = Arc::new(AtomicU64::new(0));
-        let (done_tx, done) = mpsc::channel();
-        let (thread_failed, thread_written, thread_queued, thread_path) = (
-            Arc::clone(&failed),
-            Arc::clone(&written),
-            Arc::clone(&queued),
-            path.to_path_buf(),
-        );
-        std::thread::spawn(move || {
-            let result = file
-                .map_or_else(|| open_append(&thread_path).map_err(|f| f.why), Ok)
-                .and_then(|mut f| {
-                    rx.iter()
-                        .try_for_each(|batch| {
-                            batch.write_to(&mut f, &thread_written, &thread_queued)
-                        })
-                        .map_err(|e| e.to_string())
-                });
-            if let (Err(why), Ok(mut slot)) = (result, thread_failed.lock()) {
-                *slot = Some(why);
-            }
-            let _ = done_tx.send(());
-        });
+        let path_buf = path.to_path_buf();
+        let open = async move {
+            let file = match file {
+                Some(file) => file,
+                None => tokio::task::spawn_blocking(move || open_append(&path_buf))
+                    .await
+                    .map_err(std::io::Error::other)?
+                    .map_err(|f| std::io::Error::other(f.why))?,
+            };
+            Ok(tokio::fs::File::from_std(file))
+        };
+        let conn = {
+            let _inside = runtime.enter();
+            files.attach_output(open)
+        };
         Ok(Self {
+            conn,
             name: path.display().to_string(),
             role,
-            pending: Batch::default(),
-            tx: Some(tx),
-            queued,
-            limit: limit as u64,
+            queued: 0,
+            limit,
             handed: 0,
-            written,
+            written: 0,
             dropping: false,
-            closing: false,
-            failed,
-            done,
+            ended: false,
         })
     }
 
-    /// Encodes a message for the thread; false when the output is closed.
-    pub(super) fn write(&mut self, obj: &Object, format: Format) -> bool {
-        if self.tx.is_none() {
+    /// Queues an object, encoded as `format` says; false when it was
+    /// dropped (the queue is full, or the output has ended).
+    pub(super) fn write(&mut self, files: &Endpoint, obj: &Object, format: Format) -> bool {
+        if self.ended {
             return false;
         }
-        self.pending.push(obj, format);
-        true
-    }
-
-    /// Hands what was written to the thread; returns how many messages
-    /// were dropped instead (the queue was full, or the thread ended).
-    pub(super) fn flush(&mut self) -> u64 {
-        let batch = std::mem::take(&mut self.pending);
-        let count = batch.len();
-        let Some(tx) = &self.tx else { return count };
-        if count == 0 {
-            return 0;
-        }
-        let len = batch.bytes.len() as u64;
-        let queued = self.queued.load(Ordering::Relaxed);
-        if queued > 0 && queued + len > self.limit {
+        let mut bytes = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = write_object(&mut bytes, obj, format);
+        if self.queued > 0 && self.queued + bytes.len() > self.limit {
             if !self.dropping {
                 eprintln!(
                     "gossip: relay: {}: {} is not reading; dropping {} until it does",
@@ -247,68 +172,54 @@ impl PeerOutput {
                 );
             }
             self.dropping = true;
-            return count;
+            return false;
         }
-        self.queued.fetch_add(len, Ordering::Relaxed);
-        if tx.send(batch).is_err() {
-            self.tx = None;
-            self.report_failure();
-            return count;
+        let len = bytes.len();
+        if !files.send(self.conn, bytes.into()) {
+            return false;
         }
-        self.handed += count;
+        self.queued += len;
+        self.handed += 1;
         self.dropping = false;
-        0
+        true
     }
 
-    /// Closes the queue: the thread writes what it holds, then ends.
-    fn close(&mut self) {
-        if self.tx.take().is_some() {
-            self.closing = true;
-        }
-    }
-
-    /// How many messages the thread has written.
+    /// How many messages it has written whole.
     pub(super) fn written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
+        self.written
     }
 
-    /// Closes the queue and waits until `deadline` for the thread to write
-    /// it; returns how many messages handed to it were never written.
-    fn finish(&mut self, deadline: Instant) -> u64 {
-        self.close();
-        if std::mem::take(&mut self.closing) {
-            let patience = deadline.saturating_duration_since(Instant::now());
-            if self.done.recv_timeout(patience).is_err() {
-                eprintln!(
-                    "gossip: relay: {}: {} did not take its last messages in time",
-                    self.name, self.role
-                );
-            } else {
-                self.report_failure();
+    /// Its writer took `bytes` (one message).
+    fn took(&mut self, bytes: usize) {
+        self.queued = self.queued.saturating_sub(bytes);
+        self.written += 1;
+    }
+
+    /// It ended, as `ended` says, with `unwritten` of the messages queued
+    /// never written whole. Reported once.
+    fn ended(&mut self, ended: &Ended, unwritten: u64) {
+        self.ended = true;
+        self.written = self.handed.saturating_sub(unwritten);
+        match ended {
+            Ended::Error(why) => {
+                eprintln!("gossip: relay: {}: {why}; no more output there", self.name)
             }
+            Ended::Closed => eprintln!(
+                "gossip: relay: {}: {} did not take its last messages in time",
+                self.name, self.role
+            ),
+            _ => {}
         }
-        self.handed - self.written().min(self.handed)
-    }
-
-    fn report_failure(&self) {
-        if let Some(why) = self.failed.lock().ok().and_then(|f| f.clone()) {
-            eprintln!("gossip: relay: {}: {why}; no more output there", self.name);
-        }
-    }
-}
-
-impl Drop for PeerOutput {
-    /// A relay that ends on an error still gives each peer its last
-    /// messages (bounded by [`PEER_PATIENCE`]).
-    fn drop(&mut self) {
-        self.finish(Instant::now() + PEER_PATIENCE);
     }
 }
 
 /// The relay's outputs: stdout, per-peer outputs, and the delivery output.
 pub struct Outputs {
     pub stdout: Sink,
-    pub peers: BTreeMap<Address, PeerOutput>,
+    pub peers: BTreeMap<Address, Output>,
+    /// What the `--peer ADDR=PATH` outputs and a delivery fifo are
+    /// connections of (until the relay ends).
+    pub files: Option<Endpoint>,
     pub deliver: Option<Delivery>,
     pub deliver_to_stdout: bool,
     pub format: Format,
@@ -321,12 +232,50 @@ pub struct Outputs {
 }
 
 impl Outputs {
+    /// Takes in what the outputs' writers did: messages written, outputs
+    /// that ended.
+    fn poll(&mut self) {
+        while let Some(event) = self.files.as_mut().and_then(Endpoint::try_next) {
+            match event {
+                ConnEvent::Written { conn, bytes } => {
+                    self.output(conn).into_iter().for_each(|o| o.took(bytes))
+                }
+                ConnEvent::Closed {
+                    conn,
+                    ended,
+                    unwritten,
+                } => self.ended(conn, &ended, unwritten),
+                _ => {}
+            }
+        }
+    }
+
+    fn output(&mut self, conn: ConnId) -> Option<&mut Output> {
+        let fifo = self.deliver.as_mut().and_then(Delivery::output);
+        fifo.into_iter()
+            .chain(self.peers.values_mut())
+            .find(|o| o.conn == conn)
+    }
+
+    /// An output ended: what it never wrote is unsent (for a peer; for a
+    /// delivery fifo it stays pending, counted when the relay ends).
+    fn ended(&mut self, conn: ConnId, ended: &Ended, unwritten: u64) {
+        let is_peer = self.peers.values().any(|o| o.conn == conn);
+        if let Some(o) = self.output(conn) {
+            o.ended(ended, unwritten);
+            if is_peer {
+                self.tally.unsent += unwritten;
+            }
+        }
+    }
+
     /// Writes what the node sent and delivered since the last call, then
     /// confirms to the store the deliveries that reached their output.
     /// Messages a peer's output did not take are counted as unsent.
     /// Returns false once stdout is closed and nothing else is open; an
     /// error when the delivery file failed.
     pub fn drain(&mut self, node: &mut Node) -> Result<bool, Failure> {
+        self.poll();
         let mut unsent = 0;
         let mut delivered = Vec::new();
         let events: Vec<Event> = node.drain_events().collect();
@@ -338,9 +287,10 @@ impl Outputs {
                         Sent::Dropped => false,
                         Sent::NotOurs => {
                             let obj = Object::Message(item.message);
-                            match self.peers.get_mut(&item.peer) {
-                                Some(peer) => peer.write(&obj, self.format),
-                                None => self.stdout.write(&obj, self.format),
+                            match (self.peers.get_mut(&item.peer), &self.files) {
+                                (Some(peer), Some(files)) => peer.write(files, &obj, self.format),
+                                (Some(_), None) => false,
+                                (None, _) => self.stdout.write(&obj, self.format),
                             }
                         }
                     };
@@ -355,10 +305,9 @@ impl Outputs {
         }
         let result = self.deliver(node, delivered, true);
         self.stdout.flush();
-        unsent += self.peers.values_mut().map(PeerOutput::flush).sum::<u64>();
         self.tally.unsent += unsent;
         result?;
-        Ok(self.stdout.out.is_some() || self.peers.values().any(|p| p.tx.is_some()))
+        Ok(self.stdout.out.is_some() || self.peers.values().any(|p| !p.ended))
     }
 
     /// Writes bulletins to the delivery output and confirms to the store
@@ -391,7 +340,7 @@ impl Outputs {
                 }
             }
         } else if let Some(d) = &mut self.deliver {
-            d.deliver(bulletins)
+            d.deliver(self.files.as_ref(), bulletins)
         } else {
             Delivered {
                 written: bulletins.iter().map(Bulletin::key).collect(),
@@ -412,15 +361,17 @@ impl Outputs {
     /// delivery file is tried once more for what it holds back; an error
     /// (exit 4) when it still cannot take them.
     pub fn finish(&mut self, node: &mut Node) -> Result<(), Failure> {
-        let deadline = Instant::now() + PEER_PATIENCE;
-        self.peers.values_mut().for_each(PeerOutput::close);
-        let delivery = self.deliver.as_mut();
-        if let Some(out) = delivery.and_then(Delivery::peer_output) {
-            out.close();
-            out.finish(deadline);
+        self.poll();
+        if let Some(files) = self.files.take() {
+            let closed = self
+                .net
+                .runtime()
+                .block_on(files.shutdown_each(PEER_PATIENCE));
+            for c in closed {
+                self.ended(c.conn, &c.ended, c.unwritten);
+            }
         }
-        let lost: u64 = self.peers.values_mut().map(|p| p.finish(deadline)).sum();
-        self.tally.unsent += lost + self.net.finish();
+        self.tally.unsent += self.net.finish();
         if let Some(d) = &mut self.deliver {
             let mut written = d.taken();
             let (last, failed) = d.close();

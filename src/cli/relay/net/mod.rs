@@ -99,8 +99,10 @@ pub struct Settings {
 /// listens or dials, the runtime its tasks run on, and what the relay
 /// logs of it.
 pub struct Network {
-    /// Where the endpoint's tasks run (and the loop waits for input).
-    runtime: Runtime,
+    /// Where the endpoints' tasks run (the outputs' too) and the loop
+    /// waits for input. Shut down in the background when dropped: a
+    /// writer blocked on a fifo nobody reads must not hold the relay.
+    runtime: Option<Runtime>,
     net: Option<gossip::net::Network>,
     /// accept() failures not yet logged, and when one last was.
     accept_failures: (u64, Option<Instant>),
@@ -137,9 +139,30 @@ pub fn runtime(what: &str) -> Result<Runtime, Failure> {
 }
 
 impl Network {
+    /// No listener and no dialer yet (the plain stdin relay stays so):
+    /// the runtime, for the outputs and to wait for stdin.
+    pub fn new() -> Result<Self, Failure> {
+        Ok(Self {
+            runtime: Some(runtime("relay")?),
+            net: None,
+            accept_failures: (0, None),
+            active: false,
+            ended: Default::default(),
+            quiet: true,
+        })
+    }
+
+    /// The runtime the network and the outputs run on.
+    pub fn runtime(&self) -> &Runtime {
+        // Taken only when the network is dropped.
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the network")
+    }
+
     /// Opens the listeners and starts the dialers.
-    pub fn start(settings: Settings) -> Result<Self, Failure> {
-        let runtime = runtime("relay")?;
+    pub fn start(&mut self, settings: Settings) -> Result<(), Failure> {
+        let runtime = self.runtime();
         let limits = limits(&settings);
         let mut session_config = limits.session_config();
         session_config.max_connections = settings.max_connections;
@@ -161,31 +184,10 @@ impl Network {
         let mut session = Session::new(session_config);
         settings.connect.iter().for_each(|t| session.expect(t.peer));
         settings.trusted.iter().for_each(|p| session.trust(*p));
-        Ok(Self {
-            runtime,
-            net: Some(gossip::net::Network::new(endpoint, session)),
-            accept_failures: (0, None),
-            active: true,
-            ended: Default::default(),
-            quiet: settings.quiet,
-        })
-    }
-
-    /// A network with no listener and no dialer (the plain stdin relay):
-    /// a runtime on this thread, only to wait for stdin.
-    pub fn none() -> Result<Self, Failure> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .map_err(|e| Failure::io("relay: cannot start", e))?;
-        Ok(Self {
-            runtime,
-            net: None,
-            accept_failures: (0, None),
-            active: false,
-            ended: Default::default(),
-            quiet: true,
-        })
+        self.net = Some(gossip::net::Network::new(endpoint, session));
+        self.active = true;
+        self.quiet = settings.quiet;
+        Ok(())
     }
 
     /// Waits up to `wait` for input from stdin or the network; returns
@@ -199,12 +201,13 @@ impl Network {
     ) -> Option<Vec<Input>> {
         self.log();
         let mut batch = Vec::new();
-        let net = &mut self.net;
+        // (The runtime is taken only when the network is dropped.)
+        let (runtime, net) = (self.runtime.as_ref()?, &mut self.net);
         // The last batch is handled and its messages queued.
         if let Some(n) = net.as_mut() {
             n.finish_ended();
         }
-        let first = self.runtime.block_on(async {
+        let first = runtime.block_on(async {
             let event = async {
                 match net.as_mut() {
                     Some(n) => Input::Net(n.next().await),
@@ -407,6 +410,14 @@ impl Network {
             return 0;
         };
         self.ended = (*net.counters(), net.peers().clone());
-        self.runtime.block_on(net.shutdown(SHUTDOWN_DEADLINE))
+        self.runtime().block_on(net.shutdown(SHUTDOWN_DEADLINE))
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
