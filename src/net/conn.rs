@@ -148,6 +148,18 @@ impl Wiring {
     pub async fn tell(&self, event: NetEvent) -> bool {
         self.events.send(event).await.is_ok()
     }
+
+    /// Tells the endpoint `conn` ended, with the frames still `queued` on
+    /// it. (Once the endpoint is gone nobody needs telling.)
+    async fn closed(&self, conn: ConnId, ended: Ended, queued: &AtomicU64) {
+        let unwritten = queued.load(Ordering::Acquire);
+        let closed = NetEvent::Closed {
+            conn,
+            ended,
+            unwritten,
+        };
+        let _ = self.tell(closed).await;
+    }
 }
 
 pub(crate) type DrainedRx = mpsc::UnboundedReceiver<(ConnId, usize)>;
@@ -244,15 +256,7 @@ pub(crate) async fn run(io: impl Io, opening: Opening, remote: String, w: &Wirin
         }
     }
     drop(writing);
-    let unwritten = queued.load(Ordering::Acquire);
-    // Once the endpoint is gone nobody needs telling and this fails at once.
-    let _ = w
-        .tell(NetEvent::Closed {
-            conn,
-            ended,
-            unwritten,
-        })
-        .await;
+    w.closed(conn, ended, &queued).await;
 }
 
 /// Reads messages into the endpoint until the peer stops, sends junk, or
@@ -425,14 +429,7 @@ pub(crate) async fn run_output<W>(
             Err(e) => Ended::Error(e.to_string()),
         },
     };
-    let unwritten = queued.load(Ordering::Acquire);
-    let _ = w
-        .tell(NetEvent::Closed {
-            conn,
-            ended,
-            unwritten,
-        })
-        .await;
+    w.closed(conn, ended, &queued).await;
 }
 
 /// Writes an output's queue as it is, each payload flushed before the

@@ -343,11 +343,15 @@ impl Relay {
     /// input ends, a signal, or an error; prints the counters.
     fn run(mut self) -> CmdResult {
         let started = now(&self.now);
-        recover_deliveries(&mut self.node, &mut self.outputs, self.deliver.as_deref())?;
-        self.node
-            .run_until_idle_parallel(started)
-            .map_err(node_failure)?;
-        self.outputs.drain(&mut self.node)?;
+        let (node, outputs) = (&mut self.node, &mut self.outputs);
+        let recovered = recover_deliveries(node, outputs, self.deliver.as_deref())
+            .and_then(|()| node.run_until_idle_parallel(started).map_err(node_failure))
+            .and_then(|()| outputs.drain(node));
+        if let Err(failure) = recovered {
+            // The outputs still get what was queued for them (bounded).
+            let _ = outputs.finish(node);
+            return Err(failure);
+        }
 
         // The relay keeps a sender too: the channel stays open after
         // stdin ends (StdinEnd says so).
