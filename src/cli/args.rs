@@ -155,6 +155,25 @@ pub enum FormatArg {
     Wire,
 }
 
+/// How the relay's log reads.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormatArg {
+    /// A line a person reads: `gossip: relay: ...`.
+    Text,
+    /// One JSON object per event, with its fields.
+    Json,
+}
+
+/// The least severe events the relay logs.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevelArg {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TypeArg {
     Bulletin,
@@ -624,6 +643,12 @@ pub struct RelayArgs {
     /// Print a JSON status line (counters, per peer too) on stderr every SECS.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub status_every: Option<u64>,
+    /// How the log on stderr reads: text (`gossip: relay: ...` lines) or json (one object per event: timestamp, level, target, message and fields such as peer, remote, reason and counts). The status line is JSON in both.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormatArg::Text)]
+    pub log_format: LogFormatArg,
+    /// The least severe events logged (default: RUST_LOG's level or target=level directives, else info). warn keeps faults only.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub log_level: Option<LogLevelArg>,
     #[command(flatten)]
     pub now: NowArgs,
     #[command(flatten)]

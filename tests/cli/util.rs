@@ -148,6 +148,7 @@ impl Env {
             .env_remove("GOSSIP_KEY")
             .env_remove("GOSSIP_NOW")
             .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LOG")
             .args(args);
         c
     }

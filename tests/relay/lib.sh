@@ -8,6 +8,8 @@ G=${1:?usage: $0 PATH_TO_GOSSIP_BINARY}
 case $G in /*) ;; *) G=$PWD/$G ;; esac
 [ -x "$G" ] || { echo "not an executable: $G" >&2; exit 2; }
 DEADLINE=${DEADLINE:-20}
+# The scripts read the relay's text log as it prints by default.
+unset RUST_LOG
 T=$(mktemp -d "${TMPDIR:-/tmp}/gossip-relay-test.XXXXXX")
 PIDS=()
 

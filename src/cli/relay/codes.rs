@@ -17,26 +17,32 @@ const POLL_STORE: Duration = Duration::from_secs(1);
 
 /// Prints the node's address, delivery code and inbox topic on stderr.
 pub fn show(node: &Node) {
-    eprintln!(
-        "gossip: relay: address {} delivery code {} inbox {}",
+    let (address, code, inbox) = (
         node.address(),
         hex::encode(node.delivery_code()),
-        hex::encode(node.inbox_topic())
+        hex::encode(node.inbox_topic()),
     );
+    tracing::info!(%address, delivery_code = %code, %inbox, "address {address} delivery code {code} inbox {inbox}");
 }
 
 /// Prints how many peers' delivery codes the node knows (loaded from its
 /// store), when it knows any.
 /// Says that the delivery code was rotated, and why.
 pub fn rotated(node: &Node, why: &str) {
-    eprintln!("gossip: relay: delivery code rotated ({why}); the old inbox is no longer delivered");
+    tracing::info!(
+        reason = why,
+        "delivery code rotated ({why}); the old inbox is no longer delivered"
+    );
     show(node);
 }
 
 pub fn show_peers(node: &Node) {
     let n = node.peer_codes_len();
     if n > 0 {
-        eprintln!("gossip: relay: {n} peers' delivery codes known (`gossip store peers`)");
+        tracing::info!(
+            peers = n,
+            "{n} peers' delivery codes known (`gossip store peers`)"
+        );
     }
 }
 

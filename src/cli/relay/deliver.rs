@@ -90,11 +90,15 @@ impl Delivery {
         let (log, repair) = DeliveryLog::open(file)
             .map_err(|e| Failure::io(format!("relay: cannot repair {name}"), e))?;
         match repair {
-            Repair::CutTorn(n) => eprintln!(
-                "gossip: relay: cut a torn last line ({n} bytes) that an interrupted write left in the delivery file"
+            Repair::CutTorn(n) => tracing::warn!(
+                file = %name,
+                bytes = n,
+                "cut a torn last line ({n} bytes) that an interrupted write left in the delivery file"
             ),
-            Repair::AddedNewline(n) => eprintln!(
-                "gossip: relay: the delivery file's last line ({n} bytes) had no newline; kept it and added one"
+            Repair::AddedNewline(n) => tracing::warn!(
+                file = %name,
+                bytes = n,
+                "the delivery file's last line ({n} bytes) had no newline; kept it and added one"
             ),
             _ => {}
         }
@@ -209,8 +213,11 @@ impl DeliveryFile {
         let written = self.log.write(force);
         while let Some(notice) = self.log.poll_notice() {
             match notice {
-                LogNotice::Deferred { why, held } => eprintln!(
-                    "gossip: relay: cannot write delivery file {}: {why}; deliveries deferred ({held} so far{}), the file retried every {} s",
+                LogNotice::Deferred { why, held } => tracing::error!(
+                    file = %self.name,
+                    reason = %why,
+                    held,
+                    "cannot write delivery file {}: {why}; deliveries deferred ({held} so far{}), the file retried every {} s",
                     self.name,
                     if self.store {
                         ", pending in --store"
@@ -219,13 +226,17 @@ impl DeliveryFile {
                     },
                     RETRY_EVERY.as_secs()
                 ),
-                LogNotice::Recovered { after } => eprintln!(
-                    "gossip: relay: delivery file {} takes lines again: the deferred deliveries are written, {:.0} s after the first failed",
+                LogNotice::Recovered { after } => tracing::info!(
+                    file = %self.name,
+                    after_secs = after.as_secs_f64(),
+                    "delivery file {} takes lines again: the deferred deliveries are written, {:.0} s after the first failed",
                     self.name,
                     after.as_secs_f64()
                 ),
-                LogNotice::Full { held } => eprintln!(
-                    "gossip: relay: {held} deliveries ({} MiB) held for {}: reading no more input until it takes them",
+                LogNotice::Full { held } => tracing::warn!(
+                    file = %self.name,
+                    held,
+                    "{held} deliveries ({} MiB) held for {}: reading no more input until it takes them",
                     BACKLOG_LIMIT >> 20,
                     self.name
                 ),

@@ -13,6 +13,7 @@
 mod codes;
 mod deliver;
 pub(super) mod in_flight;
+mod log;
 pub(super) mod net;
 mod outputs;
 mod tally;
@@ -77,11 +78,13 @@ fn recover_deliveries(
     let (done, missing): (Vec<Bulletin>, Vec<Bulletin>) = pending
         .into_iter()
         .partition(|b| held.contains(&deliver::line_key(b)));
-    eprintln!(
-        "gossip: relay: {} unconfirmed deliveries from the last run: {} already written, {} delivered now",
-        done.len() + missing.len(),
-        done.len(),
-        missing.len()
+    let (written, now) = (done.len(), missing.len());
+    tracing::info!(
+        unconfirmed = written + now,
+        written,
+        delivered = now,
+        "{} unconfirmed deliveries from the last run: {written} already written, {now} delivered now",
+        written + now
     );
     let keys: Vec<_> = done.iter().map(Bulletin::key).collect();
     node.confirm_delivered(&keys)
@@ -124,7 +127,7 @@ fn take_batch(
             }
             Ok(Object::Bulletin(b)) => {
                 if let Err(e) = relay.node.publish(b, t) {
-                    eprintln!("gossip: relay: bulletin from stdin not published: {e}");
+                    tracing::warn!(reason = %e, "bulletin from stdin not published: {e}");
                 }
             }
             Err(ReadError::Io(e)) => return Err(Failure::io("relay: reading stdin", e)),
@@ -138,7 +141,7 @@ fn take_batch(
             Err(ReadError::Decode { error, .. }) => {
                 relay.outputs.tally.malformed += 1;
                 if !relay.quiet {
-                    eprintln!("gossip: relay: malformed input object: {error}");
+                    tracing::warn!(reason = %error, "malformed input object: {error}");
                 }
             }
         }
@@ -197,6 +200,7 @@ impl Relay {
         // signal that comes while the relay starts is then handled, never
         // the default action (SIGUSR1's ends the process).
         let (stop, rotate) = install_signal_handlers()?;
+        log::init(args.log_format, args.log_level)?;
         let identity = load_identity(&args.key.key)?;
         let format = match args.output.format {
             FormatArg::Json => Format::Json,
@@ -390,11 +394,12 @@ impl Relay {
         let counters = self.outputs.tally.applied(node.counters());
         self.report(&counters, true);
         match self.outputs.tally.deferred {
-            0 => eprintln!("gossip: relay: {counters}"),
-            n => eprintln!("gossip: relay: {counters} deliveries_pending={n}"),
+            0 => tracing::info!("{counters}"),
+            n => tracing::info!(deliveries_pending = n, "{counters} deliveries_pending={n}"),
         }
         if self.outputs.net.is_active() {
-            eprintln!("gossip: relay: network: {}", self.outputs.net.counters());
+            let net = self.outputs.net.counters();
+            tracing::info!(network = %net, "network: {net}");
         }
         result.and_then(|()| broken.map_or(Ok(ExitCode::SUCCESS), Err))
     }
@@ -440,10 +445,8 @@ impl Relay {
                 last_status = Instant::now();
                 let counters = self.outputs.tally.applied(self.node.counters());
                 let net = &self.outputs.net;
-                eprintln!(
-                    "{}",
-                    net::status_line(t, &counters, net.counters(), net.peers())
-                );
+                let line = net::status_line(t, &counters, net.counters(), net.peers());
+                tracing::info!(target: log::STATUS, "{line}");
             }
             if self.outputs.delivery_is_full() {
                 // Backpressure: the delivery file holds back its limit, so
@@ -507,12 +510,11 @@ impl Relay {
             self.outputs.tally.deferred
         ));
         if let Err(e) = net::write_metrics(path, &text) {
-            eprintln!(
-                "gossip: relay: cannot write metrics to {}: {e}",
-                path.display()
-            );
+            let path = path.display();
+            tracing::warn!(%path, reason = %e, "cannot write metrics to {path}: {e}");
         } else if last && !self.quiet {
-            eprintln!("gossip: relay: final counters in {}", path.display());
+            let path = path.display();
+            tracing::info!(%path, "final counters in {path}");
         }
     }
 }

@@ -59,7 +59,8 @@ impl Sink {
 
     fn close(&mut self, e: std::io::Error) {
         if self.name != "stdout" || e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("gossip: relay: {}: {e}; no more output there", self.name);
+            let name = &self.name;
+            tracing::warn!(output = %name, reason = %e, "{name}: {e}; no more output there");
         }
         self.out = None;
     }
@@ -160,16 +161,13 @@ impl Output {
         let _ = write_object(&mut bytes, obj, format);
         if self.queued > 0 && self.queued + bytes.len() > self.limit {
             if !self.dropping {
-                eprintln!(
-                    "gossip: relay: {}: {} is not reading; dropping {} until it does",
-                    self.name,
-                    self.role,
-                    if self.role == "peer" {
-                        "its messages (counted as unsent)"
-                    } else {
-                        "deliveries (they stay pending in --store)"
-                    }
-                );
+                let (name, role) = (&self.name, self.role);
+                let what = if role == "peer" {
+                    "its messages (counted as unsent)"
+                } else {
+                    "deliveries (they stay pending in --store)"
+                };
+                tracing::warn!(output = %name, role, queued = self.queued, "{name}: {role} is not reading; dropping {what} until it does");
             }
             self.dropping = true;
             return false;
@@ -202,12 +200,13 @@ impl Output {
         self.written = self.handed.saturating_sub(unwritten);
         match ended {
             Ended::Error(why) => {
-                eprintln!("gossip: relay: {}: {why}; no more output there", self.name)
+                let name = &self.name;
+                tracing::warn!(output = %name, reason = %why, unwritten, "{name}: {why}; no more output there");
             }
-            Ended::Closed => eprintln!(
-                "gossip: relay: {}: {} did not take its last messages in time",
-                self.name, self.role
-            ),
+            Ended::Closed => {
+                let (name, role) = (&self.name, self.role);
+                tracing::warn!(output = %name, role, unwritten, "{name}: {role} did not take its last messages in time");
+            }
             _ => {}
         }
     }

@@ -173,7 +173,7 @@ impl Network {
             let bound = runtime
                 .block_on(endpoint.listen(addr, *difficulty))
                 .map_err(|e| Failure::io("relay", e))?;
-            eprintln!("gossip: relay: listening on {bound}");
+            tracing::info!(listen = %bound, "listening on {bound}");
         }
         {
             let _inside = runtime.enter();
@@ -264,10 +264,10 @@ impl Network {
         while let Some(notice) = net.poll_notice() {
             match notice {
                 Notice::Connected { remote, peer } if !quiet => {
-                    eprintln!("gossip: relay: {remote}: connected to {peer}");
+                    tracing::info!(%remote, %peer, "{remote}: connected to {peer}");
                 }
                 Notice::Unsealable { remote, error } => {
-                    eprintln!("gossip: relay: {remote}: {error}; closing");
+                    tracing::warn!(%remote, reason = %error, "{remote}: {error}; closing");
                 }
                 Notice::Closed { remote, why } => {
                     if quiet && !matches!(why, Disconnect::Junk(_) | Disconnect::Invalid) {
@@ -290,24 +290,29 @@ impl Network {
                         Disconnect::Error(e) => format!("closed: {e}"),
                         _ => "closed".to_string(),
                     };
-                    eprintln!("gossip: relay: {remote}: {what}");
+                    if matches!(
+                        why,
+                        Disconnect::Junk(_) | Disconnect::Invalid | Disconnect::Error(_)
+                    ) {
+                        tracing::warn!(%remote, reason = %what, "{remote}: {what}");
+                    } else {
+                        tracing::info!(%remote, reason = %what, "{remote}: {what}");
+                    }
                 }
                 Notice::Refused { remote } if !quiet => {
-                    eprintln!("gossip: relay: {remote}: refused, too many connections");
+                    tracing::warn!(%remote, reason = "too many connections", "{remote}: refused, too many connections");
                 }
                 Notice::AcceptFailed { why } => {
                     let failures = &mut self.accept_failures;
                     failures.0 += 1;
                     if failures.1.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
-                        eprintln!(
-                            "gossip: relay: cannot accept connections: {why} ({} refused since the last report)",
-                            failures.0
-                        );
+                        let refused = failures.0;
+                        tracing::error!(reason = %why, refused, "cannot accept connections: {why} ({refused} refused since the last report)");
                         *failures = (0, Some(Instant::now()));
                     }
                 }
                 Notice::DialFailed { peer, addr, why } if !quiet => {
-                    eprintln!("gossip: relay: cannot reach {peer} at {addr}: {why}; retrying");
+                    tracing::warn!(%peer, remote = %addr, reason = %why, "cannot reach {peer} at {addr}: {why}; retrying");
                 }
                 _ => {}
             }
