@@ -2,7 +2,6 @@
 //! object streams, key files, the clock, and the error type every
 //! subcommand returns.
 
-use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::Path;
@@ -16,6 +15,7 @@ use gossip::message::Message;
 
 use super::args::{FormatArg, InputArgs, NowArgs, OutputArgs, TypeArg};
 use super::exit::Exit;
+pub use super::failure::{CmdResult, Failure, write_err};
 use super::live;
 
 /// Opens `path` for appending (and reading, when `read`), created with
@@ -47,93 +47,6 @@ pub fn open_append_no_follow(path: &Path, mode: u32, read: bool) -> Result<File,
             .map_err(|e| Failure::io(what(), e))?;
     }
     Ok(file)
-}
-
-/// A failure to report as `gossip: <what>: <why>` (and a hint), with its exit code.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: Exit,
-    pub what: String,
-    pub why: String,
-    pub hint: Option<String>,
-    /// The kind of the I/O error on stdout it comes from, if it does.
-    stdout_error: Option<io::ErrorKind>,
-    /// A stream of objects ends here: no more are taken after this one.
-    ends_input: bool,
-}
-
-impl Failure {
-    /// Takes an [`Exit`]; the bare codes the relay still passes go through
-    /// `From<u8>`.
-    pub fn new(code: Exit, what: impl Into<String>, why: impl fmt::Display) -> Self {
-        Self {
-            code,
-            what: what.into(),
-            why: why.to_string(),
-            hint: None,
-            stdout_error: None,
-            ends_input: false,
-        }
-    }
-
-    /// Marks a failure after which a stream takes no more objects.
-    pub fn ends_input(mut self) -> Self {
-        self.ends_input = true;
-        self
-    }
-
-    /// Whether a stream stops at this failure.
-    pub fn is_final(&self) -> bool {
-        self.ends_input
-    }
-
-    /// A bad flag value or combination: `main` reports it under the
-    /// subcommand's name, `gossip: sign: bad --to address 'b.key': …`.
-    pub fn usage(what: impl Into<String>, why: impl fmt::Display) -> Self {
-        Self::new(Exit::Usage, what, why)
-    }
-
-    pub fn malformed(what: impl Into<String>, why: impl fmt::Display) -> Self {
-        Self::new(Exit::Malformed, what, why)
-    }
-
-    pub fn io(what: impl Into<String>, why: impl fmt::Display) -> Self {
-        Self::new(Exit::Io, what, why)
-    }
-
-    pub fn invalid(what: impl Into<String>, why: impl fmt::Display) -> Self {
-        Self::new(Exit::Invalid, what, why)
-    }
-
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
-    /// Whether this is a closed stdout, which ends a command quietly.
-    pub fn is_broken_pipe(&self) -> bool {
-        self.stdout_error == Some(io::ErrorKind::BrokenPipe)
-    }
-
-    /// Prints the error (and hint) to stderr.
-    pub fn report(&self) {
-        eprintln!("gossip: {}: {}", self.what, self.why);
-        if let Some(hint) = &self.hint {
-            eprintln!("hint: {hint}");
-        }
-    }
-}
-
-/// What every subcommand returns.
-pub type CmdResult = Result<ExitCode, Failure>;
-
-/// Maps a write error on stdout, keeping its kind: a closed pipe is
-/// [`Failure::is_broken_pipe`].
-pub fn write_err(e: io::Error) -> Failure {
-    Failure {
-        stdout_error: Some(e.kind()),
-        ..Failure::io("stdout", e)
-    }
 }
 
 /// Opens FILE, or stdin for none or '-'.
@@ -353,12 +266,12 @@ pub fn map_objects(
 }
 
 /// Reports one rejected object as `<source> object N: …`; the stream goes on.
-pub fn report_rejected(source: &str, index: u64, failure: Failure) {
-    let what = match failure.what.as_str() {
+pub fn report_rejected(source: &str, index: u64, mut failure: Failure) {
+    failure.what = match failure.what.as_str() {
         "" => format!("{source} object {index}"),
         w => format!("{source} object {index}: {w}"),
     };
-    Failure { what, ..failure }.report();
+    failure.report();
 }
 
 /// [`map_objects`] for commands that turn messages into messages.

@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod exit;
+pub mod failure;
 pub mod io;
 pub mod live;
 pub mod usage;

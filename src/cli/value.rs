@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use gossip::keys::Address;
 
-use super::io::Failure;
+use super::failure::Failure;
 
 /// Where an address comes from, for a bad one.
 const ADDRESS_HINT: &str = "print a key file's address with `gossip address -k FILE`";

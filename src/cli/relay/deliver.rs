@@ -28,7 +28,7 @@ use gossip::ids::Key;
 use gossip::net::Endpoint;
 use tokio::runtime::Runtime;
 
-use super::outputs::Output;
+use super::output::Output;
 use crate::cli::io::{Failure, open_append_no_follow};
 
 pub use gossip::delivery_log::line_key;

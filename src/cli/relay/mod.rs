@@ -15,6 +15,7 @@ mod deliver;
 pub(super) mod in_flight;
 mod log;
 pub(super) mod net;
+mod output;
 mod outputs;
 mod tally;
 
@@ -37,7 +38,8 @@ use gossip::store::SqliteStore;
 use deliver::Delivery;
 use in_flight::InFlight;
 use net::{Input, Network, Settings, Target};
-use outputs::{Output, Outputs, Sink};
+use output::Output;
+use outputs::{Outputs, Sink};
 use tally::Tally;
 
 use super::args::{FormatArg, NowArgs, RelayArgs};

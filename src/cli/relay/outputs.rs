@@ -3,10 +3,7 @@
 //! written or counted as unsent; none is lost without a count.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
-use std::time::Duration;
 
 use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Object, write_object};
@@ -15,12 +12,12 @@ use gossip::keys::Address;
 use gossip::net::{ConnEvent, Ended, Endpoint};
 use gossip::node::{Event, Node};
 use gossip::session::ConnId;
-use tokio::runtime::Runtime;
 
 use super::deliver::{Delivered, Delivery};
 use super::net::{Network, Sent};
+use super::output::{Output, PEER_PATIENCE};
 use super::tally::Tally;
-use crate::cli::io::{Failure, open_append_no_follow};
+use crate::cli::io::Failure;
 
 /// A stream output (stdout, the delivery file), written in place.
 pub struct Sink {
@@ -63,152 +60,6 @@ impl Sink {
             tracing::warn!(output = %name, reason = %e, "{name}: {e}; no more output there");
         }
         self.out = None;
-    }
-}
-
-/// A peer's output file or a delivery fifo: appended to, never through a
-/// symbolic link, and created 0600.
-fn open_append(path: &Path) -> Result<File, Failure> {
-    open_append_no_follow(path, 0o600, false)
-}
-
-/// How long a relay that is ending waits for its outputs to take what is
-/// queued for them (a peer that never reads cannot hold the relay for
-/// longer).
-const PEER_PATIENCE: Duration = Duration::from_secs(10);
-
-/// A `--peer ADDR=PATH` output or a delivery fifo: a connection of the
-/// outputs' own endpoint ([`Endpoint::attach_output`]), so it is written by
-/// the same bounded writer as a socket, and a peer that stops reading (or
-/// a fifo nobody opened yet) never stalls the relay. Its queue is bounded
-/// in bytes (`--send-queue`, as a connection's): what does not fit is
-/// dropped for that output only (a peer can catch up by sync, a delivery
-/// stays pending in `--store`) and counted; the store and the other outputs
-/// go on. The outputs are the command line's, so all of them hold at most
-/// their number times that bound.
-pub struct Output {
-    conn: ConnId,
-    name: String,
-    /// What the output is, for messages ("peer", "delivery output").
-    role: &'static str,
-    /// Bytes queued and not yet written, and their bound (one message is
-    /// taken when the queue is empty, however long).
-    queued: usize,
-    limit: usize,
-    /// Messages queued, and (of them) written whole.
-    handed: u64,
-    written: u64,
-    dropping: bool,
-    /// It ended (failed, or closed at the end).
-    ended: bool,
-}
-
-impl Output {
-    /// Starts writing to `path`. A regular file is opened at once (errors
-    /// are the relay's); a fifo is opened by the output's task, which waits
-    /// for its reader. Appended to, never through a symbolic link, and a
-    /// new file is 0600.
-    pub fn open(
-        files: &mut Endpoint,
-        runtime: &Runtime,
-        path: &Path,
-        role: &'static str,
-        limit: usize,
-    ) -> Result<Self, Failure> {
-        use std::os::unix::fs::FileTypeExt;
-        let is_fifo = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo());
-        let file = if is_fifo {
-            None
-        } else {
-            Some(open_append(path)?)
-        };
-        let path_buf = path.to_path_buf();
-        let open = async move {
-            let file = match file {
-                Some(file) => file,
-                None => tokio::task::spawn_blocking(move || open_append(&path_buf))
-                    .await
-                    .map_err(std::io::Error::other)?
-                    .map_err(|f| std::io::Error::other(f.why))?,
-            };
-            Ok(tokio::fs::File::from_std(file))
-        };
-        let conn = {
-            let _inside = runtime.enter();
-            files.attach_output(open)
-        };
-        Ok(Self {
-            conn,
-            name: path.display().to_string(),
-            role,
-            queued: 0,
-            limit,
-            handed: 0,
-            written: 0,
-            dropping: false,
-            ended: false,
-        })
-    }
-
-    /// Queues an object, encoded as `format` says; false when it was
-    /// dropped (the queue is full, or the output has ended).
-    pub(super) fn write(&mut self, files: &Endpoint, obj: &Object, format: Format) -> bool {
-        if self.ended {
-            return false;
-        }
-        let mut bytes = Vec::new();
-        // Writing to a Vec cannot fail.
-        let _ = write_object(&mut bytes, obj, format);
-        if self.queued > 0 && self.queued + bytes.len() > self.limit {
-            if !self.dropping {
-                let (name, role) = (&self.name, self.role);
-                let what = if role == "peer" {
-                    "its messages (counted as unsent)"
-                } else {
-                    "deliveries (they stay pending in --store)"
-                };
-                tracing::warn!(output = %name, role, queued = self.queued, "{name}: {role} is not reading; dropping {what} until it does");
-            }
-            self.dropping = true;
-            return false;
-        }
-        let len = bytes.len();
-        if !files.send(self.conn, bytes.into()) {
-            return false;
-        }
-        self.queued += len;
-        self.handed += 1;
-        self.dropping = false;
-        true
-    }
-
-    /// How many messages it has written whole.
-    pub(super) fn written(&self) -> u64 {
-        self.written
-    }
-
-    /// Its writer took `bytes` (one message).
-    fn took(&mut self, bytes: usize) {
-        self.queued = self.queued.saturating_sub(bytes);
-        self.written += 1;
-    }
-
-    /// It ended, as `ended` says, with `unwritten` of the messages queued
-    /// never written whole. Reported once.
-    fn ended(&mut self, ended: &Ended, unwritten: u64) {
-        self.ended = true;
-        self.written = self.handed.saturating_sub(unwritten);
-        match ended {
-            Ended::Error(why) => {
-                let name = &self.name;
-                tracing::warn!(output = %name, reason = %why, unwritten, "{name}: {why}; no more output there");
-            }
-            Ended::Closed => {
-                let (name, role) = (&self.name, self.role);
-                tracing::warn!(output = %name, role, unwritten, "{name}: {role} did not take its last messages in time");
-            }
-            _ => {}
-        }
     }
 }
 
