@@ -19,7 +19,7 @@ pub use codes::DeliveryCode;
 pub use memory::{DEFAULT_MEMORY_STORE_BYTES, MemoryStore};
 pub use query::{Match, Query};
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
+pub use sqlite::{Pruned, SqliteStore};
 
 use crate::bulletin::{Bulletin, CONTENT_TTL};
 use crate::ids::{Id, Key};

@@ -2,8 +2,11 @@
 //! across restarts, in WAL mode, each node write one transaction.
 
 mod codes;
+mod maintenance;
 
 use std::path::Path;
+
+pub use maintenance::Pruned;
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -584,20 +587,11 @@ impl BulletinStore for SqliteStore {
     }
 
     fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError> {
-        let now = sql_time(now);
         let tx = self.conn.transaction()?;
-        let removed = tx.execute(
-            "DELETE FROM bulletins WHERE ts + ?1 <= ?2",
-            params![i64::from(CONTENT_TTL), now],
-        )?;
-        tx.execute("DELETE FROM seen WHERE expires <= ?1", params![now])?;
-        tx.execute("DELETE FROM delivered WHERE expires <= ?1", params![now])?;
-        tx.execute(
-            "DELETE FROM pending WHERE (topic, content_id) NOT IN (SELECT topic, content_id FROM bulletins)",
-            [],
-        )?;
+        let removed = maintenance::delete_expired(&tx, now)?;
         tx.commit()?;
-        Ok(removed)
+        usize::try_from(removed.bulletins)
+            .map_err(|_| StoreError::Corrupt(format!("{} rows", removed.bulletins)))
     }
 
     fn len(&self) -> Result<usize, StoreError> {
