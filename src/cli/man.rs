@@ -57,6 +57,12 @@ fn example(path: &str) -> Option<&'static str> {
         "store code" => "gossip store code node.db\ngossip store code node.db --format json",
         "store peers" => "gossip store peers node.db",
         "store rotate" => "gossip store rotate node.db",
+        "store export" => {
+            "gossip store export node.db --topic chat --since 1700000000 > chat.jsonl\ngossip store export old.db | gossip store import new.db"
+        }
+        "store import" => "gossip store import new.db -i chat.jsonl",
+        "store backup" => "gossip store backup node.db --to node-$(date +%F).db",
+        "store prune" => "gossip store prune node.db\ngossip store prune node.db --format json",
         "simulate" => "gossip simulate --nodes 64 --bulletins 10 --scenario partition",
         "completions" => "gossip completions bash > /etc/bash_completion.d/gossip",
         "man" => "gossip man sign | man -l -\ngossip man --dir /usr/share/man/man1",

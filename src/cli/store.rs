@@ -1,6 +1,10 @@
 //! `gossip store`: read and manage a relay's SQLite bulletin store.
 
+mod backup;
 mod codes;
+mod export;
+mod import;
+mod prune;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -26,6 +30,13 @@ fn open_with(
     path: &Path,
     how: fn(&Path) -> Result<SqliteStore, StoreError>,
 ) -> Result<SqliteStore, Failure> {
+    existing(path)?;
+    how(path).map_err(|e| open_failure("store", path, &e))
+}
+
+/// Fails unless `path` is an existing regular file (symbolic links
+/// followed).
+fn existing(path: &Path) -> Result<(), Failure> {
     if !path.exists() {
         return Err(
             Failure::io(format!("store {}", path.display()), "no such file")
@@ -36,7 +47,7 @@ fn open_with(
         path,
         &format!("store: cannot open store {}", path.display()),
     )?;
-    how(path).map_err(|e| open_failure("store", path, &e))
+    Ok(())
 }
 
 /// Why a store would not open (exit 4), with a hint for a store in use or
@@ -122,6 +133,10 @@ pub fn run(command: StoreCommand) -> CmdResult {
                 now(&a.now),
             );
         }
+        StoreCommand::Export(a) => return export::run(a),
+        StoreCommand::Import(a) => return import::run(a),
+        StoreCommand::Backup(a) => return backup::run(a),
+        StoreCommand::Prune(a) => return prune::run(a),
         StoreCommand::Purge(a) => {
             let removed = open(a.db.path())?
                 .remove_expired(now(&a.now))
