@@ -603,6 +603,11 @@ fn files_flags_and_stores_gone_wrong() {
         (vec!["store", "get", "--bogus"], Usage),
         (vec!["store", "query", "--bogus"], Usage),
         (vec!["store", "purge", "--bogus"], Usage),
+        (vec!["store", "export", "--bogus"], Usage),
+        (vec!["store", "import", "--bogus"], Usage),
+        (vec!["store", "backup", "--bogus"], Usage),
+        (vec!["store", "prune", "--bogus"], Usage),
+        (vec!["store", "backup", "--store", "real.db"], Usage),
         (vec!["simulate", "--bogus"], Usage),
         (vec!["completions", "--bogus"], Usage),
         // bad flag values
@@ -763,6 +768,24 @@ fn files_flags_and_stores_gone_wrong() {
         ),
         (vec!["store", "purge", "--store", "garbage.db"], Fail(4)),
         (vec!["store", "purge", "--store", "dir.db"], Fail(4)),
+        (vec!["store", "export", "--store", "garbage.db"], Fail(4)),
+        (vec!["store", "export", "--store", "missing.db"], Fail(4)),
+        (vec!["store", "import", "--store", "garbage.db"], Fail(4)),
+        (vec!["store", "import", "--store", "dir.db"], Fail(4)),
+        (
+            vec!["store", "backup", "garbage.db", "--to", "b.db"],
+            Fail(4),
+        ),
+        (
+            vec!["store", "backup", "missing.db", "--to", "b.db"],
+            Fail(4),
+        ),
+        (vec!["store", "prune", "--store", "garbage.db"], Fail(4)),
+        (vec!["store", "prune", "--store", "missing.db"], Fail(4)),
+        (
+            vec!["store", "export", "missing.db", "--since", "x"],
+            Fail(2),
+        ),
         // sanity: the matrix's fixtures work where they should
         (vec!["content-id"], Fine),
         (vec!["tapehash"], Fine),

@@ -28,7 +28,12 @@ pub fn run(args: StoreBackupArgs) -> CmdResult {
     let bytes = store.backup_to(to).map_err(|e| Failure::io(&what, e))?;
     let bulletins = SqliteStore::open_read_only(to)
         .and_then(|copy| copy.len())
-        .map_err(|e| Failure::io(format!("store backup: cannot read the copy {}", to.display()), e))?;
+        .map_err(|e| {
+            Failure::io(
+                format!("store backup: cannot read the copy {}", to.display()),
+                e,
+            )
+        })?;
     let line = if args.output.json() {
         json!({"type": "backup", "to": to.display().to_string(), "bulletins": bulletins, "bytes": bytes})
             .to_string()

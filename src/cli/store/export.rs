@@ -47,7 +47,11 @@ mod tests {
     fn first_unexpired_is_the_expiry_boundary() {
         let b = Bulletin::new([1; 32], Vec::new(), 1_700_000_000);
         for now in [1_700_000_000, 1_700_003_599, 1_700_003_600, 1_700_009_000] {
-            assert_eq!(b.ts >= first_unexpired(now), !b.is_expired(now), "now {now}");
+            assert_eq!(
+                b.ts >= first_unexpired(now),
+                !b.is_expired(now),
+                "now {now}"
+            );
         }
         assert_eq!(first_unexpired(0), 0);
         assert_eq!(first_unexpired(u64::MAX), u32::MAX);

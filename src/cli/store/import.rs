@@ -128,7 +128,10 @@ pub fn run(args: StoreImportArgs) -> CmdResult {
     if let Some(hint) = stale_hint {
         eprintln!("hint: {hint}");
     }
-    if tally.refused.contains_key(Reason::WeakBulletinProofOfWork.name()) {
+    if tally
+        .refused
+        .contains_key(Reason::WeakBulletinProofOfWork.name())
+    {
         eprintln!(
             "hint: bulletins were checked at --bulletin-difficulty {}: pass the difficulty the relay on the store requires",
             args.bulletin_difficulty
