@@ -75,6 +75,14 @@ fn catchup_20k_partition() {
     catchup_20k("partition");
 }
 
+/// Issue 24: `store backup` and `store export` of a store a relay is
+/// writing as fast as it can; each copy passes `integrity_check`, the export
+/// imports into an empty store as the same set.
+#[test]
+fn backup_flood() {
+    run_script("backup_flood");
+}
+
 #[test]
 fn persistence() {
     run_script("persistence");
