@@ -24,7 +24,7 @@ impl Exit {
     pub fn meaning(self) -> &'static str {
         match self {
             Self::Invalid => {
-                "a definite no: an object failed verification or a check, a nonce could not be found in time, store get found nothing, verify read no object, sync left differences or ran out of time"
+                "a definite no: an object failed verification or a check, a nonce could not be found in time, store get found nothing, store import refused a bulletin, verify read no object, sync left differences or ran out of time"
             }
             Self::Usage => "usage error: an unknown or missing flag, a bad flag value",
             Self::Malformed => {
