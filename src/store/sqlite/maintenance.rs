@@ -124,7 +124,7 @@ impl SqliteStore {
         // The temporary name goes either way; `dest` holds the copy now.
         let _ = std::fs::remove_file(&tmp);
         let bytes = copied?;
-        if let Some(dir) = File::open(parent_of(dest)).ok() {
+        if let Ok(dir) = File::open(parent_of(dest)) {
             // The new name made durable, where the file system allows.
             let _ = dir.sync_all();
         }
