@@ -303,12 +303,12 @@ fn beside_a_running_relay_export_and_backup_work_import_and_prune_are_refused() 
         "gossip: store import: cannot open store a.db: the store is in use by another relay"
     );
     assert!(
-        lines[1].starts_with("hint: a relay holds the store: give the bulletins to it"),
+        lines[1].starts_with("hint: a relay holds the store: push the bulletins to it"),
         "{}",
         out.stderr
     );
     assert!(
-        lines[1].contains("| gossip relay -k KEY --store a.db"),
+        lines[1].contains("--dir up") && lines[1].contains("| gossip relay -k KEY --store a.db"),
         "{}",
         out.stderr
     );

@@ -75,10 +75,11 @@ fn open(path: &std::path::Path) -> Result<SqliteStore, Failure> {
         let f = open_failure("store import", path, &e);
         if matches!(e, StoreError::InUse) {
             f.hint(format!(
-                "a relay holds the store: give the bulletins to it as its input instead \
-                 (`gossip store export OLD.db | gossip relay -k KEY --store {}`, which verifies, \
-                 stores and forwards them), fetch them from a peer with `gossip sync`, or stop \
-                 the relay and import then",
+                "a relay holds the store: push the bulletins to it from a store that holds them \
+                 (`gossip sync -k KEY OLD.db --connect ADDR@HOST:PORT --topic DESC --dir up`, to \
+                 its --listen), or stop it and import, or restart it with them on its stdin \
+                 (`gossip store export OLD.db | gossip relay -k KEY --store {} …`); a relay \
+                 verifies, stores and forwards them",
                 path.display()
             ))
         } else {
