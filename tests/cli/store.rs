@@ -131,8 +131,11 @@ fn export_then_import_into_an_empty_store_gives_the_same_set() {
     env.ok(&relay_args("a.db", &now), &lines);
     let export = env.ok(&["store", "export", "a.db", "--now", &now], "");
     assert_eq!(export.lines().len(), 4);
-    // What the rest of the toolkit reads: verify takes the export as it is.
+    // What the rest of the toolkit reads: verify takes the export as it
+    // is, and a relay publishes it into its own store.
     env.ok(&["verify", "-d", "0", "--now", &now], &export.stdout);
+    env.ok(&relay_args("r.db", &now), &export.stdout);
+    assert_eq!(listed(&env, "r.db"), listed(&env, "a.db"));
 
     let import = ["store", "import", "b.db", "--bulletin-difficulty", "0"];
     let import = [&import[..], &["--now", &now, "--format", "json"]].concat();
