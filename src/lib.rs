@@ -92,7 +92,9 @@ pub use node::{
 };
 pub use operation::{Op, Payload};
 pub use pow::Unmineable;
-pub use store::{BulletinStore, MemoryStore, StoreError};
+pub use store::{
+    BulletinStore, Bulletins, CodeBook, DeliveryJournal, MemoryStore, SeenLog, StoreError,
+};
 pub use verify::{Reason, Verdict};
 
 /// Seconds since the epoch from the system clock (0 if the clock is before

@@ -624,7 +624,7 @@ const SYNC_RSS_LIMIT_KIB: u64 = 48_000;
 
 #[test]
 fn a_strangers_sync_request_is_answered_from_ids_alone() {
-    use gossip::store::{BulletinStore, SqliteStore};
+    use gossip::store::{Bulletins, SqliteStore};
     let dir = tempfile::tempdir().unwrap();
     let k = keys(dir.path());
     let topic = topic_id(b"big");

@@ -4,7 +4,7 @@
 
 use gossip::bulletin::Bulletin;
 use gossip::crypto::{Cipher, Identity, PeerKey};
-use gossip::ids::{Id, beacon_topic, topic_id};
+use gossip::ids::{Id, Key, beacon_topic, topic_id};
 use gossip::keys::{Address, Seed};
 use gossip::message::Message;
 use gossip::node::{
@@ -13,7 +13,10 @@ use gossip::node::{
 };
 use gossip::operation::{Op, PackedContent, Payload};
 use gossip::pow::{self, Mined, Progress};
-use gossip::store::{BulletinStore, SqliteStore};
+use gossip::store::{
+    BulletinStore, Bulletins, CodeBook, DeliveryCode, DeliveryJournal, SeenLog, SqliteStore,
+    StoreError, Stored,
+};
 use gossip::verify::Reason;
 
 const NOW: u64 = 1_700_000_000;
@@ -921,13 +924,6 @@ fn delivery_codes_survive_reopening_the_store() {
     let given = [7; 8];
     assert_eq!(open(&seed_a, "a.db", Some(given)).delivery_code(), given);
     assert_eq!(open(&seed_a, "a.db", None).delivery_code(), given);
-
-    // A rotation request from another connection is taken once.
-    let mut a_node = open(&seed_a, "a.db", None);
-    let mut other = SqliteStore::open_for_requests(dir.path().join("a.db")).unwrap();
-    other.request_rotation(NOW).unwrap();
-    assert!(a_node.store_mut().take_rotation_request().unwrap());
-    assert!(!a_node.store_mut().take_rotation_request().unwrap());
 }
 
 /// Every ts and nonce a node makes (message nonces on forwards, sync
@@ -1635,17 +1631,14 @@ struct Counting {
     listed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
-impl BulletinStore for Counting {
-    fn store(&mut self, b: &Bulletin) -> Result<bool, gossip::store::StoreError> {
+impl Bulletins for Counting {
+    fn store(&mut self, b: &Bulletin) -> Result<bool, StoreError> {
         self.inner.store(b)
     }
-    fn retrieve(
-        &self,
-        k: &gossip::ids::Key,
-    ) -> Result<Option<Bulletin>, gossip::store::StoreError> {
+    fn retrieve(&self, k: &Key) -> Result<Option<Bulletin>, StoreError> {
         self.inner.retrieve(k)
     }
-    fn list(&self) -> Result<Vec<Bulletin>, gossip::store::StoreError> {
+    fn list(&self) -> Result<Vec<Bulletin>, StoreError> {
         self.inner.list()
     }
     fn range_ids(
@@ -1654,53 +1647,53 @@ impl BulletinStore for Counting {
         now: u64,
         after: Option<(u32, Id)>,
         max: usize,
-    ) -> Result<Vec<(u32, Id)>, gossip::store::StoreError> {
+    ) -> Result<Vec<(u32, Id)>, StoreError> {
         let page = self.inner.range_ids(topic, now, after, max)?;
         self.listed
             .fetch_add(page.len(), std::sync::atomic::Ordering::Relaxed);
         Ok(page)
     }
-    fn mark_seen(&mut self, k: &gossip::ids::Key, e: u64) -> Result<(), gossip::store::StoreError> {
+}
+
+impl SeenLog for Counting {
+    fn mark_seen(&mut self, k: &Key, e: u64) -> Result<(), StoreError> {
         self.inner.mark_seen(k, e)
     }
-    fn seen(&self, now: u64) -> Result<Vec<(gossip::ids::Key, u64)>, gossip::store::StoreError> {
+    fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError> {
         self.inner.seen(now)
     }
-    fn mark_delivered(
-        &mut self,
-        k: &gossip::ids::Key,
-        e: u64,
-    ) -> Result<bool, gossip::store::StoreError> {
+}
+
+impl DeliveryJournal for Counting {
+    fn mark_delivered(&mut self, k: &Key, e: u64) -> Result<bool, StoreError> {
         self.inner.mark_delivered(k, e)
     }
-    fn is_delivered(&self, k: &gossip::ids::Key) -> Result<bool, gossip::store::StoreError> {
+    fn is_delivered(&self, k: &Key) -> Result<bool, StoreError> {
         self.inner.is_delivered(k)
     }
-    fn confirm_delivered(
-        &mut self,
-        k: &[gossip::ids::Key],
-    ) -> Result<(), gossip::store::StoreError> {
+    fn confirm_delivered(&mut self, k: &[Key]) -> Result<(), StoreError> {
         self.inner.confirm_delivered(k)
     }
-    fn pending_deliveries(&self) -> Result<Vec<Bulletin>, gossip::store::StoreError> {
+    fn pending_deliveries(&self) -> Result<Vec<Bulletin>, StoreError> {
         self.inner.pending_deliveries()
     }
-    fn remove_expired(&mut self, now: u64) -> Result<usize, gossip::store::StoreError> {
-        self.inner.remove_expired(now)
-    }
-    fn delivery_codes(
-        &self,
-    ) -> Result<Vec<gossip::store::DeliveryCode>, gossip::store::StoreError> {
+}
+
+impl CodeBook for Counting {
+    fn delivery_codes(&self) -> Result<Vec<DeliveryCode>, StoreError> {
         self.inner.delivery_codes()
     }
-    fn put_delivery_code(
-        &mut self,
-        c: &gossip::store::DeliveryCode,
-    ) -> Result<(), gossip::store::StoreError> {
+    fn put_delivery_code(&mut self, c: &DeliveryCode) -> Result<(), StoreError> {
         self.inner.put_delivery_code(c)
     }
-    fn take_rotation_request(&mut self) -> Result<bool, gossip::store::StoreError> {
-        self.inner.take_rotation_request()
+}
+
+impl BulletinStore for Counting {
+    fn handle(&mut self, b: &Bulletin, deliver: bool) -> Result<Stored, StoreError> {
+        self.inner.handle(b, deliver)
+    }
+    fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError> {
+        self.inner.remove_expired(now)
     }
 }
 

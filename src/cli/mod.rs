@@ -24,6 +24,7 @@ mod mine;
 mod open;
 mod pack;
 mod relay;
+mod rotation_requests;
 mod sign;
 mod simulate;
 mod store;

@@ -11,10 +11,11 @@ use std::process::ExitCode;
 
 use gossip::codec::Object;
 use gossip::ids::topic_id;
-use gossip::store::{BulletinStore, Match, Query, SqliteStore, StoreError};
+use gossip::store::{BulletinStore, Bulletins, Match, Query, SqliteStore, StoreError};
 
 use super::args::{MatchArg, OutputArgs, StoreCommand};
 use super::io::{CmdResult, Failure, ObjectWriter, now, regular_file};
+use super::rotation_requests::RotationRequests;
 
 fn open(path: &Path) -> Result<SqliteStore, Failure> {
     open_with(path, |p| SqliteStore::open(p))
@@ -26,10 +27,7 @@ fn open_read_only(path: &Path) -> Result<SqliteStore, Failure> {
     open_with(path, |p| SqliteStore::open_read_only(p))
 }
 
-fn open_with(
-    path: &Path,
-    how: fn(&Path) -> Result<SqliteStore, StoreError>,
-) -> Result<SqliteStore, Failure> {
+fn open_with<T>(path: &Path, how: fn(&Path) -> Result<T, StoreError>) -> Result<T, Failure> {
     existing(path)?;
     how(path).map_err(|e| open_failure("store", path, &e))
 }
@@ -129,7 +127,7 @@ pub fn run(command: StoreCommand) -> CmdResult {
         StoreCommand::Peers(a) => return codes::show(&open_read_only(a.db.path())?, &a, false),
         StoreCommand::Rotate(a) => {
             return codes::rotate(
-                open_with(a.db.path(), |p| SqliteStore::open_for_requests(p))?,
+                &open_with(a.db.path(), RotationRequests::open)?,
                 now(&a.now),
             );
         }

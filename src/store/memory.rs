@@ -2,7 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{BulletinStore, DeliveryCode, StoreError, Stored, seen_until};
+use super::{
+    BulletinStore, Bulletins, CodeBook, DeliveryCode, DeliveryJournal, SeenLog, StoreError, Stored,
+    seen_until,
+};
 use crate::bulletin::Bulletin;
 use crate::ids::{Id, Key};
 use crate::keys::Address;
@@ -36,15 +39,13 @@ const MARKS_SHARE: usize = 16;
 /// take their marks with them (their dedup lives on in the node's seen
 /// set); a bulletin removed as expired leaves behind the marks that expire
 /// later. Otherwise it behaves as a `SqliteStore` does (the conformance
-/// suite checks it), except that nothing survives the process and no
-/// other process can leave it a rotation request
-/// ([`BulletinStore::take_rotation_request`] is false).
+/// suite checks it), except that nothing survives the process.
 #[derive(Clone, Debug)]
 pub struct MemoryStore {
     bulletins: HashMap<Key, Entry>,
     by_expiry: BTreeSet<(u64, Key)>,
     /// Each topic's (ts, content id) pairs in order: the index
-    /// [`BulletinStore::range_ids`] walks.
+    /// [`Bulletins::range_ids`] walks.
     by_topic: HashMap<Id, BTreeSet<(u32, Id)>>,
     /// (content id, topic id) of every bulletin held: the topics each
     /// content id is held under.
@@ -232,7 +233,7 @@ fn oldest_first(list: &mut [Bulletin]) {
     list.sort_by_key(|b| (b.ts, b.content_id, b.topic));
 }
 
-impl BulletinStore for MemoryStore {
+impl Bulletins for MemoryStore {
     fn store(&mut self, bulletin: &Bulletin) -> Result<bool, StoreError> {
         let key = bulletin.key();
         if self.bulletins.contains_key(&key) {
@@ -336,6 +337,12 @@ impl BulletinStore for MemoryStore {
         Ok(ids.range((start, Unbounded)).take(max).copied().collect())
     }
 
+    fn len(&self) -> Result<usize, StoreError> {
+        Ok(self.bulletins.len())
+    }
+}
+
+impl SeenLog for MemoryStore {
     fn mark_seen(&mut self, key: &Key, expires: u64) -> Result<(), StoreError> {
         self.mark(key, expires, false);
         Ok(())
@@ -351,7 +358,9 @@ impl BulletinStore for MemoryStore {
         out.sort_unstable();
         Ok(out)
     }
+}
 
+impl DeliveryJournal for MemoryStore {
     fn mark_delivered(&mut self, key: &Key, expires: u64) -> Result<bool, StoreError> {
         Ok(self.mark(key, expires, true))
     }
@@ -362,17 +371,6 @@ impl BulletinStore for MemoryStore {
             .get(key)
             .is_some_and(|e| e.delivered.is_some())
             || self.delivered.contains(key))
-    }
-
-    fn handle(&mut self, bulletin: &Bulletin, deliver: bool) -> Result<Stored, StoreError> {
-        let (key, expires) = (bulletin.key(), seen_until(bulletin));
-        let new = self.store(bulletin)?;
-        self.mark(&key, expires, false);
-        let deliver = deliver && self.mark(&key, expires, true);
-        if deliver && let Some(e) = self.bulletins.get_mut(&key) {
-            e.pending = true;
-        }
-        Ok(Stored { new, deliver })
     }
 
     fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError> {
@@ -393,6 +391,31 @@ impl BulletinStore for MemoryStore {
             .collect();
         oldest_first(&mut out);
         Ok(out)
+    }
+}
+
+impl CodeBook for MemoryStore {
+    fn delivery_codes(&self) -> Result<Vec<DeliveryCode>, StoreError> {
+        // Own codes first, then peers', each by address.
+        Ok(self.codes.values().copied().collect())
+    }
+
+    fn put_delivery_code(&mut self, code: &DeliveryCode) -> Result<(), StoreError> {
+        self.codes.insert((!code.own, code.address), *code);
+        Ok(())
+    }
+}
+
+impl BulletinStore for MemoryStore {
+    fn handle(&mut self, bulletin: &Bulletin, deliver: bool) -> Result<Stored, StoreError> {
+        let (key, expires) = (bulletin.key(), seen_until(bulletin));
+        let new = self.store(bulletin)?;
+        self.mark(&key, expires, false);
+        let deliver = deliver && self.mark(&key, expires, true);
+        if deliver && let Some(e) = self.bulletins.get_mut(&key) {
+            e.pending = true;
+        }
+        Ok(Stored { new, deliver })
     }
 
     fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError> {
@@ -417,26 +440,6 @@ impl BulletinStore for MemoryStore {
         self.seen.remove_expired(now);
         self.delivered.remove_expired(now);
         Ok(expired.len())
-    }
-
-    fn len(&self) -> Result<usize, StoreError> {
-        Ok(self.bulletins.len())
-    }
-
-    fn delivery_codes(&self) -> Result<Vec<DeliveryCode>, StoreError> {
-        // Own codes first, then peers', each by address.
-        Ok(self.codes.values().copied().collect())
-    }
-
-    fn put_delivery_code(&mut self, code: &DeliveryCode) -> Result<(), StoreError> {
-        self.codes.insert((!code.own, code.address), *code);
-        Ok(())
-    }
-
-    fn take_rotation_request(&mut self) -> Result<bool, StoreError> {
-        // Only another process leaves requests (in a store file); none can
-        // reach this one.
-        Ok(false)
     }
 }
 

@@ -1,11 +1,28 @@
 //! The bulletin store: where a node keeps the bulletins it has accepted,
-//! the content ids it has seen and which bulletins it has delivered.
+//! the content ids it has seen, which bulletins it has delivered and the
+//! delivery codes it knows.
 //!
-//! [`BulletinStore`] is the node's bulletin handler (the original's
-//! `SupportsHandleRetrieveListQueryBulletin`). Two implementations:
-//! [`MemoryStore`] for tests and short-lived nodes, `SqliteStore` (feature
-//! `sqlite`) for a relay that must survive restarts without losing or
-//! re-delivering.
+//! One trait per role, so a backend implements what it keeps and nothing
+//! else, and a caller names what it uses:
+//!
+//! - [`Bulletins`]: the bulletins held, lookups, listings, queries and sync
+//!   pages (the original's `SupportsHandleRetrieveListQueryBulletin`);
+//! - [`SeenLog`]: the keys seen, each until its expiry;
+//! - [`DeliveryJournal`]: which bulletins were delivered and which
+//!   deliveries are not confirmed yet;
+//! - [`CodeBook`]: the own delivery code and the neighbours'.
+//!
+//! [`BulletinStore`] is what a [`Node`](crate::node::Node) takes: all four
+//! roles plus the two operations that span them ([`BulletinStore::handle`],
+//! [`BulletinStore::remove_expired`]), which a persistent store does in one
+//! transaction each. It is a super-trait rather than generic bounds on the
+//! node so the node keeps one `Box<dyn BulletinStore>` and its callers stay
+//! free of type parameters. Every method of every role is required or has
+//! a real default built on the required ones: a backend that lacks a role
+//! does not compile as a `BulletinStore`, it never answers with a silent
+//! no-op. Two implementations: [`MemoryStore`] for tests and short-lived
+//! nodes, `SqliteStore` (feature `sqlite`) for a relay that must survive
+//! restarts without losing or re-delivering.
 
 mod codes;
 mod memory;
@@ -99,10 +116,9 @@ pub fn seen_until(bulletin: &Bulletin) -> u64 {
     u64::from(bulletin.ts) + u64::from(CONTENT_TTL)
 }
 
-/// Keeps bulletins, the seen set and delivery marks; answers lookups and
-/// queries. Every method that writes is durable when it returns (for stores
-/// that persist at all), so a node writes before it forwards or delivers.
-pub trait BulletinStore: Send {
+/// The bulletins held: stores them once per key (topic id, content id),
+/// answers lookups, listings, queries and sync pages.
+pub trait Bulletins {
     /// Stores a bulletin if its key (topic id, content id) is not held
     /// yet; true when new. A re-stamped copy (same key, another ts or
     /// nonce) is not new.
@@ -177,7 +193,7 @@ pub trait BulletinStore: Send {
     ) -> Result<Vec<(u32, Id)>, StoreError>;
 
     /// The bulletins matching every condition of `query`, oldest first
-    /// (as [`BulletinStore::list`]).
+    /// (as [`Bulletins::list`]).
     fn query(&self, query: &Query) -> Result<Vec<Bulletin>, StoreError> {
         Ok(self
             .list()?
@@ -185,50 +201,6 @@ pub trait BulletinStore: Send {
             .filter(|b| query.matches(b))
             .collect())
     }
-
-    /// Records a bulletin's key as seen until `expires` (seconds since the
-    /// epoch), or later if a later expiry is held already.
-    fn mark_seen(&mut self, key: &Key, expires: u64) -> Result<(), StoreError>;
-
-    /// The seen set: (key, expiry) with expiry after `now`, by key.
-    fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError>;
-
-    /// Records that the bulletin with `key` was delivered (kept until
-    /// `expires`, or later if a later expiry is held already, whether the
-    /// bulletin is still held or not); true when it had not been marked
-    /// before.
-    fn mark_delivered(&mut self, key: &Key, expires: u64) -> Result<bool, StoreError>;
-
-    /// Whether the bulletin with `key` has been delivered.
-    fn is_delivered(&self, key: &Key) -> Result<bool, StoreError>;
-
-    /// The node's bulletin handler: stores the bulletin, marks it seen and,
-    /// when `deliver` is asked, marks it delivered, all before the node
-    /// forwards or delivers it. Persistent stores do this in one
-    /// transaction. A bulletin it delivers is pending
-    /// ([`BulletinStore::pending_deliveries`]) until confirmed.
-    fn handle(&mut self, bulletin: &Bulletin, deliver: bool) -> Result<Stored, StoreError> {
-        let expires = seen_until(bulletin);
-        let new = self.store(bulletin)?;
-        self.mark_seen(&bulletin.key(), expires)?;
-        let deliver = deliver && self.mark_delivered(&bulletin.key(), expires)?;
-        Ok(Stored { new, deliver })
-    }
-
-    /// Records that the caller has written out these deliveries, so they
-    /// are no longer pending. Keys not pending are ignored.
-    fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError>;
-
-    /// Bulletins [`BulletinStore::handle`] delivered whose delivery was
-    /// never confirmed, oldest first (by ts, then content id, then topic
-    /// id): after a crash, what the caller may not have written out. A
-    /// bulletin no longer held is no longer pending.
-    fn pending_deliveries(&self) -> Result<Vec<Bulletin>, StoreError>;
-
-    /// Removes the bulletins expired at `now` (now ≥ ts + 3600), and the
-    /// seen entries and delivery marks whose expiry is ≤ `now`; returns how
-    /// many bulletins went.
-    fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError>;
 
     /// How many bulletins are held.
     fn len(&self) -> Result<usize, StoreError> {
@@ -239,7 +211,46 @@ pub trait BulletinStore: Send {
     fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len()? == 0)
     }
+}
 
+/// The seen log: the keys (topic id, content id) a node has seen, each
+/// until its expiry, so a restarted node still drops what it has handled.
+pub trait SeenLog {
+    /// Records a bulletin's key as seen until `expires` (seconds since the
+    /// epoch), or later if a later expiry is held already.
+    fn mark_seen(&mut self, key: &Key, expires: u64) -> Result<(), StoreError>;
+
+    /// The seen set: (key, expiry) with expiry after `now`, by key.
+    fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError>;
+}
+
+/// The delivery journal: which bulletins were delivered (so none is
+/// delivered twice) and which deliveries the caller has not confirmed yet
+/// (so none is lost in a crash).
+pub trait DeliveryJournal {
+    /// Records that the bulletin with `key` was delivered (kept until
+    /// `expires`, or later if a later expiry is held already, whether the
+    /// bulletin is still held or not); true when it had not been marked
+    /// before.
+    fn mark_delivered(&mut self, key: &Key, expires: u64) -> Result<bool, StoreError>;
+
+    /// Whether the bulletin with `key` has been delivered.
+    fn is_delivered(&self, key: &Key) -> Result<bool, StoreError>;
+
+    /// Records that the caller has written out these deliveries, so they
+    /// are no longer pending. Keys not pending are ignored.
+    fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError>;
+
+    /// Bulletins [`BulletinStore::handle`] delivered whose delivery was
+    /// never confirmed, oldest first (by ts, then content id, then topic
+    /// id): after a crash, what the caller may not have written out. A
+    /// bulletin no longer held is no longer pending.
+    fn pending_deliveries(&self) -> Result<Vec<Bulletin>, StoreError>;
+}
+
+/// The code book: the node's own delivery code (so its inbox survives
+/// restarts) and its neighbours' codes learned from their notices.
+pub trait CodeBook {
     /// The delivery codes held: own codes first, then peers', each by
     /// address.
     fn delivery_codes(&self) -> Result<Vec<DeliveryCode>, StoreError>;
@@ -247,9 +258,21 @@ pub trait BulletinStore: Send {
     /// Keeps a delivery code, replacing the one held for the same address
     /// and kind (own or peer's). Durable when it returns.
     fn put_delivery_code(&mut self, code: &DeliveryCode) -> Result<(), StoreError>;
+}
 
-    /// Takes the pending requests to rotate the own code (made by another
-    /// process with `SqliteStore::request_rotation`); true when there was
-    /// one. A store no other process can reach never has one.
-    fn take_rotation_request(&mut self) -> Result<bool, StoreError>;
+/// A node's whole store: every role, and the two operations that span
+/// them, each of which a persistent store does in one transaction. Every
+/// method that writes is durable when it returns (for stores that persist
+/// at all), so a node writes before it forwards or delivers.
+pub trait BulletinStore: Bulletins + SeenLog + DeliveryJournal + CodeBook + Send {
+    /// The node's bulletin handler: stores the bulletin, marks it seen and,
+    /// when `deliver` is asked, marks it delivered, all before the node
+    /// forwards or delivers it. A bulletin it delivers is pending
+    /// ([`DeliveryJournal::pending_deliveries`]) until confirmed.
+    fn handle(&mut self, bulletin: &Bulletin, deliver: bool) -> Result<Stored, StoreError>;
+
+    /// Removes the bulletins expired at `now` (now ≥ ts + 3600), and the
+    /// seen entries and delivery marks whose expiry is ≤ `now`; returns how
+    /// many bulletins went.
+    fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError>;
 }

@@ -11,7 +11,10 @@ pub use maintenance::Pruned;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::{BulletinStore, DeliveryCode, Match, Query, StoreError, Stored, seen_until};
+use super::{
+    BulletinStore, Bulletins, CodeBook, DeliveryCode, DeliveryJournal, Match, Query, SeenLog,
+    StoreError, Stored, seen_until,
+};
 use crate::bulletin::{Bulletin, CONTENT_TTL};
 use crate::ids::{Id, Key};
 
@@ -116,7 +119,7 @@ impl From<rusqlite::Error> for StoreError {
 
 const COLUMNS: &str = "topic, content_id, ts, nonce, content";
 
-/// [`BulletinStore::range_ids`]: only ts and content id, so SQLite walks
+/// [`Bulletins::range_ids`]: only ts and content id, so SQLite walks
 /// the (topic, ts, content id) index from the start pair and never reads a
 /// row. [`RANGE_IDS_AFTER`] starts strictly after a pair, [`RANGE_IDS_AT`]
 /// at one (the first unexpired ts, with the empty blob before every id).
@@ -207,24 +210,6 @@ impl SqliteStore {
         Ok(Self { conn, _lock: None })
     }
 
-    /// Opens an existing store beside the relay that holds its lock, only
-    /// to leave it requests (`request_rotation`): SQLite's own locking
-    /// orders the two writers, and nothing else is written.
-    pub fn open_for_requests(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let flags =
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(codes::SCHEMA)?;
-        Ok(Self { conn, _lock: None })
-    }
-
-    /// Asks the relay running on this store (or the next one started on
-    /// it) to rotate its delivery code.
-    pub fn request_rotation(&mut self, now: u64) -> Result<(), StoreError> {
-        codes::request_rotation(&self.conn, now)
-    }
-
     /// Whether `table` has a row with this key.
     fn has_row(&self, table: &str, (topic, id): &Key) -> Result<bool, StoreError> {
         let sql = format!("SELECT 1 FROM {table} WHERE topic = ?1 AND content_id = ?2");
@@ -275,7 +260,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Like [`BulletinStore::query`], but hands each bulletin to `f` as it
+    /// Like [`Bulletins::query`], but hands each bulletin to `f` as it
     /// is read instead of collecting them: memory stays at one row, however
     /// large the store.
     pub fn query_each<E: From<StoreError>>(
@@ -417,7 +402,7 @@ fn query_where(query: &Query) -> (String, Vec<Value>) {
     (sql_where, conds.into_iter().map(|(_, v)| v).collect())
 }
 
-impl BulletinStore for SqliteStore {
+impl Bulletins for SqliteStore {
     fn store(&mut self, bulletin: &Bulletin) -> Result<bool, StoreError> {
         insert_bulletin(&self.conn, bulletin)
     }
@@ -516,6 +501,15 @@ impl BulletinStore for SqliteStore {
         self.select(&sql_where, args)
     }
 
+    fn len(&self) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM bulletins", [], |r| r.get(0))?;
+        usize::try_from(n).map_err(|_| StoreError::Corrupt(format!("row count {n}")))
+    }
+}
+
+impl SeenLog for SqliteStore {
     fn mark_seen(&mut self, key: &Key, expires: u64) -> Result<(), StoreError> {
         upsert_seen(&self.conn, key, expires)
     }
@@ -541,30 +535,15 @@ impl BulletinStore for SqliteStore {
         }
         Ok(out)
     }
+}
 
+impl DeliveryJournal for SqliteStore {
     fn mark_delivered(&mut self, key: &Key, expires: u64) -> Result<bool, StoreError> {
         insert_delivered(&self.conn, key, expires)
     }
 
     fn is_delivered(&self, key: &Key) -> Result<bool, StoreError> {
         self.has_row("delivered", key)
-    }
-
-    fn handle(&mut self, bulletin: &Bulletin, deliver: bool) -> Result<Stored, StoreError> {
-        let expires = seen_until(bulletin);
-        let key = bulletin.key();
-        let tx = self.conn.transaction()?;
-        let new = insert_bulletin(&tx, bulletin)?;
-        upsert_seen(&tx, &key, expires)?;
-        let deliver = deliver && insert_delivered(&tx, &key, expires)?;
-        if deliver {
-            tx.execute(
-                "INSERT OR IGNORE INTO pending (topic, content_id) VALUES (?1, ?2)",
-                params![&key.0[..], &key.1[..]],
-            )?;
-        }
-        tx.commit()?;
-        Ok(Stored { new, deliver })
     }
 
     fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError> {
@@ -585,22 +564,9 @@ impl BulletinStore for SqliteStore {
             Vec::new(),
         )
     }
+}
 
-    fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError> {
-        let tx = self.conn.transaction()?;
-        let removed = maintenance::delete_expired(&tx, now)?;
-        tx.commit()?;
-        usize::try_from(removed.bulletins)
-            .map_err(|_| StoreError::Corrupt(format!("{} rows", removed.bulletins)))
-    }
-
-    fn len(&self) -> Result<usize, StoreError> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM bulletins", [], |r| r.get(0))?;
-        usize::try_from(n).map_err(|_| StoreError::Corrupt(format!("row count {n}")))
-    }
-
+impl CodeBook for SqliteStore {
     fn delivery_codes(&self) -> Result<Vec<DeliveryCode>, StoreError> {
         codes::list(&self.conn)
     }
@@ -608,9 +574,32 @@ impl BulletinStore for SqliteStore {
     fn put_delivery_code(&mut self, code: &DeliveryCode) -> Result<(), StoreError> {
         codes::put(&self.conn, code)
     }
+}
 
-    fn take_rotation_request(&mut self) -> Result<bool, StoreError> {
-        codes::take_rotation_request(&self.conn)
+impl BulletinStore for SqliteStore {
+    fn handle(&mut self, bulletin: &Bulletin, deliver: bool) -> Result<Stored, StoreError> {
+        let expires = seen_until(bulletin);
+        let key = bulletin.key();
+        let tx = self.conn.transaction()?;
+        let new = insert_bulletin(&tx, bulletin)?;
+        upsert_seen(&tx, &key, expires)?;
+        let deliver = deliver && insert_delivered(&tx, &key, expires)?;
+        if deliver {
+            tx.execute(
+                "INSERT OR IGNORE INTO pending (topic, content_id) VALUES (?1, ?2)",
+                params![&key.0[..], &key.1[..]],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Stored { new, deliver })
+    }
+
+    fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let removed = maintenance::delete_expired(&tx, now)?;
+        tx.commit()?;
+        usize::try_from(removed.bulletins)
+            .map_err(|_| StoreError::Corrupt(format!("{} rows", removed.bulletins)))
     }
 }
 

@@ -2,6 +2,7 @@
 //! `gossip store rotate` request read from the store, and on the
 //! `--rotate-delivery-code` schedule.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use gossip::node::Node;
 use super::node_failure;
 use super::outputs::Outputs;
 use crate::cli::io::Failure;
+use crate::cli::rotation_requests::RotationRequests;
 
 /// How often a running relay looks in its store for a rotation request.
 const POLL_STORE: Duration = Duration::from_secs(1);
@@ -49,33 +51,40 @@ pub fn show_peers(node: &Node) {
 /// What asks for a rotation: the signal, the store, the schedule.
 pub struct Rotation {
     signal: Arc<AtomicBool>,
-    poll_store: bool,
+    requests: Option<RotationRequests>,
     last_poll: Option<Instant>,
 }
 
 impl Rotation {
     /// `signal` is raised by the SIGUSR1 handler (installed when the relay
-    /// starts). `poll_store` when the node has a store. The
-    /// `--rotate-delivery-code` schedule is the engine's
+    /// starts). `store` is the node's store file, whose rotation requests
+    /// are polled. The `--rotate-delivery-code` schedule is the engine's
     /// (`NodeConfig::rotate_every`, from `Node::handle_timeout`).
-    pub fn new(signal: Arc<AtomicBool>, poll_store: bool) -> Self {
-        Self {
+    pub fn new(signal: Arc<AtomicBool>, store: Option<&Path>) -> Result<Self, Failure> {
+        let requests = store
+            .map(|path| {
+                RotationRequests::open(path)
+                    .map_err(|e| super::super::store::open_failure("relay", path, &e))
+            })
+            .transpose()?;
+        Ok(Self {
             signal,
-            poll_store,
+            requests,
             last_poll: None,
-        }
+        })
     }
 
     /// Why the code is to rotate at `now`, if it is.
-    fn due(&mut self, node: &mut Node) -> Result<Option<&'static str>, Failure> {
+    fn due(&mut self) -> Result<Option<&'static str>, Failure> {
         if self.signal.swap(false, Ordering::Relaxed) {
             return Ok(Some("SIGUSR1"));
         }
-        if self.poll_store && self.last_poll.is_none_or(|t| t.elapsed() >= POLL_STORE) {
+        if let Some(requests) = &self.requests
+            && self.last_poll.is_none_or(|t| t.elapsed() >= POLL_STORE)
+        {
             self.last_poll = Some(Instant::now());
-            let asked = node
-                .store_mut()
-                .take_rotation_request()
+            let asked = requests
+                .take()
                 .map_err(|e| Failure::io("relay: store", e))?;
             if asked {
                 return Ok(Some("gossip store rotate"));
@@ -93,7 +102,7 @@ impl Rotation {
         outputs: &mut Outputs,
         now: u64,
     ) -> Result<bool, Failure> {
-        let Some(why) = self.due(node)? else {
+        let Some(why) = self.due()? else {
             return Ok(true);
         };
         node.rotate_delivery_code(now)

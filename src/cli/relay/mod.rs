@@ -302,7 +302,7 @@ impl Relay {
             net,
         };
 
-        let rotation = codes::Rotation::new(rotate, args.store.is_some());
+        let rotation = codes::Rotation::new(rotate, args.store.as_deref())?;
         codes::show(&node);
         codes::show_peers(&node);
         if args.announce_delivery_code {

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use gossip::store::{BulletinStore, SqliteStore};
+use gossip::store::{Bulletins, SqliteStore};
 use serde_json::json;
 
 use super::super::args::StoreBackupArgs;

@@ -4,11 +4,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use gossip::store::{BulletinStore, SqliteStore};
+use gossip::store::{CodeBook, SqliteStore};
 use serde_json::json;
 
 use super::super::args::StoreCodesArgs;
 use super::super::io::{CmdResult, Failure, stdout, write_err};
+use super::super::rotation_requests::RotationRequests;
 
 /// Prints the own codes (`own`) or the peers' codes held in `store`, one
 /// `ADDRESS CODE INBOX` line (or JSON object) each.
@@ -46,11 +47,9 @@ pub fn show(store: &SqliteStore, args: &StoreCodesArgs, own: bool) -> CmdResult 
     Ok(ExitCode::SUCCESS)
 }
 
-/// Records a rotation request for the relay on `store`.
-pub fn rotate(mut store: SqliteStore, now: u64) -> CmdResult {
-    store
-        .request_rotation(now)
-        .map_err(|e| Failure::io("store", e))?;
+/// Records a rotation request for the relay on the store.
+pub fn rotate(requests: &RotationRequests, now: u64) -> CmdResult {
+    requests.request(now).map_err(|e| Failure::io("store", e))?;
     eprintln!(
         "gossip: store: rotation requested; a relay running on this store rotates within a second, else the next one started on it does"
     );

@@ -32,13 +32,13 @@ use super::seen::SeenSet;
 use crate::ids::{Id, Key};
 use crate::keys::Address;
 use crate::operation::Payload;
-use crate::store::{BulletinStore, StoreError};
+use crate::store::{Bulletins, StoreError};
 
 /// What this node holds, as a sync algorithm may read it: the store, and
 /// the seen set (bulletins taken, and those on their way to the store).
 pub(crate) struct Held<'a> {
     /// The bulletin store.
-    pub store: &'a dyn BulletinStore,
+    pub store: &'a dyn Bulletins,
     /// The seen set.
     pub seen: &'a SeenSet,
 }

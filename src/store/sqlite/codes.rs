@@ -1,8 +1,7 @@
-//! Delivery codes in a SQLite store ([`DeliveryCode`]), and requests to
-//! rotate the own code.
+//! Delivery codes in a SQLite store ([`DeliveryCode`]).
 //!
-//! Two tables of their own, added beside the bulletin tables and never
-//! touching them, so a store from before they existed just gains them.
+//! A table of its own, added beside the bulletin tables and never
+//! touching them, so a store from before it existed just gains it.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -16,9 +15,6 @@ CREATE TABLE IF NOT EXISTS delivery_codes (
     code    BLOB NOT NULL,
     since   INTEGER NOT NULL,
     PRIMARY KEY (address, own)
-);
-CREATE TABLE IF NOT EXISTS rotation_requests (
-    requested INTEGER NOT NULL
 );
 ";
 
@@ -85,18 +81,4 @@ pub(super) fn put(conn: &Connection, code: &DeliveryCode) -> Result<(), StoreErr
         ],
     )?;
     Ok(())
-}
-
-/// Records a request to rotate the own code.
-pub(super) fn request_rotation(conn: &Connection, now: u64) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO rotation_requests (requested) VALUES (?1)",
-        [i64::try_from(now).unwrap_or(i64::MAX)],
-    )?;
-    Ok(())
-}
-
-/// Takes every pending rotation request; true when there was one.
-pub(super) fn take_rotation_request(conn: &Connection) -> Result<bool, StoreError> {
-    Ok(conn.execute("DELETE FROM rotation_requests", [])? > 0)
 }

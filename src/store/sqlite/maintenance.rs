@@ -244,7 +244,7 @@ fn temp_beside(dest: &Path) -> Result<(PathBuf, File), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::BulletinStore;
+    use crate::store::{BulletinStore, Bulletins, DeliveryJournal, SeenLog};
 
     fn sample() -> Vec<Bulletin> {
         vec![
