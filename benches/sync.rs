@@ -39,12 +39,12 @@ use gossip::node::{Event, Node, NodeConfig, SyncState};
 const NOW: u64 = 1_764_000_100;
 
 fn config(reconcile: bool) -> NodeConfig {
-    NodeConfig {
-        bulletin_difficulty: 0,
-        message_difficulty: 0,
-        reconcile,
-        ..NodeConfig::default()
-    }
+    NodeConfig::builder()
+        .bulletin_difficulty(0)
+        .message_difficulty(0)
+        .reconcile(reconcile)
+        .build()
+        .expect("a valid config")
 }
 
 /// The process's CPU time so far (user + system).

@@ -29,6 +29,12 @@ pub const DEFAULT_MESSAGE_DIFFICULTY: u32 = 1;
 /// The most leading zero bits a 256-bit digest can have.
 pub const MAX_DIFFICULTY: u32 = 256;
 
+/// The hardest difficulty a node is configured to mine at
+/// ([`NodeConfig`](crate::node::NodeConfig) refuses more): a search of the
+/// 2^31 nonces reaches 32 bits about two times in five (1 − e^−½), and
+/// each bit past it halves that; `gossip relay -d` has always stopped here.
+pub const MAX_MINEABLE_DIFFICULTY: u32 = 32;
+
 /// Every ts and nonce this project makes is below this (2^31): the
 /// original packs both as signed 32-bit integers and cannot read more.
 pub const SIGNED_LIMIT: u32 = 1 << 31;

@@ -279,7 +279,7 @@ pub fn run(config: &SimConfig) -> Result<Report, NodeError> {
 /// One run of the scenario with `mode` (flood or plumtree).
 fn run_one(config: &SimConfig, mode: Dissemination) -> Result<(Report, RunReport), NodeError> {
     let started = Instant::now();
-    let mut net = Network::build(config, mode);
+    let mut net = Network::build(config, mode)?;
     let threaded = config.threaded && mode == Dissemination::Flood;
     if mode == Dissemination::Plumtree {
         net.negotiate_and_warm_up(config)?;
@@ -500,17 +500,16 @@ struct Network {
 }
 
 impl Network {
-    fn build(config: &SimConfig, mode: Dissemination) -> Self {
+    fn build(config: &SimConfig, mode: Dissemination) -> Result<Self, NodeError> {
         let mut rng = StdRng::seed_from_u64(config.seed);
-        let node_config = NodeConfig {
-            bulletin_difficulty: config.bulletin_difficulty,
-            message_difficulty: config.message_difficulty,
-            dissemination: mode == Dissemination::Plumtree,
-            announce_every: config.announce_every,
-            graft_timeout: config.graft_timeout,
-            eager_shortcuts: config.eager_shortcuts,
-            ..NodeConfig::default()
-        };
+        let node_config = NodeConfig::builder()
+            .bulletin_difficulty(config.bulletin_difficulty)
+            .message_difficulty(config.message_difficulty)
+            .dissemination(mode == Dissemination::Plumtree)
+            .announce_every(config.announce_every)
+            .graft_timeout(config.graft_timeout)
+            .eager_shortcuts(config.eager_shortcuts)
+            .build()?;
         let mut nodes: Vec<Node> = (0..config.nodes)
             .map(|_| {
                 let mut node = Node::new(
@@ -541,7 +540,7 @@ impl Network {
             let _ = nodes[b].add_neighbour(pa, config.message_difficulty);
         }
         let baseline = vec![crate::node::Counters::default(); nodes.len()];
-        Self {
+        Ok(Self {
             nodes,
             index,
             links,
@@ -558,7 +557,7 @@ impl Network {
             tally: Tally::default(),
             setup_messages: 0,
             baseline,
-        }
+        })
     }
 
     /// The PlumTree setup: every link's lower-numbered end asks the other

@@ -22,12 +22,12 @@ use gossip::operation::{Op, Payload};
 const NOW: u64 = 1_700_000_000;
 
 fn config(dissemination: bool) -> NodeConfig {
-    NodeConfig {
-        bulletin_difficulty: 0,
-        message_difficulty: 0,
-        dissemination,
-        ..NodeConfig::default()
-    }
+    NodeConfig::builder()
+        .bulletin_difficulty(0)
+        .message_difficulty(0)
+        .dissemination(dissemination)
+        .build()
+        .unwrap()
 }
 
 fn topic() -> Id {

@@ -8,8 +8,8 @@ use gossip::ids::{Id, Key, beacon_topic, topic_id};
 use gossip::keys::{Address, Seed};
 use gossip::message::Message;
 use gossip::node::{
-    Acceptance, Event, HookError, Hooks, Node, NodeConfig, Outbound, ROLE_ANSWERER, SyncState,
-    prepare_message,
+    Acceptance, Event, HookError, Hooks, Node, NodeConfig, NodeConfigBuilder, Outbound,
+    ROLE_ANSWERER, SyncState, prepare_message,
 };
 use gossip::operation::{Op, PackedContent, Payload};
 use gossip::pow::{self, Mined, Progress};
@@ -499,10 +499,7 @@ fn delivery_code_rotation_notifies_neighbours() {
 
 #[test]
 fn strangers_delivery_codes_are_recorded_up_to_max_peer_inboxes() {
-    let config = NodeConfig {
-        max_peer_inboxes: 1,
-        ..NodeConfig::default()
-    };
+    let config = NodeConfig::builder().max_peer_inboxes(1).build().unwrap();
     let mut nodes = vec![
         Node::new(Identity::from_seed(&Seed::generate()), config).into(),
         node(),
@@ -624,10 +621,10 @@ fn asked_for(sent: Vec<Outbound>, peer: &Identity) -> Vec<Id> {
 fn a_sync_request_takes_up_to_max_sync_request_ids_from_all_its_answers() {
     let mut n = TestNode::from(Node::new(
         Identity::from_seed(&Seed::generate()),
-        NodeConfig {
-            max_sync_request_ids: 13,
-            ..NodeConfig::default()
-        },
+        NodeConfig::builder()
+            .max_sync_request_ids(13)
+            .build()
+            .unwrap(),
     ));
     let peer = Identity::from_seed(&Seed::generate());
     n.add_neighbour(peer.address(), 1).unwrap();
@@ -716,11 +713,11 @@ fn an_original_style_single_answer_with_every_id_is_taken_and_its_requests_paged
 /// Two nodes linked at message difficulty 0 that take bulletins of
 /// difficulty 0, the first holding `n` bulletins under `topic`.
 fn holder_and_empty(n: u32, topic: Id) -> Vec<TestNode> {
-    let config = NodeConfig {
-        bulletin_difficulty: 0,
-        message_difficulty: 0,
-        ..NodeConfig::default()
-    };
+    let config = NodeConfig::builder()
+        .bulletin_difficulty(0)
+        .message_difficulty(0)
+        .build()
+        .unwrap();
     let mut nodes: Vec<TestNode> = (0..2)
         .map(|_| Node::new(Identity::from_seed(&Seed::generate()), config.clone()).into())
         .collect();
@@ -836,10 +833,10 @@ fn exact_replays_of_requests_are_answered_once() {
 fn answers_to_strangers_are_capped_in_bytes_per_source() {
     // Each respond_content payload is its op byte and a 78-byte bulletin:
     // 200 bytes a window lets two through, not three.
-    let config = NodeConfig {
-        stranger_answer_bytes: 200,
-        ..NodeConfig::default()
-    };
+    let config = NodeConfig::builder()
+        .stranger_answer_bytes(200)
+        .build()
+        .unwrap();
     let (mut node, held) = node_holding(4, config);
     let stranger = Identity::from_seed(&Seed::generate());
     let other = Identity::from_seed(&Seed::generate());
@@ -885,10 +882,7 @@ fn delivery_codes_survive_reopening_the_store() {
     let (seed_a, seed_b) = (Seed::generate(), Seed::generate());
     let open = |seed: &Seed, name: &str, code: Option<[u8; 8]>| {
         let store = SqliteStore::open(dir.path().join(name)).unwrap();
-        let config = NodeConfig {
-            delivery_code: code,
-            ..NodeConfig::default()
-        };
+        let config = NodeConfig::builder().delivery_code(code).build().unwrap();
         TestNode::from(
             Node::with_store(Identity::from_seed(seed), config, Box::new(store), NOW).unwrap(),
         )
@@ -1053,10 +1047,10 @@ fn request_content_answers_under_the_topic_last_synced_else_the_newest() {
 
 #[test]
 fn learned_neighbours_are_budgeted_and_sent_at_no_more_than_the_default() {
-    let config = NodeConfig {
-        stranger_answer_bytes: 200,
-        ..NodeConfig::default()
-    };
+    let config = NodeConfig::builder()
+        .stranger_answer_bytes(200)
+        .build()
+        .unwrap();
     let (mut node, held) = node_holding(4, config);
     let learned = Identity::from_seed(&Seed::generate());
     let configured = Identity::from_seed(&Seed::generate());
@@ -1209,7 +1203,7 @@ fn publish_new_makes_mines_and_publishes_in_one_call() {
     let b = nodes[0]
         .publish_new(chat, b"one call".to_vec(), NOW)
         .unwrap();
-    assert!(b.work().meets(NodeConfig::default().bulletin_difficulty));
+    assert!(b.work().meets(NodeConfig::default().bulletin_difficulty()));
     assert_eq!((b.topic, b.ts), (chat, NOW as u32));
     pump(&mut nodes, NOW);
     assert_eq!(nodes[1].take_delivered(), vec![b]);
@@ -1225,15 +1219,10 @@ fn reconciling_pair(
     all: &[Bulletin],
     first_holds: &[usize],
     second_holds: &[usize],
-    first: impl Fn(&mut NodeConfig),
+    first: impl Fn(NodeConfigBuilder) -> NodeConfigBuilder,
     second: NodeConfig,
 ) -> Vec<TestNode> {
-    let mut config = NodeConfig {
-        bulletin_difficulty: 0,
-        message_difficulty: 0,
-        ..NodeConfig::default()
-    };
-    first(&mut config);
+    let config = first(quick().to_builder()).build().unwrap();
     let mut nodes: Vec<TestNode> = [config, second]
         .into_iter()
         .map(|c| Node::new(Identity::from_seed(&Seed::generate()), c).into())
@@ -1252,11 +1241,11 @@ fn reconciling_pair(
 }
 
 fn quick() -> NodeConfig {
-    NodeConfig {
-        bulletin_difficulty: 0,
-        message_difficulty: 0,
-        ..NodeConfig::default()
-    }
+    NodeConfig::builder()
+        .bulletin_difficulty(0)
+        .message_difficulty(0)
+        .build()
+        .unwrap()
 }
 
 fn bulletins(topic: Id, n: usize) -> Vec<Bulletin> {
@@ -1295,7 +1284,7 @@ proptest::proptest! {
         // 0: first only, 1: second only, 2: both.
         let first: Vec<usize> = (0..all.len()).filter(|&i| membership[i] != 1).collect();
         let second: Vec<usize> = (0..all.len()).filter(|&i| membership[i] != 0).collect();
-        let mut nodes = reconciling_pair(topic, &all, &first, &second, |c| c.sync_push = push, quick());
+        let mut nodes = reconciling_pair(topic, &all, &first, &second, |c| c.sync_push(push), quick());
         let (before0, before1) = (held_ids(&nodes[0], &topic), held_ids(&nodes[1], &topic));
         let need = before1.difference(&before0).count() as u64;
         let have = before0.difference(&before1).count() as u64;
@@ -1321,7 +1310,7 @@ fn reconciling_equal_sets_of_20000_costs_under_4_kib() {
     let topic = topic_id(b"equal");
     let all = bulletins(topic, 20_000);
     let every: Vec<usize> = (0..all.len()).collect();
-    let mut nodes = reconciling_pair(topic, &all, &every, &every, |_| {}, quick());
+    let mut nodes = reconciling_pair(topic, &all, &every, &every, |c| c, quick());
     let peer = nodes[1].address();
     nodes[0].request_sync(peer, topic);
     pump(&mut nodes, NOW + 1000);
@@ -1339,16 +1328,13 @@ fn reconciling_equal_sets_of_20000_costs_under_4_kib() {
 fn a_peer_without_reconciliation_answers_the_advertisement_with_a_full_list() {
     let topic = topic_id(b"old peer");
     let all = bulletins(topic, 50);
-    let old = NodeConfig {
-        reconcile: false,
-        ..quick()
-    };
+    let old = quick().to_builder().reconcile(false).build().unwrap();
     let mut nodes = reconciling_pair(
         topic,
         &all,
         &[0, 1],
         &(0..50).collect::<Vec<_>>(),
-        |_| {},
+        |c| c,
         old,
     );
     let peer = nodes[1].address();
@@ -1398,7 +1384,7 @@ fn a_peer_that_goes_silent_mid_reconciliation_is_synced_by_full_list_after_the_t
         &all,
         &[],
         &(0..300).collect::<Vec<_>>(),
-        |_| {},
+        |c| c,
         quick(),
     );
     // A silent answerer holding the same 300.
@@ -1463,7 +1449,7 @@ fn a_lying_answerer_is_counted_malformed_and_the_sync_falls_back() {
         &all,
         &[],
         &(0..40).collect::<Vec<_>>(),
-        |_| {},
+        |c| c,
         quick(),
     );
     let liar = Identity::from_seed(&Seed::generate());
@@ -1518,12 +1504,12 @@ fn a_lying_answerer_is_counted_malformed_and_the_sync_falls_back() {
 
 #[test]
 fn timers_purge_and_rotate_on_schedule_and_say_when_they_are_due() {
-    let config = NodeConfig {
-        bulletin_difficulty: 0,
-        rotate_every: Some(600),
-        rng_seed: Some(7),
-        ..NodeConfig::default()
-    };
+    let config = NodeConfig::builder()
+        .bulletin_difficulty(0)
+        .rotate_every(Some(600))
+        .rng_seed(Some(7))
+        .build()
+        .unwrap();
     let mut n = Node::new(Identity::from_seed(&Seed::generate()), config.clone());
     assert_eq!(
         n.poll_timeout(),
@@ -1562,10 +1548,7 @@ fn timers_purge_and_rotate_on_schedule_and_say_when_they_are_due() {
     let again = Node::new(Identity::from_seed(&Seed::generate()), config);
     let first = Node::new(
         Identity::from_seed(&Seed::generate()),
-        NodeConfig {
-            rng_seed: Some(7),
-            ..NodeConfig::default()
-        },
+        NodeConfig::builder().rng_seed(Some(7)).build().unwrap(),
     );
     assert_eq!(again.delivery_code(), first.delivery_code());
 }
@@ -1702,10 +1685,11 @@ fn a_stranger_gets_no_more_reconciliation_work_than_its_answer_budget() {
     use negentropy::{Id as NegId, Negentropy, NegentropyStorageVector};
     let topic = topic_id(b"work");
     let all = bulletins(topic, 3000);
-    let config = NodeConfig {
-        stranger_answer_bytes: 100_000,
-        ..quick()
-    };
+    let config = quick()
+        .to_builder()
+        .stranger_answer_bytes(100_000)
+        .build()
+        .unwrap();
     let listed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut store = Counting {
         inner: gossip::store::MemoryStore::new(),

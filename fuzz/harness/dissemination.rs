@@ -61,12 +61,12 @@ fn fixed() -> &'static Fixed {
 
 fn node() -> Node {
     let f = fixed();
-    let config = NodeConfig {
-        bulletin_difficulty: 0,
-        message_difficulty: 0,
-        dissemination: true,
-        ..NodeConfig::default()
-    };
+    let config = NodeConfig::builder()
+        .bulletin_difficulty(0)
+        .message_difficulty(0)
+        .dissemination(true)
+        .build()
+        .expect("a valid config");
     let mut n = Node::new(Identity::from_seed(&f.node), config);
     n.add_neighbour(f.peer.address(), 0).expect("valid peer");
     for b in &f.held {

@@ -59,14 +59,11 @@ fn fixed() -> &'static Fixed {
 
 fn node(easy: bool) -> Node {
     let f = fixed();
-    let mut config = NodeConfig {
-        delivery_code: Some([1; 8]),
-        ..NodeConfig::default()
-    };
+    let mut config = NodeConfig::builder().delivery_code(Some([1; 8]));
     if easy {
-        config.bulletin_difficulty = 0;
-        config.message_difficulty = 0;
+        config = config.bulletin_difficulty(0).message_difficulty(0);
     }
+    let config = config.build().expect("a valid config");
     let mut n = Node::new(Identity::from_seed(&seed(NODE_SEED)), config);
     n.add_neighbour(f.peer.address(), if easy { 0 } else { 1 })
         .expect("valid peer");

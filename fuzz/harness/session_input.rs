@@ -73,11 +73,11 @@ fn message(from: &Identity, topic: u8) -> Message {
 /// Runs one input: panics (the fuzzer's finding) if anything goes wrong.
 pub fn run_input(data: &[u8]) {
     let f = fixed();
-    let config = NodeConfig {
-        message_difficulty: 0,
-        bulletin_difficulty: 0,
-        ..NodeConfig::default()
-    };
+    let config = NodeConfig::builder()
+        .message_difficulty(0)
+        .bulletin_difficulty(0)
+        .build()
+        .expect("a valid config");
     let mut node = Node::new(Identity::from_seed(&f.node), config);
     node.set_sync_topics([[7; 32]]);
     let mut sc = SessionConfig::default();

@@ -12,6 +12,8 @@ use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError, check_size, w
 use gossip::crypto::{Identity, address_of};
 use gossip::keys::{Seed, parse_key_file};
 use gossip::message::Message;
+use gossip::node::ConfigError;
+use gossip::pow::MAX_MINEABLE_DIFFICULTY;
 
 use super::args::{FormatArg, InputArgs, NowArgs, OutputArgs, TypeArg};
 use super::exit::Exit;
@@ -47,6 +49,26 @@ pub fn open_append_no_follow(path: &Path, mode: u32, read: bool) -> Result<File,
             .map_err(|e| Failure::io(what(), e))?;
     }
     Ok(file)
+}
+
+/// A node config the library refused: a usage error (exit 2) naming the
+/// flag that set the value, with a hint at the bound to keep.
+pub fn config_failure(e: ConfigError) -> Failure {
+    let flag = match e.field() {
+        "bulletin_difficulty" => "--bulletin-difficulty",
+        "message_difficulty" => "--difficulty",
+        "rotate_every" => "--rotate-delivery-code",
+        "reconcile_timeout" => "--timeout",
+        other => other,
+    };
+    let failure = Failure::usage(flag, e);
+    match e {
+        ConfigError::Unmineable { .. } => {
+            failure.hint(format!("give at most {MAX_MINEABLE_DIFFICULTY} bits"))
+        }
+        ConfigError::Zero(_) => failure.hint("give at least 1"),
+        _ => failure,
+    }
 }
 
 /// Opens FILE, or stdin for none or '-'.

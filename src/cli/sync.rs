@@ -36,7 +36,9 @@ use gossip::store::{SqliteStore, StoreError};
 use serde_json::json;
 
 use super::args::SyncArgs;
-use super::io::{CmdResult, Failure, load_identity, now, regular_file, stdout, write_err};
+use super::io::{
+    CmdResult, Failure, config_failure, load_identity, now, regular_file, stdout, write_err,
+};
 use gossip::net::{ConnEvent, Ended, Endpoint, NetAddr};
 use gossip::session::ConnId;
 use tokio::runtime::Runtime;
@@ -244,6 +246,16 @@ impl Sync {
     /// Opens the store and sets the node up.
     fn build(args: &SyncArgs) -> Result<Self, Failure> {
         let identity = load_identity(&args.key.key)?;
+        let config = NodeConfig::builder()
+            .bulletin_difficulty(args.bulletin_difficulty)
+            .message_difficulty(args.difficulty)
+            .skew(args.skew)
+            .sync_push(args.dir.up())
+            // A peer that never answers the advertisement leaves time for
+            // the full list within --timeout.
+            .reconcile_timeout((args.timeout / 3).clamp(1, gossip::node::DEFAULT_RECONCILE_TIMEOUT))
+            .build()
+            .map_err(config_failure)?;
         let path = args.db.path();
         if path.exists() {
             regular_file(path, &format!("sync: cannot open store {}", path.display()))?;
@@ -252,16 +264,6 @@ impl Sync {
             SqliteStore::open(path).map_err(|e| super::store::open_failure("sync", path, &e))?;
         let peer = args.connect.peer;
         let difficulty = args.connect.difficulty.unwrap_or(args.difficulty);
-        let config = NodeConfig {
-            bulletin_difficulty: args.bulletin_difficulty,
-            message_difficulty: args.difficulty,
-            skew: args.skew,
-            sync_push: args.dir.up(),
-            // A peer that never answers the advertisement leaves time for
-            // the full list within --timeout.
-            reconcile_timeout: (args.timeout / 3).clamp(1, gossip::node::DEFAULT_RECONCILE_TIMEOUT),
-            ..NodeConfig::default()
-        };
         let mut topics: Vec<Topic> = Vec::new();
         let named = args
             .topic

@@ -862,11 +862,11 @@ mod tests {
 
     fn on() -> Dissemination {
         Dissemination::new(
-            &NodeConfig {
-                dissemination: true,
-                eager_shortcuts: 0,
-                ..NodeConfig::default()
-            },
+            &NodeConfig::builder()
+                .dissemination(true)
+                .eager_shortcuts(0)
+                .build()
+                .unwrap(),
             Address([0; 32]),
         )
     }

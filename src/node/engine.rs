@@ -1062,10 +1062,7 @@ mod tests {
     fn inbound_queue_is_capped_and_counts_what_it_drops() {
         let mut n = Node::new(
             Identity::from_seed(&Seed::generate()),
-            NodeConfig {
-                max_inbound: 2,
-                ..NodeConfig::default()
-            },
+            NodeConfig::builder().max_inbound(2).build().unwrap(),
         );
         let m = Message::new(Address([1; 32]), n.address(), 0, vec![]);
         for _ in 0..5 {
@@ -1082,10 +1079,7 @@ mod tests {
     fn every_drop_is_an_event_with_its_reason() {
         let mut n = Node::new(
             Identity::from_seed(&Seed::generate()),
-            NodeConfig {
-                max_inbound: 1,
-                ..NodeConfig::default()
-            },
+            NodeConfig::builder().max_inbound(1).build().unwrap(),
         );
         let m = Message::new(Address([1; 32]), n.address(), 0, vec![]);
         n.receive(m.clone());

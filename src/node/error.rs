@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::config::ConfigError;
 use super::hooks::HookError;
 use crate::error::{CryptoError, KeyError};
 use crate::pow::Unmineable;
@@ -27,6 +28,8 @@ pub enum NodeError {
     Seal(CryptoError),
     /// A user-supplied [`super::Hooks`] method failed.
     Hook(HookError),
+    /// A config made for a node was refused (see [`ConfigError`]).
+    Config(ConfigError),
 }
 
 impl fmt::Display for NodeError {
@@ -40,6 +43,7 @@ impl fmt::Display for NodeError {
             Self::Rejected(r) => write!(f, "bulletin rejected: {r}"),
             Self::Seal(e) => e.fmt(f),
             Self::Hook(e) => write!(f, "hook failed: {e}"),
+            Self::Config(e) => write!(f, "bad node config: {e}"),
         }
     }
 }
@@ -51,6 +55,7 @@ impl std::error::Error for NodeError {
             Self::Key(e) => Some(e),
             Self::Seal(e) => Some(e),
             Self::Hook(e) => Some(e.as_ref()),
+            Self::Config(e) => Some(e),
             _ => None,
         }
     }
@@ -79,5 +84,11 @@ impl From<Unmineable> for NodeError {
         Self::Unmineable {
             difficulty: e.difficulty,
         }
+    }
+}
+
+impl From<ConfigError> for NodeError {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
     }
 }

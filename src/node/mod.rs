@@ -48,7 +48,10 @@ pub use answer_budget::{
     DEFAULT_ANSWER_TOTAL_BYTES, DEFAULT_ANSWER_WINDOW, DEFAULT_MAX_ANSWERED_STRANGERS,
     DEFAULT_STRANGER_ANSWER_BYTES,
 };
-pub use config::{DEFAULT_MAX_INBOUND, DEFAULT_MAX_PEER_INBOXES, DEFAULT_MAX_SYNC_IDS, NodeConfig};
+pub use config::{
+    ConfigError, DEFAULT_MAX_INBOUND, DEFAULT_MAX_PEER_INBOXES, DEFAULT_MAX_SYNC_IDS, NodeConfig,
+    NodeConfigBuilder,
+};
 pub use connection::Connection;
 pub use counters::Counters;
 pub use dissemination::{

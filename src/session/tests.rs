@@ -16,11 +16,11 @@ fn ident(n: u8) -> Identity {
 }
 
 fn node() -> Node {
-    let config = NodeConfig {
-        message_difficulty: 0,
-        bulletin_difficulty: 0,
-        ..NodeConfig::default()
-    };
+    let config = NodeConfig::builder()
+        .message_difficulty(0)
+        .bulletin_difficulty(0)
+        .build()
+        .unwrap();
     Node::new(ident(1), config)
 }
 

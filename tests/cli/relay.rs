@@ -207,3 +207,43 @@ fn the_status_line_stays_a_json_line_of_its_own_in_either_format() {
         assert_eq!(v["type"], "relay_status", "{format}: {status}");
     }
 }
+
+/// A setting the node refuses (a bulletin difficulty no search can be
+/// counted on to reach) is a usage error naming the flag, with the bound
+/// as a hint, before anything is opened: no store file is made.
+#[test]
+fn a_setting_the_node_refuses_is_a_usage_error_before_the_store_is_made() {
+    let env = Env::new();
+    env.keygen("relay.key");
+    let peer = format!("{}@127.0.0.1:9", env.keygen("peer.key"));
+    for (command, args) in [
+        (
+            "relay",
+            &["relay", "-k", "relay.key", "--store", "r.db"][..],
+        ),
+        (
+            "sync",
+            &[
+                "sync",
+                "-k",
+                "relay.key",
+                "--store",
+                "r.db",
+                "--connect",
+                &peer,
+                "--topic",
+                "chat",
+            ],
+        ),
+    ] {
+        let out = env.fail(&[args, &["--bulletin-difficulty", "33"]].concat(), "", 2);
+        assert_eq!(
+            out.stderr,
+            format!(
+                "gossip: {command}: --bulletin-difficulty: bulletin_difficulty 33 is past 32 bits, more than a search of the 2^31 nonces can be counted on to reach\nhint: give at most 32 bits\n"
+            )
+        );
+        assert!(out.stdout.is_empty());
+        assert!(!env.path("r.db").exists(), "{command} made the store");
+    }
+}

@@ -43,7 +43,9 @@ use outputs::{Outputs, Sink};
 use tally::Tally;
 
 use super::args::{FormatArg, NowArgs, RelayArgs};
-use super::io::{CmdResult, Failure, load_identity, now, refuse_binary_on_terminal, regular_file};
+use super::io::{
+    CmdResult, Failure, config_failure, load_identity, now, refuse_binary_on_terminal, regular_file,
+};
 
 /// Most input objects verified together in one batch.
 const BATCH: usize = 256;
@@ -208,17 +210,17 @@ impl Relay {
             FormatArg::Json => Format::Json,
             FormatArg::Wire => Format::Wire,
         };
-        let config = NodeConfig {
-            bulletin_difficulty: args.bulletin_difficulty,
-            message_difficulty: args.difficulty,
-            skew: args.skew,
-            cipher: args.cipher,
-            delivery_code: args.delivery_code.map(|h| h.0),
-            rotate_every: args.rotate_delivery_code,
-            reconcile: !args.no_reconcile,
-            dissemination: args.dissemination == super::args::SpreadArg::Plumtree,
-            ..NodeConfig::default()
-        };
+        let config = NodeConfig::builder()
+            .bulletin_difficulty(args.bulletin_difficulty)
+            .message_difficulty(args.difficulty)
+            .skew(args.skew)
+            .cipher(args.cipher)
+            .delivery_code(args.delivery_code.map(|h| h.0))
+            .rotate_every(args.rotate_delivery_code)
+            .reconcile(!args.no_reconcile)
+            .dissemination(args.dissemination == super::args::SpreadArg::Plumtree)
+            .build()
+            .map_err(config_failure)?;
         let started = now(&args.now);
         let mut node = match &args.store {
             Some(path) => {

@@ -339,10 +339,10 @@ mod tests {
 
     #[test]
     fn a_new_offer_after_a_peer_went_silent_is_asked_for() {
-        let config = NodeConfig {
-            max_content_requests: 2,
-            ..NodeConfig::default()
-        };
+        let config = NodeConfig::builder()
+            .max_content_requests(2)
+            .build()
+            .unwrap();
         let mut s = FullList::new(&config);
         let (store, seen) = (MemoryStore::new(), SeenSet::new(16));
         let held = Held {
