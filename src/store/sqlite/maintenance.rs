@@ -58,7 +58,7 @@ pub(super) fn delete_expired(conn: &Connection, now: u64) -> Result<Pruned, Stor
 impl SqliteStore {
     /// Hands `f` each bulletin with ts ≥ `since` under one of `topics`
     /// (every topic when empty), oldest first (as
-    /// [`BulletinStore::list`](crate::store::BulletinStore::list)), one row
+    /// [`Bulletins::list`](crate::store::Bulletins::list)), one row
     /// in memory at a time. All are read in one read transaction: a
     /// consistent snapshot, even while a relay writes the store.
     pub fn export_each<E: From<StoreError>>(
