@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use gossip::node::Node;
 
 use super::node_failure;
-use super::outputs::Outputs;
 use crate::cli::io::Failure;
 use crate::cli::rotation_requests::RotationRequests;
 
@@ -27,8 +26,6 @@ pub fn show(node: &Node) {
     tracing::info!(%address, delivery_code = %code, %inbox, "address {address} delivery code {code} inbox {inbox}");
 }
 
-/// Prints how many peers' delivery codes the node knows (loaded from its
-/// store), when it knows any.
 /// Says that the delivery code was rotated, and why.
 pub fn rotated(node: &Node, why: &str) {
     tracing::info!(
@@ -38,6 +35,8 @@ pub fn rotated(node: &Node, why: &str) {
     show(node);
 }
 
+/// Prints how many peers' delivery codes the node knows (loaded from its
+/// store), when it knows any.
 pub fn show_peers(node: &Node) {
     let n = node.peer_codes_len();
     if n > 0 {
@@ -94,21 +93,16 @@ impl Rotation {
     }
 
     /// Rotates the code if asked: the new code is persisted, the old inbox
-    /// no longer followed, and the notice sent to every neighbour at once.
-    /// False when the outputs are gone (as [`Outputs::drain`]).
-    pub fn rotate_if_due(
-        &mut self,
-        node: &mut Node,
-        outputs: &mut Outputs,
-        now: u64,
-    ) -> Result<bool, Failure> {
+    /// no longer followed, and the notice to every neighbour made (the
+    /// caller writes it out). True when it rotated.
+    pub fn rotate_if_due(&mut self, node: &mut Node, now: u64) -> Result<bool, Failure> {
         let Some(why) = self.due()? else {
-            return Ok(true);
+            return Ok(false);
         };
         node.rotate_delivery_code(now)
             .map_err(|e| Failure::io("relay: store", e))?;
         rotated(node, why);
         node.run_until_idle_parallel(now).map_err(node_failure)?;
-        outputs.drain(node)
+        Ok(true)
     }
 }

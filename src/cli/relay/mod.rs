@@ -421,9 +421,8 @@ impl Relay {
         let mut last_status = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             let t = now(&self.now);
-            if !self
-                .rotation
-                .rotate_if_due(&mut self.node, &mut self.outputs, t)?
+            if self.rotation.rotate_if_due(&mut self.node, t)?
+                && !self.outputs.drain(&mut self.node)?
             {
                 return Ok(());
             }
