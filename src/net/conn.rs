@@ -4,7 +4,7 @@
 //! written is reported back to it), and how it ends.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use futures_util::SinkExt;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
@@ -116,6 +116,10 @@ pub(crate) struct Wiring {
     pub events: mpsc::Sender<NetEvent>,
     pub ids: Arc<AtomicU64>,
     pub limits: Arc<Limits>,
+    /// Accepted connections kept at once: `limits.max_connections`, until
+    /// [`Endpoint::set_max_connections`](super::Endpoint::set_max_connections)
+    /// changes it.
+    pub max_connections: Arc<AtomicUsize>,
     /// Bytes of messages being read or not yet handled.
     pub in_flight: Arc<Semaphore>,
     /// Bytes written, for the session's send-queue bounds (unbounded: at
@@ -139,6 +143,7 @@ impl Wiring {
             stop: CancellationToken::new(),
             kill: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            max_connections: Arc::new(AtomicUsize::new(limits.max_connections)),
             limits: Arc::new(limits),
         };
         (wiring, drained_rx)
@@ -202,9 +207,16 @@ pub(crate) struct Queue {
 impl Wiring {
     /// A new connection's id, and the two ends of its send queue.
     pub fn new_link(&self) -> (ConnId, Link, Queue) {
+        self.new_link_under(&self.kill)
+    }
+
+    /// As [`Wiring::new_link`], for a connection that also closes when
+    /// `parent` is cancelled (a dialer's, when its peer is let go); the
+    /// parent must be the kill switch's child.
+    pub fn new_link_under(&self, parent: &CancellationToken) -> (ConnId, Link, Queue) {
         let conn = ConnId(self.ids.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = mpsc::unbounded_channel();
-        let close = self.kill.child_token();
+        let close = parent.child_token();
         let queued = Arc::new(AtomicU64::new(0));
         let link = Link {
             tx,
@@ -217,7 +229,19 @@ impl Wiring {
 
 /// Runs a connection until it ends, then tells the endpoint.
 pub(crate) async fn run(io: impl Io, opening: Opening, remote: String, w: &Wiring) {
-    let (conn, link, Queue { rx, queued, close }) = w.new_link();
+    run_under(io, opening, remote, w, &w.kill).await;
+}
+
+/// [`run`], for a connection closed at once when `parent` (the kill
+/// switch's child) is cancelled.
+pub(crate) async fn run_under(
+    io: impl Io,
+    opening: Opening,
+    remote: String,
+    w: &Wiring,
+    parent: &CancellationToken,
+) {
+    let (conn, link, Queue { rx, queued, close }) = w.new_link_under(parent);
     let (rd, wr) = tokio::io::split(io);
     let opened = NetEvent::Opened {
         conn,

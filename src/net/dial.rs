@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::conn::{self, NetEvent, Wiring};
 use super::{NetAddr, Transport};
@@ -49,26 +50,29 @@ impl Backoff {
     }
 }
 
-/// Dials `peer` at `at` until the endpoint stops: each connection runs to
-/// its end, then the next dial waits out the backoff. Each failed dial is
-/// told to the endpoint.
+/// Dials `peer` at `at` until the endpoint stops or `cancel` (the kill
+/// switch's child) is cancelled: each connection runs to its end, then the
+/// next dial waits out the backoff. Each failed dial is told to the
+/// endpoint. Cancelling `cancel` also closes the connection up now.
 pub(crate) async fn keep_dialing<T: Transport>(
     transport: T,
     opening: Opening,
     peer: Address,
     at: NetAddr,
     w: Wiring,
+    cancel: CancellationToken,
 ) {
     let mut backoff = Backoff::new();
-    while !w.stop.is_cancelled() {
+    while !w.stop.is_cancelled() && !cancel.is_cancelled() {
         let started = Instant::now();
         let dialed = tokio::select! {
             biased;
             () = w.stop.cancelled() => return,
+            () = cancel.cancelled() => return,
             dialed = dial_once(&transport, &at) => dialed,
         };
         match dialed {
-            Ok((stream, remote)) => conn::run(stream, opening, remote, &w).await,
+            Ok((stream, remote)) => conn::run_under(stream, opening, remote, &w, &cancel).await,
             Err(why) => {
                 let failed = NetEvent::DialFailed {
                     peer,
@@ -87,6 +91,7 @@ pub(crate) async fn keep_dialing<T: Transport>(
         tokio::select! {
             biased;
             () = w.stop.cancelled() => return,
+            () = cancel.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
     }

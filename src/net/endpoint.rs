@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_util::bytes::Bytes;
+use tokio_util::sync::CancellationToken;
 
 use super::conn::{self, DrainedRx, Ended, Frame, Link, NetEvent, Wiring};
 use super::{Limits, NetAddr, NetError, Tcp, Transport, dial, listen};
@@ -102,6 +103,8 @@ pub struct Endpoint {
     drained: DrainedRx,
     links: HashMap<ConnId, Link>,
     local: Vec<NetAddr>,
+    /// Each peer [`connect`](Endpoint::connect)ed to: its dialers' switches.
+    dials: HashMap<Address, Vec<CancellationToken>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -125,6 +128,7 @@ impl Endpoint {
             drained,
             links: HashMap::new(),
             local: Vec::new(),
+            dials: HashMap::new(),
         })
     }
 
@@ -170,22 +174,53 @@ impl Endpoint {
     }
 
     /// Dials `peer` at `addr` and keeps the link up, redialing with
-    /// backoff and jitter until the endpoint shuts down; its connections
-    /// ask `difficulty` of its messages.
-    pub fn connect(&self, peer: Address, addr: NetAddr, difficulty: u32) {
+    /// backoff and jitter until the endpoint shuts down or the peer is
+    /// [`disconnect`](Endpoint::disconnect)ed; its connections ask
+    /// `difficulty` of its messages.
+    pub fn connect(&mut self, peer: Address, addr: NetAddr, difficulty: u32) {
         let opening = Opening::Dialed { peer, difficulty };
         let w = self.wiring.clone();
+        let cancel = self.wiring.kill.child_token();
+        self.dials.entry(peer).or_default().push(cancel.clone());
         match addr {
             NetAddr::Tcp(_) => {
-                let task = dial::keep_dialing(Tcp, opening, peer, addr, w);
+                let task = dial::keep_dialing(Tcp, opening, peer, addr, w, cancel);
                 self.wiring.tracker.spawn(task)
             }
             #[cfg(unix)]
             NetAddr::Unix(_) => {
-                let task = dial::keep_dialing(super::Unix, opening, peer, addr, w);
+                let task = dial::keep_dialing(super::Unix, opening, peer, addr, w, cancel);
                 self.wiring.tracker.spawn(task)
             }
         };
+    }
+
+    /// Stops dialing `peer` ([`connect`](Endpoint::connect)) and closes the
+    /// connections those dials opened now (what is queued on them is not
+    /// written; each one's [`ConnEvent::Closed`] follows, even for one
+    /// that opened just before). Connections the peer opened to a listener
+    /// stay. False when `peer` was not dialed.
+    pub fn disconnect(&mut self, peer: &Address) -> bool {
+        let Some(dials) = self.dials.remove(peer) else {
+            return false;
+        };
+        dials.iter().for_each(CancellationToken::cancel);
+        true
+    }
+
+    /// The peers dialed and kept up ([`connect`](Endpoint::connect)).
+    pub fn dialed(&self) -> impl Iterator<Item = &Address> {
+        self.dials.keys()
+    }
+
+    /// Accepted connections kept at once from now on, at least 1: a
+    /// listener refuses a new one past this (and a small slack for the
+    /// session to choose which to close). [`limits`](Endpoint::limits) still
+    /// tells the bound it was built with.
+    pub fn set_max_connections(&self, n: usize) {
+        self.wiring
+            .max_connections
+            .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Dials `peer` at `addr` once, now: Ok once connected (its
@@ -447,6 +482,67 @@ mod tests {
 
     fn endpoint() -> Endpoint {
         Endpoint::new(Limits::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_disconnected_peer_is_hung_up_on_and_dialed_no_more() {
+        let deadline = Duration::from_secs(20);
+        let mut server = endpoint();
+        let at = server
+            .listen(&"127.0.0.1:0".parse().unwrap(), 0)
+            .await
+            .unwrap();
+        let mut client = endpoint();
+        let peer = crate::keys::Address::from_hex(&"07".repeat(32)).unwrap();
+        client.connect(peer, at, 0);
+        assert_eq!(client.dialed().collect::<Vec<_>>(), [&peer]);
+        let opened = |e: ConnEvent| match e {
+            ConnEvent::Opened { conn, .. } => Some(conn),
+            _ => None,
+        };
+        let conn = tokio::time::timeout(deadline, async {
+            loop {
+                if let Some(conn) = opened(client.next().await) {
+                    return conn;
+                }
+            }
+        })
+        .await
+        .expect("connected");
+        tokio::time::timeout(deadline, async {
+            while opened(server.next().await).is_none() {}
+        })
+        .await
+        .expect("accepted");
+        assert!(client.disconnect(&peer));
+        assert!(!client.disconnect(&peer), "a peer is let go once");
+        assert_eq!(client.dialed().count(), 0);
+        // Its connection closes (the other side reads its end), and its
+        // dialer ends.
+        tokio::time::timeout(deadline, async {
+            loop {
+                if let ConnEvent::Closed { conn: on, .. } = client.next().await {
+                    break assert_eq!(on, conn);
+                }
+            }
+        })
+        .await
+        .expect("closed here");
+        tokio::time::timeout(deadline, async {
+            while !matches!(
+                server.next().await,
+                ConnEvent::ReadEnded { .. } | ConnEvent::Closed { .. }
+            ) {}
+        })
+        .await
+        .expect("ended there");
+        tokio::time::timeout(deadline, async {
+            while !client.wiring.tracker.is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the dialer ended");
     }
 
     #[tokio::test]

@@ -48,7 +48,11 @@ pub(crate) async fn accept_loop<T: Transport>(
                 }
             }
         };
-        if open.load(Ordering::Acquire) >= w.limits.max_connections.saturating_add(SLACK) {
+        if open.load(Ordering::Acquire)
+            >= w.max_connections
+                .load(Ordering::Relaxed)
+                .saturating_add(SLACK)
+        {
             drop(stream);
             if !w.tell(NetEvent::Refused { remote }).await {
                 break;

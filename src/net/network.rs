@@ -359,6 +359,38 @@ impl Network {
             .collect()
     }
 
+    /// Dials `peer` at `addr` and keeps the link up
+    /// ([`Endpoint::connect`]): the node takes it as a neighbour and the
+    /// session expects it.
+    pub fn connect<H: Hooks>(
+        &mut self,
+        peer: Address,
+        addr: NetAddr,
+        difficulty: u32,
+        node: &mut Node<H>,
+    ) -> Result<(), KeyError> {
+        node.add_neighbour(peer, difficulty)?;
+        self.session.expect(peer);
+        self.endpoint.connect(peer, addr, difficulty);
+        Ok(())
+    }
+
+    /// Lets a dialed peer go: no more dials, its dialed connections closed
+    /// now ([`Endpoint::disconnect`]), and the session and the node forget
+    /// it ([`Session::forget`]). False when `peer` was not dialed.
+    pub fn disconnect<H: Hooks>(&mut self, peer: &Address, node: &mut Node<H>) -> bool {
+        let dialed = self.endpoint.disconnect(peer);
+        self.session.forget(peer, node);
+        dialed
+    }
+
+    /// New bounds from now on ([`Session::reconfigure`]); the listeners
+    /// take `config.max_connections` too.
+    pub fn reconfigure(&mut self, config: SessionConfig) {
+        self.endpoint.set_max_connections(config.max_connections);
+        self.session.reconfigure(config);
+    }
+
     /// The session's bounds.
     pub fn config(&self) -> &SessionConfig {
         self.session.config()

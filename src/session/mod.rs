@@ -236,6 +236,44 @@ impl Session {
         self.peers.entry(peer).or_default();
     }
 
+    /// `peer` is dialed no more (its dialed connections are closing): it is
+    /// no longer expected, and the node lets it go as a neighbour. A
+    /// connection it opened to a listener stays, and carries it as a
+    /// learned peer from now on.
+    pub fn forget<H: Hooks>(&mut self, peer: &Address, node: &mut Node<H>) {
+        if !self.expected.remove(peer) {
+            return;
+        }
+        node.remove_neighbour(peer);
+        let accepted = self
+            .conns
+            .values()
+            .find(|c| c.accepted && c.peer == Some(*peer) && c.closing.is_none())
+            .map(|c| c.difficulty);
+        match accepted {
+            Some(difficulty) if node.add_learned_neighbour(*peer, difficulty).is_ok() => {
+                self.learned.insert(*peer);
+            }
+            _ => {
+                if !self.conns.values().any(|c| c.peer == Some(*peer)) {
+                    self.peers.remove(peer);
+                }
+            }
+        }
+    }
+
+    /// New bounds, from now on: more or fewer accepted connections (past a
+    /// lower bound the oldest unbound ones are closed), other timeouts,
+    /// other send-queue bounds. The reply-route bound stays as it was.
+    pub fn reconfigure(&mut self, config: SessionConfig) {
+        let routes = self.config.max_reply_routes;
+        self.config = SessionConfig {
+            max_reply_routes: routes,
+            ..config
+        };
+        self.make_room();
+    }
+
     /// A peer treated as a configured neighbour when it connects: answered
     /// without the answer budget, sent at its connection's difficulty.
     pub fn trust(&mut self, peer: Address) {
@@ -423,6 +461,9 @@ impl Session {
                             // A learned peer leaves no trace: connections
                             // from many keys cannot grow the tables.
                             node.remove_neighbour(&peer);
+                            self.peers.remove(&peer);
+                        } else if node.connection(&peer).is_none() {
+                            // A dialed peer let go ([`Session::forget`]).
                             self.peers.remove(&peer);
                         }
                         self.events.push_back(SessionEvent::PeerGone { peer });

@@ -504,3 +504,81 @@ fn a_hook_rejection_counts_against_the_connection_and_an_ignore_does_not() {
         assert_eq!(closes(&mut s), expect, "{verdict:?}");
     }
 }
+
+#[test]
+fn a_forgotten_dialed_peer_leaves_the_node_and_is_gone_when_its_connection_closes() {
+    let (mut n, mut s, now) = (
+        node(),
+        Session::new(SessionConfig::default()),
+        Instant::now(),
+    );
+    let bob = ident(3).address();
+    n.add_neighbour(bob, 0).unwrap();
+    s.expect(bob);
+    let dialed = Opening::Dialed {
+        peer: bob,
+        difficulty: 0,
+    };
+    s.opened(ConnId(1), dialed, &mut n, now, UNIX).unwrap();
+    assert_eq!(identified(&mut s), vec![(ConnId(1), bob)]);
+    s.forget(&bob, &mut n);
+    assert!(n.connection(&bob).is_none(), "still the node's neighbour");
+    s.closed(ConnId(1), &mut n);
+    assert!(s.route_to(&bob).is_none());
+    assert!(!s.peers().contains_key(&bob));
+    // Forgetting a peer that is not dialed changes nothing.
+    let carol = ident(4).address();
+    n.add_neighbour(carol, 0).unwrap();
+    s.forget(&carol, &mut n);
+    assert!(n.connection(&carol).is_some());
+}
+
+#[test]
+fn a_forgotten_dialed_peer_connected_to_a_listener_stays_as_a_learned_one() {
+    let (mut n, mut s, now) = (
+        node(),
+        Session::new(SessionConfig::default()),
+        Instant::now(),
+    );
+    let bob = ident(3);
+    n.add_neighbour(bob.address(), 0).unwrap();
+    s.expect(bob.address());
+    s.opened(ConnId(1), accepted(), &mut n, now, UNIX).unwrap();
+    s.receive(ConnId(1), message(&bob, n.address()), &mut n, now, UNIX)
+        .unwrap();
+    assert_eq!(identified(&mut s), vec![(ConnId(1), bob.address())]);
+    assert!(!s.is_learned(&bob.address()));
+    s.forget(&bob.address(), &mut n);
+    assert!(s.is_learned(&bob.address()));
+    assert!(n.connection(&bob.address()).is_some_and(|c| c.is_learned()));
+    assert_eq!(s.route_to(&bob.address()), Some(ConnId(1)));
+}
+
+#[test]
+fn a_lower_connection_bound_from_now_on_evicts_the_oldest_unbound() {
+    let (mut n, mut s, t0) = (
+        node(),
+        Session::new(SessionConfig::default()),
+        Instant::now(),
+    );
+    let at = |ms| t0 + Duration::from_millis(ms);
+    for id in 1..=3 {
+        s.opened(ConnId(id), accepted(), &mut n, at(id), UNIX)
+            .unwrap();
+    }
+    assert_eq!(closes(&mut s), vec![]);
+    let lower = SessionConfig {
+        max_connections: 1,
+        idle_timeout: Some(Duration::from_secs(5)),
+        ..SessionConfig::default()
+    };
+    s.reconfigure(lower);
+    assert_eq!(
+        closes(&mut s),
+        vec![
+            (ConnId(1), CloseReason::Evicted),
+            (ConnId(2), CloseReason::Evicted)
+        ]
+    );
+    assert_eq!(s.config().idle_timeout, Some(Duration::from_secs(5)));
+}
