@@ -12,8 +12,16 @@ use clap::{CommandFactory, Parser};
 use cli::args::Cli;
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().collect();
-    let cli = match Cli::try_parse_from(&args) {
+    let given: Vec<OsString> = std::env::args_os().collect();
+    // A relay's --config file: its settings go before the flags given.
+    let args = match cli::expand_config(&given) {
+        Ok(args) => args,
+        Err(failure) => {
+            failure.report();
+            return failure.code.into();
+        }
+    };
+    let mut cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let failure = cli::usage::failure(e, &Cli::command(), &args);
@@ -21,6 +29,10 @@ fn main() -> ExitCode {
             return failure.code.into();
         }
     };
+    if let cli::args::Command::Relay(relay) = &mut cli.command {
+        // Read again on SIGHUP, with the file as it is then.
+        relay.command_line = given;
+    }
     match cli::run(cli.command) {
         Ok(code) => code,
         Err(failure) if failure.is_broken_pipe() => ExitCode::SUCCESS,

@@ -653,6 +653,15 @@ pub struct RelayArgs {
     pub now: NowArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Read settings from a TOML file whose keys are these long flags (max-connections = 64, connect = ["ADDR@HOST:PORT"], no-sync = true). A flag given here, or GOSSIP_KEY or GOSSIP_NOW, overrides the file's; a list flag given here replaces the file's whole list. SIGHUP reads the file again and applies what can change while running (connect, max-connections, idle-timeout, bind-timeout, send-queue, send-total); it logs what changed and what needs a restart.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the settings in effect (the --config file, the environment and these flags over it, the defaults) as TOML on stdout, and exit without starting the relay.
+    #[arg(long)]
+    pub print_config: bool,
+    /// The command line as given, to read --config again on SIGHUP.
+    #[arg(skip)]
+    pub command_line: Vec<std::ffi::OsString>,
 }
 
 /// Which way `gossip sync` moves bulletins.

@@ -36,6 +36,12 @@ mod verify;
 use args::{BulletinCommand, Command, MessageCommand};
 use io::CmdResult;
 
+/// The command line `args` with a relay's `--config` file read into it
+/// (its settings before the flags given, which override them).
+pub fn expand_config(args: &[std::ffi::OsString]) -> Result<Vec<std::ffi::OsString>, io::Failure> {
+    relay::config::expand(args)
+}
+
 /// Runs one subcommand.
 pub fn run(command: Command) -> CmdResult {
     match command {

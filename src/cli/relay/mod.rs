@@ -11,6 +11,7 @@
 //! `gossip sync` drives one connection of its own on the same endpoint.
 
 mod codes;
+pub(super) mod config;
 mod deliver;
 pub(super) mod in_flight;
 mod log;
@@ -156,8 +157,10 @@ fn take_batch(
 /// Installs the relay's signal handlers and returns their flags: stop (the
 /// first SIGTERM/SIGINT ends the relay in order, outputs written and peers
 /// given their last messages, bounded; a second one while it ends exits at
-/// once, with 128 + the signal number) and rotate (SIGUSR1).
-fn install_signal_handlers() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>), Failure> {
+/// once, with 128 + the signal number), rotate (SIGUSR1) and, with a
+/// config file to read again, reload (SIGHUP; without one SIGHUP keeps
+/// its default action and ends the relay).
+fn install_signal_handlers(reload: bool) -> Result<Signals, Failure> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         let status = 128 + signal;
@@ -168,7 +171,75 @@ fn install_signal_handlers() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>), Failu
     let rotate = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&rotate))
         .map_err(|e| Failure::io("cannot install signal handlers", e))?;
-    Ok((stop, rotate))
+    let hup = Arc::new(AtomicBool::new(false));
+    if reload {
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+            .map_err(|e| Failure::io("cannot install signal handlers", e))?;
+    }
+    Ok(Signals { stop, rotate, hup })
+}
+
+/// The flags the relay's signal handlers raise.
+struct Signals {
+    stop: Arc<AtomicBool>,
+    rotate: Arc<AtomicBool>,
+    hup: Arc<AtomicBool>,
+}
+
+/// What SIGHUP needs to read the config file again and apply it.
+struct Reload {
+    /// Raised by SIGHUP.
+    hup: Arc<AtomicBool>,
+    /// The command line as given (its flags still override the file).
+    command_line: Vec<std::ffi::OsString>,
+    file: PathBuf,
+    /// The settings running, as `--print-config` prints them.
+    running: BTreeMap<String, Option<String>>,
+    /// The message difficulty the relay started with (a --connect without
+    /// /BITS uses it).
+    difficulty: u32,
+}
+
+/// The settings SIGHUP applies while running; the others need a restart.
+const RELOADABLE: [&str; 6] = [
+    "connect",
+    "max-connections",
+    "idle-timeout",
+    "bind-timeout",
+    "send-queue",
+    "send-total",
+];
+
+/// The peers `args` dials; a --connect without /BITS at `difficulty`.
+fn targets(args: &RelayArgs, difficulty: u32) -> Vec<Target> {
+    args.connect
+        .iter()
+        .map(|spec| Target {
+            peer: spec.peer,
+            addr: spec.addr.clone(),
+            difficulty: spec.difficulty.unwrap_or(difficulty),
+        })
+        .collect()
+}
+
+/// The network's settings from `args`, dialing `connect`.
+fn settings(args: &RelayArgs, connect: Vec<Target>) -> Settings {
+    Settings {
+        listen: args
+            .listen
+            .iter()
+            .map(|l| (l.addr.clone(), l.difficulty.unwrap_or(args.difficulty)))
+            .collect(),
+        connect,
+        max_connections: args.max_connections,
+        idle: Duration::from_secs(args.idle_timeout),
+        bind_timeout: Duration::from_secs(args.bind_timeout),
+        send_queue: args.send_queue,
+        send_total: usize::try_from(args.send_total).unwrap_or(usize::MAX),
+        trusted: args.trust.iter().copied().collect(),
+        announce: args.announce_delivery_code || args.rotate_delivery_code.is_some(),
+        quiet: args.quiet,
+    }
 }
 
 fn node_failure(e: NodeError) -> Failure {
@@ -189,9 +260,15 @@ struct Relay {
     settings: Option<Settings>,
     metrics: Option<PathBuf>,
     status_every: Option<Duration>,
+    /// With --config: how SIGHUP reloads it.
+    reload: Option<Reload>,
 }
 
 pub fn run(args: RelayArgs) -> CmdResult {
+    if args.print_config {
+        print!("{}", config::effective(&args.command_line)?.text);
+        return Ok(ExitCode::SUCCESS);
+    }
     Relay::build(args)?.run()
 }
 
@@ -203,8 +280,18 @@ impl Relay {
         // Before anything that takes time (the store, the delivery file): a
         // signal that comes while the relay starts is then handled, never
         // the default action (SIGUSR1's ends the process).
-        let (stop, rotate) = install_signal_handlers()?;
+        let Signals { stop, rotate, hup } = install_signal_handlers(args.config.is_some())?;
         log::init(args.log_format, args.log_level)?;
+        let reload = match &args.config {
+            Some(file) => Some(Reload {
+                hup,
+                command_line: args.command_line.clone(),
+                file: file.clone(),
+                running: config::effective(&args.command_line)?.settings,
+                difficulty: args.difficulty,
+            }),
+            None => None,
+        };
         let identity = load_identity(&args.key.key)?;
         let format = match args.output.format {
             FormatArg::Json => Format::Json,
@@ -252,16 +339,10 @@ impl Relay {
                 .map_err(|e| Failure::usage(format!("bad --peer address {addr}"), e))?;
             peer_paths.push((addr, spec.path.clone()));
         }
-        let mut connect = Vec::new();
-        for spec in &args.connect {
-            let difficulty = spec.difficulty.unwrap_or(args.difficulty);
-            node.add_neighbour(spec.peer, difficulty)
-                .map_err(|e| Failure::usage(format!("bad --connect address {}", spec.peer), e))?;
-            connect.push(Target {
-                peer: spec.peer,
-                addr: spec.addr.clone(),
-                difficulty,
-            });
+        let connect = targets(&args, args.difficulty);
+        for t in &connect {
+            node.add_neighbour(t.peer, t.difficulty)
+                .map_err(|e| Failure::usage(format!("bad --connect address {}", t.peer), e))?;
         }
         let stdout_peers = peer_paths.iter().any(|(_, p)| p.is_none());
         let deliver_to_stdout = args.deliver.as_deref() == Some(Path::new("-"));
@@ -318,6 +399,8 @@ impl Relay {
                 node.sync_with(*peer);
             }
         }
+        let network =
+            (!args.listen.is_empty() || !connect.is_empty()).then(|| settings(&args, connect));
         Ok(Self {
             node,
             outputs,
@@ -326,24 +409,10 @@ impl Relay {
             deliver: args.deliver,
             now: args.now,
             quiet: args.quiet,
-            settings: (!args.listen.is_empty() || !connect.is_empty()).then(|| Settings {
-                listen: args
-                    .listen
-                    .iter()
-                    .map(|l| (l.addr.clone(), l.difficulty.unwrap_or(args.difficulty)))
-                    .collect(),
-                connect,
-                max_connections: args.max_connections,
-                idle: Duration::from_secs(args.idle_timeout),
-                bind_timeout: Duration::from_secs(args.bind_timeout),
-                send_queue: args.send_queue,
-                send_total: usize::try_from(args.send_total).unwrap_or(usize::MAX),
-                trusted: args.trust.iter().copied().collect(),
-                announce: args.announce_delivery_code || args.rotate_delivery_code.is_some(),
-                quiet: args.quiet,
-            }),
+            settings: network,
             metrics: args.metrics,
             status_every: args.status_every.map(Duration::from_secs),
+            reload,
         })
     }
 
@@ -420,6 +489,13 @@ impl Relay {
         let mut last_metrics: Option<Instant> = None;
         let mut last_status = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
+            if self
+                .reload
+                .as_ref()
+                .is_some_and(|r| r.hup.swap(false, Ordering::Relaxed))
+            {
+                self.reload()?;
+            }
             let t = now(&self.now);
             if self.rotation.rotate_if_due(&mut self.node, t)?
                 && !self.outputs.drain(&mut self.node)?
@@ -499,6 +575,68 @@ impl Relay {
                 return Ok(());
             }
         }
+        Ok(())
+    }
+
+    /// SIGHUP: reads the config file again (the command line's flags still
+    /// over it) and applies what can change while running: the peers to
+    /// dial and the network's bounds. Logs one line: what changed, and what
+    /// needs a restart (kept as it runs). A file that no longer reads or
+    /// checks is logged and changes nothing.
+    fn reload(&mut self) -> Result<(), Failure> {
+        let Some(reload) = &mut self.reload else {
+            return Ok(());
+        };
+        let file = reload.file.display().to_string();
+        let new = match config::effective(&reload.command_line) {
+            Ok(new) => new,
+            Err(f) => {
+                let hint = f.hint.map(|h| format!(" (hint: {h})")).unwrap_or_default();
+                let (what, why) = (f.what, f.why);
+                tracing::warn!(%file, reason = %why, "reload {file}: {what}: {why}{hint}; nothing changed");
+                return Ok(());
+            }
+        };
+        let network = self.outputs.net.is_active();
+        let (mut changed, mut restart) = (Vec::new(), Vec::new());
+        for (key, value) in &new.settings {
+            let old = reload.running.get(key).cloned().flatten();
+            if old == *value {
+                continue;
+            }
+            if !(network && RELOADABLE.contains(&key.as_str())) {
+                restart.push(key.clone());
+                continue;
+            }
+            if key != "connect" {
+                let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unset".into());
+                changed.push(format!("{key} {} -> {}", shown(&old), shown(value)));
+            }
+            reload.running.insert(key.clone(), value.clone());
+        }
+        if network {
+            let targets = targets(&new.args, reload.difficulty);
+            let (added, gone) = self.outputs.net.retarget(&targets, &mut self.node)?;
+            let peer = |t: &Target| format!("{}@{}/{}", t.peer, t.addr, t.difficulty);
+            let mut dial: Vec<String> = added.iter().map(|t| format!("+{}", peer(t))).collect();
+            dial.extend(gone.iter().map(|t| format!("-{}", peer(t))));
+            if !dial.is_empty() {
+                changed.insert(0, format!("connect {}", dial.join(" ")));
+            }
+            self.outputs.net.set_limits(&settings(&new.args, targets));
+        }
+        let mut line = format!("reloaded {file}: ");
+        line.push_str(&match changed.is_empty() {
+            true => "nothing to change".to_string(),
+            false => format!("changed {}", changed.join(", ")),
+        });
+        if !restart.is_empty() {
+            line.push_str(&format!(
+                "; needs a restart, kept as running: {}",
+                restart.join(", ")
+            ));
+        }
+        tracing::info!(%file, changed = changed.len(), restart = restart.len(), "{line}");
         Ok(())
     }
 

@@ -111,6 +111,8 @@ pub struct Network {
     /// The counters and the peers' when the network finished.
     ended: (NetCounters, BTreeMap<Address, PeerStats>),
     quiet: bool,
+    /// The peers dialed now.
+    targets: Vec<Target>,
 }
 
 /// The endpoint's bounds, from the relay's flags.
@@ -125,6 +127,14 @@ pub fn limits(settings: &Settings) -> Limits {
     limits.send_total = settings.send_total.max(limits.send_queue);
     limits.shutdown_deadline = SHUTDOWN_DEADLINE;
     limits
+}
+
+/// The session's bounds, from the relay's flags.
+fn session_config(settings: &Settings) -> gossip::session::SessionConfig {
+    let mut config = limits(settings).session_config();
+    config.max_connections = settings.max_connections;
+    config.announce = settings.announce;
+    config
 }
 
 /// A runtime for the endpoint's tasks: they run on two worker threads
@@ -149,6 +159,7 @@ impl Network {
             active: false,
             ended: Default::default(),
             quiet: true,
+            targets: Vec::new(),
         })
     }
 
@@ -164,9 +175,7 @@ impl Network {
     pub fn start(&mut self, settings: Settings) -> Result<(), Failure> {
         let runtime = self.runtime();
         let limits = limits(&settings);
-        let mut session_config = limits.session_config();
-        session_config.max_connections = settings.max_connections;
-        session_config.announce = settings.announce;
+        let session_config = session_config(&settings);
         let mut endpoint =
             Endpoint::new(limits).map_err(|e| Failure::usage("relay: network limits", e))?;
         for (addr, difficulty) in &settings.listen {
@@ -187,7 +196,51 @@ impl Network {
         self.net = Some(gossip::net::Network::new(endpoint, session));
         self.active = true;
         self.quiet = settings.quiet;
+        self.targets = settings.connect;
         Ok(())
+    }
+
+    /// Dials `targets` from now on: a peer no longer among them is let go
+    /// (its dialed connections closed), a new one dialed; a peer whose
+    /// address or difficulty changed is both. Connections to the others
+    /// stay as they are. Returns (what was added, what was let go).
+    pub fn retarget(
+        &mut self,
+        targets: &[Target],
+        node: &mut Node,
+    ) -> Result<(Vec<Target>, Vec<Target>), Failure> {
+        let Some(net) = &mut self.net else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let same = |a: &Target, b: &Target| {
+            a.peer == b.peer && a.addr == b.addr && a.difficulty == b.difficulty
+        };
+        let (kept, gone): (Vec<Target>, Vec<Target>) = std::mem::take(&mut self.targets)
+            .into_iter()
+            .partition(|t| targets.iter().any(|n| same(t, n)));
+        for t in &gone {
+            net.disconnect(&t.peer, node);
+        }
+        let mut added = Vec::new();
+        let _inside = self.runtime.as_ref().map(Runtime::enter);
+        for t in targets.iter().filter(|n| !kept.iter().any(|t| same(t, n))) {
+            net.connect(t.peer, t.addr.clone(), t.difficulty, node)
+                .map_err(|e| Failure::usage(format!("bad --connect address {}", t.peer), e))?;
+            added.push(t.clone());
+        }
+        self.targets = kept;
+        self.targets.extend(added.iter().cloned());
+        Ok((added, gone))
+    }
+
+    /// The bounds of `settings` from now on (connections, timeouts, send
+    /// queues); the rest of `settings` is taken at start only.
+    pub fn set_limits(&mut self, settings: &Settings) {
+        if let Some(net) = &mut self.net {
+            let mut config = session_config(settings);
+            config.announce = net.config().announce;
+            net.reconfigure(config);
+        }
     }
 
     /// Waits up to `wait` for input from stdin or the network; returns
