@@ -151,3 +151,12 @@ fn early_signal() {
 fn paths() {
     run_script("paths");
 }
+
+/// Issue 24: SIGHUP reloads `--config` under load: a peer to dial added
+/// and one let go, a connection bound changed, a bad file refused, a
+/// setting that needs a restart named; the connection that stays is never
+/// dropped.
+#[test]
+fn reload() {
+    run_script("reload");
+}

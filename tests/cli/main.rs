@@ -27,6 +27,7 @@ mod open;
 mod pack;
 mod pipelines;
 mod relay;
+mod relay_config;
 mod secrets;
 mod sign;
 mod special_files;

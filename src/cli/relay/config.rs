@@ -255,11 +255,13 @@ impl ConfigFile<'_> {
     /// A usage failure at `offset` of the file.
     fn bad(&self, offset: usize, why: &str, hint: Option<String>) -> Failure {
         let failure = Failure::usage(format!("relay: {}", self.place(offset)), why);
-        match hint {
-            Some(hint) => failure.hint(hint),
-            None => failure.hint(
-                "the file is TOML: key = value lines, each key a long flag of 'gossip relay'",
-            ),
+        let hint = hint.unwrap_or_else(|| {
+            "the file is TOML: key = value lines, each key a long flag of 'gossip relay'".into()
+        });
+        // As clap's usage errors: the hint ends with where to read more.
+        match hint.ends_with(" --help'") {
+            true => failure.hint(hint),
+            false => failure.hint(format!("{hint}; see 'gossip relay --help'")),
         }
     }
 
@@ -274,9 +276,9 @@ impl ConfigFile<'_> {
                 format!("{name} is not a setting; give it on the command line")
             }
             Some((d, k)) if d <= 3 => {
-                format!("did you mean {k}? ('gossip relay --help' lists them)")
+                format!("a similar key exists: '{k}'")
             }
-            _ => "the keys are the long flags of 'gossip relay --help', without the dashes".into(),
+            _ => "the keys are the relay's long flags, without the dashes".into(),
         };
         self.bad(offset, &format!("unknown key '{name}'"), Some(hint))
     }
