@@ -45,7 +45,7 @@ fn example(path: &str) -> Option<&'static str> {
         "pack" => "gossip pack < m.json > m.bin\ngossip pack --hex < m.json",
         "unpack" => "gossip unpack --type message < m.bin",
         "relay" => {
-            "gossip relay -k a.key --peer \"$(gossip address -k b.key)\" --topic chat --deliver -"
+            "gossip relay -k a.key --peer \"$(gossip address -k b.key)\" --topic chat --deliver -\ngossip relay -k a.key --listen 0.0.0.0:7000 --print-config > relay.toml\ngossip relay --config relay.toml --max-connections 16   # flags override the file; SIGHUP reloads it"
         }
         "sync" => {
             "gossip sync -k a.key --store a.db --connect \"$B@relay.example:7000\" --topic chat --dir both\ngossip sync -k a.key a.db --connect \"$B@127.0.0.1:7000\" --topic chat --format json --timeout 30"

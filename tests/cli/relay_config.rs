@@ -175,3 +175,28 @@ fn a_relay_runs_from_its_config_file() {
     let got = std::fs::read_to_string(env.path("got.jsonl")).unwrap();
     assert_eq!(got.lines().count(), 1, "{got}");
 }
+
+#[test]
+fn the_example_config_and_the_service_agree_with_the_relay() {
+    // docs/gossip-relay.toml reads as a config, and the unit runs it.
+    let env = env_with_key();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/gossip-relay.toml");
+    let out = env
+        .ok(
+            &[
+                "relay",
+                "-k",
+                "r.key",
+                "--config",
+                example,
+                "--print-config",
+            ],
+            "",
+        )
+        .text();
+    assert!(out.contains("topic = [\"chat\", \"news\"]\n"), "{out}");
+    assert!(out.contains("status-every = 60\n"), "{out}");
+    let unit = include_str!("../../docs/gossip-relay.service");
+    assert!(unit.contains("gossip relay --config /etc/gossip/relay.toml "));
+    assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"));
+}
