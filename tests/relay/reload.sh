@@ -9,7 +9,8 @@
 #    stays is never dropped: A saw B connect once, B logged one connection
 #    to A, and every bulletin reached B exactly once.
 # 3. An unknown key in b.toml: SIGHUP logs it with its line and changes
-#    nothing; B runs on.
+#    nothing; an address that is no public key is logged and not dialed;
+#    B runs on.
 # 4. b.toml without A and with another topic: SIGHUP lets A go (B's
 #    connection to it closes) and says the topic needs a restart.
 set -euo pipefail
@@ -89,6 +90,13 @@ wait_for "B to log the bad file" grep -qF \
     "gossip: relay: reload b.toml: relay: b.toml:7: unknown key 'bogus-key'" b.log
 grep -F "unknown key 'bogus-key'" b.log | grep -q "nothing changed" || fail "B did not say nothing changed"
 kill -0 "$RB" || fail "B died on a bad config file"
+# An address that is no public key: not dialed, said so; B runs on.
+X=02$(printf '%062d' 0)
+config "\"$A@127.0.0.1:$PA\", \"$C@127.0.0.1:$PC\", \"$X@127.0.0.1:$PC\"" 1 '"chat"'
+kill -HUP "$RB"
+wait_for "B to log the peer it cannot dial" grep -qF \
+    "gossip: relay: reloaded b.toml: nothing to change; not dialed: $X: not a valid Ed25519 public key" b.log
+kill -0 "$RB" || fail "B died on a bad peer address"
 
 # --- 4: A let go; a topic change needs a restart
 config "\"$C@127.0.0.1:$PC\"" 1 '"chat", "news"'

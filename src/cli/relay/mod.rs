@@ -494,7 +494,7 @@ impl Relay {
                 .as_ref()
                 .is_some_and(|r| r.hup.swap(false, Ordering::Relaxed))
             {
-                self.reload()?;
+                self.reload();
             }
             let t = now(&self.now);
             if self.rotation.rotate_if_due(&mut self.node, t)?
@@ -583,9 +583,9 @@ impl Relay {
     /// dial and the network's bounds. Logs one line: what changed, and what
     /// needs a restart (kept as it runs). A file that no longer reads or
     /// checks is logged and changes nothing.
-    fn reload(&mut self) -> Result<(), Failure> {
+    fn reload(&mut self) {
         let Some(reload) = &mut self.reload else {
-            return Ok(());
+            return;
         };
         let file = reload.file.display().to_string();
         let new = match config::effective(&reload.command_line) {
@@ -594,11 +594,11 @@ impl Relay {
                 let hint = f.hint.map(|h| format!(" (hint: {h})")).unwrap_or_default();
                 let (what, why) = (f.what, f.why);
                 tracing::warn!(%file, reason = %why, "reload {file}: {what}: {why}{hint}; nothing changed");
-                return Ok(());
+                return;
             }
         };
         let network = self.outputs.net.is_active();
-        let (mut changed, mut restart) = (Vec::new(), Vec::new());
+        let (mut changed, mut restart, mut refused) = (Vec::new(), Vec::new(), Vec::new());
         for (key, value) in &new.settings {
             let old = reload.running.get(key).cloned().flatten();
             if old == *value {
@@ -616,13 +616,15 @@ impl Relay {
         }
         if network {
             let targets = targets(&new.args, reload.difficulty);
-            let (added, gone) = self.outputs.net.retarget(&targets, &mut self.node)?;
+            let done = self.outputs.net.retarget(&targets, &mut self.node);
             let peer = |t: &Target| format!("{}@{}/{}", t.peer, t.addr, t.difficulty);
-            let mut dial: Vec<String> = added.iter().map(|t| format!("+{}", peer(t))).collect();
-            dial.extend(gone.iter().map(|t| format!("-{}", peer(t))));
+            let mut dial: Vec<String> =
+                done.added.iter().map(|t| format!("+{}", peer(t))).collect();
+            dial.extend(done.gone.iter().map(|t| format!("-{}", peer(t))));
             if !dial.is_empty() {
                 changed.insert(0, format!("connect {}", dial.join(" ")));
             }
+            refused = done.refused;
             self.outputs.net.set_limits(&settings(&new.args, targets));
         }
         let mut line = format!("reloaded {file}: ");
@@ -636,8 +638,10 @@ impl Relay {
                 restart.join(", ")
             ));
         }
+        if !refused.is_empty() {
+            line.push_str(&format!("; not dialed: {}", refused.join(", ")));
+        }
         tracing::info!(%file, changed = changed.len(), restart = restart.len(), "{line}");
-        Ok(())
     }
 
     /// Rewrites the `--metrics` file; a failure is reported, never fatal

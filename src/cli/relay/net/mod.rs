@@ -73,6 +73,17 @@ pub struct Target {
     pub difficulty: u32,
 }
 
+/// What [`Network::retarget`] did.
+#[derive(Default)]
+pub struct Retargeted {
+    /// Peers dialed now.
+    pub added: Vec<Target>,
+    /// Peers let go.
+    pub gone: Vec<Target>,
+    /// Peers not dialed, and why.
+    pub refused: Vec<String>,
+}
+
 /// How the network is set up.
 pub struct Settings {
     pub listen: Vec<(NetAddr, u32)>,
@@ -203,14 +214,12 @@ impl Network {
     /// Dials `targets` from now on: a peer no longer among them is let go
     /// (its dialed connections closed), a new one dialed; a peer whose
     /// address or difficulty changed is both. Connections to the others
-    /// stay as they are. Returns (what was added, what was let go).
-    pub fn retarget(
-        &mut self,
-        targets: &[Target],
-        node: &mut Node,
-    ) -> Result<(Vec<Target>, Vec<Target>), Failure> {
+    /// stay as they are. A peer whose address is no public key is not
+    /// dialed: its error is in what is returned.
+    pub fn retarget(&mut self, targets: &[Target], node: &mut Node) -> Retargeted {
+        let mut done = Retargeted::default();
         let Some(net) = &mut self.net else {
-            return Ok((Vec::new(), Vec::new()));
+            return done;
         };
         let same = |a: &Target, b: &Target| {
             a.peer == b.peer && a.addr == b.addr && a.difficulty == b.difficulty
@@ -221,16 +230,17 @@ impl Network {
         for t in &gone {
             net.disconnect(&t.peer, node);
         }
-        let mut added = Vec::new();
         let _inside = self.runtime.as_ref().map(Runtime::enter);
         for t in targets.iter().filter(|n| !kept.iter().any(|t| same(t, n))) {
-            net.connect(t.peer, t.addr.clone(), t.difficulty, node)
-                .map_err(|e| Failure::usage(format!("bad --connect address {}", t.peer), e))?;
-            added.push(t.clone());
+            match net.connect(t.peer, t.addr.clone(), t.difficulty, node) {
+                Ok(()) => done.added.push(t.clone()),
+                Err(e) => done.refused.push(format!("{}: {e}", t.peer)),
+            }
         }
         self.targets = kept;
-        self.targets.extend(added.iter().cloned());
-        Ok((added, gone))
+        self.targets.extend(done.added.iter().cloned());
+        done.gone = gone;
+        done
     }
 
     /// The bounds of `settings` from now on (connections, timeouts, send
