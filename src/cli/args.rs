@@ -640,6 +640,16 @@ pub struct RelayArgs {
     /// Rewrite FILE every few seconds with the counters, per peer too, in Prometheus text format.
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+    /// Serve GET /metrics (the --metrics text, refreshed every second) and /healthz over HTTP on HOST:PORT (port 0: any free port; the one bound is printed at start). /healthz answers 200, or 503 with one line per reason: the store's directory takes no write (probed every 2 s), the relay's loop has not turned for --healthy-loop SECS, or fewer than --healthy-peers peers are connected. At most 16 connections, a request head of 8 KiB within 5 s.
+    #[arg(long, value_name = "HOST:PORT", value_parser = value::parsed::<HttpAddr>("--http"))]
+    pub http: Option<HttpAddr>,
+    /// /healthz answers 503 while fewer than N peers (of --connect or --listen) are connected.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "http")]
+    pub healthy_peers: u64,
+    /// /healthz answers 503 when the relay's loop has not turned for SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 10, requires = "http",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub healthy_loop: u64,
     /// Print a JSON status line (counters, per peer too) on stderr every SECS.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub status_every: Option<u64>,
@@ -766,6 +776,25 @@ fn peer_spec(text: &str) -> Result<PeerSpec, value::BadValue> {
 pub struct ListenSpec {
     pub addr: NetAddr,
     pub difficulty: Option<u32>,
+}
+
+/// `--http HOST:PORT`, checked for its shape; resolved when bound.
+#[derive(Clone, Debug)]
+pub struct HttpAddr(pub String);
+
+impl std::str::FromStr for HttpAddr {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (host, port) = text
+            .rsplit_once(':')
+            .ok_or("not HOST:PORT (port 0 takes any free port)")?;
+        if host.is_empty() {
+            return Err("no host before the port".into());
+        }
+        port.parse::<u16>()
+            .map_err(|_| format!("'{port}' is not a port from 0 to 65535"))?;
+        Ok(Self(text.to_string()))
+    }
 }
 
 /// `--connect ADDR@HOST:PORT[/BITS]` or `--connect ADDR@unix:PATH[/BITS]`.

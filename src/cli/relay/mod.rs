@@ -13,6 +13,7 @@
 mod codes;
 pub(super) mod config;
 mod deliver;
+mod http;
 pub(super) mod in_flight;
 mod log;
 pub(super) mod net;
@@ -259,6 +260,8 @@ struct Relay {
     /// the loop.
     settings: Option<Settings>,
     metrics: Option<PathBuf>,
+    /// Where `--http` reads what the loop publishes.
+    http: Option<http::Board>,
     status_every: Option<Duration>,
     /// With --config: how SIGHUP reloads it.
     reload: Option<Reload>,
@@ -385,6 +388,19 @@ impl Relay {
             net,
         };
 
+        let http = match &args.http {
+            Some(addr) => {
+                let health = http::Health {
+                    store: args.store.clone(),
+                    peers: args.healthy_peers,
+                    stall: Duration::from_secs(args.healthy_loop),
+                };
+                let (board, bound) = http::start(addr, health)?;
+                tracing::info!(http = %bound, "http on {bound} (/metrics, /healthz)");
+                Some(board)
+            }
+            None => None,
+        };
         let rotation = codes::Rotation::new(rotate, args.store.as_deref())?;
         codes::show(&node);
         codes::show_peers(&node);
@@ -411,6 +427,7 @@ impl Relay {
             quiet: args.quiet,
             settings: network,
             metrics: args.metrics,
+            http,
             status_every: args.status_every.map(Duration::from_secs),
             reload,
         })
@@ -487,6 +504,7 @@ impl Relay {
         broken: &mut Option<Failure>,
     ) -> Result<(), Failure> {
         let mut last_metrics: Option<Instant> = None;
+        let mut last_published: Option<Instant> = None;
         let mut last_status = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             if self
@@ -517,6 +535,15 @@ impl Relay {
                 last_metrics = Some(Instant::now());
                 let counters = self.outputs.tally.applied(self.node.counters());
                 self.report(&counters, false);
+            }
+            if let Some(board) = &self.http
+                && last_published.is_none_or(|p| p.elapsed() >= http::PUBLISH_EVERY)
+            {
+                last_published = Some(Instant::now());
+                let counters = self.outputs.tally.applied(self.node.counters());
+                let peers = self.outputs.net.peers().values();
+                let up = peers.filter(|p| p.connected > 0).count();
+                board.publish(self.metrics_text(&counters), up as u64);
             }
             if let Some(every) = self.status_every
                 && last_status.elapsed() >= every
@@ -648,12 +675,7 @@ impl Relay {
     /// (`last` says the relay is ending, so say where the file is).
     fn report(&self, counters: &Counters, last: bool) {
         let Some(path) = &self.metrics else { return };
-        let net = &self.outputs.net;
-        let mut text = net::prometheus(counters, net.counters(), net.peers());
-        text.push_str(&format!(
-            "# TYPE gossip_relay_deliveries_pending gauge\ngossip_relay_deliveries_pending {}\n",
-            self.outputs.tally.deferred
-        ));
+        let text = self.metrics_text(counters);
         if let Err(e) = net::write_metrics(path, &text) {
             let path = path.display();
             tracing::warn!(%path, reason = %e, "cannot write metrics to {path}: {e}");
@@ -661,5 +683,16 @@ impl Relay {
             let path = path.display();
             tracing::info!(%path, "final counters in {path}");
         }
+    }
+
+    /// The Prometheus text of `--metrics` and `--http`'s /metrics.
+    fn metrics_text(&self, counters: &Counters) -> String {
+        let net = &self.outputs.net;
+        let mut text = net::prometheus(counters, net.counters(), net.peers());
+        text.push_str(&format!(
+            "# TYPE gossip_relay_deliveries_pending gauge\ngossip_relay_deliveries_pending {}\n",
+            self.outputs.tally.deferred
+        ));
+        text
     }
 }
