@@ -100,6 +100,13 @@ fn store_faults() {
     run_root_script("store_faults", "tmpfs mounts and setpriv");
 }
 
+/// /healthz goes 503 while the store's directory is read-only and back to
+/// 200, the relay running all along (as root, the relay runs as nobody).
+#[test]
+fn http_health() {
+    run_script("http_health");
+}
+
 #[test]
 fn consumers() {
     run_script("consumers");

@@ -28,6 +28,7 @@ mod pack;
 mod pipelines;
 mod relay;
 mod relay_config;
+mod relay_http;
 mod secrets;
 mod sign;
 mod special_files;
