@@ -177,10 +177,25 @@ fn healthz_wants_the_configured_peers() {
     let env = Env::new();
     let a = env.keygen("a.key");
     env.keygen("b.key");
+    // A peer A dials and never reaches is known, not up.
+    let c = env.keygen("c.key");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let dial = format!("{c}@127.0.0.1:{port}");
     let relay = Relay::start(
         &env,
         "a.key",
-        &["--listen", "127.0.0.1:0", "--healthy-peers", "1", "-q"],
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--connect",
+            &dial,
+            "--healthy-peers",
+            "1",
+            "-q",
+        ],
     );
     let (status, body) = relay.wait_get("/healthz", |_, b| !b.contains("not turning yet"));
     assert_eq!(
@@ -232,9 +247,11 @@ fn slow_client(addr: &str) -> TcpStream {
 /// no timeouts set, holds it for ever).
 const SLOW_LIMIT: Duration = Duration::from_secs(60);
 
-/// Reads a connection to its end (or [`SLOW_LIMIT`]): what came.
-fn read_all(mut s: TcpStream) -> Vec<u8> {
-    s.set_read_timeout(Some(SLOW_LIMIT)).expect("timeout");
+/// Reads a connection to its end (or to `by`): what came.
+fn read_all(mut s: TcpStream, by: Instant) -> Vec<u8> {
+    let left = by.saturating_duration_since(Instant::now());
+    s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+        .expect("timeout");
     let mut got = Vec::new();
     let _ = s.read_to_end(&mut got);
     got
@@ -263,7 +280,7 @@ fn slow_clients_are_cut_off_and_bounded() {
     extra
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n")
         .unwrap_or_default();
-    let got = read_all(extra);
+    let got = read_all(extra, started + SLOW_LIMIT);
     if started.elapsed() < Duration::from_secs(4) {
         assert!(
             got.is_empty(),
@@ -274,7 +291,7 @@ fn slow_clients_are_cut_off_and_bounded() {
     // Each slow one is closed when its 5 s for a head run out (hyper
     // answers 408, or just closes).
     for s in slow {
-        let got = read_all(s);
+        let got = read_all(s, started + SLOW_LIMIT);
         assert!(
             got.is_empty() || got.starts_with(b"HTTP/1.1 408"),
             "{:?}",
