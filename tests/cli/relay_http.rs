@@ -137,17 +137,24 @@ fn families(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
-fn metrics_over_http_are_the_files_families() {
-    let env = Env::new();
-    env.keygen("relay.key");
-    let peer = env.keygen("peer.key");
-    // A dialed peer (nothing listens there) brings the per-peer families.
+/// A new key and `ADDR@127.0.0.1:PORT` for it, on a port nothing listens
+/// on (it was free a moment ago).
+fn unreachable_peer(env: &Env, key: &str) -> (String, String) {
+    let address = env.keygen(key);
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let dial = format!("{peer}@127.0.0.1:{port}");
+    let dial = format!("{address}@127.0.0.1:{port}");
+    (address, dial)
+}
+
+#[test]
+fn metrics_over_http_are_the_files_families() {
+    let env = Env::new();
+    env.keygen("relay.key");
+    // A dialed peer (nothing listens there) brings the per-peer families.
+    let (peer, dial) = unreachable_peer(&env, "peer.key");
     let relay = Relay::start(
         &env,
         "relay.key",
@@ -178,12 +185,7 @@ fn healthz_wants_the_configured_peers() {
     let a = env.keygen("a.key");
     env.keygen("b.key");
     // A peer A dials and never reaches is known, not up.
-    let c = env.keygen("c.key");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let dial = format!("{c}@127.0.0.1:{port}");
+    let (_, dial) = unreachable_peer(&env, "c.key");
     let relay = Relay::start(
         &env,
         "a.key",
@@ -219,12 +221,19 @@ fn healthz_wants_the_configured_peers() {
     );
 }
 
-#[test]
-fn other_paths_and_methods_are_refused() {
+/// A relay with only `--http`, once /healthz says 200 (and its scratch
+/// directory, to keep while it runs).
+fn healthy_relay() -> (Env, Relay) {
     let env = Env::new();
     env.keygen("relay.key");
     let relay = Relay::start(&env, "relay.key", &[]);
     relay.wait_get("/healthz", |s, _| s == 200);
+    (env, relay)
+}
+
+#[test]
+fn other_paths_and_methods_are_refused() {
+    let (_env, relay) = healthy_relay();
     assert_eq!(relay.get("/").0, 404);
     assert_eq!(relay.get("/metrics/x").0, 404);
     let post = "POST /metrics HTTP/1.1\r\nHost: r\r\nContent-Length: 0\r\n\r\n";
@@ -259,10 +268,7 @@ fn read_all(mut s: TcpStream, by: Instant) -> Vec<u8> {
 
 #[test]
 fn slow_clients_are_cut_off_and_bounded() {
-    let env = Env::new();
-    env.keygen("relay.key");
-    let relay = Relay::start(&env, "relay.key", &[]);
-    relay.wait_get("/healthz", |s, _| s == 200);
+    let (_env, relay) = healthy_relay();
     // A head past 8 KiB: 431.
     let big = format!(
         "GET /healthz HTTP/1.1\r\nHost: relay\r\nX-Pad: {}\r\n\r\n",
