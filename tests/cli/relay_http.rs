@@ -8,7 +8,10 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use gossip::bulletin::Bulletin;
+use gossip::codec::Object;
 
 use crate::util::{Env, PATIENCE, assert_error_format, bin};
 
@@ -24,6 +27,11 @@ struct Relay {
 
 impl Relay {
     fn start(env: &Env, key: &str, extra: &[&str]) -> Self {
+        Self::start_with(env, key, extra, Stdio::null())
+    }
+
+    /// [`Relay::start`] with its stdout going to `stdout`.
+    fn start_with(env: &Env, key: &str, extra: &[&str], stdout: Stdio) -> Self {
         let mut child = Command::new(bin())
             .current_dir(env.dir.path())
             .args(["relay", "-k", key, "--http", "127.0.0.1:0"])
@@ -31,7 +39,7 @@ impl Relay {
             .args(extra)
             .env_remove("GOSSIP_NOW")
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn relay");
@@ -219,6 +227,55 @@ fn healthz_wants_the_configured_peers() {
         (status, body.as_str()),
         (503, "peers: 0 up, fewer than --healthy-peers 1\n")
     );
+}
+
+#[test]
+fn healthz_says_when_the_loop_stalls() {
+    let env = Env::new();
+    env.keygen("relay.key");
+    let peer = env.keygen("peer.key");
+    // The peer's messages go to stdout, which nothing reads: once the pipe
+    // is full, the relay's loop blocks writing to it.
+    let args = [
+        "--peer",
+        &peer,
+        "-d",
+        "0",
+        "--no-sync",
+        "--healthy-loop",
+        "1",
+    ];
+    let mut relay = Relay::start_with(&env, "relay.key", &args, Stdio::piped());
+    relay.wait_get("/healthz", |s, _| s == 200);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as u32;
+    let pad = "x".repeat(2000);
+    let input: String = (0..100)
+        .map(|i| {
+            let content = format!("bulletin {i} {pad}").into_bytes();
+            let b = Bulletin::new(gossip::topic_id(b"chat"), content, now - 30);
+            format!("{}\n", Object::Bulletin(b).to_json())
+        })
+        .collect();
+    let mut stdin = relay.child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("write bulletins");
+    // Stalled for 2 s at least: no turn of a loop that is only busy.
+    let stalled_for = |b: &str| -> Option<u64> {
+        b.strip_prefix("loop: stalled: last turned ")?
+            .strip_suffix(" s ago (--healthy-loop 1)\n")?
+            .parse()
+            .ok()
+    };
+    relay.wait_get("/healthz", |s, b| {
+        s == 503 && stalled_for(b).is_some_and(|n| n >= 2)
+    });
+    // Read stdout: the loop turns again.
+    let mut out = relay.child.stdout.take().expect("stdout");
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    relay.wait_get("/healthz", |s, b| s == 200 && b == "ok\n");
+    drop(stdin);
 }
 
 /// A relay with only `--http`, once /healthz says 200 (and its scratch

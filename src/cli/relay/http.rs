@@ -42,7 +42,8 @@ const MAX_HEADERS: usize = 32;
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a connection may last, request and response together.
 pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the relay's loop publishes (when it turns).
+/// How often the relay's loop publishes its metrics (when it turns; it
+/// beats at every turn).
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// How often the store is probed.
 const PROBE_EVERY: Duration = Duration::from_secs(2);
@@ -66,7 +67,7 @@ pub struct Health {
 struct Published {
     metrics: Bytes,
     peers_up: u64,
-    /// When the loop last published (its heartbeat); none before it turns.
+    /// When the loop last turned (its heartbeat); none before it does.
     at: Option<Instant>,
 }
 
@@ -87,19 +88,25 @@ struct State {
 pub struct Board(Arc<State>);
 
 impl Board {
-    /// Publishes the metrics text and the number of peers up; this is the
-    /// loop's heartbeat too.
+    /// The loop turned: its heartbeat, at every turn.
+    pub fn beat(&self) {
+        self.published().at = Some(Instant::now());
+    }
+
+    /// Publishes the metrics text and the number of peers up (a beat too).
     pub fn publish(&self, metrics: String, peers_up: u64) {
-        let mut p = self
-            .0
-            .published
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *p = Published {
+        *self.published() = Published {
             metrics: Bytes::from(metrics),
             peers_up,
             at: Some(Instant::now()),
         };
+    }
+
+    fn published(&self) -> std::sync::MutexGuard<'_, Published> {
+        self.0
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -536,14 +536,16 @@ impl Relay {
                 let counters = self.outputs.tally.applied(self.node.counters());
                 self.report(&counters, false);
             }
-            if let Some(board) = &self.http
-                && last_published.is_none_or(|p| p.elapsed() >= http::PUBLISH_EVERY)
-            {
-                last_published = Some(Instant::now());
-                let counters = self.outputs.tally.applied(self.node.counters());
-                let peers = self.outputs.net.peers().values();
-                let up = peers.filter(|p| p.connected > 0).count();
-                board.publish(self.metrics_text(&counters), up as u64);
+            if let Some(board) = &self.http {
+                if last_published.is_none_or(|p| p.elapsed() >= http::PUBLISH_EVERY) {
+                    last_published = Some(Instant::now());
+                    let counters = self.outputs.tally.applied(self.node.counters());
+                    let peers = self.outputs.net.peers().values();
+                    let up = peers.filter(|p| p.connected > 0).count();
+                    board.publish(self.metrics_text(&counters), up as u64);
+                } else {
+                    board.beat();
+                }
             }
             if let Some(every) = self.status_every
                 && last_status.elapsed() >= every
