@@ -2,10 +2,10 @@
 //! Prometheus text) and `/healthz` (200, or 503 with one line per reason).
 //!
 //! The server runs on a thread of its own, on a tokio runtime of its own,
-//! so nothing it does can hold the relay's loop: the loop only publishes
-//! its metrics text and its peers into a [`Board`] about once a second
-//! (a lock held for a swap), and that publication is the loop's
-//! heartbeat. The store is probed from here too, off the loop.
+//! so nothing it does can hold the relay's loop: the loop notes the time
+//! in a [`Board`] at every turn (its heartbeat) and publishes its metrics
+//! text and its peers there about once a second (a lock held for a
+//! swap). The store is probed from here too, off the loop.
 //!
 //! Bounds: at most [`MAX_CONNECTIONS`] connections at once (one more is
 //! closed at once); a request head of at most [`HEAD_BYTES`] bytes (431
