@@ -67,7 +67,7 @@ pub enum Command {
     /// Convert packed bytes to JSON objects.
     Unpack(UnpackArgs),
     /// Run one node on stdin/stdout and TCP (--listen, --connect): verify, store, deliver and forward.
-    Relay(RelayArgs),
+    Relay(Box<RelayArgs>),
     /// Reconcile a store with one peer over TCP, once: fetch what it lacks, push what the peer lacks.
     Sync(SyncArgs),
     /// Read and manage a relay's bulletin store.

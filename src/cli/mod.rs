@@ -61,7 +61,7 @@ pub fn run(command: Command) -> CmdResult {
         Command::Inspect(a) => inspect::run(a),
         Command::Pack(a) => pack::pack(a),
         Command::Unpack(a) => pack::unpack(a),
-        Command::Relay(a) => relay::run(a),
+        Command::Relay(a) => relay::run(*a),
         Command::Sync(a) => sync::run(a),
         Command::Store(c) => store::run(c),
         Command::Simulate(a) => simulate::run(a),

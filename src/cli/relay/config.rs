@@ -122,7 +122,7 @@ pub fn effective(argv: &[OsString]) -> Result<Effective, Failure> {
         settings.insert(key, value);
     }
     Ok(Effective {
-        args,
+        args: *args,
         settings,
         text,
     })
