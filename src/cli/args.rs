@@ -643,11 +643,11 @@ pub struct RelayArgs {
     /// Serve GET /metrics (the --metrics text, refreshed every second) and /healthz over HTTP on HOST:PORT (port 0: any free port; the one bound is printed at start). /healthz answers 200, or 503 with one line per reason: the store's directory takes no write (probed every 2 s), the relay's loop has not turned for --healthy-loop SECS, or fewer than --healthy-peers peers are connected. At most 16 connections, a request head of 8 KiB within 5 s.
     #[arg(long, value_name = "HOST:PORT", value_parser = value::parsed::<HttpAddr>("--http"))]
     pub http: Option<HttpAddr>,
-    /// /healthz answers 503 while fewer than N peers (of --connect or --listen) are connected.
-    #[arg(long, value_name = "N", default_value_t = 0, requires = "http")]
+    /// With --http: /healthz answers 503 while fewer than N peers (of --connect or --listen) are connected.
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub healthy_peers: u64,
-    /// /healthz answers 503 when the relay's loop has not turned for SECS.
-    #[arg(long, value_name = "SECS", default_value_t = 10, requires = "http",
+    /// With --http: /healthz answers 503 when the relay's loop has not turned for SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub healthy_loop: u64,
     /// Print a JSON status line (counters, per peer too) on stderr every SECS.

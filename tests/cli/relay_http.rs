@@ -381,7 +381,15 @@ fn a_bad_or_busy_http_address_is_a_startup_error() {
         let want = format!("gossip: relay: bad --http '{bad}': {why}");
         assert!(out.stderr.starts_with(&want), "{}", out.stderr);
     }
-    env.usage(&["relay", "-k", "relay.key", "--healthy-peers", "1"], "");
+    // Without --http, --healthy-peers has nothing to answer: said, not refused
+    // (a config file printed by --print-config names every setting).
+    let out = env.ok(&["relay", "-k", "relay.key", "--healthy-peers", "1"], "");
+    assert!(
+        out.stderr
+            .contains("gossip: relay: --healthy-peers 1 has no effect without --http\n"),
+        "{}",
+        out.stderr
+    );
 
     let busy = TcpListener::bind("127.0.0.1:0").expect("bind");
     let at = busy.local_addr().expect("addr").to_string();

@@ -399,7 +399,16 @@ impl Relay {
                 tracing::info!(http = %bound, "http on {bound} (/metrics, /healthz)");
                 Some(board)
             }
-            None => None,
+            None => {
+                if args.healthy_peers > 0 {
+                    let n = args.healthy_peers;
+                    tracing::warn!(
+                        healthy_peers = n,
+                        "--healthy-peers {n} has no effect without --http"
+                    );
+                }
+                None
+            }
         };
         let rotation = codes::Rotation::new(rotate, args.store.as_deref())?;
         codes::show(&node);
