@@ -74,6 +74,7 @@
 
 mod credit;
 mod event;
+mod limits;
 mod routes;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
@@ -86,6 +87,10 @@ use crate::node::{DropReason, Event, Hooks, Node, NodeError, Outbound};
 
 pub use credit::{OWED_PER_PEER, OWED_TOTAL};
 pub use event::{CloseReason, ConnId, Opening, PeerStats, Repaired, Sent, SessionEvent};
+pub use limits::{
+    AccessList, BadEntry, DEFAULT_LIMITS_MEMORY, DEFAULT_REPORT_EVERY, Limiter, LimitsConfig, Rate,
+    Refusal, Refused, Report, Source, Verdict,
+};
 use routes::{ReplyRoutes, Route};
 
 /// Invalid messages a connection may send before it is closed.
