@@ -134,6 +134,40 @@ fn hostile_slots() {
     run_script("hostile_slots");
 }
 
+/// Issue 24, part 4: limits per source (`tests/relay/limits.sh`), over
+/// loopback TCP from several 127/8 source addresses.
+fn limits(case: &str) {
+    scripts::run_script_in("tests/relay", "limits", &[("CASE", case)]);
+}
+
+/// A flood from one IP address is cut to `--rate-per-ip` and its burst,
+/// counted and logged once a second at most; another IP's peer is
+/// untouched.
+#[test]
+fn limits_per_ip() {
+    limits("ip");
+}
+
+/// A flood from one key is cut to `--rate-per-peer`; another key on the
+/// same IP address is untouched.
+#[test]
+fn limits_per_peer() {
+    limits("peer");
+}
+
+/// `--limits-shadow` counts and logs the same, and refuses nothing.
+#[test]
+fn limits_shadow() {
+    limits("shadow");
+}
+
+/// The (N+1)th connection from one IP address is closed as it opens, a
+/// denied one too; another IP's are kept. Counted exactly.
+#[test]
+fn limits_connections_per_ip() {
+    limits("connections");
+}
+
 /// Issue 18, item 12: under `ulimit -n 64` the connections the relay cannot
 /// take are counted as refused, not dial failures, and logged once per
 /// interval; the relay recovers.

@@ -660,6 +660,8 @@ pub struct RelayArgs {
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub log_level: Option<LogLevelArg>,
     #[command(flatten)]
+    pub limits: Box<LimitsArgs>,
+    #[command(flatten)]
     pub now: NowArgs,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -1173,4 +1175,52 @@ pub struct SimulateArgs {
     /// text: a report for people; json: the report as one JSON object.
     #[command(flatten)]
     pub output: TextOutputArgs,
+}
+
+/// `gossip relay`'s limits per source: on connections its listeners accept
+/// (peers it dials and stdin are not limited). Every default limits
+/// nothing.
+#[derive(Args, Debug, Clone)]
+pub struct LimitsArgs {
+    /// Accepted connections one IP address may hold at once; a connection past it is closed as it opens, counted (limited_connections). Default: no limit.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_ip: Option<u32>,
+    /// Messages a second one IP address may send, with --burst; past it they are dropped before verification, counted (limited_messages) and logged once per --limits-log-every per source. Default: no limit.
+    #[arg(long, value_name = "MSGS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_per_ip: Option<u64>,
+    /// Message bytes a second one IP address may send, with --byte-burst. Default: no limit.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub bytes_per_ip: Option<u64>,
+    /// Messages a second one peer key may send, over all its connections, with --burst (a connection's peer is its key once a valid message named it). Default: no limit.
+    #[arg(long, value_name = "MSGS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_per_peer: Option<u64>,
+    /// Message bytes a second one peer key may send, with --byte-burst. Default: no limit.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub bytes_per_peer: Option<u64>,
+    /// Messages a source may send at once beyond its rate (--rate-per-ip, --rate-per-peer). Default: one second's worth of the rate.
+    #[arg(long, value_name = "MSGS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub burst: Option<u64>,
+    /// Bytes a source may send at once beyond its byte rate (--bytes-per-ip, --bytes-per-peer); a message larger than this still goes when the source has sent nothing for a while. Default: one second's worth of the rate.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub byte_burst: Option<u64>,
+    /// Never limit this IP address, range (ADDR/BITS) or peer address; wins over --deny. Repeatable.
+    #[arg(long, value_name = "IP|CIDR|ADDR", value_parser = access_entry)]
+    pub allow: Vec<String>,
+    /// Refuse this IP address or range (ADDR/BITS) at accept, or this peer address's messages before verification; counted (denied_connections, denied_messages). Repeatable.
+    #[arg(long, value_name = "IP|CIDR|ADDR", value_parser = access_entry)]
+    pub deny: Vec<String>,
+    /// Count and log what the limits and --deny would refuse, refusing nothing.
+    #[arg(long)]
+    pub limits_shadow: bool,
+    /// Log what each source had refused at most once every SECS (the first refusal at once), with the counts since.
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub limits_log_every: u64,
+}
+
+/// An --allow or --deny entry: an IP address, a range or a peer address.
+fn access_entry(text: &str) -> Result<String, String> {
+    let mut list = gossip::session::AccessList::default();
+    list.add(text).map_err(|e| e.to_string())?;
+    Ok(text.trim().to_string())
 }

@@ -339,6 +339,7 @@ impl Sync {
             trusted: Default::default(),
             announce: false,
             quiet: true,
+            limits: Default::default(),
         });
         limits.shutdown_deadline = Duration::from_secs(2);
         let endpoint = Endpoint::new(limits).map_err(|e| Failure::io("sync", e))?;

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::keys::Address;
 use crate::node::Counters;
-use crate::session::PeerStats;
+use crate::session::{PeerStats, Refused};
 
 /// What happened to a node's connections, counted from the endpoint's
 /// [`ConnEvent`](super::ConnEvent)s and the session's reasons for closing.
@@ -36,11 +36,35 @@ pub struct NetCounters {
     pub invalid: u64,
     /// Dials that failed (each retried).
     pub dial_failures: u64,
+    /// Accepted connections closed as they opened: their IP address held
+    /// as many as the limits allow. (In shadow mode, here and below: what
+    /// would have been refused, and was not.)
+    pub limited_connections: u64,
+    /// Accepted connections closed as they opened: their IP address is
+    /// denied.
+    pub denied_connections: u64,
+    /// Messages dropped before verification: over their IP address's or
+    /// their peer's rate.
+    pub limited_messages: u64,
+    /// The bytes of those messages.
+    pub limited_bytes: u64,
+    /// Messages dropped before verification: their signer (or their
+    /// connection's peer) is denied.
+    pub denied_messages: u64,
 }
 
 impl NetCounters {
+    /// The limits' totals ([`Limiter::totals`](crate::session::Limiter::totals)).
+    pub fn limited(&mut self, refused: Refused) {
+        self.limited_connections = refused.connections;
+        self.denied_connections = refused.denied_connections;
+        self.limited_messages = refused.messages;
+        self.limited_bytes = refused.bytes;
+        self.denied_messages = refused.denied_messages;
+    }
+
     /// Each counter with its name, in a fixed order.
-    pub fn fields(&self) -> [(&'static str, u64); 8] {
+    pub fn fields(&self) -> [(&'static str, u64); 13] {
         [
             ("connections_opened", self.opened),
             ("connections_refused", self.refused),
@@ -50,6 +74,11 @@ impl NetCounters {
             ("connections_evicted", self.evicted),
             ("connections_invalid", self.invalid),
             ("dial_failures", self.dial_failures),
+            ("limited_connections", self.limited_connections),
+            ("denied_connections", self.denied_connections),
+            ("limited_messages", self.limited_messages),
+            ("limited_bytes", self.limited_bytes),
+            ("denied_messages", self.denied_messages),
         ]
     }
 }

@@ -6,7 +6,8 @@
 //! ([`Notice`]). The [`Gossip`](super::Gossip) handle runs on one; so
 //! does the `gossip relay` command, beside its stdin and stdout.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use tokio_util::bytes::Bytes;
@@ -14,9 +15,11 @@ use tokio_util::bytes::Bytes;
 use super::{ConnEvent, Ended, Endpoint, Frame, NetAddr, NetCounters};
 use crate::error::KeyError;
 use crate::keys::Address;
+use crate::message::Message;
 use crate::node::{Event, Hooks, Node, NodeError, Outbound};
 use crate::session::{
-    CloseReason, ConnId, PeerStats, Repaired, Sent, Session, SessionConfig, SessionEvent,
+    CloseReason, ConnId, Limiter, LimitsConfig, Opening, PeerStats, Repaired, Report, Sent,
+    Session, SessionConfig, SessionEvent,
 };
 
 /// Notices kept for the caller; past it the oldest is forgotten.
@@ -95,6 +98,10 @@ pub enum Notice {
         /// The socket's error.
         why: String,
     },
+    /// What one source had refused by the limits per source (or, in
+    /// shadow mode, would have) since its last report: once an interval
+    /// ([`LimitsConfig::report_every`]), never once a message.
+    Limited(Report),
     /// A dial failed; it is tried again after a backoff.
     DialFailed {
         /// The peer dialed.
@@ -123,6 +130,13 @@ pub struct Network {
     read_ended: Vec<ConnId>,
     counters: NetCounters,
     notices: VecDeque<Notice>,
+    limiter: Limiter,
+    /// Accepted connections, which the limits apply to, with the IP
+    /// address they came from (None for a Unix socket).
+    accepted: HashMap<ConnId, Option<IpAddr>>,
+    /// Accepted connections the limits refused: closed, and nothing they
+    /// sent is looked at.
+    shut: HashSet<ConnId>,
 }
 
 impl Network {
@@ -135,7 +149,21 @@ impl Network {
             read_ended: Vec::new(),
             counters: NetCounters::default(),
             notices: VecDeque::new(),
+            limiter: Limiter::new(LimitsConfig::default()),
+            accepted: HashMap::new(),
+            shut: HashSet::new(),
         }
+    }
+
+    /// Enforces limits per source on the connections listeners accept
+    /// (dialed and trusted ones are the caller's choice, and not limited):
+    /// a connection from a denied IP address, or one past its connections,
+    /// is closed as it opens; a message over its IP address's or its
+    /// peer's rate, or whose signer is denied, is dropped before it is
+    /// verified. Each is counted ([`NetCounters`]) and reported once an
+    /// interval per source ([`Notice::Limited`]).
+    pub fn limit(&mut self, config: LimitsConfig) {
+        self.limiter = Limiter::new(config);
     }
 
     /// The endpoint's next event ([`Endpoint::next`]).
@@ -167,6 +195,18 @@ impl Network {
                 opening,
                 remote,
             } => {
+                if let Opening::Accepted { .. } = opening {
+                    let ip = remote.parse::<SocketAddr>().ok().map(|a| a.ip());
+                    if let Some(verdict) = ip.map(|ip| self.limiter.connection(ip, now)) {
+                        self.counters.limited(self.limiter.totals());
+                        if verdict.refuses() {
+                            self.shut.insert(conn);
+                            self.endpoint.close(conn);
+                            return Ok(());
+                        }
+                    }
+                    self.accepted.insert(conn, ip);
+                }
                 self.counters.opened += 1;
                 self.remotes.insert(conn, remote);
                 let opened = self.session.opened(conn, opening, node, now, unix_now);
@@ -174,9 +214,15 @@ impl Network {
                 opened?;
             }
             ConnEvent::Message { conn, frame } => {
-                let taken = self
-                    .session
-                    .receive_bytes(conn, &frame, node, now, unix_now);
+                let taken = match Message::unpack(&frame) {
+                    Ok(m) if self.admits(conn, &m, frame.len(), now) => {
+                        self.session.receive(conn, m, node, now, unix_now)
+                    }
+                    Ok(_) => Ok(()),
+                    Err(_) => self
+                        .session
+                        .receive_bytes(conn, &frame, node, now, unix_now),
+                };
                 held.push(frame);
                 self.pump();
                 taken?;
@@ -204,7 +250,31 @@ impl Network {
         Ok(())
     }
 
+    /// Whether the limits let a message of `bytes` on `conn` through to
+    /// be verified (refused, it is counted).
+    fn admits(&mut self, conn: ConnId, m: &Message, bytes: usize, now: Instant) -> bool {
+        if self.shut.contains(&conn) {
+            return false;
+        }
+        let Some(&ip) = self.accepted.get(&conn) else {
+            return true;
+        };
+        if !self.limiter.is_active() {
+            return true;
+        }
+        let peer = self.session.peer_on(conn);
+        let verdict = self.limiter.message(ip, peer, m.src, bytes, now);
+        self.counters.limited(self.limiter.totals());
+        !verdict.refuses()
+    }
+
     fn closed<H: Hooks>(&mut self, conn: ConnId, ended: Ended, unwritten: u64, node: &mut Node<H>) {
+        if self.shut.remove(&conn) {
+            return;
+        }
+        if let Some(Some(ip)) = self.accepted.remove(&conn) {
+            self.limiter.disconnected(ip);
+        }
         let remote = self.remotes.remove(&conn).unwrap_or_default();
         self.session.unsent(conn, unwritten);
         let why = Disconnect::of(self.session.closed(conn, node), ended);
@@ -314,14 +384,28 @@ impl Network {
 
     /// When [`Network::handle_timeout`] next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.session.poll_timeout()
+        match (self.session.poll_timeout(), self.limiter.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The session's timers: closes the connections past the bind or the
-    /// idle timeout.
+    /// idle timeout; and what the limits refused is reported when due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.session.handle_timeout(now);
         self.pump();
+        for report in self.limiter.handle_timeout(now) {
+            self.notice(Notice::Limited(report));
+        }
+    }
+
+    /// Reports now what the limits refused since their last reports (when
+    /// the caller is about to stop).
+    pub fn flush_limits(&mut self) {
+        for report in self.limiter.flush() {
+            self.notice(Notice::Limited(report));
+        }
     }
 
     /// A message from `src` came outside the network

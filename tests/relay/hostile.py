@@ -38,10 +38,18 @@ that); the calling script kills what it no longer needs.
   read PORT OUT WIRE
       Connects, sends the wire frames in WIRE, then reads everything the
       relay sends into OUT (appending, as it comes) until killed or closed.
+  pace PORT OUT WIRE INTERVAL
+      Connects, sends the wire frames in WIRE one at a time, INTERVAL
+      seconds apart (a peer at a normal rate): `sent N` once all are out,
+      then holds the connection (runs until killed).
   hold PORT OUT N
       Opens up to N connections one after another, each kept open; one line
       `open I` or `failed I WHY` per attempt, then `held N` (runs until
       killed).
+
+  With SRC=ADDRESS in the environment, every connection is made from that
+  local address (127.0.0.2, say: Linux routes all of 127/8 to lo), so one
+  run of the relay sees several IP addresses.
 
   count FILE MIN
       Not a peer: prints how many whole wire frames in FILE (what `read`
@@ -57,6 +65,7 @@ import time
 
 DEADLINE = float(os.environ.get("DEADLINE", "20"))
 HOST = "127.0.0.1"
+SRC = os.environ.get("SRC")
 CHUNK = 64 << 10
 
 _out_lock = threading.Lock()
@@ -72,6 +81,8 @@ def connect(port, rcvbuf=0, timeout=1.0):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    if SRC:
+        s.bind((SRC, 0))
     s.settimeout(timeout)
     s.connect((HOST, port))
     return s
@@ -239,6 +250,28 @@ def read(port, out, wire):
         wait_closed(s, end, f.write)
 
 
+def frames(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    at = 0
+    while at + 4 <= len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        yield data[at : at + 4 + length]
+        at += 4 + length
+
+
+def pace(port, out, wire, interval):
+    s = connect(port)
+    n = 0
+    for frame in frames(wire):
+        if n:
+            time.sleep(float(interval))
+        s.sendall(frame)
+        n += 1
+    note(out, f"sent {n}")
+    time.sleep(10 * DEADLINE)
+
+
 def hold(port, out, n):
     socks = []
     for i in range(int(n)):
@@ -272,6 +305,7 @@ MODES = {
     "trickle": trickle,
     "peer": peer,
     "read": read,
+    "pace": pace,
     "hold": hold,
 }
 

@@ -35,6 +35,7 @@ use gossip::ids::topic_id;
 use gossip::keys::Address;
 use gossip::net::{Endpoint, Frame, Limits};
 use gossip::node::{Node, NodeConfig, NodeError};
+use gossip::session::LimitsConfig;
 use gossip::store::SqliteStore;
 
 use deliver::Delivery;
@@ -224,7 +225,7 @@ fn targets(args: &RelayArgs, difficulty: u32) -> Vec<Target> {
 }
 
 /// The network's settings from `args`, dialing `connect`.
-fn settings(args: &RelayArgs, connect: Vec<Target>) -> Settings {
+fn settings(args: &RelayArgs, connect: Vec<Target>, limits: LimitsConfig) -> Settings {
     Settings {
         listen: args
             .listen
@@ -240,6 +241,7 @@ fn settings(args: &RelayArgs, connect: Vec<Target>) -> Settings {
         trusted: args.trust.iter().copied().collect(),
         announce: args.announce_delivery_code || args.rotate_delivery_code.is_some(),
         quiet: args.quiet,
+        limits,
     }
 }
 
@@ -424,8 +426,9 @@ impl Relay {
                 node.sync_with(*peer);
             }
         }
-        let network =
-            (!args.listen.is_empty() || !connect.is_empty()).then(|| settings(&args, connect));
+        let limits = net::limits_config(&args.limits)?;
+        let network = (!args.listen.is_empty() || !connect.is_empty())
+            .then(|| settings(&args, connect, limits));
         Ok(Self {
             node,
             outputs,
@@ -663,7 +666,10 @@ impl Relay {
                 changed.insert(0, format!("connect {}", dial.join(" ")));
             }
             refused = done.refused;
-            self.outputs.net.set_limits(&settings(&new.args, targets));
+            // The limits per source are not reloaded (the connection
+            // bounds are): they take a restart.
+            let bounds = settings(&new.args, targets, LimitsConfig::default());
+            self.outputs.net.set_limits(&bounds);
         }
         let mut line = format!("reloaded {file}: ");
         line.push_str(&match changed.is_empty() {

@@ -6,6 +6,7 @@
 //! [`gossip::session`]. This module carries events between the two and
 //! the relay's loop, and counts and logs them.
 
+mod limits;
 mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +22,7 @@ use tokio::sync::mpsc;
 
 pub use gossip::net::{NetCounters, prometheus, status_line};
 pub use gossip::session::PeerStats;
+pub use limits::limits_config;
 pub use stats::write_metrics;
 
 use super::in_flight::IN_FLIGHT;
@@ -103,6 +105,8 @@ pub struct Settings {
     /// it comes up.
     pub announce: bool,
     pub quiet: bool,
+    /// Limits per source on accepted connections.
+    pub limits: session::LimitsConfig,
 }
 
 /// The network side of the relay, owned by its loop: the library's
@@ -204,7 +208,14 @@ impl Network {
         let mut session = Session::new(session_config);
         settings.connect.iter().for_each(|t| session.expect(t.peer));
         settings.trusted.iter().for_each(|p| session.trust(*p));
-        self.net = Some(gossip::net::Network::new(endpoint, session));
+        let mut net = gossip::net::Network::new(endpoint, session);
+        if settings.limits.shadow && settings.limits.is_active() {
+            tracing::info!(
+                "limits in shadow mode: what they would refuse is counted and logged, nothing is refused"
+            );
+        }
+        net.limit(settings.limits);
+        self.net = Some(net);
         self.active = true;
         self.quiet = settings.quiet;
         self.targets = settings.connect;
@@ -374,6 +385,7 @@ impl Network {
                         *failures = (0, Some(Instant::now()));
                     }
                 }
+                Notice::Limited(report) => limits::log(&report),
                 Notice::DialFailed { peer, addr, why } if !quiet => {
                     tracing::warn!(%peer, remote = %addr, reason = %why, "cannot reach {peer} at {addr}: {why}; retrying");
                 }
@@ -473,6 +485,9 @@ impl Network {
     /// holds, then closes them all; returns the messages never written
     /// whole (what full links were still owed among them).
     pub fn finish(&mut self) -> u64 {
+        if let Some(net) = &mut self.net {
+            net.flush_limits();
+        }
         self.log();
         let Some(net) = self.net.take() else {
             return 0;

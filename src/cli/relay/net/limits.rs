@@ -1,0 +1,71 @@
+//! The relay's limits per source, from its flags (`--max-connections-per-ip`,
+//! `--rate-per-ip`, `--allow`, `--deny`, `--limits-shadow`, ...), and their
+//! reports in its log. The limits themselves are the library's
+//! [`gossip::session::Limiter`], run by [`gossip::net::Network`].
+
+use std::time::Duration;
+
+use gossip::session::{AccessList, LimitsConfig, Rate, Report};
+
+use crate::cli::args::LimitsArgs;
+use crate::cli::io::Failure;
+
+/// The limits the flags ask for; each default limits nothing.
+pub fn limits_config(args: &LimitsArgs) -> Result<LimitsConfig, Failure> {
+    let rate = |per_second: Option<u64>, burst: Option<u64>| {
+        per_second.and_then(|r| Rate::new(r, burst.unwrap_or(r)))
+    };
+    let list = |entries: &[String], flag: &str| {
+        let mut list = AccessList::default();
+        for entry in entries {
+            list.add(entry)
+                .map_err(|e| Failure::usage(format!("relay: {flag} {entry}"), e))?;
+        }
+        Ok::<_, Failure>(list)
+    };
+    let mut config = LimitsConfig::default();
+    config.connections_per_ip = args.max_connections_per_ip;
+    config.messages_per_ip = rate(args.rate_per_ip, args.burst);
+    config.bytes_per_ip = rate(args.bytes_per_ip, args.byte_burst);
+    config.messages_per_peer = rate(args.rate_per_peer, args.burst);
+    config.bytes_per_peer = rate(args.bytes_per_peer, args.byte_burst);
+    config.allow = list(&args.allow, "--allow")?;
+    config.deny = list(&args.deny, "--deny")?;
+    config.shadow = args.limits_shadow;
+    config.report_every = Duration::from_secs(args.limits_log_every);
+    Ok(config)
+}
+
+/// Logs what one source had refused since its last report.
+pub fn log(report: &Report) {
+    let (source, r) = (report.source, report.refused);
+    let mut what = Vec::new();
+    let mut say = |n: u64, text: &str| {
+        if n > 0 {
+            what.push(format!("{n} {text}"));
+        }
+    };
+    say(r.connections, "connections (too many from one IP address)");
+    say(r.denied_connections, "connections (denied)");
+    say(
+        r.messages,
+        &format!("messages of {} bytes (over its rate)", r.bytes),
+    );
+    say(r.denied_messages, "messages (denied)");
+    let verb = if report.shadow {
+        "would have refused"
+    } else {
+        "refused"
+    };
+    let what = what.join(", ");
+    tracing::warn!(
+        source = %source,
+        shadow = report.shadow,
+        connections = r.connections,
+        denied_connections = r.denied_connections,
+        messages = r.messages,
+        bytes = r.bytes,
+        denied_messages = r.denied_messages,
+        "{source}: limits {verb} {what} since the last report"
+    );
+}
