@@ -302,7 +302,13 @@ struct Entry {
     refused: Refused,
 }
 
-/// The limits per source of one node. See the [module docs](self).
+/// The limits per source of one node: connections per IP address,
+/// messages and bytes a second per IP address and per peer with a burst,
+/// an allow list and a deny list, a shadow mode. Ask it about each
+/// accepted connection ([`Limiter::connection`]) and each message before
+/// it is verified ([`Limiter::message`]); take its reports once an
+/// interval ([`Limiter::poll_timeout`], [`Limiter::handle_timeout`]).
+/// What it tracks is bounded by [`LimitsConfig::memory`].
 #[derive(Debug)]
 pub struct Limiter {
     config: LimitsConfig,
