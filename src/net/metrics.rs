@@ -184,7 +184,14 @@ mod tests {
                 ..PeerStats::default()
             },
         )]);
-        let text = prometheus(&node, &NetCounters::default(), &peers);
+        let net = NetCounters {
+            limited_messages: 4,
+            ..NetCounters::default()
+        };
+        let text = prometheus(&node, &net, &peers);
+        assert!(text.contains(
+            "# TYPE gossip_relay_limited_messages_total counter\ngossip_relay_limited_messages_total 4\n"
+        ));
         assert!(text.contains(
             "# TYPE gossip_relay_received_total counter\ngossip_relay_received_total 3\n"
         ));
@@ -194,9 +201,10 @@ mod tests {
         assert!(text.contains(&format!(
             "gossip_peer_last_seen_seconds{{peer=\"{peer}\"}} 5\n"
         )));
-        let line = status_line(9, &node, &NetCounters::default(), &peers);
+        let line = status_line(9, &node, &net, &peers);
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["counters"]["received"], 3);
+        assert_eq!(v["counters"]["limited_messages"], 4);
         assert_eq!(v["peers"][0]["sent"], 2);
     }
 }
