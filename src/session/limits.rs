@@ -488,7 +488,13 @@ impl Limiter {
         if !reports.is_empty() {
             self.last_report = Some(now);
         }
-        self.sweep(now);
+        let every = self.config.report_every;
+        if self
+            .last_sweep
+            .is_none_or(|at| now.saturating_duration_since(at) >= every)
+        {
+            self.sweep(now);
+        }
         reports
     }
 
