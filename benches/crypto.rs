@@ -8,6 +8,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gossip::bulletin::Bulletin;
 use gossip::crypto::{Cipher, Identity, PeerKey, verify_batch};
+use gossip::ids::TopicId;
 use gossip::keys::{Address, Seed};
 use gossip::message::Message;
 use gossip::operation::{Op, Payload};
@@ -57,7 +58,7 @@ fn bench_crypto(c: &mut Criterion) {
     g.finish();
 
     // One message as the original's prepare_for_send makes it.
-    let mut bulletin = Bulletin::new([3; 32], vec![7u8; 100], 1_764_000_000);
+    let mut bulletin = Bulletin::new(TopicId::from_bytes([3; 32]), vec![7u8; 100], 1_764_000_000);
     let Mined::Found(n) = mine(&bulletin.work(), 7, 0, &Progress::default()) else {
         panic!("mined")
     };

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Object, write_object};
 use gossip::crypto::{Cipher, Identity, PeerKey};
+use gossip::ids::TopicId;
 use gossip::keys::{Seed, key_file_text};
 use gossip::message::Message;
 use gossip::node::prepare_message;
@@ -48,7 +49,7 @@ fn make_message(i: u32, mined: bool) -> Message {
     let relay = Identity::from_seed(&relay_seed()).address();
     let key = PeerKey::new(&relay).expect("valid");
     let mut b = Bulletin::new(
-        [9; 32],
+        TopicId::from_bytes([9; 32]),
         format!("bulletin number {i}").into_bytes(),
         NOW as u32 - 5,
     );
@@ -476,7 +477,12 @@ fn idle_peers(key: &PathBuf, n: u32) {
     let (rss_before, _) = rss_and_cpu(child.id());
     let relay = Identity::from_seed(&relay_seed()).address();
     let relay_key = PeerKey::new(&relay).expect("valid");
-    let hello = Payload::Sync(Op::RequestSyncHeaders, [1; 32], Vec::new()).encode();
+    let hello = Payload::Sync(
+        Op::RequestSyncHeaders,
+        TopicId::from_bytes([1; 32]),
+        Vec::new(),
+    )
+    .encode();
     let peers: Vec<std::net::TcpStream> = (0..n)
         .map(|i| {
             let me = Identity::from_seed(&Seed::from_bytes([(i % 250) as u8 + 1; 32]));

@@ -50,6 +50,7 @@ use std::time::{Duration, Instant};
 
 use gossip::bulletin::Bulletin;
 use gossip::crypto::{Cipher, Identity, PeerKey};
+use gossip::ids::TopicId;
 use gossip::keys::{Address, Seed, key_file_text};
 use gossip::node::prepare_message;
 use gossip::operation::{Op, Payload};
@@ -188,7 +189,11 @@ fn frame(from: &Identity, to: Address, plain: &[u8], difficulty: u32) -> Vec<u8>
 /// A store_and_forward message from `from` to `to`, its bulletin's content
 /// `text`, mined to the bench's difficulties.
 fn bulletin_frame(from: &Identity, to: Address, text: &str, s: &Settings, salt: u32) -> Vec<u8> {
-    let mut b = Bulletin::new(TOPIC, text.as_bytes().to_vec(), NOW as u32 - 5);
+    let mut b = Bulletin::new(
+        TopicId::from_bytes(TOPIC),
+        text.as_bytes().to_vec(),
+        NOW as u32 - 5,
+    );
     let Mined::Found(n) = mine(
         &b.work(),
         s.bulletin_difficulty,
@@ -205,7 +210,12 @@ fn bulletin_frame(from: &Identity, to: Address, text: &str, s: &Settings, salt: 
 /// A sync request from `from` to `to`: valid, so it binds the connection,
 /// and answered, so the answer shows it did.
 fn hello_frame(from: &Identity, to: Address, s: &Settings) -> Vec<u8> {
-    let plain = Payload::Sync(Op::RequestSyncHeaders, [1; 32], Vec::new()).encode();
+    let plain = Payload::Sync(
+        Op::RequestSyncHeaders,
+        TopicId::from_bytes([1; 32]),
+        Vec::new(),
+    )
+    .encode();
     frame(from, to, &plain, s.difficulty)
 }
 

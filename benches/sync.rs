@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use gossip::bulletin::Bulletin;
 use gossip::codec::write_frame;
 use gossip::crypto::Identity;
-use gossip::ids::{Id, topic_id};
+use gossip::ids::{TopicId, topic_id};
 use gossip::keys::{Address, Seed};
 use gossip::message::Message;
 use gossip::node::{Event, Node, NodeConfig, SyncState};
@@ -151,7 +151,13 @@ struct Figures {
     state: SyncState,
 }
 
-fn case(all: &[Bulletin], topic: Id, lacking: usize, newest: bool, reconcile: bool) -> Figures {
+fn case(
+    all: &[Bulletin],
+    topic: TopicId,
+    lacking: usize,
+    newest: bool,
+    reconcile: bool,
+) -> Figures {
     let ia = Identity::from_seed(&Seed::from_bytes([1; 32]));
     let ib = Identity::from_seed(&Seed::from_bytes([2; 32]));
     let (aa, ab): (Address, Address) = (ia.address(), ib.address());

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use blake2::Blake2b512;
 use criterion::{Criterion, Throughput, criterion_group};
 use gossip::bulletin::Bulletin;
+use gossip::ids::TopicId;
 use gossip::pow::{Progress, mine};
 use gossip::tapehash::{DEFAULT_CODE_SIZE, HashCall, hash_calls, replay, tapehash1};
 use sha2::{Digest, Sha256};
@@ -19,7 +20,11 @@ use shake::{ExtendableOutput, Shake256, Update, XofReader};
 
 /// 64 bulletin headers differing in their nonce: a representative opcode mix.
 fn headers() -> Vec<[u8; 72]> {
-    let b = Bulletin::new([7; 32], b"benchmark content".to_vec(), 1_764_000_000);
+    let b = Bulletin::new(
+        TopicId::from_bytes([7; 32]),
+        b"benchmark content".to_vec(),
+        1_764_000_000,
+    );
     (0..64u32)
         .map(|n| {
             let mut h = b.header();
@@ -77,7 +82,12 @@ fn mining_rate(threads: usize, hashes: u64) -> Duration {
         .num_threads(threads)
         .build()
         .expect("pool");
-    let work = Bulletin::new([1; 32], b"mining".to_vec(), 1_764_000_000).work();
+    let work = Bulletin::new(
+        TopicId::from_bytes([1; 32]),
+        b"mining".to_vec(),
+        1_764_000_000,
+    )
+    .work();
     let progress = Progress::default();
     progress
         .limit
@@ -162,7 +172,12 @@ fn one_object_scale() {
     for (difficulty, count) in [(8u32, 400u32), (10, 200), (16, 8)] {
         let works: Vec<_> = (0..count)
             .map(|i| {
-                Bulletin::new([2; 32], format!("object {i}").into_bytes(), 1_764_000_000).work()
+                Bulletin::new(
+                    TopicId::from_bytes([2; 32]),
+                    format!("object {i}").into_bytes(),
+                    1_764_000_000,
+                )
+                .work()
             })
             .collect();
         let time = |threads: usize| {

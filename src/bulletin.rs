@@ -2,7 +2,7 @@
 //! content. Its proof of work is tapehash1 of the header.
 
 use crate::error::DecodeError;
-use crate::ids::{Id, content_id};
+use crate::ids::{BulletinKey, ContentId, TopicId, content_id};
 use crate::pow::Work;
 
 /// Length of the packed bulletin header.
@@ -21,9 +21,9 @@ pub const CONTENT_TTL: u32 = 3600;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Bulletin {
     /// Topic id, SHA-256 of the topic descriptor.
-    pub topic: Id,
+    pub topic: TopicId,
     /// Content id; valid when it equals SHA-256(content).
-    pub content_id: Id,
+    pub content_id: ContentId,
     /// Seconds since the epoch.
     pub ts: u32,
     /// Proof-of-work nonce.
@@ -34,7 +34,7 @@ pub struct Bulletin {
 
 impl Bulletin {
     /// A new, unmined bulletin (nonce 0) with the right content id.
-    pub fn new(topic: Id, content: Vec<u8>, ts: u32) -> Self {
+    pub fn new(topic: TopicId, content: Vec<u8>, ts: u32) -> Self {
         Self {
             topic,
             content_id: content_id(&content),
@@ -47,8 +47,8 @@ impl Bulletin {
     /// The 72-byte header: topic ‖ content id ‖ ts ‖ nonce.
     pub fn header(&self) -> [u8; HEADER_LEN] {
         let mut h = [0u8; HEADER_LEN];
-        h[..32].copy_from_slice(&self.topic);
-        h[32..64].copy_from_slice(&self.content_id);
+        h[..32].copy_from_slice(self.topic.as_bytes());
+        h[32..64].copy_from_slice(self.content_id.as_bytes());
         h[64..68].copy_from_slice(&self.ts.to_be_bytes());
         h[68..72].copy_from_slice(&self.nonce.to_be_bytes());
         h
@@ -90,7 +90,7 @@ impl Bulletin {
     /// A bulletin stamped at `now` (seconds since the epoch, as every
     /// engine call takes it), its ts saturated below 2^31 so the original
     /// can read it ([`crate::pow::ts_of`]).
-    pub fn at(topic: Id, content: Vec<u8>, now: u64) -> Self {
+    pub fn at(topic: TopicId, content: Vec<u8>, now: u64) -> Self {
         Self::new(topic, content, crate::pow::ts_of(now))
     }
 
@@ -114,8 +114,8 @@ impl Bulletin {
     }
 
     /// The bulletin's identity: (topic id, content id).
-    pub fn key(&self) -> crate::ids::Key {
-        (self.topic, self.content_id)
+    pub fn key(&self) -> BulletinKey {
+        BulletinKey::new(self.topic, self.content_id)
     }
 
     /// Expired when `now >= ts + 3600`.
@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn expiry_boundary() {
-        let b = Bulletin::new([0; 32], vec![], 1000);
+        let b = Bulletin::new(TopicId::from_bytes([0; 32]), vec![], 1000);
         assert!(!b.is_expired(1000 + 3599));
         assert!(b.is_expired(1000 + 3600));
     }

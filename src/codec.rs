@@ -146,7 +146,7 @@ impl Object {
 /// A packed bulletin's content id matches its content.
 fn looks_like_bulletin(bytes: &[u8]) -> bool {
     bytes.len() >= bulletin::HEADER_LEN
-        && bytes[32..64] == content_id(&bytes[bulletin::HEADER_LEN..])
+        && bytes[32..64] == content_id(&bytes[bulletin::HEADER_LEN..]).as_bytes()[..]
 }
 
 /// The kind of object a reader takes.
@@ -502,6 +502,7 @@ pub fn read_line_capped(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::TopicId;
     use crate::keys::Address;
 
     fn read_all(bytes: &[u8], kind: Kind) -> Vec<Result<Object, ReadError>> {
@@ -539,7 +540,11 @@ mod tests {
 
     #[test]
     fn wire_and_json_streams_round_trip_and_classify() {
-        let b = Object::Bulletin(Bulletin::new([1; 32], b"hi".to_vec(), 5));
+        let b = Object::Bulletin(Bulletin::new(
+            TopicId::from_bytes([1; 32]),
+            b"hi".to_vec(),
+            5,
+        ));
         let m = Object::Message(Message::new(
             Address([2; 32]),
             Address([3; 32]),
@@ -560,7 +565,11 @@ mod tests {
 
     #[test]
     fn a_stray_first_line_is_one_malformed_line_and_the_stream_goes_on() {
-        let b = Object::Bulletin(Bulletin::new([1; 32], b"hi".to_vec(), 5));
+        let b = Object::Bulletin(Bulletin::new(
+            TopicId::from_bytes([1; 32]),
+            b"hi".to_vec(),
+            5,
+        ));
         let mut text = b"hello there\n\xff\xfe\n".to_vec();
         write_object(&mut text, &b, Format::Json).unwrap();
         let items = read_all(&text, Kind::Any);
@@ -593,11 +602,19 @@ mod tests {
 
     #[test]
     fn objects_over_the_cap_are_neither_written_nor_decoded() {
-        let big = Object::Bulletin(Bulletin::new([1; 32], vec![0; MAX_BULLETIN - 71], 5));
+        let big = Object::Bulletin(Bulletin::new(
+            TopicId::from_bytes([1; 32]),
+            vec![0; MAX_BULLETIN - 71],
+            5,
+        ));
         assert!(write_object(&mut io::sink(), &big, Format::Wire).is_err());
         assert!(write_frame(&mut io::sink(), &vec![0; MAX_OBJECT + 1]).is_err());
         assert!(Object::from_packed(&big.pack(), Kind::Any).is_err());
-        let fits = Object::Bulletin(Bulletin::new([1; 32], vec![0; MAX_BULLETIN - 72], 5));
+        let fits = Object::Bulletin(Bulletin::new(
+            TopicId::from_bytes([1; 32]),
+            vec![0; MAX_BULLETIN - 72],
+            5,
+        ));
         assert!(write_object(&mut io::sink(), &fits, Format::Wire).is_ok());
     }
 
@@ -616,7 +633,11 @@ mod tests {
 
     #[test]
     fn truncated_frame_and_bad_json_line_keep_earlier_objects() {
-        let b = Object::Bulletin(Bulletin::new([1; 32], b"hi".to_vec(), 5));
+        let b = Object::Bulletin(Bulletin::new(
+            TopicId::from_bytes([1; 32]),
+            b"hi".to_vec(),
+            5,
+        ));
         let mut out = Vec::new();
         write_object(&mut out, &b, Format::Wire).unwrap();
         out.extend_from_slice(&[0, 0, 0, 100, 1, 2, 3]);
@@ -642,7 +663,11 @@ mod tests {
 
     #[test]
     fn wrong_type_is_an_error_not_a_guess() {
-        let b = Object::Bulletin(Bulletin::new([1; 32], b"hi".to_vec(), 5));
+        let b = Object::Bulletin(Bulletin::new(
+            TopicId::from_bytes([1; 32]),
+            b"hi".to_vec(),
+            5,
+        ));
         let mut text = Vec::new();
         write_object(&mut text, &b, Format::Json).unwrap();
         let items = read_all(&text, Kind::Message);

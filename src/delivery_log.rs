@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::bulletin::Bulletin;
 use crate::codec::{Format, MAX_JSON_LINE, Object, write_object};
-use crate::ids::Key;
+use crate::ids::BulletinKey;
 
 /// How often a log that failed a write is tried again.
 pub const RETRY_EVERY: Duration = Duration::from_secs(2);
@@ -79,7 +79,7 @@ pub struct DeliveryLog {
     /// The file's length after the last whole line.
     end: u64,
     /// Lines not written yet, in order.
-    backlog: VecDeque<(Key, Vec<u8>)>,
+    backlog: VecDeque<(BulletinKey, Vec<u8>)>,
     backlog_bytes: usize,
     /// Since when, and why, deliveries are deferred.
     deferred: Option<Deferred>,
@@ -128,7 +128,7 @@ impl DeliveryLog {
     /// Writes the queued lines in order, one `write` each, until one
     /// fails; returns the keys written. While deferred it tries only once
     /// [`RETRY_EVERY`] has passed since the last try, unless `force`.
-    pub fn write(&mut self, force: bool) -> Vec<Key> {
+    pub fn write(&mut self, force: bool) -> Vec<BulletinKey> {
         let mut written = Vec::new();
         let now = Instant::now();
         let wait = !force
@@ -347,10 +347,11 @@ fn skip_line(input: &mut impl BufRead) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::TopicId;
 
     #[test]
     fn every_delivery_line_starts_as_line_start_says() {
-        let b = Bulletin::new([1; 32], b"hi".to_vec(), 5);
+        let b = Bulletin::new(TopicId::from_bytes([1; 32]), b"hi".to_vec(), 5);
         let mut line = Vec::new();
         write_object(&mut line, &Object::Bulletin(b), Format::Json).unwrap();
         assert!(line.starts_with(LINE_START));
@@ -380,7 +381,7 @@ mod tests {
 
     #[test]
     fn a_torn_line_is_cut_and_a_foreign_one_kept() {
-        let b = Bulletin::new([1; 32], b"hi".to_vec(), 5);
+        let b = Bulletin::new(TopicId::from_bytes([1; 32]), b"hi".to_vec(), 5);
         let mut line = Vec::new();
         write_object(&mut line, &Object::Bulletin(b.clone()), Format::Json).unwrap();
         let mut text = line.clone();

@@ -83,7 +83,9 @@ pub mod verify;
 pub use bulletin::Bulletin;
 pub use crypto::{Cipher, Identity};
 pub use error::{DecodeError, KeyError};
-pub use ids::{Id, beacon_topic, content_id, inbox_topic, topic_id};
+pub use ids::{
+    BulletinKey, ContentId, ParseIdError, TopicId, beacon_topic, content_id, inbox_topic, topic_id,
+};
 pub use keys::{Address, Seed};
 pub use message::Message;
 pub use node::{

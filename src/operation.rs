@@ -8,7 +8,7 @@ use std::fmt;
 
 use crate::bulletin::Bulletin;
 use crate::error::DecodeError;
-use crate::ids::Id;
+use crate::ids::{ContentId, TopicId};
 
 /// The protocol's operations, by byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -125,7 +125,7 @@ impl fmt::Display for Op {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PackedContent {
     /// The content id.
-    pub id: Id,
+    pub id: ContentId,
     /// The content bytes (may be empty, e.g. a request by id only).
     pub content: Vec<u8>,
 }
@@ -133,7 +133,7 @@ pub struct PackedContent {
 impl PackedContent {
     /// id ‖ content.
     pub fn pack(&self) -> Vec<u8> {
-        [&self.id[..], &self.content].concat()
+        [&self.id.as_bytes()[..], &self.content].concat()
     }
 
     /// Reads id ‖ content.
@@ -162,7 +162,7 @@ pub enum Payload {
     /// carry an extension advertisement; for a response: the concatenated
     /// content ids held; for reconcile: a role byte and a negentropy
     /// message).
-    Sync(Op, Id, Vec<u8>),
+    Sync(Op, TopicId, Vec<u8>),
     /// request_content: packed content naming what is wanted.
     RequestContent(PackedContent),
     /// A routing-overlay operation: parsed, not supported.
@@ -190,7 +190,7 @@ impl Payload {
         match self {
             Payload::Bulletin(_, b) => out.extend_from_slice(&b.pack()),
             Payload::Sync(_, topic, rest) => {
-                out.extend_from_slice(topic);
+                out.extend_from_slice(topic.as_bytes());
                 out.extend_from_slice(rest);
             }
             Payload::RequestContent(pc) => out.extend_from_slice(&pc.pack()),
@@ -245,18 +245,22 @@ mod tests {
 
     #[test]
     fn payloads_round_trip() {
-        let b = Bulletin::new([3; 32], b"x".to_vec(), 9);
+        let b = Bulletin::new(TopicId::from_bytes([3; 32]), b"x".to_vec(), 9);
         let cases = [
             Payload::Bulletin(Op::StoreAndForward, b.clone()),
             Payload::Bulletin(Op::RespondContent, b),
-            Payload::Sync(Op::RequestSyncHeaders, [1; 32], vec![]),
-            Payload::Sync(Op::RespondSyncHeaders, [1; 32], vec![2; 64]),
+            Payload::Sync(Op::RequestSyncHeaders, TopicId::from_bytes([1; 32]), vec![]),
+            Payload::Sync(
+                Op::RespondSyncHeaders,
+                TopicId::from_bytes([1; 32]),
+                vec![2; 64],
+            ),
             Payload::RequestContent(PackedContent {
-                id: [4; 32],
+                id: ContentId::from_bytes([4; 32]),
                 content: vec![],
             }),
             Payload::Routing(Op::RouteMessage, vec![1, 2]),
-            Payload::Sync(Op::Reconcile, [1; 32], vec![1, 0x61]),
+            Payload::Sync(Op::Reconcile, TopicId::from_bytes([1; 32]), vec![1, 0x61]),
             Payload::Tree(Op::Announce, vec![7; 64]),
             Payload::Tree(Op::Graft, vec![]),
             Payload::Tree(Op::Prune, vec![]),

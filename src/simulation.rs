@@ -36,7 +36,7 @@ use serde::Serialize;
 
 use crate::bulletin::Bulletin;
 use crate::crypto::Identity;
-use crate::ids::{Id, topic_id};
+use crate::ids::{BulletinKey, ContentId, topic_id};
 use crate::keys::{Address, Seed};
 use crate::message::HEADER_LEN;
 use crate::message::Message;
@@ -408,7 +408,7 @@ fn run_one(config: &SimConfig, mode: Dissemination) -> Result<(Report, RunReport
 }
 
 /// Share of the nodes still up that delivered each bulletin.
-fn coverage(net: &Network, published: &[Id]) -> Vec<f64> {
+fn coverage(net: &Network, published: &[ContentId]) -> Vec<f64> {
     let up = (net.nodes.len() - net.down.len()).max(1);
     published
         .iter()
@@ -440,7 +440,7 @@ struct Tally {
     crypto: u64,
     bulletin_messages: u64,
     /// Bulletin-carrying messages received, by content id.
-    receipts: HashMap<Id, u64>,
+    receipts: HashMap<ContentId, u64>,
 }
 
 impl Tally {
@@ -451,7 +451,7 @@ impl Tally {
         self.crypto += 3;
         if received {
             self.crypto += 3;
-            if let Some((_, id)) = out.bulletin {
+            if let Some(BulletinKey { content: id, .. }) = out.bulletin {
                 self.crypto += 1;
                 self.bulletin_messages += 1;
                 *self.receipts.entry(id).or_default() += 1;
@@ -475,7 +475,7 @@ struct Network {
     nodes: Vec<Node>,
     index: HashMap<Address, usize>,
     links: BTreeSet<(usize, usize)>,
-    delivered: HashMap<Id, BTreeSet<usize>>,
+    delivered: HashMap<ContentId, BTreeSet<usize>>,
     rng: StdRng,
     message_difficulty: u32,
     /// The clock: one second a tick.
@@ -485,7 +485,7 @@ struct Network {
     /// The nodes that published.
     publishers: BTreeSet<usize>,
     /// When each bulletin of the scenario was published.
-    published_at: HashMap<Id, u64>,
+    published_at: HashMap<ContentId, u64>,
     /// The most ticks from publication to a delivery.
     last_hop: u64,
     /// The sum of ticks from publication to delivery.
@@ -618,7 +618,7 @@ impl Network {
         &mut self,
         config: &SimConfig,
         skip: Option<usize>,
-    ) -> Result<Vec<Id>, NodeError> {
+    ) -> Result<Vec<ContentId>, NodeError> {
         let candidates: Vec<usize> = if config.one_publisher && skip != Some(0) {
             vec![0]
         } else {
@@ -632,7 +632,7 @@ impl Network {
         &mut self,
         config: &SimConfig,
         side: std::ops::Range<usize>,
-    ) -> Result<Vec<Id>, NodeError> {
+    ) -> Result<Vec<ContentId>, NodeError> {
         let candidates: Vec<usize> = side.clone().collect();
         self.publish_among(config, &candidates, side.start)
     }
@@ -642,7 +642,7 @@ impl Network {
         config: &SimConfig,
         candidates: &[usize],
         salt: usize,
-    ) -> Result<Vec<Id>, NodeError> {
+    ) -> Result<Vec<ContentId>, NodeError> {
         let mut ids = Vec::new();
         for i in 0..config.bulletins {
             let b = self.bulletin(config, i + salt * 1_000_003);
@@ -657,7 +657,7 @@ impl Network {
 
     /// A spammer (node 0) sends its neighbours bulletins with too little
     /// proof of work, bypassing its own checks.
-    fn spam(&mut self, config: &SimConfig) -> Result<Vec<Id>, NodeError> {
+    fn spam(&mut self, config: &SimConfig) -> Result<Vec<ContentId>, NodeError> {
         let peers: Vec<Address> = self.nodes[0].neighbours().map(|c| c.peer()).collect();
         let mut ids = Vec::new();
         for i in 0..config.bulletins {
@@ -738,14 +738,14 @@ impl Network {
     }
 
     /// How many of `ids` node `i` has delivered.
-    fn holders(&self, ids: &[Id], i: usize) -> usize {
+    fn holders(&self, ids: &[ContentId], i: usize) -> usize {
         ids.iter()
             .filter(|id| self.delivered.get(*id).is_some_and(|s| s.contains(&i)))
             .count()
     }
 
     /// A delivery of `id` at node `i`, now.
-    fn delivered(&mut self, id: Id, i: usize) {
+    fn delivered(&mut self, id: ContentId, i: usize) {
         self.delivered.entry(id).or_default().insert(i);
         if let Some(&at) = self.published_at.get(&id) {
             self.deliveries += 1;
@@ -888,7 +888,7 @@ impl Network {
     fn figures(
         &self,
         mode: Dissemination,
-        published: &[Id],
+        published: &[ContentId],
         coverage: &[f64],
         ticks: usize,
     ) -> RunReport {

@@ -360,6 +360,7 @@ fn signature_ok(msg: &Message, src_key: Option<&PeerKey>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::TopicId;
 
     #[test]
     fn batch_verdicts_equal_single_verdicts() {
@@ -368,7 +369,7 @@ mod tests {
         let alice = Identity::from_seed(&Seed::from_bytes([1; 32]));
         let bob = Identity::from_seed(&Seed::from_bytes([2; 32]));
         let bob_key = PeerKey::new(&bob.address()).unwrap();
-        let mut b = Bulletin::new([0; 32], b"x".to_vec(), 1000);
+        let mut b = Bulletin::new(TopicId::from_bytes([0; 32]), b"x".to_vec(), 1000);
         b.nonce = (0..)
             .find(|&n| {
                 b.nonce = n;
@@ -438,8 +439,10 @@ mod tests {
 
     #[test]
     fn stale_future_and_bad_content_id_bulletin() {
-        let mut b = Bulletin::new([0; 32], b"x".to_vec(), 1000);
-        b.content_id[0] ^= 1;
+        let mut b = Bulletin::new(TopicId::from_bytes([0; 32]), b"x".to_vec(), 1000);
+        let mut raw = b.content_id.to_bytes();
+        raw[0] ^= 1;
+        b.content_id = raw.into();
         let v = verify_bulletin(&b, &Policy::new(1000 + 3600));
         let failures: Vec<_> = v.failures().collect();
         assert!(failures.contains(&Reason::Expired));

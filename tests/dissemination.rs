@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use gossip::bulletin::Bulletin;
 use gossip::crypto::{Cipher, Identity, PeerKey};
-use gossip::ids::{Id, Key, topic_id};
+use gossip::ids::{BulletinKey, TopicId, topic_id};
 use gossip::keys::{Address, Seed};
 use gossip::message::Message;
 use gossip::node::extensions::{PLUMTREE_V1, RECONCILE_V1, advert};
@@ -30,7 +30,7 @@ fn config(dissemination: bool) -> NodeConfig {
         .unwrap()
 }
 
-fn topic() -> Id {
+fn topic() -> TopicId {
     topic_id(b"dissemination")
 }
 
@@ -53,13 +53,13 @@ fn sealed(from: &Identity, to: Address, payload: &Payload) -> Message {
     .unwrap()
 }
 
-fn entries(keys: &[Key]) -> Vec<u8> {
+fn entries(keys: &[BulletinKey]) -> Vec<u8> {
     keys.iter()
-        .flat_map(|(t, c)| [&t[..], &c[..]].concat())
+        .flat_map(|k| [&k.topic.as_bytes()[..], &k.content.as_bytes()[..]].concat())
         .collect()
 }
 
-fn announce(keys: &[Key]) -> Payload {
+fn announce(keys: &[BulletinKey]) -> Payload {
     Payload::Tree(Op::Announce, entries(keys))
 }
 
@@ -81,14 +81,13 @@ fn to_peer(out: &[Outbound], peer: &Identity) -> Vec<Payload> {
 }
 
 /// The ids of the grafts among `payloads`.
-fn grafted(payloads: &[Payload]) -> Vec<Key> {
+fn grafted(payloads: &[Payload]) -> Vec<BulletinKey> {
     payloads
         .iter()
         .filter_map(|p| match p {
-            Payload::Tree(Op::Graft, body) => Some(
-                body.chunks(64)
-                    .map(|e| (e[..32].try_into().unwrap(), e[32..].try_into().unwrap())),
-            ),
+            Payload::Tree(Op::Graft, body) => Some(body.chunks(64).map(|e| {
+                BulletinKey::new(e[..32].try_into().unwrap(), e[32..].try_into().unwrap())
+            })),
             _ => None,
         })
         .flatten()
@@ -296,7 +295,7 @@ fn a_duplicate_push_prunes_the_link_and_new_bulletins_are_then_announced() {
     assert_eq!(to_peer(&out, &q), vec![Payload::Tree(Op::Graft, vec![])]);
     assert!(n.pushes_to(&q.address()));
     let out = tick(&mut n, NOW + 2);
-    let keys: Vec<Key> = (1..=3).map(|i| bulletin(i).key()).collect();
+    let keys: Vec<BulletinKey> = (1..=3).map(|i| bulletin(i).key()).collect();
     assert_eq!(
         to_peer(&out, &p),
         vec![announce(&keys)],
@@ -350,7 +349,7 @@ fn a_graft_is_served_with_the_held_ids_asked_for_and_no_more() {
     );
     let mut served = 1;
     for chunk in held[1..].chunks(MAX_GRAFT_IDS) {
-        let keys: Vec<Key> = chunk.iter().map(Bulletin::key).collect();
+        let keys: Vec<BulletinKey> = chunk.iter().map(Bulletin::key).collect();
         served += feed(&mut n, &p, &Payload::Tree(Op::Graft, entries(&keys)), NOW).len();
     }
     // Every id asked counts against the window, the unheld one too.
@@ -434,7 +433,7 @@ fn a_peer_that_announces_and_never_serves_is_routed_around() {
 fn announcements_cannot_make_a_node_ask_for_more_than_its_bounds() {
     let liar = Identity::from_seed(&Seed::generate());
     let mut n = hub(&[&liar]);
-    let too_many: Vec<Key> = (0..=MAX_ANNOUNCE_IDS).map(|i| bulletin(i).key()).collect();
+    let too_many: Vec<BulletinKey> = (0..=MAX_ANNOUNCE_IDS).map(|i| bulletin(i).key()).collect();
     feed(&mut n, &liar, &announce(&too_many), NOW);
     assert_eq!(
         n.counters().malformed,
@@ -444,7 +443,7 @@ fn announcements_cannot_make_a_node_ask_for_more_than_its_bounds() {
     assert!(!n.dissemination_pending());
     let mut i = 0;
     for _ in 0..5 {
-        let keys: Vec<Key> = (i..i + MAX_ANNOUNCE_IDS)
+        let keys: Vec<BulletinKey> = (i..i + MAX_ANNOUNCE_IDS)
             .map(|j| bulletin(j).key())
             .collect();
         i += MAX_ANNOUNCE_IDS;

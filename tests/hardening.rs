@@ -18,7 +18,7 @@ use std::time::Instant;
 use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Object, write_object};
 use gossip::crypto::{Cipher, Identity, PeerKey, address_of};
-use gossip::ids::topic_id;
+use gossip::ids::{ContentId, topic_id};
 use gossip::keys::{Address, Seed, key_file_text};
 use gossip::message::Message;
 use gossip::node::prepare_message;
@@ -245,7 +245,7 @@ fn make(k: &Keys, kind: Kind, i: usize, md: u32, bd: u32) -> (String, Option<Str
     }
     let mut b = Bulletin::new(topic, format!("{kind:?} bulletin {i}").into_bytes(), b_ts);
     if kind == Kind::ContentIdMismatch {
-        b.content_id = [0x11; 32];
+        b.content_id = ContentId::from_bytes([0x11; 32]);
     }
     b.nonce = if kind == Kind::WeakBulletinProofOfWork {
         failing_nonce(b.work(), bd)

@@ -4,7 +4,7 @@
 
 use gossip::bulletin::Bulletin;
 use gossip::crypto::{Cipher, Identity, PeerKey};
-use gossip::ids::{Id, Key, beacon_topic, topic_id};
+use gossip::ids::{BulletinKey, ContentId, TopicId, beacon_topic, topic_id};
 use gossip::keys::{Address, Seed};
 use gossip::message::Message;
 use gossip::node::{
@@ -85,7 +85,7 @@ fn node() -> TestNode {
 }
 
 /// A bulletin mined to the default bulletin difficulty (7).
-fn mined(topic: Id, content: &[u8], ts: u64) -> Bulletin {
+fn mined(topic: TopicId, content: &[u8], ts: u64) -> Bulletin {
     let mut b = Bulletin::new(topic, content.to_vec(), ts as u32);
     let Mined::Found(nonce) = pow::mine(&b.work(), 7, 0, &Progress::default()) else {
         panic!("no nonce");
@@ -419,7 +419,7 @@ fn request_content_is_served_only_for_held_content() {
         "every node follows the beacon"
     );
     let to = nodes[0].address();
-    for id in [b.content_id, [9; 32]] {
+    for id in [b.content_id, ContentId::from_bytes([9; 32])] {
         nodes[1]
             .send(
                 to,
@@ -605,7 +605,7 @@ fn sqlite_store_survives_reopen_and_does_not_redeliver() {
 }
 
 /// The content ids a node asked `peer` for, from the messages it sent.
-fn asked_for(sent: Vec<Outbound>, peer: &Identity) -> Vec<Id> {
+fn asked_for(sent: Vec<Outbound>, peer: &Identity) -> Vec<ContentId> {
     sent.into_iter()
         .map(|o| {
             let plain = peer.open(&o.message.body).unwrap();
@@ -645,7 +645,12 @@ fn a_sync_request_takes_up_to_max_sync_request_ids_from_all_its_answers() {
     }
     n.run_until_idle(NOW + 1).unwrap();
     let asked = asked_for(n.take_sent(), &peer);
-    assert_eq!(asked, (1..=13u8).map(|i| [i; 32]).collect::<Vec<_>>());
+    assert_eq!(
+        asked,
+        (1..=13u8)
+            .map(|i| ContentId::from_bytes([i; 32]))
+            .collect::<Vec<_>>()
+    );
     assert_eq!(n.counters().over_cap, 7);
     assert_eq!(n.counters().unsolicited, 0);
     // Past the message TTL from the request, an answer is unsolicited.
@@ -670,14 +675,18 @@ fn an_original_style_single_answer_with_every_id_is_taken_and_its_requests_paged
     n.run_until_idle(NOW).unwrap();
     n.take_sent();
     // One answer with 3,000 ids, as the original sends it.
-    let ids: Vec<Id> = (0..3000u32)
+    let ids: Vec<ContentId> = (0..3000u32)
         .map(|i| gossip::ids::content_id(&i.to_be_bytes()))
         .collect();
     let address = n.address();
     n.receive(sealed(
         &peer,
         address,
-        &Payload::Sync(Op::RespondSyncHeaders, topic, ids.concat()),
+        &Payload::Sync(
+            Op::RespondSyncHeaders,
+            topic,
+            ids.iter().flat_map(|id| *id.as_bytes()).collect(),
+        ),
         NOW,
     ));
     n.run_until_idle(NOW).unwrap();
@@ -712,7 +721,7 @@ fn an_original_style_single_answer_with_every_id_is_taken_and_its_requests_paged
 
 /// Two nodes linked at message difficulty 0 that take bulletins of
 /// difficulty 0, the first holding `n` bulletins under `topic`.
-fn holder_and_empty(n: u32, topic: Id) -> Vec<TestNode> {
+fn holder_and_empty(n: u32, topic: TopicId) -> Vec<TestNode> {
     let config = NodeConfig::builder()
         .bulletin_difficulty(0)
         .message_difficulty(0)
@@ -1134,7 +1143,7 @@ fn forwards_past_a_neighbours_send_credit_are_deferred_then_forwarded_from_the_s
     // No credit: nothing goes; credit again: the owed bulletin, from the
     // store; a key with nothing stored is used up without a forward.
     a.set_send_credit(peer.address(), Some(0));
-    let gone = ([9; 32], [9; 32]);
+    let gone = BulletinKey::new(TopicId::from_bytes([9; 32]), ContentId::from_bytes([9; 32]));
     assert_eq!(
         a.forward_stored(peer.address(), &[second.key()], NOW)
             .unwrap(),
@@ -1215,7 +1224,7 @@ fn publish_new_makes_mines_and_publishes_in_one_call() {
 /// into `all`) under `topic`; `config` is the second node's, the first
 /// node's is the default at difficulty 0 with `first` applied.
 fn reconciling_pair(
-    topic: Id,
+    topic: TopicId,
     all: &[Bulletin],
     first_holds: &[usize],
     second_holds: &[usize],
@@ -1248,7 +1257,7 @@ fn quick() -> NodeConfig {
         .unwrap()
 }
 
-fn bulletins(topic: Id, n: usize) -> Vec<Bulletin> {
+fn bulletins(topic: TopicId, n: usize) -> Vec<Bulletin> {
     (0..n)
         .map(|i| {
             Bulletin::new(
@@ -1260,7 +1269,7 @@ fn bulletins(topic: Id, n: usize) -> Vec<Bulletin> {
         .collect()
 }
 
-fn held_ids(node: &TestNode, topic: &Id) -> std::collections::BTreeSet<Id> {
+fn held_ids(node: &TestNode, topic: &TopicId) -> std::collections::BTreeSet<ContentId> {
     node.store()
         .list_topic(topic)
         .unwrap()
@@ -1294,7 +1303,7 @@ proptest::proptest! {
         let status = nodes[0].sync_status(&peer, &topic).expect("asked");
         proptest::prop_assert_eq!(status.state, SyncState::Reconciled);
         proptest::prop_assert_eq!((status.need, status.have), (need, have));
-        let union: std::collections::BTreeSet<Id> = before0.union(&before1).copied().collect();
+        let union: std::collections::BTreeSet<ContentId> = before0.union(&before1).copied().collect();
         proptest::prop_assert_eq!(&held_ids(&nodes[0], &topic), &union);
         let expect1 = if push { union } else { before1 };
         proptest::prop_assert_eq!(held_ids(&nodes[1], &topic), expect1);
@@ -1618,7 +1627,7 @@ impl Bulletins for Counting {
     fn store(&mut self, b: &Bulletin) -> Result<bool, StoreError> {
         self.inner.store(b)
     }
-    fn retrieve(&self, k: &Key) -> Result<Option<Bulletin>, StoreError> {
+    fn retrieve(&self, k: &BulletinKey) -> Result<Option<Bulletin>, StoreError> {
         self.inner.retrieve(k)
     }
     fn list(&self) -> Result<Vec<Bulletin>, StoreError> {
@@ -1626,11 +1635,11 @@ impl Bulletins for Counting {
     }
     fn range_ids(
         &self,
-        topic: &Id,
+        topic: &TopicId,
         now: u64,
-        after: Option<(u32, Id)>,
+        after: Option<(u32, ContentId)>,
         max: usize,
-    ) -> Result<Vec<(u32, Id)>, StoreError> {
+    ) -> Result<Vec<(u32, ContentId)>, StoreError> {
         let page = self.inner.range_ids(topic, now, after, max)?;
         self.listed
             .fetch_add(page.len(), std::sync::atomic::Ordering::Relaxed);
@@ -1639,22 +1648,22 @@ impl Bulletins for Counting {
 }
 
 impl SeenLog for Counting {
-    fn mark_seen(&mut self, k: &Key, e: u64) -> Result<(), StoreError> {
+    fn mark_seen(&mut self, k: &BulletinKey, e: u64) -> Result<(), StoreError> {
         self.inner.mark_seen(k, e)
     }
-    fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError> {
+    fn seen(&self, now: u64) -> Result<Vec<(BulletinKey, u64)>, StoreError> {
         self.inner.seen(now)
     }
 }
 
 impl DeliveryJournal for Counting {
-    fn mark_delivered(&mut self, k: &Key, e: u64) -> Result<bool, StoreError> {
+    fn mark_delivered(&mut self, k: &BulletinKey, e: u64) -> Result<bool, StoreError> {
         self.inner.mark_delivered(k, e)
     }
-    fn is_delivered(&self, k: &Key) -> Result<bool, StoreError> {
+    fn is_delivered(&self, k: &BulletinKey) -> Result<bool, StoreError> {
         self.inner.is_delivered(k)
     }
-    fn confirm_delivered(&mut self, k: &[Key]) -> Result<(), StoreError> {
+    fn confirm_delivered(&mut self, k: &[BulletinKey]) -> Result<(), StoreError> {
         self.inner.confirm_delivered(k)
     }
     fn pending_deliveries(&self) -> Result<Vec<Bulletin>, StoreError> {
@@ -1721,7 +1730,10 @@ fn a_stranger_gets_no_more_reconciliation_work_than_its_answer_budget() {
     let mut items = NegentropyStorageVector::new();
     for b in &all {
         items
-            .insert(u64::from(b.ts), NegId::from_byte_array(b.content_id))
+            .insert(
+                u64::from(b.ts),
+                NegId::from_byte_array(b.content_id.to_bytes()),
+            )
             .unwrap();
     }
     items.seal().unwrap();

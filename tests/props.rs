@@ -4,6 +4,7 @@
 
 use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Kind, Object, ObjectReader, write_object};
+use gossip::ids::{ContentId, TopicId};
 use gossip::keys::Address;
 use gossip::message::Message;
 use gossip::operation::{Op, PackedContent, Payload};
@@ -31,8 +32,8 @@ fn any_bulletin() -> impl Strategy<Value = Bulletin> {
         content(),
     )
         .prop_map(|(topic, content_id, ts, nonce, content)| Bulletin {
-            topic,
-            content_id,
+            topic: TopicId::from_bytes(topic),
+            content_id: ContentId::from_bytes(content_id),
             ts,
             nonce,
             content,
@@ -43,7 +44,7 @@ fn any_bulletin() -> impl Strategy<Value = Bulletin> {
 fn good_bulletin() -> impl Strategy<Value = Bulletin> {
     (any::<[u8; 32]>(), content(), any::<u32>(), any::<u32>()).prop_map(
         |(topic, content, ts, nonce)| {
-            let mut b = Bulletin::new(topic, content, ts);
+            let mut b = Bulletin::new(TopicId::from_bytes(topic), content, ts);
             b.nonce = nonce;
             b
         },
@@ -85,10 +86,17 @@ fn any_payload() -> impl Strategy<Value = Payload> {
     let tree_op = prop::sample::select(vec![Op::Announce, Op::Graft, Op::Prune]);
     prop_oneof![
         (bulletin_op, any_bulletin()).prop_map(|(op, b)| Payload::Bulletin(op, b)),
-        (sync_op, any::<[u8; 32]>(), content())
-            .prop_map(|(op, t, rest)| Payload::Sync(op, t, rest)),
-        (any::<[u8; 32]>(), content())
-            .prop_map(|(id, content)| Payload::RequestContent(PackedContent { id, content })),
+        (sync_op, any::<[u8; 32]>(), content()).prop_map(|(op, t, rest)| Payload::Sync(
+            op,
+            TopicId::from_bytes(t),
+            rest
+        )),
+        (any::<[u8; 32]>(), content()).prop_map(|(id, content)| Payload::RequestContent(
+            PackedContent {
+                id: ContentId::from_bytes(id),
+                content
+            }
+        )),
         (routing_op, content()).prop_map(|(op, rest)| Payload::Routing(op, rest)),
         (tree_op, content()).prop_map(|(op, rest)| Payload::Tree(op, rest)),
     ]

@@ -7,7 +7,7 @@
 //! methods pass the same cases as the backends' own.
 
 use gossip::bulletin::Bulletin;
-use gossip::ids::{Id, Key};
+use gossip::ids::{BulletinKey, ContentId, TopicId};
 use gossip::keys::Address;
 use gossip::store::{
     BulletinStore, Bulletins, CodeBook, DeliveryCode, DeliveryJournal, Match, MemoryStore, Query,
@@ -19,10 +19,14 @@ type NewStore = fn() -> Box<dyn BulletinStore>;
 
 /// A bulletin under topic `[t; 32]` with this content and ts.
 fn b(t: u8, content: &str, ts: u32) -> Bulletin {
-    Bulletin::new([t; 32], content.as_bytes().to_vec(), ts)
+    Bulletin::new(
+        TopicId::from_bytes([t; 32]),
+        content.as_bytes().to_vec(),
+        ts,
+    )
 }
 
-fn ids(list: &[Bulletin]) -> Vec<Id> {
+fn ids(list: &[Bulletin]) -> Vec<ContentId> {
     list.iter().map(|b| b.content_id).collect()
 }
 
@@ -48,8 +52,20 @@ fn store_retrieve_contains(new: NewStore) {
     assert!(!s.store(&restamped).unwrap(), "a re-stamped copy");
     assert_eq!(s.retrieve(&a.key()).unwrap(), Some(a.clone()));
     assert!(s.contains(&a.key()).unwrap());
-    assert!(!s.contains(&([2; 32], a.content_id)).unwrap());
-    assert!(!s.contains(&([1; 32], [0; 32])).unwrap());
+    assert!(
+        !s.contains(&BulletinKey::new(
+            TopicId::from_bytes([2; 32]),
+            a.content_id
+        ))
+        .unwrap()
+    );
+    assert!(
+        !s.contains(&BulletinKey::new(
+            TopicId::from_bytes([1; 32]),
+            ContentId::from_bytes([0; 32])
+        ))
+        .unwrap()
+    );
     assert_eq!(s.len().unwrap(), 1);
     assert!(!s.is_empty().unwrap());
 }
@@ -72,12 +88,26 @@ fn same_content_two_topics(new: NewStore) {
     assert_eq!(s.with_content_id(&a.content_id, 9).unwrap(), all);
     assert_eq!(s.with_content_id(&a.content_id, 2).unwrap(), all[..2]);
     assert!(s.with_content_id(&a.content_id, 0).unwrap().is_empty());
-    assert!(s.with_content_id(&[0; 32], 9).unwrap().is_empty());
-    assert_eq!(s.list_topic(&[1; 32]).unwrap(), vec![a.content_id]);
-    assert_eq!(s.list_topic(&[2; 32]).unwrap(), vec![a.content_id]);
+    assert!(
+        s.with_content_id(&ContentId::from_bytes([0; 32]), 9)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.list_topic(&TopicId::from_bytes([1; 32])).unwrap(),
+        vec![a.content_id]
+    );
+    assert_eq!(
+        s.list_topic(&TopicId::from_bytes([2; 32])).unwrap(),
+        vec![a.content_id]
+    );
     assert_eq!(s.remove_expired(seen_until(&a)).unwrap(), 1);
     assert_eq!(s.with_content_id(&a.content_id, 9).unwrap(), all[..2]);
-    assert!(s.list_topic(&[1; 32]).unwrap().is_empty());
+    assert!(
+        s.list_topic(&TopicId::from_bytes([1; 32]))
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(s.remove_expired(seen_until(&c)).unwrap(), 2);
     assert!(s.with_content_id(&a.content_id, 9).unwrap().is_empty());
     assert!(s.is_empty().unwrap());
@@ -101,9 +131,20 @@ fn listing_order(new: NewStore) {
     let all = sorted(held.clone());
     assert_eq!(s.list().unwrap(), all);
     assert_eq!(s.query(&Query::default()).unwrap(), all);
-    let topic1: Vec<Bulletin> = all.iter().filter(|x| x.topic == [1; 32]).cloned().collect();
-    assert_eq!(s.list_topic(&[1; 32]).unwrap(), ids(&topic1));
-    assert!(s.list_topic(&[9; 32]).unwrap().is_empty());
+    let topic1: Vec<Bulletin> = all
+        .iter()
+        .filter(|x| x.topic == TopicId::from_bytes([1; 32]))
+        .cloned()
+        .collect();
+    assert_eq!(
+        s.list_topic(&TopicId::from_bytes([1; 32])).unwrap(),
+        ids(&topic1)
+    );
+    assert!(
+        s.list_topic(&TopicId::from_bytes([9; 32]))
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(s.len().unwrap(), held.len());
 }
 
@@ -145,7 +186,7 @@ fn queries(new: NewStore) {
         (
             q(
                 None,
-                Some(Match::Prefix(held[2].content_id[..4].to_vec())),
+                Some(Match::Prefix(held[2].content_id.as_bytes()[..4].to_vec())),
                 None,
             ),
             vec![2],
@@ -153,7 +194,7 @@ fn queries(new: NewStore) {
         (
             q(
                 None,
-                Some(Match::Suffix(held[1].content_id[28..].to_vec())),
+                Some(Match::Suffix(held[1].content_id.as_bytes()[28..].to_vec())),
                 None,
             ),
             vec![1],
@@ -188,23 +229,46 @@ fn unexpired_ids(new: NewStore) {
         s.store(x).unwrap();
     }
     let topic1 = sorted(held[..4].to_vec());
-    assert_eq!(s.unexpired_ids(&[1; 32], 0, 9).unwrap(), ids(&topic1));
-    assert_eq!(s.unexpired_ids(&[1; 32], 4599, 9).unwrap(), ids(&topic1));
     assert_eq!(
-        s.unexpired_ids(&[1; 32], 4600, 9).unwrap(),
+        s.unexpired_ids(&TopicId::from_bytes([1; 32]), 0, 9)
+            .unwrap(),
+        ids(&topic1)
+    );
+    assert_eq!(
+        s.unexpired_ids(&TopicId::from_bytes([1; 32]), 4599, 9)
+            .unwrap(),
+        ids(&topic1)
+    );
+    assert_eq!(
+        s.unexpired_ids(&TopicId::from_bytes([1; 32]), 4600, 9)
+            .unwrap(),
         ids(&topic1[1..]),
         "ts 1000 is expired at 4600"
     );
     assert_eq!(
-        s.unexpired_ids(&[1; 32], 4600, 2).unwrap(),
+        s.unexpired_ids(&TopicId::from_bytes([1; 32]), 4600, 2)
+            .unwrap(),
         ids(&topic1[2..])
     );
-    assert!(s.unexpired_ids(&[1; 32], 4600, 0).unwrap().is_empty());
-    assert!(s.unexpired_ids(&[1; 32], 4602, 9).unwrap().is_empty());
-    assert!(s.unexpired_ids(&[9; 32], 0, 9).unwrap().is_empty());
+    assert!(
+        s.unexpired_ids(&TopicId::from_bytes([1; 32]), 4600, 0)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.unexpired_ids(&TopicId::from_bytes([1; 32]), 4602, 9)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.unexpired_ids(&TopicId::from_bytes([9; 32]), 0, 9)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        s.unexpired_ids(&[1; 32], u64::MAX, 9).unwrap(),
-        Vec::<Id>::new()
+        s.unexpired_ids(&TopicId::from_bytes([1; 32]), u64::MAX, 9)
+            .unwrap(),
+        Vec::<ContentId>::new()
     );
 }
 
@@ -234,9 +298,12 @@ fn remove_expired_boundary(new: NewStore) {
 /// kept over an earlier one, gone once expired.
 fn seen_set(new: NewStore) {
     let mut s = new();
-    let k1: Key = ([1; 32], [5; 32]);
-    let k2: Key = ([1; 32], [4; 32]);
-    let k3: Key = ([0; 32], [9; 32]);
+    let k1: BulletinKey =
+        BulletinKey::new(TopicId::from_bytes([1; 32]), ContentId::from_bytes([5; 32]));
+    let k2: BulletinKey =
+        BulletinKey::new(TopicId::from_bytes([1; 32]), ContentId::from_bytes([4; 32]));
+    let k3: BulletinKey =
+        BulletinKey::new(TopicId::from_bytes([0; 32]), ContentId::from_bytes([9; 32]));
     assert!(s.seen(0).unwrap().is_empty());
     s.mark_seen(&k1, 2000).unwrap();
     s.mark_seen(&k2, 3000).unwrap();
@@ -261,7 +328,13 @@ fn delivery_marks(new: NewStore) {
     assert!(s.mark_delivered(&a.key(), seen_until(&a)).unwrap());
     assert!(!s.mark_delivered(&a.key(), 9000).unwrap());
     assert!(s.is_delivered(&a.key()).unwrap());
-    assert!(!s.is_delivered(&([2; 32], a.content_id)).unwrap());
+    assert!(
+        !s.is_delivered(&BulletinKey::new(
+            TopicId::from_bytes([2; 32]),
+            a.content_id
+        ))
+        .unwrap()
+    );
     assert_eq!(s.remove_expired(seen_until(&a)).unwrap(), 1);
     assert!(
         s.is_delivered(&a.key()).unwrap(),
@@ -271,7 +344,8 @@ fn delivery_marks(new: NewStore) {
     assert!(s.is_delivered(&a.key()).unwrap());
     assert_eq!(s.remove_expired(9000).unwrap(), 0);
     assert!(!s.is_delivered(&a.key()).unwrap());
-    let never_held: Key = ([3; 32], [3; 32]);
+    let never_held: BulletinKey =
+        BulletinKey::new(TopicId::from_bytes([3; 32]), ContentId::from_bytes([3; 32]));
     assert!(s.mark_delivered(&never_held, 100).unwrap());
     assert!(s.is_delivered(&never_held).unwrap());
 }
@@ -341,7 +415,11 @@ fn pending_deliveries(new: NewStore) {
         s.pending_deliveries().unwrap(),
         vec![c.clone(), d.clone(), a.clone()]
     );
-    s.confirm_delivered(&[d.key(), ([9; 32], [9; 32])]).unwrap();
+    s.confirm_delivered(&[
+        d.key(),
+        BulletinKey::new(TopicId::from_bytes([9; 32]), ContentId::from_bytes([9; 32])),
+    ])
+    .unwrap();
     s.confirm_delivered(&[]).unwrap();
     assert_eq!(s.pending_deliveries().unwrap(), vec![c.clone(), a.clone()]);
     assert!(
@@ -396,7 +474,7 @@ fn delivery_codes(new: NewStore) {
 }
 
 /// (ts, content id) pairs of bulletins, in the order given.
-fn pairs(list: &[Bulletin]) -> Vec<(u32, Id)> {
+fn pairs(list: &[Bulletin]) -> Vec<(u32, ContentId)> {
     list.iter().map(|b| (b.ts, b.content_id)).collect()
 }
 
@@ -424,13 +502,42 @@ fn range_ids_order_and_max(new: NewStore) {
     let mut s = new();
     let held = range_sample(s.as_mut());
     let all = pairs(&held);
-    assert_eq!(s.range_ids(&[1; 32], 1000, None, 1000).unwrap(), all);
-    assert_eq!(s.range_ids(&[1; 32], 0, None, usize::MAX).unwrap(), all);
-    assert_eq!(s.range_ids(&[1; 32], 1000, None, 7).unwrap(), all[..7]);
-    assert_eq!(s.range_ids(&[1; 32], 1000, None, 1).unwrap(), all[..1]);
-    assert!(s.range_ids(&[1; 32], 1000, None, 0).unwrap().is_empty());
-    assert_eq!(s.range_ids(&[2; 32], 1000, None, 9).unwrap().len(), 4);
-    assert!(s.range_ids(&[9; 32], 1000, None, 9).unwrap().is_empty());
+    assert_eq!(
+        s.range_ids(&TopicId::from_bytes([1; 32]), 1000, None, 1000)
+            .unwrap(),
+        all
+    );
+    assert_eq!(
+        s.range_ids(&TopicId::from_bytes([1; 32]), 0, None, usize::MAX)
+            .unwrap(),
+        all
+    );
+    assert_eq!(
+        s.range_ids(&TopicId::from_bytes([1; 32]), 1000, None, 7)
+            .unwrap(),
+        all[..7]
+    );
+    assert_eq!(
+        s.range_ids(&TopicId::from_bytes([1; 32]), 1000, None, 1)
+            .unwrap(),
+        all[..1]
+    );
+    assert!(
+        s.range_ids(&TopicId::from_bytes([1; 32]), 1000, None, 0)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.range_ids(&TopicId::from_bytes([2; 32]), 1000, None, 9)
+            .unwrap()
+            .len(),
+        4
+    );
+    assert!(
+        s.range_ids(&TopicId::from_bytes([9; 32]), 1000, None, 9)
+            .unwrap()
+            .is_empty()
+    );
     for w in all.windows(2) {
         assert!(w[0] < w[1]);
     }
@@ -445,7 +552,9 @@ fn range_ids_paging(new: NewStore) {
         let mut walked = Vec::new();
         let mut after = None;
         loop {
-            let page = s.range_ids(&[1; 32], 1000, after, max).unwrap();
+            let page = s
+                .range_ids(&TopicId::from_bytes([1; 32]), 1000, after, max)
+                .unwrap();
             assert!(page.len() <= max);
             walked.extend_from_slice(&page);
             if page.len() < max {
@@ -457,30 +566,51 @@ fn range_ids_paging(new: NewStore) {
     }
     // Strictly after: a held pair is not repeated; one inside a ts.
     assert_eq!(
-        s.range_ids(&[1; 32], 1000, Some(all[5]), 3).unwrap(),
+        s.range_ids(&TopicId::from_bytes([1; 32]), 1000, Some(all[5]), 3)
+            .unwrap(),
         all[6..9]
     );
     // A pair not held: the next held one after it.
     let (ts, _) = all[8];
     assert_eq!(
-        s.range_ids(&[1; 32], 1000, Some((ts, [0; 32])), 100)
-            .unwrap(),
+        s.range_ids(
+            &TopicId::from_bytes([1; 32]),
+            1000,
+            Some((ts, ContentId::from_bytes([0; 32]))),
+            100
+        )
+        .unwrap(),
         all[8..]
     );
     assert_eq!(
-        s.range_ids(&[1; 32], 1000, Some((ts, [0xff; 32])), 100)
-            .unwrap(),
+        s.range_ids(
+            &TopicId::from_bytes([1; 32]),
+            1000,
+            Some((ts, ContentId::from_bytes([0xff; 32]))),
+            100
+        )
+        .unwrap(),
         all[12..]
     );
     assert!(
-        s.range_ids(&[1; 32], 1000, all.last().copied(), 100)
-            .unwrap()
-            .is_empty()
+        s.range_ids(
+            &TopicId::from_bytes([1; 32]),
+            1000,
+            all.last().copied(),
+            100
+        )
+        .unwrap()
+        .is_empty()
     );
     assert!(
-        s.range_ids(&[1; 32], 1000, Some((u32::MAX, [0xff; 32])), 100)
-            .unwrap()
-            .is_empty()
+        s.range_ids(
+            &TopicId::from_bytes([1; 32]),
+            1000,
+            Some((u32::MAX, ContentId::from_bytes([0xff; 32]))),
+            100
+        )
+        .unwrap()
+        .is_empty()
     );
 }
 
@@ -491,21 +621,39 @@ fn range_ids_expiry(new: NewStore) {
     let mut s = new();
     let all = pairs(&range_sample(s.as_mut()));
     // ts 1000..=1009, four each: at 4602, ts 1000, 1001 and 1002 are expired.
-    assert_eq!(s.range_ids(&[1; 32], 4599, None, 100).unwrap(), all);
-    assert_eq!(s.range_ids(&[1; 32], 4600, None, 100).unwrap(), all[4..]);
-    assert_eq!(s.range_ids(&[1; 32], 4602, None, 100).unwrap(), all[12..]);
     assert_eq!(
-        s.range_ids(&[1; 32], 4602, Some(all[1]), 3).unwrap(),
+        s.range_ids(&TopicId::from_bytes([1; 32]), 4599, None, 100)
+            .unwrap(),
+        all
+    );
+    assert_eq!(
+        s.range_ids(&TopicId::from_bytes([1; 32]), 4600, None, 100)
+            .unwrap(),
+        all[4..]
+    );
+    assert_eq!(
+        s.range_ids(&TopicId::from_bytes([1; 32]), 4602, None, 100)
+            .unwrap(),
+        all[12..]
+    );
+    assert_eq!(
+        s.range_ids(&TopicId::from_bytes([1; 32]), 4602, Some(all[1]), 3)
+            .unwrap(),
         all[12..15],
         "after an expired pair: from the first unexpired"
     );
     assert_eq!(
-        s.range_ids(&[1; 32], 4602, Some(all[13]), 100).unwrap(),
+        s.range_ids(&TopicId::from_bytes([1; 32]), 4602, Some(all[13]), 100)
+            .unwrap(),
         all[14..]
     );
-    assert!(s.range_ids(&[1; 32], 4610, None, 100).unwrap().is_empty());
     assert!(
-        s.range_ids(&[1; 32], u64::MAX, None, 100)
+        s.range_ids(&TopicId::from_bytes([1; 32]), 4610, None, 100)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.range_ids(&TopicId::from_bytes([1; 32]), u64::MAX, None, 100)
             .unwrap()
             .is_empty()
     );
@@ -514,15 +662,27 @@ fn range_ids_expiry(new: NewStore) {
         12 + 2,
         "and two of topic 2"
     );
-    assert_eq!(s.range_ids(&[1; 32], 0, None, 100).unwrap(), all[12..]);
+    assert_eq!(
+        s.range_ids(&TopicId::from_bytes([1; 32]), 0, None, 100)
+            .unwrap(),
+        all[12..]
+    );
     let late = b(1, "late", 1003);
     assert!(s.store(&late).unwrap());
     let mut expected = all[12..].to_vec();
     expected.push((late.ts, late.content_id));
     expected.sort();
-    assert_eq!(s.range_ids(&[1; 32], 0, None, 100).unwrap(), expected);
+    assert_eq!(
+        s.range_ids(&TopicId::from_bytes([1; 32]), 0, None, 100)
+            .unwrap(),
+        expected
+    );
     assert_eq!(s.remove_expired(u64::MAX).unwrap(), 29 + 2);
-    assert!(s.range_ids(&[1; 32], 0, None, 100).unwrap().is_empty());
+    assert!(
+        s.range_ids(&TopicId::from_bytes([1; 32]), 0, None, 100)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 fn memory() -> Box<dyn BulletinStore> {
@@ -545,7 +705,7 @@ impl Bulletins for Minimal {
     fn store(&mut self, bulletin: &Bulletin) -> Result<bool, StoreError> {
         self.0.store(bulletin)
     }
-    fn retrieve(&self, key: &Key) -> Result<Option<Bulletin>, StoreError> {
+    fn retrieve(&self, key: &BulletinKey) -> Result<Option<Bulletin>, StoreError> {
         self.0.retrieve(key)
     }
     fn list(&self) -> Result<Vec<Bulletin>, StoreError> {
@@ -553,32 +713,32 @@ impl Bulletins for Minimal {
     }
     fn range_ids(
         &self,
-        topic: &Id,
+        topic: &TopicId,
         now: u64,
-        after: Option<(u32, Id)>,
+        after: Option<(u32, ContentId)>,
         max: usize,
-    ) -> Result<Vec<(u32, Id)>, StoreError> {
+    ) -> Result<Vec<(u32, ContentId)>, StoreError> {
         self.0.range_ids(topic, now, after, max)
     }
 }
 
 impl SeenLog for Minimal {
-    fn mark_seen(&mut self, key: &Key, expires: u64) -> Result<(), StoreError> {
+    fn mark_seen(&mut self, key: &BulletinKey, expires: u64) -> Result<(), StoreError> {
         self.0.mark_seen(key, expires)
     }
-    fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError> {
+    fn seen(&self, now: u64) -> Result<Vec<(BulletinKey, u64)>, StoreError> {
         self.0.seen(now)
     }
 }
 
 impl DeliveryJournal for Minimal {
-    fn mark_delivered(&mut self, key: &Key, expires: u64) -> Result<bool, StoreError> {
+    fn mark_delivered(&mut self, key: &BulletinKey, expires: u64) -> Result<bool, StoreError> {
         self.0.mark_delivered(key, expires)
     }
-    fn is_delivered(&self, key: &Key) -> Result<bool, StoreError> {
+    fn is_delivered(&self, key: &BulletinKey) -> Result<bool, StoreError> {
         self.0.is_delivered(key)
     }
-    fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError> {
+    fn confirm_delivered(&mut self, keys: &[BulletinKey]) -> Result<(), StoreError> {
         self.0.confirm_delivered(keys)
     }
     fn pending_deliveries(&self) -> Result<Vec<Bulletin>, StoreError> {

@@ -23,7 +23,7 @@ use std::sync::OnceLock;
 
 use gossip::bulletin::Bulletin;
 use gossip::crypto::{Cipher, Identity, PeerKey};
-use gossip::ids::{Id, Key, topic_id};
+use gossip::ids::{BulletinKey, TopicId, topic_id};
 use gossip::keys::Seed;
 use gossip::node::{
     DEFAULT_GRAFT_TIMEOUT, ENTRY_LEN, Event, MAX_GRAFT_IDS, MAX_GRAFTS_PER_PEER, Node, NodeConfig,
@@ -45,7 +45,7 @@ struct Fixed {
 fn fixed() -> &'static Fixed {
     static F: OnceLock<Fixed> = OnceLock::new();
     F.get_or_init(|| {
-        let topic: Id = topic_id(b"fuzz");
+        let topic: TopicId = topic_id(b"fuzz");
         Fixed {
             node: Seed::from_bytes([3; 32]),
             peer: Identity::from_seed(&Seed::from_bytes([4; 32])),
@@ -119,10 +119,10 @@ fn feed(n: &mut Node, from: &Identity, payload: &Payload, now: u64) -> Vec<(bool
 }
 
 /// The ids named by an announce or graft payload.
-fn ids(body: &[u8]) -> Vec<Key> {
+fn ids(body: &[u8]) -> Vec<BulletinKey> {
     body.chunks_exact(ENTRY_LEN)
         .map(|e| {
-            (
+            BulletinKey::new(
                 e[..32].try_into().expect("32"),
                 e[32..].try_into().expect("32"),
             )
@@ -169,7 +169,7 @@ pub fn run_input(data: &[u8]) {
             }
         }
         1 => {
-            let asked: BTreeSet<Key> = ids(rest).into_iter().collect();
+            let asked: BTreeSet<BulletinKey> = ids(rest).into_iter().collect();
             let out = feed(
                 &mut n,
                 &f.peer,

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 
 use gossip::bulletin::Bulletin;
 use gossip::crypto::{Cipher, Identity, PeerKey};
-use gossip::ids::{Id, topic_id};
+use gossip::ids::{TopicId, topic_id};
 use gossip::keys::Seed;
 use gossip::node::extensions::{RECONCILE_V1, advert, advertises};
 use gossip::node::{
@@ -33,7 +33,7 @@ struct Fixed {
     node: Seed,
     peer: Identity,
     stranger: Identity,
-    topic: Id,
+    topic: TopicId,
     held: Vec<Bulletin>,
 }
 

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 
 use gossip::codec::{Kind, Object, ObjectReader};
 use gossip::crypto::{Cipher, Identity, PeerKey};
-use gossip::ids::{beacon_topic, content_id};
+use gossip::ids::{TopicId, beacon_topic, content_id};
 use gossip::keys::{Address, Seed};
 use gossip::node::{Node, NodeConfig, prepare_message};
 
@@ -79,7 +79,7 @@ fn run(n: &mut Node) {
 fn chunks(n: &mut Node, mut data: &[u8]) {
     let f = fixed();
     // Pending sync requests, so respond_sync_headers answers are taken.
-    n.request_sync(f.peer.address(), [0; 32]);
+    n.request_sync(f.peer.address(), TopicId::from_bytes([0; 32]));
     n.request_sync(f.peer.address(), beacon_topic());
     run(n);
     while data.len() >= 3 {
@@ -95,7 +95,7 @@ fn chunks(n: &mut Node, mut data: &[u8]) {
             }
             if flags & 1 != 0 {
                 let id = content_id(&body[73..]);
-                body[33..65].copy_from_slice(&id);
+                body[33..65].copy_from_slice(id.as_bytes());
             }
         }
         let m = prepare_message(

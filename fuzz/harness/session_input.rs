@@ -24,6 +24,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use gossip::crypto::{Cipher, Identity, PeerKey};
+use gossip::ids::TopicId;
 use gossip::keys::{Address, Seed};
 use gossip::message::Message;
 use gossip::node::{Event, Node, NodeConfig, prepare_message};
@@ -57,7 +58,12 @@ fn fixed() -> &'static Fixed {
 
 fn message(from: &Identity, topic: u8) -> Message {
     let f = fixed();
-    let plain = Payload::Sync(Op::RequestSyncHeaders, [topic; 32], Vec::new()).encode();
+    let plain = Payload::Sync(
+        Op::RequestSyncHeaders,
+        TopicId::from_bytes([topic; 32]),
+        Vec::new(),
+    )
+    .encode();
     prepare_message(
         from,
         &f.node_key,
@@ -79,7 +85,7 @@ pub fn run_input(data: &[u8]) {
         .build()
         .expect("a valid config");
     let mut node = Node::new(Identity::from_seed(&f.node), config);
-    node.set_sync_topics([[7; 32]]);
+    node.set_sync_topics([TopicId::from_bytes([7; 32])]);
     let mut sc = SessionConfig::default();
     sc.max_connections = 3;
     sc.send_queue = 2000;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gossip::crypto::Cipher;
-use gossip::ids::{DELIVERY_CODE_LEN, Id, inbox_topic};
+use gossip::ids::{DELIVERY_CODE_LEN, TopicId, inbox_topic};
 use gossip::keys::Address;
 use gossip::net::NetAddr;
 use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
@@ -248,7 +248,7 @@ pub struct InboxArgs {
 
 impl InboxArgs {
     /// The inbox topic, when given.
-    pub fn topic(&self) -> Option<Id> {
+    pub fn topic(&self) -> Option<TopicId> {
         Some(inbox_topic(&self.delivery_code?.0, &self.inbox?))
     }
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use gossip::bulletin::Bulletin;
 use gossip::codec::{MAX_BULLETIN, Object};
-use gossip::ids::topic_id;
+use gossip::ids::{TopicId, topic_id};
 
 use super::args::BulletinNewArgs;
 use super::io::{CmdResult, Failure, ObjectWriter, read_capped, ts_or_now};
@@ -13,7 +13,7 @@ use super::io::{CmdResult, Failure, ObjectWriter, read_capped, ts_or_now};
 pub fn run(args: BulletinNewArgs) -> CmdResult {
     let topic = match (&args.topic, args.topic_id, args.inbox.topic()) {
         (Some(desc), ..) => topic_id(desc.as_bytes()),
-        (None, Some(id), _) => id.0,
+        (None, Some(id), _) => TopicId::from_bytes(id.0),
         (None, None, Some(inbox)) => inbox,
         (None, None, None) => unreachable!("clap requires --topic, --topic-id or --inbox"),
     };

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use gossip::codec::Object;
-use gossip::ids::topic_id;
+use gossip::ids::{ContentId, topic_id};
 use gossip::store::{BulletinStore, Bulletins, Match, Query, SqliteStore, StoreError};
 
 use super::args::{MatchArg, OutputArgs, StoreCommand};
@@ -90,7 +90,7 @@ pub fn run(command: StoreCommand) -> CmdResult {
             return write_each(&open_read_only(a.db.path())?, &Query::default(), &a.output);
         }
         StoreCommand::Get(a) => {
-            let id = a.content_id.0;
+            let id = ContentId::from_bytes(a.content_id.0);
             // One bulletin per topic the content id is held under.
             match open_read_only(a.db.path())?
                 .with_content_id(&id, usize::MAX)
@@ -100,7 +100,7 @@ pub fn run(command: StoreCommand) -> CmdResult {
                 _ => {
                     return Err(Failure::invalid(
                         "store get",
-                        format!("no bulletin with content id {}", hex::encode(id)),
+                        format!("no bulletin with content id {id}"),
                     ));
                 }
             }
@@ -112,7 +112,9 @@ pub fn run(command: StoreCommand) -> CmdResult {
                 MatchArg::Suffix => Match::Suffix(bytes),
             };
             let topic = match (&a.topic, a.topic_id) {
-                (Some(desc), _) => Some(Match::Exact(topic_id(desc.as_bytes()).to_vec())),
+                (Some(desc), _) => {
+                    Some(Match::Exact(topic_id(desc.as_bytes()).as_bytes().to_vec()))
+                }
                 (None, Some(id)) => Some(wrap(id.0)),
                 (None, None) => None,
             };

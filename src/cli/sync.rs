@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use gossip::bulletin::Bulletin;
-use gossip::ids::{Id, topic_id};
+use gossip::ids::{BulletinKey, ContentId, TopicId, topic_id};
 use gossip::keys::Address;
 use gossip::message::Message;
 use gossip::node::{Acceptance, Action, Event, HookError, Hooks, Node, NodeConfig};
@@ -68,15 +68,15 @@ pub fn run(args: SyncArgs) -> CmdResult {
 /// What the engine showed the hooks, for the driver to read.
 struct Watch {
     peer: Address,
-    topics: HashSet<Id>,
+    topics: HashSet<TopicId>,
     down: bool,
     up: bool,
     /// Ids the peer offered under each topic since the topic was last asked.
-    offered: HashMap<Id, HashSet<Id>>,
+    offered: HashMap<TopicId, HashSet<ContentId>>,
     /// When a respond_sync_headers page for each topic last came.
-    pages: HashMap<Id, Instant>,
+    pages: HashMap<TopicId, Instant>,
     /// Bulletins new here that came from the peer, by topic.
-    arrived: HashMap<Id, HashSet<Id>>,
+    arrived: HashMap<TopicId, HashSet<ContentId>>,
 }
 
 impl Hooks for Watch {
@@ -162,7 +162,7 @@ enum Phase {
 
 /// One topic's sync.
 struct Topic {
-    id: Id,
+    id: TopicId,
     /// The descriptor, when given by one.
     name: Option<String>,
     phase: Phase,
@@ -175,13 +175,13 @@ struct Topic {
     bytes_sent: u64,
     bytes_received: u64,
     /// Ids the last round found missing here, not arrived yet.
-    missing_here: HashSet<Id>,
+    missing_here: HashSet<ContentId>,
     /// How many the last round found missing at the peer, and those known.
     missing_there: u64,
-    missing_there_ids: HashSet<Id>,
+    missing_there_ids: HashSet<ContentId>,
     /// Ids pushed (distinct), and those pushed this round.
-    pushed: HashSet<Id>,
-    pushed_round: HashSet<Id>,
+    pushed: HashSet<ContentId>,
+    pushed_round: HashSet<ContentId>,
 }
 
 impl Topic {
@@ -269,7 +269,10 @@ impl Sync {
             .topic
             .iter()
             .map(|d| (topic_id(d.as_bytes()), Some(d.clone())));
-        let by_id = args.topic_id.iter().map(|h| (h.0, None));
+        let by_id = args
+            .topic_id
+            .iter()
+            .map(|h| (TopicId::from_bytes(h.0), None));
         for (id, name) in named.chain(by_id) {
             if topics.iter().all(|t| t.id != id) {
                 topics.push(Topic {
@@ -444,7 +447,7 @@ impl Sync {
         for event in events {
             let Event::Send(out) = event else { continue };
             if out.op == Op::RespondContent
-                && let Some((topic, id)) = out.bulletin
+                && let Some(BulletinKey { topic, content: id }) = out.bulletin
                 && let Some(t) = self.topics.iter_mut().find(|t| t.id == topic)
             {
                 t.pushed.insert(id);
@@ -522,7 +525,7 @@ impl Sync {
                         if !self
                             .node
                             .store()
-                            .contains(&(id, *cid))
+                            .contains(&BulletinKey::new(id, *cid))
                             .map_err(store_failure)?
                         {
                             missing_here.insert(*cid);
@@ -608,8 +611,8 @@ impl Sync {
     /// not offer (a full-list peer's lack).
     fn lacking_there(
         &self,
-        topic: Id,
-        offered: &HashSet<Id>,
+        topic: TopicId,
+        offered: &HashSet<ContentId>,
         now: u64,
     ) -> Result<Vec<Bulletin>, Failure> {
         let store = self.node.store();
@@ -621,7 +624,9 @@ impl Sync {
                 .map_err(store_failure)?;
             for (_, cid) in &page {
                 if !offered.contains(cid)
-                    && let Some(b) = store.retrieve(&(topic, *cid)).map_err(store_failure)?
+                    && let Some(b) = store
+                        .retrieve(&BulletinKey::new(topic, *cid))
+                        .map_err(store_failure)?
                 {
                     out.push(b);
                 }
@@ -743,9 +748,9 @@ impl Sync {
         };
         written.map_err(write_err)?;
         if args.print_missing {
-            let mut here: Vec<&Id> = t.missing_here.iter().collect();
+            let mut here: Vec<&ContentId> = t.missing_here.iter().collect();
             here.sort();
-            let mut there: Vec<&Id> = t.missing_there_ids.iter().collect();
+            let mut there: Vec<&ContentId> = t.missing_there_ids.iter().collect();
             there.sort();
             let sides = [("here", here), ("there", there)];
             for (side, ids) in sides {

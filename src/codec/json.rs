@@ -151,8 +151,8 @@ impl Fields<'_> {
         };
         let obj = match ty {
             "bulletin" => Object::Bulletin(Bulletin {
-                topic: hex_field(self.topic, "topic")?,
-                content_id: hex_field(self.content_id, "content_id")?,
+                topic: hex_field(self.topic, "topic")?.into(),
+                content_id: hex_field(self.content_id, "content_id")?.into(),
                 ts: u32_field(self.ts, "ts")?,
                 nonce: u32_field(self.nonce, "nonce")?,
                 content: b64_field(self.content, "content", MAX_BULLETIN)?,

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::network::Network;
 use super::{ConnEvent, Frame, NetError};
 use crate::bulletin::Bulletin;
-use crate::ids::{Id, Key};
+use crate::ids::{BulletinKey, TopicId};
 use crate::keys::Address;
 use crate::node::{Event, Node, NodeError};
 use crate::unix_now;
@@ -32,12 +32,12 @@ const MIN_WAKE: Duration = Duration::from_millis(50);
 /// What the handle asks of the engine.
 pub(crate) enum Command {
     Publish {
-        topic: Id,
+        topic: TopicId,
         content: Vec<u8>,
         reply: oneshot::Sender<Result<Bulletin, NetError>>,
     },
     Subscribe {
-        topic: Id,
+        topic: TopicId,
         capacity: usize,
         reply: oneshot::Sender<mpsc::Receiver<Bulletin>>,
     },
@@ -50,7 +50,7 @@ pub(crate) struct Driver {
     pub node: Node,
     pub network: Network,
     /// Each followed topic's subscribers.
-    pub subscribers: HashMap<Id, Vec<mpsc::Sender<Bulletin>>>,
+    pub subscribers: HashMap<TopicId, Vec<mpsc::Sender<Bulletin>>>,
     pub commands: mpsc::Receiver<Command>,
     /// Cancelled by [`super::Gossip::shutdown`].
     pub stop: CancellationToken,
@@ -166,7 +166,7 @@ impl Driver {
     /// node's inbox included), so a dialer always has something to say
     /// and the listener learns it from that first verified message.
     pub fn set_sync_topics(&mut self) {
-        let topics: Vec<Id> = self.node.topics().copied().collect();
+        let topics: Vec<TopicId> = self.node.topics().copied().collect();
         self.node.set_sync_topics(topics);
     }
 
@@ -180,7 +180,7 @@ impl Driver {
             self.node.run_until_idle_parallel(unix)?;
             self.network.end_batch();
             let events: Vec<Event> = self.node.drain_events().collect();
-            let mut delivered: Vec<Key> = Vec::new();
+            let mut delivered: Vec<BulletinKey> = Vec::new();
             for event in events {
                 match event {
                     // A peer the session has no way to (a dialed peer not

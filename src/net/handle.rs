@@ -17,7 +17,7 @@ use super::network::Network;
 use super::{Endpoint, Limits, NetAddr, NetError};
 use crate::bulletin::Bulletin;
 use crate::crypto::Identity;
-use crate::ids::Id;
+use crate::ids::TopicId;
 use crate::keys::Address;
 use crate::node::{Node, NodeConfig};
 use crate::session::Session;
@@ -277,7 +277,7 @@ impl Gossip {
     /// Returns the bulletin as published.
     pub async fn publish(
         &self,
-        topic: Id,
+        topic: TopicId,
         content: impl Into<Vec<u8>>,
     ) -> Result<Bulletin, NetError> {
         let content = content.into();
@@ -292,7 +292,7 @@ impl Gossip {
     /// Follows `topic`: the bulletins delivered on it from now on, each
     /// once, as a [`Stream`]. Connected peers are asked for what they hold
     /// on it. Dropping every subscription of a topic stops following it.
-    pub async fn subscribe(&self, topic: Id) -> Result<Subscription, NetError> {
+    pub async fn subscribe(&self, topic: TopicId) -> Result<Subscription, NetError> {
         let capacity = self.inner.subscription_capacity;
         let rx = self
             .ask(|reply| Command::Subscribe {
@@ -330,13 +330,13 @@ impl Gossip {
 /// the subscription capacity, it misses bulletins rather than hold more.
 #[derive(Debug)]
 pub struct Subscription {
-    topic: Id,
+    topic: TopicId,
     rx: mpsc::Receiver<Bulletin>,
 }
 
 impl Subscription {
     /// The topic.
-    pub fn topic(&self) -> Id {
+    pub fn topic(&self) -> TopicId {
         self.topic
     }
 

@@ -1,7 +1,7 @@
 //! Actions: the work a node queues for itself, one per operation.
 
 use crate::bulletin::Bulletin;
-use crate::ids::{DELIVERY_CODE_LEN, Id};
+use crate::ids::{ContentId, DELIVERY_CODE_LEN, TopicId};
 use crate::keys::Address;
 
 /// Work the engine queues for itself; a [`super::Hooks`] sees each before it
@@ -29,23 +29,23 @@ pub enum Action {
         /// Who to ask.
         peer: Address,
         /// The topic.
-        topic: Id,
+        topic: TopicId,
     },
     /// Tell `peer` the content ids held under `topic`.
     RespondSyncHeaders {
         /// Who asked.
         peer: Address,
         /// The topic.
-        topic: Id,
+        topic: TopicId,
     },
     /// Ask `peer` for each of `ids` this node lacks under `topic`.
     RequestContent {
         /// Who holds them.
         peer: Address,
         /// The topic they were offered under (the sync asked about it).
-        topic: Id,
+        topic: TopicId,
         /// The content ids offered.
-        ids: Vec<Id>,
+        ids: Vec<ContentId>,
     },
     /// Send `peer` the bulletin with `content_id`, if held (under the
     /// topic `peer` last asked to sync, else the newest; see
@@ -54,7 +54,7 @@ pub enum Action {
         /// Who asked.
         peer: Address,
         /// The content id asked for.
-        content_id: Id,
+        content_id: ContentId,
     },
     /// Tell every neighbour this node's new delivery code.
     NotifyChangedDeliveryCode {

@@ -7,7 +7,7 @@ use rand::Rng;
 use super::engine::Node;
 use super::{Action, DropReason, Hooks, NodeError, Notice};
 use crate::bulletin::Bulletin;
-use crate::ids::{DELIVERY_CODE_LEN, Id, inbox_topic};
+use crate::ids::{DELIVERY_CODE_LEN, TopicId, inbox_topic};
 use crate::keys::Address;
 use crate::operation::{Op, Payload};
 use crate::pow;
@@ -64,7 +64,7 @@ impl<H: Hooks> Node<H> {
     }
 
     /// The inbox topic `peer` last announced with a delivery-code notice.
-    pub fn peer_inbox(&self, peer: &Address) -> Option<Id> {
+    pub fn peer_inbox(&self, peer: &Address) -> Option<TopicId> {
         self.peer_codes
             .get(peer)
             .map(|code| inbox_topic(code, peer))

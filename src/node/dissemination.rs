@@ -59,7 +59,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::DropReason;
 use super::sync::Held;
-use crate::ids::{Id, Key, content_id};
+use crate::ids::{BulletinKey, ContentId, TopicId, content_id};
 use crate::keys::Address;
 use crate::operation::{Op, Payload};
 use crate::store::StoreError;
@@ -153,9 +153,9 @@ pub(crate) enum DisOut {
     Send(Address, Payload),
     /// Forward the held bulletin with this key to the peer, as
     /// store_and_forward (an answer to its graft), if it is still held.
-    Serve(Address, Key),
+    Serve(Address, BulletinKey),
     /// Ask the peer about the topic (request_sync_headers): the backstop.
-    Sync(Address, Id),
+    Sync(Address, TopicId),
     /// Drop the received message for this reason.
     Dropped(DropReason),
     /// This many items passed a bound and were not taken (`over_cap`).
@@ -171,8 +171,8 @@ struct Peer {
     eager: bool,
     /// Ids waiting to be announced to it, in order; an id no longer in
     /// `queued` is skipped (the peer showed it holds it).
-    queue: Vec<Key>,
-    queued: HashSet<Key>,
+    queue: Vec<BulletinKey>,
+    queued: HashSet<BulletinKey>,
     /// Missing ids whose announcers include it.
     waiting: usize,
     /// Ids outstanding in grafts to it.
@@ -190,8 +190,8 @@ struct Peer {
     /// The smallest key of the bulletins it brought first in the window
     /// that began at `first_since` (`graft_timeout` seconds long), and in
     /// the window before it: a key is remembered one to two windows.
-    first_min: Option<Key>,
-    first_prev: Option<Key>,
+    first_min: Option<BulletinKey>,
+    first_prev: Option<BulletinKey>,
     first_since: u64,
 }
 
@@ -215,7 +215,7 @@ impl Peer {
     /// Whether it brought this node first, in the last one to two windows
     /// of `window` seconds before `now`, a bulletin whose key is smaller
     /// than `key`.
-    fn brought_below(&self, key: &Key, now: u64, window: u64) -> bool {
+    fn brought_below(&self, key: &BulletinKey, now: u64, window: u64) -> bool {
         let (cur, prev) = if now < self.first_since.saturating_add(window) {
             (self.first_min, self.first_prev)
         } else if now < self.first_since.saturating_add(2 * window) {
@@ -252,7 +252,7 @@ pub(crate) struct Dissemination {
     announce_every: u64,
     graft_timeout: u64,
     peers: HashMap<Address, Peer>,
-    missing: HashMap<Key, Missing>,
+    missing: HashMap<BulletinKey, Missing>,
     /// Ids outstanding in grafts, in all.
     grafting: usize,
     /// When the queued announcements go out; None when none is queued.
@@ -336,7 +336,7 @@ impl Dissemination {
             (&peer.0, &self.me.0)
         };
         let h = content_id(&[&a[..], &b[..]].concat());
-        u16::from_be_bytes([h[0], h[1]]) < self.shortcuts
+        u16::from_be_bytes([h.as_bytes()[0], h.as_bytes()[1]]) < self.shortcuts
     }
 
     /// Forgets `peer`: its queue, and its place among the announcers (an id
@@ -381,7 +381,7 @@ impl Dissemination {
     /// repair.
     pub fn spread(
         &mut self,
-        key: Key,
+        key: BulletinKey,
         from: Option<Address>,
         neighbours: &[Address],
         now: u64,
@@ -445,7 +445,7 @@ impl Dissemination {
     /// `graft_timeout` window (see the module docs). A peer that was lazy
     /// here (a prune of ours crossed its push) is made eager again at both
     /// ends: an empty graft tells it.
-    pub fn brought(&mut self, peer: Address, key: Key, now: u64, out: &mut Vec<DisOut>) {
+    pub fn brought(&mut self, peer: Address, key: BulletinKey, now: u64, out: &mut Vec<DisOut>) {
         if !self.enabled {
             return;
         }
@@ -477,7 +477,7 @@ impl Dissemination {
     /// already lazy here that still pushes (it crossed or missed the last
     /// prune) is pruned again, once a `graft_timeout` at most (its pushes
     /// sent before the prune came are not answered one by one).
-    pub fn duplicate(&mut self, peer: Address, key: Key, now: u64, out: &mut Vec<DisOut>) {
+    pub fn duplicate(&mut self, peer: Address, key: BulletinKey, now: u64, out: &mut Vec<DisOut>) {
         if !self.enabled || self.is_shortcut(&peer) || self.kept(&peer) {
             return;
         }
@@ -581,7 +581,7 @@ impl Dissemination {
     fn take_announce(
         &mut self,
         peer: Address,
-        keys: Vec<Key>,
+        keys: Vec<BulletinKey>,
         held: &Held<'_>,
         now: u64,
         out: &mut Vec<DisOut>,
@@ -640,7 +640,13 @@ impl Dissemination {
     /// served (those held; at most [`MAX_SERVED_PER_WINDOW`] a window), and
     /// so are the ids queued to be announced to the peer: pushed while the
     /// link was lazy here, they are pushed now.
-    fn take_graft(&mut self, peer: Address, keys: Vec<Key>, now: u64, out: &mut Vec<DisOut>) {
+    fn take_graft(
+        &mut self,
+        peer: Address,
+        keys: Vec<BulletinKey>,
+        now: u64,
+        out: &mut Vec<DisOut>,
+    ) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -679,14 +685,14 @@ impl Dissemination {
         if self.next_announce.is_some_and(|t| now >= t) {
             self.announce(out);
         }
-        let due: Vec<Key> = self
+        let due: Vec<BulletinKey> = self
             .missing
             .iter()
             .filter(|(_, m)| m.due <= now)
             .map(|(k, _)| *k)
             .collect();
-        let mut grafts: HashMap<Address, Vec<Key>> = HashMap::new();
-        let mut given_up: Vec<(Key, Vec<Address>)> = Vec::new();
+        let mut grafts: HashMap<Address, Vec<BulletinKey>> = HashMap::new();
+        let mut given_up: Vec<(BulletinKey, Vec<Address>)> = Vec::new();
         for key in due {
             let Some(mut m) = self.missing.remove(&key) else {
                 continue;
@@ -767,7 +773,7 @@ impl Dissemination {
     /// neighbour that did not fail them, within [`MAX_FALLBACKS`] a window.
     fn fall_back(
         &mut self,
-        given_up: Vec<(Key, Vec<Address>)>,
+        given_up: Vec<(BulletinKey, Vec<Address>)>,
         neighbours: &[Address],
         now: u64,
         out: &mut Vec<DisOut>,
@@ -776,8 +782,8 @@ impl Dissemination {
             self.fallback_since = now;
             self.fallbacks = 0;
         }
-        let mut asked: HashSet<Id> = HashSet::new();
-        for ((topic, _), failed) in given_up {
+        let mut asked: HashSet<TopicId> = HashSet::new();
+        for (BulletinKey { topic, .. }, failed) in given_up {
             out.push(DisOut::Count(Tally::Fallback));
             if asked.contains(&topic) || self.fallbacks >= MAX_FALLBACKS {
                 continue;
@@ -804,7 +810,7 @@ impl Dissemination {
                 continue;
             };
             let queue = std::mem::take(&mut p.queue);
-            let keys: Vec<Key> = queue.into_iter().filter(|k| p.queued.remove(k)).collect();
+            let keys: Vec<BulletinKey> = queue.into_iter().filter(|k| p.queued.remove(k)).collect();
             p.queued.clear();
             for chunk in keys.chunks(MAX_ANNOUNCE_IDS) {
                 out.push(DisOut::Send(
@@ -820,7 +826,7 @@ impl Dissemination {
 /// The ids of an announce, graft or prune, or None when the payload breaks
 /// the format: not a whole number of entries, none in an announce, more
 /// than the operation's cap (one for a prune: the duplicate it answers).
-pub(crate) fn parse(op: Op, body: &[u8]) -> Option<Vec<Key>> {
+pub(crate) fn parse(op: Op, body: &[u8]) -> Option<Vec<BulletinKey>> {
     let (min, max) = match op {
         Op::Announce => (1, MAX_ANNOUNCE_IDS),
         Op::Graft => (0, MAX_GRAFT_IDS),
@@ -836,19 +842,19 @@ pub(crate) fn parse(op: Op, body: &[u8]) -> Option<Vec<Key>> {
     }
     body.chunks_exact(ENTRY_LEN)
         .map(|e| {
-            let topic: Id = e[..32].try_into().ok()?;
-            let id: Id = e[32..].try_into().ok()?;
-            Some((topic, id))
+            let topic: TopicId = e[..32].try_into().ok()?;
+            let id: ContentId = e[32..].try_into().ok()?;
+            Some(BulletinKey::new(topic, id))
         })
         .collect()
 }
 
 /// The entries of `keys`, topic id ‖ content id each.
-pub(crate) fn encode(keys: &[Key]) -> Vec<u8> {
+pub(crate) fn encode(keys: &[BulletinKey]) -> Vec<u8> {
     let mut out = Vec::with_capacity(keys.len() * ENTRY_LEN);
-    for (topic, id) in keys {
-        out.extend_from_slice(topic);
-        out.extend_from_slice(id);
+    for key in keys {
+        out.extend_from_slice(key.topic.as_bytes());
+        out.extend_from_slice(key.content.as_bytes());
     }
     out
 }
@@ -875,11 +881,16 @@ mod tests {
         Address([i; 32])
     }
 
-    fn key(i: u8) -> Key {
-        ([1; 32], [i; 32])
+    fn key(i: u8) -> BulletinKey {
+        BulletinKey::new(TopicId::from_bytes([1; 32]), ContentId::from_bytes([i; 32]))
     }
 
-    fn announce(d: &mut Dissemination, from: Address, keys: &[Key], now: u64) -> Vec<DisOut> {
+    fn announce(
+        d: &mut Dissemination,
+        from: Address,
+        keys: &[BulletinKey],
+        now: u64,
+    ) -> Vec<DisOut> {
         let (store, seen) = (MemoryStore::new(), SeenSet::new(16));
         let held = Held {
             store: &store,
@@ -889,7 +900,7 @@ mod tests {
             .unwrap()
     }
 
-    fn grafts(out: &[DisOut]) -> Vec<(Address, Vec<Key>)> {
+    fn grafts(out: &[DisOut]) -> Vec<(Address, Vec<BulletinKey>)> {
         out.iter()
             .filter_map(|o| match o {
                 DisOut::Send(p, Payload::Tree(Op::Graft, body)) => {
@@ -902,16 +913,16 @@ mod tests {
 
     #[test]
     fn the_formats_are_bounded_and_exact() {
-        let keys: Vec<Key> = (0..3).map(key).collect();
+        let keys: Vec<BulletinKey> = (0..3).map(key).collect();
         assert_eq!(parse(Op::Announce, &encode(&keys)), Some(keys.clone()));
         assert_eq!(parse(Op::Announce, &[]), None, "an empty announce");
         assert_eq!(parse(Op::Announce, &[0; 65]), None, "ragged");
-        let many: Vec<Key> = (0..=MAX_GRAFT_IDS as u8).map(key).collect();
+        let many: Vec<BulletinKey> = (0..=MAX_GRAFT_IDS as u8).map(key).collect();
         assert_eq!(parse(Op::Graft, &encode(&many)), None);
         assert_eq!(parse(Op::Graft, &[]), Some(vec![]));
         assert_eq!(parse(Op::Prune, &[]), Some(vec![]));
         assert_eq!(parse(Op::Prune, &[0]), None);
-        let all: Vec<Key> = (0..=255u8).map(key).collect();
+        let all: Vec<BulletinKey> = (0..=255u8).map(key).collect();
         assert!(parse(Op::Announce, &encode(&all)).is_some());
         let over = [encode(&all), encode(&[key(0)])].concat();
         assert_eq!(parse(Op::Announce, &over), None);
@@ -960,7 +971,10 @@ mod tests {
         let t = DEFAULT_GRAFT_TIMEOUT;
         d.tick(&[peer(1), peer(5)], 100 + t, &mut out);
         d.tick(&[peer(1), peer(5)], 100 + 2 * t, &mut out);
-        assert!(out.contains(&DisOut::Sync(peer(5), [1; 32])), "{out:?}");
+        assert!(
+            out.contains(&DisOut::Sync(peer(5), TopicId::from_bytes([1; 32]))),
+            "{out:?}"
+        );
         assert!(!d.pending());
     }
 
@@ -973,7 +987,7 @@ mod tests {
         d.take(from, true, op, body, &held, now).unwrap()
     }
 
-    fn sent(out: &[DisOut], to: Address) -> Vec<(Op, Vec<Key>)> {
+    fn sent(out: &[DisOut], to: Address) -> Vec<(Op, Vec<BulletinKey>)> {
         out.iter()
             .filter_map(|o| match o {
                 DisOut::Send(p, Payload::Tree(op, body)) if *p == to => {

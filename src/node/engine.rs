@@ -28,7 +28,7 @@ use super::{
 use crate::bulletin::Bulletin;
 use crate::crypto::Identity;
 use crate::error::KeyError;
-use crate::ids::{DELIVERY_CODE_LEN, Id, Key, beacon_topic, inbox_topic};
+use crate::ids::{BulletinKey, DELIVERY_CODE_LEN, TopicId, beacon_topic, inbox_topic};
 use crate::keys::Address;
 use crate::message::Message;
 use crate::operation::{Op, Payload};
@@ -42,7 +42,7 @@ pub struct Node<H = DefaultHooks> {
     pub(super) identity: Identity,
     pub(super) config: NodeConfig,
     pub(super) delivery_code: [u8; DELIVERY_CODE_LEN],
-    pub(super) topics: BTreeSet<Id>,
+    pub(super) topics: BTreeSet<TopicId>,
     pub(super) seen: SeenSet,
     pub(super) connections: BTreeMap<Address, Connection>,
     /// Bytes of forwards each neighbour's link can take now, for the
@@ -331,7 +331,7 @@ impl<H: Hooks> Node<H> {
     /// node's own posts. Returns the bulletin as published.
     pub fn publish_new(
         &mut self,
-        topic: Id,
+        topic: TopicId,
         content: Vec<u8>,
         now: u64,
     ) -> Result<Bulletin, NodeError> {
@@ -368,13 +368,13 @@ impl<H: Hooks> Node<H> {
 
     /// Asks `peer` for the content ids it holds under `topic`; what this
     /// node lacks is then requested and stored as it arrives.
-    pub fn request_sync(&mut self, peer: Address, topic: Id) {
+    pub fn request_sync(&mut self, peer: Address, topic: TopicId) {
         self.queue_action(Action::RequestSyncHeaders { peer, topic });
     }
 
     /// Sets the topics [`Node::sync_with`] asks a peer about (none by
     /// default): a relay's followed topics and the beacon.
-    pub fn set_sync_topics(&mut self, topics: impl IntoIterator<Item = Id>) {
+    pub fn set_sync_topics(&mut self, topics: impl IntoIterator<Item = TopicId>) {
         self.sync.set_topics(topics.into_iter().collect());
     }
 
@@ -393,7 +393,7 @@ impl<H: Hooks> Node<H> {
     /// the peer reconciled or sent a full list, the rounds, the
     /// differences found each way, and the bytes. `None` when no such
     /// sync was asked within the message TTL.
-    pub fn sync_status(&self, peer: &Address, topic: &Id) -> Option<SyncStatus> {
+    pub fn sync_status(&self, peer: &Address, topic: &TopicId) -> Option<SyncStatus> {
         self.sync.status(peer, topic)
     }
 
@@ -415,7 +415,7 @@ impl<H: Hooks> Node<H> {
     /// keys of [`Event::Deliver`] bulletins): until then, a store keeps
     /// them as pending, and [`Node::pending_deliveries`] gives them back
     /// after a crash.
-    pub fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError> {
+    pub fn confirm_delivered(&mut self, keys: &[BulletinKey]) -> Result<(), StoreError> {
         self.store.confirm_delivered(keys)
     }
 
@@ -591,27 +591,27 @@ impl<H: Hooks> Node<H> {
     }
 
     /// The current inbox topic: SHA-256(delivery code ‖ address).
-    pub fn inbox_topic(&self) -> Id {
+    pub fn inbox_topic(&self) -> TopicId {
         inbox_topic(&self.delivery_code, &self.address())
     }
 
     /// Follows a topic: its bulletins are delivered from now on.
-    pub fn subscribe(&mut self, topic: Id) {
+    pub fn subscribe(&mut self, topic: TopicId) {
         self.topics.insert(topic);
     }
 
     /// Stops following a topic (its bulletins are still stored and relayed).
-    pub fn unsubscribe(&mut self, topic: &Id) {
+    pub fn unsubscribe(&mut self, topic: &TopicId) {
         self.topics.remove(topic);
     }
 
     /// Whether this node follows `topic`.
-    pub fn follows(&self, topic: &Id) -> bool {
+    pub fn follows(&self, topic: &TopicId) -> bool {
         self.topics.contains(topic)
     }
 
     /// The topics followed.
-    pub fn topics(&self) -> impl Iterator<Item = &Id> {
+    pub fn topics(&self) -> impl Iterator<Item = &TopicId> {
         self.topics.iter()
     }
 
@@ -712,14 +712,18 @@ impl<H: Hooks> Node<H> {
 
     /// Records a bulletin key (topic id, content id) as seen until
     /// `expires`, in memory and store.
-    pub(crate) fn mark_as_seen(&mut self, key: Key, expires: u64) -> Result<(), StoreError> {
+    pub(crate) fn mark_as_seen(
+        &mut self,
+        key: BulletinKey,
+        expires: u64,
+    ) -> Result<(), StoreError> {
         self.store.mark_seen(&key, expires)?;
         self.seen.insert(key, expires);
         Ok(())
     }
 
     /// Whether a bulletin key (topic id, content id) is in the seen set at `now`.
-    pub fn has_seen(&self, key: &Key, now: u64) -> bool {
+    pub fn has_seen(&self, key: &BulletinKey, now: u64) -> bool {
         self.seen.contains(key, now)
     }
 
@@ -939,6 +943,7 @@ impl<H: Hooks> Node<H> {
 mod tests {
     use super::*;
     use crate::crypto::PeerKey;
+    use crate::ids::ContentId;
     use crate::keys::Seed;
     use crate::node::HookError;
     use crate::operation::Op;
@@ -967,7 +972,7 @@ mod tests {
         assert!(n.follows(&inbox_topic(&n.delivery_code(), &n.address())));
         n.unsubscribe(&beacon_topic());
         assert!(!n.follows(&beacon_topic()));
-        n.subscribe([1; 32]);
+        n.subscribe(TopicId::from_bytes([1; 32]));
         assert_eq!(n.topics().count(), 2);
     }
 
@@ -976,8 +981,8 @@ mod tests {
         let mut n = node();
         let peer = Identity::from_seed(&Seed::generate()).address();
         n.add_neighbour(peer, 1).unwrap();
-        n.request_sync(peer, [1; 32]);
-        n.request_sync(peer, [2; 32]);
+        n.request_sync(peer, TopicId::from_bytes([1; 32]));
+        n.request_sync(peer, TopicId::from_bytes([2; 32]));
         assert_eq!(n.pending(), 2);
         assert!(n.process(0).unwrap());
         assert_eq!(n.pending(), 2, "one action done, one message queued");
@@ -999,7 +1004,7 @@ mod tests {
         let peer = Identity::from_seed(&Seed::generate()).address();
         n.sync_with(peer);
         assert_eq!(n.pending(), 0, "no sync topics by default");
-        n.set_sync_topics([[1; 32], [2; 32]]);
+        n.set_sync_topics([[1; 32], [2; 32]].map(TopicId::from_bytes));
         n.sync_with(peer);
         n.run_until_idle(0).unwrap();
         let ops: Vec<Op> = sent(&mut n).iter().map(|o| o.op).collect();
@@ -1019,7 +1024,7 @@ mod tests {
         }
         let mut n = node().with_hooks(NoSync);
         let peer = Identity::from_seed(&Seed::generate()).address();
-        n.request_sync(peer, [1; 32]);
+        n.request_sync(peer, TopicId::from_bytes([1; 32]));
         n.run_until_idle(0).unwrap();
         assert!(sent(&mut n).is_empty());
     }
@@ -1034,7 +1039,7 @@ mod tests {
             }
         }
         let mut n = node().with_hooks(Fails(0));
-        n.request_sync(Address([1; 32]), [1; 32]);
+        n.request_sync(Address([1; 32]), TopicId::from_bytes([1; 32]));
         let err = n.run_until_idle(0).unwrap_err();
         assert!(matches!(err, NodeError::Hook(_)));
         assert_eq!(err.to_string(), "hook failed: the application said no");
@@ -1051,7 +1056,7 @@ mod tests {
             n.add_neighbour(invalid.expect("some pattern is not a point"), 1)
                 .is_err()
         );
-        let b = Bulletin::new([1; 32], b"x".to_vec(), 100);
+        let b = Bulletin::new(TopicId::from_bytes([1; 32]), b"x".to_vec(), 100);
         assert!(matches!(
             n.publish(b, 100 + 3600),
             Err(NodeError::Rejected(Reason::Expired))
@@ -1106,7 +1111,12 @@ mod tests {
     fn verify_judges_a_message_without_taking_it_in() {
         let n = node();
         let sender = Identity::from_seed(&Seed::generate());
-        let plain = Payload::Sync(Op::RequestSyncHeaders, [1; 32], Vec::new()).encode();
+        let plain = Payload::Sync(
+            Op::RequestSyncHeaders,
+            TopicId::from_bytes([1; 32]),
+            Vec::new(),
+        )
+        .encode();
         let key = PeerKey::recipient(&n.address()).unwrap();
         let good = crate::node::prepare_message(
             &sender,
@@ -1131,10 +1141,26 @@ mod tests {
     #[test]
     fn seen_ids_expire() {
         let mut n = node();
-        n.mark_as_seen(([1; 32], [3; 32]), 50).unwrap();
-        assert!(n.has_seen(&([1; 32], [3; 32]), 49));
-        assert!(!n.has_seen(&([2; 32], [3; 32]), 49), "another topic");
-        assert!(!n.has_seen(&([1; 32], [3; 32]), 50));
+        n.mark_as_seen(
+            BulletinKey::new(TopicId::from_bytes([1; 32]), ContentId::from_bytes([3; 32])),
+            50,
+        )
+        .unwrap();
+        assert!(n.has_seen(
+            &BulletinKey::new(TopicId::from_bytes([1; 32]), ContentId::from_bytes([3; 32])),
+            49
+        ));
+        assert!(
+            !n.has_seen(
+                &BulletinKey::new(TopicId::from_bytes([2; 32]), ContentId::from_bytes([3; 32])),
+                49
+            ),
+            "another topic"
+        );
+        assert!(!n.has_seen(
+            &BulletinKey::new(TopicId::from_bytes([1; 32]), ContentId::from_bytes([3; 32])),
+            50
+        ));
         assert_eq!(n.delete_old_content(50).unwrap(), 0);
     }
 }

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::bulletin::Bulletin;
-use crate::ids::Key;
+use crate::ids::BulletinKey;
 use crate::keys::Address;
 use crate::message::Message;
 use crate::operation::Op;
@@ -30,7 +30,7 @@ pub enum Event {
         /// The neighbour.
         peer: Address,
         /// The bulletin not forwarded.
-        key: Key,
+        key: BulletinKey,
     },
     /// A received message was dropped (also counted in
     /// [`super::Counters`]).
@@ -59,7 +59,7 @@ pub struct Outbound {
     /// The key of the bulletin it carries, if it carries one: what a
     /// caller that could not send it can give back to
     /// [`super::Node::forward_stored`] later.
-    pub bulletin: Option<Key>,
+    pub bulletin: Option<BulletinKey>,
     /// The message, ready for the wire.
     pub message: Message,
 }

@@ -9,7 +9,7 @@ use super::engine::Node;
 use super::queues::NewBulletin;
 use super::{DropReason, Event, Hooks, NodeError};
 use crate::bulletin::Bulletin;
-use crate::ids::Key;
+use crate::ids::BulletinKey;
 use crate::keys::Address;
 use crate::operation::{Op, Payload};
 use crate::store::seen_until;
@@ -142,7 +142,7 @@ impl<H: Hooks> Node<H> {
     pub fn forward_stored(
         &mut self,
         peer: Address,
-        keys: &[Key],
+        keys: &[BulletinKey],
         now: u64,
     ) -> Result<(usize, usize), NodeError> {
         let mut forwarded = 0;

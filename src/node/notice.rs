@@ -9,7 +9,7 @@
 //! served to others by sync).
 
 use crate::bulletin::Bulletin;
-use crate::ids::{DELIVERY_CODE_LEN, Id, beacon_topic, inbox_topic};
+use crate::ids::{DELIVERY_CODE_LEN, TopicId, beacon_topic, inbox_topic};
 use crate::keys::Address;
 
 /// The prefix that marks a beacon bulletin as a delivery-code notice.
@@ -55,7 +55,7 @@ impl Notice {
     }
 
     /// The inbox topic the notice announces.
-    pub fn inbox(&self) -> Id {
+    pub fn inbox(&self) -> TopicId {
         inbox_topic(&self.code, &self.address)
     }
 }
@@ -74,7 +74,7 @@ mod tests {
         assert_eq!(b.content.len(), NOTICE_LEN);
         assert_eq!(Notice::parse(&b), Some(n));
         let mut other_topic = b.clone();
-        other_topic.topic = [0; 32];
+        other_topic.topic = TopicId::from_bytes([0; 32]);
         assert_eq!(Notice::parse(&other_topic), None);
         let short = Bulletin::new(beacon_topic(), b"delivery_code:short".to_vec(), 100);
         assert_eq!(Notice::parse(&short), None);

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use super::Action;
 use crate::bulletin::Bulletin;
-use crate::ids::Key;
+use crate::ids::BulletinKey;
 use crate::keys::Address;
 use crate::message::Message;
 use crate::operation::Op;
@@ -45,7 +45,7 @@ pub(crate) struct Draft {
     /// The peer's message difficulty.
     pub difficulty: u32,
     /// The bulletin it carries, if any.
-    pub bulletin: Option<Key>,
+    pub bulletin: Option<BulletinKey>,
 }
 
 /// A bulletin accepted and not seen before, waiting for the store.

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::ids::Key;
+use crate::ids::BulletinKey;
 
 /// Default number of bulletin keys a seen set holds.
 pub const DEFAULT_SEEN_CAPACITY: usize = 1_000_000;
@@ -12,8 +12,8 @@ pub const DEFAULT_SEEN_CAPACITY: usize = 1_000_000;
 /// full, the id that expires soonest makes room.
 #[derive(Clone, Debug)]
 pub(crate) struct SeenSet {
-    expiry: HashMap<Key, u64>,
-    by_expiry: BTreeSet<(u64, Key)>,
+    expiry: HashMap<BulletinKey, u64>,
+    by_expiry: BTreeSet<(u64, BulletinKey)>,
     capacity: usize,
 }
 
@@ -34,7 +34,7 @@ impl SeenSet {
     }
 
     /// Records `id` as seen until `expires` (the later expiry wins).
-    pub fn insert(&mut self, id: Key, expires: u64) {
+    pub fn insert(&mut self, id: BulletinKey, expires: u64) {
         if let Some(&old) = self.expiry.get(&id) {
             if old >= expires {
                 return;
@@ -54,7 +54,7 @@ impl SeenSet {
     }
 
     /// Whether `id` is seen at `now`.
-    pub fn contains(&self, id: &Key, now: u64) -> bool {
+    pub fn contains(&self, id: &BulletinKey, now: u64) -> bool {
         self.expiry.get(id).is_some_and(|&e| now < e)
     }
 
@@ -88,22 +88,47 @@ impl SeenSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{ContentId, TopicId};
 
     #[test]
     fn expires_and_stays_bounded() {
         let mut s = SeenSet::new(2);
-        s.insert(([0; 32], [1; 32]), 100);
-        s.insert(([0; 32], [2; 32]), 200);
-        assert!(s.contains(&([0; 32], [1; 32]), 99));
-        assert!(!s.contains(&([0; 32], [1; 32]), 100));
-        s.insert(([0; 32], [3; 32]), 300);
+        s.insert(
+            BulletinKey::new(TopicId::from_bytes([0; 32]), ContentId::from_bytes([1; 32])),
+            100,
+        );
+        s.insert(
+            BulletinKey::new(TopicId::from_bytes([0; 32]), ContentId::from_bytes([2; 32])),
+            200,
+        );
+        assert!(s.contains(
+            &BulletinKey::new(TopicId::from_bytes([0; 32]), ContentId::from_bytes([1; 32])),
+            99
+        ));
+        assert!(!s.contains(
+            &BulletinKey::new(TopicId::from_bytes([0; 32]), ContentId::from_bytes([1; 32])),
+            100
+        ));
+        s.insert(
+            BulletinKey::new(TopicId::from_bytes([0; 32]), ContentId::from_bytes([3; 32])),
+            300,
+        );
         assert_eq!(s.len(), 2);
         assert!(
-            !s.contains(&([0; 32], [1; 32]), 0),
+            !s.contains(
+                &BulletinKey::new(TopicId::from_bytes([0; 32]), ContentId::from_bytes([1; 32])),
+                0
+            ),
             "the soonest to expire made room"
         );
-        s.insert(([0; 32], [2; 32]), 250);
-        assert!(s.contains(&([0; 32], [2; 32]), 240));
+        s.insert(
+            BulletinKey::new(TopicId::from_bytes([0; 32]), ContentId::from_bytes([2; 32])),
+            250,
+        );
+        assert!(s.contains(
+            &BulletinKey::new(TopicId::from_bytes([0; 32]), ContentId::from_bytes([2; 32])),
+            240
+        ));
         assert_eq!(s.purge(250), 1);
         assert_eq!(s.len(), 1);
         assert_eq!(s.purge(1000), 1);

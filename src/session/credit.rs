@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::{Repaired, Session};
-use crate::ids::Key;
+use crate::ids::BulletinKey;
 use crate::keys::Address;
 use crate::node::{Hooks, Node, NodeError};
 
@@ -24,7 +24,7 @@ const REPAIR_BATCH: usize = 64;
 #[derive(Debug, Default)]
 pub(super) struct Credit {
     /// Bulletins a full link missed, by peer, and how many in all.
-    owed: BTreeMap<Address, VecDeque<Key>>,
+    owed: BTreeMap<Address, VecDeque<BulletinKey>>,
     owed_total: usize,
     /// Each neighbour's send credit at the last grant, and the credit a
     /// peer had when its next owed bulletin did not fit.
@@ -37,7 +37,7 @@ pub(super) struct Credit {
 impl Credit {
     /// Records that `peer` missed the bulletin `key`; false when past the
     /// bounds on what is owed.
-    pub fn owe(&mut self, peer: Address, key: Key) -> bool {
+    pub fn owe(&mut self, peer: Address, key: BulletinKey) -> bool {
         let keys = self.owed.entry(peer).or_default();
         if self.owed_total >= OWED_TOTAL || keys.len() >= OWED_PER_PEER {
             if keys.is_empty() {
@@ -128,7 +128,7 @@ impl Session {
             let Some(keys) = c.owed.get_mut(&peer) else {
                 continue;
             };
-            let batch: Vec<Key> = keys.iter().take(REPAIR_BATCH).copied().collect();
+            let batch: Vec<BulletinKey> = keys.iter().take(REPAIR_BATCH).copied().collect();
             let (used, sent) = node.forward_stored(peer, &batch, unix_now)?;
             keys.drain(..used);
             if keys.is_empty() {

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::crypto::{Cipher, Identity, PeerKey};
+use crate::ids::{BulletinKey, ContentId, TopicId};
 use crate::keys::Seed;
 use crate::node::{Acceptance, NodeConfig, prepare_message};
 use crate::operation::{Op, Payload};
@@ -27,7 +28,12 @@ fn node() -> Node {
 /// A fresh request_sync_headers from `from` to `to`, at difficulty 0 (a
 /// new seal each time, so a new signature).
 fn message(from: &Identity, to: Address) -> Message {
-    let plain = Payload::Sync(Op::RequestSyncHeaders, [7; 32], Vec::new()).encode();
+    let plain = Payload::Sync(
+        Op::RequestSyncHeaders,
+        TopicId::from_bytes([7; 32]),
+        Vec::new(),
+    )
+    .encode();
     let key = PeerKey::recipient(&to).unwrap();
     prepare_message(from, &key, to, &plain, UNIX as u32, 0, Cipher::default()).unwrap()
 }
@@ -60,7 +66,10 @@ fn outbound(peer: Address, size: usize) -> Outbound {
     Outbound {
         peer,
         op: Op::StoreAndForward,
-        bulletin: Some(([1; 32], [2; 32])),
+        bulletin: Some(BulletinKey::new(
+            TopicId::from_bytes([1; 32]),
+            ContentId::from_bytes([2; 32]),
+        )),
         message: m,
     }
 }

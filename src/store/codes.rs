@@ -1,7 +1,7 @@
 //! Delivery codes as a store keeps them: the node's own (so its inbox
 //! survives restarts) and its neighbours' learned from their notices.
 
-use crate::ids::{DELIVERY_CODE_LEN, Id, inbox_topic};
+use crate::ids::{DELIVERY_CODE_LEN, TopicId, inbox_topic};
 use crate::keys::Address;
 
 /// A delivery code kept in the store.
@@ -19,7 +19,7 @@ pub struct DeliveryCode {
 
 impl DeliveryCode {
     /// The inbox topic the code makes: SHA-256(code ‖ address).
-    pub fn inbox(&self) -> Id {
+    pub fn inbox(&self) -> TopicId {
         inbox_topic(&self.code, &self.address)
     }
 }

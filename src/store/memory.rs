@@ -7,7 +7,7 @@ use super::{
     seen_until,
 };
 use crate::bulletin::Bulletin;
-use crate::ids::{Id, Key};
+use crate::ids::{BulletinKey, ContentId, TopicId};
 use crate::keys::Address;
 
 /// Default cap on the bytes a [`MemoryStore`] holds (64 MiB).
@@ -42,14 +42,14 @@ const MARKS_SHARE: usize = 16;
 /// suite checks it), except that nothing survives the process.
 #[derive(Clone, Debug)]
 pub struct MemoryStore {
-    bulletins: HashMap<Key, Entry>,
-    by_expiry: BTreeSet<(u64, Key)>,
+    bulletins: HashMap<BulletinKey, Entry>,
+    by_expiry: BTreeSet<(u64, BulletinKey)>,
     /// Each topic's (ts, content id) pairs in order: the index
     /// [`Bulletins::range_ids`] walks.
-    by_topic: HashMap<Id, BTreeSet<(u32, Id)>>,
+    by_topic: HashMap<TopicId, BTreeSet<(u32, ContentId)>>,
     /// (content id, topic id) of every bulletin held: the topics each
     /// content id is held under.
-    by_content: BTreeSet<(Id, Id)>,
+    by_content: BTreeSet<(ContentId, TopicId)>,
     /// Seen entries not on a held bulletin's entry.
     seen: Marks,
     /// Delivery marks not on a held bulletin's entry.
@@ -77,8 +77,8 @@ struct Entry {
 /// the ones expiring first make room.
 #[derive(Clone, Debug, Default)]
 struct Marks {
-    expires: HashMap<Key, u64>,
-    by_expiry: BTreeSet<(u64, Key)>,
+    expires: HashMap<BulletinKey, u64>,
+    by_expiry: BTreeSet<(u64, BulletinKey)>,
     max_bytes: usize,
 }
 
@@ -90,13 +90,13 @@ impl Marks {
         }
     }
 
-    fn contains(&self, key: &Key) -> bool {
+    fn contains(&self, key: &BulletinKey) -> bool {
         self.expires.contains_key(key)
     }
 
     /// Sets the key's expiry to `expires` or keeps a later one held; true
     /// when the key was not held.
-    fn insert(&mut self, key: &Key, expires: u64) -> bool {
+    fn insert(&mut self, key: &BulletinKey, expires: u64) -> bool {
         let held = self.expires.get(key).copied();
         if held.is_some_and(|e| e >= expires) {
             return false;
@@ -117,7 +117,7 @@ impl Marks {
 
     /// Removes the key's mark if it expires at `until` or later, and gives
     /// its expiry.
-    fn take_from(&mut self, key: &Key, until: u64) -> Option<u64> {
+    fn take_from(&mut self, key: &BulletinKey, until: u64) -> Option<u64> {
         let e = self.expires.get(key).copied().filter(|&e| e >= until)?;
         self.expires.remove(key);
         self.by_expiry.remove(&(e, *key));
@@ -140,7 +140,12 @@ impl Marks {
 /// entry's `slot` (with the bulletin's own expiry, `until`) when it expires
 /// no sooner than the bulletin, else `apart`. A key's mark is in one place
 /// only. True when the key had no mark.
-fn mark(slot: Option<(&mut Option<u64>, u64)>, apart: &mut Marks, key: &Key, expires: u64) -> bool {
+fn mark(
+    slot: Option<(&mut Option<u64>, u64)>,
+    apart: &mut Marks,
+    key: &BulletinKey,
+    expires: u64,
+) -> bool {
     match slot {
         Some((Some(held), _)) => {
             *held = (*held).max(expires);
@@ -189,15 +194,15 @@ impl MemoryStore {
     }
 
     /// Drops a bulletin and its place in the indexes; gives its entry.
-    fn remove(&mut self, expires: u64, id: &Key) -> Option<Entry> {
+    fn remove(&mut self, expires: u64, id: &BulletinKey) -> Option<Entry> {
         self.by_expiry.remove(&(expires, *id));
-        self.by_content.remove(&(id.1, id.0));
+        self.by_content.remove(&(id.content, id.topic));
         let entry = self.bulletins.remove(id)?;
         self.bytes -= charge(&entry.bulletin);
-        if let Some(ids) = self.by_topic.get_mut(&id.0) {
-            ids.remove(&(entry.bulletin.ts, id.1));
+        if let Some(ids) = self.by_topic.get_mut(&id.topic) {
+            ids.remove(&(entry.bulletin.ts, id.content));
             if ids.is_empty() {
-                self.by_topic.remove(&id.0);
+                self.by_topic.remove(&id.topic);
             }
         }
         Some(entry)
@@ -205,7 +210,7 @@ impl MemoryStore {
 
     /// Marks `key` seen (`delivered` false) or delivered until `expires`;
     /// true when it had no such mark.
-    fn mark(&mut self, key: &Key, expires: u64, delivered: bool) -> bool {
+    fn mark(&mut self, key: &BulletinKey, expires: u64, delivered: bool) -> bool {
         let entry = self.bulletins.get_mut(key);
         let (slot, apart) = match (entry, delivered) {
             (Some(e), false) => (Some((&mut e.seen, seen_until(&e.bulletin))), &mut self.seen),
@@ -264,19 +269,26 @@ impl Bulletins for MemoryStore {
         Ok(true)
     }
 
-    fn retrieve(&self, key: &Key) -> Result<Option<Bulletin>, StoreError> {
+    fn retrieve(&self, key: &BulletinKey) -> Result<Option<Bulletin>, StoreError> {
         Ok(self.bulletins.get(key).map(|e| e.bulletin.clone()))
     }
 
-    fn contains(&self, key: &Key) -> Result<bool, StoreError> {
+    fn contains(&self, key: &BulletinKey) -> Result<bool, StoreError> {
         Ok(self.bulletins.contains_key(key))
     }
 
-    fn with_content_id(&self, content_id: &Id, max: usize) -> Result<Vec<Bulletin>, StoreError> {
+    fn with_content_id(
+        &self,
+        content_id: &ContentId,
+        max: usize,
+    ) -> Result<Vec<Bulletin>, StoreError> {
         let mut held: Vec<Bulletin> = self
             .by_content
-            .range((*content_id, [0; 32])..=(*content_id, [0xff; 32]))
-            .filter_map(|(id, topic)| self.bulletins.get(&(*topic, *id)))
+            .range(
+                (*content_id, TopicId::from_bytes([0; 32]))
+                    ..=(*content_id, TopicId::from_bytes([0xff; 32])),
+            )
+            .filter_map(|(id, topic)| self.bulletins.get(&BulletinKey::new(*topic, *id)))
             .map(|e| e.bulletin.clone())
             .collect();
         held.sort_by_key(|b| std::cmp::Reverse((b.ts, b.topic)));
@@ -294,7 +306,7 @@ impl Bulletins for MemoryStore {
         Ok(all)
     }
 
-    fn list_topic(&self, topic: &Id) -> Result<Vec<Id>, StoreError> {
+    fn list_topic(&self, topic: &TopicId) -> Result<Vec<ContentId>, StoreError> {
         Ok(self
             .by_topic
             .get(topic)
@@ -304,12 +316,17 @@ impl Bulletins for MemoryStore {
             .collect())
     }
 
-    fn unexpired_ids(&self, topic: &Id, now: u64, max: usize) -> Result<Vec<Id>, StoreError> {
+    fn unexpired_ids(
+        &self,
+        topic: &TopicId,
+        now: u64,
+        max: usize,
+    ) -> Result<Vec<ContentId>, StoreError> {
         let (Some(ids), Some(first)) = (self.by_topic.get(topic), first_unexpired_ts(now)) else {
             return Ok(Vec::new());
         };
-        let mut newest: Vec<Id> = ids
-            .range((first, [0; 32])..)
+        let mut newest: Vec<ContentId> = ids
+            .range((first, ContentId::from_bytes([0; 32]))..)
             .rev()
             .take(max)
             .map(|(_, id)| *id)
@@ -320,16 +337,16 @@ impl Bulletins for MemoryStore {
 
     fn range_ids(
         &self,
-        topic: &Id,
+        topic: &TopicId,
         now: u64,
-        after: Option<(u32, Id)>,
+        after: Option<(u32, ContentId)>,
         max: usize,
-    ) -> Result<Vec<(u32, Id)>, StoreError> {
+    ) -> Result<Vec<(u32, ContentId)>, StoreError> {
         use std::ops::Bound::{Excluded, Included, Unbounded};
         let (Some(ids), Some(first)) = (self.by_topic.get(topic), first_unexpired_ts(now)) else {
             return Ok(Vec::new());
         };
-        let first = (first, [0; 32]);
+        let first = (first, ContentId::from_bytes([0; 32]));
         let start = match after {
             Some(after) if after >= first => Excluded(after),
             _ => Included(first),
@@ -343,29 +360,30 @@ impl Bulletins for MemoryStore {
 }
 
 impl SeenLog for MemoryStore {
-    fn mark_seen(&mut self, key: &Key, expires: u64) -> Result<(), StoreError> {
+    fn mark_seen(&mut self, key: &BulletinKey, expires: u64) -> Result<(), StoreError> {
         self.mark(key, expires, false);
         Ok(())
     }
 
-    fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError> {
+    fn seen(&self, now: u64) -> Result<Vec<(BulletinKey, u64)>, StoreError> {
         let on_entries = self
             .bulletins
             .iter()
             .filter_map(|(k, e)| Some((*k, e.seen?)));
         let apart = self.seen.expires.iter().map(|(k, e)| (*k, *e));
-        let mut out: Vec<(Key, u64)> = on_entries.chain(apart).filter(|(_, e)| *e > now).collect();
+        let mut out: Vec<(BulletinKey, u64)> =
+            on_entries.chain(apart).filter(|(_, e)| *e > now).collect();
         out.sort_unstable();
         Ok(out)
     }
 }
 
 impl DeliveryJournal for MemoryStore {
-    fn mark_delivered(&mut self, key: &Key, expires: u64) -> Result<bool, StoreError> {
+    fn mark_delivered(&mut self, key: &BulletinKey, expires: u64) -> Result<bool, StoreError> {
         Ok(self.mark(key, expires, true))
     }
 
-    fn is_delivered(&self, key: &Key) -> Result<bool, StoreError> {
+    fn is_delivered(&self, key: &BulletinKey) -> Result<bool, StoreError> {
         Ok(self
             .bulletins
             .get(key)
@@ -373,7 +391,7 @@ impl DeliveryJournal for MemoryStore {
             || self.delivered.contains(key))
     }
 
-    fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError> {
+    fn confirm_delivered(&mut self, keys: &[BulletinKey]) -> Result<(), StoreError> {
         for key in keys {
             if let Some(e) = self.bulletins.get_mut(key) {
                 e.pending = false;
@@ -419,7 +437,7 @@ impl BulletinStore for MemoryStore {
     }
 
     fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError> {
-        let expired: Vec<(u64, Key)> = self
+        let expired: Vec<(u64, BulletinKey)> = self
             .by_expiry
             .iter()
             .take_while(|(e, _)| *e <= now)
@@ -452,7 +470,7 @@ mod tests {
     fn a_full_store_drops_what_expires_first() {
         let b = |i: u32| {
             Bulletin::new(
-                [1; 32],
+                TopicId::from_bytes([1; 32]),
                 [i.to_be_bytes().as_slice(), &[0; 96]].concat(),
                 1000 + i,
             )
@@ -470,14 +488,21 @@ mod tests {
     #[test]
     fn stores_once_delivers_once_and_expires() {
         let mut s = MemoryStore::new();
-        let b = Bulletin::new([1; 32], b"abc".to_vec(), 1000);
+        let b = Bulletin::new(TopicId::from_bytes([1; 32]), b"abc".to_vec(), 1000);
         let first = s.handle(&b, true).unwrap();
         assert!(first.new && first.deliver);
         let again = s.handle(&b, true).unwrap();
         assert!(!again.new && !again.deliver);
         assert_eq!(s.retrieve(&b.key()).unwrap(), Some(b.clone()));
-        assert_eq!(s.list_topic(&[1; 32]).unwrap(), vec![b.content_id]);
-        assert!(s.list_topic(&[2; 32]).unwrap().is_empty());
+        assert_eq!(
+            s.list_topic(&TopicId::from_bytes([1; 32])).unwrap(),
+            vec![b.content_id]
+        );
+        assert!(
+            s.list_topic(&TopicId::from_bytes([2; 32]))
+                .unwrap()
+                .is_empty()
+        );
         let q = Query {
             content: Some(Match::Prefix(b"ab".to_vec())),
             ..Query::default()
@@ -493,7 +518,11 @@ mod tests {
     fn a_handled_bulletins_marks_live_on_its_entry() {
         let mut s = MemoryStore::new();
         for i in 0..100u32 {
-            let b = Bulletin::new([1; 32], i.to_be_bytes().to_vec(), 1000 + i);
+            let b = Bulletin::new(
+                TopicId::from_bytes([1; 32]),
+                i.to_be_bytes().to_vec(),
+                1000 + i,
+            );
             assert!(s.handle(&b, true).unwrap().deliver);
         }
         assert_eq!(s.seen(0).unwrap().len(), 100);
@@ -506,22 +535,50 @@ mod tests {
     fn marks_kept_apart_are_bounded_in_bytes() {
         let mut s = MemoryStore::with_capacity(MARKS_SHARE * 10 * MARK_CHARGE);
         for i in 0..25u8 {
-            s.mark_seen(&([i; 32], [i; 32]), 1000 + u64::from(i))
-                .unwrap();
-            s.mark_delivered(&([i; 32], [i; 32]), 1000 + u64::from(i))
-                .unwrap();
+            s.mark_seen(
+                &BulletinKey::new(TopicId::from_bytes([i; 32]), ContentId::from_bytes([i; 32])),
+                1000 + u64::from(i),
+            )
+            .unwrap();
+            s.mark_delivered(
+                &BulletinKey::new(TopicId::from_bytes([i; 32]), ContentId::from_bytes([i; 32])),
+                1000 + u64::from(i),
+            )
+            .unwrap();
         }
         let seen = s.seen(0).unwrap();
         assert_eq!(seen.len(), 10);
-        assert_eq!(seen[0], (([15; 32], [15; 32]), 1015), "the latest stay");
-        assert!(s.is_delivered(&([24; 32], [24; 32])).unwrap());
-        assert!(!s.is_delivered(&([14; 32], [14; 32])).unwrap());
+        assert_eq!(
+            seen[0],
+            (
+                BulletinKey::new(
+                    TopicId::from_bytes([15; 32]),
+                    ContentId::from_bytes([15; 32])
+                ),
+                1015
+            ),
+            "the latest stay"
+        );
+        assert!(
+            s.is_delivered(&BulletinKey::new(
+                TopicId::from_bytes([24; 32]),
+                ContentId::from_bytes([24; 32])
+            ))
+            .unwrap()
+        );
+        assert!(
+            !s.is_delivered(&BulletinKey::new(
+                TopicId::from_bytes([14; 32]),
+                ContentId::from_bytes([14; 32])
+            ))
+            .unwrap()
+        );
     }
 
     #[test]
     fn a_mark_moves_onto_its_bulletin_and_off_it_when_it_outlives_it() {
         let mut s = MemoryStore::new();
-        let b = Bulletin::new([1; 32], b"abc".to_vec(), 1000);
+        let b = Bulletin::new(TopicId::from_bytes([1; 32]), b"abc".to_vec(), 1000);
         let (key, until) = (b.key(), seen_until(&b));
         assert!(s.mark_delivered(&key, until + 10).unwrap());
         s.mark_seen(&key, until - 10).unwrap();
@@ -546,8 +603,8 @@ mod tests {
     #[test]
     fn one_content_id_under_two_topics_newest_first() {
         let mut s = MemoryStore::new();
-        let a = Bulletin::new([1; 32], b"same".to_vec(), 1000);
-        let b = Bulletin::new([2; 32], b"same".to_vec(), 1001);
+        let a = Bulletin::new(TopicId::from_bytes([1; 32]), b"same".to_vec(), 1000);
+        let b = Bulletin::new(TopicId::from_bytes([2; 32]), b"same".to_vec(), 1001);
         assert!(s.store(&a).unwrap() && s.store(&b).unwrap());
         assert_eq!(
             s.with_content_id(&a.content_id, 9).unwrap(),

@@ -39,7 +39,7 @@ pub use query::{Match, Query};
 pub use sqlite::{Pruned, SqliteStore};
 
 use crate::bulletin::{Bulletin, CONTENT_TTL};
-use crate::ids::{Id, Key};
+use crate::ids::{BulletinKey, ContentId, TopicId};
 
 /// What [`BulletinStore::handle`] did with a bulletin.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -125,18 +125,22 @@ pub trait Bulletins {
     fn store(&mut self, bulletin: &Bulletin) -> Result<bool, StoreError>;
 
     /// The bulletin with this key (topic id, content id), if held.
-    fn retrieve(&self, key: &Key) -> Result<Option<Bulletin>, StoreError>;
+    fn retrieve(&self, key: &BulletinKey) -> Result<Option<Bulletin>, StoreError>;
 
     /// Whether a bulletin with this key is held.
-    fn contains(&self, key: &Key) -> Result<bool, StoreError> {
+    fn contains(&self, key: &BulletinKey) -> Result<bool, StoreError> {
         Ok(self.retrieve(key)?.is_some())
     }
 
     /// The bulletins held with this content id (one per topic), newest
     /// first (by ts, then topic id), at most `max`.
-    fn with_content_id(&self, content_id: &Id, max: usize) -> Result<Vec<Bulletin>, StoreError> {
+    fn with_content_id(
+        &self,
+        content_id: &ContentId,
+        max: usize,
+    ) -> Result<Vec<Bulletin>, StoreError> {
         let q = Query {
-            content_id: Some(Match::Exact(content_id.to_vec())),
+            content_id: Some(Match::Exact(content_id.as_bytes().to_vec())),
             ..Query::default()
         };
         let mut held = self.query(&q)?;
@@ -151,9 +155,9 @@ pub trait Bulletins {
 
     /// The content ids held under `topic`, oldest first (by ts, then
     /// content id), expired or not.
-    fn list_topic(&self, topic: &Id) -> Result<Vec<Id>, StoreError> {
+    fn list_topic(&self, topic: &TopicId) -> Result<Vec<ContentId>, StoreError> {
         let q = Query {
-            topic: Some(Match::Exact(topic.to_vec())),
+            topic: Some(Match::Exact(topic.as_bytes().to_vec())),
             ..Query::default()
         };
         Ok(self.query(&q)?.into_iter().map(|b| b.content_id).collect())
@@ -162,12 +166,17 @@ pub trait Bulletins {
     /// The content ids of the newest `max` bulletins under `topic` that are
     /// unexpired at `now`, oldest first: a sync answer, made from ids alone
     /// (stores that can should not load the content).
-    fn unexpired_ids(&self, topic: &Id, now: u64, max: usize) -> Result<Vec<Id>, StoreError> {
+    fn unexpired_ids(
+        &self,
+        topic: &TopicId,
+        now: u64,
+        max: usize,
+    ) -> Result<Vec<ContentId>, StoreError> {
         let q = Query {
-            topic: Some(Match::Exact(topic.to_vec())),
+            topic: Some(Match::Exact(topic.as_bytes().to_vec())),
             ..Query::default()
         };
-        let held: Vec<Id> = self
+        let held: Vec<ContentId> = self
             .query(&q)?
             .into_iter()
             .filter(|b| !b.is_expired(now))
@@ -186,11 +195,11 @@ pub trait Bulletins {
     /// an ordered index: no store loads a bulletin's content for it.
     fn range_ids(
         &self,
-        topic: &Id,
+        topic: &TopicId,
         now: u64,
-        after: Option<(u32, Id)>,
+        after: Option<(u32, ContentId)>,
         max: usize,
-    ) -> Result<Vec<(u32, Id)>, StoreError>;
+    ) -> Result<Vec<(u32, ContentId)>, StoreError>;
 
     /// The bulletins matching every condition of `query`, oldest first
     /// (as [`Bulletins::list`]).
@@ -218,10 +227,10 @@ pub trait Bulletins {
 pub trait SeenLog {
     /// Records a bulletin's key as seen until `expires` (seconds since the
     /// epoch), or later if a later expiry is held already.
-    fn mark_seen(&mut self, key: &Key, expires: u64) -> Result<(), StoreError>;
+    fn mark_seen(&mut self, key: &BulletinKey, expires: u64) -> Result<(), StoreError>;
 
     /// The seen set: (key, expiry) with expiry after `now`, by key.
-    fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError>;
+    fn seen(&self, now: u64) -> Result<Vec<(BulletinKey, u64)>, StoreError>;
 }
 
 /// The delivery journal: which bulletins were delivered (so none is
@@ -232,14 +241,14 @@ pub trait DeliveryJournal {
     /// `expires`, or later if a later expiry is held already, whether the
     /// bulletin is still held or not); true when it had not been marked
     /// before.
-    fn mark_delivered(&mut self, key: &Key, expires: u64) -> Result<bool, StoreError>;
+    fn mark_delivered(&mut self, key: &BulletinKey, expires: u64) -> Result<bool, StoreError>;
 
     /// Whether the bulletin with `key` has been delivered.
-    fn is_delivered(&self, key: &Key) -> Result<bool, StoreError>;
+    fn is_delivered(&self, key: &BulletinKey) -> Result<bool, StoreError>;
 
     /// Records that the caller has written out these deliveries, so they
     /// are no longer pending. Keys not pending are ignored.
-    fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError>;
+    fn confirm_delivered(&mut self, keys: &[BulletinKey]) -> Result<(), StoreError>;
 
     /// Bulletins [`BulletinStore::handle`] delivered whose delivery was
     /// never confirmed, oldest first (by ts, then content id, then topic

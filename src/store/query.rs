@@ -46,11 +46,13 @@ pub struct Query {
 impl Query {
     /// Whether `b` satisfies every condition.
     pub fn matches(&self, b: &Bulletin) -> bool {
-        self.topic.as_ref().is_none_or(|m| m.matches(&b.topic))
+        self.topic
+            .as_ref()
+            .is_none_or(|m| m.matches(b.topic.as_bytes()))
             && self
                 .content_id
                 .as_ref()
-                .is_none_or(|m| m.matches(&b.content_id))
+                .is_none_or(|m| m.matches(b.content_id.as_bytes()))
             && self.content.as_ref().is_none_or(|m| m.matches(&b.content))
     }
 }
@@ -58,10 +60,11 @@ impl Query {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::TopicId;
 
     #[test]
     fn matches_each_kind() {
-        let b = Bulletin::new([7; 32], b"hello world".to_vec(), 1);
+        let b = Bulletin::new(TopicId::from_bytes([7; 32]), b"hello world".to_vec(), 1);
         assert!(Query::default().matches(&b));
         let q = |content| Query {
             content: Some(content),

@@ -16,7 +16,7 @@ use super::{
     StoreError, Stored, seen_until,
 };
 use crate::bulletin::{Bulletin, CONTENT_TTL};
-use crate::ids::{Id, Key};
+use crate::ids::{BulletinKey, ContentId, TopicId};
 
 /// The schema: every table keyed by a bulletin's identity, (topic id,
 /// content id). Version 2 in `PRAGMA user_version`; version 0 stores
@@ -94,7 +94,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         "INSERT OR IGNORE INTO seen (topic, content_id, expires)
              SELECT coalesce(b.topic, ?1), s.content_id, s.expires
              FROM old_seen s LEFT JOIN old_bulletins b USING (content_id)",
-        params![&crate::ids::beacon_topic()[..]],
+        params![&crate::ids::beacon_topic().as_bytes()[..]],
     )?;
     tx.execute_batch(
         "DROP TABLE old_bulletins; DROP TABLE old_seen;
@@ -211,11 +211,19 @@ impl SqliteStore {
     }
 
     /// Whether `table` has a row with this key.
-    fn has_row(&self, table: &str, (topic, id): &Key) -> Result<bool, StoreError> {
+    fn has_row(
+        &self,
+        table: &str,
+        BulletinKey { topic, content: id }: &BulletinKey,
+    ) -> Result<bool, StoreError> {
         let sql = format!("SELECT 1 FROM {table} WHERE topic = ?1 AND content_id = ?2");
         let found = self
             .conn
-            .query_row(&sql, params![&topic[..], &id[..]], |_| Ok(()))
+            .query_row(
+                &sql,
+                params![&topic.as_bytes()[..], &id.as_bytes()[..]],
+                |_| Ok(()),
+            )
             .optional()?;
         Ok(found.is_some())
     }
@@ -295,9 +303,9 @@ fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-fn to_id(bytes: &[u8], what: &str) -> Result<Id, StoreError> {
-    bytes
-        .try_into()
+fn to_id<T: From<[u8; 32]>>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+    <[u8; 32]>::try_from(bytes)
+        .map(T::from)
         .map_err(|_| StoreError::Corrupt(format!("{what} is {} bytes, not 32", bytes.len())))
 }
 
@@ -327,26 +335,30 @@ fn to_bulletin((topic, content_id, ts, nonce, content): RawRow) -> Result<Bullet
 fn insert_bulletin(conn: &Connection, b: &Bulletin) -> Result<bool, StoreError> {
     let n = conn.execute(
         "INSERT OR IGNORE INTO bulletins (topic, content_id, ts, nonce, content) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![&b.topic[..], &b.content_id[..], i64::from(b.ts), i64::from(b.nonce), &b.content],
+        params![&b.topic.as_bytes()[..], &b.content_id.as_bytes()[..], i64::from(b.ts), i64::from(b.nonce), &b.content],
     )?;
     Ok(n == 1)
 }
 
-fn upsert_seen(conn: &Connection, (topic, id): &Key, expires: u64) -> Result<(), StoreError> {
+fn upsert_seen(
+    conn: &Connection,
+    BulletinKey { topic, content: id }: &BulletinKey,
+    expires: u64,
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO seen (topic, content_id, expires) VALUES (?1, ?2, ?3)
          ON CONFLICT (topic, content_id) DO UPDATE SET expires = max(expires, excluded.expires)",
-        params![&topic[..], &id[..], sql_time(expires)],
+        params![&topic.as_bytes()[..], &id.as_bytes()[..], sql_time(expires)],
     )?;
     Ok(())
 }
 
 fn insert_delivered(
     conn: &Connection,
-    (topic, id): &Key,
+    BulletinKey { topic, content: id }: &BulletinKey,
     expires: u64,
 ) -> Result<bool, StoreError> {
-    let args = params![&topic[..], &id[..], sql_time(expires)];
+    let args = params![&topic.as_bytes()[..], &id.as_bytes()[..], sql_time(expires)];
     let n = conn.execute(
         "INSERT OR IGNORE INTO delivered (topic, content_id, expires) VALUES (?1, ?2, ?3)",
         args,
@@ -407,27 +419,41 @@ impl Bulletins for SqliteStore {
         insert_bulletin(&self.conn, bulletin)
     }
 
-    fn retrieve(&self, (topic, content_id): &Key) -> Result<Option<Bulletin>, StoreError> {
+    fn retrieve(
+        &self,
+        BulletinKey {
+            topic,
+            content: content_id,
+        }: &BulletinKey,
+    ) -> Result<Option<Bulletin>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM bulletins WHERE topic = ?1 AND content_id = ?2");
         let row = self
             .conn
-            .query_row(&sql, params![&topic[..], &content_id[..]], raw_row)
+            .query_row(
+                &sql,
+                params![&topic.as_bytes()[..], &content_id.as_bytes()[..]],
+                raw_row,
+            )
             .optional()?;
         row.map(to_bulletin).transpose()
     }
 
-    fn contains(&self, key: &Key) -> Result<bool, StoreError> {
+    fn contains(&self, key: &BulletinKey) -> Result<bool, StoreError> {
         self.has_row("bulletins", key)
     }
 
-    fn with_content_id(&self, content_id: &Id, max: usize) -> Result<Vec<Bulletin>, StoreError> {
+    fn with_content_id(
+        &self,
+        content_id: &ContentId,
+        max: usize,
+    ) -> Result<Vec<Bulletin>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM bulletins WHERE content_id = ?1 \
              ORDER BY ts DESC, topic DESC LIMIT ?2"
         );
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params![&content_id[..], limit], raw_row)?;
+        let rows = stmt.query_map(params![&content_id.as_bytes()[..], limit], raw_row)?;
         let mut out = Vec::new();
         for row in rows {
             out.push(to_bulletin(row?)?);
@@ -439,11 +465,11 @@ impl Bulletins for SqliteStore {
         self.select("", Vec::new())
     }
 
-    fn list_topic(&self, topic: &Id) -> Result<Vec<Id>, StoreError> {
+    fn list_topic(&self, topic: &TopicId) -> Result<Vec<ContentId>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT content_id FROM bulletins WHERE topic = ?1 ORDER BY ts, content_id")?;
-        let rows = stmt.query_map(params![&topic[..]], |r| r.get::<_, Vec<u8>>(0))?;
+        let rows = stmt.query_map(params![&topic.as_bytes()[..]], |r| r.get::<_, Vec<u8>>(0))?;
         let mut out = Vec::new();
         for row in rows {
             out.push(to_id(&row?, "content id")?);
@@ -451,7 +477,12 @@ impl Bulletins for SqliteStore {
         Ok(out)
     }
 
-    fn unexpired_ids(&self, topic: &Id, now: u64, max: usize) -> Result<Vec<Id>, StoreError> {
+    fn unexpired_ids(
+        &self,
+        topic: &TopicId,
+        now: u64,
+        max: usize,
+    ) -> Result<Vec<ContentId>, StoreError> {
         // Unexpired: ts + CONTENT_TTL > now. Newest `max` by (ts, content id).
         let oldest = sql_time(now) - i64::from(CONTENT_TTL);
         let mut stmt = self.conn.prepare(
@@ -459,7 +490,7 @@ impl Bulletins for SqliteStore {
              ORDER BY ts DESC, content_id DESC LIMIT ?3",
         )?;
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![&topic[..], oldest, limit], |r| {
+        let rows = stmt.query_map(params![&topic.as_bytes()[..], oldest, limit], |r| {
             r.get::<_, Vec<u8>>(0)
         })?;
         let mut out = Vec::new();
@@ -472,20 +503,22 @@ impl Bulletins for SqliteStore {
 
     fn range_ids(
         &self,
-        topic: &Id,
+        topic: &TopicId,
         now: u64,
-        after: Option<(u32, Id)>,
+        after: Option<(u32, ContentId)>,
         max: usize,
-    ) -> Result<Vec<(u32, Id)>, StoreError> {
+    ) -> Result<Vec<(u32, ContentId)>, StoreError> {
         // Unexpired: ts + CONTENT_TTL > now, so ts ≥ first.
         let first = (sql_time(now) - i64::from(CONTENT_TTL)).saturating_add(1);
         let (sql, ts, id) = match &after {
-            Some((ts, id)) if i64::from(*ts) >= first => (RANGE_IDS_AFTER, i64::from(*ts), &id[..]),
+            Some((ts, id)) if i64::from(*ts) >= first => {
+                (RANGE_IDS_AFTER, i64::from(*ts), &id.as_bytes()[..])
+            }
             _ => (RANGE_IDS_AT, first, &[][..]),
         };
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
         let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params![&topic[..], ts, id, limit], |r| {
+        let rows = stmt.query_map(params![&topic.as_bytes()[..], ts, id, limit], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
         })?;
         let mut out = Vec::new();
@@ -510,11 +543,11 @@ impl Bulletins for SqliteStore {
 }
 
 impl SeenLog for SqliteStore {
-    fn mark_seen(&mut self, key: &Key, expires: u64) -> Result<(), StoreError> {
+    fn mark_seen(&mut self, key: &BulletinKey, expires: u64) -> Result<(), StoreError> {
         upsert_seen(&self.conn, key, expires)
     }
 
-    fn seen(&self, now: u64) -> Result<Vec<(Key, u64)>, StoreError> {
+    fn seen(&self, now: u64) -> Result<Vec<(BulletinKey, u64)>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT topic, content_id, expires FROM seen WHERE expires > ?1 ORDER BY topic, content_id")?;
@@ -529,7 +562,7 @@ impl SeenLog for SqliteStore {
         for row in rows {
             let (topic, id, expires) = row?;
             out.push((
-                (to_id(&topic, "seen topic")?, to_id(&id, "seen content id")?),
+                BulletinKey::new(to_id(&topic, "seen topic")?, to_id(&id, "seen content id")?),
                 to_u64(expires, "seen expiry")?,
             ));
         }
@@ -538,20 +571,20 @@ impl SeenLog for SqliteStore {
 }
 
 impl DeliveryJournal for SqliteStore {
-    fn mark_delivered(&mut self, key: &Key, expires: u64) -> Result<bool, StoreError> {
+    fn mark_delivered(&mut self, key: &BulletinKey, expires: u64) -> Result<bool, StoreError> {
         insert_delivered(&self.conn, key, expires)
     }
 
-    fn is_delivered(&self, key: &Key) -> Result<bool, StoreError> {
+    fn is_delivered(&self, key: &BulletinKey) -> Result<bool, StoreError> {
         self.has_row("delivered", key)
     }
 
-    fn confirm_delivered(&mut self, keys: &[Key]) -> Result<(), StoreError> {
+    fn confirm_delivered(&mut self, keys: &[BulletinKey]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        for (topic, id) in keys {
+        for BulletinKey { topic, content: id } in keys {
             tx.execute(
                 "DELETE FROM pending WHERE topic = ?1 AND content_id = ?2",
-                params![&topic[..], &id[..]],
+                params![&topic.as_bytes()[..], &id.as_bytes()[..]],
             )?;
         }
         tx.commit()?;
@@ -587,7 +620,7 @@ impl BulletinStore for SqliteStore {
         if deliver {
             tx.execute(
                 "INSERT OR IGNORE INTO pending (topic, content_id) VALUES (?1, ?2)",
-                params![&key.0[..], &key.1[..]],
+                params![&key.topic.as_bytes()[..], &key.content.as_bytes()[..]],
             )?;
         }
         tx.commit()?;
@@ -609,10 +642,14 @@ mod tests {
 
     fn sample() -> Vec<Bulletin> {
         vec![
-            Bulletin::new([1; 32], b"hello world".to_vec(), 1000),
-            Bulletin::new([1; 32], b"goodbye world".to_vec(), 1001),
-            Bulletin::new([2; 32], b"hello there".to_vec(), 1002),
-            Bulletin::new([2; 32], Vec::new(), 1003),
+            Bulletin::new(TopicId::from_bytes([1; 32]), b"hello world".to_vec(), 1000),
+            Bulletin::new(
+                TopicId::from_bytes([1; 32]),
+                b"goodbye world".to_vec(),
+                1001,
+            ),
+            Bulletin::new(TopicId::from_bytes([2; 32]), b"hello there".to_vec(), 1002),
+            Bulletin::new(TopicId::from_bytes([2; 32]), Vec::new(), 1003),
         ]
     }
 
@@ -649,9 +686,9 @@ mod tests {
             });
         }
         for m in [
-            Match::Exact(id.to_vec()),
-            Match::Prefix(id[..3].to_vec()),
-            Match::Suffix(id[29..].to_vec()),
+            Match::Exact(id.as_bytes().to_vec()),
+            Match::Prefix(id.as_bytes()[..3].to_vec()),
+            Match::Suffix(id.as_bytes()[29..].to_vec()),
         ] {
             queries.push(Query {
                 content_id: Some(m),
@@ -668,7 +705,7 @@ mod tests {
             assert_eq!(s.query(&q).unwrap(), expected, "{q:?}");
         }
         assert_eq!(
-            s.list_topic(&[2; 32]).unwrap(),
+            s.list_topic(&TopicId::from_bytes([2; 32])).unwrap(),
             vec![all[2].content_id, all[3].content_id]
         );
     }
@@ -707,7 +744,7 @@ mod tests {
         assert!(s.handle(&all[0], true).unwrap().deliver);
         assert!(s.handle(&all[1], true).unwrap().deliver);
         assert!(!s.handle(&all[2], false).unwrap().deliver);
-        let pending: Vec<Id> = s
+        let pending: Vec<ContentId> = s
             .pending_deliveries()
             .unwrap()
             .iter()
@@ -786,12 +823,12 @@ CREATE TABLE IF NOT EXISTS pending (
             for b in &all {
                 old.execute(
                     "INSERT INTO bulletins (content_id, topic, ts, nonce, content) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![&b.content_id[..], &b.topic[..], b.ts, b.nonce, &b.content],
+                    params![&b.content_id.as_bytes()[..], &b.topic.as_bytes()[..], b.ts, b.nonce, &b.content],
                 )
                 .unwrap();
                 old.execute(
                     "INSERT INTO seen VALUES (?1, ?2)",
-                    params![&b.content_id[..], seen_until(b) as i64],
+                    params![&b.content_id.as_bytes()[..], seen_until(b) as i64],
                 )
                 .unwrap();
             }
@@ -800,13 +837,13 @@ CREATE TABLE IF NOT EXISTS pending (
             for b in &all[..2] {
                 old.execute(
                     "INSERT INTO delivered VALUES (?1, ?2)",
-                    params![&b.content_id[..], seen_until(b) as i64],
+                    params![&b.content_id.as_bytes()[..], seen_until(b) as i64],
                 )
                 .unwrap();
             }
             old.execute(
                 "INSERT INTO pending VALUES (?1)",
-                params![&all[1].content_id[..]],
+                params![&all[1].content_id.as_bytes()[..]],
             )
             .unwrap();
         }
@@ -814,7 +851,10 @@ CREATE TABLE IF NOT EXISTS pending (
         assert_eq!(s.list().unwrap(), all, "every bulletin kept");
         let seen = s.seen(0).unwrap();
         assert_eq!(seen.len(), 5);
-        assert!(seen.contains(&((crate::ids::beacon_topic(), notice), 9999)));
+        assert!(seen.contains(&(
+            BulletinKey::new(crate::ids::beacon_topic(), ContentId::from_bytes(notice)),
+            9999
+        )));
         for b in &all {
             assert!(seen.contains(&(b.key(), seen_until(b))));
         }
@@ -824,7 +864,7 @@ CREATE TABLE IF NOT EXISTS pending (
         // Keyed by (topic, content id) now: the same content under another
         // topic is a new bulletin, a re-stamped copy is not.
         let mut elsewhere = all[0].clone();
-        elsewhere.topic = [9; 32];
+        elsewhere.topic = TopicId::from_bytes([9; 32]);
         assert!(s.handle(&elsewhere, true).unwrap().deliver);
         let mut restamped = all[0].clone();
         restamped.ts += 1;
@@ -897,7 +937,9 @@ PRAGMA user_version = 1;
         let old = SqliteStore::open_read_only(&path).unwrap();
         assert!(index(&old, "bulletins_topic") && !index(&old, "bulletins_topic_ts_id"));
         assert_eq!(
-            old.range_ids(&[1; 32], 0, None, 9).unwrap().len(),
+            old.range_ids(&TopicId::from_bytes([1; 32]), 0, None, 9)
+                .unwrap()
+                .len(),
             2,
             "a read-only old store answers too, without the index"
         );
@@ -912,7 +954,8 @@ PRAGMA user_version = 1;
         assert_eq!(s.list().unwrap(), all);
         assert_eq!(s.pending_deliveries().unwrap(), all);
         assert_eq!(
-            s.range_ids(&[2; 32], 0, None, 9).unwrap(),
+            s.range_ids(&TopicId::from_bytes([2; 32]), 0, None, 9)
+                .unwrap(),
             vec![
                 (all[2].ts, all[2].content_id),
                 (all[3].ts, all[3].content_id)
@@ -923,8 +966,8 @@ PRAGMA user_version = 1;
     #[test]
     fn one_content_id_under_two_topics_is_two_rows() {
         let mut s = SqliteStore::open_in_memory().unwrap();
-        let a = Bulletin::new([1; 32], b"same".to_vec(), 1000);
-        let b = Bulletin::new([2; 32], b"same".to_vec(), 1001);
+        let a = Bulletin::new(TopicId::from_bytes([1; 32]), b"same".to_vec(), 1000);
+        let b = Bulletin::new(TopicId::from_bytes([2; 32]), b"same".to_vec(), 1001);
         assert!(s.handle(&a, true).unwrap().deliver);
         assert!(s.handle(&b, true).unwrap().deliver);
         assert_eq!(

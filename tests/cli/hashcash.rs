@@ -1,6 +1,7 @@
 //! `gossip hashcash`.
 
 use gossip::codec::{Kind, Object, ObjectReader};
+use gossip::ids::TopicId;
 
 use crate::util::{Env, Live, bulletin_line, cases, fixed_address, frame, hx, num};
 
@@ -165,7 +166,11 @@ fn mined_nonces_start_low_and_stay_below_2_31() {
     env.keygen("a.key");
     let lines: String = (0..300)
         .map(|i| {
-            let b = gossip::bulletin::Bulletin::new([0; 32], format!("b{i}").into_bytes(), 1000);
+            let b = gossip::bulletin::Bulletin::new(
+                TopicId::from_bytes([0; 32]),
+                format!("b{i}").into_bytes(),
+                1000,
+            );
             format!("{}\n", Object::Bulletin(b).to_json())
         })
         .collect();

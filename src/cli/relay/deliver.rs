@@ -23,7 +23,7 @@ use gossip::codec::{Format, Object};
 use gossip::delivery_log::{
     BACKLOG_LIMIT, DeliveryLog, LineKey, LogNotice, RETRY_EVERY, Repair, held_keys,
 };
-use gossip::ids::Key;
+use gossip::ids::BulletinKey;
 
 use gossip::net::Endpoint;
 use tokio::runtime::Runtime;
@@ -41,7 +41,7 @@ pub enum Delivery {
     /// written, in order.
     Fifo {
         out: Output,
-        handed: VecDeque<Key>,
+        handed: VecDeque<BulletinKey>,
         confirmed: u64,
     },
 }
@@ -58,7 +58,7 @@ pub struct DeliveryFile {
 #[derive(Default)]
 pub struct Delivered {
     /// Ids whose line reached the output.
-    pub written: Vec<Key>,
+    pub written: Vec<BulletinKey>,
     /// Bulletins that did not (dropped for a stalled fifo). With `--store`
     /// they stay pending.
     pub missed: u64,
@@ -135,7 +135,7 @@ impl Delivery {
     /// The ids written since the last call: for a fifo, those its thread
     /// wrote; for a file, the held lines it took now (tried at once unless
     /// deferred, then every [`RETRY_EVERY`]).
-    pub fn taken(&mut self) -> Vec<Key> {
+    pub fn taken(&mut self) -> Vec<BulletinKey> {
         let (out, handed, confirmed) = match self {
             Self::File(f) => return f.write_backlog(false),
             Self::Fifo {
@@ -166,7 +166,7 @@ impl Delivery {
 
     /// At the end: one last try of a file's held lines; the ids written,
     /// and the failure to end with when some are still held.
-    pub fn close(&mut self) -> (Vec<Key>, Option<Failure>) {
+    pub fn close(&mut self) -> (Vec<BulletinKey>, Option<Failure>) {
         let Self::File(f) = self else {
             return (Vec::new(), None);
         };
@@ -209,7 +209,7 @@ impl Delivery {
 impl DeliveryFile {
     /// Writes the held lines ([`DeliveryLog::write`]) and says on stderr
     /// what the log reports; returns the ids written.
-    fn write_backlog(&mut self, force: bool) -> Vec<Key> {
+    fn write_backlog(&mut self, force: bool) -> Vec<BulletinKey> {
         let written = self.log.write(force);
         while let Some(notice) = self.log.poll_notice() {
             match notice {

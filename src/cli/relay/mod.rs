@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use gossip::Counters;
 use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError};
-use gossip::ids::topic_id;
+use gossip::ids::{TopicId, topic_id};
 use gossip::keys::Address;
 use gossip::net::{Endpoint, Frame, Limits};
 use gossip::node::{Node, NodeConfig, NodeError};
@@ -334,7 +334,7 @@ impl Relay {
         for desc in &args.subscribe {
             topics.push(topic_id(desc.as_bytes()));
         }
-        topics.extend(args.subscribe_ids.iter().map(|h| h.0));
+        topics.extend(args.subscribe_ids.iter().map(|h| TopicId::from_bytes(h.0)));
         topics.iter().for_each(|t| node.subscribe(*t));
 
         let mut peer_paths: Vec<(Address, Option<PathBuf>)> = Vec::new();

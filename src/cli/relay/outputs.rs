@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 
 use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Object, write_object};
-use gossip::ids::Key;
+use gossip::ids::BulletinKey;
 use gossip::keys::Address;
 use gossip::net::{ConnEvent, Ended, Endpoint};
 use gossip::node::{Event, Node};
@@ -173,7 +173,7 @@ impl Outputs {
         counted: bool,
     ) -> Result<(), Failure> {
         let done = if self.deliver_to_stdout {
-            let ids: Vec<Key> = bulletins.iter().map(Bulletin::key).collect();
+            let ids: Vec<BulletinKey> = bulletins.iter().map(Bulletin::key).collect();
             let n = ids.len() as u64;
             let all = bulletins
                 .into_iter()

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use gossip::bulletin::CONTENT_TTL;
 use gossip::codec::Object;
-use gossip::ids::{Id, topic_id};
+use gossip::ids::{TopicId, topic_id};
 
 use super::super::args::StoreExportArgs;
 use super::super::io::{CmdResult, ObjectWriter, now};
@@ -18,11 +18,11 @@ fn first_unexpired(now: u64) -> u32 {
 
 pub fn run(args: StoreExportArgs) -> CmdResult {
     let store = open_read_only(args.db.path())?;
-    let mut topics: Vec<Id> = args
+    let mut topics: Vec<TopicId> = args
         .topic
         .iter()
         .map(|desc| topic_id(desc.as_bytes()))
-        .chain(args.topic_id.iter().map(|id| id.0))
+        .chain(args.topic_id.iter().map(|id| TopicId::from_bytes(id.0)))
         .collect();
     topics.sort_unstable();
     topics.dedup();
@@ -45,7 +45,7 @@ mod tests {
 
     #[test]
     fn first_unexpired_is_the_expiry_boundary() {
-        let b = Bulletin::new([1; 32], Vec::new(), 1_700_000_000);
+        let b = Bulletin::new(TopicId::from_bytes([1; 32]), Vec::new(), 1_700_000_000);
         for now in [1_700_000_000, 1_700_003_599, 1_700_003_600, 1_700_009_000] {
             assert_eq!(
                 b.ts >= first_unexpired(now),

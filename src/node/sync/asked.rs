@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::ids::Id;
+use crate::ids::TopicId;
 use crate::keys::Address;
 
 /// Default number of peers remembered; past it the peer remembered first
@@ -14,7 +14,7 @@ pub const DEFAULT_SYNC_ASKED_PEERS: usize = 4096;
 /// Peer → the topic of its last request_sync_headers, bounded in peers.
 #[derive(Clone, Debug)]
 pub(crate) struct SyncAsked {
-    topics: HashMap<Address, Id>,
+    topics: HashMap<Address, TopicId>,
     order: VecDeque<Address>,
     capacity: usize,
 }
@@ -36,7 +36,7 @@ impl SyncAsked {
     }
 
     /// Records that `peer` asked to sync `topic`.
-    pub fn remember(&mut self, peer: Address, topic: Id) {
+    pub fn remember(&mut self, peer: Address, topic: TopicId) {
         if self.topics.insert(peer, topic).is_none() {
             self.order.push_back(peer);
         }
@@ -51,7 +51,7 @@ impl SyncAsked {
     }
 
     /// The topic `peer` last asked to sync, if remembered.
-    pub fn topic(&self, peer: &Address) -> Option<Id> {
+    pub fn topic(&self, peer: &Address) -> Option<TopicId> {
         self.topics.get(peer).copied()
     }
 }
@@ -64,12 +64,12 @@ mod tests {
     fn last_topic_wins_and_stays_bounded() {
         let mut s = SyncAsked::new(2);
         let (a, b, c) = (Address([1; 32]), Address([2; 32]), Address([3; 32]));
-        s.remember(a, [1; 32]);
-        s.remember(a, [2; 32]);
-        assert_eq!(s.topic(&a), Some([2; 32]));
-        s.remember(b, [3; 32]);
-        s.remember(c, [4; 32]);
+        s.remember(a, TopicId::from_bytes([1; 32]));
+        s.remember(a, TopicId::from_bytes([2; 32]));
+        assert_eq!(s.topic(&a), Some(TopicId::from_bytes([2; 32])));
+        s.remember(b, TopicId::from_bytes([3; 32]));
+        s.remember(c, TopicId::from_bytes([4; 32]));
         assert_eq!(s.topic(&a), None, "the first remembered went");
-        assert_eq!(s.topic(&c), Some([4; 32]));
+        assert_eq!(s.topic(&c), Some(TopicId::from_bytes([4; 32])));
     }
 }

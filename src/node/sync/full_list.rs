@@ -29,7 +29,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::asked::SyncAsked;
 use super::{Held, SyncAlgorithm, SyncOut};
-use crate::ids::{Id, Key};
+use crate::ids::{BulletinKey, ContentId, TopicId};
 use crate::keys::Address;
 use crate::message::MESSAGE_TTL;
 use crate::node::{DropReason, NodeConfig};
@@ -56,11 +56,11 @@ struct Request {
 #[derive(Clone, Debug, Default)]
 struct Wants {
     /// Content requests outstanding: content id → when asked.
-    asked: HashMap<Id, u64>,
+    asked: HashMap<ContentId, u64>,
     /// Ids waiting for a slot, oldest offered first.
-    waiting: VecDeque<Key>,
+    waiting: VecDeque<BulletinKey>,
     /// The same ids, to offer each once.
-    queued: HashSet<Key>,
+    queued: HashSet<BulletinKey>,
 }
 
 /// Full-list sync, paged (see the module docs).
@@ -71,8 +71,8 @@ pub(crate) struct FullList {
     content_requests: usize,
     window: u64,
     asked: SyncAsked,
-    topics: Vec<Id>,
-    requests: HashMap<(Address, Id), Request>,
+    topics: Vec<TopicId>,
+    requests: HashMap<(Address, TopicId), Request>,
     wants: HashMap<Address, Wants>,
 }
 
@@ -93,7 +93,7 @@ impl FullList {
 
     /// Records that `peer` asked to sync `topic` (its request_content
     /// answers prefer that topic), as answering it does.
-    pub fn remember_asked(&mut self, peer: Address, topic: Id) {
+    pub fn remember_asked(&mut self, peer: Address, topic: TopicId) {
         self.asked.remember(peer, topic);
     }
 
@@ -136,14 +136,14 @@ impl FullList {
                 break;
             };
             w.queued.remove(&key);
-            if held.has(&key, now)? || w.asked.contains_key(&key.1) {
+            if held.has(&key, now)? || w.asked.contains_key(&key.content) {
                 continue;
             }
-            w.asked.insert(key.1, now);
+            w.asked.insert(key.content, now);
             out.push(SyncOut::Send(
                 peer,
                 Payload::RequestContent(PackedContent {
-                    id: key.1,
+                    id: key.content,
                     content: Vec::new(),
                 }),
             ));
@@ -156,15 +156,15 @@ impl FullList {
 }
 
 impl SyncAlgorithm for FullList {
-    fn set_topics(&mut self, topics: Vec<Id>) {
+    fn set_topics(&mut self, topics: Vec<TopicId>) {
         self.topics = topics;
     }
 
-    fn topics(&self) -> &[Id] {
+    fn topics(&self) -> &[TopicId] {
         &self.topics
     }
 
-    fn request(&mut self, peer: Address, topic: Id, now: u64) -> Vec<SyncOut> {
+    fn request(&mut self, peer: Address, topic: TopicId, now: u64) -> Vec<SyncOut> {
         let window = self.window;
         self.requests.retain(|_, r| now <= r.at + window);
         self.requests
@@ -178,7 +178,7 @@ impl SyncAlgorithm for FullList {
     fn answer(
         &mut self,
         peer: Address,
-        topic: Id,
+        topic: TopicId,
         held: &Held<'_>,
         now: u64,
     ) -> Result<Vec<SyncOut>, StoreError> {
@@ -202,13 +202,17 @@ impl SyncAlgorithm for FullList {
         for page in ids.chunks(self.page_ids) {
             out.push(SyncOut::Answer(
                 peer,
-                Payload::Sync(Op::RespondSyncHeaders, topic, page.concat()),
+                Payload::Sync(
+                    Op::RespondSyncHeaders,
+                    topic,
+                    page.iter().flat_map(|id| *id.as_bytes()).collect(),
+                ),
             ));
         }
         Ok(out)
     }
 
-    fn take_answer(&mut self, peer: Address, topic: Id, ids: &[u8], now: u64) -> Vec<SyncOut> {
+    fn take_answer(&mut self, peer: Address, topic: TopicId, ids: &[u8], now: u64) -> Vec<SyncOut> {
         if !ids.len().is_multiple_of(32) {
             return vec![SyncOut::Dropped(DropReason::Malformed)];
         }
@@ -231,7 +235,7 @@ impl SyncAlgorithm for FullList {
         let ids = ids
             .chunks_exact(32)
             .take(taken)
-            .filter_map(|c| Id::try_from(c).ok())
+            .filter_map(|c| <[u8; 32]>::try_from(c).ok().map(ContentId::from))
             .collect();
         out.push(SyncOut::Offered { peer, topic, ids });
         out
@@ -240,8 +244,8 @@ impl SyncAlgorithm for FullList {
     fn want(
         &mut self,
         peer: Address,
-        topic: Id,
-        ids: Vec<Id>,
+        topic: TopicId,
+        ids: Vec<ContentId>,
         held: &Held<'_>,
         now: u64,
     ) -> Result<Vec<SyncOut>, StoreError> {
@@ -250,7 +254,7 @@ impl SyncAlgorithm for FullList {
         let w = self.wants.entry(peer).or_default();
         let mut added = 0;
         for id in ids {
-            let key = (topic, id);
+            let key = BulletinKey::new(topic, id);
             if w.asked.contains_key(&id) || w.queued.contains(&key) || held.has(&key, now)? {
                 continue;
             }
@@ -270,7 +274,7 @@ impl SyncAlgorithm for FullList {
     fn content_came(
         &mut self,
         peer: Address,
-        content_id: Id,
+        content_id: ContentId,
         held: &Held<'_>,
         now: u64,
     ) -> Result<Vec<SyncOut>, StoreError> {
@@ -289,12 +293,12 @@ impl SyncAlgorithm for FullList {
     fn serve(
         &mut self,
         peer: Address,
-        content_id: Id,
+        content_id: ContentId,
         held: &Held<'_>,
         now: u64,
     ) -> Result<Vec<SyncOut>, StoreError> {
         let asked = match self.asked.topic(&peer) {
-            Some(topic) => held.store.retrieve(&(topic, content_id))?,
+            Some(topic) => held.store.retrieve(&BulletinKey::new(topic, content_id))?,
             None => None,
         };
         let found = match asked.filter(|b| !b.is_expired(now)) {
@@ -351,12 +355,30 @@ mod tests {
         };
         let (peer, topic) = (Address([1; 32]), [2; 32]);
         let out = s
-            .want(peer, topic, vec![[3; 32], [4; 32], [5; 32]], &held, 0)
+            .want(
+                peer,
+                TopicId::from_bytes(topic),
+                vec![
+                    ContentId::from_bytes([3; 32]),
+                    ContentId::from_bytes([4; 32]),
+                    ContentId::from_bytes([5; 32]),
+                ],
+                &held,
+                0,
+            )
             .unwrap();
         assert_eq!(requested(&out), 2);
         assert!(out.contains(&SyncOut::Deferred(1)));
         // 400 s later, nothing answered; a fresh offer is still asked for.
-        let out = s.want(peer, topic, vec![[6; 32]], &held, 400).unwrap();
+        let out = s
+            .want(
+                peer,
+                TopicId::from_bytes(topic),
+                vec![ContentId::from_bytes([6; 32])],
+                &held,
+                400,
+            )
+            .unwrap();
         assert!(out.contains(&SyncOut::Unanswered(2)), "{out:?}");
         assert!(out.contains(&SyncOut::Unanswered(1)), "the waiting one");
         assert_eq!(requested(&out), 1);

@@ -29,7 +29,7 @@ pub use reconcile::{
 
 use super::DropReason;
 use super::seen::SeenSet;
-use crate::ids::{Id, Key};
+use crate::ids::{BulletinKey, ContentId, TopicId};
 use crate::keys::Address;
 use crate::operation::Payload;
 use crate::store::{Bulletins, StoreError};
@@ -46,7 +46,7 @@ pub(crate) struct Held<'a> {
 impl Held<'_> {
     /// Whether the bulletin with `key` is held or seen at `now`: one not
     /// worth asking a peer for.
-    pub fn has(&self, key: &Key, now: u64) -> Result<bool, StoreError> {
+    pub fn has(&self, key: &BulletinKey, now: u64) -> Result<bool, StoreError> {
         Ok(self.seen.contains(key, now) || self.store.contains(key)?)
     }
 }
@@ -68,9 +68,9 @@ pub(crate) enum SyncOut {
         /// The peer that offered them.
         peer: Address,
         /// The topic they were offered under.
-        topic: Id,
+        topic: TopicId,
         /// The content ids.
-        ids: Vec<Id>,
+        ids: Vec<ContentId>,
     },
     /// This many items passed a cap and were not taken (`over_cap`).
     OverCap(u64),
@@ -99,24 +99,24 @@ pub(crate) enum SyncOut {
 /// I/O.
 pub(crate) trait SyncAlgorithm {
     /// Sets the topics a peer that comes up is asked about.
-    fn set_topics(&mut self, topics: Vec<Id>);
+    fn set_topics(&mut self, topics: Vec<TopicId>);
 
     /// The topics a peer that comes up is asked about.
-    fn topics(&self) -> &[Id];
+    fn topics(&self) -> &[TopicId];
 
     /// This node asks `peer` about `topic`.
-    fn request(&mut self, peer: Address, topic: Id, now: u64) -> Vec<SyncOut>;
+    fn request(&mut self, peer: Address, topic: TopicId, now: u64) -> Vec<SyncOut>;
 
     /// `peer`'s request about `topic` advertised set reconciliation: the
     /// answer to come (from [`SyncAlgorithm::answer`]) may use it.
-    fn advertised(&mut self, _peer: Address, _topic: Id, _now: u64) {}
+    fn advertised(&mut self, _peer: Address, _topic: TopicId, _now: u64) {}
 
     /// A reconcile message (the payload after the topic id) from `peer`
     /// about `topic`. An algorithm without reconciliation drops it.
     fn take_reconcile(
         &mut self,
         _peer: Address,
-        _topic: Id,
+        _topic: TopicId,
         _body: &[u8],
         _held: &Held<'_>,
         _now: u64,
@@ -128,22 +128,22 @@ pub(crate) trait SyncAlgorithm {
     fn answer(
         &mut self,
         peer: Address,
-        topic: Id,
+        topic: TopicId,
         held: &Held<'_>,
         now: u64,
     ) -> Result<Vec<SyncOut>, StoreError>;
 
     /// `peer` answered about `topic` with `ids` (the payload after the
     /// topic id, as received).
-    fn take_answer(&mut self, peer: Address, topic: Id, ids: &[u8], now: u64) -> Vec<SyncOut>;
+    fn take_answer(&mut self, peer: Address, topic: TopicId, ids: &[u8], now: u64) -> Vec<SyncOut>;
 
     /// Content ids `peer` offered under `topic` (after the hooks): which
     /// to ask for, now or later.
     fn want(
         &mut self,
         peer: Address,
-        topic: Id,
-        ids: Vec<Id>,
+        topic: TopicId,
+        ids: Vec<ContentId>,
         held: &Held<'_>,
         now: u64,
     ) -> Result<Vec<SyncOut>, StoreError>;
@@ -152,7 +152,7 @@ pub(crate) trait SyncAlgorithm {
     fn content_came(
         &mut self,
         peer: Address,
-        content_id: Id,
+        content_id: ContentId,
         held: &Held<'_>,
         now: u64,
     ) -> Result<Vec<SyncOut>, StoreError>;
@@ -161,7 +161,7 @@ pub(crate) trait SyncAlgorithm {
     fn serve(
         &mut self,
         peer: Address,
-        content_id: Id,
+        content_id: ContentId,
         held: &Held<'_>,
         now: u64,
     ) -> Result<Vec<SyncOut>, StoreError>;

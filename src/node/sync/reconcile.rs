@@ -34,7 +34,7 @@ use negentropy::{Id as NegId, Negentropy, NegentropyStorageBase, NegentropyStora
 
 use super::full_list::FullList;
 use super::{Held, SyncAlgorithm, SyncOut};
-use crate::ids::Id;
+use crate::ids::{BulletinKey, ContentId, TopicId};
 use crate::keys::Address;
 use crate::message::MESSAGE_TTL;
 use crate::node::extensions::{PLUMTREE_V1, RECONCILE_V1, advert};
@@ -154,10 +154,10 @@ pub(crate) struct Reconcile {
     max_rounds: u32,
     max_items: usize,
     window: u64,
-    sessions: HashMap<(Address, Id), Session>,
+    sessions: HashMap<(Address, TopicId), Session>,
     /// Advertised requests waiting for their answer: (peer, topic) → when.
-    advertised: HashMap<(Address, Id), u64>,
-    accepted: HashMap<(Address, Id), Accepted>,
+    advertised: HashMap<(Address, TopicId), u64>,
+    accepted: HashMap<(Address, TopicId), Accepted>,
 }
 
 impl Reconcile {
@@ -186,7 +186,7 @@ impl Reconcile {
 
     /// How the sync this node asked `peer` for about `topic` went, while
     /// remembered (the message TTL after its last step).
-    pub fn status(&self, peer: &Address, topic: &Id) -> Option<SyncStatus> {
+    pub fn status(&self, peer: &Address, topic: &TopicId) -> Option<SyncStatus> {
         self.sessions.get(&(*peer, *topic)).map(|s| s.status)
     }
 
@@ -213,7 +213,7 @@ impl Reconcile {
     fn items(
         &self,
         held: &Held<'_>,
-        topic: &Id,
+        topic: &TopicId,
         now: u64,
     ) -> Result<Option<NegentropyStorageVector>, StoreError> {
         const PAGE: usize = 16_384;
@@ -228,7 +228,7 @@ impl Reconcile {
             }
             for &(ts, id) in &page {
                 // Cannot fail: the storage is not sealed yet.
-                let _ = storage.insert(u64::from(ts), NegId::from_byte_array(id));
+                let _ = storage.insert(u64::from(ts), NegId::from_byte_array(id.to_bytes()));
             }
             if page.len() < PAGE {
                 break;
@@ -242,7 +242,7 @@ impl Reconcile {
 
     /// Gives up reconciling with `peer` on `topic`: asks again for a full
     /// list.
-    fn fall_back(&mut self, peer: Address, topic: Id, now: u64, out: &mut Vec<SyncOut>) {
+    fn fall_back(&mut self, peer: Address, topic: TopicId, now: u64, out: &mut Vec<SyncOut>) {
         if let Some(s) = self.sessions.get_mut(&(peer, topic)) {
             s.status.state = SyncState::FellBack;
             s.at = now;
@@ -255,7 +255,7 @@ impl Reconcile {
     fn send(
         &mut self,
         peer: Address,
-        topic: Id,
+        topic: TopicId,
         message: Vec<u8>,
         now: u64,
         out: &mut Vec<SyncOut>,
@@ -276,7 +276,7 @@ impl Reconcile {
     fn take_answerer(
         &mut self,
         peer: Address,
-        topic: Id,
+        topic: TopicId,
         message: &[u8],
         held: &Held<'_>,
         now: u64,
@@ -323,7 +323,7 @@ impl Reconcile {
                     s.status.rounds
                 });
                 if !need.is_empty() {
-                    let ids = need.iter().map(|id| **id).collect();
+                    let ids = need.iter().map(|id| ContentId::from(**id)).collect();
                     out.push(SyncOut::Offered { peer, topic, ids });
                 }
                 if self.push {
@@ -350,7 +350,7 @@ impl Reconcile {
     fn take_requester(
         &mut self,
         peer: Address,
-        topic: Id,
+        topic: TopicId,
         message: &[u8],
         held: &Held<'_>,
         now: u64,
@@ -395,14 +395,16 @@ impl Reconcile {
     fn push_held(
         &self,
         peer: Address,
-        topic: Id,
+        topic: TopicId,
         ids: &[NegId],
         held: &Held<'_>,
         now: u64,
         out: &mut Vec<SyncOut>,
     ) -> Result<(), StoreError> {
         for id in ids {
-            if let Some(b) = held.store.retrieve(&(topic, **id))?
+            if let Some(b) = held
+                .store
+                .retrieve(&BulletinKey::new(topic, ContentId::from(**id)))?
                 && !b.is_expired(now)
             {
                 out.push(SyncOut::Answer(
@@ -433,15 +435,15 @@ fn work(peer: Address, storage: &NegentropyStorageVector) -> SyncOut {
 }
 
 impl SyncAlgorithm for Reconcile {
-    fn set_topics(&mut self, topics: Vec<Id>) {
+    fn set_topics(&mut self, topics: Vec<TopicId>) {
         self.full.set_topics(topics);
     }
 
-    fn topics(&self) -> &[Id] {
+    fn topics(&self) -> &[TopicId] {
         self.full.topics()
     }
 
-    fn request(&mut self, peer: Address, topic: Id, now: u64) -> Vec<SyncOut> {
+    fn request(&mut self, peer: Address, topic: TopicId, now: u64) -> Vec<SyncOut> {
         self.forget(now);
         let mut out = self.full.request(peer, topic, now);
         let mut status = SyncStatus::new();
@@ -463,7 +465,7 @@ impl SyncAlgorithm for Reconcile {
         out
     }
 
-    fn advertised(&mut self, peer: Address, topic: Id, now: u64) {
+    fn advertised(&mut self, peer: Address, topic: TopicId, now: u64) {
         if self.enabled && self.advertised.len() < MAX_SESSIONS {
             self.advertised.insert((peer, topic), now);
         }
@@ -472,7 +474,7 @@ impl SyncAlgorithm for Reconcile {
     fn answer(
         &mut self,
         peer: Address,
-        topic: Id,
+        topic: TopicId,
         held: &Held<'_>,
         now: u64,
     ) -> Result<Vec<SyncOut>, StoreError> {
@@ -503,7 +505,7 @@ impl SyncAlgorithm for Reconcile {
         self.full.answer(peer, topic, held, now)
     }
 
-    fn take_answer(&mut self, peer: Address, topic: Id, ids: &[u8], now: u64) -> Vec<SyncOut> {
+    fn take_answer(&mut self, peer: Address, topic: TopicId, ids: &[u8], now: u64) -> Vec<SyncOut> {
         if let Some(s) = self.sessions.get_mut(&(peer, topic))
             && s.status.state == SyncState::Offered
         {
@@ -516,7 +518,7 @@ impl SyncAlgorithm for Reconcile {
     fn take_reconcile(
         &mut self,
         peer: Address,
-        topic: Id,
+        topic: TopicId,
         body: &[u8],
         held: &Held<'_>,
         now: u64,
@@ -533,8 +535,8 @@ impl SyncAlgorithm for Reconcile {
     fn want(
         &mut self,
         peer: Address,
-        topic: Id,
-        ids: Vec<Id>,
+        topic: TopicId,
+        ids: Vec<ContentId>,
         held: &Held<'_>,
         now: u64,
     ) -> Result<Vec<SyncOut>, StoreError> {
@@ -544,7 +546,7 @@ impl SyncAlgorithm for Reconcile {
     fn content_came(
         &mut self,
         peer: Address,
-        content_id: Id,
+        content_id: ContentId,
         held: &Held<'_>,
         now: u64,
     ) -> Result<Vec<SyncOut>, StoreError> {
@@ -554,7 +556,7 @@ impl SyncAlgorithm for Reconcile {
     fn serve(
         &mut self,
         peer: Address,
-        content_id: Id,
+        content_id: ContentId,
         held: &Held<'_>,
         now: u64,
     ) -> Result<Vec<SyncOut>, StoreError> {
@@ -564,7 +566,7 @@ impl SyncAlgorithm for Reconcile {
     fn tick(&mut self, held: &Held<'_>, now: u64) -> Result<Vec<SyncOut>, StoreError> {
         let mut out = self.full.tick(held, now)?;
         let timeout = self.timeout;
-        let late: Vec<(Address, Id)> = self
+        let late: Vec<(Address, TopicId)> = self
             .sessions
             .iter()
             .filter(|(_, s)| s.status.is_running() && now >= s.at + timeout)

@@ -12,7 +12,7 @@ use rusqlite::{Connection, params};
 
 use super::{SqliteStore, check, insert_bulletin, sql_time, upsert_seen};
 use crate::bulletin::{Bulletin, CONTENT_TTL};
-use crate::ids::Id;
+use crate::ids::TopicId;
 use crate::store::{StoreError, seen_until};
 
 /// What [`SqliteStore::prune`] removed, and the store's size on disk (the
@@ -63,7 +63,7 @@ impl SqliteStore {
     /// consistent snapshot, even while a relay writes the store.
     pub fn export_each<E: From<StoreError>>(
         &self,
-        topics: &[Id],
+        topics: &[TopicId],
         since: u32,
         f: impl FnMut(Bulletin) -> Result<(), E>,
     ) -> Result<(), E> {
@@ -71,7 +71,7 @@ impl SqliteStore {
         let mut args = vec![Value::Integer(i64::from(since))];
         if !topics.is_empty() {
             sql_where += &format!(" AND topic IN ({})", vec!["?"; topics.len()].join(", "));
-            args.extend(topics.iter().map(|t| Value::Blob(t.to_vec())));
+            args.extend(topics.iter().map(|t| Value::Blob(t.as_bytes().to_vec())));
         }
         let snapshot = self
             .conn
@@ -248,13 +248,13 @@ mod tests {
 
     fn sample() -> Vec<Bulletin> {
         vec![
-            Bulletin::new([1; 32], b"one".to_vec(), 1000),
-            Bulletin::new([2; 32], b"two".to_vec(), 2000),
-            Bulletin::new([1; 32], b"three".to_vec(), 3000),
+            Bulletin::new(TopicId::from_bytes([1; 32]), b"one".to_vec(), 1000),
+            Bulletin::new(TopicId::from_bytes([2; 32]), b"two".to_vec(), 2000),
+            Bulletin::new(TopicId::from_bytes([1; 32]), b"three".to_vec(), 3000),
         ]
     }
 
-    fn exported(s: &SqliteStore, topics: &[Id], since: u32) -> Vec<Bulletin> {
+    fn exported(s: &SqliteStore, topics: &[TopicId], since: u32) -> Vec<Bulletin> {
         let mut out = Vec::new();
         s.export_each(topics, since, |b| {
             out.push(b);
@@ -271,11 +271,18 @@ mod tests {
         assert_eq!(s.import(&all).unwrap(), vec![true; 3]);
         assert_eq!(exported(&s, &[], 0), all);
         assert_eq!(
-            exported(&s, &[[1; 32]], 0),
+            exported(&s, &[TopicId::from_bytes([1; 32])], 0),
             vec![all[0].clone(), all[2].clone()]
         );
-        assert_eq!(exported(&s, &[[1; 32], [2; 32]], 2000), all[1..]);
-        assert!(exported(&s, &[[3; 32]], 0).is_empty());
+        assert_eq!(
+            exported(
+                &s,
+                &[TopicId::from_bytes([1; 32]), TopicId::from_bytes([2; 32])],
+                2000
+            ),
+            all[1..]
+        );
+        assert!(exported(&s, &[TopicId::from_bytes([3; 32])], 0).is_empty());
         assert!(exported(&s, &[], 3001).is_empty());
     }
 
