@@ -8,6 +8,12 @@
 //! engine ([`Node`]) takes inputs in and gives [`Event`]s out, for the
 //! caller to send and deliver.
 //!
+//! Ids are typed: a [`TopicId`] (SHA-256 of a topic descriptor,
+//! [`topic_id`]) and a [`ContentId`] (SHA-256 of content, [`content_id`])
+//! are distinct types, so one cannot stand in for the other, and a
+//! bulletin is known by its [`BulletinKey`] (both). All three are 32 bytes
+//! per id on the wire and 64 lowercase hex digits in text.
+//!
 //! The front door is re-exported here; the modules hold the rest (wire
 //! codecs in [`codec`], verification in [`verify`], stores in [`store`],
 //! an append-only file of delivered bulletins in [`delivery_log`]).
