@@ -11,8 +11,8 @@
 //! Ids are typed: a [`TopicId`] (SHA-256 of a topic descriptor,
 //! [`topic_id`]) and a [`ContentId`] (SHA-256 of content, [`content_id`])
 //! are distinct types, so one cannot stand in for the other, and a
-//! bulletin is known by its [`BulletinKey`] (both). All three are 32 bytes
-//! per id on the wire and 64 lowercase hex digits in text.
+//! bulletin is known by its [`BulletinKey`] (both). Each id is 32 bytes on
+//! the wire and 64 lowercase hex digits in text.
 //!
 //! The front door is re-exported here; the modules hold the rest (wire
 //! codecs in [`codec`], verification in [`verify`], stores in [`store`],
