@@ -456,10 +456,15 @@ pub(crate) async fn run_output<W>(
     w.closed(conn, ended, &queued).await;
 }
 
-/// Writes an output's queue as it is, each payload flushed before the
-/// next: one is reported (by its length) and taken off `queued` once it is
-/// out whole, so the count of what was written is exact when the output
-/// fails or stalls.
+/// Most bytes an output takes from its queue for one write.
+const OUTPUT_BATCH: usize = 64 << 10;
+
+/// Writes an output's queue as it is: what has come (up to
+/// [`OUTPUT_BATCH`]) in one write, then a flush; each payload is reported
+/// (by its length) and taken off `queued` once the writes that returned
+/// cover it whole, so the count of what was written is exact when the
+/// output fails or stalls part way (give it a writer that does not buffer,
+/// or whose flush waits for the bytes to be out).
 async fn write_raw(
     conn: ConnId,
     out: &mut (impl AsyncWrite + Unpin),
@@ -467,11 +472,40 @@ async fn write_raw(
     queued: &AtomicU64,
     drained: &mpsc::UnboundedSender<(ConnId, usize)>,
 ) -> std::io::Result<()> {
-    while let Some(payload) = rx.recv().await {
-        out.write_all(&payload).await?;
+    let mut buf = Vec::new();
+    // The lengths of the payloads in `buf`, and how much of the first is
+    // written.
+    let mut lens = std::collections::VecDeque::new();
+    let mut head = 0;
+    loop {
+        if buf.is_empty() {
+            let Some(payload) = rx.recv().await else {
+                break;
+            };
+            buf.extend_from_slice(&payload);
+            lens.push_back(payload.len());
+        }
+        while buf.len() < OUTPUT_BATCH {
+            let Ok(payload) = rx.try_recv() else { break };
+            buf.extend_from_slice(&payload);
+            lens.push_back(payload.len());
+        }
+        let n = match buf.is_empty() {
+            true => 0, // empty payloads only: nothing to write
+            false => out.write(&buf).await?,
+        };
+        if n == 0 && !buf.is_empty() {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
         out.flush().await?;
-        queued.fetch_sub(1, Ordering::AcqRel);
-        let _ = drained.send((conn, payload.len()));
+        buf.drain(..n);
+        head += n;
+        while let Some(&len) = lens.front().filter(|&&len| len <= head) {
+            head -= len;
+            lens.pop_front();
+            queued.fetch_sub(1, Ordering::AcqRel);
+            let _ = drained.send((conn, len));
+        }
     }
     out.shutdown().await
 }

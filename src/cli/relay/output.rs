@@ -2,12 +2,17 @@
 //! outputs' endpoint, bounded in bytes, counted exactly.
 
 use std::fs::File;
+use std::io::Write;
 use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use gossip::codec::{Format, Object, write_object};
 use gossip::net::{Ended, Endpoint};
 use gossip::session::ConnId;
+use tokio::io::AsyncWrite;
+use tokio::net::unix::pipe;
 use tokio::runtime::Runtime;
 
 use crate::cli::io::{Failure, open_append_no_follow};
@@ -16,6 +21,56 @@ use crate::cli::io::{Failure, open_append_no_follow};
 /// symbolic link, and created 0600.
 fn open_append(path: &Path) -> Result<File, Failure> {
     open_append_no_follow(path, 0o600, false)
+}
+
+/// How often an output waits again for a fifo's reader.
+const FIFO_POLL: Duration = Duration::from_millis(100);
+
+/// Opens a fifo for writing once a reader has it open (till then the open
+/// fails with ENXIO, and is tried again every [`FIFO_POLL`]): non-blocking,
+/// so a reader that stops stalls only this output; never through a
+/// symbolic link.
+async fn open_fifo(path: &Path) -> std::io::Result<pipe::Sender> {
+    use std::os::unix::fs::OpenOptionsExt;
+    loop {
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+            .open(path);
+        match opened {
+            Ok(file) => return pipe::Sender::from_file(file),
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => tokio::time::sleep(FIFO_POLL).await,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A regular file written in place: a write returns once the bytes are in
+/// the file (the page cache), so the output's count of what was written is
+/// exact. Writes to a regular file do not wait on a reader.
+struct SyncFile(File);
+
+impl AsyncWrite for SyncFile {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        loop {
+            match self.0.write(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                written => return Poll::Ready(written),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// How long a relay that is ending waits for its outputs to take what is
@@ -68,16 +123,13 @@ impl Output {
         } else {
             Some(open_append(path)?)
         };
-        let path_buf = path.to_path_buf();
+        let fifo = path.to_path_buf();
         let open = async move {
-            let file = match file {
-                Some(file) => file,
-                None => tokio::task::spawn_blocking(move || open_append(&path_buf))
-                    .await
-                    .map_err(std::io::Error::other)?
-                    .map_err(|f| std::io::Error::other(f.why))?,
+            let out: Box<dyn AsyncWrite + Send + Unpin> = match file {
+                Some(file) => Box::new(SyncFile(file)),
+                None => Box::new(open_fifo(&fifo).await?),
             };
-            Ok(tokio::fs::File::from_std(file))
+            Ok(out)
         };
         let conn = {
             let _inside = runtime.enter();
