@@ -161,9 +161,11 @@ impl Network {
     /// is closed as it opens; a message over its IP address's or its
     /// peer's rate, or whose signer is denied, is dropped before it is
     /// verified. Each is counted ([`NetCounters`]) and reported once an
-    /// interval per source ([`Notice::Limited`]).
+    /// interval per source ([`Notice::Limited`]). Called again (a
+    /// reload), the new limits apply from now on, and the connections
+    /// already open still count against their IP addresses.
     pub fn limit(&mut self, config: LimitsConfig) {
-        self.limiter = Limiter::new(config);
+        self.limiter.reconfigure(config);
     }
 
     /// The endpoint's next event ([`Endpoint::next`]).

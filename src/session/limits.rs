@@ -340,6 +340,16 @@ impl Limiter {
         }
     }
 
+    /// Enforces `config` from now on (a reload): the connections open per
+    /// IP address, the refusals counted and those not yet reported stay;
+    /// the buckets start again, full.
+    pub fn reconfigure(&mut self, config: LimitsConfig) {
+        let per_entry = 2 * std::mem::size_of::<(Source, Entry)>();
+        self.max_entries = (config.memory / per_entry).max(1);
+        self.config = config;
+        self.entries.clear();
+    }
+
     /// What it enforces.
     pub fn config(&self) -> &LimitsConfig {
         &self.config
@@ -699,6 +709,30 @@ mod tests {
         // An IPv4 address mapped into IPv6 is the same source.
         assert!(l.connection(ip("::ffff:10.0.0.1"), t).refuses());
         assert_eq!(l.totals().connections, 2);
+    }
+
+    #[test]
+    fn a_reload_keeps_the_connections_open_and_applies_the_new_limits() {
+        let mut l = rated(|c| c.connections_per_ip = Some(2));
+        let t = Instant::now();
+        assert_eq!(l.connection(ip("10.0.0.1"), t), Verdict::Pass);
+        assert_eq!(l.connection(ip("10.0.0.1"), t), Verdict::Pass);
+        // Down to one a source, and a denied range: the two still open
+        // count, so a third is refused; the range is refused at once.
+        let mut c = LimitsConfig::default();
+        c.connections_per_ip = Some(1);
+        c.deny.add("10.9.0.0/16").unwrap();
+        l.reconfigure(c);
+        assert_eq!(l.connections_from(ip("10.0.0.1")), 2);
+        assert!(l.connection(ip("10.0.0.1"), t).refuses());
+        assert!(matches!(
+            l.connection(ip("10.9.0.1"), t),
+            Verdict::Refuse(Refusal::Denied(_))
+        ));
+        l.disconnected(ip("10.0.0.1"));
+        l.disconnected(ip("10.0.0.1"));
+        assert_eq!(l.connection(ip("10.0.0.1"), t), Verdict::Pass);
+        assert_eq!(l.totals().connections, 1);
     }
 
     #[test]

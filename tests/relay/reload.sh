@@ -13,6 +13,8 @@
 #    B runs on.
 # 4. b.toml without A and with another topic: SIGHUP lets A go (B's
 #    connection to it closes) and says the topic needs a restart.
+# 5. b.toml denies 127.0.0.1: SIGHUP applies it at once (a new connection
+#    from there is refused as it opens; the one to C stays).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -105,9 +107,20 @@ wait_for "B to log the peer let go and the restart needed" grep -qF \
     "gossip: relay: reloaded b.toml: changed connect -$A@127.0.0.1:$PA/1; needs a restart, kept as running: topic" b.log
 wait_for "B's connection to A to close" grep -q "127.0.0.1:$PA: closed" b.log
 
+# --- 5: a limit per source applies at once: 127.0.0.1 denied, so a new
+# connection from it is closed as it opens (C's, already up, stays)
+config "\"$C@127.0.0.1:$PC\"" 1 '"chat", "news"' 'deny = ["127.0.0.1"]'
+kill -HUP "$RB"
+wait_for "B to log the new deny list" grep -qF "gossip: relay: reloaded b.toml: changed deny " b.log
+exec 6<>"/dev/tcp/127.0.0.1/$PB"
+wait_for "B to refuse a connection from the denied address" grep -q "denied" b.log
+exec 6>&-
+
 kill -TERM "$RB"
 wait_exit "$RB" "B"
 [ "$EXIT_RC" = 0 ] || fail "B exited $EXIT_RC after SIGTERM"
 [ "$(grep -c "connected to $A" b.log)" = 1 ] || fail "B connected to A again after letting it go"
 grep -q 'gossip: relay: network: connections_opened=4 ' b.log ||
-    fail "B's connections (A, C, two probes): $(grep 'network:' b.log)"
+    fail "B's connections (A, C, two probes; the denied one is not opened): $(grep 'network:' b.log)"
+grep 'gossip: relay: network:' b.log | grep -q ' denied_connections=1\b' ||
+    fail "B denied no connection after the reload: $(grep 'network:' b.log)"

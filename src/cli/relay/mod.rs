@@ -203,13 +203,24 @@ struct Reload {
 }
 
 /// The settings SIGHUP applies while running; the others need a restart.
-const RELOADABLE: [&str; 6] = [
+const RELOADABLE: [&str; 17] = [
     "connect",
     "max-connections",
     "idle-timeout",
     "bind-timeout",
     "send-queue",
     "send-total",
+    "max-connections-per-ip",
+    "rate-per-ip",
+    "bytes-per-ip",
+    "rate-per-peer",
+    "bytes-per-peer",
+    "burst",
+    "byte-burst",
+    "allow",
+    "deny",
+    "limits-shadow",
+    "limits-log-every",
 ];
 
 /// The peers `args` dials; a --connect without /BITS at `difficulty`.
@@ -666,10 +677,16 @@ impl Relay {
                 changed.insert(0, format!("connect {}", dial.join(" ")));
             }
             refused = done.refused;
-            // The limits per source are not reloaded (the connection
-            // bounds are): they take a restart.
-            let bounds = settings(&new.args, targets, LimitsConfig::default());
-            self.outputs.net.set_limits(&bounds);
+            match net::limits_config(&new.args.limits) {
+                Ok(limits) => self
+                    .outputs
+                    .net
+                    .set_limits(&settings(&new.args, targets, limits)),
+                Err(f) => {
+                    let (what, why) = (f.what, f.why);
+                    tracing::warn!(%file, reason = %why, "reload {file}: {what}: {why}; the bounds and limits are kept as running");
+                }
+            }
         }
         let mut line = format!("reloaded {file}: ");
         line.push_str(&match changed.is_empty() {

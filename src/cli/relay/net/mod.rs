@@ -261,6 +261,7 @@ impl Network {
             let mut config = session_config(settings);
             config.announce = net.config().announce;
             net.reconfigure(config);
+            net.limit(settings.limits.clone());
         }
     }
 
