@@ -719,10 +719,11 @@ mod tests {
         assert_eq!(l.connection(ip("10.0.0.1"), t), Verdict::Pass);
         // Down to one a source, and a denied range: the two still open
         // count, so a third is refused; the range is refused at once.
-        let mut c = LimitsConfig::default();
-        c.connections_per_ip = Some(1);
-        c.deny.add("10.9.0.0/16").unwrap();
-        l.reconfigure(c);
+        let reloaded = rated(|c| {
+            c.connections_per_ip = Some(1);
+            c.deny.add("10.9.0.0/16").unwrap();
+        });
+        l.reconfigure(reloaded.config().clone());
         assert_eq!(l.connections_from(ip("10.0.0.1")), 2);
         assert!(l.connection(ip("10.0.0.1"), t).refuses());
         assert!(matches!(
