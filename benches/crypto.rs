@@ -10,7 +10,7 @@ use gossip::bulletin::Bulletin;
 use gossip::crypto::{Cipher, Identity, PeerKey, verify_batch};
 use gossip::ids::TopicId;
 use gossip::keys::{Address, Seed};
-use gossip::message::Message;
+use gossip::message::RawMessage;
 use gossip::operation::{Op, Payload};
 use gossip::pow::{Mined, Progress, mine};
 use gossip::verify::{Policy, verify_message};
@@ -59,19 +59,31 @@ fn bench_crypto(c: &mut Criterion) {
 
     // One message as the original's prepare_for_send makes it.
     let mut bulletin = Bulletin::new(TopicId::from_bytes([3; 32]), vec![7u8; 100], 1_764_000_000);
-    let Mined::Found(n) = mine(&bulletin.work(), 7, 0, &Progress::default()) else {
+    let Mined::Found(n) = mine(
+        &bulletin.work(),
+        gossip::Difficulty::new(7),
+        0,
+        &Progress::default(),
+    ) else {
         panic!("mined")
     };
     bulletin.nonce = n;
     let body = Payload::Bulletin(Op::StoreAndForward, bulletin).encode();
-    let mut m = Message::new(
-        alice.address(),
-        bob.address(),
-        1_764_000_010,
-        bob_key.seal(&body, Cipher::default()).unwrap(),
-    );
+    let mut m = RawMessage {
+        src: alice.address(),
+        dst: bob.address(),
+        ts: 1_764_000_010,
+        nonce: 0,
+        sig: [0; 64],
+        body: bob_key.seal(&body, Cipher::default()).unwrap(),
+    };
     m.sig = alice.sign(&m.signed_bytes());
-    let Mined::Found(n) = mine(&m.work(), 1, 0, &Progress::default()) else {
+    let Mined::Found(n) = mine(
+        &m.work(),
+        gossip::Difficulty::new(1),
+        0,
+        &Progress::default(),
+    ) else {
         panic!("mined")
     };
     m.nonce = n;

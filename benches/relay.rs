@@ -56,7 +56,7 @@ fn make_message(i: u32, mined: bool) -> Message {
     let (bulletin_bits, message_bits) = if mined { (7, 1) } else { (0, 0) };
     let Mined::Found(n) = mine(
         &b.work(),
-        bulletin_bits,
+        gossip::Difficulty::new(bulletin_bits),
         i.wrapping_mul(7919),
         &Progress::default(),
     ) else {
@@ -70,7 +70,7 @@ fn make_message(i: u32, mined: bool) -> Message {
         relay,
         &plain,
         NOW as u32,
-        message_bits,
+        gossip::Difficulty::new(message_bits),
         Cipher::default(),
     )
     .expect("prepared")
@@ -92,7 +92,7 @@ fn input(count: u32, mined: bool) -> PathBuf {
                 .map(|i| make_message(i, mined))
                 .collect();
             for m in messages {
-                write_object(&mut out, &Object::Message(m), Format::Wire).expect("write");
+                write_object(&mut out, &Object::Message(m.into()), Format::Wire).expect("write");
             }
         }
         fs::write(&path, out).expect("cache input");
@@ -171,16 +171,16 @@ fn per_call(rounds: usize, inner: usize, mut f: impl FnMut()) -> Duration {
 /// The per-message crypto floor, each primitive timed on its own.
 fn floor(sample: &Message) -> (Duration, Vec<(&'static str, Duration)>) {
     let relay = Identity::from_seed(&relay_seed());
-    let user_key = PeerKey::new(&sample.src).expect("valid");
+    let user_key = PeerKey::new(&sample.src()).expect("valid");
     let peer =
         PeerKey::new(&Identity::from_seed(&Seed::from_bytes([0x50; 32])).address()).expect("valid");
-    let plain = relay.open(&sample.body).expect("opens");
+    let plain = relay.open(sample.body()).expect("opens");
     let Ok(Payload::Bulletin(_, b)) = Payload::decode(&plain) else {
         panic!("payload")
     };
     let work = sample.work();
     let bwork = b.work();
-    let signed = sample.signed_bytes();
+    let signed = sample.as_raw().signed_bytes();
     let parts = vec![
         (
             "message tapehash check",
@@ -191,13 +191,13 @@ fn floor(sample: &Message) -> (Duration, Vec<(&'static str, Duration)>) {
         (
             "signature check",
             per_call(15, 200, || {
-                black_box(user_key.verify(&signed, &sample.sig));
+                black_box(user_key.verify(&signed, sample.sig()));
             }),
         ),
         (
             "open (sealed box)",
             per_call(15, 200, || {
-                black_box(relay.open(&sample.body).ok());
+                black_box(relay.open(sample.body()).ok());
             }),
         ),
         (
@@ -297,7 +297,7 @@ fn main() {
     let sample = message(0);
     assert!(
         verify_message(
-            &sample,
+            sample.as_raw(),
             Some(&Identity::from_seed(&relay_seed())),
             None,
             &Policy::new(NOW)
@@ -492,12 +492,12 @@ fn idle_peers(key: &PathBuf, n: u32) {
                 relay,
                 &hello,
                 NOW as u32,
-                1,
+                gossip::Difficulty::new(1),
                 Cipher::default(),
             )
             .expect("prepared");
             let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
-            write_object(&mut s, &Object::Message(m), Format::Wire).expect("sends");
+            write_object(&mut s, &Object::Message(m.into()), Format::Wire).expect("sends");
             s
         })
         .collect();

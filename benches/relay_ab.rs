@@ -175,7 +175,7 @@ fn frame(from: &Identity, to: Address, plain: &[u8], difficulty: u32) -> Vec<u8>
         to,
         plain,
         NOW as u32,
-        difficulty,
+        gossip::Difficulty::new(difficulty),
         Cipher::default(),
     )
     .expect("prepared");
@@ -196,7 +196,7 @@ fn bulletin_frame(from: &Identity, to: Address, text: &str, s: &Settings, salt: 
     );
     let Mined::Found(n) = mine(
         &b.work(),
-        s.bulletin_difficulty,
+        gossip::Difficulty::new(s.bulletin_difficulty),
         salt.wrapping_mul(7919),
         &Progress::default(),
     ) else {
@@ -229,7 +229,7 @@ fn read_frame(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
 
 /// The bulletin content a forward to `me` carries, if it carries one.
 fn forwarded_content(me: &Identity, body: &[u8]) -> Option<Vec<u8>> {
-    let m = gossip::message::Message::unpack(body).ok()?;
+    let m = gossip::message::RawMessage::unpack(body).ok()?;
     let plain = me.open(&m.body).ok()?;
     match Payload::decode(&plain).ok()? {
         Payload::Bulletin(_, b) => Some(b.content),

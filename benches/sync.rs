@@ -33,7 +33,7 @@ use gossip::codec::write_frame;
 use gossip::crypto::Identity;
 use gossip::ids::{TopicId, topic_id};
 use gossip::keys::{Address, Seed};
-use gossip::message::Message;
+use gossip::message::RawMessage;
 use gossip::node::{Event, Node, NodeConfig, SyncState};
 
 const NOW: u64 = 1_764_000_100;
@@ -74,7 +74,7 @@ impl<W: Write> Write for Counted<W> {
 }
 
 /// Reads frames from `stream` onto a channel until it closes.
-fn reader(stream: TcpStream) -> mpsc::Receiver<Message> {
+fn reader(stream: TcpStream) -> mpsc::Receiver<RawMessage> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut r = BufReader::new(stream);
@@ -84,7 +84,9 @@ fn reader(stream: TcpStream) -> mpsc::Receiver<Message> {
             if r.read_exact(&mut buf).is_err() {
                 break;
             }
-            let Ok(m) = Message::unpack(&buf) else { break };
+            let Ok(m) = RawMessage::unpack(&buf) else {
+                break;
+            };
             if tx.send(m).is_err() {
                 break;
             }

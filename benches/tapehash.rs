@@ -93,7 +93,7 @@ fn mining_rate(threads: usize, hashes: u64) -> Duration {
         .limit
         .store(hashes, std::sync::atomic::Ordering::Relaxed);
     let start = Instant::now();
-    pool.install(|| mine(&work, 256, 0, &progress));
+    pool.install(|| mine(&work, gossip::Difficulty::new(256), 0, &progress));
     let tried = progress
         .tried
         .load(std::sync::atomic::Ordering::Relaxed)
@@ -190,7 +190,7 @@ fn one_object_scale() {
                 for (i, w) in works.iter().enumerate() {
                     black_box(mine(
                         w,
-                        difficulty,
+                        gossip::Difficulty::new(difficulty),
                         (i as u32 * 7919) % 65_536,
                         &Progress::default(),
                     ));

@@ -97,7 +97,10 @@ impl Bulletin {
     /// Mines this bulletin: sets its nonce so its proof of work reaches
     /// `difficulty` (the original's `hashcash()`), searching on all cores
     /// from a random start below 2^16 as the original does.
-    pub fn hashcash(&mut self, difficulty: u32) -> Result<(), crate::pow::Unmineable> {
+    pub fn hashcash(
+        &mut self,
+        difficulty: crate::pow::Difficulty,
+    ) -> Result<(), crate::pow::Unmineable> {
         self.nonce = crate::pow::find_nonce(&self.work(), difficulty)?;
         Ok(())
     }

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::bulletin::{self, Bulletin};
 use crate::error::DecodeError;
 use crate::ids::content_id;
-use crate::message::{self, Message};
+use crate::message::{self, RawMessage};
 
 mod json;
 
@@ -61,7 +61,7 @@ pub enum Object {
     /// A bulletin.
     Bulletin(Bulletin),
     /// A message.
-    Message(Message),
+    Message(RawMessage),
 }
 
 impl Object {
@@ -121,11 +121,11 @@ impl Object {
         }
         match kind {
             Kind::Bulletin => Bulletin::unpack(bytes).map(Object::Bulletin),
-            Kind::Message => Message::unpack(bytes).map(Object::Message),
+            Kind::Message => RawMessage::unpack(bytes).map(Object::Message),
             Kind::Any if looks_like_bulletin(bytes) || bytes.len() < message::HEADER_LEN => {
                 Bulletin::unpack(bytes).map(Object::Bulletin)
             }
-            Kind::Any => Message::unpack(bytes).map(Object::Message),
+            Kind::Any => RawMessage::unpack(bytes).map(Object::Message),
         }
     }
 
@@ -545,12 +545,14 @@ mod tests {
             b"hi".to_vec(),
             5,
         ));
-        let m = Object::Message(Message::new(
-            Address([2; 32]),
-            Address([3; 32]),
-            6,
-            vec![0; 10],
-        ));
+        let m = Object::Message(RawMessage {
+            src: Address([2; 32]),
+            dst: Address([3; 32]),
+            ts: 6,
+            nonce: 0,
+            sig: [0; 64],
+            body: vec![0; 10],
+        });
         for format in [Format::Json, Format::Wire] {
             let mut out = Vec::new();
             write_object(&mut out, &b, format).unwrap();

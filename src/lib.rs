@@ -93,13 +93,13 @@ pub use ids::{
     BulletinKey, ContentId, ParseIdError, TopicId, beacon_topic, content_id, inbox_topic, topic_id,
 };
 pub use keys::{Address, Seed};
-pub use message::Message;
+pub use message::{Message, RawMessage, SignedMessage, UnsignedMessage};
 pub use node::{
     Acceptance, Counters, DefaultHooks, DropReason, Event, HookError, Hooks, Node, NodeConfig,
     NodeError, Outbound, Verified, prepare_message,
 };
 pub use operation::{Op, Payload};
-pub use pow::Unmineable;
+pub use pow::{Difficulty, Unmineable, ts_of};
 pub use store::{
     BulletinStore, Bulletins, CodeBook, DeliveryJournal, MemoryStore, SeenLog, StoreError,
 };

@@ -7,7 +7,7 @@
 //! first thread to find a nonce stops the others.
 //!
 //! The original packs ts and nonce as signed 32-bit integers, so every ts
-//! and nonce this project makes stays below [`SIGNED_LIMIT`]: searches start
+//! and nonce this project makes stays below 2^31 ([`fits_original`]): searches start
 //! where the original's do ([`search_start`], 0..2^16) and go upward,
 //! wrapping within the signed range (`nonce_at`). Any u32 is still read.
 
@@ -37,7 +37,7 @@ pub const MAX_MINEABLE_DIFFICULTY: u32 = 32;
 
 /// Every ts and nonce this project makes is below this (2^31): the
 /// original packs both as signed 32-bit integers and cannot read more.
-pub const SIGNED_LIMIT: u32 = 1 << 31;
+pub(crate) const SIGNED_LIMIT: u32 = 1 << 31;
 
 /// Whether the original can read `value` as a ts or nonce.
 pub fn fits_original(value: u32) -> bool {
@@ -63,6 +63,41 @@ pub(crate) fn nonce_at(start: u32, step: u64) -> u32 {
 
 /// Nonces one thread tries before it looks at the stop flag again.
 const CHUNK: u64 = 1 << 10;
+
+/// A proof-of-work target: leading zero bits of the tapehash1 digest
+/// (0 is met by any nonce; above 256 by none). A type of its own so a
+/// difficulty is not taken for a ts or a nonce.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Difficulty(u32);
+
+impl Difficulty {
+    /// `bits` leading zero bits.
+    pub const fn new(bits: u32) -> Self {
+        Self(bits)
+    }
+
+    /// The leading zero bits asked for.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Expected number of hashes to reach it.
+    pub fn expected_tries(self) -> f64 {
+        expected_tries(self.0)
+    }
+}
+
+impl From<u32> for Difficulty {
+    fn from(bits: u32) -> Self {
+        Self(bits)
+    }
+}
+
+impl std::fmt::Display for Difficulty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bits", self.0)
+    }
+}
 
 /// A proof-of-work preimage: bytes with a u32 nonce at byte 68.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,11 +170,13 @@ impl std::error::Error for Unmineable {}
 
 /// The one-call search: a nonce for `work` at `difficulty`, from a random
 /// start as the original's ([`search_start`]), on the current rayon pool.
-pub fn find_nonce(work: &Work, difficulty: u32) -> Result<u32, Unmineable> {
+pub fn find_nonce(work: &Work, difficulty: Difficulty) -> Result<u32, Unmineable> {
     let start = search_start(&mut rand::thread_rng());
     match mine(work, difficulty, start, &Progress::default()) {
         Mined::Found(nonce) => Ok(nonce),
-        Mined::Exhausted | Mined::Stopped => Err(Unmineable { difficulty }),
+        Mined::Exhausted | Mined::Stopped => Err(Unmineable {
+            difficulty: difficulty.bits(),
+        }),
     }
 }
 
@@ -161,7 +198,8 @@ pub struct Progress {
 /// Runs on the current rayon pool (install a smaller pool to cap threads).
 /// Whatever thread finds a nonce first wins; the search order is free, as in
 /// the original. Never loops forever: the space is finite.
-pub fn mine(work: &Work, difficulty: u32, start: u32, progress: &Progress) -> Mined {
+pub fn mine(work: &Work, difficulty: Difficulty, start: u32, progress: &Progress) -> Mined {
+    let difficulty = difficulty.bits();
     if difficulty == 0 {
         // Nothing to search: keep the nonce the object has, unless the
         // original could not read it.
@@ -255,7 +293,7 @@ pub(crate) fn chunk_for(difficulty: u32) -> u64 {
 }
 
 /// Expected number of hashes to reach `difficulty` bits.
-pub fn expected_tries(difficulty: u32) -> f64 {
+pub(crate) fn expected_tries(difficulty: u32) -> f64 {
     2f64.powi(difficulty.min(MAX_DIFFICULTY) as i32)
 }
 
@@ -267,7 +305,7 @@ mod tests {
     fn mined_nonce_meets_difficulty() {
         let work = Work::new(vec![7u8; 80]);
         let progress = Progress::default();
-        let Mined::Found(nonce) = mine(&work, 6, 12345, &progress) else {
+        let Mined::Found(nonce) = mine(&work, Difficulty::new(6), 12345, &progress) else {
             panic!("no nonce found");
         };
         let mut check = work.clone();
@@ -292,7 +330,8 @@ mod tests {
     fn a_search_near_the_top_wraps_below_2_31() {
         let work = Work::new(vec![3u8; 80]);
         for start in [SIGNED_LIMIT - 2, u32::MAX] {
-            let Mined::Found(nonce) = mine(&work, 8, start, &Progress::default()) else {
+            let Mined::Found(nonce) = mine(&work, Difficulty::new(8), start, &Progress::default())
+            else {
                 panic!("no nonce found");
             };
             assert!(fits_original(nonce), "{nonce}");
@@ -304,6 +343,9 @@ mod tests {
         let work = Work::new(vec![1u8; 72]);
         let progress = Progress::default();
         progress.stop.store(true, Ordering::Relaxed);
-        assert_eq!(mine(&work, 200, 0, &progress), Mined::Stopped);
+        assert_eq!(
+            mine(&work, Difficulty::new(200), 0, &progress),
+            Mined::Stopped
+        );
     }
 }

@@ -42,7 +42,7 @@ use crate::message::HEADER_LEN;
 use crate::message::Message;
 use crate::node::{Event, Node, NodeConfig, NodeError, Outbound};
 use crate::operation::{Op, Payload};
-use crate::pow::{Mined, Progress, mine, search_start, ts_of};
+use crate::pow::{Difficulty, Mined, Progress, mine, search_start, ts_of};
 
 /// The topic every simulated node follows.
 pub const TOPIC: &[u8] = b"simulation";
@@ -447,7 +447,7 @@ impl Tally {
     /// A message sent; `received` when it reached a node that is up.
     fn count(&mut self, out: &Outbound, received: bool) {
         self.messages += 1;
-        self.bytes += (HEADER_LEN + out.message.body.len()) as u64;
+        self.bytes += (HEADER_LEN + out.message.body().len()) as u64;
         self.crypto += 3;
         if received {
             self.crypto += 3;
@@ -581,7 +581,7 @@ impl Network {
         let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5741_524d);
         if let Mined::Found(n) = mine(
             &warm.work(),
-            config.bulletin_difficulty,
+            Difficulty::new(config.bulletin_difficulty),
             search_start(&mut rng),
             &Progress::default(),
         ) {
@@ -604,7 +604,7 @@ impl Network {
         );
         if let Mined::Found(n) = mine(
             &b.work(),
-            config.bulletin_difficulty,
+            Difficulty::new(config.bulletin_difficulty),
             search_start(&mut self.rng),
             &Progress::default(),
         ) {

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::crypto::{self, Identity, PeerKey};
 use crate::keys::Address;
-use crate::message::Message;
+use crate::message::RawMessage;
 use crate::operation::Payload;
 use crate::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
 
@@ -216,7 +216,7 @@ fn is_future(ts: u32, policy: &Policy) -> bool {
 /// `identity` decryption and the carried bulletin too. `src_key` may hold a
 /// cached decoding of `msg.src`.
 pub fn verify_message(
-    msg: &Message,
+    msg: &RawMessage,
     identity: Option<&Identity>,
     src_key: Option<&PeerKey>,
     policy: &Policy,
@@ -232,7 +232,10 @@ pub fn verify_message(
 
 /// Verifies many messages on all cores, with Ed25519 batch verification of
 /// their signatures; gives the same verdicts as [`verify_message`] on each.
-pub fn verify_messages(items: &[(&Message, Policy)], identity: Option<&Identity>) -> Vec<Verdict> {
+pub fn verify_messages(
+    items: &[(&RawMessage, Policy)],
+    identity: Option<&Identity>,
+) -> Vec<Verdict> {
     let mut staged: Vec<(Verdict, bool)> = items
         .par_iter()
         .map(|(msg, policy)| {
@@ -278,7 +281,7 @@ pub fn verify_messages(items: &[(&Message, Policy)], identity: Option<&Identity>
 /// The header checks, through `unsigned`; false when verification stops.
 fn check_header(
     v: &mut Verdict,
-    msg: &Message,
+    msg: &RawMessage,
     identity: Option<&Identity>,
     policy: &Policy,
 ) -> bool {
@@ -302,7 +305,7 @@ fn check_header(
 /// goes on (`go`) and the message is for this key.
 fn check_body(
     v: &mut Verdict,
-    msg: &Message,
+    msg: &RawMessage,
     identity: Option<&Identity>,
     go: bool,
     policy: &Policy,
@@ -324,7 +327,11 @@ fn check_body(
 }
 
 /// Verifies a message whose body is not encrypted (`--plaintext`).
-pub fn verify_plain_message(msg: &Message, src_key: Option<&PeerKey>, policy: &Policy) -> Verdict {
+pub fn verify_plain_message(
+    msg: &RawMessage,
+    src_key: Option<&PeerKey>,
+    policy: &Policy,
+) -> Verdict {
     let mut v = verify_message(msg, None, src_key, policy);
     if v.is_valid() || !policy.stop_at_first {
         v.checks
@@ -349,7 +356,7 @@ fn check_payload(v: &mut Verdict, plain: &[u8], policy: &Policy) {
     }
 }
 
-fn signature_ok(msg: &Message, src_key: Option<&PeerKey>) -> bool {
+fn signature_ok(msg: &RawMessage, src_key: Option<&PeerKey>) -> bool {
     let signed = msg.signed_bytes();
     match src_key {
         Some(k) => k.verify(&signed, &msg.sig),
@@ -378,12 +385,14 @@ mod tests {
             .unwrap();
         let body = Payload::Bulletin(crate::operation::Op::StoreAndForward, b).encode();
         let make = |i: u8| {
-            let mut m = Message::new(
-                alice.address(),
-                bob.address(),
-                1000,
-                bob_key.seal(&body, Cipher::default()).unwrap(),
-            );
+            let mut m = RawMessage {
+                src: alice.address(),
+                dst: bob.address(),
+                ts: 1000,
+                nonce: 0,
+                sig: [0; 64],
+                body: bob_key.seal(&body, Cipher::default()).unwrap(),
+            };
             m.sig = alice.sign(&m.signed_bytes());
             match i % 4 {
                 1 => m.sig[5] ^= 1,
@@ -399,13 +408,13 @@ mod tests {
                 .unwrap();
             m
         };
-        let msgs: Vec<Message> = (0..12).map(make).collect();
+        let msgs: Vec<RawMessage> = (0..12).map(make).collect();
         for stop_at_first in [true, false] {
             let policy = Policy {
                 stop_at_first,
                 ..Policy::new(1010)
             };
-            let items: Vec<(&Message, Policy)> = msgs.iter().map(|m| (m, policy)).collect();
+            let items: Vec<(&RawMessage, Policy)> = msgs.iter().map(|m| (m, policy)).collect();
             let batch = verify_messages(&items, Some(&bob));
             for (m, v) in msgs.iter().zip(&batch) {
                 let single = verify_message(m, Some(&bob), None, &policy);
@@ -417,7 +426,7 @@ mod tests {
             assert_eq!(batch[2].first_failure(), Some(Reason::Unsigned));
             assert_eq!(batch[3].first_failure(), Some(Reason::TooOld));
         }
-        let all_valid: Vec<(&Message, Policy)> = msgs
+        let all_valid: Vec<(&RawMessage, Policy)> = msgs
             .iter()
             .step_by(4)
             .map(|m| (m, Policy::new(1010)))

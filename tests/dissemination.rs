@@ -47,7 +47,7 @@ fn sealed(from: &Identity, to: Address, payload: &Payload) -> Message {
         to,
         &payload.encode(),
         NOW as u32,
-        0,
+        gossip::Difficulty::new(0),
         Cipher::default(),
     )
     .unwrap()
@@ -76,7 +76,7 @@ fn sent(n: &mut Node) -> Vec<Outbound> {
 fn to_peer(out: &[Outbound], peer: &Identity) -> Vec<Payload> {
     out.iter()
         .filter(|o| o.peer == peer.address())
-        .map(|o| Payload::decode(&peer.open(&o.message.body).unwrap()).unwrap())
+        .map(|o| Payload::decode(&peer.open(o.message.body()).unwrap()).unwrap())
         .collect()
 }
 

@@ -11,7 +11,7 @@ use gossip::codec::{Kind, Object, ObjectReader, ReadError};
 use gossip::crypto::address_of;
 use gossip::error::DecodeError;
 use gossip::keys::{key_file_text, parse_key_file};
-use gossip::message::{self, Message};
+use gossip::message::{self, RawMessage};
 use gossip::operation::Payload;
 
 #[path = "../fuzz/harness/relay_input.rs"]
@@ -51,7 +51,7 @@ fn bulletin_inputs_round_trip() {
 #[test]
 fn message_inputs_round_trip() {
     for data in inputs("message") {
-        match Message::unpack(&data) {
+        match RawMessage::unpack(&data) {
             Ok(m) => assert_eq!(m.pack(), data),
             Err(e) => assert!(
                 data.len() < message::HEADER_LEN && matches!(e, DecodeError::Truncated { .. })

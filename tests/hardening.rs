@@ -20,7 +20,7 @@ use gossip::codec::{Format, Object, write_object};
 use gossip::crypto::{Cipher, Identity, PeerKey, address_of};
 use gossip::ids::{ContentId, topic_id};
 use gossip::keys::{Address, Seed, key_file_text};
-use gossip::message::Message;
+use gossip::message::RawMessage;
 use gossip::node::prepare_message;
 use gossip::operation::{Op, Payload};
 use gossip::pow::{Mined, Progress, mine};
@@ -226,7 +226,12 @@ fn failing_nonce(mut work: gossip::pow::Work, difficulty: u32) -> u32 {
 }
 
 fn mined(work: &gossip::pow::Work, difficulty: u32) -> u32 {
-    match mine(work, difficulty, 0, &Progress::default()) {
+    match mine(
+        work,
+        gossip::Difficulty::new(difficulty),
+        0,
+        &Progress::default(),
+    ) {
         Mined::Found(n) => n,
         other => panic!("cannot mine: {other:?}"),
     }
@@ -270,29 +275,34 @@ fn make(k: &Keys, kind: Kind, i: usize, md: u32, bd: u32) -> (String, Option<Str
             k.other,
             &plain,
             ts,
-            md,
+            gossip::Difficulty::new(md),
             Cipher::default(),
         )
-        .unwrap(),
+        .unwrap()
+        .into_raw(),
         Kind::Undecryptable => {
             // sealed to another key, addressed and signed to the relay
-            let mut m = Message::new(
-                k.user.address(),
-                k.relay,
+            let mut m = RawMessage {
+                src: k.user.address(),
+                dst: k.relay,
                 ts,
-                k.other_key.seal(&plain, Cipher::default()).unwrap(),
-            );
+                nonce: 0,
+                sig: [0; 64],
+                body: k.other_key.seal(&plain, Cipher::default()).unwrap(),
+            };
             m.sig = k.user.sign(&m.signed_bytes());
             m.nonce = mined(&m.work(), md);
             m
         }
         Kind::Unsigned => {
-            let mut m = Message::new(
-                k.user.address(),
-                k.relay,
+            let mut m = RawMessage {
+                src: k.user.address(),
+                dst: k.relay,
                 ts,
-                k.relay_key.seal(&plain, Cipher::default()).unwrap(),
-            );
+                nonce: 0,
+                sig: [0; 64],
+                body: k.relay_key.seal(&plain, Cipher::default()).unwrap(),
+            };
             m.nonce = mined(&m.work(), md);
             m
         }
@@ -303,10 +313,11 @@ fn make(k: &Keys, kind: Kind, i: usize, md: u32, bd: u32) -> (String, Option<Str
                 k.relay,
                 &plain,
                 ts,
-                md,
+                gossip::Difficulty::new(md),
                 Cipher::default(),
             )
-            .unwrap();
+            .unwrap()
+            .into_raw();
             if kind == Kind::BadSignature {
                 m.sig[10] ^= 1;
             }
@@ -361,12 +372,12 @@ fn build(k: &Keys, plan: &[Kind], md: u32, bd: u32) -> (Vec<String>, Vec<String>
                         k.relay,
                         &plain,
                         NOW,
-                        md,
+                        gossip::Difficulty::new(md),
                         Cipher::XChaCha20Poly1305,
                     )
                     .unwrap();
                     let mut line = Vec::new();
-                    write_object(&mut line, &Object::Message(m), Format::Json).unwrap();
+                    write_object(&mut line, &Object::Message(m.into()), Format::Json).unwrap();
                     lines.push(String::from_utf8(line).unwrap());
                 }
             }
@@ -652,13 +663,13 @@ fn a_strangers_sync_request_is_answered_from_ids_alone() {
         k.relay,
         &plain,
         NOW,
-        1,
+        gossip::Difficulty::new(1),
         Cipher::default(),
     )
     .unwrap();
     let input = dir.path().join("sync.jsonl");
     let mut line = Vec::new();
-    write_object(&mut line, &Object::Message(m), Format::Json).unwrap();
+    write_object(&mut line, &Object::Message(m.into()), Format::Json).unwrap();
     std::fs::write(&input, line).unwrap();
     let db = db.to_str().unwrap();
     let (stderr, _, kib) = run_relay(dir.path(), "sync", &input, &["--store", db]);

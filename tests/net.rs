@@ -8,7 +8,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use gossip::net::{ConnEvent, Ended, Endpoint, Gossip, Limits, NetAddr, Subscription};
-use gossip::{Address, Event, Identity, Message, Node, NodeConfig, Seed, topic_id, unix_now};
+use gossip::{
+    Address, Event, Identity, Message, Node, NodeConfig, RawMessage, Seed, topic_id, unix_now,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -138,8 +140,8 @@ fn messages_to(seed: &Seed, to: Address, bulletins: usize, size: usize) -> Vec<M
         .collect()
 }
 
-fn frame(message: &Message) -> Vec<u8> {
-    let packed = message.pack();
+fn frame(message: &impl AsRef<RawMessage>) -> Vec<u8> {
+    let packed = message.as_ref().pack();
     let mut out = (packed.len() as u32).to_be_bytes().to_vec();
     out.extend_from_slice(&packed);
     out
@@ -154,7 +156,7 @@ async fn a_forged_src_makes_no_peer_and_the_signer_of_a_valid_message_does() {
         .unwrap();
     let (signer, claimed) = (Seed::generate(), Identity::from_seed(&Seed::generate()));
     let valid = messages_to(&signer, g.address(), 1, 16).remove(0);
-    let mut forged = valid.clone();
+    let mut forged = valid.clone().into_raw();
     forged.src = claimed.address();
     let NetAddr::Tcp(at) = &g.local_addrs()[0] else {
         unreachable!()
@@ -355,7 +357,7 @@ async fn an_endpoint_reads_json_lines_as_well_as_wire_frames_and_cuts_junk() {
     let mut lines = Vec::new();
     gossip::codec::write_object(
         &mut lines,
-        &gossip::codec::Object::Message(messages[1].clone()),
+        &gossip::codec::Object::Message(messages[1].clone().into()),
         gossip::codec::Format::Json,
     )
     .unwrap();
@@ -369,7 +371,7 @@ async fn an_endpoint_reads_json_lines_as_well_as_wire_frames_and_cuts_junk() {
     let (mut got, mut junked) = (Vec::new(), 0);
     while got.len() < 2 || junked < 1 {
         match not_written(&mut ep).await {
-            ConnEvent::Message { frame, .. } => got.push(Message::unpack(&frame).unwrap()),
+            ConnEvent::Message { frame, .. } => got.push(RawMessage::unpack(&frame).unwrap()),
             ConnEvent::Closed {
                 ended: Ended::Junk(_),
                 ..

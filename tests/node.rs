@@ -6,7 +6,7 @@ use gossip::bulletin::Bulletin;
 use gossip::crypto::{Cipher, Identity, PeerKey};
 use gossip::ids::{BulletinKey, ContentId, TopicId, beacon_topic, topic_id};
 use gossip::keys::{Address, Seed};
-use gossip::message::Message;
+use gossip::message::RawMessage;
 use gossip::node::{
     Acceptance, Event, HookError, Hooks, Node, NodeConfig, NodeConfigBuilder, Outbound,
     ROLE_ANSWERER, SyncState, prepare_message,
@@ -87,7 +87,12 @@ fn node() -> TestNode {
 /// A bulletin mined to the default bulletin difficulty (7).
 fn mined(topic: TopicId, content: &[u8], ts: u64) -> Bulletin {
     let mut b = Bulletin::new(topic, content.to_vec(), ts as u32);
-    let Mined::Found(nonce) = pow::mine(&b.work(), 7, 0, &Progress::default()) else {
+    let Mined::Found(nonce) = pow::mine(
+        &b.work(),
+        gossip::Difficulty::new(7),
+        0,
+        &Progress::default(),
+    ) else {
         panic!("no nonce");
     };
     b.nonce = nonce;
@@ -223,21 +228,35 @@ fn late_joiner_catches_up_via_sync() {
 }
 
 /// A message from `from` to `to` with a hand-made body, signed, mined at 1.
-fn hand_made(from: &Identity, to: Address, body: Vec<u8>, ts: u64) -> Message {
-    let mut m = Message::new(from.address(), to, ts as u32, body);
+fn hand_made(from: &Identity, to: Address, body: Vec<u8>, ts: u64) -> RawMessage {
+    let mut m = RawMessage {
+        src: from.address(),
+        dst: to,
+        ts: ts as u32,
+        nonce: 0,
+        sig: [0; 64],
+        body,
+    };
     m.sig = from.sign(&m.signed_bytes());
     mine_message(&mut m, 1);
     m
 }
 
-fn mine_message(m: &mut Message, difficulty: u32) {
-    let Mined::Found(nonce) = pow::mine(&m.work(), difficulty, 0, &Progress::default()) else {
+fn mine_message(m: &mut RawMessage, difficulty: u32) {
+    let Mined::Found(nonce) = pow::mine(
+        &m.work(),
+        gossip::Difficulty::new(difficulty),
+        0,
+        &Progress::default(),
+    ) else {
         panic!("no nonce");
     };
     m.nonce = nonce;
 }
 
-fn sealed(from: &Identity, to: Address, payload: &Payload, ts: u64) -> Message {
+/// A message from `from` to `to` carrying `payload`, sealed, signed and
+/// mined at 1, as the wire carries it (for a test to change a field).
+fn sealed(from: &Identity, to: Address, payload: &Payload, ts: u64) -> RawMessage {
     let key = PeerKey::new(&to).unwrap();
     prepare_message(
         from,
@@ -245,10 +264,11 @@ fn sealed(from: &Identity, to: Address, payload: &Payload, ts: u64) -> Message {
         to,
         &payload.encode(),
         ts as u32,
-        1,
+        gossip::Difficulty::new(1),
         Cipher::default(),
     )
     .unwrap()
+    .into_raw()
 }
 
 #[test]
@@ -262,7 +282,7 @@ fn every_drop_reason_is_counted_by_name() {
     let good = mined(topic, b"good", NOW);
     let carry = |b: Bulletin| Payload::Bulletin(Op::StoreAndForward, b);
 
-    let mut cases: Vec<(Reason, Message)> = Vec::new();
+    let mut cases: Vec<(Reason, RawMessage)> = Vec::new();
     cases.push((
         Reason::WrongDestination,
         sealed(&me, me.address(), &carry(good.clone()), NOW),
@@ -480,7 +500,12 @@ fn delivery_code_rotation_notifies_neighbours() {
     }
     .bulletin(NOW as u32);
     let mut forged = forged;
-    let Mined::Found(nonce) = pow::mine(&forged.work(), 7, 0, &Progress::default()) else {
+    let Mined::Found(nonce) = pow::mine(
+        &forged.work(),
+        gossip::Difficulty::new(7),
+        0,
+        &Progress::default(),
+    ) else {
         panic!()
     };
     forged.nonce = nonce;
@@ -608,7 +633,7 @@ fn sqlite_store_survives_reopen_and_does_not_redeliver() {
 fn asked_for(sent: Vec<Outbound>, peer: &Identity) -> Vec<ContentId> {
     sent.into_iter()
         .map(|o| {
-            let plain = peer.open(&o.message.body).unwrap();
+            let plain = peer.open(o.message.body()).unwrap();
             match Payload::decode(&plain).unwrap() {
                 Payload::RequestContent(PackedContent { id, .. }) => id,
                 other => panic!("unexpected {other:?}"),
@@ -973,9 +998,9 @@ fn nodes_mine_nonces_the_original_can_read() {
     pass(&mut nodes, NOW);
     let mut made = Vec::new();
     for (to, m) in &sent {
-        made.push(("message ts", m.ts));
-        made.push(("message nonce", m.nonce));
-        let plain = ids[*to].open(&m.body).unwrap();
+        made.push(("message ts", m.ts()));
+        made.push(("message nonce", m.nonce()));
+        let plain = ids[*to].open(m.body()).unwrap();
         if let Ok(Payload::Bulletin(Op::DeliverWithoutForward, b)) = Payload::decode(&plain) {
             made.push(("notice nonce", b.nonce));
         }
@@ -1373,7 +1398,7 @@ struct SilentAfterAccept;
 impl Hooks for SilentAfterAccept {
     fn accept_message(
         &mut self,
-        _: &Message,
+        _: &RawMessage,
         p: &Payload,
         _: u64,
     ) -> Result<Acceptance, HookError> {
@@ -1604,8 +1629,16 @@ fn a_neighbour_that_left_keeps_its_difficulty_for_what_it_sent() {
     for i in 0..32 {
         let b = mined(topic, format!("sent {i}").as_bytes(), NOW);
         let payload = Payload::Bulletin(Op::StoreAndForward, b).encode();
-        let m =
-            prepare_message(&from, &key, me, &payload, NOW as u32, 0, Cipher::default()).unwrap();
+        let m = prepare_message(
+            &from,
+            &key,
+            me,
+            &payload,
+            NOW as u32,
+            gossip::Difficulty::new(0),
+            Cipher::default(),
+        )
+        .unwrap();
         weak += usize::from(!m.work().meets(1));
         node.receive_from(from.address(), m);
     }

@@ -6,7 +6,7 @@ use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Kind, Object, ObjectReader, write_object};
 use gossip::ids::{ContentId, TopicId};
 use gossip::keys::Address;
-use gossip::message::Message;
+use gossip::message::RawMessage;
 use gossip::operation::{Op, PackedContent, Payload};
 use gossip::pow::{Mined, Progress, mine};
 use proptest::prelude::*;
@@ -51,7 +51,7 @@ fn good_bulletin() -> impl Strategy<Value = Bulletin> {
     )
 }
 
-fn any_message() -> impl Strategy<Value = Message> {
+fn any_message() -> impl Strategy<Value = RawMessage> {
     (
         any::<[u8; 32]>(),
         any::<[u8; 32]>(),
@@ -60,7 +60,7 @@ fn any_message() -> impl Strategy<Value = Message> {
         prop::collection::vec(any::<u8>(), 64..=64),
         content(),
     )
-        .prop_map(|(dst, src, ts, nonce, sig, body)| Message {
+        .prop_map(|(dst, src, ts, nonce, sig, body)| RawMessage {
             dst: Address(dst),
             src: Address(src),
             ts,
@@ -123,7 +123,14 @@ fn mine_one(work: &gossip::pow::Work, difficulty: u32, start: u32) -> u32 {
         .num_threads(1)
         .build()
         .unwrap();
-    match pool.install(|| mine(work, difficulty, start, &Progress::default())) {
+    match pool.install(|| {
+        mine(
+            work,
+            gossip::Difficulty::new(difficulty),
+            start,
+            &Progress::default(),
+        )
+    }) {
         Mined::Found(nonce) => nonce,
         other => panic!("no nonce at difficulty {difficulty}: {other:?}"),
     }
@@ -144,13 +151,13 @@ proptest! {
     fn message_pack_unpack(m in any_message()) {
         let packed = m.pack();
         prop_assert_eq!(packed.len(), 136 + m.body.len());
-        prop_assert_eq!(Message::unpack(&packed).unwrap(), m);
+        prop_assert_eq!(RawMessage::unpack(&packed).unwrap(), m);
     }
 
     #[test]
     fn short_inputs_do_not_unpack(bytes in prop::collection::vec(any::<u8>(), 0..136)) {
         prop_assert_eq!(Bulletin::unpack(&bytes).is_ok(), bytes.len() >= 72);
-        prop_assert!(Message::unpack(&bytes).is_err());
+        prop_assert!(RawMessage::unpack(&bytes).is_err());
     }
 
     #[test]
@@ -271,7 +278,7 @@ proptest! {
     ) {
         m.nonce = mine_one(&m.work(), difficulty, start);
         prop_assert!(m.work().meets(difficulty));
-        let back = Message::unpack(&m.pack()).unwrap();
+        let back = RawMessage::unpack(&m.pack()).unwrap();
         prop_assert!(back.work().meets(difficulty));
     }
 }

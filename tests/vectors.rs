@@ -5,7 +5,7 @@ use gossip::bulletin::Bulletin;
 use gossip::crypto::{self, Identity, address_of};
 use gossip::ids::{beacon_topic, content_id, inbox_topic, topic_id};
 use gossip::keys::{Address, Seed};
-use gossip::message::Message;
+use gossip::message::RawMessage;
 use gossip::operation::{Op, Payload};
 use gossip::tapehash::{leading_zero_bits, tapehash1};
 use gossip::verify::{Policy, Reason, verify_bulletin, verify_message};
@@ -153,7 +153,7 @@ fn bulletins_pack_unpack_and_check() {
 fn messages_verify_decrypt_and_open() {
     for c in cases("messages") {
         let packed = hx(&c["packed"]);
-        let m = Message::unpack(&packed).unwrap();
+        let m = RawMessage::unpack(&packed).unwrap();
         assert_eq!(m.pack(), packed);
         assert_eq!(m.src.to_hex(), c["src"].as_str().unwrap());
         assert_eq!(m.dst.to_hex(), c["dst"].as_str().unwrap());
@@ -210,7 +210,7 @@ fn invalid_messages_are_rejected_for_their_reason() {
         let packed = hx(&c["packed"]);
         let expected = match why {
             w if w.starts_with("truncated") => {
-                assert!(Message::unpack(&packed).is_err(), "{why}");
+                assert!(RawMessage::unpack(&packed).is_err(), "{why}");
                 continue;
             }
             w if w.contains("unsigned") => Reason::Unsigned,
@@ -219,7 +219,7 @@ fn invalid_messages_are_rejected_for_their_reason() {
             }
             other => panic!("unknown invalid-message case: {other}"),
         };
-        let m = Message::unpack(&packed).unwrap();
+        let m = RawMessage::unpack(&packed).unwrap();
         let v = verify_message(&m, Some(&dst), None, &policy);
         assert!(!v.is_valid(), "{why} accepted");
         assert!(v.failures().any(|r| r == expected), "{why}: {:?}", v.checks);

@@ -1,13 +1,13 @@
-//! Message::unpack on arbitrary bytes: never panics; what decodes packs
+//! RawMessage::unpack on arbitrary bytes: never panics; what decodes packs
 //! back to the identical bytes.
 #![no_main]
 
 use gossip::error::DecodeError;
-use gossip::message::{HEADER_LEN, Message};
+use gossip::message::{HEADER_LEN, RawMessage};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    match Message::unpack(data) {
+    match RawMessage::unpack(data) {
         Ok(m) => {
             assert_eq!(m.pack(), data, "pack(unpack(x)) != x");
             let _ = m.is_unsigned();

@@ -89,7 +89,7 @@ fn sent(n: &mut Node) -> Vec<(bool, Payload)> {
             } else {
                 &f.stranger
             };
-            let plain = who.open(&o.message.body).expect("sealed to its peer");
+            let plain = who.open(o.message.body()).expect("sealed to its peer");
             out.push((
                 to_peer,
                 Payload::decode(&plain).expect("the node's own payload"),
@@ -109,7 +109,7 @@ fn feed(n: &mut Node, from: &Identity, payload: &Payload, now: u64) -> Vec<(bool
         to,
         &payload.encode(),
         NOW as u32,
-        0,
+        gossip::Difficulty::new(0),
         Cipher::default(),
     )
     .expect("sealed");

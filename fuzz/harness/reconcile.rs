@@ -80,7 +80,7 @@ fn feed(n: &mut Node, from: &Identity, payload: &Payload) -> Vec<Payload> {
         to,
         &payload.encode(),
         NOW as u32,
-        0,
+        gossip::Difficulty::new(0),
         Cipher::default(),
     )
     .expect("sealed");
@@ -94,7 +94,7 @@ fn feed(n: &mut Node, from: &Identity, payload: &Payload) -> Vec<Payload> {
             assert_eq!(o.peer, fixed().peer.address(), "only the peer speaks it");
             let plain = fixed()
                 .peer
-                .open(&o.message.body)
+                .open(o.message.body())
                 .expect("sealed to the peer");
             out.push(Payload::decode(&plain).expect("the node's own payload"));
         }

@@ -104,7 +104,7 @@ fn chunks(n: &mut Node, mut data: &[u8]) {
             f.node_address,
             &body,
             NOW as u32,
-            0,
+            gossip::Difficulty::new(0),
             Cipher::default(),
         )
         .expect("difficulty 0 mines");

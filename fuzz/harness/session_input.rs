@@ -70,7 +70,7 @@ fn message(from: &Identity, topic: u8) -> Message {
         f.node_address,
         &plain,
         NOW as u32,
-        0,
+        gossip::Difficulty::new(0),
         Cipher::default(),
     )
     .expect("difficulty 0 mines")
@@ -101,7 +101,7 @@ pub fn run_input(data: &[u8]) {
     let mut next = 0u64;
     // Who may be identified: signers of a valid message, and peers dialed.
     let mut may: HashSet<Address> = HashSet::new();
-    let mut last: Vec<Option<Message>> = vec![None; 8];
+    let mut last: Vec<Option<gossip::RawMessage>> = vec![None; 8];
     let mut topic = 0u8;
     let mut data = data;
     let take = |d: &mut &[u8]| -> u8 {
@@ -152,7 +152,7 @@ pub fn run_input(data: &[u8]) {
                 } else {
                     let signer = &f.signers[usize::from(take(&mut data)) % 3];
                     topic = topic.wrapping_add(1);
-                    let mut m = message(signer, topic);
+                    let mut m = message(signer, topic).into_raw();
                     if op == 4 {
                         // Forged unless it names its own signer.
                         m.src = f.signers[usize::from(take(&mut data)) % 3].address();

@@ -3,7 +3,7 @@
 use gossip::bulletin::CONTENT_TTL;
 use gossip::codec::{Kind, Object};
 use gossip::message::MESSAGE_TTL;
-use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY, Work, expected_tries};
+use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY, Difficulty, Work};
 
 use super::args::HashcashArgs;
 use super::batch::map_objects_par;
@@ -40,7 +40,7 @@ pub fn run(args: HashcashArgs) -> CmdResult {
         let d = difficulty_for_time(rate, secs);
         eprintln!(
             "gossip: hashcash: --target-time {secs} s: difficulty {d} (about {} expected at {rate:.0} hashes/s, measured)",
-            human_time(expected_tries(d) / rate)
+            human_time(Difficulty::new(d).expected_tries() / rate)
         );
         d
     });
@@ -49,7 +49,11 @@ pub fn run(args: HashcashArgs) -> CmdResult {
     // unless forced or bounded by --max-time (the rate is measured only
     // when the difficulty is worth it).
     let rate = match flag {
-        Some(d) if !args.force && args.max_time.is_none() && expected_tries(d) >= LONG_SEARCH => {
+        Some(d)
+            if !args.force
+                && args.max_time.is_none()
+                && Difficulty::new(d).expected_tries() >= LONG_SEARCH =>
+        {
             Some(miner.hash_rate(&Work::new(vec![0; 72])))
         }
         _ => None,
@@ -83,7 +87,7 @@ fn refuse_beyond_lifetime(obj: &Object, difficulty: u32, rate: f64) -> Result<()
         Object::Bulletin(_) => CONTENT_TTL,
         Object::Message(_) => MESSAGE_TTL,
     };
-    let secs = expected_tries(difficulty) / rate;
+    let secs = Difficulty::new(difficulty).expected_tries() / rate;
     if secs <= f64::from(lifetime) {
         return Ok(());
     }

@@ -7,7 +7,7 @@ use std::io::Write;
 use gossip::bulletin::{Bulletin, CONTENT_TTL};
 use gossip::codec::{Kind, Object};
 use gossip::crypto::{PeerKey, SEAL_OVERHEAD};
-use gossip::message::{MESSAGE_TTL, Message};
+use gossip::message::{MESSAGE_TTL, RawMessage};
 use gossip::operation::Payload;
 use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY, fits_original};
 use serde_json::json;
@@ -84,7 +84,7 @@ fn bulletin_checks(b: &Bulletin, now: u64) -> serde_json::Value {
 }
 
 /// A message body that is a plain payload (not sealed), if it is one.
-fn plaintext(m: &Message) -> Option<Payload> {
+fn plaintext(m: &RawMessage) -> Option<Payload> {
     Payload::decode(&m.body).ok().filter(|p| match p {
         Payload::Bulletin(_, b) => b.content_id_matches(),
         _ => m.body.len() < SEAL_OVERHEAD,
@@ -156,7 +156,7 @@ fn bulletin_text(index: u64, b: &Bulletin, now: u64) -> String {
     s
 }
 
-fn message_text(index: u64, m: &Message, now: u64) -> String {
+fn message_text(index: u64, m: &RawMessage, now: u64) -> String {
     let mut s = format!("message {index}\n");
     let sig_state = if m.is_unsigned() {
         "UNSIGNED"

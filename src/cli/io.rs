@@ -11,7 +11,7 @@ use gossip::DecodeError;
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError, check_size, write_object};
 use gossip::crypto::{Identity, address_of};
 use gossip::keys::{Seed, parse_key_file};
-use gossip::message::Message;
+use gossip::message::RawMessage;
 use gossip::node::ConfigError;
 use gossip::pow::MAX_MINEABLE_DIFFICULTY;
 
@@ -300,7 +300,7 @@ pub fn report_rejected(source: &str, index: u64, mut failure: Failure) {
 pub fn map_messages(
     input: &InputArgs,
     output: &OutputArgs,
-    mut f: impl FnMut(Message) -> Result<Message, Failure>,
+    mut f: impl FnMut(RawMessage) -> Result<RawMessage, Failure>,
 ) -> CmdResult {
     map_objects(input, output, Kind::Message, |_, obj| match obj {
         Object::Message(m) => f(m).map(Object::Message),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use gossip::codec::{Kind, MAX_OBJECT, Object};
 use gossip::crypto::PeerKey;
 use gossip::error::KeyError;
-use gossip::message::Message;
+use gossip::message::RawMessage;
 use gossip::operation::Op;
 
 use super::args::MessageNewArgs;
@@ -36,7 +36,14 @@ pub fn run(args: MessageNewArgs) -> CmdResult {
     let mut out = ObjectWriter::new(&args.output)?;
     let wrap = |payload: &[u8]| {
         let body = [&[op as u8][..], payload].concat();
-        Object::Message(Message::new(src, dst, ts, body))
+        Object::Message(RawMessage {
+            dst,
+            src,
+            ts,
+            nonce: 0,
+            sig: [0; 64],
+            body,
+        })
     };
     if let Some(file) = &args.body_file {
         // Room for the header and the operation byte: the message fits the cap.

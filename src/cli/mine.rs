@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gossip::codec::Object;
-use gossip::pow::{Mined, Progress, SIGNED_LIMIT, Work, expected_tries, mine, search_start};
+use gossip::pow::{Difficulty, Mined, Progress, Work, fits_original, mine, search_start};
 
 use super::io::Failure;
 
@@ -64,7 +64,8 @@ impl Miner {
             let progress = Progress::default();
             progress.limit.store(RATE_SAMPLE, Ordering::Relaxed);
             let began = Instant::now();
-            self.pool.install(|| mine(work, 256, 0, &progress));
+            self.pool
+                .install(|| mine(work, Difficulty::new(256), 0, &progress));
             let tried = progress.tried.load(Ordering::Relaxed).max(1) as f64;
             tried / began.elapsed().as_secs_f64().max(1e-6)
         })
@@ -85,7 +86,7 @@ impl Miner {
     /// Says on stderr, once, how long `difficulty` is expected to take when
     /// that is more than a few seconds.
     fn announce(&self, work: &Work, difficulty: u32, command: &str) {
-        let tries = expected_tries(difficulty);
+        let tries = Difficulty::new(difficulty).expected_tries();
         if tries < 65_536.0 || self.announced.load(Ordering::Relaxed) {
             return;
         }
@@ -145,7 +146,7 @@ impl Miner {
                         Object::Bulletin(b) => &mut b.ts,
                         Object::Message(m) => &mut m.ts,
                     };
-                    if !bump_ts || *ts >= SIGNED_LIMIT - 1 {
+                    if !bump_ts || !fits_original(ts.saturating_add(1)) {
                         return Err(Failure::invalid(
                             format!("cannot mine {type_name}"),
                             format!("none of the 2^31 nonces the original can read gives {difficulty} leading zero bits at ts {ts}"),
@@ -189,7 +190,7 @@ impl Miner {
             }
             let result = self
                 .pool
-                .install(|| mine(work, difficulty, start, &progress));
+                .install(|| mine(work, Difficulty::new(difficulty), start, &progress));
             done.store(true, Ordering::Relaxed);
             result
         })
@@ -234,7 +235,7 @@ pub fn difficulty_for_time(rate: f64, secs: f64) -> u32 {
 /// Prints hashes tried, the rate and the expected time left until `done`.
 fn report(progress: &Progress, done: &AtomicBool, difficulty: u32) {
     let began = Instant::now();
-    let expected = expected_tries(difficulty);
+    let expected = Difficulty::new(difficulty).expected_tries();
     let mut stderr = std::io::stderr();
     while !done.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(250));

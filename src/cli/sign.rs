@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use gossip::codec::{Kind, Object};
 use gossip::crypto::PeerKey;
-use gossip::message::Message;
+use gossip::message::RawMessage;
 use gossip::operation::{Op, Payload};
 use gossip::pow::DEFAULT_BULLETIN_DIFFICULTY;
 
@@ -74,7 +74,14 @@ pub fn run(args: SignArgs) -> CmdResult {
                         peer.seal(&body, args.cipher)
                             .map_err(|e| Failure::invalid("cannot encrypt", e))?
                     };
-                    Message::new(id.address(), dst, ts, body)
+                    RawMessage {
+                        dst,
+                        src: id.address(),
+                        ts,
+                        nonce: 0,
+                        sig: [0; 64],
+                        body,
+                    }
                 }
             };
             m.sig = id.sign(&m.signed_bytes());

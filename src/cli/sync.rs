@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use gossip::bulletin::Bulletin;
 use gossip::ids::{BulletinKey, ContentId, TopicId, topic_id};
 use gossip::keys::Address;
-use gossip::message::Message;
+use gossip::message::RawMessage;
 use gossip::node::{Acceptance, Action, Event, HookError, Hooks, Node, NodeConfig};
 use gossip::operation::{Op, Payload};
 use gossip::store::{SqliteStore, StoreError};
@@ -82,7 +82,7 @@ struct Watch {
 impl Hooks for Watch {
     fn accept_message(
         &mut self,
-        message: &Message,
+        message: &RawMessage,
         payload: &Payload,
         _now: u64,
     ) -> Result<Acceptance, HookError> {
@@ -407,7 +407,7 @@ impl Sync {
                 match event {
                     ConnEvent::Opened { conn, .. } => self.conn = Some(conn),
                     ConnEvent::Message { frame, .. } => {
-                        match Message::unpack(&frame) {
+                        match RawMessage::unpack(&frame) {
                             Ok(message) => self.node.receive_from(peer, message),
                             Err(e) => return Ok(Outcome::Lost(Ended::Junk(e.to_string()))),
                         }

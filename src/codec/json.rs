@@ -19,7 +19,7 @@ use super::{MAX_BULLETIN, Object, check_size};
 use crate::bulletin::Bulletin;
 use crate::error::DecodeError;
 use crate::keys::Address;
-use crate::message::Message;
+use crate::message::RawMessage;
 
 /// One JSON line as an object; unknown fields are ignored.
 pub fn decode(line: &[u8]) -> Result<Object, DecodeError> {
@@ -157,7 +157,7 @@ impl Fields<'_> {
                 nonce: u32_field(self.nonce, "nonce")?,
                 content: b64_field(self.content, "content", MAX_BULLETIN)?,
             }),
-            "message" => Object::Message(Message {
+            "message" => Object::Message(RawMessage {
                 dst: Address(hex_field(self.dst, "dst")?),
                 src: Address(hex_field(self.src, "src")?),
                 ts: u32_field(self.ts, "ts")?,

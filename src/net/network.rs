@@ -15,7 +15,7 @@ use tokio_util::bytes::Bytes;
 use super::{ConnEvent, Ended, Endpoint, Frame, NetAddr, NetCounters};
 use crate::error::KeyError;
 use crate::keys::Address;
-use crate::message::Message;
+use crate::message::RawMessage;
 use crate::node::{Event, Hooks, Node, NodeError, Outbound};
 use crate::session::{
     CloseReason, ConnId, Limiter, LimitsConfig, Opening, PeerStats, Repaired, Report, Sent,
@@ -216,7 +216,7 @@ impl Network {
                 opened?;
             }
             ConnEvent::Message { conn, frame } => {
-                let taken = match Message::unpack(&frame) {
+                let taken = match RawMessage::unpack(&frame) {
                     Ok(m) if self.admits(conn, &m, frame.len(), now) => {
                         self.session.receive(conn, m, node, now, unix_now)
                     }
@@ -254,7 +254,7 @@ impl Network {
 
     /// Whether the limits let a message of `bytes` on `conn` through to
     /// be verified (refused, it is counted).
-    fn admits(&mut self, conn: ConnId, m: &Message, bytes: usize, now: Instant) -> bool {
+    fn admits(&mut self, conn: ConnId, m: &RawMessage, bytes: usize, now: Instant) -> bool {
         if self.shut.contains(&conn) {
             return false;
         }

@@ -10,7 +10,7 @@ use crate::bulletin::Bulletin;
 use crate::ids::{DELIVERY_CODE_LEN, TopicId, inbox_topic};
 use crate::keys::Address;
 use crate::operation::{Op, Payload};
-use crate::pow;
+use crate::pow::{self, Difficulty};
 use crate::store::{DeliveryCode, StoreError, seen_until};
 
 impl<H: Hooks> Node<H> {
@@ -153,7 +153,7 @@ impl<H: Hooks> Node<H> {
             code,
         }
         .bulletin(pow::ts_of(now));
-        b.hashcash(self.config.bulletin_difficulty)?;
+        b.hashcash(Difficulty::new(self.config.bulletin_difficulty))?;
         self.mark_as_seen(b.key(), seen_until(&b))?;
         let payload = Payload::Bulletin(Op::DeliverWithoutForward, b);
         for peer in peers {

@@ -30,9 +30,9 @@ use crate::crypto::Identity;
 use crate::error::KeyError;
 use crate::ids::{BulletinKey, DELIVERY_CODE_LEN, TopicId, beacon_topic, inbox_topic};
 use crate::keys::Address;
-use crate::message::Message;
+use crate::message::RawMessage;
 use crate::operation::{Op, Payload};
-use crate::pow;
+use crate::pow::{self, Difficulty};
 use crate::store::{BulletinStore, DeliveryCode, MemoryStore, StoreError};
 use crate::verify::{self, Policy, Verdict};
 
@@ -204,8 +204,10 @@ impl<H: Hooks> Node<H> {
 
     // ---- Inputs ----
 
-    /// A received message, from the connection named by its src.
-    pub fn receive(&mut self, message: Message) {
+    /// A received message (as read off the wire, in any state: verifying
+    /// it is the engine's job), from the connection named by its src.
+    pub fn receive(&mut self, message: impl Into<RawMessage>) {
+        let message = message.into();
         let from = Some(message.src);
         self.push_inbound(from, message);
     }
@@ -213,8 +215,8 @@ impl<H: Hooks> Node<H> {
     /// A received message, on the connection to `peer`: its message
     /// difficulty applies, and bulletins it carries are not forwarded back
     /// to it.
-    pub fn receive_from(&mut self, peer: Address, message: Message) {
-        self.push_inbound(Some(peer), message);
+    pub fn receive_from(&mut self, peer: Address, message: impl Into<RawMessage>) {
+        self.push_inbound(Some(peer), message.into());
     }
 
     /// A received message on a connection that names no peer yet (a
@@ -222,14 +224,14 @@ impl<H: Hooks> Node<H> {
     /// stranger's, and its drops are reported with no peer, so a message
     /// that names a neighbour as its src cannot get that neighbour's
     /// connection blamed.
-    pub fn receive_unattributed(&mut self, message: Message) {
-        self.push_inbound(None, message);
+    pub fn receive_unattributed(&mut self, message: impl Into<RawMessage>) {
+        self.push_inbound(None, message.into());
     }
 
     /// Packed message bytes, as received; bytes that are not a message are
     /// counted as received and malformed.
     pub fn receive_bytes(&mut self, bytes: &[u8]) {
-        match Message::unpack(bytes) {
+        match RawMessage::unpack(bytes) {
             Ok(m) => self.receive(m),
             Err(_) => {
                 self.counters.received += 1;
@@ -240,7 +242,7 @@ impl<H: Hooks> Node<H> {
 
     /// Queues a received message, or drops it (counted as received and
     /// `over_cap`) when `max_inbound` messages are already waiting.
-    pub(super) fn push_inbound(&mut self, from: Option<Address>, message: Message) {
+    pub(super) fn push_inbound(&mut self, from: Option<Address>, message: RawMessage) {
         let difficulty = self.required_difficulty(from.as_ref().unwrap_or(&message.src));
         self.push_item(Inbound {
             from,
@@ -264,10 +266,10 @@ impl<H: Hooks> Node<H> {
     /// A received message on a connection bound to `peer` whose message
     /// difficulty is `difficulty`: verified once, at that difficulty (in
     /// the next batch), whatever the neighbour's own difficulty is.
-    pub fn receive_on(&mut self, peer: Address, difficulty: u32, message: Message) {
+    pub fn receive_on(&mut self, peer: Address, difficulty: u32, message: impl Into<RawMessage>) {
         self.push_item(Inbound {
             from: Some(peer),
-            message,
+            message: message.into(),
             difficulty: Some(difficulty),
             verdict: None,
         });
@@ -278,7 +280,13 @@ impl<H: Hooks> Node<H> {
     /// [`Node::receive_verified`] takes it without verifying it again:
     /// how a driver learns who is on a connection from its first valid
     /// message at the cost of one verification.
-    pub fn verify_received(&self, message: Message, difficulty: u32, now: u64) -> Verified {
+    pub fn verify_received(
+        &self,
+        message: impl Into<RawMessage>,
+        difficulty: u32,
+        now: u64,
+    ) -> Verified {
+        let message = message.into();
         let verdict = self.verify(&message, difficulty, now);
         Verified { message, verdict }
     }
@@ -301,7 +309,7 @@ impl<H: Hooks> Node<H> {
     /// The verdict this node would give `message` at `now` on a connection
     /// of message `difficulty`, without taking it in: how a network driver
     /// learns a connecting peer's address only from a valid message.
-    pub fn verify(&self, message: &Message, difficulty: u32, now: u64) -> Verdict {
+    pub fn verify(&self, message: &RawMessage, difficulty: u32, now: u64) -> Verdict {
         let key = self.connections.get(&message.src).map(|c| c.key());
         verify::verify_message(
             message,
@@ -336,7 +344,7 @@ impl<H: Hooks> Node<H> {
         now: u64,
     ) -> Result<Bulletin, NodeError> {
         let mut b = Bulletin::at(topic, content, now);
-        b.hashcash(self.config.bulletin_difficulty)?;
+        b.hashcash(Difficulty::new(self.config.bulletin_difficulty))?;
         self.publish(b.clone(), now)?;
         Ok(b)
     }
@@ -706,7 +714,7 @@ impl<H: Hooks> Node<H> {
     /// Whether `message` is an exact replay of one this node already took
     /// (within the message TTL), without recording it: a network driver
     /// must not let a replayed message bind a connection to its signer.
-    pub fn is_replay(&self, message: &Message, now: u64) -> bool {
+    pub fn is_replay(&self, message: &RawMessage, now: u64) -> bool {
         self.replay.contains(message, now)
     }
 
@@ -1069,7 +1077,14 @@ mod tests {
             Identity::from_seed(&Seed::generate()),
             NodeConfig::builder().max_inbound(2).build().unwrap(),
         );
-        let m = Message::new(Address([1; 32]), n.address(), 0, vec![]);
+        let m = RawMessage {
+            src: Address([1; 32]),
+            dst: n.address(),
+            ts: 0,
+            nonce: 0,
+            sig: [0; 64],
+            body: vec![],
+        };
         for _ in 0..5 {
             n.receive(m.clone());
         }
@@ -1086,7 +1101,14 @@ mod tests {
             Identity::from_seed(&Seed::generate()),
             NodeConfig::builder().max_inbound(1).build().unwrap(),
         );
-        let m = Message::new(Address([1; 32]), n.address(), 0, vec![]);
+        let m = RawMessage {
+            src: Address([1; 32]),
+            dst: n.address(),
+            ts: 0,
+            nonce: 0,
+            sig: [0; 64],
+            body: vec![],
+        };
         n.receive(m.clone());
         n.receive(m);
         n.receive_bytes(b"not a message");
@@ -1124,16 +1146,23 @@ mod tests {
             n.address(),
             &plain,
             1000,
-            4,
+            Difficulty::new(4),
             crate::crypto::Cipher::default(),
         )
         .unwrap();
-        assert!(n.verify(&good, 4, 1000).is_valid());
+        assert!(n.verify(good.as_raw(), 4, 1000).is_valid());
         assert!(
-            !n.verify(&good, 24, 1000).is_valid() || good.work().meets(24),
+            !n.verify(good.as_raw(), 24, 1000).is_valid() || good.work().meets(24),
             "the connection's difficulty applies"
         );
-        let bad = Message::new(sender.address(), n.address(), 1000, vec![]);
+        let bad = RawMessage {
+            src: sender.address(),
+            dst: n.address(),
+            ts: 1000,
+            nonce: 0,
+            sig: [0; 64],
+            body: vec![],
+        };
         assert!(!n.verify(&bad, 0, 1000).is_valid());
         assert_eq!((n.pending(), n.counters().received), (0, 0));
     }

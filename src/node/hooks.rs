@@ -5,7 +5,7 @@
 
 use crate::bulletin::Bulletin;
 use crate::keys::Address;
-use crate::message::Message;
+use crate::message::RawMessage;
 use crate::operation::Payload;
 
 use super::Action;
@@ -37,7 +37,7 @@ pub trait Hooks: Send {
     /// [`Acceptance::Accept`] to act on it, else it is dropped.
     fn accept_message(
         &mut self,
-        message: &Message,
+        message: &RawMessage,
         payload: &Payload,
         now: u64,
     ) -> Result<Acceptance, HookError> {

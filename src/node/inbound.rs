@@ -10,7 +10,7 @@ use super::queues::Inbound;
 use super::sync::{Held, ROLE_REQUESTER, SyncAlgorithm};
 use super::{Action, DropReason, Hooks, NodeError, Notice};
 use crate::keys::Address;
-use crate::message::Message;
+use crate::message::RawMessage;
 use crate::operation::{Op, Payload};
 use crate::verify::{self, Policy, Verdict};
 
@@ -21,13 +21,13 @@ use crate::verify::{self, Policy, Verdict};
 /// one verification, not two.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
-    pub(super) message: Message,
+    pub(super) message: RawMessage,
     pub(super) verdict: Verdict,
 }
 
 impl Verified {
     /// The message.
-    pub fn message(&self) -> &Message {
+    pub fn message(&self) -> &RawMessage {
         &self.message
     }
 
@@ -47,7 +47,7 @@ impl<H: Hooks> Node<H> {
     /// Verifies every waiting received message not verified yet, as one
     /// batch on all cores.
     pub(super) fn verify_inbound(&mut self, now: u64) {
-        let (indexes, items): (Vec<usize>, Vec<(&Message, Policy)>) = self
+        let (indexes, items): (Vec<usize>, Vec<(&RawMessage, Policy)>) = self
             .queues
             .unverified()
             .map(|(i, item)| (i, (&item.message, self.inbound_policy(item, now))))

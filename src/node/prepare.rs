@@ -7,23 +7,26 @@ use super::{Connection, NodeError, Outbound, queues::Draft};
 use crate::crypto::{Cipher, Identity, PeerKey};
 use crate::keys::Address;
 use crate::message::Message;
+use crate::pow::Difficulty;
 
 /// Makes a message ready for the wire: seal `plain` (operation byte ‖
-/// payload) to `key`, sign src ‖ dst ‖ body with `identity`, then mine to
-/// `difficulty` from a random start as the original's.
+/// payload) to `key` (dst's, cached), sign src ‖ dst ‖ body with
+/// `identity`, then mine to `difficulty` from a random start as the
+/// original's. [`Message::to`] does the same step by step.
 pub fn prepare_message(
     identity: &Identity,
     key: &PeerKey,
     dst: Address,
     plain: &[u8],
     ts: u32,
-    difficulty: u32,
+    difficulty: Difficulty,
     cipher: Cipher,
 ) -> Result<Message, NodeError> {
-    let mut m = Message::new(identity.address(), dst, ts, key.seal(plain, cipher)?);
-    m.sig = identity.sign(&m.signed_bytes());
-    m.hashcash(difficulty)?;
-    Ok(m)
+    Ok(Message::to(dst)
+        .at(ts)
+        .body(key.seal(plain, cipher)?)
+        .sign(identity)
+        .hashcash(difficulty)?)
 }
 
 /// Seals, signs and mines a draft, with the peer's cached key when it is a
@@ -42,7 +45,15 @@ pub(crate) fn prepare(
             &stranger
         }
     };
-    let message = prepare_message(identity, key, d.peer, &d.plain, d.ts, d.difficulty, cipher)?;
+    let message = prepare_message(
+        identity,
+        key,
+        d.peer,
+        &d.plain,
+        d.ts,
+        Difficulty::new(d.difficulty),
+        cipher,
+    )?;
     Ok(Outbound {
         peer: d.peer,
         op: d.op,

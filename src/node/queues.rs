@@ -8,7 +8,7 @@ use super::Action;
 use crate::bulletin::Bulletin;
 use crate::ids::BulletinKey;
 use crate::keys::Address;
-use crate::message::Message;
+use crate::message::RawMessage;
 use crate::operation::Op;
 use crate::verify::Verdict;
 
@@ -18,7 +18,7 @@ pub(crate) struct Inbound {
     /// The neighbour it arrived from; None when unknown.
     pub from: Option<Address>,
     /// The message as received.
-    pub message: Message,
+    pub message: RawMessage,
     /// The message difficulty of the connection it came on, as it was when
     /// the message came (the caller's, or the neighbour's then): a
     /// neighbour that leaves before the message is verified (a learned

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use crate::message::{MESSAGE_TTL, Message};
+use crate::message::{MESSAGE_TTL, RawMessage};
 
 /// Default number of message signatures the replay set holds.
 pub const DEFAULT_REPLAY_CAPACITY: usize = 262_144;
@@ -38,7 +38,7 @@ impl ReplaySet {
 
     /// Records an accepted message; false when it was already there (a
     /// replay within the message TTL).
-    pub fn first_time(&mut self, message: &Message, now: u64) -> bool {
+    pub fn first_time(&mut self, message: &RawMessage, now: u64) -> bool {
         self.forget_stale(now);
         let key: SigKey = Sha256::digest(message.sig).into();
         // Stale once now > ts + TTL, as verification has it.
@@ -62,7 +62,7 @@ impl ReplaySet {
     }
 
     /// Whether `message`'s signature is held and not stale at `now`.
-    pub fn contains(&self, message: &Message, now: u64) -> bool {
+    pub fn contains(&self, message: &RawMessage, now: u64) -> bool {
         let key: SigKey = Sha256::digest(message.sig).into();
         self.until.get(&key).is_some_and(|&expires| expires > now)
     }
@@ -90,8 +90,15 @@ mod tests {
     use super::*;
     use crate::keys::Address;
 
-    fn msg(ts: u32, sig: u8) -> Message {
-        let mut m = Message::new(Address([1; 32]), Address([2; 32]), ts, vec![]);
+    fn msg(ts: u32, sig: u8) -> RawMessage {
+        let mut m = RawMessage {
+            src: Address([1; 32]),
+            dst: Address([2; 32]),
+            ts,
+            nonce: 0,
+            sig: [0; 64],
+            body: vec![],
+        };
         m.sig = [sig; 64];
         m
     }

@@ -82,7 +82,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::write_frame;
 use crate::keys::Address;
-use crate::message::Message;
+use crate::message::RawMessage;
 use crate::node::{DropReason, Event, Hooks, Node, NodeError, Outbound};
 
 pub use credit::{OWED_PER_PEER, OWED_TOTAL};
@@ -341,7 +341,7 @@ impl Session {
     pub fn receive<H: Hooks>(
         &mut self,
         conn: ConnId,
-        message: Message,
+        message: RawMessage,
         node: &mut Node<H>,
         now: Instant,
         unix_now: u64,
@@ -398,7 +398,7 @@ impl Session {
         now: Instant,
         unix_now: u64,
     ) -> Result<(), NodeError> {
-        match Message::unpack(bytes) {
+        match RawMessage::unpack(bytes) {
             Ok(m) => self.receive(conn, m, node, now, unix_now),
             Err(_) => {
                 if self.conns.get(&conn).is_some_and(|c| c.closing.is_none()) {

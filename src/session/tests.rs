@@ -7,8 +7,10 @@ use super::*;
 use crate::crypto::{Cipher, Identity, PeerKey};
 use crate::ids::{BulletinKey, ContentId, TopicId};
 use crate::keys::Seed;
+use crate::message::Message;
 use crate::node::{Acceptance, NodeConfig, prepare_message};
 use crate::operation::{Op, Payload};
+use crate::pow::Difficulty;
 
 const UNIX: u64 = 1_764_000_000;
 
@@ -27,7 +29,7 @@ fn node() -> Node {
 
 /// A fresh request_sync_headers from `from` to `to`, at difficulty 0 (a
 /// new seal each time, so a new signature).
-fn message(from: &Identity, to: Address) -> Message {
+fn message(from: &Identity, to: Address) -> RawMessage {
     let plain = Payload::Sync(
         Op::RequestSyncHeaders,
         TopicId::from_bytes([7; 32]),
@@ -35,7 +37,17 @@ fn message(from: &Identity, to: Address) -> Message {
     )
     .encode();
     let key = PeerKey::recipient(&to).unwrap();
-    prepare_message(from, &key, to, &plain, UNIX as u32, 0, Cipher::default()).unwrap()
+    prepare_message(
+        from,
+        &key,
+        to,
+        &plain,
+        UNIX as u32,
+        Difficulty::new(0),
+        Cipher::default(),
+    )
+    .unwrap()
+    .into()
 }
 
 fn accepted() -> Opening {
@@ -61,8 +73,12 @@ fn closes(s: &mut Session) -> Vec<(ConnId, CloseReason)> {
 }
 
 fn outbound(peer: Address, size: usize) -> Outbound {
-    let mut m = Message::new(ident(1).address(), peer, UNIX as u32, vec![0; size]);
-    m.nonce = 0;
+    let m = Message::to(peer)
+        .at(UNIX as u32)
+        .body(vec![0; size])
+        .sign(&ident(1))
+        .hashcash(Difficulty::new(0))
+        .unwrap();
     Outbound {
         peer,
         op: Op::StoreAndForward,
@@ -455,7 +471,7 @@ struct Verdict(Acceptance);
 impl crate::node::Hooks for Verdict {
     fn accept_message(
         &mut self,
-        _: &Message,
+        _: &RawMessage,
         _: &Payload,
         _: u64,
     ) -> Result<Acceptance, crate::node::HookError> {

@@ -6,7 +6,7 @@ use gossip::codec::{Kind, Object, ObjectReader};
 
 use crate::util::{Env, Live, bulletin_line, fixed_address};
 
-fn message(stream: &[u8]) -> gossip::message::Message {
+fn message(stream: &[u8]) -> gossip::RawMessage {
     match ObjectReader::new(stream, Kind::Message)
         .next()
         .unwrap()

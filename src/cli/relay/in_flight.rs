@@ -9,7 +9,7 @@
 use std::sync::{Condvar, Mutex};
 
 use gossip::codec::{Object, ReadError};
-use gossip::message::Message;
+use gossip::message::RawMessage;
 
 /// Most bytes of input objects read but not yet handled.
 pub const IN_FLIGHT: usize = 32 << 20;
@@ -34,7 +34,7 @@ pub fn size_of(item: &Result<Object, ReadError>) -> usize {
 }
 
 /// About how many bytes a message holds in memory.
-pub fn message_size(m: &Message) -> usize {
+pub fn message_size(m: &RawMessage) -> usize {
     FIXED + m.body.len()
 }
 

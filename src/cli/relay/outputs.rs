@@ -136,7 +136,7 @@ impl Outputs {
                         Sent::Queued | Sent::Deferred => true,
                         Sent::Dropped => false,
                         Sent::NotOurs => {
-                            let obj = Object::Message(item.message);
+                            let obj = Object::Message(item.message.into());
                             match (self.peers.get_mut(&item.peer), &self.files) {
                                 (Some(peer), Some(files)) => peer.write(files, &obj, self.format),
                                 (Some(_), None) => false,
