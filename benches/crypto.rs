@@ -6,14 +6,14 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
+use gossip::RawMessage;
+use gossip::TopicId;
 use gossip::crypto::{Cipher, Identity, PeerKey, verify_batch};
-use gossip::ids::TopicId;
-use gossip::keys::{Address, Seed};
-use gossip::message::RawMessage;
-use gossip::operation::{Op, Payload};
 use gossip::pow::{Mined, Progress, mine};
 use gossip::verify::{Policy, verify_message};
+use gossip::{Address, Seed};
+use gossip::{Op, Payload};
 
 fn bench_crypto(c: &mut Criterion) {
     let alice = Identity::from_seed(&Seed::from_bytes([1; 32]));

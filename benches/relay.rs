@@ -16,16 +16,16 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
+use gossip::Message;
+use gossip::TopicId;
 use gossip::codec::{Format, Object, write_object};
 use gossip::crypto::{Cipher, Identity, PeerKey};
-use gossip::ids::TopicId;
-use gossip::keys::{Seed, key_file_text};
-use gossip::message::Message;
 use gossip::node::prepare_message;
-use gossip::operation::{Op, Payload};
 use gossip::pow::{Mined, Progress, mine};
 use gossip::verify::{Policy, verify_message};
+use gossip::{Op, Payload};
+use gossip::{Seed, key_file_text};
 use rayon::prelude::*;
 
 const NOW: u64 = 1_764_000_100;

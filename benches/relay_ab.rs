@@ -48,13 +48,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
+use gossip::TopicId;
 use gossip::crypto::{Cipher, Identity, PeerKey};
-use gossip::ids::TopicId;
-use gossip::keys::{Address, Seed, key_file_text};
 use gossip::node::prepare_message;
-use gossip::operation::{Op, Payload};
 use gossip::pow::{Mined, Progress, mine};
+use gossip::{Address, Seed, key_file_text};
+use gossip::{Op, Payload};
 use rayon::prelude::*;
 
 /// The relays' clock (`--now`) and every message's timestamp.
@@ -229,7 +229,7 @@ fn read_frame(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
 
 /// The bulletin content a forward to `me` carries, if it carries one.
 fn forwarded_content(me: &Identity, body: &[u8]) -> Option<Vec<u8>> {
-    let m = gossip::message::RawMessage::unpack(body).ok()?;
+    let m = gossip::RawMessage::unpack(body).ok()?;
     let plain = me.open(&m.body).ok()?;
     match Payload::decode(&plain).ok()? {
         Payload::Bulletin(_, b) => Some(b.content),

@@ -28,13 +28,13 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
+use gossip::RawMessage;
 use gossip::codec::write_frame;
 use gossip::crypto::Identity;
-use gossip::ids::{TopicId, topic_id};
-use gossip::keys::{Address, Seed};
-use gossip::message::RawMessage;
 use gossip::node::{Event, Node, NodeConfig, SyncState};
+use gossip::{Address, Seed};
+use gossip::{TopicId, topic_id};
 
 const NOW: u64 = 1_764_000_100;
 

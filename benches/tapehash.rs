@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use blake2::Blake2b512;
 use criterion::{Criterion, Throughput, criterion_group};
-use gossip::bulletin::Bulletin;
-use gossip::ids::TopicId;
+use gossip::Bulletin;
+use gossip::TopicId;
 use gossip::pow::{Progress, mine};
 use gossip::tapehash::{DEFAULT_CODE_SIZE, HashCall, hash_calls, replay, tapehash1};
 use sha2::{Digest, Sha256};

@@ -66,18 +66,22 @@
 // to its caller.
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
-pub mod bulletin;
+// The protocol's data types live in private modules and are re-exported
+// below (libp2p-gossipsub's shape): a user names `gossip::Bulletin`, not
+// the file it is in. The public modules are namespaces a user reaches
+// into for more than one or two items.
+mod bulletin;
 pub mod codec;
 pub mod crypto;
 pub mod delivery_log;
-pub mod error;
-pub mod ids;
-pub mod keys;
-pub mod message;
+mod error;
+mod ids;
+mod keys;
+mod message;
 #[cfg(feature = "net")]
 pub mod net;
 pub mod node;
-pub mod operation;
+mod operation;
 pub mod pow;
 pub mod session;
 #[cfg(feature = "simulation")]
@@ -86,19 +90,23 @@ pub mod store;
 pub mod tapehash;
 pub mod verify;
 
-pub use bulletin::Bulletin;
-pub use crypto::{Cipher, Identity};
-pub use error::{DecodeError, KeyError};
+pub use bulletin::{Bulletin, CONTENT_TTL, HEADER_LEN as BULLETIN_HEADER_LEN};
+pub use crypto::{Cipher, Identity, PeerKey};
+pub use error::{CryptoError, DecodeError, KeyError};
 pub use ids::{
-    BulletinKey, ContentId, ParseIdError, TopicId, beacon_topic, content_id, inbox_topic, topic_id,
+    BEACON_DESCRIPTOR, BulletinKey, ContentHasher, ContentId, DELIVERY_CODE_LEN, ID_LEN,
+    ParseIdError, TopicId, beacon_topic, content_id, inbox_topic, topic_id,
 };
-pub use keys::{Address, Seed};
-pub use message::{Message, RawMessage, SignedMessage, UnsignedMessage};
+pub use keys::{Address, Seed, key_file_text, parse_key_file};
+pub use message::{
+    HEADER_LEN as MESSAGE_HEADER_LEN, MESSAGE_TTL, Message, RawMessage, SignedMessage,
+    UnsignedMessage,
+};
 pub use node::{
     Acceptance, Counters, DefaultHooks, DropReason, Event, HookError, Hooks, Node, NodeConfig,
     NodeError, Outbound, Verified, prepare_message,
 };
-pub use operation::{Op, Payload};
+pub use operation::{Op, PackedContent, Payload};
 pub use pow::{Difficulty, Unmineable, ts_of};
 pub use store::{
     BulletinStore, Bulletins, CodeBook, DeliveryJournal, MemoryStore, SeenLog, StoreError,

@@ -6,18 +6,18 @@
 
 use std::collections::HashMap;
 
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
+use gossip::Message;
 use gossip::crypto::{Cipher, Identity, PeerKey};
-use gossip::ids::{BulletinKey, TopicId, topic_id};
-use gossip::keys::{Address, Seed};
-use gossip::message::Message;
 use gossip::node::extensions::{PLUMTREE_V1, RECONCILE_V1, advert};
 use gossip::node::{
     DEFAULT_GRAFT_TIMEOUT, Event, MAX_ANNOUNCE_IDS, MAX_GRAFT_IDS, MAX_GRAFTS_PER_PEER,
     MAX_MISSING_PER_PEER, MAX_SERVED_PER_WINDOW, MAX_STRIKES, Node, NodeConfig, Outbound,
     prepare_message,
 };
-use gossip::operation::{Op, Payload};
+use gossip::{Address, Seed};
+use gossip::{BulletinKey, TopicId, topic_id};
+use gossip::{Op, Payload};
 
 const NOW: u64 = 1_700_000_000;
 

@@ -6,13 +6,13 @@
 use std::fs;
 use std::path::Path;
 
-use gossip::bulletin::{self, Bulletin};
+use gossip::DecodeError;
+use gossip::Payload;
 use gossip::codec::{Kind, Object, ObjectReader, ReadError};
 use gossip::crypto::address_of;
-use gossip::error::DecodeError;
-use gossip::keys::{key_file_text, parse_key_file};
-use gossip::message::{self, RawMessage};
-use gossip::operation::Payload;
+use gossip::{BULLETIN_HEADER_LEN, Bulletin};
+use gossip::{MESSAGE_HEADER_LEN, RawMessage};
+use gossip::{key_file_text, parse_key_file};
 
 #[path = "../fuzz/harness/relay_input.rs"]
 mod relay_input;
@@ -42,7 +42,7 @@ fn bulletin_inputs_round_trip() {
         match Bulletin::unpack(&data) {
             Ok(b) => assert_eq!(b.pack(), data),
             Err(e) => assert!(
-                data.len() < bulletin::HEADER_LEN && matches!(e, DecodeError::Truncated { .. })
+                data.len() < BULLETIN_HEADER_LEN && matches!(e, DecodeError::Truncated { .. })
             ),
         }
     }
@@ -54,7 +54,7 @@ fn message_inputs_round_trip() {
         match RawMessage::unpack(&data) {
             Ok(m) => assert_eq!(m.pack(), data),
             Err(e) => assert!(
-                data.len() < message::HEADER_LEN && matches!(e, DecodeError::Truncated { .. })
+                data.len() < MESSAGE_HEADER_LEN && matches!(e, DecodeError::Truncated { .. })
             ),
         }
     }

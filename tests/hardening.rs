@@ -15,15 +15,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
+use gossip::RawMessage;
 use gossip::codec::{Format, Object, write_object};
 use gossip::crypto::{Cipher, Identity, PeerKey, address_of};
-use gossip::ids::{ContentId, topic_id};
-use gossip::keys::{Address, Seed, key_file_text};
-use gossip::message::RawMessage;
 use gossip::node::prepare_message;
-use gossip::operation::{Op, Payload};
 use gossip::pow::{Mined, Progress, mine};
+use gossip::{Address, Seed, key_file_text};
+use gossip::{ContentId, topic_id};
+use gossip::{Op, Payload};
 use rayon::prelude::*;
 
 const NOW: u32 = 1_700_000_000;

@@ -2,22 +2,22 @@
 //! each node's sent messages are handed to the next node's inbound queue
 //! until the network goes quiet.
 
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
+use gossip::RawMessage;
 use gossip::crypto::{Cipher, Identity, PeerKey};
-use gossip::ids::{BulletinKey, ContentId, TopicId, beacon_topic, topic_id};
-use gossip::keys::{Address, Seed};
-use gossip::message::RawMessage;
 use gossip::node::{
     Acceptance, Event, HookError, Hooks, Node, NodeConfig, NodeConfigBuilder, Outbound,
     ROLE_ANSWERER, SyncState, prepare_message,
 };
-use gossip::operation::{Op, PackedContent, Payload};
 use gossip::pow::{self, Mined, Progress};
 use gossip::store::{
     BulletinStore, Bulletins, CodeBook, DeliveryCode, DeliveryJournal, SeenLog, SqliteStore,
     StoreError, Stored,
 };
 use gossip::verify::Reason;
+use gossip::{Address, Seed};
+use gossip::{BulletinKey, ContentId, TopicId, beacon_topic, topic_id};
+use gossip::{Op, PackedContent, Payload};
 
 const NOW: u64 = 1_700_000_000;
 
@@ -701,7 +701,7 @@ fn an_original_style_single_answer_with_every_id_is_taken_and_its_requests_paged
     n.take_sent();
     // One answer with 3,000 ids, as the original sends it.
     let ids: Vec<ContentId> = (0..3000u32)
-        .map(|i| gossip::ids::content_id(&i.to_be_bytes()))
+        .map(|i| gossip::content_id(&i.to_be_bytes()))
         .collect();
     let address = n.address();
     n.receive(sealed(

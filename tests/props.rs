@@ -2,13 +2,13 @@
 //! payloads, JSON and wire streams), readers never panic on arbitrary
 //! bytes, and mined objects always meet the difficulty they were mined to.
 
-use gossip::bulletin::Bulletin;
+use gossip::Address;
+use gossip::Bulletin;
+use gossip::RawMessage;
 use gossip::codec::{Format, Kind, Object, ObjectReader, write_object};
-use gossip::ids::{ContentId, TopicId};
-use gossip::keys::Address;
-use gossip::message::RawMessage;
-use gossip::operation::{Op, PackedContent, Payload};
 use gossip::pow::{Mined, Progress, mine};
+use gossip::{ContentId, TopicId};
+use gossip::{Op, PackedContent, Payload};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {

@@ -6,13 +6,13 @@
 //! implements only each role's required methods, so the roles' provided
 //! methods pass the same cases as the backends' own.
 
-use gossip::bulletin::Bulletin;
-use gossip::ids::{BulletinKey, ContentId, TopicId};
-use gossip::keys::Address;
+use gossip::Address;
+use gossip::Bulletin;
 use gossip::store::{
     BulletinStore, Bulletins, CodeBook, DeliveryCode, DeliveryJournal, Match, MemoryStore, Query,
     SeenLog, SqliteStore, StoreError, Stored, seen_until,
 };
+use gossip::{BulletinKey, ContentId, TopicId};
 
 /// Makes a fresh, empty store.
 type NewStore = fn() -> Box<dyn BulletinStore>;

@@ -1,14 +1,14 @@
 //! Known-answer tests: every value in `tests/vectors/reference.json`, made
 //! by the original Python implementation, is reproduced or accepted here.
 
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
+use gossip::RawMessage;
 use gossip::crypto::{self, Identity, address_of};
-use gossip::ids::{beacon_topic, content_id, inbox_topic, topic_id};
-use gossip::keys::{Address, Seed};
-use gossip::message::RawMessage;
-use gossip::operation::{Op, Payload};
 use gossip::tapehash::{leading_zero_bits, tapehash1};
 use gossip::verify::{Policy, Reason, verify_bulletin, verify_message};
+use gossip::{Address, Seed};
+use gossip::{Op, Payload};
+use gossip::{beacon_topic, content_id, inbox_topic, topic_id};
 use serde_json::Value;
 
 fn vectors() -> Value {

@@ -2,8 +2,8 @@
 //! back to the identical bytes.
 #![no_main]
 
-use gossip::bulletin::{Bulletin, HEADER_LEN};
-use gossip::error::DecodeError;
+use gossip::{Bulletin, HEADER_LEN};
+use gossip::DecodeError;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

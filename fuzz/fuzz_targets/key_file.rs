@@ -4,7 +4,7 @@
 #![no_main]
 
 use gossip::crypto::address_of;
-use gossip::keys::{key_file_text, parse_key_file};
+use gossip::{key_file_text, parse_key_file};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

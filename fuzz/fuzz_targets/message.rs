@@ -2,8 +2,8 @@
 //! back to the identical bytes.
 #![no_main]
 
-use gossip::error::DecodeError;
-use gossip::message::{HEADER_LEN, RawMessage};
+use gossip::DecodeError;
+use gossip::{HEADER_LEN, RawMessage};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! never panics; what decodes encodes back to the identical bytes.
 #![no_main]
 
-use gossip::operation::{PackedContent, Payload};
+use gossip::{PackedContent, Payload};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -21,15 +21,15 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
+use gossip::Seed;
 use gossip::crypto::{Cipher, Identity, PeerKey};
-use gossip::ids::{BulletinKey, TopicId, topic_id};
-use gossip::keys::Seed;
 use gossip::node::{
     DEFAULT_GRAFT_TIMEOUT, ENTRY_LEN, Event, MAX_GRAFT_IDS, MAX_GRAFTS_PER_PEER, Node, NodeConfig,
     prepare_message,
 };
-use gossip::operation::{Op, Payload};
+use gossip::{BulletinKey, TopicId, topic_id};
+use gossip::{Op, Payload};
 
 const NOW: u64 = 1_764_000_060;
 

@@ -17,15 +17,15 @@
 
 use std::sync::OnceLock;
 
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
+use gossip::Seed;
 use gossip::crypto::{Cipher, Identity, PeerKey};
-use gossip::ids::{TopicId, topic_id};
-use gossip::keys::Seed;
 use gossip::node::extensions::{RECONCILE_V1, advert, advertises};
 use gossip::node::{
     Event, Node, NodeConfig, RECONCILE_FRAME_BYTES, ROLE_ANSWERER, ROLE_REQUESTER, prepare_message,
 };
-use gossip::operation::{Op, Payload};
+use gossip::{Op, Payload};
+use gossip::{TopicId, topic_id};
 
 const NOW: u64 = 1_764_000_060;
 

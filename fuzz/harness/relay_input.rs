@@ -21,9 +21,9 @@ use std::sync::OnceLock;
 
 use gossip::codec::{Kind, Object, ObjectReader};
 use gossip::crypto::{Cipher, Identity, PeerKey};
-use gossip::ids::{TopicId, beacon_topic, content_id};
-use gossip::keys::{Address, Seed};
 use gossip::node::{Node, NodeConfig, prepare_message};
+use gossip::{Address, Seed};
+use gossip::{TopicId, beacon_topic, content_id};
 
 /// The reference vectors' `now`.
 const NOW: u64 = 1_764_000_060;

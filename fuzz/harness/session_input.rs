@@ -23,13 +23,13 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use gossip::Message;
+use gossip::TopicId;
 use gossip::crypto::{Cipher, Identity, PeerKey};
-use gossip::ids::TopicId;
-use gossip::keys::{Address, Seed};
-use gossip::message::Message;
 use gossip::node::{Event, Node, NodeConfig, prepare_message};
-use gossip::operation::{Op, Payload};
 use gossip::session::{ConnId, Opening, Session, SessionConfig, SessionEvent};
+use gossip::{Address, Seed};
+use gossip::{Op, Payload};
 
 const NOW: u64 = 1_764_000_060;
 

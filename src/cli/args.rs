@@ -3,12 +3,12 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use gossip::Address;
 use gossip::crypto::Cipher;
-use gossip::ids::{DELIVERY_CODE_LEN, TopicId, inbox_topic};
-use gossip::keys::Address;
 use gossip::net::NetAddr;
 use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
 use gossip::verify::DEFAULT_SKEW;
+use gossip::{DELIVERY_CODE_LEN, TopicId, inbox_topic};
 
 use super::value::{self, HexBytes, HexVec};
 

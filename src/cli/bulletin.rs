@@ -3,9 +3,9 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
 use gossip::codec::{MAX_BULLETIN, Object};
-use gossip::ids::{TopicId, topic_id};
+use gossip::{TopicId, topic_id};
 
 use super::args::BulletinNewArgs;
 use super::io::{CmdResult, Failure, ObjectWriter, read_capped, ts_or_now};
@@ -17,7 +17,7 @@ pub fn run(args: BulletinNewArgs) -> CmdResult {
         (None, None, Some(inbox)) => inbox,
         (None, None, None) => unreachable!("clap requires --topic, --topic-id or --inbox"),
     };
-    let max = MAX_BULLETIN - gossip::bulletin::HEADER_LEN;
+    let max = MAX_BULLETIN - gossip::BULLETIN_HEADER_LEN;
     let content = match (&args.text, &args.file) {
         (Some(text), _) => text.as_bytes().to_vec(),
         (None, None) if std::io::stdin().is_terminal() => {

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::sync::mpsc;
 
-use gossip::ids::ContentHasher;
+use gossip::ContentHasher;
 
 use super::args::ContentIdArgs;
 use super::io::{CmdResult, Failure, describe, open_input, stdout, write_err};

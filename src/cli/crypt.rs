@@ -2,7 +2,7 @@
 //! destination, or open it with the destination's key.
 
 use gossip::crypto;
-use gossip::error::{CryptoError, KeyError};
+use gossip::{CryptoError, KeyError};
 
 use super::args::{DecryptArgs, EncryptArgs};
 use super::exit::Exit;

@@ -1,8 +1,8 @@
 //! `gossip hashcash`: mine each object's nonce, or `--check` it.
 
-use gossip::bulletin::CONTENT_TTL;
+use gossip::CONTENT_TTL;
+use gossip::MESSAGE_TTL;
 use gossip::codec::{Kind, Object};
-use gossip::message::MESSAGE_TTL;
 use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY, Difficulty, Work};
 
 use super::args::HashcashArgs;

@@ -4,12 +4,12 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use gossip::bulletin::{Bulletin, CONTENT_TTL};
+use gossip::Payload;
 use gossip::codec::{Kind, Object};
 use gossip::crypto::{PeerKey, SEAL_OVERHEAD};
-use gossip::message::{MESSAGE_TTL, RawMessage};
-use gossip::operation::Payload;
 use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY, fits_original};
+use gossip::{Bulletin, CONTENT_TTL};
+use gossip::{MESSAGE_TTL, RawMessage};
 use serde_json::json;
 
 use super::args::InspectArgs;

@@ -8,12 +8,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use gossip::DecodeError;
+use gossip::RawMessage;
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError, check_size, write_object};
 use gossip::crypto::{Identity, address_of};
-use gossip::keys::{Seed, parse_key_file};
-use gossip::message::RawMessage;
 use gossip::node::ConfigError;
 use gossip::pow::MAX_MINEABLE_DIFFICULTY;
+use gossip::{Seed, parse_key_file};
 
 use super::args::{FormatArg, InputArgs, NowArgs, OutputArgs, TypeArg};
 use super::exit::Exit;

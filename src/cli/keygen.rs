@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use gossip::crypto::address_of;
-use gossip::keys::{Seed, key_file_text};
+use gossip::{Seed, key_file_text};
 
 use super::args::KeygenArgs;
 use super::io::{CmdResult, Failure, regular_file, stdout, write_err};

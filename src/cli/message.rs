@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
+use gossip::KeyError;
+use gossip::Op;
+use gossip::RawMessage;
 use gossip::codec::{Kind, MAX_OBJECT, Object};
 use gossip::crypto::PeerKey;
-use gossip::error::KeyError;
-use gossip::message::RawMessage;
-use gossip::operation::Op;
 
 use super::args::MessageNewArgs;
 use super::io::{
@@ -47,7 +47,7 @@ pub fn run(args: MessageNewArgs) -> CmdResult {
     };
     if let Some(file) = &args.body_file {
         // Room for the header and the operation byte: the message fits the cap.
-        let max = MAX_OBJECT - gossip::message::HEADER_LEN - 1;
+        let max = MAX_OBJECT - gossip::MESSAGE_HEADER_LEN - 1;
         out.write(&wrap(&read_capped(Some(file), max)?))?;
         out.finish()?;
         return Ok(ExitCode::SUCCESS);

@@ -1,7 +1,7 @@
 //! `gossip open`: verify, decrypt and unwrap messages to the bulletins they carry.
 
+use gossip::Payload;
 use gossip::codec::{Kind, Object};
-use gossip::operation::Payload;
 
 use super::args::OpenArgs;
 use super::io::{CmdResult, Failure, load_identity, map_objects};

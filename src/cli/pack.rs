@@ -10,7 +10,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use gossip::codec::{
     Format, Kind, Line, MAX_OBJECT, Object, read_line_capped, write_frame, write_object,
 };
-use gossip::message;
 
 use super::args::{PackArgs, TypeArg, UnpackArgs};
 use super::exit::Exit;
@@ -147,7 +146,7 @@ fn parses_as_asked(obj: &Object) -> Result<(), Failure> {
                 "not a bulletin",
                 "its content id is not the SHA-256 of its content",
             );
-            if b.pack().len() >= message::HEADER_LEN {
+            if b.pack().len() >= gossip::MESSAGE_HEADER_LEN {
                 failure = failure.hint("is it a message? try `gossip unpack --type message`");
             }
             Err(failure)

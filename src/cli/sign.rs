@@ -4,11 +4,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use gossip::RawMessage;
 use gossip::codec::{Kind, Object};
 use gossip::crypto::PeerKey;
-use gossip::message::RawMessage;
-use gossip::operation::{Op, Payload};
 use gossip::pow::DEFAULT_BULLETIN_DIFFICULTY;
+use gossip::{Op, Payload};
 
 use super::args::SignArgs;
 use super::batch::map_objects_par;

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use gossip::codec::Object;
-use gossip::ids::{ContentId, topic_id};
 use gossip::store::{BulletinStore, Bulletins, Match, Query, SqliteStore, StoreError};
+use gossip::{ContentId, topic_id};
 
 use super::args::{MatchArg, OutputArgs, StoreCommand};
 use super::io::{CmdResult, Failure, ObjectWriter, now, regular_file};

@@ -26,13 +26,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
-use gossip::bulletin::Bulletin;
-use gossip::ids::{BulletinKey, ContentId, TopicId, topic_id};
-use gossip::keys::Address;
-use gossip::message::RawMessage;
+use gossip::Address;
+use gossip::Bulletin;
+use gossip::RawMessage;
 use gossip::node::{Acceptance, Action, Event, HookError, Hooks, Node, NodeConfig};
-use gossip::operation::{Op, Payload};
 use gossip::store::{SqliteStore, StoreError};
+use gossip::{BulletinKey, ContentId, TopicId, topic_id};
+use gossip::{Op, Payload};
 use serde_json::json;
 
 use super::args::SyncArgs;

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use gossip::ids::{beacon_topic, topic_id};
+use gossip::{beacon_topic, topic_id};
 use serde_json::json;
 
 use super::args::TopicArgs;
@@ -15,10 +15,7 @@ pub fn run(args: TopicArgs) -> CmdResult {
     } else if let Some(bytes) = &args.hex {
         (topic_id(&bytes.0), Some(hex::encode(&bytes.0)))
     } else if args.beacon {
-        (
-            beacon_topic(),
-            Some(hex::encode(gossip::ids::BEACON_DESCRIPTOR)),
-        )
+        (beacon_topic(), Some(hex::encode(gossip::BEACON_DESCRIPTOR)))
     } else if let Some(inbox) = args.inbox.topic() {
         (inbox, None)
     } else {

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use gossip::keys::Address;
+use gossip::Address;
 
 use super::failure::Failure;
 

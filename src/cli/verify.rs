@@ -3,10 +3,10 @@
 
 use std::io::Write;
 
-use gossip::bulletin::CONTENT_TTL;
+use gossip::CONTENT_TTL;
+use gossip::MESSAGE_TTL;
 use gossip::codec::{Kind, Object};
 use gossip::crypto::Identity;
-use gossip::message::MESSAGE_TTL;
 use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
 use gossip::verify::{
     Policy, Reason, Status, Verdict, verify_bulletin, verify_message, verify_plain_message,

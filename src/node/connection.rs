@@ -22,7 +22,7 @@ impl Connection {
     /// A configured connection to `peer` at `difficulty` leading zero bits
     /// both ways; fails when the address is not a key boxes can be sealed
     /// to.
-    pub fn new(peer: Address, difficulty: u32) -> Result<Self, KeyError> {
+    pub(crate) fn new(peer: Address, difficulty: u32) -> Result<Self, KeyError> {
         Ok(Self {
             peer,
             difficulty,
@@ -35,7 +35,11 @@ impl Connection {
     /// A connection learned from a peer that connected: `difficulty` is
     /// asked of it, `send_difficulty` used towards it, and its requests are
     /// answered within the answer budget, as a stranger's.
-    pub fn learned(peer: Address, difficulty: u32, send_difficulty: u32) -> Result<Self, KeyError> {
+    pub(crate) fn learned(
+        peer: Address,
+        difficulty: u32,
+        send_difficulty: u32,
+    ) -> Result<Self, KeyError> {
         Ok(Self {
             send_difficulty,
             learned: true,

@@ -41,9 +41,18 @@ pub struct Rate {
 }
 
 impl Rate {
-    /// `per_second` on average, `burst` at once; None when either is 0.
-    pub fn new(per_second: u64, burst: u64) -> Option<Self> {
-        (per_second > 0 && burst > 0).then_some(Self { per_second, burst })
+    /// `per_second` on average and as much at once; None when 0.
+    pub fn new(per_second: u64) -> Option<Self> {
+        (per_second > 0).then_some(Self {
+            per_second,
+            burst: per_second,
+        })
+    }
+
+    /// The same average, up to `burst` at once; None when 0. (Two steps,
+    /// so a rate and a burst, both counts, cannot be passed swapped.)
+    pub fn with_burst(self, burst: u64) -> Option<Self> {
+        (burst > 0).then_some(Self { burst, ..self })
     }
 
     /// The average, a second.
@@ -655,7 +664,7 @@ mod tests {
 
     #[test]
     fn a_flood_from_one_ip_is_cut_to_its_burst_then_its_rate_and_another_ip_is_untouched() {
-        let mut l = rated(|c| c.messages_per_ip = Rate::new(10, 20));
+        let mut l = rated(|c| c.messages_per_ip = Rate::new(10).and_then(|r| r.with_burst(20)));
         let t = Instant::now();
         assert_eq!(passed(&mut l, ip("10.0.0.1"), None, 1000, t), 20);
         assert_eq!(passed(&mut l, ip("10.0.0.2"), None, 15, t), 15);
@@ -669,7 +678,7 @@ mod tests {
 
     #[test]
     fn a_peer_key_is_limited_wherever_it_connects_from() {
-        let mut l = rated(|c| c.messages_per_peer = Rate::new(5, 5));
+        let mut l = rated(|c| c.messages_per_peer = Rate::new(5));
         let (t, flood, calm) = (Instant::now(), Address([1; 32]), Address([2; 32]));
         assert_eq!(passed(&mut l, ip("10.0.0.1"), Some(flood), 50, t), 5);
         assert_eq!(passed(&mut l, ip("10.0.0.2"), Some(flood), 50, t), 0);
@@ -681,7 +690,7 @@ mod tests {
 
     #[test]
     fn bytes_are_limited_and_a_message_larger_than_the_burst_goes_when_the_bucket_is_full() {
-        let mut l = rated(|c| c.bytes_per_ip = Rate::new(1000, 1000));
+        let mut l = rated(|c| c.bytes_per_ip = Rate::new(1000));
         let (t, a, src) = (Instant::now(), Some(ip("10.0.0.1")), Address([9; 32]));
         assert!(!l.message(a, None, src, 600, t).refuses());
         assert!(l.message(a, None, src, 600, t).refuses());
@@ -740,7 +749,7 @@ mod tests {
     fn deny_refuses_ips_and_keys_allow_wins_and_exempts_from_limits() {
         let mut l = rated(|c| {
             c.connections_per_ip = Some(1);
-            c.messages_per_ip = Rate::new(1, 1);
+            c.messages_per_ip = Rate::new(1);
             c.deny.add("10.0.0.0/8").unwrap();
             c.deny.add(&Address([6; 32]).to_string()).unwrap();
             c.allow.add("10.1.2.3").unwrap();
@@ -790,7 +799,7 @@ mod tests {
         let mut l = rated(|c| {
             c.shadow = true;
             c.connections_per_ip = Some(1);
-            c.messages_per_ip = Rate::new(10, 10);
+            c.messages_per_ip = Rate::new(10);
         });
         let t = Instant::now();
         assert_eq!(passed(&mut l, ip("10.0.0.1"), None, 100, t), 100);
@@ -807,7 +816,7 @@ mod tests {
     #[test]
     fn refusals_are_reported_at_once_then_once_an_interval_per_source() {
         let mut l = rated(|c| {
-            c.messages_per_ip = Rate::new(1, 1);
+            c.messages_per_ip = Rate::new(1);
             c.report_every = 10 * SEC;
         });
         let t = Instant::now();
@@ -842,7 +851,7 @@ mod tests {
     #[test]
     fn memory_is_bounded_sources_past_it_share_and_full_buckets_are_forgotten() {
         let mut l = rated(|c| {
-            c.messages_per_ip = Rate::new(1, 1);
+            c.messages_per_ip = Rate::new(1);
             c.memory = 64 * 2 * std::mem::size_of::<(Source, Entry)>();
         });
         let t = Instant::now();

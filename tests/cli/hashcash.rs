@@ -1,7 +1,7 @@
 //! `gossip hashcash`.
 
+use gossip::TopicId;
 use gossip::codec::{Kind, Object, ObjectReader};
-use gossip::ids::TopicId;
 
 use crate::util::{Env, Live, bulletin_line, cases, fixed_address, frame, hx, num};
 
@@ -166,7 +166,7 @@ fn mined_nonces_start_low_and_stay_below_2_31() {
     env.keygen("a.key");
     let lines: String = (0..300)
         .map(|i| {
-            let b = gossip::bulletin::Bulletin::new(
+            let b = gossip::Bulletin::new(
                 TopicId::from_bytes([0; 32]),
                 format!("b{i}").into_bytes(),
                 1000,

@@ -10,7 +10,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
 use gossip::codec::Object;
 
 use crate::util::{Env, PATIENCE, assert_error_format, bin};

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
 use gossip::codec::Object;
 
 use crate::util::{Env, PATIENCE, bin};

@@ -141,9 +141,9 @@ fn relay_peer_with_a_small_order_address_is_refused() {
 
 #[test]
 fn the_library_never_seals_to_a_small_order_address() {
+    use gossip::Address;
     use gossip::crypto::{Cipher, PeerKey, seal};
-    use gossip::error::{CryptoError, KeyError};
-    use gossip::keys::Address;
+    use gossip::{CryptoError, KeyError};
     for addr in small_order_addresses() {
         let a = Address::from_hex(&addr).unwrap();
         assert_eq!(

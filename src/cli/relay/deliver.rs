@@ -18,12 +18,12 @@
 use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
+use gossip::BulletinKey;
 use gossip::codec::{Format, Object};
 use gossip::delivery_log::{
     BACKLOG_LIMIT, DeliveryLog, LineKey, LogNotice, RETRY_EVERY, Repair, held_keys,
 };
-use gossip::ids::BulletinKey;
 
 use gossip::net::Endpoint;
 use tokio::runtime::Runtime;

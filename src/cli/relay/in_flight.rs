@@ -8,8 +8,8 @@
 
 use std::sync::{Condvar, Mutex};
 
+use gossip::RawMessage;
 use gossip::codec::{Object, ReadError};
-use gossip::message::RawMessage;
 
 /// Most bytes of input objects read but not yet handled.
 pub const IN_FLIGHT: usize = 32 << 20;

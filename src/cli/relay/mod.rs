@@ -28,15 +28,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use gossip::Address;
+use gossip::Bulletin;
 use gossip::Counters;
-use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError};
-use gossip::ids::{TopicId, topic_id};
-use gossip::keys::Address;
 use gossip::net::{Endpoint, Frame, Limits};
 use gossip::node::{Node, NodeConfig, NodeError};
 use gossip::session::LimitsConfig;
 use gossip::store::SqliteStore;
+use gossip::{TopicId, topic_id};
 
 use deliver::Delivery;
 use in_flight::InFlight;
@@ -431,7 +431,7 @@ impl Relay {
         }
         if !args.no_sync {
             let mut sync = topics.clone();
-            sync.push(gossip::ids::beacon_topic());
+            sync.push(gossip::beacon_topic());
             node.set_sync_topics(sync);
             for (peer, _) in &peer_paths {
                 node.sync_with(*peer);

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 
-use gossip::bulletin::Bulletin;
+use gossip::Address;
+use gossip::Bulletin;
+use gossip::BulletinKey;
 use gossip::codec::{Format, Object, write_object};
-use gossip::ids::BulletinKey;
-use gossip::keys::Address;
 use gossip::net::{ConnEvent, Ended, Endpoint};
 use gossip::node::{Event, Node};
 use gossip::session::ConnId;

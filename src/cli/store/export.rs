@@ -3,9 +3,9 @@
 
 use std::process::ExitCode;
 
-use gossip::bulletin::CONTENT_TTL;
+use gossip::CONTENT_TTL;
 use gossip::codec::Object;
-use gossip::ids::{TopicId, topic_id};
+use gossip::{TopicId, topic_id};
 
 use super::super::args::StoreExportArgs;
 use super::super::io::{CmdResult, ObjectWriter, now};
@@ -41,7 +41,7 @@ pub fn run(args: StoreExportArgs) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gossip::bulletin::Bulletin;
+    use gossip::Bulletin;
 
     #[test]
     fn first_unexpired_is_the_expiry_boundary() {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use gossip::bulletin::Bulletin;
+use gossip::Bulletin;
 use gossip::codec::{Kind, Object};
 use gossip::store::{SqliteStore, StoreError};
 use gossip::verify::{Policy, Reason, verify_bulletin};

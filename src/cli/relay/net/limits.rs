@@ -13,7 +13,7 @@ use crate::cli::io::Failure;
 /// The limits the flags ask for; each default limits nothing.
 pub fn limits_config(args: &LimitsArgs) -> Result<LimitsConfig, Failure> {
     let rate = |per_second: Option<u64>, burst: Option<u64>| {
-        per_second.and_then(|r| Rate::new(r, burst.unwrap_or(r)))
+        per_second.and_then(|r| Rate::new(r)?.with_burst(burst.unwrap_or(r)))
     };
     let list = |entries: &[String], flag: &str| {
         let mut list = AccessList::default();
