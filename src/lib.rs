@@ -14,9 +14,17 @@
 //! bulletin is known by its [`BulletinKey`] (both). Each id is 32 bytes on
 //! the wire and 64 lowercase hex digits in text.
 //!
-//! The front door is re-exported here; the modules hold the rest (wire
-//! codecs in [`codec`], verification in [`verify`], stores in [`store`],
-//! an append-only file of delivered bulletins in [`delivery_log`]).
+//! A message is made in the original's order, one type per state, and
+//! only a signed, mined [`Message`] is ever sent:
+//! `Message::to(dst).at(ts).body(b).encrypt(cipher)?.sign(&identity).hashcash(difficulty)?`
+//! ([`UnsignedMessage`] → [`SignedMessage`] → [`Message`]). A
+//! [`RawMessage`] is one as the wire carries it, in any state: what is
+//! received, verified and inspected.
+//!
+//! The protocol's data types are here at the root; the public modules are
+//! namespaces for the rest (wire codecs in [`codec`], verification in
+//! [`verify`], stores in [`store`], mining in [`pow`], an append-only file
+//! of delivered bulletins in [`delivery_log`]).
 //! The `sqlite` feature (on by default) adds `store::SqliteStore`; the
 //! `net` feature (on by default) adds `gossip::net`, a handle that runs a node
 //! over TCP or Unix sockets on tokio (a two-process chat is in its docs);

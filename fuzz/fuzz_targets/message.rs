@@ -1,4 +1,4 @@
-//! RawMessage::unpack on arbitrary bytes: never panics; what decodes packs
+//! RawRawMessage::unpack on arbitrary bytes: never panics; what decodes packs
 //! back to the identical bytes.
 #![no_main]
 

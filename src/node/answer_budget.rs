@@ -37,7 +37,7 @@ pub(crate) struct AnswerBudget {
 impl AnswerBudget {
     /// `total` bytes for all sources and `bytes` per source per `window`
     /// seconds, at most `max_sources` sources tracked.
-    pub fn new(total: u64, bytes: u64, window: u64, max_sources: usize) -> Self {
+    pub(crate) fn new(total: u64, bytes: u64, window: u64, max_sources: usize) -> Self {
         Self {
             total,
             all: (0, 0),
@@ -51,7 +51,7 @@ impl AnswerBudget {
     /// Whether `peer` has any of its bytes left in the window of `now`, and
     /// all sources together some of theirs: work for a peer (building a
     /// sync answer or a reconciliation reply) is done only then.
-    pub fn has_room(&self, peer: &Address, now: u64) -> bool {
+    pub(crate) fn has_room(&self, peer: &Address, now: u64) -> bool {
         let window = now / self.window;
         let all = if self.all.0 == window { self.all.1 } else { 0 };
         let used = match self.used.get(peer) {
@@ -64,7 +64,7 @@ impl AnswerBudget {
     /// Charges `peer` `len` bytes' worth of work done on its behalf; what
     /// does not fit uses up the rest of its window, so its next request
     /// finds no room ([`AnswerBudget::has_room`]).
-    pub fn charge_work(&mut self, peer: Address, len: u64, now: u64) {
+    pub(crate) fn charge_work(&mut self, peer: Address, len: u64, now: u64) {
         if self.charge(peer, len, now) {
             return;
         }
@@ -84,7 +84,7 @@ impl AnswerBudget {
     /// Charges `len` bytes of answer to `peer` at `now`; false (nothing
     /// charged) when that would pass its budget, or all sources' budget,
     /// for this window.
-    pub fn charge(&mut self, peer: Address, len: u64, now: u64) -> bool {
+    pub(crate) fn charge(&mut self, peer: Address, len: u64, now: u64) -> bool {
         let window = now / self.window;
         if self.all.0 != window {
             self.all = (window, 0);
