@@ -1071,20 +1071,25 @@ mod tests {
         ));
     }
 
+    /// An unsigned, unmined, empty message to `dst` from a made-up src.
+    fn unsigned_to(dst: Address) -> RawMessage {
+        RawMessage {
+            src: Address([1; 32]),
+            dst,
+            ts: 0,
+            nonce: 0,
+            sig: [0; 64],
+            body: vec![],
+        }
+    }
+
     #[test]
     fn inbound_queue_is_capped_and_counts_what_it_drops() {
         let mut n = Node::new(
             Identity::from_seed(&Seed::generate()),
             NodeConfig::builder().max_inbound(2).build().unwrap(),
         );
-        let m = RawMessage {
-            src: Address([1; 32]),
-            dst: n.address(),
-            ts: 0,
-            nonce: 0,
-            sig: [0; 64],
-            body: vec![],
-        };
+        let m = unsigned_to(n.address());
         for _ in 0..5 {
             n.receive(m.clone());
         }
@@ -1101,14 +1106,7 @@ mod tests {
             Identity::from_seed(&Seed::generate()),
             NodeConfig::builder().max_inbound(1).build().unwrap(),
         );
-        let m = RawMessage {
-            src: Address([1; 32]),
-            dst: n.address(),
-            ts: 0,
-            nonce: 0,
-            sig: [0; 64],
-            body: vec![],
-        };
+        let m = unsigned_to(n.address());
         n.receive(m.clone());
         n.receive(m);
         n.receive_bytes(b"not a message");
