@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use super::args::KeyArgs;
+use super::flags::KeyArgs;
 use super::io::{CmdResult, load_identity, stdout, write_err};
 
 pub fn run(args: KeyArgs) -> CmdResult {

@@ -14,7 +14,7 @@ use std::sync::mpsc;
 
 use gossip::codec::{Kind, Object};
 
-use super::args::{InputArgs, OutputArgs};
+use super::flags::{InputArgs, OutputArgs};
 use super::io::{
     CmdResult, Failure, ObjectWriter, StreamEnd, describe, for_each_object, report_rejected,
     stdout, write_err,

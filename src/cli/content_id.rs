@@ -3,13 +3,20 @@
 //! the read system calls overlap the hashing.
 
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
 
+use clap::Args;
 use gossip::ContentHasher;
 
-use super::args::ContentIdArgs;
 use super::io::{CmdResult, Failure, describe, open_input, stdout, write_err};
+
+#[derive(Args, Debug)]
+pub struct ContentIdArgs {
+    /// File to hash ('-' or nothing: stdin).
+    pub file: Option<PathBuf>,
+}
 
 /// Bytes read at a time.
 const BLOCK: usize = 4 << 20;

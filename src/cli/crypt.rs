@@ -1,12 +1,34 @@
 //! `gossip encrypt` and `gossip decrypt`: seal each message's body to its
 //! destination, or open it with the destination's key.
 
-use gossip::crypto;
+use clap::Args;
+use gossip::crypto::{self, Cipher};
 use gossip::{CryptoError, KeyError};
 
-use super::args::{DecryptArgs, EncryptArgs};
 use super::exit::Exit;
+use super::flags::{InputArgs, KeyArgs, OutputArgs, cipher_parser};
 use super::io::{CmdResult, Failure, load_identity, map_messages};
+
+#[derive(Args, Debug)]
+pub struct EncryptArgs {
+    /// Sealed-box cipher.
+    #[arg(long, default_value_t = Cipher::XSalsa20Poly1305, value_parser = cipher_parser())]
+    pub cipher: Cipher,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DecryptArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
 
 /// Seals each body; a destination that cannot be sealed to (a small-order
 /// or mixed-order key) is refused with exit 2, the other messages still go out.

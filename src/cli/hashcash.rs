@@ -1,14 +1,55 @@
 //! `gossip hashcash`: mine each object's nonce, or `--check` it.
 
+use clap::Args;
 use gossip::CONTENT_TTL;
 use gossip::MESSAGE_TTL;
 use gossip::codec::{Kind, Object};
 use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY, Difficulty, Work};
 
-use super::args::HashcashArgs;
 use super::batch::map_objects_par;
+use super::flags::{InputArgs, JobsArgs, OutputArgs, TypeArg};
 use super::io::{CmdResult, Failure, kind, map_objects};
 use super::mine::{Miner, difficulty_for_time, human_time};
+
+#[derive(Args, Debug)]
+pub struct HashcashArgs {
+    /// Leading zero bits to reach (default: 7 for bulletins, 1 for messages).
+    #[arg(short = 'd', long = "difficulty", value_name = "BITS",
+          value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub difficulty: Option<u32>,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+    /// Only check: pass through objects that meet the difficulty, report those that do not, exit 1 if any fail.
+    #[arg(long)]
+    pub check: bool,
+    /// When no nonce works for a timestamp, move the timestamp forward a second and go on.
+    #[arg(long)]
+    pub bump_ts: bool,
+    /// Give up mining after SECS seconds in all (exit 1); what was mined by then is written.
+    #[arg(long, value_name = "SECS", value_parser = positive_secs, conflicts_with = "check")]
+    pub max_time: Option<f64>,
+    /// Choose the difficulty whose expected search takes about SECS from the measured hash rate, and print it.
+    #[arg(long, value_name = "SECS", value_parser = positive_secs, conflicts_with_all = ["difficulty", "check"])]
+    pub target_time: Option<f64>,
+    /// Mine even when the expected search outlasts the object's lifetime (3,600 s for a bulletin, 300 s for a message); without it such a search is refused unless --max-time bounds it.
+    #[arg(long, conflicts_with = "check")]
+    pub force: bool,
+    /// Type of wire-format input (JSON input names its type).
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: Option<TypeArg>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// A number of seconds above zero, fractions allowed.
+fn positive_secs(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+        .ok_or_else(|| format!("'{text}' is not a number of seconds above 0"))
+}
 
 /// The difficulty for an object: the flag, else the protocol default for its type.
 pub fn difficulty_for(obj: &Object, flag: Option<u32>) -> u32 {

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
+use clap::Args;
 use gossip::Payload;
 use gossip::codec::{Kind, Object};
 use gossip::crypto::{PeerKey, SEAL_OVERHEAD};
@@ -12,8 +13,22 @@ use gossip::{Bulletin, CONTENT_TTL};
 use gossip::{MESSAGE_TTL, RawMessage};
 use serde_json::json;
 
-use super::args::InspectArgs;
+use super::flags::{InputArgs, NowArgs, TextOutputArgs, TypeArg};
 use super::io::{CmdResult, for_each_object, kind, now, stdout, write_err};
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub now: NowArgs,
+    /// text: a view for people; json: one inspection object per object.
+    #[command(flatten)]
+    pub output: TextOutputArgs,
+    /// Type of wire-format input (JSON input names its type).
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: Option<TypeArg>,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
 
 pub fn run(args: InspectArgs) -> CmdResult {
     let now = now(&args.now);

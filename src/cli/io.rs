@@ -15,9 +15,9 @@ use gossip::node::ConfigError;
 use gossip::pow::MAX_MINEABLE_DIFFICULTY;
 use gossip::{Seed, parse_key_file};
 
-use super::args::{FormatArg, InputArgs, NowArgs, OutputArgs, TypeArg};
 use super::exit::Exit;
 pub use super::failure::{CmdResult, Failure, write_err};
+use super::flags::{FormatArg, InputArgs, NowArgs, OutputArgs, TypeArg};
 use super::live;
 
 /// Opens `path` for appending (and reading, when `read`), created with

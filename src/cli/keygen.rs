@@ -2,13 +2,24 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Args;
 use gossip::crypto::address_of;
 use gossip::{Seed, key_file_text};
 
-use super::args::KeygenArgs;
 use super::io::{CmdResult, Failure, regular_file, stdout, write_err};
+
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Write the key to FILE (mode 0600) instead of stdout; the address goes to stderr.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Overwrite FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
 
 pub fn run(args: KeygenArgs) -> CmdResult {
     let seed = Seed::generate();

@@ -1,17 +1,56 @@
 //! `gossip message new`: wrap bulletins (or a payload file) in unsigned messages.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Args, Subcommand};
+use gossip::Address;
 use gossip::KeyError;
 use gossip::Op;
 use gossip::RawMessage;
 use gossip::codec::{Kind, MAX_OBJECT, Object};
 use gossip::crypto::PeerKey;
 
-use super::args::MessageNewArgs;
+use super::flags::{InputArgs, NowArgs, OutputArgs};
 use super::io::{
     CmdResult, Failure, ObjectWriter, for_each_object, load_identity, read_capped, ts_or_now,
 };
+use super::value;
+
+#[derive(Subcommand, Debug)]
+pub enum MessageCommand {
+    /// Wrap each bulletin from stdin (or --body-file) behind an operation byte in an unsigned message.
+    New(MessageNewArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("sender").required(true).args(["key", "from"]))]
+pub struct MessageNewArgs {
+    /// Destination address.
+    #[arg(long, value_name = "ADDR", value_parser = value::address("--to address"))]
+    pub to: Address,
+    /// Sender key file (its address is src).
+    #[arg(short = 'k', long = "key", env = "GOSSIP_KEY", value_name = "KEY")]
+    pub key: Option<PathBuf>,
+    /// Sender address.
+    #[arg(long, value_name = "ADDR", value_parser = value::address("--from address"))]
+    pub from: Option<Address>,
+    /// Operation name, e.g. store_and_forward, deliver_without_forward, request_sync_headers.
+    #[arg(long, value_name = "NAME", default_value = "store_and_forward")]
+    pub op: String,
+    /// Use FILE's bytes as the payload after the operation byte instead of reading bulletins.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// Timestamp (default: --now, else the system clock).
+    #[arg(long, value_name = "N")]
+    pub ts: Option<u32>,
+    #[command(flatten)]
+    pub now: NowArgs,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
 
 pub fn run(args: MessageNewArgs) -> CmdResult {
     let dst = args.to;

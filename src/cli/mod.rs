@@ -4,6 +4,7 @@
 pub mod args;
 pub mod exit;
 pub mod failure;
+pub mod flags;
 pub mod io;
 pub mod live;
 pub mod usage;
@@ -33,8 +34,10 @@ mod tapehash;
 mod topic;
 mod verify;
 
-use args::{BulletinCommand, Command, MessageCommand};
+use args::Command;
+use bulletin::BulletinCommand;
 use io::CmdResult;
+use message::MessageCommand;
 
 /// The command line `args` with a relay's `--config` file read into it
 /// (its settings before the flags given, which override them).

@@ -1,11 +1,24 @@
 //! `gossip open`: verify, decrypt and unwrap messages to the bulletins they carry.
 
+use clap::Args;
 use gossip::Payload;
 use gossip::codec::{Kind, Object};
 
-use super::args::OpenArgs;
+use super::flags::{CheckArgs, InputArgs, KeyArgs, OutputArgs};
 use super::io::{CmdResult, Failure, load_identity, map_objects};
 use super::verify::{check, clock_hint};
+
+#[derive(Args, Debug)]
+pub struct OpenArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    #[command(flatten)]
+    pub check: CheckArgs,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
 
 pub fn run(args: OpenArgs) -> CmdResult {
     let id = load_identity(&args.key.key)?;

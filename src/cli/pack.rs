@@ -7,16 +7,51 @@ use std::io::Write;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use clap::Args;
 use gossip::codec::{
     Format, Kind, Line, MAX_OBJECT, Object, read_line_capped, write_frame, write_object,
 };
 
-use super::args::{PackArgs, TypeArg, UnpackArgs};
 use super::exit::Exit;
+use super::flags::{InputArgs, TypeArg};
 use super::io::{
     CmdResult, Failure, StreamEnd, describe, for_each_object, open_input, read_capped,
     refuse_binary_on_terminal_or, report_rejected, stdout, write_err,
 };
+
+/// Text encodings of bare packed bytes.
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("encoding").args(["raw", "hex", "base64"]))]
+pub struct PackedEncoding {
+    /// Bare packed bytes of one object, no length prefix (as the original's pack()).
+    #[arg(long)]
+    pub raw: bool,
+    /// Packed bytes as hex, one object per line.
+    #[arg(long)]
+    pub hex: bool,
+    /// Packed bytes as base64, one object per line.
+    #[arg(long)]
+    pub base64: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PackArgs {
+    #[command(flatten)]
+    pub encoding: PackedEncoding,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct UnpackArgs {
+    /// What the packed bytes are.
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: TypeArg,
+    #[command(flatten)]
+    pub encoding: PackedEncoding,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
 
 pub fn pack(args: PackArgs) -> CmdResult {
     let enc = &args.encoding;

@@ -4,17 +4,53 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use clap::Args;
+use gossip::Address;
 use gossip::RawMessage;
 use gossip::codec::{Kind, Object};
-use gossip::crypto::PeerKey;
-use gossip::pow::DEFAULT_BULLETIN_DIFFICULTY;
+use gossip::crypto::{Cipher, PeerKey};
+use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
 use gossip::{Op, Payload};
 
-use super::args::SignArgs;
 use super::batch::map_objects_par;
 use super::exit::Exit;
+use super::flags::{InputArgs, JobsArgs, KeyArgs, NowArgs, OutputArgs, TypeArg, cipher_parser};
 use super::io::{CmdResult, Failure, describe, kind, load_identity, now_ts};
 use super::mine::Miner;
+use super::value;
+
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Destination for wrapped bulletins; a bulletin needs this or --to-self (messages keep their dst).
+    #[arg(long, value_name = "ADDR", value_parser = value::address("--to address"))]
+    pub to: Option<Address>,
+    /// Address wrapped bulletins to the key's own address.
+    #[arg(long, conflicts_with = "to")]
+    pub to_self: bool,
+    /// Do not encrypt wrapped bulletins.
+    #[arg(long)]
+    pub no_encrypt: bool,
+    /// Message difficulty for wrapped bulletins.
+    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = DEFAULT_MESSAGE_DIFFICULTY,
+          value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub difficulty: u32,
+    /// Sealed-box cipher for wrapped bulletins.
+    #[arg(long, default_value_t = Cipher::XSalsa20Poly1305, value_parser = cipher_parser())]
+    pub cipher: Cipher,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+    #[command(flatten)]
+    pub now: NowArgs,
+    /// Type of wire-format input (JSON input names its type).
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: Option<TypeArg>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
 
 pub fn run(args: SignArgs) -> CmdResult {
     let id = load_identity(&args.key.key)?;

@@ -4,10 +4,86 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::process::ExitCode;
 
+use clap::{Args, ValueEnum};
+use gossip::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
 use gossip::simulation::{Dissemination, Report, Scenario, SimConfig, run as simulate};
 
-use super::args::{DisseminationArg, ScenarioArg, SimulateArgs};
+use super::flags::TextOutputArgs;
 use super::io::{CmdResult, Failure, stdout, write_err};
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScenarioArg {
+    /// Bulletins published at random nodes flood the network.
+    Flood,
+    /// A spammer sends bulletins without proof of work; its neighbours drop them.
+    Spam,
+    /// One node is offline while bulletins spread, then joins and catches up by sync.
+    LateJoin,
+    /// The network is cut in two halves that each publish, then the cut heals and sync runs.
+    Partition,
+    /// A fifth of the nodes leave while the bulletins spread; the rest must still get them all.
+    Churn,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisseminationArg {
+    /// Every node forwards each new bulletin to every neighbour but the sender.
+    Flood,
+    /// The dissemination extension: eager push along a tree, batched announcements, graft and prune.
+    Plumtree,
+    /// Both on the same network and publishers, side by side.
+    Both,
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub nodes: u32,
+    /// Random links each node makes to others (links are two-way).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub degree: u32,
+    /// Bulletins to publish.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub bulletins: u32,
+    /// Seed of the topology, identities and publishers (same seed, same network).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Message difficulty on every link.
+    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = DEFAULT_MESSAGE_DIFFICULTY,
+          value_parser = clap::value_parser!(u32).range(0..=24))]
+    pub difficulty: u32,
+    /// Bulletin difficulty required and mined.
+    #[arg(long, value_name = "BITS", default_value_t = DEFAULT_BULLETIN_DIFFICULTY,
+          value_parser = clap::value_parser!(u32).range(0..=24))]
+    pub bulletin_difficulty: u32,
+    /// What to show.
+    #[arg(long, value_enum, default_value_t = ScenarioArg::Flood)]
+    pub scenario: ScenarioArg,
+    /// Run each node on its own thread, messages over channels (flood and spam, flooding only).
+    #[arg(long)]
+    pub threaded: bool,
+    /// How bulletins spread: flooding, the dissemination extension, or both side by side.
+    #[arg(long, value_enum, default_value_t = DisseminationArg::Flood)]
+    pub dissemination: DisseminationArg,
+    /// Seconds (ticks) between announcements to one lazy peer (plumtree).
+    #[arg(long, value_name = "SECONDS", default_value_t = gossip::node::DEFAULT_ANNOUNCE_EVERY,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub announce_every: u64,
+    /// Seconds (ticks) a node waits for an announced bulletin before it grafts (plumtree).
+    #[arg(long, value_name = "SECONDS", default_value_t = gossip::node::DEFAULT_GRAFT_TIMEOUT,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub graft_timeout: u64,
+    /// Links kept eager whatever the duplicates, per 65,536 (plumtree).
+    #[arg(long, value_name = "PER_65536", default_value_t = 0)]
+    pub eager_shortcuts: u16,
+    /// Publish every bulletin at one node (the warm-up's), not at random nodes.
+    #[arg(long)]
+    pub one_publisher: bool,
+    /// text: a report for people; json: the report as one JSON object.
+    #[command(flatten)]
+    pub output: TextOutputArgs,
+}
 
 pub fn run(args: SimulateArgs) -> CmdResult {
     let scenario = match args.scenario {

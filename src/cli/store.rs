@@ -1,5 +1,6 @@
 //! `gossip store`: read and manage a relay's SQLite bulletin store.
 
+pub(super) mod args;
 mod backup;
 mod codes;
 mod export;
@@ -9,11 +10,12 @@ mod prune;
 use std::path::Path;
 use std::process::ExitCode;
 
+use args::{MatchArg, StoreCommand};
 use gossip::codec::Object;
 use gossip::store::{BulletinStore, Bulletins, Match, Query, SqliteStore, StoreError};
 use gossip::{ContentId, topic_id};
 
-use super::args::{MatchArg, OutputArgs, StoreCommand};
+use super::flags::OutputArgs;
 use super::io::{CmdResult, Failure, ObjectWriter, now, regular_file};
 use super::rotation_requests::RotationRequests;
 

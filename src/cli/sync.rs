@@ -26,25 +26,100 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
+use clap::{Args, ValueEnum};
 use gossip::Address;
 use gossip::Bulletin;
 use gossip::RawMessage;
+use gossip::net::{ConnEvent, Ended, Endpoint, NetAddr};
 use gossip::node::{Acceptance, Action, Event, HookError, Hooks, Node, NodeConfig};
+use gossip::pow::DEFAULT_MESSAGE_DIFFICULTY;
+use gossip::session::ConnId;
 use gossip::store::{SqliteStore, StoreError};
 use gossip::{BulletinKey, ContentId, TopicId, topic_id};
 use gossip::{Op, Payload};
 use serde_json::json;
-
-use super::args::SyncArgs;
-use super::io::{
-    CmdResult, Failure, config_failure, load_identity, now, regular_file, stdout, write_err,
-};
-use gossip::net::{ConnEvent, Ended, Endpoint, NetAddr};
-use gossip::session::ConnId;
 use tokio::runtime::Runtime;
 use tokio_util::bytes::Bytes;
 
+use super::flags::{AcceptArgs, ConnectSpec, KeyArgs, NowArgs, StoreDbArgs, TextOutputArgs};
+use super::io::{
+    CmdResult, Failure, config_failure, load_identity, now, regular_file, stdout, write_err,
+};
 use super::relay::net::{Settings, limits, runtime};
+use super::value::{self, HexBytes};
+
+/// Which way `gossip sync` moves bulletins.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncDir {
+    /// Fetch what the local store lacks from the peer.
+    Down,
+    /// Push what the peer lacks to it.
+    Up,
+    /// Both.
+    Both,
+}
+
+impl SyncDir {
+    /// Whether bulletins are fetched from the peer.
+    pub fn down(self) -> bool {
+        self != Self::Up
+    }
+
+    /// Whether bulletins are pushed to the peer.
+    pub fn up(self) -> bool {
+        self != Self::Down
+    }
+}
+
+/// One-shot reconciliation of a store with one peer, for cron, CI and bulk loading.
+///
+/// Dials the peer, syncs each topic (set reconciliation when the peer speaks
+/// it, the full list of ids otherwise) and moves bulletins the way --dir says,
+/// then checks the result with another round. Prints what moved, per topic.
+/// Exit 0 when, for every topic, nothing is left to move the way --dir says
+/// (down: the store holds every id the peer has; up: the peer holds every id
+/// the store has; both: the same set); 1 when differences remain or --timeout
+/// ran out; 4 when the peer cannot be reached or the store fails; 130 or 143
+/// on SIGINT or SIGTERM (what moved so far is printed).
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("topics").required(true).multiple(true).args(["topic", "topic_id"]))]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    #[command(flatten)]
+    pub db: StoreDbArgs,
+    /// The peer: its address, HOST:PORT (or unix:PATH), and /BITS its message difficulty (default -d).
+    #[arg(long, value_name = "ADDR@HOST:PORT[/BITS]", value_parser = value::parsed::<ConnectSpec>("--connect"))]
+    pub connect: ConnectSpec,
+    /// A topic to sync, by descriptor. Repeatable.
+    #[arg(long = "topic", value_name = "DESC")]
+    pub topic: Vec<String>,
+    /// A topic to sync, by id (64 hex digits). Repeatable.
+    #[arg(long = "topic-id", value_name = "HEX",
+          value_parser = value::parsed::<HexBytes<32>>("--topic-id"))]
+    pub topic_id: Vec<HexBytes<32>>,
+    /// Which way bulletins move: down fetches what the store lacks, up pushes what the peer lacks, both does both.
+    #[arg(long, value_enum, default_value_t = SyncDir::Down)]
+    pub dir: SyncDir,
+    /// At the end, print the content ids still missing on either side (those known).
+    #[arg(long)]
+    pub print_missing: bool,
+    /// Give up after SECS in all (exit 1), connecting included.
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
+    /// Message difficulty asked of and used towards the peer (its /BITS overrides).
+    #[arg(short = 'd', long = "difficulty", value_name = "BITS", default_value_t = DEFAULT_MESSAGE_DIFFICULTY,
+          value_parser = clap::value_parser!(u32).range(0..=32))]
+    pub difficulty: u32,
+    #[command(flatten)]
+    pub accept: AcceptArgs,
+    #[command(flatten)]
+    pub now: NowArgs,
+    /// text: a line per topic for people; json: one sync object per topic.
+    #[command(flatten)]
+    pub output: TextOutputArgs,
+}
 
 /// A full-list answer is taken as whole once no page has come for this long.
 const QUIET: Duration = Duration::from_secs(1);
@@ -247,9 +322,9 @@ impl Sync {
     fn build(args: &SyncArgs) -> Result<Self, Failure> {
         let identity = load_identity(&args.key.key)?;
         let config = NodeConfig::builder()
-            .bulletin_difficulty(args.bulletin_difficulty)
+            .bulletin_difficulty(args.accept.bulletin_difficulty)
             .message_difficulty(args.difficulty)
-            .skew(args.skew)
+            .skew(args.accept.skew)
             .sync_push(args.dir.up())
             // A peer that never answers the advertisement leaves time for
             // the full list within --timeout.

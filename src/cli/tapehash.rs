@@ -1,13 +1,27 @@
 //! `gossip tapehash`: the raw tapehash1 digest of some bytes and its leading zero bits.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Args;
 use gossip::tapehash::{leading_zero_bits, tapehash1};
 use serde_json::json;
 
-use super::args::TapehashArgs;
+use super::flags::TextOutputArgs;
 use super::io::{CmdResult, read_all, stdout, write_err};
+
+#[derive(Args, Debug)]
+pub struct TapehashArgs {
+    /// Program length in bytes (1..=65536); the protocol uses 64.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub code_size: u32,
+    /// File to hash ('-' or nothing: stdin).
+    pub file: Option<PathBuf>,
+    /// text: "HEX BITS"; json: a tapehash object.
+    #[command(flatten)]
+    pub output: TextOutputArgs,
+}
 
 pub fn run(args: TapehashArgs) -> CmdResult {
     let bytes = read_all(args.file.as_deref())?;

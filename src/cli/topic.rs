@@ -3,11 +3,31 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use clap::Args;
 use gossip::{beacon_topic, topic_id};
 use serde_json::json;
 
-use super::args::TopicArgs;
+use super::flags::{InboxArgs, TextOutputArgs};
 use super::io::{CmdResult, stdout, write_err};
+use super::value::{self, HexVec};
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["descriptor", "hex", "beacon", "inbox"]))]
+pub struct TopicArgs {
+    /// The topic descriptor (UTF-8 text).
+    pub descriptor: Option<String>,
+    /// The descriptor as hex bytes.
+    #[arg(long, value_name = "HEX", value_parser = value::parsed::<HexVec>("--hex"))]
+    pub hex: Option<HexVec>,
+    /// The beacon topic every node follows.
+    #[arg(long)]
+    pub beacon: bool,
+    #[command(flatten)]
+    pub inbox: InboxArgs,
+    /// text: bare hex; json: a topic object.
+    #[command(flatten)]
+    pub output: TextOutputArgs,
+}
 
 pub fn run(args: TopicArgs) -> CmdResult {
     let (id, descriptor) = if let Some(d) = &args.descriptor {

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use clap::Args;
 use gossip::CONTENT_TTL;
 use gossip::MESSAGE_TTL;
 use gossip::codec::{Kind, Object};
@@ -13,16 +14,38 @@ use gossip::verify::{
 };
 use serde_json::json;
 
-use super::args::{CheckArgs, VerifyArgs};
+use super::flags::{CheckArgs, InputArgs, OptionalKeyArgs, TextOutputArgs, TypeArg};
 use super::io::{
     CmdResult, Failure, describe, for_each_object, kind, load_identity, now, stdout, write_err,
 };
 
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub key: OptionalKeyArgs,
+    #[command(flatten)]
+    pub check: CheckArgs,
+    /// text: one verdict line per object; json: verdict objects with every check's result.
+    #[command(flatten)]
+    pub output: TextOutputArgs,
+    /// Count a skipped check as a failure (a message verified without a key skips its destination, decryption and carried bulletin).
+    #[arg(long)]
+    pub no_skip: bool,
+    /// Exit 0 on an input with no objects (by default nothing verified is a failure, exit 1).
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Type of wire-format input (JSON input names its type).
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: Option<TypeArg>,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
 /// The verification policy the flags ask for, for an object of this type.
 pub fn policy(args: &CheckArgs, obj: &Object) -> Policy {
     let mut p = Policy::new(now(&args.now));
-    p.skew = args.skew;
-    p.bulletin_difficulty = args.bulletin_difficulty;
+    p.skew = args.accept.skew;
+    p.bulletin_difficulty = args.accept.bulletin_difficulty;
     match obj {
         Object::Message(_) => {
             p.message_difficulty = args.difficulty.unwrap_or(DEFAULT_MESSAGE_DIFFICULTY)

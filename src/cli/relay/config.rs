@@ -17,8 +17,9 @@ use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory, FromArgMatches};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::cli::args::{Cli, RelayArgs};
+use crate::cli::args::Cli;
 use crate::cli::io::Failure;
+use crate::cli::relay::args::RelayArgs;
 
 /// The subcommand, as clap names it.
 const RELAY: &str = "relay";

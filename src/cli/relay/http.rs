@@ -29,8 +29,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::Semaphore;
 
-use crate::cli::args::HttpAddr;
 use crate::cli::io::Failure;
+use crate::cli::relay::args::HttpAddr;
 
 /// HTTP connections served at once.
 pub const MAX_CONNECTIONS: usize = 16;

@@ -19,8 +19,8 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::cli::args::{LogFormatArg, LogLevelArg};
 use crate::cli::io::Failure;
+use crate::cli::relay::args::{LogFormatArg, LogLevelArg};
 
 /// The target of the status line's event: printed as it is.
 pub const STATUS: &str = "relay_status";

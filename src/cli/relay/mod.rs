@@ -10,6 +10,7 @@
 //!
 //! `gossip sync` drives one connection of its own on the same endpoint.
 
+pub(super) mod args;
 mod codes;
 pub(super) mod config;
 mod deliver;
@@ -28,6 +29,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use args::{RelayArgs, SpreadArg};
+use deliver::Delivery;
 use gossip::Address;
 use gossip::Bulletin;
 use gossip::Counters;
@@ -37,15 +40,13 @@ use gossip::node::{Node, NodeConfig, NodeError};
 use gossip::session::LimitsConfig;
 use gossip::store::SqliteStore;
 use gossip::{TopicId, topic_id};
-
-use deliver::Delivery;
 use in_flight::InFlight;
 use net::{Input, Network, Settings, Target};
 use output::Output;
 use outputs::{Outputs, Sink};
 use tally::Tally;
 
-use super::args::{FormatArg, NowArgs, RelayArgs};
+use super::flags::{FormatArg, NowArgs};
 use super::io::{
     CmdResult, Failure, config_failure, load_identity, now, refuse_binary_on_terminal, regular_file,
 };
@@ -314,14 +315,14 @@ impl Relay {
             FormatArg::Wire => Format::Wire,
         };
         let config = NodeConfig::builder()
-            .bulletin_difficulty(args.bulletin_difficulty)
+            .bulletin_difficulty(args.accept.bulletin_difficulty)
             .message_difficulty(args.difficulty)
-            .skew(args.skew)
+            .skew(args.accept.skew)
             .cipher(args.cipher)
             .delivery_code(args.delivery_code.map(|h| h.0))
             .rotate_every(args.rotate_delivery_code)
             .reconcile(!args.no_reconcile)
-            .dissemination(args.dissemination == super::args::SpreadArg::Plumtree)
+            .dissemination(args.dissemination == SpreadArg::Plumtree)
             .build()
             .map_err(config_failure)?;
         let started = now(&args.now);

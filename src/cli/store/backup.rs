@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use gossip::store::{Bulletins, SqliteStore};
 use serde_json::json;
 
-use super::super::args::StoreBackupArgs;
 use super::super::io::{CmdResult, Failure, stdout, write_err};
+use super::args::StoreBackupArgs;
 use super::open_read_only;
 
 pub fn run(args: StoreBackupArgs) -> CmdResult {

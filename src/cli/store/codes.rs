@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use gossip::store::{CodeBook, SqliteStore};
 use serde_json::json;
 
-use super::super::args::StoreCodesArgs;
 use super::super::io::{CmdResult, Failure, stdout, write_err};
 use super::super::rotation_requests::RotationRequests;
+use super::args::StoreCodesArgs;
 
 /// Prints the own codes (`own`) or the peers' codes held in `store`, one
 /// `ADDRESS CODE INBOX` line (or JSON object) each.

@@ -7,8 +7,8 @@ use gossip::CONTENT_TTL;
 use gossip::codec::Object;
 use gossip::{TopicId, topic_id};
 
-use super::super::args::StoreExportArgs;
 use super::super::io::{CmdResult, ObjectWriter, now};
+use super::args::StoreExportArgs;
 use super::open_read_only;
 
 /// The oldest ts still unexpired at `now` (a bulletin expires at ts + 3600).

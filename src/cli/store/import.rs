@@ -11,12 +11,12 @@ use gossip::store::{SqliteStore, StoreError};
 use gossip::verify::{Policy, Reason, verify_bulletin};
 use serde_json::json;
 
-use super::super::args::StoreImportArgs;
 use super::super::io::{
     CmdResult, Failure, describe, for_each_object, now, regular_file, report_rejected, stdout,
     write_err,
 };
 use super::super::verify::clock_hint;
+use super::args::StoreImportArgs;
 use super::open_failure;
 
 /// Bulletins stored in one transaction at most, and their content's bytes
@@ -92,8 +92,8 @@ pub fn run(args: StoreImportArgs) -> CmdResult {
     let path = args.db.path();
     let mut store = open(path)?;
     let mut policy = Policy::new(now(&args.now));
-    policy.bulletin_difficulty = args.bulletin_difficulty;
-    policy.skew = args.skew;
+    policy.bulletin_difficulty = args.accept.bulletin_difficulty;
+    policy.skew = args.accept.skew;
     let source = format!("store import: {}", describe(args.input.input.as_deref()));
     let mut tally = Tally::default();
     let mut batch = Batch {
@@ -135,7 +135,7 @@ pub fn run(args: StoreImportArgs) -> CmdResult {
     {
         eprintln!(
             "hint: bulletins were checked at --bulletin-difficulty {}: pass the difficulty the relay on the store requires",
-            args.bulletin_difficulty
+            args.accept.bulletin_difficulty
         );
     }
     let refused: u64 = tally.refused.values().sum();

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use gossip::store::{SqliteStore, StoreError};
 use serde_json::json;
 
-use super::super::args::StorePruneArgs;
 use super::super::io::{CmdResult, Failure, now, stdout, write_err};
+use super::args::StorePruneArgs;
 use super::{existing, open_failure};
 
 pub fn run(args: StorePruneArgs) -> CmdResult {

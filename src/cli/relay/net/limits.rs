@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use gossip::session::{AccessList, LimitsConfig, Rate, Report};
 
-use crate::cli::args::LimitsArgs;
 use crate::cli::io::Failure;
+use crate::cli::relay::args::LimitsArgs;
 
 /// The limits the flags ask for; each default limits nothing.
 pub fn limits_config(args: &LimitsArgs) -> Result<LimitsConfig, Failure> {
