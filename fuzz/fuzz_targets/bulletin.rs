@@ -2,7 +2,7 @@
 //! back to the identical bytes.
 #![no_main]
 
-use gossip::{Bulletin, HEADER_LEN};
+use gossip::{BULLETIN_HEADER_LEN as HEADER_LEN, Bulletin};
 use gossip::DecodeError;
 use libfuzzer_sys::fuzz_target;
 

@@ -1,9 +1,9 @@
-//! RawRawMessage::unpack on arbitrary bytes: never panics; what decodes packs
+//! RawMessage::unpack on arbitrary bytes: never panics; what decodes packs
 //! back to the identical bytes.
 #![no_main]
 
 use gossip::DecodeError;
-use gossip::{HEADER_LEN, RawMessage};
+use gossip::{MESSAGE_HEADER_LEN as HEADER_LEN, RawMessage};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
