@@ -406,9 +406,15 @@ mod tests {
     fn made_in_order_it_is_signed_by_src_and_mined() {
         let alice = Identity::from_seed(&Seed::from_bytes([1; 32]));
         let bob = Identity::from_seed(&Seed::from_bytes([2; 32]));
+        let plain = crate::operation::Payload::Sync(
+            crate::operation::Op::RequestSyncHeaders,
+            crate::ids::TopicId::from_bytes([5; 32]),
+            Vec::new(),
+        )
+        .encode();
         let m = Message::to(bob.address())
             .at(7)
-            .body(vec![1, 2, 3])
+            .body(plain.clone())
             .encrypt(Cipher::default())
             .unwrap()
             .sign(&alice)
@@ -424,7 +430,15 @@ mod tests {
             m.sig()
         ));
         assert!(m.work().meets(4));
-        assert_ne!(m.body(), &[1, 2, 3]);
+        assert_ne!(m.body(), plain);
         assert_eq!(RawMessage::unpack(&m.pack()).unwrap(), m);
+        // The receiver's every check: signature, work, age, sealed to it.
+        let policy = crate::verify::Policy {
+            message_difficulty: 4,
+            ..crate::verify::Policy::new(7)
+        };
+        let verdict = crate::verify::verify_message(m.as_raw(), Some(&bob), None, &policy);
+        assert!(verdict.is_valid(), "{verdict:?}");
+        assert_eq!(bob.open(m.body()).unwrap(), plain);
     }
 }

@@ -646,6 +646,16 @@ mod tests {
         s.parse().unwrap()
     }
 
+    #[test]
+    fn a_rate_is_its_average_and_a_burst_of_as_much_unless_told() {
+        let r = Rate::new(10).unwrap();
+        assert_eq!((r.per_second(), r.burst()), (10, 10));
+        let r = r.with_burst(25).unwrap();
+        assert_eq!((r.per_second(), r.burst()), (10, 25));
+        assert_eq!(Rate::new(0), None);
+        assert_eq!(Rate::new(1).and_then(|r| r.with_burst(0)), None);
+    }
+
     fn rated(config: impl FnOnce(&mut LimitsConfig)) -> Limiter {
         let mut c = LimitsConfig::default();
         config(&mut c);
