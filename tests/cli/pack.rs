@@ -256,14 +256,15 @@ fn unpack_refuses_bytes_that_are_not_the_asked_type() {
 
 #[test]
 fn bare_packed_bytes_are_not_a_stream() {
-    let env = Env::new();
     // A message whose first byte (its dst's) cannot start a wire frame: one
-    // in 50 starts with 0..=4 and reads as a broken frame (see below).
-    let (m, raw) = loop {
+    // in 50 starts with 0..=4 and reads as a broken frame (see below). Each
+    // try makes its keys afresh, in a directory of its own.
+    let (env, m, raw) = loop {
+        let env = Env::new();
         let m = a_message(&env);
         let raw = env.ok(&["pack", "--raw"], &m).stdout;
         if raw[0] > 4 {
-            break (m, raw);
+            break (env, m, raw);
         }
     };
     let expected = |first: u8| {
