@@ -8,6 +8,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gossip::Bulletin;
 use gossip::RawMessage;
+use gossip::Timestamp;
 use gossip::TopicId;
 use gossip::crypto::{Cipher, Identity, PeerKey, verify_batch};
 use gossip::pow::{Mined, Progress, mine};
@@ -89,7 +90,7 @@ fn bench_crypto(c: &mut Criterion) {
     m.nonce = n;
     let policy = Policy {
         stop_at_first: true,
-        ..Policy::new(1_764_000_060)
+        ..Policy::new(Timestamp::from_secs(1_764_000_060))
     };
     assert!(verify_message(&m, Some(&bob), None, &policy).is_valid());
     let mut g = c.benchmark_group("message");

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use gossip::Bulletin;
 use gossip::Message;
+use gossip::Timestamp;
 use gossip::TopicId;
 use gossip::codec::{Format, Object, write_object};
 use gossip::crypto::{Cipher, Identity, PeerKey};
@@ -300,7 +301,7 @@ fn main() {
             sample.as_raw(),
             Some(&Identity::from_seed(&relay_seed())),
             None,
-            &Policy::new(NOW)
+            &Policy::new(Timestamp::from_secs(NOW))
         )
         .is_valid()
     );

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use gossip::Bulletin;
 use gossip::RawMessage;
+use gossip::Timestamp;
 use gossip::codec::write_frame;
 use gossip::crypto::Identity;
 use gossip::node::{Event, Node, NodeConfig, SyncState};
@@ -111,7 +112,8 @@ fn drive(
     let mut bursts = 0;
     start(&mut node);
     loop {
-        node.run_until_idle_parallel(NOW).expect("runs");
+        node.run_until_idle_parallel(Timestamp::from_secs(NOW))
+            .expect("runs");
         let mut sent = false;
         for e in node.drain_events() {
             if let Event::Send(out) = e {

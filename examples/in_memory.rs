@@ -5,6 +5,7 @@
 //!
 //! `cargo run --example in_memory`
 
+use gossip::Timestamp;
 use gossip::{
     Acceptance, Bulletin, DropReason, Event, HookError, Hooks, Identity, Node, NodeConfig, Seed,
     topic_id,
@@ -31,7 +32,7 @@ impl Hooks for NoSpam {
     }
 }
 
-const NOW: u64 = 1_764_000_000;
+const NOW: Timestamp = Timestamp::from_secs(1_764_000_000);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let chat = topic_id(b"chat");

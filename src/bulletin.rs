@@ -4,6 +4,7 @@
 use crate::error::DecodeError;
 use crate::ids::{BulletinKey, ContentId, TopicId, content_id};
 use crate::pow::Work;
+use crate::time::Timestamp;
 
 /// Length of the packed bulletin header.
 pub const HEADER_LEN: usize = 72;
@@ -87,11 +88,10 @@ impl Bulletin {
         })
     }
 
-    /// A bulletin stamped at `now` (seconds since the epoch, as every
-    /// engine call takes it), its ts saturated below 2^31 so the original
-    /// can read it ([`crate::pow::ts_of`]).
-    pub fn at(topic: TopicId, content: Vec<u8>, now: u64) -> Self {
-        Self::new(topic, content, crate::pow::ts_of(now))
+    /// A bulletin stamped at `now`, its ts saturated below 2^31 so the
+    /// original can read it ([`Timestamp::to_wire`]).
+    pub fn at(topic: TopicId, content: Vec<u8>, now: Timestamp) -> Self {
+        Self::new(topic, content, now.to_wire())
     }
 
     /// Mines this bulletin: sets its nonce so its proof of work reaches
@@ -122,8 +122,8 @@ impl Bulletin {
     }
 
     /// Expired when `now >= ts + 3600`.
-    pub fn is_expired(&self, now: u64) -> bool {
-        now >= u64::from(self.ts) + u64::from(CONTENT_TTL)
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        now.as_secs() >= u64::from(self.ts) + u64::from(CONTENT_TTL)
     }
 }
 
@@ -147,7 +147,7 @@ mod tests {
     #[test]
     fn expiry_boundary() {
         let b = Bulletin::new(TopicId::from_bytes([0; 32]), vec![], 1000);
-        assert!(!b.is_expired(1000 + 3599));
-        assert!(b.is_expired(1000 + 3600));
+        assert!(!b.is_expired(Timestamp::from_secs(1000 + 3599)));
+        assert!(b.is_expired(Timestamp::from_secs(1000 + 3600)));
     }
 }

@@ -35,9 +35,9 @@
 //! # Two nodes in memory
 //!
 //! ```
-//! use gossip::{Bulletin, Event, Identity, Node, NodeConfig, Seed, topic_id};
+//! use gossip::{Bulletin, Event, Identity, Node, NodeConfig, Seed, Timestamp, topic_id};
 //!
-//! let now = 1_764_000_000; // a real program passes gossip::unix_now()
+//! let now = Timestamp::from_secs(1_764_000_000); // a real program passes Timestamp::now()
 //! let chat = topic_id(b"chat");
 //! let mut alice = Node::new(Identity::from_seed(&Seed::generate()), NodeConfig::default());
 //! let mut bob = Node::new(Identity::from_seed(&Seed::generate()), NodeConfig::default());
@@ -96,6 +96,7 @@ pub mod session;
 pub mod simulation;
 pub mod store;
 pub mod tapehash;
+mod time;
 pub mod verify;
 
 pub use bulletin::{Bulletin, CONTENT_TTL, HEADER_LEN as BULLETIN_HEADER_LEN};
@@ -115,17 +116,9 @@ pub use node::{
     NodeError, Outbound, Verified, prepare_message,
 };
 pub use operation::{Op, PackedContent, Payload};
-pub use pow::{Difficulty, Unmineable, ts_of};
+pub use pow::{Difficulty, Unmineable};
 pub use store::{
     BulletinStore, Bulletins, CodeBook, DeliveryJournal, MemoryStore, SeenLog, StoreError,
 };
+pub use time::Timestamp;
 pub use verify::{Reason, Verdict};
-
-/// Seconds since the epoch from the system clock (0 if the clock is before
-/// it): the `now` a program built on the library passes to the engine.
-/// Nothing in the library reads the clock itself; tests pass their own.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}

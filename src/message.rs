@@ -55,6 +55,7 @@ use crate::crypto::{Cipher, Identity};
 use crate::error::{CryptoError, DecodeError};
 use crate::keys::Address;
 use crate::pow::{Difficulty, Unmineable, Work};
+use crate::time::Timestamp;
 
 /// Length of the packed message header.
 pub const HEADER_LEN: usize = 136;
@@ -160,8 +161,8 @@ impl RawMessage {
     }
 
     /// Too old when `now > ts + 300`.
-    pub fn is_stale(&self, now: u64) -> bool {
-        now > u64::from(self.ts) + u64::from(MESSAGE_TTL)
+    pub fn is_stale(&self, now: Timestamp) -> bool {
+        now.as_secs() > u64::from(self.ts) + u64::from(MESSAGE_TTL)
     }
 }
 
@@ -177,7 +178,8 @@ pub struct UnsignedMessage {
 
 impl UnsignedMessage {
     /// Sets the ts: seconds since the epoch, below 2^31 for the original
-    /// to read it ([`ts_of`](crate::ts_of) makes one from a `now`).
+    /// to read it ([`Timestamp::to_wire`](crate::Timestamp::to_wire) makes one
+    /// from a `now`).
     #[must_use]
     pub fn at(mut self, ts: u32) -> Self {
         self.ts = ts;
@@ -320,7 +322,7 @@ impl Message {
 
     /// Too old when `now > ts + 300`.
     pub fn is_stale(&self, now: u64) -> bool {
-        self.raw.is_stale(now)
+        self.raw.is_stale(crate::Timestamp::from_secs(now))
     }
 
     /// The message as the wire carries it.
@@ -398,8 +400,8 @@ mod tests {
     #[test]
     fn stale_boundary() {
         let m = raw(1000);
-        assert!(!m.is_stale(1300));
-        assert!(m.is_stale(1301));
+        assert!(!m.is_stale(Timestamp::from_secs(1300)));
+        assert!(m.is_stale(Timestamp::from_secs(1301)));
     }
 
     #[test]
@@ -435,7 +437,7 @@ mod tests {
         // The receiver's every check: signature, work, age, sealed to it.
         let policy = crate::verify::Policy {
             message_difficulty: 4,
-            ..crate::verify::Policy::new(7)
+            ..crate::verify::Policy::new(crate::Timestamp::from_secs(7))
         };
         let verdict = crate::verify::verify_message(m.as_raw(), Some(&bob), None, &policy);
         assert!(verdict.is_valid(), "{verdict:?}");

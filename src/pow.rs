@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use rayon::prelude::*;
 
 use crate::tapehash::{DEFAULT_CODE_SIZE, leading_zero_bits, tapehash1};
+use crate::time::Timestamp;
 
 /// Where the nonce sits in every proof-of-work preimage.
 pub(crate) const NONCE_OFFSET: usize = 68;
@@ -45,9 +46,9 @@ pub fn fits_original(value: u32) -> bool {
 }
 
 /// A ts for `now` (seconds since the epoch) that the original can read:
-/// saturates at 2^31 − 1 (reached in 2038).
-pub fn ts_of(now: u64) -> u32 {
-    now.min(u64::from(SIGNED_LIMIT - 1)) as u32
+/// saturates at 2^31 − 1 (reached in 2038), as [`Timestamp::to_wire`].
+pub(crate) fn ts_of(now: u64) -> u32 {
+    Timestamp::from_secs(now).to_wire()
 }
 
 /// Where a nonce search starts, as in the original: 0..2^16.

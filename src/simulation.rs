@@ -43,6 +43,7 @@ use crate::message::Message;
 use crate::node::{Event, Node, NodeConfig, NodeError, Outbound};
 use crate::operation::{Op, Payload};
 use crate::pow::{Difficulty, Mined, Progress, mine, search_start, ts_of};
+use crate::time::Timestamp;
 
 /// The topic every simulated node follows.
 pub const TOPIC: &[u8] = b"simulation";
@@ -150,8 +151,8 @@ impl Default for SimConfig {
             threaded: false,
             max_ticks: 1000,
             dissemination: Dissemination::Flood,
-            announce_every: crate::node::DEFAULT_ANNOUNCE_EVERY,
-            graft_timeout: crate::node::DEFAULT_GRAFT_TIMEOUT,
+            announce_every: crate::node::DEFAULT_ANNOUNCE_EVERY.as_secs(),
+            graft_timeout: crate::node::DEFAULT_GRAFT_TIMEOUT.as_secs(),
             eager_shortcuts: 0,
             churn: 0.2,
             one_publisher: false,
@@ -506,8 +507,8 @@ impl Network {
             .bulletin_difficulty(config.bulletin_difficulty)
             .message_difficulty(config.message_difficulty)
             .dissemination(mode == Dissemination::Plumtree)
-            .announce_every(config.announce_every)
-            .graft_timeout(config.graft_timeout)
+            .announce_every(Duration::from_secs(config.announce_every))
+            .graft_timeout(Duration::from_secs(config.graft_timeout))
             .eager_shortcuts(config.eager_shortcuts)
             .build()?;
         let mut nodes: Vec<Node> = (0..config.nodes)
@@ -587,7 +588,7 @@ impl Network {
         ) {
             warm.nonce = n;
         }
-        self.nodes[0].publish(warm, self.now)?;
+        self.nodes[0].publish(warm, Timestamp::from_secs(self.now))?;
         self.run_ticks(config.max_ticks)?;
         self.setup_messages = self.tally.messages;
         self.tally = Tally::default();
@@ -650,7 +651,7 @@ impl Network {
             ids.push(b.content_id);
             self.published_at.insert(b.content_id, self.now);
             self.publishers.insert(at);
-            self.nodes[at].publish(b, self.now)?;
+            self.nodes[at].publish(b, Timestamp::from_secs(self.now))?;
         }
         Ok(ids)
     }
@@ -672,7 +673,7 @@ impl Network {
             ids.push(b.content_id);
             let payload = Payload::Bulletin(Op::StoreAndForward, b);
             for &peer in &peers {
-                self.nodes[0].send(peer, &payload, self.now)?;
+                self.nodes[0].send(peer, &payload, Timestamp::from_secs(self.now))?;
             }
         }
         Ok(ids)
@@ -767,9 +768,9 @@ impl Network {
                 .enumerate()
                 .filter(|(i, _)| !down.contains(i))
                 .try_for_each(|(_, n)| -> Result<(), NodeError> {
-                    n.run_until_idle(now)?;
-                    n.handle_timeout(now)?;
-                    n.run_until_idle(now)?;
+                    n.run_until_idle(Timestamp::from_secs(now))?;
+                    n.handle_timeout(Timestamp::from_secs(now))?;
+                    n.run_until_idle(Timestamp::from_secs(now))?;
                     Ok(())
                 })?;
             let mut moved = 0;
@@ -840,7 +841,7 @@ impl Network {
                         Cmd::Kick => {}
                         Cmd::Message(m) => node.receive(m),
                     }
-                    match node.run_until_idle(now) {
+                    match node.run_until_idle(Timestamp::from_secs(now)) {
                         Ok(_) => {
                             for event in node.drain_events() {
                                 match event {

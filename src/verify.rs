@@ -3,6 +3,7 @@
 //! and `verify` can print them.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::bulletin::Bulletin;
 use rayon::prelude::*;
@@ -12,9 +13,10 @@ use crate::keys::Address;
 use crate::message::RawMessage;
 use crate::operation::Payload;
 use crate::pow::{DEFAULT_BULLETIN_DIFFICULTY, DEFAULT_MESSAGE_DIFFICULTY};
+use crate::time::Timestamp;
 
 /// Seconds a timestamp may lie ahead of `now` before it is "from the future".
-pub const DEFAULT_SKEW: u64 = 60;
+pub const DEFAULT_SKEW: Duration = Duration::from_secs(60);
 
 /// A check, named after the reason it fails with. Order is check order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -118,10 +120,10 @@ pub enum Status {
 /// What verification requires; time is explicit.
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
-    /// Seconds since the epoch.
-    pub now: u64,
-    /// Allowed clock skew into the future, seconds.
-    pub skew: u64,
+    /// The time checks run at.
+    pub now: Timestamp,
+    /// Allowed clock skew into the future.
+    pub skew: Duration,
     /// Required message proof of work, leading zero bits.
     pub message_difficulty: u32,
     /// Required bulletin proof of work, leading zero bits.
@@ -132,7 +134,7 @@ pub struct Policy {
 
 impl Policy {
     /// The original's defaults at time `now`, running every check.
-    pub fn new(now: u64) -> Self {
+    pub fn new(now: Timestamp) -> Self {
         Self {
             now,
             skew: DEFAULT_SKEW,
@@ -209,7 +211,7 @@ fn check_bulletin(v: &mut Verdict, b: &Bulletin, policy: &Policy) {
 }
 
 fn is_future(ts: u32, policy: &Policy) -> bool {
-    u64::from(ts) > policy.now.saturating_add(policy.skew)
+    Timestamp::from_wire(ts) > policy.now + policy.skew
 }
 
 /// Verifies a message: header checks always, and with the receiver's
@@ -412,7 +414,7 @@ mod tests {
         for stop_at_first in [true, false] {
             let policy = Policy {
                 stop_at_first,
-                ..Policy::new(1010)
+                ..Policy::new(Timestamp::from_secs(1010))
             };
             let items: Vec<(&RawMessage, Policy)> = msgs.iter().map(|m| (m, policy)).collect();
             let batch = verify_messages(&items, Some(&bob));
@@ -429,7 +431,7 @@ mod tests {
         let all_valid: Vec<(&RawMessage, Policy)> = msgs
             .iter()
             .step_by(4)
-            .map(|m| (m, Policy::new(1010)))
+            .map(|m| (m, Policy::new(Timestamp::from_secs(1010))))
             .collect();
         assert!(
             verify_messages(&all_valid, Some(&bob))
@@ -452,11 +454,11 @@ mod tests {
         let mut raw = b.content_id.to_bytes();
         raw[0] ^= 1;
         b.content_id = raw.into();
-        let v = verify_bulletin(&b, &Policy::new(1000 + 3600));
+        let v = verify_bulletin(&b, &Policy::new(Timestamp::from_secs(1000 + 3600)));
         let failures: Vec<_> = v.failures().collect();
         assert!(failures.contains(&Reason::Expired));
         assert!(failures.contains(&Reason::ContentIdMismatch));
-        let v = verify_bulletin(&b, &Policy::new(1000 - 61));
+        let v = verify_bulletin(&b, &Policy::new(Timestamp::from_secs(1000 - 61)));
         assert!(v.failures().any(|r| r == Reason::BulletinFromFuture));
     }
 }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use gossip::Bulletin;
 use gossip::Message;
+use gossip::Timestamp;
 use gossip::crypto::{Cipher, Identity, PeerKey};
 use gossip::node::extensions::{PLUMTREE_V1, RECONCILE_V1, advert};
 use gossip::node::{
@@ -106,13 +107,13 @@ fn hub(peers: &[&Identity]) -> Node {
 fn feed(n: &mut Node, from: &Identity, payload: &Payload, now: u64) -> Vec<Outbound> {
     let to = n.address();
     n.receive(sealed(from, to, payload));
-    n.run_until_idle(now).unwrap();
+    n.run_until_idle(Timestamp::from_secs(now)).unwrap();
     sent(n)
 }
 
 fn tick(n: &mut Node, now: u64) -> Vec<Outbound> {
-    n.handle_timeout(now).unwrap();
-    n.run_until_idle(now).unwrap();
+    n.handle_timeout(Timestamp::from_secs(now)).unwrap();
+    n.run_until_idle(Timestamp::from_secs(now)).unwrap();
     sent(n)
 }
 
@@ -124,9 +125,9 @@ fn pump(nodes: &mut [Node], mut now: u64) -> Vec<(usize, Op)> {
     for _ in 0..200 {
         let mut moved = 0;
         for i in 0..nodes.len() {
-            nodes[i].run_until_idle(now).unwrap();
-            nodes[i].handle_timeout(now).unwrap();
-            nodes[i].run_until_idle(now).unwrap();
+            nodes[i].run_until_idle(Timestamp::from_secs(now)).unwrap();
+            nodes[i].handle_timeout(Timestamp::from_secs(now)).unwrap();
+            nodes[i].run_until_idle(Timestamp::from_secs(now)).unwrap();
             for out in sent(&mut nodes[i]) {
                 let j = nodes
                     .iter()
@@ -179,7 +180,9 @@ fn extension_messages_never_go_to_a_peer_that_did_not_advertise() {
     pump(&mut nodes, NOW);
     let mut log = Vec::new();
     for i in 0..12 {
-        nodes[i % 6].publish(bulletin(i), NOW).unwrap();
+        nodes[i % 6]
+            .publish(bulletin(i), Timestamp::from_secs(NOW))
+            .unwrap();
         log.extend(pump(&mut nodes, NOW));
     }
     for (to, op) in &log {
@@ -221,8 +224,8 @@ fn a_plain_request_does_not_advertise_and_an_advert_without_the_name_forgets() {
     feed(&mut n, &q, &adv, NOW);
     let plain = Payload::Sync(Op::RequestSyncHeaders, topic(), Vec::new());
     feed(&mut n, &p, &plain, NOW);
-    n.publish(bulletin(0), NOW).unwrap();
-    n.run_until_idle(NOW).unwrap();
+    n.publish(bulletin(0), Timestamp::from_secs(NOW)).unwrap();
+    n.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     let ops: Vec<Op> = sent(&mut n).iter().map(|o| o.op).collect();
     assert!(ops.contains(&Op::StoreAndForward));
     assert!(!ops.iter().any(|op| op.is_extension()));
@@ -275,9 +278,9 @@ fn a_duplicate_push_prunes_the_link_and_new_bulletins_are_then_announced() {
     assert_eq!(n.counters().prunes_sent, 1);
 
     for i in 1..=3 {
-        n.publish(bulletin(i), NOW).unwrap();
+        n.publish(bulletin(i), Timestamp::from_secs(NOW)).unwrap();
     }
-    n.run_until_idle(NOW).unwrap();
+    n.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     assert!(
         to_peer(&sent(&mut n), &p).is_empty(),
         "nothing pushed to a lazy peer"
@@ -310,13 +313,19 @@ fn an_announced_id_not_come_in_time_is_grafted_and_served_as_a_repair() {
     let mut n = hub(&[&p]);
     let b = bulletin(7);
     feed(&mut n, &p, &announce(&[b.key()]), NOW);
-    assert!(grafted(&to_peer(&tick(&mut n, NOW + DEFAULT_GRAFT_TIMEOUT - 1), &p)).is_empty());
-    let out = tick(&mut n, NOW + DEFAULT_GRAFT_TIMEOUT);
+    assert!(
+        grafted(&to_peer(
+            &tick(&mut n, NOW + DEFAULT_GRAFT_TIMEOUT.as_secs() - 1),
+            &p
+        ))
+        .is_empty()
+    );
+    let out = tick(&mut n, NOW + DEFAULT_GRAFT_TIMEOUT.as_secs());
     assert_eq!(grafted(&to_peer(&out, &p)), vec![b.key()]);
     assert_eq!(n.counters().grafts_sent, 1);
     assert!(n.pushes_to(&p.address()), "a graft makes the link eager");
     let push = Payload::Bulletin(Op::StoreAndForward, b.clone());
-    feed(&mut n, &p, &push, NOW + DEFAULT_GRAFT_TIMEOUT);
+    feed(&mut n, &p, &push, NOW + DEFAULT_GRAFT_TIMEOUT.as_secs());
     assert_eq!(n.counters().repairs, 1);
     assert!(n.store().contains(&b.key()).unwrap());
     assert!(!n.dissemination_pending());
@@ -369,7 +378,7 @@ fn a_peer_that_announces_and_never_serves_is_routed_around() {
     let b = bulletin(1);
     feed(&mut n, &liar, &announce(&[b.key()]), NOW);
     feed(&mut n, &honest, &announce(&[b.key()]), NOW);
-    let t = DEFAULT_GRAFT_TIMEOUT;
+    let t = DEFAULT_GRAFT_TIMEOUT.as_secs();
     let out = tick(&mut n, NOW + t);
     assert_eq!(
         grafted(&to_peer(&out, &liar)),
@@ -454,7 +463,7 @@ fn announcements_cannot_make_a_node_ask_for_more_than_its_bounds() {
         (5 * MAX_ANNOUNCE_IDS - MAX_MISSING_PER_PEER) as u64,
         "one peer keeps at most MAX_MISSING_PER_PEER ids waiting"
     );
-    let out = tick(&mut n, NOW + DEFAULT_GRAFT_TIMEOUT);
+    let out = tick(&mut n, NOW + DEFAULT_GRAFT_TIMEOUT.as_secs());
     let asked = grafted(&to_peer(&out, &liar));
     assert_eq!(
         asked.len(),
@@ -466,7 +475,7 @@ fn announcements_cannot_make_a_node_ask_for_more_than_its_bounds() {
         (MAX_GRAFTS_PER_PEER / MAX_GRAFT_IDS) as u64
     );
     // Past its strikes, the liar's ids are given up, not asked again and again.
-    let mut now = NOW + DEFAULT_GRAFT_TIMEOUT;
+    let mut now = NOW + DEFAULT_GRAFT_TIMEOUT.as_secs();
     for _ in 0..100 {
         if !n.dissemination_pending() {
             break;
@@ -541,7 +550,7 @@ fn moved(
     let addresses: Vec<Address> = nodes.iter().map(Node::address).collect();
     for round in 0..1000 {
         for (i, n) in nodes.iter_mut().enumerate() {
-            n.run_until_idle(now).unwrap();
+            n.run_until_idle(Timestamp::from_secs(now)).unwrap();
             for out in sent(n) {
                 let j = addresses
                     .iter()
@@ -579,8 +588,12 @@ fn bulletins_from_two_sources_crossing_leave_no_node_off_the_tree() {
     // next bulletin reached it only by announcement and graft, seconds
     // later. The links that brought node 2 its bulletins first stay.
     let mut nodes = mesh(3, &[(0, 1), (1, 2), (2, 0)], true);
-    nodes[0].publish(bulletin(0), NOW).unwrap();
-    nodes[1].publish(bulletin(1), NOW).unwrap();
+    nodes[0]
+        .publish(bulletin(0), Timestamp::from_secs(NOW))
+        .unwrap();
+    nodes[1]
+        .publish(bulletin(1), Timestamp::from_secs(NOW))
+        .unwrap();
     lockstep(&mut nodes, NOW);
     for (i, b) in [bulletin(0), bulletin(1)].iter().enumerate() {
         assert_eq!(holders(&nodes, b), 3, "bulletin {i}");
@@ -599,7 +612,9 @@ fn bulletins_from_two_sources_crossing_leave_no_node_off_the_tree() {
     }
     for (k, at) in [(2, 0), (3, 1)] {
         let b = bulletin(k);
-        nodes[at].publish(b.clone(), NOW + 1).unwrap();
+        nodes[at]
+            .publish(b.clone(), Timestamp::from_secs(NOW + 1))
+            .unwrap();
         lockstep(&mut nodes, NOW + 1);
         assert_eq!(holders(&nodes, &b), 3, "bulletin {k}, pushed only");
     }
@@ -645,7 +660,9 @@ fn after_a_warm_up_from_four_sources_the_tree_pushes_every_bulletin_everywhere()
         let mut now = NOW;
         for round in 0..5 {
             for (k, &at) in publishers.iter().enumerate() {
-                nodes[at].publish(bulletin(4 * round + k), now).unwrap();
+                nodes[at]
+                    .publish(bulletin(4 * round + k), Timestamp::from_secs(now))
+                    .unwrap();
             }
             delayed(&mut nodes, now, latency);
         }
@@ -659,7 +676,7 @@ fn after_a_warm_up_from_four_sources_the_tree_pushes_every_bulletin_everywhere()
         for round in 0..5 {
             for (k, &at) in publishers.iter().enumerate() {
                 nodes[at]
-                    .publish(bulletin(100 + 4 * round + k), now)
+                    .publish(bulletin(100 + 4 * round + k), Timestamp::from_secs(now))
                     .unwrap();
             }
             moved += delayed(&mut nodes, now, latency);
@@ -725,7 +742,9 @@ fn four_sources_over_jittered_links_never_cut_the_tree() {
         let mut now = NOW;
         for round in 0..5 {
             for (k, &at) in publishers.iter().enumerate() {
-                nodes[at].publish(bulletin(4 * round + k), now).unwrap();
+                nodes[at]
+                    .publish(bulletin(4 * round + k), Timestamp::from_secs(now))
+                    .unwrap();
             }
             jittered(&mut nodes, now, &mut seed, 4);
         }
@@ -736,7 +755,7 @@ fn four_sources_over_jittered_links_never_cut_the_tree() {
         for round in 0..10 {
             for (k, &at) in publishers.iter().enumerate() {
                 nodes[at]
-                    .publish(bulletin(100 + 4 * round + k), now)
+                    .publish(bulletin(100 + 4 * round + k), Timestamp::from_secs(now))
                     .unwrap();
             }
             jittered(&mut nodes, now, &mut seed, 4);

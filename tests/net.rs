@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use gossip::net::{ConnEvent, Ended, Endpoint, Gossip, Limits, NetAddr, Subscription};
 use gossip::{
-    Address, Event, Identity, Message, Node, NodeConfig, RawMessage, Seed, topic_id, unix_now,
+    Address, Event, Identity, Message, Node, NodeConfig, RawMessage, Seed, Timestamp, topic_id,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -125,7 +125,7 @@ async fn three_handles_over_unix_sockets_deliver_once_each() {
 fn messages_to(seed: &Seed, to: Address, bulletins: usize, size: usize) -> Vec<Message> {
     let mut node = Node::new(Identity::from_seed(seed), NodeConfig::default());
     node.add_neighbour(to, 1).unwrap();
-    let now = unix_now();
+    let now = Timestamp::now();
     for i in 0..bulletins {
         let mut content = vec![b'x'; size];
         content[..8].copy_from_slice(&(i as u64).to_be_bytes());

@@ -4,6 +4,7 @@
 
 use gossip::Bulletin;
 use gossip::RawMessage;
+use gossip::Timestamp;
 use gossip::crypto::{Cipher, Identity, PeerKey};
 use gossip::node::{
     Acceptance, Event, HookError, Hooks, Node, NodeConfig, NodeConfigBuilder, Outbound,
@@ -112,7 +113,7 @@ fn pump(nodes: &mut [TestNode], now: u64) -> usize {
     for _ in 0..1000 {
         let mut moved = 0;
         for i in 0..nodes.len() {
-            nodes[i].run_until_idle(now).unwrap();
+            nodes[i].run_until_idle(Timestamp::from_secs(now)).unwrap();
             for out in nodes[i].take_sent() {
                 let j = nodes
                     .iter()
@@ -138,7 +139,9 @@ fn chain_of_three_delivers_once_at_the_far_end() {
     let topic = topic_id(b"far away");
     nodes[2].subscribe(topic);
     let b = mined(topic, b"hello", NOW);
-    nodes[0].publish(b.clone(), NOW).unwrap();
+    nodes[0]
+        .publish(b.clone(), Timestamp::from_secs(NOW))
+        .unwrap();
     let passed = pump(&mut nodes, NOW);
     assert_eq!(passed, 2, "0->1 and 1->2; nothing echoes back");
     assert_eq!(nodes[2].take_delivered(), vec![b.clone()]);
@@ -155,7 +158,7 @@ fn chain_of_three_delivers_once_at_the_far_end() {
     assert_eq!(nodes[2].counters().delivered, 1);
     assert!(nodes.iter().all(|n| n.counters().drops.is_empty()));
     // Publishing the same bulletin again is a duplicate everywhere.
-    nodes[0].publish(b, NOW).unwrap();
+    nodes[0].publish(b, Timestamp::from_secs(NOW)).unwrap();
     assert_eq!(pump(&mut nodes, NOW), 0);
     assert_eq!(nodes[0].counters().duplicates, 1);
     assert!(nodes[2].take_delivered().is_empty());
@@ -172,7 +175,9 @@ fn ring_does_not_loop() {
         n.subscribe(topic);
     }
     let b = mined(topic, b"round and round", NOW);
-    nodes[0].publish(b.clone(), NOW).unwrap();
+    nodes[0]
+        .publish(b.clone(), Timestamp::from_secs(NOW))
+        .unwrap();
     pump(&mut nodes, NOW);
     for n in &mut nodes {
         assert_eq!(n.take_delivered(), vec![b.clone()]);
@@ -195,10 +200,15 @@ fn late_joiner_catches_up_via_sync() {
         .map(|i| mined(topic, format!("item {i}").as_bytes(), NOW + i))
         .collect();
     for b in &bs {
-        nodes[0].publish(b.clone(), NOW).unwrap();
+        nodes[0]
+            .publish(b.clone(), Timestamp::from_secs(NOW))
+            .unwrap();
     }
     nodes[0]
-        .publish(mined(topic_id(b"other"), b"elsewhere", NOW), NOW)
+        .publish(
+            mined(topic_id(b"other"), b"elsewhere", NOW),
+            Timestamp::from_secs(NOW),
+        )
         .unwrap();
     pump(&mut nodes, NOW + 10);
     assert_eq!(nodes[1].store().len().unwrap(), 4);
@@ -347,7 +357,7 @@ fn every_drop_reason_is_counted_by_name() {
     for (_, m) in cases {
         n.receive(m);
     }
-    n.run_until_idle(NOW).unwrap();
+    n.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     for r in Reason::ALL {
         assert_eq!(n.counters().drops_of(r.name()), 1, "{r}");
     }
@@ -371,7 +381,7 @@ fn every_drop_reason_is_counted_by_name() {
         &Payload::Sync(Op::RespondSyncHeaders, topic, vec![7; 33]),
         NOW,
     ));
-    n.run_until_idle(NOW).unwrap();
+    n.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     let c = n.counters();
     assert_eq!(
         (c.malformed, c.duplicates, c.unsolicited, c.accepted),
@@ -398,7 +408,7 @@ fn routing_operations_are_counted_as_unsupported() {
         &Payload::Routing(Op::RouteMessage, Vec::new()),
         NOW,
     ));
-    n.run_until_idle(NOW).unwrap();
+    n.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     assert_eq!(n.counters().unsupported, 6);
     assert_eq!(n.counters().accepted, 6);
     assert!(n.take_sent().is_empty());
@@ -418,7 +428,7 @@ fn deliver_without_forward_stops_at_the_first_hop() {
         .send(
             to,
             &Payload::Bulletin(Op::DeliverWithoutForward, b.clone()),
-            NOW,
+            Timestamp::from_secs(NOW),
         )
         .unwrap();
     assert_eq!(pump(&mut nodes, NOW), 1);
@@ -431,7 +441,9 @@ fn request_content_is_served_only_for_held_content() {
     let mut nodes: Vec<TestNode> = (0..2).map(|_| node()).collect();
     link(&mut nodes, 0, 1);
     let b = mined(beacon_topic(), b"beacon", NOW);
-    nodes[0].publish(b.clone(), NOW).unwrap();
+    nodes[0]
+        .publish(b.clone(), Timestamp::from_secs(NOW))
+        .unwrap();
     pump(&mut nodes, NOW);
     assert_eq!(
         nodes[1].take_delivered(),
@@ -447,7 +459,7 @@ fn request_content_is_served_only_for_held_content() {
                     id,
                     content: Vec::new(),
                 }),
-                NOW,
+                Timestamp::from_secs(NOW),
             )
             .unwrap();
     }
@@ -465,7 +477,9 @@ fn delivery_code_rotation_notifies_neighbours() {
     link(&mut nodes, 0, 1);
     link(&mut nodes, 1, 2);
     let old_inbox = nodes[0].inbox_topic();
-    nodes[0].rotate_delivery_code(NOW).unwrap();
+    nodes[0]
+        .rotate_delivery_code(Timestamp::from_secs(NOW))
+        .unwrap();
     let inbox = nodes[0].inbox_topic();
     assert_ne!(inbox, old_inbox);
     assert!(nodes[0].follows(&inbox) && !nodes[0].follows(&old_inbox));
@@ -489,7 +503,9 @@ fn delivery_code_rotation_notifies_neighbours() {
 
     // Node 2 writes to node 0's new inbox; only node 0 delivers it.
     let b = mined(inbox, b"for your eyes", NOW);
-    nodes[2].publish(b.clone(), NOW).unwrap();
+    nodes[2]
+        .publish(b.clone(), Timestamp::from_secs(NOW))
+        .unwrap();
     pump(&mut nodes, NOW);
     assert_eq!(nodes[0].take_delivered(), vec![b]);
 
@@ -514,7 +530,7 @@ fn delivery_code_rotation_notifies_neighbours() {
         .send(
             to,
             &Payload::Bulletin(Op::DeliverWithoutForward, forged),
-            NOW,
+            Timestamp::from_secs(NOW),
         )
         .unwrap();
     pump(&mut nodes, NOW);
@@ -540,7 +556,9 @@ fn strangers_delivery_codes_are_recorded_up_to_max_peer_inboxes() {
     nodes[0].add_neighbour(neighbour, 1).unwrap();
 
     let rotate = |nodes: &mut Vec<TestNode>, i: usize| {
-        nodes[i].rotate_delivery_code(NOW).unwrap();
+        nodes[i]
+            .rotate_delivery_code(Timestamp::from_secs(NOW))
+            .unwrap();
         pump(nodes, NOW);
         (nodes[i].address(), nodes[i].inbox_topic())
     };
@@ -581,7 +599,7 @@ fn sqlite_store_survives_reopen_and_does_not_redeliver() {
             Identity::from_seed(&seed),
             NodeConfig::default(),
             Box::new(store),
-            NOW,
+            Timestamp::from_secs(NOW),
         )
         .unwrap();
         n.subscribe(topic);
@@ -599,17 +617,17 @@ fn sqlite_store_survives_reopen_and_does_not_redeliver() {
 
     let mut relay = open(&path);
     relay.receive(msg.clone());
-    relay.run_until_idle(NOW).unwrap();
+    relay.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     assert_eq!(relay.take_delivered(), vec![b.clone()]);
     drop(relay);
 
     // Restarted, the relay replays its input: nothing is delivered twice.
     let mut relay = open(&path);
-    assert!(relay.has_seen(&b.key(), NOW + 1));
+    assert!(relay.has_seen(&b.key(), Timestamp::from_secs(NOW + 1)));
     assert_eq!(relay.store().retrieve(&b.key()).unwrap(), Some(b.clone()));
     assert!(relay.store().is_delivered(&b.key()).unwrap());
     relay.receive(msg);
-    relay.run_until_idle(NOW + 1).unwrap();
+    relay.run_until_idle(Timestamp::from_secs(NOW + 1)).unwrap();
     assert!(relay.take_delivered().is_empty());
     assert_eq!(relay.counters().duplicates, 1);
 
@@ -622,10 +640,15 @@ fn sqlite_store_survives_reopen_and_does_not_redeliver() {
 
     // Expiry purges the bulletin, the seen entry and the mark.
     let mut relay = open(&path);
-    assert_eq!(relay.delete_old_content(NOW + 3600).unwrap(), 1);
+    assert_eq!(
+        relay
+            .delete_old_content(Timestamp::from_secs(NOW + 3600))
+            .unwrap(),
+        1
+    );
     drop(relay);
     let relay = open(&path);
-    assert!(!relay.has_seen(&b.key(), NOW));
+    assert!(!relay.has_seen(&b.key(), Timestamp::from_secs(NOW)));
     assert!(relay.store().is_empty().unwrap());
 }
 
@@ -655,7 +678,7 @@ fn a_sync_request_takes_up_to_max_sync_request_ids_from_all_its_answers() {
     n.add_neighbour(peer.address(), 1).unwrap();
     let topic = topic_id(b"big answer");
     n.request_sync(peer.address(), topic);
-    n.run_until_idle(NOW).unwrap();
+    n.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     assert_eq!(n.take_sent().len(), 1, "the request");
     let address = n.address();
     let page = |first: u8| -> Vec<u8> { (first..first + 10).flat_map(|i| [i; 32]).collect() };
@@ -668,7 +691,7 @@ fn a_sync_request_takes_up_to_max_sync_request_ids_from_all_its_answers() {
             NOW + i as u64,
         ));
     }
-    n.run_until_idle(NOW + 1).unwrap();
+    n.run_until_idle(Timestamp::from_secs(NOW + 1)).unwrap();
     let asked = asked_for(n.take_sent(), &peer);
     assert_eq!(
         asked,
@@ -685,7 +708,7 @@ fn a_sync_request_takes_up_to_max_sync_request_ids_from_all_its_answers() {
         &Payload::Sync(Op::RespondSyncHeaders, topic, page(21)),
         NOW + 301,
     ));
-    n.run_until_idle(NOW + 301).unwrap();
+    n.run_until_idle(Timestamp::from_secs(NOW + 301)).unwrap();
     assert!(n.take_sent().is_empty());
     assert_eq!(n.counters().unsolicited, 1);
 }
@@ -697,7 +720,7 @@ fn an_original_style_single_answer_with_every_id_is_taken_and_its_requests_paged
     n.add_neighbour(peer.address(), 1).unwrap();
     let topic = topic_id(b"one big answer");
     n.request_sync(peer.address(), topic);
-    n.run_until_idle(NOW).unwrap();
+    n.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     n.take_sent();
     // One answer with 3,000 ids, as the original sends it.
     let ids: Vec<ContentId> = (0..3000u32)
@@ -714,7 +737,7 @@ fn an_original_style_single_answer_with_every_id_is_taken_and_its_requests_paged
         ),
         NOW,
     ));
-    n.run_until_idle(NOW).unwrap();
+    n.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     let limit = gossip::node::DEFAULT_MAX_CONTENT_REQUESTS;
     let asked = asked_for(n.take_sent(), &peer);
     assert_eq!(asked, ids[..limit].to_vec(), "the first slots, in order");
@@ -730,7 +753,7 @@ fn an_original_style_single_answer_with_every_id_is_taken_and_its_requests_paged
         &Payload::Bulletin(Op::RespondContent, answered),
         NOW,
     ));
-    n.run_until_idle(NOW).unwrap();
+    n.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     let asked = asked_for(
         n.take_sent()
             .into_iter()
@@ -740,7 +763,8 @@ fn an_original_style_single_answer_with_every_id_is_taken_and_its_requests_paged
     );
     assert_eq!(asked, vec![ids[limit]]);
     // Unanswered past the window, the peer is given up, counted.
-    n.delete_old_content(NOW + 301).unwrap();
+    n.delete_old_content(Timestamp::from_secs(NOW + 301))
+        .unwrap();
     assert_eq!(n.counters().sync_unanswered, 3000 - 1);
 }
 
@@ -799,9 +823,9 @@ fn node_holding(n: usize, config: NodeConfig) -> (TestNode, Vec<Bulletin>) {
         .map(|i| mined(beacon_topic(), format!("held {i}").as_bytes(), NOW))
         .collect();
     for b in &held {
-        node.publish(b.clone(), NOW).unwrap();
+        node.publish(b.clone(), Timestamp::from_secs(NOW)).unwrap();
     }
-    node.run_until_idle(NOW).unwrap();
+    node.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     node.take_sent();
     node.take_delivered();
     (node, held)
@@ -831,7 +855,8 @@ fn exact_replays_of_requests_are_answered_once() {
         node.receive(content.clone());
     }
     // Still a replay at the last second of the message TTL.
-    node.run_until_idle(NOW + 300).unwrap();
+    node.run_until_idle(Timestamp::from_secs(NOW + 300))
+        .unwrap();
     let sent = node.take_sent();
     let ops: Vec<Op> = sent.iter().map(|o| o.op).collect();
     assert_eq!(ops, vec![Op::RespondSyncHeaders, Op::RespondContent]);
@@ -842,10 +867,12 @@ fn exact_replays_of_requests_are_answered_once() {
     restamped.ts += 200;
     mine_message(&mut restamped, 1);
     node.receive(restamped.clone());
-    node.run_until_idle(NOW + 250).unwrap();
+    node.run_until_idle(Timestamp::from_secs(NOW + 250))
+        .unwrap();
     // And it keeps the entry alive past the original's TTL.
     node.receive(restamped);
-    node.run_until_idle(NOW + 450).unwrap();
+    node.run_until_idle(Timestamp::from_secs(NOW + 450))
+        .unwrap();
     assert!(
         node.take_sent().is_empty(),
         "a re-stamped request is a replay"
@@ -859,7 +886,8 @@ fn exact_replays_of_requests_are_answered_once() {
         &Payload::Sync(Op::RequestSyncHeaders, beacon_topic(), Vec::new()),
         NOW + 450,
     ));
-    node.run_until_idle(NOW + 450).unwrap();
+    node.run_until_idle(Timestamp::from_secs(NOW + 450))
+        .unwrap();
     assert_eq!(node.take_sent().len(), 1);
 }
 
@@ -897,7 +925,7 @@ fn answers_to_strangers_are_capped_in_bytes_per_source() {
     for m in asks {
         node.receive(m);
     }
-    node.run_until_idle(NOW).unwrap();
+    node.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     let sent = node.take_sent();
     let to = |a: Address| sent.iter().filter(|o| o.peer == a).count();
     assert_eq!(to(stranger.address()), 2, "two answers fit the budget");
@@ -906,7 +934,7 @@ fn answers_to_strangers_are_capped_in_bytes_per_source() {
     assert_eq!(node.counters().over_cap, 4);
     // The next window brings a new budget.
     node.receive(ask(&stranger, &held[3], NOW + 60));
-    node.run_until_idle(NOW + 60).unwrap();
+    node.run_until_idle(Timestamp::from_secs(NOW + 60)).unwrap();
     assert_eq!(node.take_sent().len(), 1);
 }
 
@@ -918,14 +946,25 @@ fn delivery_codes_survive_reopening_the_store() {
         let store = SqliteStore::open(dir.path().join(name)).unwrap();
         let config = NodeConfig::builder().delivery_code(code).build().unwrap();
         TestNode::from(
-            Node::with_store(Identity::from_seed(seed), config, Box::new(store), NOW).unwrap(),
+            Node::with_store(
+                Identity::from_seed(seed),
+                config,
+                Box::new(store),
+                Timestamp::from_secs(NOW),
+            )
+            .unwrap(),
         )
     };
     let mut nodes = vec![open(&seed_a, "a.db", None), open(&seed_b, "b.db", None)];
     link(&mut nodes, 0, 1);
     let first = nodes[0].delivery_code();
-    assert_eq!(nodes[0].delivery_code_since(), Some(NOW));
-    let code = nodes[0].rotate_delivery_code(NOW + 5).unwrap();
+    assert_eq!(
+        nodes[0].delivery_code_since(),
+        Some(Timestamp::from_secs(NOW))
+    );
+    let code = nodes[0]
+        .rotate_delivery_code(Timestamp::from_secs(NOW + 5))
+        .unwrap();
     assert_ne!(code, first);
     pump(&mut nodes, NOW + 5);
     let a = nodes[0].address();
@@ -934,7 +973,10 @@ fn delivery_codes_survive_reopening_the_store() {
 
     let a_again = open(&seed_a, "a.db", None);
     assert_eq!(a_again.delivery_code(), code, "the rotated code is kept");
-    assert_eq!(a_again.delivery_code_since(), Some(NOW + 5));
+    assert_eq!(
+        a_again.delivery_code_since(),
+        Some(Timestamp::from_secs(NOW + 5))
+    );
     assert!(a_again.follows(&inbox));
     let b_again = open(&seed_b, "b.db", None);
     assert_eq!(b_again.peer_code(&a), Some(code), "the peer's code is kept");
@@ -974,7 +1016,7 @@ fn nodes_mine_nonces_the_original_can_read() {
     let mut pass = |nodes: &mut Vec<TestNode>, now: u64| loop {
         let mut moved = false;
         for i in 0..nodes.len() {
-            nodes[i].run_until_idle(now).unwrap();
+            nodes[i].run_until_idle(Timestamp::from_secs(now)).unwrap();
             for out in nodes[i].take_sent() {
                 let j = nodes.iter().position(|n| n.address() == out.peer).unwrap();
                 sent.push((j, out.message.clone()));
@@ -988,9 +1030,14 @@ fn nodes_mine_nonces_the_original_can_read() {
     };
     for i in 0..20 {
         nodes[0]
-            .publish(mined(topic, format!("item {i}").as_bytes(), NOW), NOW)
+            .publish(
+                mined(topic, format!("item {i}").as_bytes(), NOW),
+                Timestamp::from_secs(NOW),
+            )
             .unwrap();
-        nodes[0].rotate_delivery_code(NOW).unwrap();
+        nodes[0]
+            .rotate_delivery_code(Timestamp::from_secs(NOW))
+            .unwrap();
     }
     pass(&mut nodes, NOW);
     let peer = nodes[1].address();
@@ -1036,7 +1083,9 @@ fn same_content_under_two_topics_is_two_bulletins_a_restamped_copy_one() {
     let to = nodes[1].address();
     for b in [&first, &second, &restamped] {
         let payload = Payload::Bulletin(Op::StoreAndForward, b.clone());
-        nodes[0].send(to, &payload, NOW).unwrap();
+        nodes[0]
+            .send(to, &payload, Timestamp::from_secs(NOW))
+            .unwrap();
     }
     pump(&mut nodes, NOW + 5);
     assert_eq!(
@@ -1044,7 +1093,10 @@ fn same_content_under_two_topics_is_two_bulletins_a_restamped_copy_one() {
         vec![first.clone(), second.clone()]
     );
     assert_eq!(nodes[1].counters().duplicates, 1, "the re-stamped copy");
-    assert!(nodes[1].has_seen(&first.key(), NOW) && nodes[1].has_seen(&second.key(), NOW));
+    assert!(
+        nodes[1].has_seen(&first.key(), Timestamp::from_secs(NOW))
+            && nodes[1].has_seen(&second.key(), Timestamp::from_secs(NOW))
+    );
     assert_eq!(nodes[1].store().len().unwrap(), 2);
 }
 
@@ -1057,9 +1109,15 @@ fn request_content_answers_under_the_topic_last_synced_else_the_newest() {
     let (t1, t2) = (topic_id(b"one"), topic_id(b"two"));
     let older = mined(t1, b"shared", NOW);
     let newer = mined(t2, b"shared", NOW + 1);
-    nodes[0].publish(older.clone(), NOW + 1).unwrap();
-    nodes[0].publish(newer.clone(), NOW + 1).unwrap();
-    nodes[0].run_until_idle(NOW + 1).unwrap();
+    nodes[0]
+        .publish(older.clone(), Timestamp::from_secs(NOW + 1))
+        .unwrap();
+    nodes[0]
+        .publish(newer.clone(), Timestamp::from_secs(NOW + 1))
+        .unwrap();
+    nodes[0]
+        .run_until_idle(Timestamp::from_secs(NOW + 1))
+        .unwrap();
     link(&mut nodes, 0, 1);
     nodes[1].subscribe(t1);
     nodes[1].subscribe(t2);
@@ -1068,7 +1126,9 @@ fn request_content_answers_under_the_topic_last_synced_else_the_newest() {
         id: older.content_id,
         content: Vec::new(),
     });
-    nodes[1].send(holder, &ask, NOW + 1).unwrap();
+    nodes[1]
+        .send(holder, &ask, Timestamp::from_secs(NOW + 1))
+        .unwrap();
     assert_eq!(pump(&mut nodes, NOW + 1), 2, "one request, one answer");
     assert_eq!(nodes[1].take_delivered(), vec![newer.clone()], "the newest");
     // A sync of t1: the id is offered under t1, which the requester does
@@ -1112,7 +1172,7 @@ fn learned_neighbours_are_budgeted_and_sent_at_no_more_than_the_default() {
             node.receive(m);
         }
     }
-    node.run_until_idle(NOW).unwrap();
+    node.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     let sent = node.take_sent();
     let to = |a: Address| sent.iter().filter(|o| o.peer == a).count();
     assert_eq!(
@@ -1141,9 +1201,10 @@ fn forwards_past_a_neighbours_send_credit_are_deferred_then_forwarded_from_the_s
     a.set_send_credit(peer.address(), Some(400));
     let first = mined(beacon_topic(), b"fits the credit", NOW);
     let second = mined(beacon_topic(), b"does not", NOW);
-    a.publish(first.clone(), NOW).unwrap();
-    a.publish(second.clone(), NOW).unwrap();
-    a.run_until_idle(NOW).unwrap();
+    a.publish(first.clone(), Timestamp::from_secs(NOW)).unwrap();
+    a.publish(second.clone(), Timestamp::from_secs(NOW))
+        .unwrap();
+    a.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     let events: Vec<Event> = a.drain_events().collect();
     let sent: Vec<_> = events
         .iter()
@@ -1170,17 +1231,21 @@ fn forwards_past_a_neighbours_send_credit_are_deferred_then_forwarded_from_the_s
     a.set_send_credit(peer.address(), Some(0));
     let gone = BulletinKey::new(TopicId::from_bytes([9; 32]), ContentId::from_bytes([9; 32]));
     assert_eq!(
-        a.forward_stored(peer.address(), &[second.key()], NOW)
+        a.forward_stored(peer.address(), &[second.key()], Timestamp::from_secs(NOW))
             .unwrap(),
         (0, 0)
     );
     a.set_send_credit(peer.address(), None);
     assert_eq!(
-        a.forward_stored(peer.address(), &[gone, second.key()], NOW)
-            .unwrap(),
+        a.forward_stored(
+            peer.address(),
+            &[gone, second.key()],
+            Timestamp::from_secs(NOW)
+        )
+        .unwrap(),
         (2, 1)
     );
-    a.run_until_idle(NOW).unwrap();
+    a.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     let sent = a.take_sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(
@@ -1188,8 +1253,12 @@ fn forwards_past_a_neighbours_send_credit_are_deferred_then_forwarded_from_the_s
         (Some(second.key()), Op::StoreAndForward)
     );
     assert_eq!(
-        a.forward_stored(peer.address(), &[second.key()], NOW + 3600)
-            .unwrap(),
+        a.forward_stored(
+            peer.address(),
+            &[second.key()],
+            Timestamp::from_secs(NOW + 3600)
+        )
+        .unwrap(),
         (1, 0),
         "an expired bulletin is used up, not forwarded"
     );
@@ -1205,11 +1274,17 @@ fn a_replay_is_known_before_and_after_the_node_takes_it() {
         &Payload::Sync(Op::RequestSyncHeaders, beacon_topic(), Vec::new()),
         NOW,
     );
-    assert!(!a.is_replay(&m, NOW));
+    assert!(!a.is_replay(&m, Timestamp::from_secs(NOW)));
     a.receive_unattributed(m.clone());
-    a.run_until_idle(NOW).unwrap();
-    assert!(a.is_replay(&m, NOW), "taken once: a copy is a replay");
-    assert!(!a.is_replay(&m, NOW + 301), "stale: no longer held");
+    a.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
+    assert!(
+        a.is_replay(&m, Timestamp::from_secs(NOW)),
+        "taken once: a copy is a replay"
+    );
+    assert!(
+        !a.is_replay(&m, Timestamp::from_secs(NOW + 301)),
+        "stale: no longer held"
+    );
 }
 
 #[test]
@@ -1221,8 +1296,9 @@ fn the_delivery_code_is_announced_to_one_neighbour() {
     );
     a.add_neighbour(p, 1).unwrap();
     a.add_neighbour(q, 1).unwrap();
-    a.announce_delivery_code_to(p, NOW).unwrap();
-    a.run_until_idle(NOW).unwrap();
+    a.announce_delivery_code_to(p, Timestamp::from_secs(NOW))
+        .unwrap();
+    a.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     let sent = a.take_sent();
     assert_eq!(sent.len(), 1);
     assert_eq!((sent[0].peer, sent[0].op), (p, Op::DeliverWithoutForward));
@@ -1235,7 +1311,7 @@ fn publish_new_makes_mines_and_publishes_in_one_call() {
     let chat = topic_id(b"chat");
     nodes[1].subscribe(chat);
     let b = nodes[0]
-        .publish_new(chat, b"one call".to_vec(), NOW)
+        .publish_new(chat, b"one call".to_vec(), Timestamp::from_secs(NOW))
         .unwrap();
     assert!(b.work().meets(NodeConfig::default().bulletin_difficulty()));
     assert_eq!((b.topic, b.ts), (chat, NOW as u32));
@@ -1373,7 +1449,9 @@ fn a_peer_without_reconciliation_answers_the_advertisement_with_a_full_list() {
     );
     let peer = nodes[1].address();
     nodes[0].request_sync(peer, topic);
-    nodes[0].run_until_idle(NOW + 1000).unwrap();
+    nodes[0]
+        .run_until_idle(Timestamp::from_secs(NOW + 1000))
+        .unwrap();
     let sent = nodes[0].take_sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].op, Op::RequestSyncHeaders);
@@ -1434,8 +1512,8 @@ fn a_peer_that_goes_silent_mid_reconciliation_is_synced_by_full_list_after_the_t
     nodes[0].request_sync(a, topic);
     // Pass messages both ways until quiet, at time `t`.
     let run = |nodes: &mut Vec<TestNode>, answerer: &mut Node<SilentAfterAccept>, t: u64| loop {
-        nodes[0].run_until_idle(t).unwrap();
-        answerer.run_until_idle(t).unwrap();
+        nodes[0].run_until_idle(Timestamp::from_secs(t)).unwrap();
+        answerer.run_until_idle(Timestamp::from_secs(t)).unwrap();
         let mut moved = 0;
         for out in nodes[0].take_sent() {
             answerer.receive(out.message);
@@ -1451,15 +1529,17 @@ fn a_peer_that_goes_silent_mid_reconciliation_is_synced_by_full_list_after_the_t
             break;
         }
     };
-    nodes[0].handle_timeout(t).unwrap(); // the first purge; the next at t + 30
+    nodes[0].handle_timeout(Timestamp::from_secs(t)).unwrap(); // the first purge; the next at t + 30
     run(&mut nodes, &mut answerer, t);
     assert_eq!(
         nodes[0].sync_status(&a, &topic).unwrap().state,
         SyncState::Reconciling
     );
-    assert_eq!(nodes[0].poll_timeout(), Some(t + 10));
+    assert_eq!(nodes[0].poll_timeout(), Some(Timestamp::from_secs(t + 10)));
     assert!(held_ids(&nodes[0], &topic).is_empty(), "nothing yet");
-    nodes[0].handle_timeout(t + 10).unwrap();
+    nodes[0]
+        .handle_timeout(Timestamp::from_secs(t + 10))
+        .unwrap();
     run(&mut nodes, &mut answerer, t + 10);
     assert_eq!(
         nodes[0].sync_status(&a, &topic).unwrap().state,
@@ -1471,7 +1551,11 @@ fn a_peer_that_goes_silent_mid_reconciliation_is_synced_by_full_list_after_the_t
         300,
         "every bulletin, by full list"
     );
-    assert_eq!(nodes[0].poll_timeout(), Some(t + 30), "only the next purge");
+    assert_eq!(
+        nodes[0].poll_timeout(),
+        Some(Timestamp::from_secs(t + 30)),
+        "only the next purge"
+    );
 }
 
 #[test]
@@ -1491,12 +1575,12 @@ fn a_lying_answerer_is_counted_malformed_and_the_sync_falls_back() {
     nodes[0].add_neighbour(liar.address(), 0).unwrap();
     let t = NOW + 1000;
     nodes[0].request_sync(liar.address(), topic);
-    nodes[0].run_until_idle(t).unwrap();
+    nodes[0].run_until_idle(Timestamp::from_secs(t)).unwrap();
     nodes[0].take_sent();
     // An accept, then garbage where a negentropy answer belongs.
     let accept = Payload::Sync(Op::Reconcile, topic, vec![ROLE_ANSWERER]);
     nodes[0].receive(sealed(&liar, me, &accept, t));
-    nodes[0].run_until_idle(t).unwrap();
+    nodes[0].run_until_idle(Timestamp::from_secs(t)).unwrap();
     let sent = nodes[0].take_sent();
     assert_eq!(
         sent.iter().map(|o| o.op).collect::<Vec<_>>(),
@@ -1504,7 +1588,7 @@ fn a_lying_answerer_is_counted_malformed_and_the_sync_falls_back() {
     );
     let garbage = Payload::Sync(Op::Reconcile, topic, vec![ROLE_ANSWERER, 0x20, 0xff, 0xff]);
     nodes[0].receive(sealed(&liar, me, &garbage, t));
-    nodes[0].run_until_idle(t).unwrap();
+    nodes[0].run_until_idle(Timestamp::from_secs(t)).unwrap();
     let sent = nodes[0].take_sent();
     assert_eq!(
         nodes[0].counters().malformed,
@@ -1526,7 +1610,7 @@ fn a_lying_answerer_is_counted_malformed_and_the_sync_falls_back() {
     let query = Payload::Sync(Op::Reconcile, topic, vec![0x00, 0x61]);
     let to = nodes[1].address();
     nodes[1].receive(sealed(&stranger, to, &query, t));
-    nodes[1].run_until_idle(t).unwrap();
+    nodes[1].run_until_idle(Timestamp::from_secs(t)).unwrap();
     assert_eq!(nodes[1].counters().unsolicited, 1);
     assert!(
         nodes[1].take_sent().is_empty(),
@@ -1540,28 +1624,32 @@ fn a_lying_answerer_is_counted_malformed_and_the_sync_falls_back() {
 fn timers_purge_and_rotate_on_schedule_and_say_when_they_are_due() {
     let config = NodeConfig::builder()
         .bulletin_difficulty(0)
-        .rotate_every(Some(600))
+        .rotate_every(Some(std::time::Duration::from_secs(600)))
         .rng_seed(Some(7))
         .build()
         .unwrap();
     let mut n = Node::new(Identity::from_seed(&Seed::generate()), config.clone());
     assert_eq!(
         n.poll_timeout(),
-        Some(0),
+        Some(Timestamp::from_secs(0)),
         "a node never given time is due at once"
     );
     let topic = topic_id(b"timers");
     let b = Bulletin::new(topic, b"old".to_vec(), NOW as u32);
     n.store_mut().store(&b).unwrap();
-    n.handle_timeout(NOW).unwrap();
-    assert_eq!(n.poll_timeout(), Some(NOW + 30), "the next purge");
+    n.handle_timeout(Timestamp::from_secs(NOW)).unwrap();
+    assert_eq!(
+        n.poll_timeout(),
+        Some(Timestamp::from_secs(NOW + 30)),
+        "the next purge"
+    );
     // Early: nothing is due, nothing changes.
-    n.handle_timeout(NOW + 29).unwrap();
+    n.handle_timeout(Timestamp::from_secs(NOW + 29)).unwrap();
     assert_eq!(n.store().len().unwrap(), 1);
     let code = n.delivery_code();
-    n.handle_timeout(NOW + 599).unwrap();
+    n.handle_timeout(Timestamp::from_secs(NOW + 599)).unwrap();
     assert_eq!(n.delivery_code(), code, "not yet");
-    n.handle_timeout(NOW + 600).unwrap();
+    n.handle_timeout(Timestamp::from_secs(NOW + 600)).unwrap();
     assert_ne!(
         n.delivery_code(),
         code,
@@ -1575,9 +1663,12 @@ fn timers_purge_and_rotate_on_schedule_and_say_when_they_are_due() {
     assert_eq!(n.store().len().unwrap(), 1, "not expired yet");
     // Past the bulletin's expiry, at a purge: it goes; the next rotation is
     // 600 s after the last.
-    n.handle_timeout(NOW + 3600).unwrap();
+    n.handle_timeout(Timestamp::from_secs(NOW + 3600)).unwrap();
     assert_eq!(n.store().len().unwrap(), 0);
-    assert_eq!(n.poll_timeout(), Some(NOW + 3600 + 30));
+    assert_eq!(
+        n.poll_timeout(),
+        Some(Timestamp::from_secs(NOW + 3600 + 30))
+    );
     // Seeded: the same codes again.
     let again = Node::new(Identity::from_seed(&Seed::generate()), config);
     let first = Node::new(
@@ -1593,15 +1684,19 @@ fn a_peer_that_disconnects_mid_reconciliation_is_not_sent_a_fallback() {
     let peer = Identity::from_seed(&Seed::generate());
     n.add_neighbour(peer.address(), 0).unwrap();
     let topic = topic_id(b"gone");
-    n.handle_timeout(NOW).unwrap();
+    n.handle_timeout(Timestamp::from_secs(NOW)).unwrap();
     n.request_sync(peer.address(), topic);
-    n.run_until_idle(NOW).unwrap();
+    n.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     assert_eq!(n.take_sent().len(), 1, "the advertised request");
-    assert_eq!(n.poll_timeout(), Some(NOW + 10));
+    assert_eq!(n.poll_timeout(), Some(Timestamp::from_secs(NOW + 10)));
     n.peer_disconnected(&peer.address());
-    assert_eq!(n.poll_timeout(), Some(NOW + 30), "only the purge");
-    n.handle_timeout(NOW + 30).unwrap();
-    n.run_until_idle(NOW + 30).unwrap();
+    assert_eq!(
+        n.poll_timeout(),
+        Some(Timestamp::from_secs(NOW + 30)),
+        "only the purge"
+    );
+    n.handle_timeout(Timestamp::from_secs(NOW + 30)).unwrap();
+    n.run_until_idle(Timestamp::from_secs(NOW + 30)).unwrap();
     assert!(
         n.take_sent().is_empty(),
         "no fallback to a peer that is gone"
@@ -1644,7 +1739,7 @@ fn a_neighbour_that_left_keeps_its_difficulty_for_what_it_sent() {
     }
     assert!(weak > 0, "some of the 32 messages must fail difficulty 1");
     node.remove_neighbour(&from.address());
-    node.run_until_idle(NOW).unwrap();
+    node.run_until_idle(Timestamp::from_secs(NOW)).unwrap();
     assert_eq!(node.take_delivered().len(), 32);
     assert_eq!(node.counters().accepted, 32);
 }
@@ -1669,11 +1764,13 @@ impl Bulletins for Counting {
     fn range_ids(
         &self,
         topic: &TopicId,
-        now: u64,
+        now: Timestamp,
         after: Option<(u32, ContentId)>,
         max: usize,
     ) -> Result<Vec<(u32, ContentId)>, StoreError> {
-        let page = self.inner.range_ids(topic, now, after, max)?;
+        let page = self
+            .inner
+            .range_ids(topic, Timestamp::from_secs(now.as_secs()), after, max)?;
         self.listed
             .fetch_add(page.len(), std::sync::atomic::Ordering::Relaxed);
         Ok(page)
@@ -1681,16 +1778,16 @@ impl Bulletins for Counting {
 }
 
 impl SeenLog for Counting {
-    fn mark_seen(&mut self, k: &BulletinKey, e: u64) -> Result<(), StoreError> {
+    fn mark_seen(&mut self, k: &BulletinKey, e: Timestamp) -> Result<(), StoreError> {
         self.inner.mark_seen(k, e)
     }
-    fn seen(&self, now: u64) -> Result<Vec<(BulletinKey, u64)>, StoreError> {
+    fn seen(&self, now: Timestamp) -> Result<Vec<(BulletinKey, Timestamp)>, StoreError> {
         self.inner.seen(now)
     }
 }
 
 impl DeliveryJournal for Counting {
-    fn mark_delivered(&mut self, k: &BulletinKey, e: u64) -> Result<bool, StoreError> {
+    fn mark_delivered(&mut self, k: &BulletinKey, e: Timestamp) -> Result<bool, StoreError> {
         self.inner.mark_delivered(k, e)
     }
     fn is_delivered(&self, k: &BulletinKey) -> Result<bool, StoreError> {
@@ -1717,7 +1814,7 @@ impl BulletinStore for Counting {
     fn handle(&mut self, b: &Bulletin, deliver: bool) -> Result<Stored, StoreError> {
         self.inner.handle(b, deliver)
     }
-    fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError> {
+    fn remove_expired(&mut self, now: Timestamp) -> Result<usize, StoreError> {
         self.inner.remove_expired(now)
     }
 }
@@ -1745,7 +1842,7 @@ fn a_stranger_gets_no_more_reconciliation_work_than_its_answer_budget() {
         Identity::from_seed(&Seed::generate()),
         config,
         Box::new(store),
-        t,
+        Timestamp::from_secs(t),
     )
     .unwrap();
     let mut n: TestNode = node.into();
@@ -1757,7 +1854,7 @@ fn a_stranger_gets_no_more_reconciliation_work_than_its_answer_budget() {
         gossip::node::extensions::advert(&[gossip::node::extensions::RECONCILE_V1]),
     );
     n.receive(sealed(&stranger, me, &request, t));
-    n.run_until_idle(t).unwrap();
+    n.run_until_idle(Timestamp::from_secs(t)).unwrap();
     assert_eq!(n.take_sent().len(), 1, "accepted");
     // The stranger's query over the same 3,000 items, sent 20 times.
     let mut items = NegentropyStorageVector::new();
@@ -1782,7 +1879,7 @@ fn a_stranger_gets_no_more_reconciliation_work_than_its_answer_budget() {
             &Payload::Sync(Op::Reconcile, topic, body.clone()),
             t,
         ));
-        n.run_until_idle(t).unwrap();
+        n.run_until_idle(Timestamp::from_secs(t)).unwrap();
     }
     // 100,000 bytes at 8 a listed item (24,000 a list of 3,000): the
     // accept and three answers, then no list is built this window.

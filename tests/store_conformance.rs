@@ -8,11 +8,17 @@
 
 use gossip::Address;
 use gossip::Bulletin;
+use gossip::Timestamp;
 use gossip::store::{
     BulletinStore, Bulletins, CodeBook, DeliveryCode, DeliveryJournal, Match, MemoryStore, Query,
     SeenLog, SqliteStore, StoreError, Stored, seen_until,
 };
 use gossip::{BulletinKey, ContentId, TopicId};
+
+/// The instant `secs` seconds after the epoch.
+fn at(secs: u64) -> Timestamp {
+    Timestamp::from_secs(secs)
+}
 
 /// Makes a fresh, empty store.
 type NewStore = fn() -> Box<dyn BulletinStore>;
@@ -230,43 +236,43 @@ fn unexpired_ids(new: NewStore) {
     }
     let topic1 = sorted(held[..4].to_vec());
     assert_eq!(
-        s.unexpired_ids(&TopicId::from_bytes([1; 32]), 0, 9)
+        s.unexpired_ids(&TopicId::from_bytes([1; 32]), at(0), 9)
             .unwrap(),
         ids(&topic1)
     );
     assert_eq!(
-        s.unexpired_ids(&TopicId::from_bytes([1; 32]), 4599, 9)
+        s.unexpired_ids(&TopicId::from_bytes([1; 32]), at(4599), 9)
             .unwrap(),
         ids(&topic1)
     );
     assert_eq!(
-        s.unexpired_ids(&TopicId::from_bytes([1; 32]), 4600, 9)
+        s.unexpired_ids(&TopicId::from_bytes([1; 32]), at(4600), 9)
             .unwrap(),
         ids(&topic1[1..]),
         "ts 1000 is expired at 4600"
     );
     assert_eq!(
-        s.unexpired_ids(&TopicId::from_bytes([1; 32]), 4600, 2)
+        s.unexpired_ids(&TopicId::from_bytes([1; 32]), at(4600), 2)
             .unwrap(),
         ids(&topic1[2..])
     );
     assert!(
-        s.unexpired_ids(&TopicId::from_bytes([1; 32]), 4600, 0)
+        s.unexpired_ids(&TopicId::from_bytes([1; 32]), at(4600), 0)
             .unwrap()
             .is_empty()
     );
     assert!(
-        s.unexpired_ids(&TopicId::from_bytes([1; 32]), 4602, 9)
+        s.unexpired_ids(&TopicId::from_bytes([1; 32]), at(4602), 9)
             .unwrap()
             .is_empty()
     );
     assert!(
-        s.unexpired_ids(&TopicId::from_bytes([9; 32]), 0, 9)
+        s.unexpired_ids(&TopicId::from_bytes([9; 32]), at(0), 9)
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        s.unexpired_ids(&TopicId::from_bytes([1; 32]), u64::MAX, 9)
+        s.unexpired_ids(&TopicId::from_bytes([1; 32]), at(u64::MAX), 9)
             .unwrap(),
         Vec::<ContentId>::new()
     );
@@ -280,12 +286,12 @@ fn remove_expired_boundary(new: NewStore) {
     let c = b(1, "c", 1001);
     s.store(&a).unwrap();
     s.store(&c).unwrap();
-    assert_eq!(s.remove_expired(4599).unwrap(), 0);
+    assert_eq!(s.remove_expired(at(4599)).unwrap(), 0);
     assert_eq!(s.list().unwrap(), vec![a.clone(), c.clone()]);
-    assert_eq!(s.remove_expired(4600).unwrap(), 1);
+    assert_eq!(s.remove_expired(at(4600)).unwrap(), 1);
     assert_eq!(s.list().unwrap(), vec![c.clone()]);
-    assert_eq!(s.remove_expired(4600).unwrap(), 0);
-    assert_eq!(s.remove_expired(u64::MAX).unwrap(), 1);
+    assert_eq!(s.remove_expired(at(4600)).unwrap(), 0);
+    assert_eq!(s.remove_expired(at(u64::MAX)).unwrap(), 1);
     assert!(s.is_empty().unwrap());
     assert_eq!(s.len().unwrap(), 0);
     assert!(
@@ -304,18 +310,27 @@ fn seen_set(new: NewStore) {
         BulletinKey::new(TopicId::from_bytes([1; 32]), ContentId::from_bytes([4; 32]));
     let k3: BulletinKey =
         BulletinKey::new(TopicId::from_bytes([0; 32]), ContentId::from_bytes([9; 32]));
-    assert!(s.seen(0).unwrap().is_empty());
-    s.mark_seen(&k1, 2000).unwrap();
-    s.mark_seen(&k2, 3000).unwrap();
-    s.mark_seen(&k3, 1000).unwrap();
-    s.mark_seen(&k1, 1500).unwrap();
-    assert_eq!(s.seen(0).unwrap(), vec![(k3, 1000), (k2, 3000), (k1, 2000)]);
-    assert_eq!(s.seen(1000).unwrap(), vec![(k2, 3000), (k1, 2000)]);
-    s.mark_seen(&k1, 2500).unwrap();
-    assert_eq!(s.seen(2000).unwrap(), vec![(k2, 3000), (k1, 2500)]);
+    assert!(s.seen(at(0)).unwrap().is_empty());
+    s.mark_seen(&k1, at(2000)).unwrap();
+    s.mark_seen(&k2, at(3000)).unwrap();
+    s.mark_seen(&k3, at(1000)).unwrap();
+    s.mark_seen(&k1, at(1500)).unwrap();
+    assert_eq!(
+        s.seen(at(0)).unwrap(),
+        vec![(k3, at(1000)), (k2, at(3000)), (k1, at(2000))]
+    );
+    assert_eq!(
+        s.seen(at(1000)).unwrap(),
+        vec![(k2, at(3000)), (k1, at(2000))]
+    );
+    s.mark_seen(&k1, at(2500)).unwrap();
+    assert_eq!(
+        s.seen(at(2000)).unwrap(),
+        vec![(k2, at(3000)), (k1, at(2500))]
+    );
     assert!(s.is_empty().unwrap(), "a seen key is not a held bulletin");
-    assert_eq!(s.remove_expired(2500).unwrap(), 0);
-    assert_eq!(s.seen(0).unwrap(), vec![(k2, 3000)]);
+    assert_eq!(s.remove_expired(at(2500)).unwrap(), 0);
+    assert_eq!(s.seen(at(0)).unwrap(), vec![(k2, at(3000))]);
 }
 
 /// Delivery marks: true the first time only, kept until their own expiry
@@ -326,7 +341,7 @@ fn delivery_marks(new: NewStore) {
     s.store(&a).unwrap();
     assert!(!s.is_delivered(&a.key()).unwrap());
     assert!(s.mark_delivered(&a.key(), seen_until(&a)).unwrap());
-    assert!(!s.mark_delivered(&a.key(), 9000).unwrap());
+    assert!(!s.mark_delivered(&a.key(), at(9000)).unwrap());
     assert!(s.is_delivered(&a.key()).unwrap());
     assert!(
         !s.is_delivered(&BulletinKey::new(
@@ -340,13 +355,13 @@ fn delivery_marks(new: NewStore) {
         s.is_delivered(&a.key()).unwrap(),
         "the mark outlives the bulletin until 9000"
     );
-    assert_eq!(s.remove_expired(8999).unwrap(), 0);
+    assert_eq!(s.remove_expired(at(8999)).unwrap(), 0);
     assert!(s.is_delivered(&a.key()).unwrap());
-    assert_eq!(s.remove_expired(9000).unwrap(), 0);
+    assert_eq!(s.remove_expired(at(9000)).unwrap(), 0);
     assert!(!s.is_delivered(&a.key()).unwrap());
     let never_held: BulletinKey =
         BulletinKey::new(TopicId::from_bytes([3; 32]), ContentId::from_bytes([3; 32]));
-    assert!(s.mark_delivered(&never_held, 100).unwrap());
+    assert!(s.mark_delivered(&never_held, at(100)).unwrap());
     assert!(s.is_delivered(&never_held).unwrap());
 }
 
@@ -356,20 +371,35 @@ fn marks_across_store_and_expiry(new: NewStore) {
     let mut s = new();
     let a = b(1, "a", 1000);
     let (key, until) = (a.key(), seen_until(&a));
-    assert!(s.mark_delivered(&key, until + 10).unwrap());
-    s.mark_seen(&key, until - 10).unwrap();
+    assert!(
+        s.mark_delivered(&key, until + std::time::Duration::from_secs(10))
+            .unwrap()
+    );
+    s.mark_seen(&key, until - std::time::Duration::from_secs(10))
+        .unwrap();
     assert!(s.store(&a).unwrap());
     assert!(s.is_delivered(&key).unwrap());
     assert!(!s.mark_delivered(&key, until).unwrap());
-    assert_eq!(s.seen(0).unwrap(), vec![(key, until - 10)]);
+    assert_eq!(
+        s.seen(at(0)).unwrap(),
+        vec![(key, until - std::time::Duration::from_secs(10))]
+    );
     s.mark_seen(&key, until).unwrap();
-    assert_eq!(s.seen(0).unwrap(), vec![(key, until)]);
+    assert_eq!(s.seen(at(0)).unwrap(), vec![(key, until)]);
     assert_eq!(s.remove_expired(until).unwrap(), 1);
-    assert!(s.seen(0).unwrap().is_empty());
-    assert!(s.is_delivered(&key).unwrap(), "kept until {}", until + 10);
+    assert!(s.seen(at(0)).unwrap().is_empty());
+    assert!(
+        s.is_delivered(&key).unwrap(),
+        "kept until {}",
+        until + std::time::Duration::from_secs(10)
+    );
     assert!(s.store(&a).unwrap(), "stored again after it expired");
     assert!(s.is_delivered(&key).unwrap());
-    assert_eq!(s.remove_expired(until + 10).unwrap(), 1);
+    assert_eq!(
+        s.remove_expired(until + std::time::Duration::from_secs(10))
+            .unwrap(),
+        1
+    );
     assert!(!s.is_delivered(&key).unwrap());
 }
 
@@ -381,16 +411,16 @@ fn handle(new: NewStore) {
     let fresh = |new, deliver| Stored { new, deliver };
     assert_eq!(s.handle(&a, false).unwrap(), fresh(true, false));
     assert!(!s.is_delivered(&a.key()).unwrap());
-    assert_eq!(s.seen(0).unwrap(), vec![(a.key(), 4600)]);
+    assert_eq!(s.seen(at(0)).unwrap(), vec![(a.key(), at(4600))]);
     assert_eq!(s.handle(&a, true).unwrap(), fresh(false, true));
     assert_eq!(s.handle(&a, true).unwrap(), fresh(false, false));
     assert!(s.is_delivered(&a.key()).unwrap());
     let c = b(2, "a", 1001);
     assert_eq!(s.handle(&c, true).unwrap(), fresh(true, true));
     assert_eq!(s.list().unwrap(), vec![a.clone(), c.clone()]);
-    assert_eq!(s.seen(4600).unwrap(), vec![(c.key(), 4601)]);
-    assert_eq!(s.remove_expired(4601).unwrap(), 2);
-    assert!(s.seen(0).unwrap().is_empty());
+    assert_eq!(s.seen(at(4600)).unwrap(), vec![(c.key(), at(4601))]);
+    assert_eq!(s.remove_expired(at(4601)).unwrap(), 2);
+    assert!(s.seen(at(0)).unwrap().is_empty());
     assert!(!s.is_delivered(&a.key()).unwrap());
     assert!(!s.is_delivered(&c.key()).unwrap());
 }
@@ -410,7 +440,7 @@ fn pending_deliveries(new: NewStore) {
     assert!(s.handle(&d, true).unwrap().deliver);
     assert!(!s.handle(&e, false).unwrap().deliver);
     s.store(&b(3, "f", 1000)).unwrap();
-    s.mark_delivered(&b(3, "f", 1000).key(), 5000).unwrap();
+    s.mark_delivered(&b(3, "f", 1000).key(), at(5000)).unwrap();
     assert_eq!(
         s.pending_deliveries().unwrap(),
         vec![c.clone(), d.clone(), a.clone()]
@@ -444,32 +474,32 @@ fn delivery_codes(new: NewStore) {
         since,
     };
     assert!(s.delivery_codes().unwrap().is_empty());
-    s.put_delivery_code(&code(5, 1, false, 10)).unwrap();
-    s.put_delivery_code(&code(2, 2, false, 11)).unwrap();
-    s.put_delivery_code(&code(9, 3, true, 12)).unwrap();
-    s.put_delivery_code(&code(5, 4, true, 13)).unwrap();
+    s.put_delivery_code(&code(5, 1, false, at(10))).unwrap();
+    s.put_delivery_code(&code(2, 2, false, at(11))).unwrap();
+    s.put_delivery_code(&code(9, 3, true, at(12))).unwrap();
+    s.put_delivery_code(&code(5, 4, true, at(13))).unwrap();
     assert_eq!(
         s.delivery_codes().unwrap(),
         vec![
-            code(5, 4, true, 13),
-            code(9, 3, true, 12),
-            code(2, 2, false, 11),
-            code(5, 1, false, 10),
+            code(5, 4, true, at(13)),
+            code(9, 3, true, at(12)),
+            code(2, 2, false, at(11)),
+            code(5, 1, false, at(10)),
         ]
     );
-    s.put_delivery_code(&code(5, 6, false, 20)).unwrap();
-    s.put_delivery_code(&code(9, 7, true, 21)).unwrap();
+    s.put_delivery_code(&code(5, 6, false, at(20))).unwrap();
+    s.put_delivery_code(&code(9, 7, true, at(21))).unwrap();
     assert_eq!(
         s.delivery_codes().unwrap(),
         vec![
-            code(5, 4, true, 13),
-            code(9, 7, true, 21),
-            code(2, 2, false, 11),
-            code(5, 6, false, 20),
+            code(5, 4, true, at(13)),
+            code(9, 7, true, at(21)),
+            code(2, 2, false, at(11)),
+            code(5, 6, false, at(20)),
         ]
     );
     assert!(s.is_empty().unwrap(), "codes are not bulletins");
-    assert_eq!(s.remove_expired(u64::MAX).unwrap(), 0);
+    assert_eq!(s.remove_expired(at(u64::MAX)).unwrap(), 0);
     assert_eq!(s.delivery_codes().unwrap().len(), 4, "codes do not expire");
 }
 
@@ -503,38 +533,38 @@ fn range_ids_order_and_max(new: NewStore) {
     let held = range_sample(s.as_mut());
     let all = pairs(&held);
     assert_eq!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 1000, None, 1000)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(1000), None, 1000)
             .unwrap(),
         all
     );
     assert_eq!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 0, None, usize::MAX)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(0), None, usize::MAX)
             .unwrap(),
         all
     );
     assert_eq!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 1000, None, 7)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(1000), None, 7)
             .unwrap(),
         all[..7]
     );
     assert_eq!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 1000, None, 1)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(1000), None, 1)
             .unwrap(),
         all[..1]
     );
     assert!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 1000, None, 0)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(1000), None, 0)
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        s.range_ids(&TopicId::from_bytes([2; 32]), 1000, None, 9)
+        s.range_ids(&TopicId::from_bytes([2; 32]), at(1000), None, 9)
             .unwrap()
             .len(),
         4
     );
     assert!(
-        s.range_ids(&TopicId::from_bytes([9; 32]), 1000, None, 9)
+        s.range_ids(&TopicId::from_bytes([9; 32]), at(1000), None, 9)
             .unwrap()
             .is_empty()
     );
@@ -553,7 +583,7 @@ fn range_ids_paging(new: NewStore) {
         let mut after = None;
         loop {
             let page = s
-                .range_ids(&TopicId::from_bytes([1; 32]), 1000, after, max)
+                .range_ids(&TopicId::from_bytes([1; 32]), at(1000), after, max)
                 .unwrap();
             assert!(page.len() <= max);
             walked.extend_from_slice(&page);
@@ -566,7 +596,7 @@ fn range_ids_paging(new: NewStore) {
     }
     // Strictly after: a held pair is not repeated; one inside a ts.
     assert_eq!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 1000, Some(all[5]), 3)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(1000), Some(all[5]), 3)
             .unwrap(),
         all[6..9]
     );
@@ -575,7 +605,7 @@ fn range_ids_paging(new: NewStore) {
     assert_eq!(
         s.range_ids(
             &TopicId::from_bytes([1; 32]),
-            1000,
+            at(1000),
             Some((ts, ContentId::from_bytes([0; 32]))),
             100
         )
@@ -585,7 +615,7 @@ fn range_ids_paging(new: NewStore) {
     assert_eq!(
         s.range_ids(
             &TopicId::from_bytes([1; 32]),
-            1000,
+            at(1000),
             Some((ts, ContentId::from_bytes([0xff; 32]))),
             100
         )
@@ -595,7 +625,7 @@ fn range_ids_paging(new: NewStore) {
     assert!(
         s.range_ids(
             &TopicId::from_bytes([1; 32]),
-            1000,
+            at(1000),
             all.last().copied(),
             100
         )
@@ -605,7 +635,7 @@ fn range_ids_paging(new: NewStore) {
     assert!(
         s.range_ids(
             &TopicId::from_bytes([1; 32]),
-            1000,
+            at(1000),
             Some((u32::MAX, ContentId::from_bytes([0xff; 32]))),
             100
         )
@@ -622,48 +652,48 @@ fn range_ids_expiry(new: NewStore) {
     let all = pairs(&range_sample(s.as_mut()));
     // ts 1000..=1009, four each: at 4602, ts 1000, 1001 and 1002 are expired.
     assert_eq!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 4599, None, 100)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(4599), None, 100)
             .unwrap(),
         all
     );
     assert_eq!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 4600, None, 100)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(4600), None, 100)
             .unwrap(),
         all[4..]
     );
     assert_eq!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 4602, None, 100)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(4602), None, 100)
             .unwrap(),
         all[12..]
     );
     assert_eq!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 4602, Some(all[1]), 3)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(4602), Some(all[1]), 3)
             .unwrap(),
         all[12..15],
         "after an expired pair: from the first unexpired"
     );
     assert_eq!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 4602, Some(all[13]), 100)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(4602), Some(all[13]), 100)
             .unwrap(),
         all[14..]
     );
     assert!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 4610, None, 100)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(4610), None, 100)
             .unwrap()
             .is_empty()
     );
     assert!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), u64::MAX, None, 100)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(u64::MAX), None, 100)
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        s.remove_expired(4602).unwrap(),
+        s.remove_expired(at(4602)).unwrap(),
         12 + 2,
         "and two of topic 2"
     );
     assert_eq!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 0, None, 100)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(0), None, 100)
             .unwrap(),
         all[12..]
     );
@@ -673,13 +703,13 @@ fn range_ids_expiry(new: NewStore) {
     expected.push((late.ts, late.content_id));
     expected.sort();
     assert_eq!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 0, None, 100)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(0), None, 100)
             .unwrap(),
         expected
     );
-    assert_eq!(s.remove_expired(u64::MAX).unwrap(), 29 + 2);
+    assert_eq!(s.remove_expired(at(u64::MAX)).unwrap(), 29 + 2);
     assert!(
-        s.range_ids(&TopicId::from_bytes([1; 32]), 0, None, 100)
+        s.range_ids(&TopicId::from_bytes([1; 32]), at(0), None, 100)
             .unwrap()
             .is_empty()
     );
@@ -714,7 +744,7 @@ impl Bulletins for Minimal {
     fn range_ids(
         &self,
         topic: &TopicId,
-        now: u64,
+        now: Timestamp,
         after: Option<(u32, ContentId)>,
         max: usize,
     ) -> Result<Vec<(u32, ContentId)>, StoreError> {
@@ -723,16 +753,20 @@ impl Bulletins for Minimal {
 }
 
 impl SeenLog for Minimal {
-    fn mark_seen(&mut self, key: &BulletinKey, expires: u64) -> Result<(), StoreError> {
+    fn mark_seen(&mut self, key: &BulletinKey, expires: Timestamp) -> Result<(), StoreError> {
         self.0.mark_seen(key, expires)
     }
-    fn seen(&self, now: u64) -> Result<Vec<(BulletinKey, u64)>, StoreError> {
+    fn seen(&self, now: Timestamp) -> Result<Vec<(BulletinKey, Timestamp)>, StoreError> {
         self.0.seen(now)
     }
 }
 
 impl DeliveryJournal for Minimal {
-    fn mark_delivered(&mut self, key: &BulletinKey, expires: u64) -> Result<bool, StoreError> {
+    fn mark_delivered(
+        &mut self,
+        key: &BulletinKey,
+        expires: Timestamp,
+    ) -> Result<bool, StoreError> {
         self.0.mark_delivered(key, expires)
     }
     fn is_delivered(&self, key: &BulletinKey) -> Result<bool, StoreError> {
@@ -759,7 +793,7 @@ impl BulletinStore for Minimal {
     fn handle(&mut self, bulletin: &Bulletin, deliver: bool) -> Result<Stored, StoreError> {
         self.0.handle(bulletin, deliver)
     }
-    fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError> {
+    fn remove_expired(&mut self, now: Timestamp) -> Result<usize, StoreError> {
         self.0.remove_expired(now)
     }
 }

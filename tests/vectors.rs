@@ -3,6 +3,7 @@
 
 use gossip::Bulletin;
 use gossip::RawMessage;
+use gossip::Timestamp;
 use gossip::crypto::{self, Identity, address_of};
 use gossip::tapehash::{leading_zero_bits, tapehash1};
 use gossip::verify::{Policy, Reason, verify_bulletin, verify_message};
@@ -137,7 +138,7 @@ fn bulletins_pack_unpack_and_check() {
             c["leading_zero_bits"].as_u64().unwrap()
         );
         let difficulty = c["difficulty"].as_u64().unwrap() as u32;
-        let mut policy = Policy::new(now());
+        let mut policy = Policy::new(Timestamp::from_secs(now()));
         policy.bulletin_difficulty = difficulty;
         let v = verify_bulletin(&b, &policy);
         assert!(v.is_valid(), "{:?}", v.checks);
@@ -166,7 +167,7 @@ fn messages_verify_decrypt_and_open() {
         let plain = dst.open(&m.body).expect("opens with dst seed");
         assert_eq!(plain, hx(&c["plaintext_body"]));
 
-        let mut policy = Policy::new(now());
+        let mut policy = Policy::new(Timestamp::from_secs(now()));
         policy.message_difficulty = c["difficulty"].as_u64().unwrap() as u32;
         let v = verify_message(&m, Some(&dst), None, &policy);
         assert!(v.is_valid(), "{:?}", v.checks);
@@ -204,7 +205,7 @@ fn signatures_are_reproduced_exactly() {
 fn invalid_messages_are_rejected_for_their_reason() {
     let dst_seed = cases("messages")[0]["dst_seed"].clone();
     let dst = Identity::from_seed(&seed(&dst_seed));
-    let policy = Policy::new(now());
+    let policy = Policy::new(Timestamp::from_secs(now()));
     for c in cases("invalid_messages") {
         let why = c["why"].as_str().unwrap();
         let packed = hx(&c["packed"]);

@@ -23,6 +23,7 @@ use std::sync::OnceLock;
 
 use gossip::Bulletin;
 use gossip::Seed;
+use gossip::Timestamp;
 use gossip::crypto::{Cipher, Identity, PeerKey};
 use gossip::node::{
     DEFAULT_GRAFT_TIMEOUT, ENTRY_LEN, Event, MAX_GRAFT_IDS, MAX_GRAFTS_PER_PEER, Node, NodeConfig,
@@ -114,7 +115,8 @@ fn feed(n: &mut Node, from: &Identity, payload: &Payload, now: u64) -> Vec<(bool
     )
     .expect("sealed");
     n.receive(m);
-    n.run_until_idle(now).expect("no input makes the node fail");
+    n.run_until_idle(Timestamp::from_secs(now))
+        .expect("no input makes the node fail");
     sent(n)
 }
 
@@ -152,9 +154,10 @@ pub fn run_input(data: &[u8]) {
             assert!(out.is_empty(), "an announce is answered by nothing at once");
             let mut now = NOW;
             for _ in 0..4 {
-                now += DEFAULT_GRAFT_TIMEOUT;
-                n.handle_timeout(now).expect("time passes");
-                n.run_until_idle(now).expect("runs");
+                now += DEFAULT_GRAFT_TIMEOUT.as_secs();
+                n.handle_timeout(Timestamp::from_secs(now))
+                    .expect("time passes");
+                n.run_until_idle(Timestamp::from_secs(now)).expect("runs");
                 let mut asked = 0;
                 for (to_peer, p) in sent(&mut n) {
                     if let Payload::Tree(op, body) = p {
@@ -219,8 +222,10 @@ pub fn run_input(data: &[u8]) {
             let body = rest.get(1..).unwrap_or_default().to_vec();
             let out = feed(&mut n, &f.stranger, &Payload::Tree(op, body), NOW);
             assert!(out.is_empty(), "a stranger gets nothing");
-            n.handle_timeout(NOW + 10).expect("time passes");
-            n.run_until_idle(NOW + 10).expect("runs");
+            n.handle_timeout(Timestamp::from_secs(NOW + 10))
+                .expect("time passes");
+            n.run_until_idle(Timestamp::from_secs(NOW + 10))
+                .expect("runs");
             assert!(
                 sent(&mut n)
                     .iter()

@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 
 use gossip::Bulletin;
 use gossip::Seed;
+use gossip::Timestamp;
 use gossip::crypto::{Cipher, Identity, PeerKey};
 use gossip::node::extensions::{RECONCILE_V1, advert, advertises};
 use gossip::node::{
@@ -85,7 +86,8 @@ fn feed(n: &mut Node, from: &Identity, payload: &Payload) -> Vec<Payload> {
     )
     .expect("sealed");
     n.receive(m);
-    n.run_until_idle(NOW).expect("no input makes the node fail");
+    n.run_until_idle(Timestamp::from_secs(NOW))
+        .expect("no input makes the node fail");
     let mut out = Vec::new();
     for e in n.drain_events() {
         if let Event::Send(o) = e
@@ -138,7 +140,7 @@ pub fn run_input(data: &[u8]) {
         1 => {
             // The node asks: its request, the peer's accept, then `rest`.
             n.request_sync(f.peer.address(), f.topic);
-            n.run_until_idle(NOW).expect("runs");
+            n.run_until_idle(Timestamp::from_secs(NOW)).expect("runs");
             n.drain_events().for_each(drop);
             let accept = Payload::Sync(Op::Reconcile, f.topic, vec![ROLE_ANSWERER]);
             check(&feed(&mut n, &f.peer, &accept));
@@ -148,7 +150,8 @@ pub fn run_input(data: &[u8]) {
                 &f.peer,
                 &Payload::Sync(Op::Reconcile, f.topic, body),
             ));
-            n.handle_timeout(NOW + 60).expect("falls back");
+            n.handle_timeout(Timestamp::from_secs(NOW + 60))
+                .expect("falls back");
         }
         _ => {
             let p = Payload::Sync(Op::Reconcile, f.topic, rest.to_vec());

@@ -19,6 +19,7 @@
 
 use std::sync::OnceLock;
 
+use gossip::Timestamp;
 use gossip::codec::{Kind, Object, ObjectReader};
 use gossip::crypto::{Cipher, Identity, PeerKey};
 use gossip::node::{Node, NodeConfig, prepare_message};
@@ -72,7 +73,8 @@ fn node(easy: bool) -> Node {
 }
 
 fn run(n: &mut Node) {
-    n.run_until_idle(NOW).expect("no input makes the node fail");
+    n.run_until_idle(Timestamp::from_secs(NOW))
+        .expect("no input makes the node fail");
     n.drain_events().for_each(drop);
 }
 
@@ -132,7 +134,7 @@ pub fn run_input(data: &[u8]) {
                 match item {
                     Ok(Object::Message(m)) => n.receive(m),
                     Ok(Object::Bulletin(b)) => {
-                        let _ = n.publish(b, NOW);
+                        let _ = n.publish(b, Timestamp::from_secs(NOW));
                     }
                     Err(_) => {}
                 }

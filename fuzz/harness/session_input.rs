@@ -24,6 +24,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use gossip::Message;
+use gossip::Timestamp;
 use gossip::TopicId;
 use gossip::crypto::{Cipher, Identity, PeerKey};
 use gossip::node::{Event, Node, NodeConfig, prepare_message};
@@ -130,7 +131,7 @@ pub fn run_input(data: &[u8]) {
                 let id = next % 8;
                 next += 1;
                 if open.insert(id) {
-                    s.opened(ConnId(id), how, &mut node, now, NOW)
+                    s.opened(ConnId(id), how, &mut node, now, Timestamp::from_secs(NOW))
                         .expect("opening never fails");
                 }
             }
@@ -139,7 +140,7 @@ pub fn run_input(data: &[u8]) {
                 let len = usize::from(take(&mut data)).min(data.len());
                 let (bytes, rest) = data.split_at(len);
                 data = rest;
-                s.receive_bytes(c, bytes, &mut node, now, NOW)
+                s.receive_bytes(c, bytes, &mut node, now, Timestamp::from_secs(NOW))
                     .expect("receiving never fails");
             }
             3..=5 => {
@@ -163,7 +164,7 @@ pub fn run_input(data: &[u8]) {
                     m
                 };
                 last[c.0 as usize] = Some(m.clone());
-                s.receive(c, m, &mut node, now, NOW)
+                s.receive(c, m, &mut node, now, Timestamp::from_secs(NOW))
                     .expect("receiving never fails");
             }
             6 => {
@@ -183,7 +184,7 @@ pub fn run_input(data: &[u8]) {
             }
             _ => {
                 s.grant(&mut node);
-                node.run_until_idle(NOW)
+                node.run_until_idle(Timestamp::from_secs(NOW))
                     .expect("no input makes the node fail");
                 let events: Vec<Event> = node.drain_events().collect();
                 for e in &events {
@@ -196,7 +197,8 @@ pub fn run_input(data: &[u8]) {
                         }
                     }
                 }
-                s.repair(&mut node, NOW).expect("repair never fails");
+                s.repair(&mut node, Timestamp::from_secs(NOW))
+                    .expect("repair never fails");
                 s.end_batch();
             }
         }

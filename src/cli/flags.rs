@@ -148,7 +148,7 @@ pub struct AcceptArgs {
           value_parser = clap::value_parser!(u32).range(0..=256))]
     pub bulletin_difficulty: u32,
     /// Seconds a timestamp may be ahead of now.
-    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_SKEW)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_SKEW.as_secs())]
     pub skew: u64,
 }
 

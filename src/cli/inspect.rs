@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::flags::{InputArgs, NowArgs, TextOutputArgs, TypeArg};
 use super::io::{CmdResult, for_each_object, kind, now, stdout, write_err};
+use gossip::Timestamp;
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
@@ -47,7 +48,7 @@ pub fn run(args: InspectArgs) -> CmdResult {
 
 /// `--format json`: the object and the checks that need no key, as one
 /// `inspection` object.
-fn inspection(index: u64, obj: &Object, now: u64) -> serde_json::Value {
+fn inspection(index: u64, obj: &Object, now: Timestamp) -> serde_json::Value {
     let mut v = json!({"type": "inspection", "index": index, "object": obj.to_json()});
     match obj {
         Object::Bulletin(b) => v["checks"] = bulletin_checks(b, now),
@@ -86,7 +87,7 @@ fn inspection(index: u64, obj: &Object, now: u64) -> serde_json::Value {
     v
 }
 
-fn bulletin_checks(b: &Bulletin, now: u64) -> serde_json::Value {
+fn bulletin_checks(b: &Bulletin, now: Timestamp) -> serde_json::Value {
     let bits = b.work().bits();
     json!({
         "content_id_matches": b.content_id_matches(),
@@ -117,7 +118,8 @@ fn signed(value: u32) -> String {
 }
 
 /// "in 5 s" / "5 s ago".
-fn relative(ts: u64, now: u64) -> String {
+fn relative(ts: u64, now: Timestamp) -> String {
+    let now = now.as_secs();
     if ts >= now {
         format!("in {} s", ts - now)
     } else {
@@ -125,7 +127,7 @@ fn relative(ts: u64, now: u64) -> String {
     }
 }
 
-fn bulletin_text(index: u64, b: &Bulletin, now: u64) -> String {
+fn bulletin_text(index: u64, b: &Bulletin, now: Timestamp) -> String {
     let mut s = format!("bulletin {index}\n");
     let id_state = if b.content_id_matches() {
         "matches content"
@@ -171,7 +173,7 @@ fn bulletin_text(index: u64, b: &Bulletin, now: u64) -> String {
     s
 }
 
-fn message_text(index: u64, m: &RawMessage, now: u64) -> String {
+fn message_text(index: u64, m: &RawMessage, now: Timestamp) -> String {
     let mut s = format!("message {index}\n");
     let sig_state = if m.is_unsigned() {
         "UNSIGNED"

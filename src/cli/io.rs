@@ -13,7 +13,7 @@ use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError, check_size, w
 use gossip::crypto::{Identity, address_of};
 use gossip::node::ConfigError;
 use gossip::pow::MAX_MINEABLE_DIFFICULTY;
-use gossip::{Seed, parse_key_file};
+use gossip::{Seed, Timestamp, parse_key_file};
 
 use super::exit::Exit;
 pub use super::failure::{CmdResult, Failure, write_err};
@@ -309,13 +309,8 @@ pub fn map_messages(
 }
 
 /// The time to check against: --now / GOSSIP_NOW, else the system clock.
-pub fn now(args: &NowArgs) -> u64 {
-    args.now.unwrap_or_else(system_now)
-}
-
-/// Seconds since the epoch from the system clock.
-pub fn system_now() -> u64 {
-    gossip::unix_now()
+pub fn now(args: &NowArgs) -> Timestamp {
+    args.now.map_or_else(Timestamp::now, Timestamp::from_secs)
 }
 
 /// A timestamp for a new object: `--ts` as given, else `--now`/GOSSIP_NOW,
@@ -329,7 +324,7 @@ pub fn ts_or_now(ts: Option<u32>, args: &NowArgs) -> Result<u32, Failure> {
 
 /// `--now`/GOSSIP_NOW or the clock as a ts the original can read.
 pub fn now_ts(args: &NowArgs) -> Result<u32, Failure> {
-    u32::try_from(now(args))
+    u32::try_from(now(args).as_secs())
         .ok()
         .filter(|&ts| gossip::pow::fits_original(ts))
         .ok_or_else(|| {

@@ -67,11 +67,11 @@ pub struct SimulateArgs {
     #[arg(long, value_enum, default_value_t = DisseminationArg::Flood)]
     pub dissemination: DisseminationArg,
     /// Seconds (ticks) between announcements to one lazy peer (plumtree).
-    #[arg(long, value_name = "SECONDS", default_value_t = gossip::node::DEFAULT_ANNOUNCE_EVERY,
+    #[arg(long, value_name = "SECONDS", default_value_t = gossip::node::DEFAULT_ANNOUNCE_EVERY.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub announce_every: u64,
     /// Seconds (ticks) a node waits for an announced bulletin before it grafts (plumtree).
-    #[arg(long, value_name = "SECONDS", default_value_t = gossip::node::DEFAULT_GRAFT_TIMEOUT,
+    #[arg(long, value_name = "SECONDS", default_value_t = gossip::node::DEFAULT_GRAFT_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub graft_timeout: u64,
     /// Links kept eager whatever the duplicates, per 65,536 (plumtree).

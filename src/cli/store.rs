@@ -132,7 +132,7 @@ pub fn run(command: StoreCommand) -> CmdResult {
         StoreCommand::Rotate(a) => {
             return codes::rotate(
                 &open_with(a.db.path(), RotationRequests::open)?,
-                now(&a.now),
+                now(&a.now).as_secs(),
             );
         }
         StoreCommand::Export(a) => return export::run(a),

@@ -47,6 +47,7 @@ use super::io::{
 };
 use super::relay::net::{Settings, limits, runtime};
 use super::value::{self, HexBytes};
+use gossip::Timestamp;
 
 /// Which way `gossip sync` moves bulletins.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,11 +325,14 @@ impl Sync {
         let config = NodeConfig::builder()
             .bulletin_difficulty(args.accept.bulletin_difficulty)
             .message_difficulty(args.difficulty)
-            .skew(args.accept.skew)
+            .skew(Duration::from_secs(args.accept.skew))
             .sync_push(args.dir.up())
             // A peer that never answers the advertisement leaves time for
             // the full list within --timeout.
-            .reconcile_timeout((args.timeout / 3).clamp(1, gossip::node::DEFAULT_RECONCILE_TIMEOUT))
+            .reconcile_timeout(Duration::from_secs(args.timeout / 3).clamp(
+                Duration::from_secs(1),
+                gossip::node::DEFAULT_RECONCILE_TIMEOUT,
+            ))
             .build()
             .map_err(config_failure)?;
         let path = args.db.path();
@@ -504,7 +508,7 @@ impl Sync {
                 .map_err(|e| Failure::io("sync", e))?;
             drop(held);
             self.send_events(endpoint);
-            self.advance(t, endpoint)?;
+            self.advance(t.as_secs(), endpoint)?;
             if self.started.elapsed() >= PROGRESS_AFTER && last_progress.elapsed() >= PROGRESS_AFTER
             {
                 last_progress = Instant::now();
@@ -632,7 +636,7 @@ impl Sync {
                             for b in &lacking {
                                 let payload = Payload::Bulletin(Op::RespondContent, b.clone());
                                 self.node
-                                    .send(self.peer, &payload, now)
+                                    .send(self.peer, &payload, Timestamp::from_secs(now))
                                     .map_err(|e| Failure::io("sync", e))?;
                             }
                         }
@@ -675,7 +679,7 @@ impl Sync {
         }
         if self.node.pending() > 0 {
             self.node
-                .run_until_idle_parallel(now)
+                .run_until_idle_parallel(Timestamp::from_secs(now))
                 .map_err(|e| Failure::io("sync", e))?;
             self.send_events(endpoint);
         }
@@ -695,7 +699,7 @@ impl Sync {
         let mut after = None;
         loop {
             let page = store
-                .range_ids(&topic, now, after, PAGE)
+                .range_ids(&topic, Timestamp::from_secs(now), after, PAGE)
                 .map_err(store_failure)?;
             for (_, cid) in &page {
                 if !offered.contains(cid)

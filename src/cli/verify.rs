@@ -44,7 +44,7 @@ pub struct VerifyArgs {
 /// The verification policy the flags ask for, for an object of this type.
 pub fn policy(args: &CheckArgs, obj: &Object) -> Policy {
     let mut p = Policy::new(now(&args.now));
-    p.skew = args.accept.skew;
+    p.skew = std::time::Duration::from_secs(args.accept.skew);
     p.bulletin_difficulty = args.accept.bulletin_difficulty;
     match obj {
         Object::Message(_) => {

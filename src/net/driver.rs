@@ -15,11 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::network::Network;
 use super::{ConnEvent, Frame, NetError};
+use crate::Timestamp;
 use crate::bulletin::Bulletin;
 use crate::ids::{BulletinKey, TopicId};
 use crate::keys::Address;
 use crate::node::{Event, Node, NodeError};
-use crate::unix_now;
 
 /// Messages taken off the endpoint before the node runs: verified
 /// together.
@@ -87,7 +87,7 @@ impl Driver {
                     }
                 }
                 () = tokio::time::sleep_until(wake) => {
-                    let now = unix_now();
+                    let now = Timestamp::now();
                     if self.node.poll_timeout().is_some_and(|t| t <= now) {
                         self.node.handle_timeout(now).map_err(NodeError::from)?;
                     }
@@ -107,7 +107,9 @@ impl Driver {
     fn conn_event(&mut self, event: ConnEvent, frames: &mut Vec<Frame>) -> Result<(), NetError> {
         let now = Instant::now().into_std();
         let node = &mut self.node;
-        Ok(self.network.handle(event, node, now, unix_now(), frames)?)
+        Ok(self
+            .network
+            .handle(event, node, now, Timestamp::now(), frames)?)
     }
 
     /// The soonest of the node's timers (purges, scheduled rotation, sync
@@ -116,8 +118,8 @@ impl Driver {
         let now = Instant::now();
         let mut wake = now + Duration::from_secs(60);
         if let Some(at) = self.node.poll_timeout() {
-            let secs = at.saturating_sub(unix_now());
-            wake = wake.min(now + Duration::from_secs(secs).max(MIN_WAKE));
+            let due = at.saturating_duration_since(Timestamp::now());
+            wake = wake.min(now + due.max(MIN_WAKE));
         }
         if let Some(at) = self.network.poll_timeout() {
             wake = wake.min(Instant::from_std(at).max(now + MIN_WAKE));
@@ -134,7 +136,7 @@ impl Driver {
             } => {
                 let published = self
                     .node
-                    .publish_new(topic, content, unix_now())
+                    .publish_new(topic, content, Timestamp::now())
                     .map_err(NetError::from);
                 let _ = reply.send(published);
             }
@@ -174,7 +176,7 @@ impl Driver {
     /// its events through the network, and forwards again what full links
     /// were owed once they have room.
     fn run_node(&mut self) -> Result<(), NetError> {
-        let unix = unix_now();
+        let unix = Timestamp::now();
         loop {
             self.network.grant(&mut self.node);
             self.node.run_until_idle_parallel(unix)?;

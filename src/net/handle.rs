@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::driver::{Command, Driver};
 use super::network::Network;
 use super::{Endpoint, Limits, NetAddr, NetError};
+use crate::Timestamp;
 use crate::bulletin::Bulletin;
 use crate::crypto::Identity;
 use crate::ids::TopicId;
@@ -22,7 +23,6 @@ use crate::keys::Address;
 use crate::node::{Node, NodeConfig};
 use crate::session::Session;
 use crate::store::BulletinStore;
-use crate::unix_now;
 
 /// Largest frame read from a peer, by default: 24 MiB, the relay's
 /// largest TCP object. A longer length prefix closes the connection
@@ -161,7 +161,7 @@ impl Builder {
         }
         let mut endpoint = Endpoint::new(self.limits.clone())?;
         let mut node = match self.store {
-            Some(store) => Node::with_store(self.identity, self.config, store, unix_now())?,
+            Some(store) => Node::with_store(self.identity, self.config, store, Timestamp::now())?,
             None => Node::new(self.identity, self.config),
         };
         let difficulty = node.config().message_difficulty;

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::keys::Address;
 use crate::node::Counters;
 use crate::session::{PeerStats, Refused};
+use crate::time::Timestamp;
 
 /// What happened to a node's connections, counted from the endpoint's
 /// [`ConnEvent`](super::ConnEvent)s and the session's reasons for closing.
@@ -120,7 +121,9 @@ pub fn prometheus(
             Some(s.received)
         }),
         ("gossip_peer_dropped_total", "counter", |s| Some(s.dropped)),
-        ("gossip_peer_last_seen_seconds", "gauge", |s| s.last_seen),
+        ("gossip_peer_last_seen_seconds", "gauge", |s| {
+            s.last_seen.map(Timestamp::as_secs)
+        }),
     ];
     for (metric, kind, value) in families {
         let _ = writeln!(out, "# TYPE {metric} {kind}");
@@ -157,7 +160,7 @@ pub fn status_line(
                 "sent": s.sent,
                 "received": s.received,
                 "dropped": s.dropped,
-                "last_seen": s.last_seen,
+                "last_seen": s.last_seen.map(Timestamp::as_secs),
             })
         })
         .collect();
@@ -180,7 +183,7 @@ mod tests {
             PeerStats {
                 connected: 1,
                 sent: 2,
-                last_seen: Some(5),
+                last_seen: Some(Timestamp::from_secs(5)),
                 ..PeerStats::default()
             },
         )]);

@@ -21,6 +21,7 @@ use crate::session::{
     CloseReason, ConnId, Limiter, LimitsConfig, Opening, PeerStats, Repaired, Report, Sent,
     Session, SessionConfig, SessionEvent,
 };
+use crate::time::Timestamp;
 
 /// Notices kept for the caller; past it the oldest is forgotten.
 const NOTICES: usize = 1024;
@@ -188,7 +189,7 @@ impl Network {
         event: ConnEvent,
         node: &mut Node<H>,
         now: Instant,
-        unix_now: u64,
+        unix_now: Timestamp,
         held: &mut Vec<Frame>,
     ) -> Result<(), NodeError> {
         match event {
@@ -365,7 +366,7 @@ impl Network {
     pub fn repair<H: Hooks>(
         &mut self,
         node: &mut Node<H>,
-        unix_now: u64,
+        unix_now: Timestamp,
     ) -> Result<Repaired, NodeError> {
         self.session.repair(node, unix_now)
     }

@@ -6,6 +6,7 @@
 //! many keys the sender makes.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use crate::keys::Address;
 
@@ -16,7 +17,7 @@ pub const DEFAULT_STRANGER_ANSWER_BYTES: u64 = 1 << 20;
 pub const DEFAULT_ANSWER_TOTAL_BYTES: u64 = 16 << 20;
 
 /// Default window of the answer budget, seconds.
-pub const DEFAULT_ANSWER_WINDOW: u64 = 60;
+pub const DEFAULT_ANSWER_WINDOW: Duration = Duration::from_secs(60);
 
 /// Default number of strangers tracked at once; past it, a new stranger
 /// gets no answer until a window ends.

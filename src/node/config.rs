@@ -8,6 +8,8 @@
 //! Its fields are read through methods of the same names, so a config once
 //! built stays valid.
 
+use std::time::Duration;
+
 use super::answer_budget::{
     DEFAULT_ANSWER_TOTAL_BYTES, DEFAULT_ANSWER_WINDOW, DEFAULT_MAX_ANSWERED_STRANGERS,
     DEFAULT_STRANGER_ANSWER_BYTES,
@@ -79,8 +81,8 @@ settings! {
     bulletin_difficulty: u32 = DEFAULT_BULLETIN_DIFFICULTY;
     /// Message difficulty for peers that are not neighbours (default 1).
     message_difficulty: u32 = DEFAULT_MESSAGE_DIFFICULTY;
-    /// Allowed clock skew into the future, seconds (default 60).
-    skew: u64 = DEFAULT_SKEW;
+    /// Allowed clock skew into the future (default 60 s).
+    skew: Duration = DEFAULT_SKEW;
     /// Most bulletin keys (topic id, content id) the seen set holds.
     seen_capacity: usize = DEFAULT_SEEN_CAPACITY;
     /// Most content ids sent in one respond_sync_headers: a sync answer is
@@ -100,9 +102,9 @@ settings! {
     /// accepts it from peers that advertise it (default true). Without
     /// it, every sync is a full list.
     reconcile: bool = true;
-    /// Seconds this node waits for a peer's next reconcile message before
+    /// How long this node waits for a peer's next reconcile message before
     /// it falls back to a full list (default 10).
-    reconcile_timeout: u64 = DEFAULT_RECONCILE_TIMEOUT;
+    reconcile_timeout: Duration = DEFAULT_RECONCILE_TIMEOUT;
     /// Most negentropy rounds of one reconciliation, on either side
     /// (default 64); past it the requester falls back to a full list.
     max_reconcile_rounds: u32 = DEFAULT_MAX_RECONCILE_ROUNDS;
@@ -117,13 +119,13 @@ settings! {
     /// false: every neighbour gets every bulletin, as the original does).
     /// Peers that have not advertised it are flooded either way.
     dissemination: bool = false;
-    /// Seconds between two announcements to one lazy peer: ids learned in
+    /// The time between two announcements to one lazy peer: ids learned in
     /// between go out together, in one message (default 2).
-    announce_every: u64 = DEFAULT_ANNOUNCE_EVERY;
-    /// Seconds this node waits for an announced bulletin before it grafts
+    announce_every: Duration = DEFAULT_ANNOUNCE_EVERY;
+    /// How long this node waits for an announced bulletin before it grafts
     /// the announcer, and then for the graft's answer before it asks the
     /// next announcer (default 3).
-    graft_timeout: u64 = DEFAULT_GRAFT_TIMEOUT;
+    graft_timeout: Duration = DEFAULT_GRAFT_TIMEOUT;
     /// Links to peers that speak the dissemination extension kept eager
     /// whatever the duplicates, per 65,536 (default 0): picked by a hash
     /// of the two addresses, so both ends agree. Random eager links beside
@@ -146,20 +148,20 @@ settings! {
     /// Bytes of answers all such peers together get per `answer_window`,
     /// so many keys buy no more than this.
     answer_total_bytes: u64 = DEFAULT_ANSWER_TOTAL_BYTES;
-    /// The window of `stranger_answer_bytes`, seconds.
-    answer_window: u64 = DEFAULT_ANSWER_WINDOW;
+    /// The window of `stranger_answer_bytes` (default 60 s).
+    answer_window: Duration = DEFAULT_ANSWER_WINDOW;
     /// Most strangers whose answer bytes are tracked in one window.
     max_answered_strangers: usize = DEFAULT_MAX_ANSWERED_STRANGERS;
     /// The sealed-box cipher for outgoing messages.
     cipher: Cipher = Cipher::default();
     /// The delivery code to start with; random when None.
     delivery_code: Option<[u8; DELIVERY_CODE_LEN]> = None;
-    /// Seconds between purges of expired content by
+    /// The time between purges of expired content by
     /// [`super::Node::handle_timeout`] (default 30).
-    purge_every: u64 = super::timers::DEFAULT_PURGE_EVERY;
-    /// Rotate the delivery code this many seconds after it was set, from
+    purge_every: Duration = super::timers::DEFAULT_PURGE_EVERY;
+    /// Rotate the delivery code this long after it was set, from
     /// [`super::Node::handle_timeout`] (default: never).
-    rotate_every: Option<u64> = None;
+    rotate_every: Option<Duration> = None;
     /// Seeds the engine's own random draws (delivery codes), for tests
     /// that need them repeatable; None draws from the OS. Sealing keys
     /// and mining starts are never seeded.
@@ -207,18 +209,24 @@ impl NodeConfigBuilder {
             ("max_sync_ids", c.max_sync_ids == 0),
             ("max_sync_request_ids", c.max_sync_request_ids == 0),
             ("max_content_requests", c.max_content_requests == 0),
-            ("reconcile_timeout", c.reconcile_timeout == 0),
             ("max_reconcile_rounds", c.max_reconcile_rounds == 0),
-            ("announce_every", c.announce_every == 0),
-            ("graft_timeout", c.graft_timeout == 0),
             ("max_inbound", c.max_inbound == 0),
             ("replay_capacity", c.replay_capacity == 0),
-            ("answer_window", c.answer_window == 0),
-            ("purge_every", c.purge_every == 0),
-            ("rotate_every", c.rotate_every == Some(0)),
         ];
         if let Some((field, _)) = at_least_one.into_iter().find(|(_, zero)| *zero) {
             return Err(ConfigError::Zero(field));
+        }
+        let second = Duration::from_secs(1);
+        let spans = [
+            ("reconcile_timeout", c.reconcile_timeout),
+            ("announce_every", c.announce_every),
+            ("graft_timeout", c.graft_timeout),
+            ("answer_window", c.answer_window),
+            ("purge_every", c.purge_every),
+            ("rotate_every", c.rotate_every.unwrap_or(second)),
+        ];
+        if let Some((field, _)) = spans.into_iter().find(|(_, span)| *span < second) {
+            return Err(ConfigError::UnderASecond(field));
         }
         if c.stranger_answer_bytes > c.answer_total_bytes {
             return Err(ConfigError::StrangerOverTotal {
@@ -234,10 +242,12 @@ impl NodeConfigBuilder {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// A count, a capacity or a number of seconds that must be at least 1
-    /// is 0 (a bound that holds nothing, a window or an interval of no
-    /// time): the setting named.
+    /// A count or a capacity that must be at least 1 is 0 (a bound that
+    /// holds nothing): the setting named.
     Zero(&'static str),
+    /// A window, a timeout or an interval is under a second: the engine
+    /// counts time in whole seconds, as the protocol does.
+    UnderASecond(&'static str),
     /// A difficulty past [`MAX_MINEABLE_DIFFICULTY`]: this node's own
     /// messages or notices could not be counted on to be mined.
     Unmineable {
@@ -260,7 +270,7 @@ impl ConfigError {
     /// The setting refused (its [`NodeConfigBuilder`] method's name).
     pub fn field(&self) -> &'static str {
         match self {
-            Self::Zero(field) | Self::Unmineable { field, .. } => field,
+            Self::Zero(field) | Self::UnderASecond(field) | Self::Unmineable { field, .. } => field,
             Self::StrangerOverTotal { .. } => "stranger_answer_bytes",
         }
     }
@@ -270,6 +280,7 @@ impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Zero(field) => write!(f, "{field} must be at least 1"),
+            Self::UnderASecond(field) => write!(f, "{field} must be at least 1 second"),
             Self::Unmineable { field, difficulty } => write!(
                 f,
                 "{field} {difficulty} is past {MAX_MINEABLE_DIFFICULTY} bits, more than a search of the 2^31 nonces can be counted on to reach"
@@ -301,28 +312,44 @@ mod tests {
     #[test]
     fn each_nonsensical_value_is_refused_with_its_reason() {
         type Set = fn(NodeConfigBuilder) -> NodeConfigBuilder;
-        let zeros: [(&str, Set); 13] = [
+        let zeros: [(&str, Set); 7] = [
             ("seen_capacity", |b| b.seen_capacity(0)),
             ("max_sync_ids", |b| b.max_sync_ids(0)),
             ("max_sync_request_ids", |b| b.max_sync_request_ids(0)),
             ("max_content_requests", |b| b.max_content_requests(0)),
-            ("reconcile_timeout", |b| b.reconcile_timeout(0)),
             ("max_reconcile_rounds", |b| b.max_reconcile_rounds(0)),
-            ("announce_every", |b| b.announce_every(0)),
-            ("graft_timeout", |b| b.graft_timeout(0)),
             ("max_inbound", |b| b.max_inbound(0)),
             ("replay_capacity", |b| b.replay_capacity(0)),
-            ("answer_window", |b| b.answer_window(0)),
-            ("purge_every", |b| b.purge_every(0)),
-            ("rotate_every", |b| b.rotate_every(Some(0))),
         ];
         for (field, set) in zeros {
             let e = set(NodeConfig::builder()).build().unwrap_err();
             assert_eq!(e, ConfigError::Zero(field));
             assert_eq!(e.field(), field);
             assert_eq!(e.to_string(), format!("{field} must be at least 1"));
-            assert!(set(NodeConfig::builder()).build().is_err(), "{field}");
         }
+        let short = Duration::from_millis(999);
+        let spans: [(&str, Set); 6] = [
+            ("reconcile_timeout", |b| b.reconcile_timeout(Duration::ZERO)),
+            ("announce_every", |b| b.announce_every(Duration::ZERO)),
+            ("graft_timeout", |b| {
+                b.graft_timeout(Duration::from_millis(999))
+            }),
+            ("answer_window", |b| b.answer_window(Duration::ZERO)),
+            ("purge_every", |b| b.purge_every(Duration::from_millis(999))),
+            ("rotate_every", |b| b.rotate_every(Some(Duration::ZERO))),
+        ];
+        for (field, set) in spans {
+            let e = set(NodeConfig::builder()).build().unwrap_err();
+            assert_eq!(e, ConfigError::UnderASecond(field));
+            assert_eq!(e.field(), field);
+            assert_eq!(e.to_string(), format!("{field} must be at least 1 second"));
+        }
+        assert!(
+            NodeConfig::builder()
+                .rotate_every(Some(short))
+                .build()
+                .is_err()
+        );
         let past = MAX_MINEABLE_DIFFICULTY + 1;
         let e = NodeConfig::builder()
             .bulletin_difficulty(past)
@@ -376,13 +403,13 @@ mod tests {
             .max_peer_inboxes(0)
             .seen_capacity(1)
             .max_inbound(1)
-            .rotate_every(Some(1))
-            .skew(0)
+            .rotate_every(Some(Duration::from_secs(1)))
+            .skew(Duration::ZERO)
             .build()
             .unwrap();
         assert_eq!(c.bulletin_difficulty(), MAX_MINEABLE_DIFFICULTY);
         assert_eq!(c.message_difficulty(), 0);
-        assert_eq!(c.rotate_every(), Some(1));
+        assert_eq!(c.rotate_every(), Some(Duration::from_secs(1)));
         let again = c.to_builder().max_inbound(2).build().unwrap();
         assert_eq!((again.max_inbound(), again.seen_capacity()), (2, 1));
     }

@@ -12,6 +12,7 @@ use crate::keys::Address;
 use crate::operation::{Op, Payload};
 use crate::pow::{self, Difficulty};
 use crate::store::{DeliveryCode, StoreError, seen_until};
+use crate::time::Timestamp;
 
 impl<H: Hooks> Node<H> {
     /// Makes a new delivery code, writes it to the store (set at `now`),
@@ -19,7 +20,7 @@ impl<H: Hooks> Node<H> {
     /// neighbours. Returns the new code.
     pub fn rotate_delivery_code(
         &mut self,
-        now: u64,
+        now: Timestamp,
     ) -> Result<[u8; DELIVERY_CODE_LEN], StoreError> {
         let old_code = self.delivery_code;
         let mut new_code: [u8; DELIVERY_CODE_LEN] = self.rng.r#gen();
@@ -52,7 +53,12 @@ impl<H: Hooks> Node<H> {
     /// Sends the notice of the current delivery code to one neighbour: how
     /// a relay tells a peer its inbox each time a connection to it comes
     /// up, so a rotation made while the peer was away reaches it.
-    pub fn announce_delivery_code_to(&mut self, peer: Address, now: u64) -> Result<(), NodeError> {
+    pub fn announce_delivery_code_to(
+        &mut self,
+        peer: Address,
+        now: Timestamp,
+    ) -> Result<(), NodeError> {
+        let now = now.as_secs();
         self.send_delivery_code_notice(self.delivery_code, vec![peer], now)
     }
 
@@ -101,7 +107,7 @@ impl<H: Hooks> Node<H> {
                 address: peer,
                 code,
                 own: false,
-                since: now,
+                since: Timestamp::from_secs(now),
             })?;
             self.peer_codes.insert(peer, code);
         }
@@ -157,7 +163,7 @@ impl<H: Hooks> Node<H> {
         self.mark_as_seen(b.key(), seen_until(&b))?;
         let payload = Payload::Bulletin(Op::DeliverWithoutForward, b);
         for peer in peers {
-            self.send(peer, &payload, now)?;
+            self.send(peer, &payload, Timestamp::from_secs(now))?;
         }
         Ok(())
     }

@@ -56,6 +56,7 @@
 //! queues, the store or the counters: it returns [`DisOut`]s.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use super::DropReason;
 use super::sync::Held;
@@ -75,11 +76,11 @@ pub const MAX_ANNOUNCE_IDS: usize = 256;
 pub const MAX_GRAFT_IDS: usize = 32;
 
 /// Default seconds between two announcements to one lazy peer.
-pub const DEFAULT_ANNOUNCE_EVERY: u64 = 2;
+pub const DEFAULT_ANNOUNCE_EVERY: Duration = Duration::from_secs(2);
 
 /// Default seconds an announced id may take to come before it is grafted
 /// (and a graft to be answered before the next announcer is asked).
-pub const DEFAULT_GRAFT_TIMEOUT: u64 = 3;
+pub const DEFAULT_GRAFT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Most announced ids waiting to come, from all peers (about 200 bytes
 /// each): past it, announcements are counted `over_cap` and not taken.
@@ -269,8 +270,8 @@ impl Dissemination {
             me,
             shortcuts: config.eager_shortcuts,
             enabled: config.dissemination,
-            announce_every: config.announce_every,
-            graft_timeout: config.graft_timeout.max(1),
+            announce_every: config.announce_every.as_secs(),
+            graft_timeout: config.graft_timeout.as_secs().max(1),
             peers: HashMap::new(),
             missing: HashMap::new(),
             grafting: 0,
@@ -933,7 +934,7 @@ mod tests {
         let mut d = on();
         announce(&mut d, peer(1), &[key(9)], 100);
         announce(&mut d, peer(2), &[key(9)], 100);
-        let t = DEFAULT_GRAFT_TIMEOUT;
+        let t = DEFAULT_GRAFT_TIMEOUT.as_secs();
         assert_eq!(d.next_timeout(), Some(100 + t));
         let mut out = Vec::new();
         d.tick(&[], 100 + t - 1, &mut out);
@@ -968,7 +969,7 @@ mod tests {
         let mut d = on();
         announce(&mut d, peer(1), &[key(9)], 100);
         let mut out = Vec::new();
-        let t = DEFAULT_GRAFT_TIMEOUT;
+        let t = DEFAULT_GRAFT_TIMEOUT.as_secs();
         d.tick(&[peer(1), peer(5)], 100 + t, &mut out);
         d.tick(&[peer(1), peer(5)], 100 + 2 * t, &mut out);
         assert!(
@@ -1029,7 +1030,7 @@ mod tests {
         );
         // A key is remembered for one to two windows.
         d.brought(peer(2), key(1), 100, &mut Vec::new());
-        let t = DEFAULT_GRAFT_TIMEOUT;
+        let t = DEFAULT_GRAFT_TIMEOUT.as_secs();
         let out = take(&mut d, peer(2), Op::Prune, &encode(&[key(5)]), 100 + t);
         assert_eq!(sent(&out, peer(2)), vec![(Op::Graft, vec![])]);
         let out = take(&mut d, peer(2), Op::Prune, &encode(&[key(5)]), 100 + 2 * t);
@@ -1058,7 +1059,12 @@ mod tests {
         let mut out = Vec::new();
         d.duplicate(peer(1), key(0), 101, &mut out);
         assert!(out.is_empty());
-        d.duplicate(peer(1), key(0), 100 + DEFAULT_GRAFT_TIMEOUT, &mut out);
+        d.duplicate(
+            peer(1),
+            key(0),
+            100 + DEFAULT_GRAFT_TIMEOUT.as_secs(),
+            &mut out,
+        );
         assert_eq!(out.len(), 2, "pruned again: {out:?}");
         // A bulletin it brings first makes it eager at both ends.
         let mut out = Vec::new();
@@ -1096,9 +1102,9 @@ mod tests {
         }
         d.spread(key(7), Some(peer(1)), &[peer(2)], 100, &mut out);
         let mut out = Vec::new();
-        d.tick(&[], 100 + DEFAULT_ANNOUNCE_EVERY - 1, &mut out);
+        d.tick(&[], 100 + DEFAULT_ANNOUNCE_EVERY.as_secs() - 1, &mut out);
         assert!(out.is_empty(), "the batch waits");
-        d.tick(&[], 100 + DEFAULT_ANNOUNCE_EVERY, &mut out);
+        d.tick(&[], 100 + DEFAULT_ANNOUNCE_EVERY.as_secs(), &mut out);
         let sent: Vec<(Address, usize)> = out
             .iter()
             .filter_map(|o| match o {

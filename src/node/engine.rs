@@ -34,6 +34,7 @@ use crate::message::RawMessage;
 use crate::operation::{Op, Payload};
 use crate::pow::{self, Difficulty};
 use crate::store::{BulletinStore, DeliveryCode, MemoryStore, StoreError};
+use crate::time::Timestamp;
 use crate::verify::{self, Policy, Verdict};
 
 /// A gossip node: its state, its four queues and its events. See the
@@ -49,7 +50,7 @@ pub struct Node<H = DefaultHooks> {
     /// neighbours whose caller bounds it; past it forwards are deferred,
     /// not prepared.
     pub(super) send_credit: HashMap<Address, u64>,
-    pub(super) delivery_code_since: Option<u64>,
+    pub(super) delivery_code_since: Option<Timestamp>,
     pub(super) peer_codes: BTreeMap<Address, [u8; DELIVERY_CODE_LEN]>,
     /// Sync: its requests, answers and content requests (one component).
     pub(super) sync: Reconcile,
@@ -102,7 +103,7 @@ impl Node {
             answer_budget: AnswerBudget::new(
                 config.answer_total_bytes,
                 config.stranger_answer_bytes,
-                config.answer_window,
+                config.answer_window.as_secs(),
                 config.max_answered_strangers,
             ),
             config,
@@ -131,11 +132,11 @@ impl Node {
         identity: Identity,
         config: NodeConfig,
         store: Box<dyn BulletinStore>,
-        now: u64,
+        now: Timestamp,
     ) -> Result<Self, StoreError> {
         let mut node = Self::new(identity, config);
         for (id, expires) in store.seen(now)? {
-            node.seen.insert(id, expires);
+            node.seen.insert(id, expires.as_secs());
         }
         let address = node.address();
         for c in store.delivery_codes()? {
@@ -284,10 +285,11 @@ impl<H: Hooks> Node<H> {
         &self,
         message: impl Into<RawMessage>,
         difficulty: u32,
-        now: u64,
+        now: Timestamp,
     ) -> Verified {
         let message = message.into();
-        let verdict = self.verify(&message, difficulty, now);
+        let now = now.as_secs();
+        let verdict = self.verify(&message, difficulty, Timestamp::from_secs(now));
         Verified { message, verdict }
     }
 
@@ -309,7 +311,8 @@ impl<H: Hooks> Node<H> {
     /// The verdict this node would give `message` at `now` on a connection
     /// of message `difficulty`, without taking it in: how a network driver
     /// learns a connecting peer's address only from a valid message.
-    pub fn verify(&self, message: &RawMessage, difficulty: u32, now: u64) -> Verdict {
+    pub fn verify(&self, message: &RawMessage, difficulty: u32, now: Timestamp) -> Verdict {
+        let now = now.as_secs();
         let key = self.connections.get(&message.src).map(|c| c.key());
         verify::verify_message(
             message,
@@ -322,7 +325,8 @@ impl<H: Hooks> Node<H> {
     /// Publishes a bulletin made here: verified (time, content id, proof of
     /// work at the configured difficulty), then stored, delivered if
     /// followed and forwarded to every neighbour.
-    pub fn publish(&mut self, bulletin: Bulletin, now: u64) -> Result<(), NodeError> {
+    pub fn publish(&mut self, bulletin: Bulletin, now: Timestamp) -> Result<(), NodeError> {
+        let now = now.as_secs();
         let verdict = verify::verify_bulletin(&bulletin, &self.policy(now, 0));
         if let Some(reason) = verdict.first_failure() {
             return Err(NodeError::Rejected(reason));
@@ -341,7 +345,7 @@ impl<H: Hooks> Node<H> {
         &mut self,
         topic: TopicId,
         content: Vec<u8>,
-        now: u64,
+        now: Timestamp,
     ) -> Result<Bulletin, NodeError> {
         let mut b = Bulletin::at(topic, content, now);
         b.hashcash(Difficulty::new(self.config.bulletin_difficulty))?;
@@ -352,7 +356,13 @@ impl<H: Hooks> Node<H> {
     /// Queues a message carrying `payload` for `peer` (at the peer's
     /// difficulty, ts = now); it is sealed, signed and mined when the
     /// queues run, and comes out as an [`Event::Send`].
-    pub fn send(&mut self, peer: Address, payload: &Payload, now: u64) -> Result<(), NodeError> {
+    pub fn send(
+        &mut self,
+        peer: Address,
+        payload: &Payload,
+        now: Timestamp,
+    ) -> Result<(), NodeError> {
+        let now = now.as_secs();
         self.push_draft(peer, payload, now);
         Ok(())
     }
@@ -408,14 +418,15 @@ impl<H: Hooks> Node<H> {
     /// Time passing: forgets expired seen keys and removes expired
     /// bulletins from the store (the original's `delete_old_content`);
     /// returns how many bulletins went.
-    pub fn delete_old_content(&mut self, now: u64) -> Result<usize, StoreError> {
-        self.seen.purge(now);
+    pub fn delete_old_content(&mut self, now: Timestamp) -> Result<usize, StoreError> {
+        let secs = now.as_secs();
+        self.seen.purge(secs);
         let held = Held {
             store: self.store.as_ref(),
             seen: &self.seen,
         };
-        let out = self.sync.tick(&held, now)?;
-        self.route_sync(None, out, now);
+        let out = self.sync.tick(&held, secs)?;
+        self.route_sync(None, out, secs);
         self.store.remove_expired(now)
     }
 
@@ -439,15 +450,17 @@ impl<H: Hooks> Node<H> {
     /// in the order outbound (prepared, then an [`Event::Send`]), inbound
     /// (verified, then turned into an action), actions, new bulletins
     /// (stored, then delivered and forwarded). True when anything was done.
-    pub fn process(&mut self, now: u64) -> Result<bool, NodeError> {
+    pub fn process(&mut self, now: Timestamp) -> Result<bool, NodeError> {
+        let now = now.as_secs();
         self.round(now, true)
     }
 
     /// Processes until every queue is empty, one round at a time on this
     /// thread; returns the rounds run.
-    pub fn run_until_idle(&mut self, now: u64) -> Result<usize, NodeError> {
+    pub fn run_until_idle(&mut self, now: Timestamp) -> Result<usize, NodeError> {
+        let now = now.as_secs();
         let mut rounds = 0;
-        while self.process(now)? {
+        while self.process(Timestamp::from_secs(now))? {
             rounds += 1;
         }
         Ok(rounds)
@@ -457,7 +470,8 @@ impl<H: Hooks> Node<H> {
     /// are verified as a batch (in parallel, with Ed25519 batch
     /// verification), and the messages made are prepared in parallel
     /// batches. The same outcome as [`Node::run_until_idle`], faster.
-    pub fn run_until_idle_parallel(&mut self, now: u64) -> Result<(), NodeError> {
+    pub fn run_until_idle_parallel(&mut self, now: Timestamp) -> Result<(), NodeError> {
+        let now = now.as_secs();
         loop {
             self.verify_inbound(now);
             while self.round(now, false)? {}
@@ -594,7 +608,7 @@ impl<H: Hooks> Node<H> {
 
     /// When the current delivery code was set (seconds since the epoch), as
     /// the store records it; None for a node without a store.
-    pub fn delivery_code_since(&self) -> Option<u64> {
+    pub fn delivery_code_since(&self) -> Option<Timestamp> {
         self.delivery_code_since
     }
 
@@ -714,7 +728,8 @@ impl<H: Hooks> Node<H> {
     /// Whether `message` is an exact replay of one this node already took
     /// (within the message TTL), without recording it: a network driver
     /// must not let a replayed message bind a connection to its signer.
-    pub fn is_replay(&self, message: &RawMessage, now: u64) -> bool {
+    pub fn is_replay(&self, message: &RawMessage, now: Timestamp) -> bool {
+        let now = now.as_secs();
         self.replay.contains(message, now)
     }
 
@@ -723,15 +738,16 @@ impl<H: Hooks> Node<H> {
     pub(crate) fn mark_as_seen(
         &mut self,
         key: BulletinKey,
-        expires: u64,
+        expires: Timestamp,
     ) -> Result<(), StoreError> {
         self.store.mark_seen(&key, expires)?;
-        self.seen.insert(key, expires);
+        self.seen.insert(key, expires.as_secs());
         Ok(())
     }
 
     /// Whether a bulletin key (topic id, content id) is in the seen set at `now`.
-    pub fn has_seen(&self, key: &BulletinKey, now: u64) -> bool {
+    pub fn has_seen(&self, key: &BulletinKey, now: Timestamp) -> bool {
+        let now = now.as_secs();
         self.seen.contains(key, now)
     }
 
@@ -763,7 +779,7 @@ impl<H: Hooks> Node<H> {
     /// The verification policy at `now` for a message at `difficulty`.
     pub(super) fn policy(&self, now: u64, message_difficulty: u32) -> Policy {
         Policy {
-            now,
+            now: Timestamp::from_secs(now),
             skew: self.config.skew,
             message_difficulty,
             bulletin_difficulty: self.config.bulletin_difficulty,
@@ -869,7 +885,7 @@ impl<H: Hooks> Node<H> {
                     let Some(b) = self.store.retrieve(&key)? else {
                         continue;
                     };
-                    if b.is_expired(now) {
+                    if b.is_expired(Timestamp::from_secs(now)) {
                         continue;
                     }
                     if !self.take_credit(&peer, super::forward::forward_size(&b)) {
@@ -992,17 +1008,17 @@ mod tests {
         n.request_sync(peer, TopicId::from_bytes([1; 32]));
         n.request_sync(peer, TopicId::from_bytes([2; 32]));
         assert_eq!(n.pending(), 2);
-        assert!(n.process(0).unwrap());
+        assert!(n.process(Timestamp::from_secs(0)).unwrap());
         assert_eq!(n.pending(), 2, "one action done, one message queued");
-        assert!(n.process(0).unwrap());
+        assert!(n.process(Timestamp::from_secs(0)).unwrap());
         assert_eq!(
             sent(&mut n).len(),
             1,
             "the outbound step runs before the action step"
         );
-        assert_eq!(n.run_until_idle(0).unwrap(), 1);
+        assert_eq!(n.run_until_idle(Timestamp::from_secs(0)).unwrap(), 1);
         assert_eq!(sent(&mut n).len(), 1);
-        assert!(!n.process(0).unwrap());
+        assert!(!n.process(Timestamp::from_secs(0)).unwrap());
         assert_eq!(n.counters().sent, 2);
     }
 
@@ -1014,7 +1030,7 @@ mod tests {
         assert_eq!(n.pending(), 0, "no sync topics by default");
         n.set_sync_topics([[1; 32], [2; 32]].map(TopicId::from_bytes));
         n.sync_with(peer);
-        n.run_until_idle(0).unwrap();
+        n.run_until_idle(Timestamp::from_secs(0)).unwrap();
         let ops: Vec<Op> = sent(&mut n).iter().map(|o| o.op).collect();
         assert_eq!(ops, vec![Op::RequestSyncHeaders; 2]);
     }
@@ -1033,7 +1049,7 @@ mod tests {
         let mut n = node().with_hooks(NoSync);
         let peer = Identity::from_seed(&Seed::generate()).address();
         n.request_sync(peer, TopicId::from_bytes([1; 32]));
-        n.run_until_idle(0).unwrap();
+        n.run_until_idle(Timestamp::from_secs(0)).unwrap();
         assert!(sent(&mut n).is_empty());
     }
 
@@ -1048,7 +1064,7 @@ mod tests {
         }
         let mut n = node().with_hooks(Fails(0));
         n.request_sync(Address([1; 32]), TopicId::from_bytes([1; 32]));
-        let err = n.run_until_idle(0).unwrap_err();
+        let err = n.run_until_idle(Timestamp::from_secs(0)).unwrap_err();
         assert!(matches!(err, NodeError::Hook(_)));
         assert_eq!(err.to_string(), "hook failed: the application said no");
         assert_eq!(n.hooks().0, 1);
@@ -1066,7 +1082,7 @@ mod tests {
         );
         let b = Bulletin::new(TopicId::from_bytes([1; 32]), b"x".to_vec(), 100);
         assert!(matches!(
-            n.publish(b, 100 + 3600),
+            n.publish(b, Timestamp::from_secs(100 + 3600)),
             Err(NodeError::Rejected(Reason::Expired))
         ));
     }
@@ -1096,7 +1112,7 @@ mod tests {
         assert_eq!(n.pending(), 2);
         assert_eq!(n.counters().over_cap, 3);
         assert_eq!(n.counters().received, 3);
-        n.run_until_idle(0).unwrap();
+        n.run_until_idle(Timestamp::from_secs(0)).unwrap();
         assert_eq!(n.counters().received, 5, "every message is counted once");
     }
 
@@ -1110,7 +1126,7 @@ mod tests {
         n.receive(m.clone());
         n.receive(m);
         n.receive_bytes(b"not a message");
-        n.run_until_idle_parallel(0).unwrap();
+        n.run_until_idle_parallel(Timestamp::from_secs(0)).unwrap();
         let drops: Vec<DropReason> = n
             .drain_events()
             .filter_map(|e| match e {
@@ -1148,9 +1164,14 @@ mod tests {
             crate::crypto::Cipher::default(),
         )
         .unwrap();
-        assert!(n.verify(good.as_raw(), 4, 1000).is_valid());
         assert!(
-            !n.verify(good.as_raw(), 24, 1000).is_valid() || good.work().meets(24),
+            n.verify(good.as_raw(), 4, Timestamp::from_secs(1000))
+                .is_valid()
+        );
+        assert!(
+            !n.verify(good.as_raw(), 24, Timestamp::from_secs(1000))
+                .is_valid()
+                || good.work().meets(24),
             "the connection's difficulty applies"
         );
         let bad = RawMessage {
@@ -1161,7 +1182,7 @@ mod tests {
             sig: [0; 64],
             body: vec![],
         };
-        assert!(!n.verify(&bad, 0, 1000).is_valid());
+        assert!(!n.verify(&bad, 0, Timestamp::from_secs(1000)).is_valid());
         assert_eq!((n.pending(), n.counters().received), (0, 0));
     }
 
@@ -1170,24 +1191,24 @@ mod tests {
         let mut n = node();
         n.mark_as_seen(
             BulletinKey::new(TopicId::from_bytes([1; 32]), ContentId::from_bytes([3; 32])),
-            50,
+            Timestamp::from_secs(50),
         )
         .unwrap();
         assert!(n.has_seen(
             &BulletinKey::new(TopicId::from_bytes([1; 32]), ContentId::from_bytes([3; 32])),
-            49
+            Timestamp::from_secs(49)
         ));
         assert!(
             !n.has_seen(
                 &BulletinKey::new(TopicId::from_bytes([2; 32]), ContentId::from_bytes([3; 32])),
-                49
+                Timestamp::from_secs(49)
             ),
             "another topic"
         );
         assert!(!n.has_seen(
             &BulletinKey::new(TopicId::from_bytes([1; 32]), ContentId::from_bytes([3; 32])),
-            50
+            Timestamp::from_secs(50)
         ));
-        assert_eq!(n.delete_old_content(50).unwrap(), 0);
+        assert_eq!(n.delete_old_content(Timestamp::from_secs(50)).unwrap(), 0);
     }
 }

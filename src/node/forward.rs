@@ -13,6 +13,7 @@ use crate::ids::BulletinKey;
 use crate::keys::Address;
 use crate::operation::{Op, Payload};
 use crate::store::seen_until;
+use crate::time::Timestamp;
 
 impl<H: Hooks> Node<H> {
     /// store_and_forward and deliver_without_forward: a bulletin not seen
@@ -30,7 +31,8 @@ impl<H: Hooks> Node<H> {
             self.dropped(from, DropReason::Duplicate);
             return Ok(());
         }
-        self.seen.insert(bulletin.key(), seen_until(&bulletin));
+        self.seen
+            .insert(bulletin.key(), seen_until(&bulletin).as_secs());
         if forward && let Some(peer) = from {
             // It came first over this link: the tree's parent link now.
             let mut out = Vec::new();
@@ -90,7 +92,7 @@ impl<H: Hooks> Node<H> {
                     });
                     continue;
                 }
-                self.send(peer, &payload, now)?;
+                self.send(peer, &payload, Timestamp::from_secs(now))?;
                 self.counters.forwarded += 1;
             }
         }
@@ -143,20 +145,25 @@ impl<H: Hooks> Node<H> {
         &mut self,
         peer: Address,
         keys: &[BulletinKey],
-        now: u64,
+        now: Timestamp,
     ) -> Result<(usize, usize), NodeError> {
+        let now = now.as_secs();
         let mut forwarded = 0;
         for (used, key) in keys.iter().enumerate() {
             let Some(b) = self.store.retrieve(key)? else {
                 continue;
             };
-            if b.is_expired(now) {
+            if b.is_expired(Timestamp::from_secs(now)) {
                 continue;
             }
             if !self.take_credit(&peer, forward_size(&b)) {
                 return Ok((used, forwarded));
             }
-            self.send(peer, &Payload::Bulletin(Op::StoreAndForward, b), now)?;
+            self.send(
+                peer,
+                &Payload::Bulletin(Op::StoreAndForward, b),
+                Timestamp::from_secs(now),
+            )?;
             self.counters.forwarded += 1;
             forwarded += 1;
         }

@@ -17,12 +17,15 @@
 //!   `announce_every` seconds, announced ids not come within
 //!   `graft_timeout` are grafted (see `dissemination.rs`).
 
+use std::time::Duration;
+
 use super::sync::{Held, SyncAlgorithm};
 use super::{Event, Hooks, Node};
 use crate::store::StoreError;
+use crate::time::Timestamp;
 
 /// Default seconds between purges of expired content.
-pub const DEFAULT_PURGE_EVERY: u64 = 30;
+pub const DEFAULT_PURGE_EVERY: Duration = Duration::from_secs(30);
 
 /// When the engine's own timers come due.
 #[derive(Clone, Copy, Debug, Default)]
@@ -40,8 +43,8 @@ impl<H: Hooks> Node<H> {
     /// scheduled delivery-code rotation, the deadline of a
     /// reconciliation waiting on a peer, and the next announcement or
     /// graft. A node that was never given time
-    /// is due at once (0).
-    pub fn poll_timeout(&self) -> Option<u64> {
+    /// is due at once (the epoch).
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
         let purge = self.timers.next_purge.unwrap_or(0);
         let rotation = self.rotation_due();
         [
@@ -53,12 +56,14 @@ impl<H: Hooks> Node<H> {
         .into_iter()
         .flatten()
         .min()
+        .map(Timestamp::from_secs)
     }
 
     /// Time passing: does whatever is due at `now` (see [`Node::poll_timeout`]
     /// and the module docs). Calling it early does only what is due; a
     /// driver may call it on every wake-up.
-    pub fn handle_timeout(&mut self, now: u64) -> Result<(), StoreError> {
+    pub fn handle_timeout(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        let now = now.as_secs();
         self.timers.started.get_or_insert(now);
         let held = Held {
             store: self.store.as_ref(),
@@ -71,12 +76,12 @@ impl<H: Hooks> Node<H> {
         self.dissemination.tick(&neighbours, now, &mut out);
         self.route_dissemination(None, out, now)?;
         if self.timers.next_purge.is_none_or(|t| now >= t) {
-            self.timers.next_purge = Some(now + self.config.purge_every.max(1));
+            self.timers.next_purge = Some(now + self.config.purge_every.as_secs().max(1));
             self.seen.purge(now);
-            self.store.remove_expired(now)?;
+            self.store.remove_expired(Timestamp::from_secs(now))?;
         }
         if self.rotation_due().is_some_and(|t| now >= t) {
-            self.rotate_delivery_code(now)?;
+            self.rotate_delivery_code(Timestamp::from_secs(now))?;
             self.events
                 .push_back(Event::DeliveryCodeRotated { at: now });
         }
@@ -88,8 +93,9 @@ impl<H: Hooks> Node<H> {
         let every = self.config.rotate_every?;
         let since = self
             .delivery_code_since
+            .map(Timestamp::as_secs)
             .or(self.timers.started)
             .unwrap_or(0);
-        Some(since.saturating_add(every.max(1)))
+        Some(since.saturating_add(every.as_secs().max(1)))
     }
 }

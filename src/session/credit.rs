@@ -11,6 +11,7 @@ use super::{Repaired, Session};
 use crate::ids::BulletinKey;
 use crate::keys::Address;
 use crate::node::{Hooks, Node, NodeError};
+use crate::time::Timestamp;
 
 /// Bulletins owed to one peer whose link was full (64 bytes a key).
 pub const OWED_PER_PEER: usize = 16_384;
@@ -108,7 +109,7 @@ impl Session {
     pub fn repair<H: Hooks>(
         &mut self,
         node: &mut Node<H>,
-        unix_now: u64,
+        unix_now: Timestamp,
     ) -> Result<Repaired, NodeError> {
         let mut done = Repaired::default();
         let c = &mut self.credit;

@@ -161,6 +161,6 @@ pub struct PeerStats {
     /// Messages for it that were dropped: its queue was full, it was not
     /// connected, or it did not take them before the connection ended.
     pub dropped: u64,
-    /// When it last connected or sent a message (seconds since the epoch).
-    pub last_seen: Option<u64>,
+    /// When it last connected or sent a message.
+    pub last_seen: Option<crate::Timestamp>,
 }

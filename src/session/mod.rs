@@ -40,9 +40,9 @@
 //! ```
 //! use std::time::Instant;
 //! use gossip::session::{ConnId, Opening, Session, SessionConfig, SessionEvent};
-//! use gossip::{Event, Identity, Node, NodeConfig, Seed};
+//! use gossip::{Event, Identity, Node, NodeConfig, Seed, Timestamp};
 //!
-//! let unix = 1_764_000_000;
+//! let unix = Timestamp::from_secs(1_764_000_000);
 //! let now = Instant::now();
 //! let mut alice = Node::new(Identity::from_seed(&Seed::generate()), NodeConfig::default());
 //! let mut bob = Node::new(Identity::from_seed(&Seed::generate()), NodeConfig::default());
@@ -84,6 +84,7 @@ use crate::codec::write_frame;
 use crate::keys::Address;
 use crate::message::RawMessage;
 use crate::node::{DropReason, Event, Hooks, Node, NodeError, Outbound};
+use crate::time::Timestamp;
 
 pub use credit::{OWED_PER_PEER, OWED_TOTAL};
 pub use event::{CloseReason, ConnId, Opening, PeerStats, Repaired, Sent, SessionEvent};
@@ -299,7 +300,7 @@ impl Session {
         how: Opening,
         node: &mut Node<H>,
         now: Instant,
-        unix_now: u64,
+        unix_now: Timestamp,
     ) -> Result<(), NodeError> {
         let (peer, difficulty) = match how {
             Opening::Dialed { peer, difficulty } => (Some(peer), difficulty),
@@ -344,7 +345,7 @@ impl Session {
         message: RawMessage,
         node: &mut Node<H>,
         now: Instant,
-        unix_now: u64,
+        unix_now: Timestamp,
     ) -> Result<(), NodeError> {
         // What a connection this side is closing still had in flight is
         // not looked at: closing it is the verdict on what it sends.
@@ -396,7 +397,7 @@ impl Session {
         bytes: &[u8],
         node: &mut Node<H>,
         now: Instant,
-        unix_now: u64,
+        unix_now: Timestamp,
     ) -> Result<(), NodeError> {
         match RawMessage::unpack(bytes) {
             Ok(m) => self.receive(conn, m, node, now, unix_now),
@@ -666,7 +667,7 @@ impl Session {
     // ---- Internals ----
 
     /// A message came from `peer`.
-    fn heard(&mut self, peer: Address, unix_now: u64) {
+    fn heard(&mut self, peer: Address, unix_now: Timestamp) {
         let stats = self.peers.entry(peer).or_default();
         stats.received += 1;
         stats.last_seen = Some(unix_now);
@@ -724,7 +725,7 @@ impl Session {
         conn: ConnId,
         peer: Address,
         node: &mut Node<H>,
-        unix_now: u64,
+        unix_now: Timestamp,
     ) -> Result<(), NodeError> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Ok(());

@@ -13,8 +13,8 @@ pub struct DeliveryCode {
     pub code: [u8; DELIVERY_CODE_LEN],
     /// True for a node's own code, false for a peer's learned from a notice.
     pub own: bool,
-    /// When it was set or learned (seconds since the epoch).
-    pub since: u64,
+    /// When it was set or learned.
+    pub since: crate::Timestamp,
 }
 
 impl DeliveryCode {

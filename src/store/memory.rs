@@ -9,6 +9,7 @@ use super::{
 use crate::bulletin::Bulletin;
 use crate::ids::{BulletinKey, ContentId, TopicId};
 use crate::keys::Address;
+use crate::time::Timestamp;
 
 /// Default cap on the bytes a [`MemoryStore`] holds (64 MiB).
 pub const DEFAULT_MEMORY_STORE_BYTES: usize = 64 << 20;
@@ -43,7 +44,7 @@ const MARKS_SHARE: usize = 16;
 #[derive(Clone, Debug)]
 pub struct MemoryStore {
     bulletins: HashMap<BulletinKey, Entry>,
-    by_expiry: BTreeSet<(u64, BulletinKey)>,
+    by_expiry: BTreeSet<(Timestamp, BulletinKey)>,
     /// Each topic's (ts, content id) pairs in order: the index
     /// [`Bulletins::range_ids`] walks.
     by_topic: HashMap<TopicId, BTreeSet<(u32, ContentId)>>,
@@ -66,9 +67,9 @@ pub struct MemoryStore {
 struct Entry {
     bulletin: Bulletin,
     /// Seen until then, if marked seen.
-    seen: Option<u64>,
+    seen: Option<Timestamp>,
     /// Delivery mark kept until then, if marked delivered.
-    delivered: Option<u64>,
+    delivered: Option<Timestamp>,
     /// Delivered by [`BulletinStore::handle`] and not confirmed yet.
     pending: bool,
 }
@@ -77,8 +78,8 @@ struct Entry {
 /// the ones expiring first make room.
 #[derive(Clone, Debug, Default)]
 struct Marks {
-    expires: HashMap<BulletinKey, u64>,
-    by_expiry: BTreeSet<(u64, BulletinKey)>,
+    expires: HashMap<BulletinKey, Timestamp>,
+    by_expiry: BTreeSet<(Timestamp, BulletinKey)>,
     max_bytes: usize,
 }
 
@@ -96,7 +97,7 @@ impl Marks {
 
     /// Sets the key's expiry to `expires` or keeps a later one held; true
     /// when the key was not held.
-    fn insert(&mut self, key: &BulletinKey, expires: u64) -> bool {
+    fn insert(&mut self, key: &BulletinKey, expires: Timestamp) -> bool {
         let held = self.expires.get(key).copied();
         if held.is_some_and(|e| e >= expires) {
             return false;
@@ -117,7 +118,7 @@ impl Marks {
 
     /// Removes the key's mark if it expires at `until` or later, and gives
     /// its expiry.
-    fn take_from(&mut self, key: &BulletinKey, until: u64) -> Option<u64> {
+    fn take_from(&mut self, key: &BulletinKey, until: Timestamp) -> Option<Timestamp> {
         let e = self.expires.get(key).copied().filter(|&e| e >= until)?;
         self.expires.remove(key);
         self.by_expiry.remove(&(e, *key));
@@ -125,7 +126,7 @@ impl Marks {
     }
 
     /// Drops every mark expired at `now` (expiry ≤ now).
-    fn remove_expired(&mut self, now: u64) {
+    fn remove_expired(&mut self, now: Timestamp) {
         while let Some(&(e, k)) = self.by_expiry.first() {
             if e > now {
                 break;
@@ -141,10 +142,10 @@ impl Marks {
 /// no sooner than the bulletin, else `apart`. A key's mark is in one place
 /// only. True when the key had no mark.
 fn mark(
-    slot: Option<(&mut Option<u64>, u64)>,
+    slot: Option<(&mut Option<Timestamp>, Timestamp)>,
     apart: &mut Marks,
     key: &BulletinKey,
-    expires: u64,
+    expires: Timestamp,
 ) -> bool {
     match slot {
         Some((Some(held), _)) => {
@@ -153,7 +154,7 @@ fn mark(
         }
         Some((slot, until)) if expires >= until => {
             *slot = Some(expires);
-            apart.take_from(key, 0).is_none()
+            apart.take_from(key, Timestamp::EPOCH).is_none()
         }
         _ => apart.insert(key, expires),
     }
@@ -194,7 +195,7 @@ impl MemoryStore {
     }
 
     /// Drops a bulletin and its place in the indexes; gives its entry.
-    fn remove(&mut self, expires: u64, id: &BulletinKey) -> Option<Entry> {
+    fn remove(&mut self, expires: Timestamp, id: &BulletinKey) -> Option<Entry> {
         self.by_expiry.remove(&(expires, *id));
         self.by_content.remove(&(id.content, id.topic));
         let entry = self.bulletins.remove(id)?;
@@ -210,7 +211,7 @@ impl MemoryStore {
 
     /// Marks `key` seen (`delivered` false) or delivered until `expires`;
     /// true when it had no such mark.
-    fn mark(&mut self, key: &BulletinKey, expires: u64, delivered: bool) -> bool {
+    fn mark(&mut self, key: &BulletinKey, expires: Timestamp, delivered: bool) -> bool {
         let entry = self.bulletins.get_mut(key);
         let (slot, apart) = match (entry, delivered) {
             (Some(e), false) => (Some((&mut e.seen, seen_until(&e.bulletin))), &mut self.seen),
@@ -227,8 +228,9 @@ impl MemoryStore {
 
 /// The smallest ts unexpired at `now` (ts + CONTENT_TTL > now); None when
 /// no u32 ts is.
-fn first_unexpired_ts(now: u64) -> Option<u32> {
+fn first_unexpired_ts(now: Timestamp) -> Option<u32> {
     let ts = now
+        .as_secs()
         .saturating_add(1)
         .saturating_sub(u64::from(crate::bulletin::CONTENT_TTL));
     u32::try_from(ts).ok()
@@ -319,7 +321,7 @@ impl Bulletins for MemoryStore {
     fn unexpired_ids(
         &self,
         topic: &TopicId,
-        now: u64,
+        now: Timestamp,
         max: usize,
     ) -> Result<Vec<ContentId>, StoreError> {
         let (Some(ids), Some(first)) = (self.by_topic.get(topic), first_unexpired_ts(now)) else {
@@ -338,7 +340,7 @@ impl Bulletins for MemoryStore {
     fn range_ids(
         &self,
         topic: &TopicId,
-        now: u64,
+        now: Timestamp,
         after: Option<(u32, ContentId)>,
         max: usize,
     ) -> Result<Vec<(u32, ContentId)>, StoreError> {
@@ -360,18 +362,18 @@ impl Bulletins for MemoryStore {
 }
 
 impl SeenLog for MemoryStore {
-    fn mark_seen(&mut self, key: &BulletinKey, expires: u64) -> Result<(), StoreError> {
+    fn mark_seen(&mut self, key: &BulletinKey, expires: Timestamp) -> Result<(), StoreError> {
         self.mark(key, expires, false);
         Ok(())
     }
 
-    fn seen(&self, now: u64) -> Result<Vec<(BulletinKey, u64)>, StoreError> {
+    fn seen(&self, now: Timestamp) -> Result<Vec<(BulletinKey, Timestamp)>, StoreError> {
         let on_entries = self
             .bulletins
             .iter()
             .filter_map(|(k, e)| Some((*k, e.seen?)));
         let apart = self.seen.expires.iter().map(|(k, e)| (*k, *e));
-        let mut out: Vec<(BulletinKey, u64)> =
+        let mut out: Vec<(BulletinKey, Timestamp)> =
             on_entries.chain(apart).filter(|(_, e)| *e > now).collect();
         out.sort_unstable();
         Ok(out)
@@ -379,7 +381,11 @@ impl SeenLog for MemoryStore {
 }
 
 impl DeliveryJournal for MemoryStore {
-    fn mark_delivered(&mut self, key: &BulletinKey, expires: u64) -> Result<bool, StoreError> {
+    fn mark_delivered(
+        &mut self,
+        key: &BulletinKey,
+        expires: Timestamp,
+    ) -> Result<bool, StoreError> {
         Ok(self.mark(key, expires, true))
     }
 
@@ -436,8 +442,8 @@ impl BulletinStore for MemoryStore {
         Ok(Stored { new, deliver })
     }
 
-    fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError> {
-        let expired: Vec<(u64, BulletinKey)> = self
+    fn remove_expired(&mut self, now: Timestamp) -> Result<usize, StoreError> {
+        let expired: Vec<(Timestamp, BulletinKey)> = self
             .by_expiry
             .iter()
             .take_while(|(e, _)| *e <= now)
@@ -508,7 +514,11 @@ mod tests {
             ..Query::default()
         };
         assert_eq!(s.query(&q).unwrap().len(), 1);
-        assert_eq!(s.remove_expired(seen_until(&b) - 1).unwrap(), 0);
+        assert_eq!(
+            s.remove_expired(seen_until(&b) - std::time::Duration::from_secs(1))
+                .unwrap(),
+            0
+        );
         assert_eq!(s.remove_expired(seen_until(&b)).unwrap(), 1);
         assert!(s.is_empty().unwrap());
         assert!(!s.is_delivered(&b.key()).unwrap());
@@ -525,7 +535,7 @@ mod tests {
             );
             assert!(s.handle(&b, true).unwrap().deliver);
         }
-        assert_eq!(s.seen(0).unwrap().len(), 100);
+        assert_eq!(s.seen(Timestamp::from_secs(0)).unwrap().len(), 100);
         assert_eq!(s.pending_deliveries().unwrap().len(), 100);
         assert!(s.seen.expires.is_empty(), "no second seen set");
         assert!(s.delivered.expires.is_empty());
@@ -537,16 +547,16 @@ mod tests {
         for i in 0..25u8 {
             s.mark_seen(
                 &BulletinKey::new(TopicId::from_bytes([i; 32]), ContentId::from_bytes([i; 32])),
-                1000 + u64::from(i),
+                Timestamp::from_secs(1000 + u64::from(i)),
             )
             .unwrap();
             s.mark_delivered(
                 &BulletinKey::new(TopicId::from_bytes([i; 32]), ContentId::from_bytes([i; 32])),
-                1000 + u64::from(i),
+                Timestamp::from_secs(1000 + u64::from(i)),
             )
             .unwrap();
         }
-        let seen = s.seen(0).unwrap();
+        let seen = s.seen(Timestamp::from_secs(0)).unwrap();
         assert_eq!(seen.len(), 10);
         assert_eq!(
             seen[0],
@@ -555,7 +565,7 @@ mod tests {
                     TopicId::from_bytes([15; 32]),
                     ContentId::from_bytes([15; 32])
                 ),
-                1015
+                Timestamp::from_secs(1015)
             ),
             "the latest stay"
         );
@@ -580,23 +590,31 @@ mod tests {
         let mut s = MemoryStore::new();
         let b = Bulletin::new(TopicId::from_bytes([1; 32]), b"abc".to_vec(), 1000);
         let (key, until) = (b.key(), seen_until(&b));
-        assert!(s.mark_delivered(&key, until + 10).unwrap());
-        s.mark_seen(&key, until - 10).unwrap();
+        assert!(
+            s.mark_delivered(&key, until + std::time::Duration::from_secs(10))
+                .unwrap()
+        );
+        s.mark_seen(&key, until - std::time::Duration::from_secs(10))
+            .unwrap();
         assert!(s.store(&b).unwrap());
         assert!(s.delivered.expires.is_empty(), "on the entry now");
         assert_eq!(
             s.seen.expires.get(&key),
-            Some(&(until - 10)),
+            Some(&(until - std::time::Duration::from_secs(10))),
             "expires first"
         );
         assert!(!s.mark_delivered(&key, until).unwrap());
         s.mark_seen(&key, until).unwrap();
         assert!(s.seen.expires.is_empty());
-        assert_eq!(s.seen(0).unwrap(), vec![(key, until)]);
+        assert_eq!(s.seen(Timestamp::from_secs(0)).unwrap(), vec![(key, until)]);
         assert_eq!(s.remove_expired(until).unwrap(), 1);
-        assert!(s.seen(0).unwrap().is_empty());
+        assert!(s.seen(Timestamp::from_secs(0)).unwrap().is_empty());
         assert!(s.is_delivered(&key).unwrap(), "until + 10");
-        assert_eq!(s.remove_expired(until + 10).unwrap(), 0);
+        assert_eq!(
+            s.remove_expired(until + std::time::Duration::from_secs(10))
+                .unwrap(),
+            0
+        );
         assert!(!s.is_delivered(&key).unwrap());
     }
 

@@ -38,8 +38,11 @@ pub use query::{Match, Query};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Pruned, SqliteStore};
 
+use std::time::Duration;
+
 use crate::bulletin::{Bulletin, CONTENT_TTL};
 use crate::ids::{BulletinKey, ContentId, TopicId};
+use crate::time::Timestamp;
 
 /// What [`BulletinStore::handle`] did with a bulletin.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -112,8 +115,8 @@ impl std::error::Error for StoreError {
 /// Until when a bulletin's key stays in the seen set: its bulletin's expiry.
 /// After that the bulletin fails verification anyway, so forgetting it is
 /// safe.
-pub fn seen_until(bulletin: &Bulletin) -> u64 {
-    u64::from(bulletin.ts) + u64::from(CONTENT_TTL)
+pub fn seen_until(bulletin: &Bulletin) -> Timestamp {
+    Timestamp::from_wire(bulletin.ts) + Duration::from_secs(u64::from(CONTENT_TTL))
 }
 
 /// The bulletins held: stores them once per key (topic id, content id),
@@ -169,7 +172,7 @@ pub trait Bulletins {
     fn unexpired_ids(
         &self,
         topic: &TopicId,
-        now: u64,
+        now: Timestamp,
         max: usize,
     ) -> Result<Vec<ContentId>, StoreError> {
         let q = Query {
@@ -196,7 +199,7 @@ pub trait Bulletins {
     fn range_ids(
         &self,
         topic: &TopicId,
-        now: u64,
+        now: Timestamp,
         after: Option<(u32, ContentId)>,
         max: usize,
     ) -> Result<Vec<(u32, ContentId)>, StoreError>;
@@ -227,10 +230,10 @@ pub trait Bulletins {
 pub trait SeenLog {
     /// Records a bulletin's key as seen until `expires` (seconds since the
     /// epoch), or later if a later expiry is held already.
-    fn mark_seen(&mut self, key: &BulletinKey, expires: u64) -> Result<(), StoreError>;
+    fn mark_seen(&mut self, key: &BulletinKey, expires: Timestamp) -> Result<(), StoreError>;
 
     /// The seen set: (key, expiry) with expiry after `now`, by key.
-    fn seen(&self, now: u64) -> Result<Vec<(BulletinKey, u64)>, StoreError>;
+    fn seen(&self, now: Timestamp) -> Result<Vec<(BulletinKey, Timestamp)>, StoreError>;
 }
 
 /// The delivery journal: which bulletins were delivered (so none is
@@ -241,7 +244,8 @@ pub trait DeliveryJournal {
     /// `expires`, or later if a later expiry is held already, whether the
     /// bulletin is still held or not); true when it had not been marked
     /// before.
-    fn mark_delivered(&mut self, key: &BulletinKey, expires: u64) -> Result<bool, StoreError>;
+    fn mark_delivered(&mut self, key: &BulletinKey, expires: Timestamp)
+    -> Result<bool, StoreError>;
 
     /// Whether the bulletin with `key` has been delivered.
     fn is_delivered(&self, key: &BulletinKey) -> Result<bool, StoreError>;
@@ -283,5 +287,5 @@ pub trait BulletinStore: Bulletins + SeenLog + DeliveryJournal + CodeBook + Send
     /// Removes the bulletins expired at `now` (now ≥ ts + 3600), and the
     /// seen entries and delivery marks whose expiry is ≤ `now`; returns how
     /// many bulletins went.
-    fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError>;
+    fn remove_expired(&mut self, now: Timestamp) -> Result<usize, StoreError>;
 }

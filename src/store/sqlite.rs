@@ -17,6 +17,7 @@ use super::{
 };
 use crate::bulletin::{Bulletin, CONTENT_TTL};
 use crate::ids::{BulletinKey, ContentId, TopicId};
+use crate::time::Timestamp;
 
 /// The schema: every table keyed by a bulletin's identity, (topic id,
 /// content id). Version 2 in `PRAGMA user_version`; version 0 stores
@@ -317,9 +318,10 @@ fn to_u64(n: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} {n} is negative")))
 }
 
-/// Seconds as a SQLite integer (saturating: no real clock reaches i64::MAX).
-fn sql_time(t: u64) -> i64 {
-    i64::try_from(t).unwrap_or(i64::MAX)
+/// An instant as a SQLite integer of seconds (saturating: no real clock
+/// reaches i64::MAX).
+fn sql_time(t: Timestamp) -> i64 {
+    i64::try_from(t.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn to_bulletin((topic, content_id, ts, nonce, content): RawRow) -> Result<Bulletin, StoreError> {
@@ -343,7 +345,7 @@ fn insert_bulletin(conn: &Connection, b: &Bulletin) -> Result<bool, StoreError> 
 fn upsert_seen(
     conn: &Connection,
     BulletinKey { topic, content: id }: &BulletinKey,
-    expires: u64,
+    expires: Timestamp,
 ) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO seen (topic, content_id, expires) VALUES (?1, ?2, ?3)
@@ -356,7 +358,7 @@ fn upsert_seen(
 fn insert_delivered(
     conn: &Connection,
     BulletinKey { topic, content: id }: &BulletinKey,
-    expires: u64,
+    expires: Timestamp,
 ) -> Result<bool, StoreError> {
     let args = params![&topic.as_bytes()[..], &id.as_bytes()[..], sql_time(expires)];
     let n = conn.execute(
@@ -480,7 +482,7 @@ impl Bulletins for SqliteStore {
     fn unexpired_ids(
         &self,
         topic: &TopicId,
-        now: u64,
+        now: Timestamp,
         max: usize,
     ) -> Result<Vec<ContentId>, StoreError> {
         // Unexpired: ts + CONTENT_TTL > now. Newest `max` by (ts, content id).
@@ -504,7 +506,7 @@ impl Bulletins for SqliteStore {
     fn range_ids(
         &self,
         topic: &TopicId,
-        now: u64,
+        now: Timestamp,
         after: Option<(u32, ContentId)>,
         max: usize,
     ) -> Result<Vec<(u32, ContentId)>, StoreError> {
@@ -543,11 +545,11 @@ impl Bulletins for SqliteStore {
 }
 
 impl SeenLog for SqliteStore {
-    fn mark_seen(&mut self, key: &BulletinKey, expires: u64) -> Result<(), StoreError> {
+    fn mark_seen(&mut self, key: &BulletinKey, expires: Timestamp) -> Result<(), StoreError> {
         upsert_seen(&self.conn, key, expires)
     }
 
-    fn seen(&self, now: u64) -> Result<Vec<(BulletinKey, u64)>, StoreError> {
+    fn seen(&self, now: Timestamp) -> Result<Vec<(BulletinKey, Timestamp)>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT topic, content_id, expires FROM seen WHERE expires > ?1 ORDER BY topic, content_id")?;
@@ -563,7 +565,7 @@ impl SeenLog for SqliteStore {
             let (topic, id, expires) = row?;
             out.push((
                 BulletinKey::new(to_id(&topic, "seen topic")?, to_id(&id, "seen content id")?),
-                to_u64(expires, "seen expiry")?,
+                Timestamp::from_secs(to_u64(expires, "seen expiry")?),
             ));
         }
         Ok(out)
@@ -571,7 +573,11 @@ impl SeenLog for SqliteStore {
 }
 
 impl DeliveryJournal for SqliteStore {
-    fn mark_delivered(&mut self, key: &BulletinKey, expires: u64) -> Result<bool, StoreError> {
+    fn mark_delivered(
+        &mut self,
+        key: &BulletinKey,
+        expires: Timestamp,
+    ) -> Result<bool, StoreError> {
         insert_delivered(&self.conn, key, expires)
     }
 
@@ -627,7 +633,7 @@ impl BulletinStore for SqliteStore {
         Ok(Stored { new, deliver })
     }
 
-    fn remove_expired(&mut self, now: u64) -> Result<usize, StoreError> {
+    fn remove_expired(&mut self, now: Timestamp) -> Result<usize, StoreError> {
         let tx = self.conn.transaction()?;
         let removed = maintenance::delete_expired(&tx, now)?;
         tx.commit()?;
@@ -729,12 +735,15 @@ mod tests {
             }
         );
         assert!(s.is_delivered(&b.key()).unwrap());
-        assert_eq!(s.seen(1000).unwrap(), vec![(b.key(), 4600)]);
-        assert!(s.seen(4600).unwrap().is_empty());
-        assert_eq!(s.remove_expired(4599).unwrap(), 0);
-        assert_eq!(s.remove_expired(4600).unwrap(), 1);
+        assert_eq!(
+            s.seen(Timestamp::from_secs(1000)).unwrap(),
+            vec![(b.key(), Timestamp::from_secs(4600))]
+        );
+        assert!(s.seen(Timestamp::from_secs(4600)).unwrap().is_empty());
+        assert_eq!(s.remove_expired(Timestamp::from_secs(4599)).unwrap(), 0);
+        assert_eq!(s.remove_expired(Timestamp::from_secs(4600)).unwrap(), 1);
         assert!(!s.is_delivered(&b.key()).unwrap());
-        assert!(s.seen(0).unwrap().is_empty());
+        assert!(s.seen(Timestamp::from_secs(0)).unwrap().is_empty());
     }
 
     #[test]
@@ -828,7 +837,7 @@ CREATE TABLE IF NOT EXISTS pending (
                 .unwrap();
                 old.execute(
                     "INSERT INTO seen VALUES (?1, ?2)",
-                    params![&b.content_id.as_bytes()[..], seen_until(b) as i64],
+                    params![&b.content_id.as_bytes()[..], seen_until(b).as_secs() as i64],
                 )
                 .unwrap();
             }
@@ -837,7 +846,7 @@ CREATE TABLE IF NOT EXISTS pending (
             for b in &all[..2] {
                 old.execute(
                     "INSERT INTO delivered VALUES (?1, ?2)",
-                    params![&b.content_id.as_bytes()[..], seen_until(b) as i64],
+                    params![&b.content_id.as_bytes()[..], seen_until(b).as_secs() as i64],
                 )
                 .unwrap();
             }
@@ -849,11 +858,11 @@ CREATE TABLE IF NOT EXISTS pending (
         }
         let mut s = SqliteStore::open(&path).unwrap();
         assert_eq!(s.list().unwrap(), all, "every bulletin kept");
-        let seen = s.seen(0).unwrap();
+        let seen = s.seen(Timestamp::from_secs(0)).unwrap();
         assert_eq!(seen.len(), 5);
         assert!(seen.contains(&(
             BulletinKey::new(crate::ids::beacon_topic(), ContentId::from_bytes(notice)),
-            9999
+            Timestamp::from_secs(9999)
         )));
         for b in &all {
             assert!(seen.contains(&(b.key(), seen_until(b))));
@@ -937,9 +946,14 @@ PRAGMA user_version = 1;
         let old = SqliteStore::open_read_only(&path).unwrap();
         assert!(index(&old, "bulletins_topic") && !index(&old, "bulletins_topic_ts_id"));
         assert_eq!(
-            old.range_ids(&TopicId::from_bytes([1; 32]), 0, None, 9)
-                .unwrap()
-                .len(),
+            old.range_ids(
+                &TopicId::from_bytes([1; 32]),
+                Timestamp::from_secs(0),
+                None,
+                9
+            )
+            .unwrap()
+            .len(),
             2,
             "a read-only old store answers too, without the index"
         );
@@ -954,8 +968,13 @@ PRAGMA user_version = 1;
         assert_eq!(s.list().unwrap(), all);
         assert_eq!(s.pending_deliveries().unwrap(), all);
         assert_eq!(
-            s.range_ids(&TopicId::from_bytes([2; 32]), 0, None, 9)
-                .unwrap(),
+            s.range_ids(
+                &TopicId::from_bytes([2; 32]),
+                Timestamp::from_secs(0),
+                None,
+                9
+            )
+            .unwrap(),
             vec![
                 (all[2].ts, all[2].content_id),
                 (all[3].ts, all[3].content_id)

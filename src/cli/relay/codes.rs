@@ -12,6 +12,7 @@ use gossip::node::Node;
 use super::node_failure;
 use crate::cli::io::Failure;
 use crate::cli::rotation_requests::RotationRequests;
+use gossip::Timestamp;
 
 /// How often a running relay looks in its store for a rotation request.
 const POLL_STORE: Duration = Duration::from_secs(1);
@@ -99,10 +100,11 @@ impl Rotation {
         let Some(why) = self.due()? else {
             return Ok(false);
         };
-        node.rotate_delivery_code(now)
+        node.rotate_delivery_code(Timestamp::from_secs(now))
             .map_err(|e| Failure::io("relay: store", e))?;
         rotated(node, why);
-        node.run_until_idle_parallel(now).map_err(node_failure)?;
+        node.run_until_idle_parallel(Timestamp::from_secs(now))
+            .map_err(node_failure)?;
         Ok(true)
     }
 }

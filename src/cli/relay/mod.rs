@@ -50,6 +50,7 @@ use super::flags::{FormatArg, NowArgs};
 use super::io::{
     CmdResult, Failure, config_failure, load_identity, now, refuse_binary_on_terminal, regular_file,
 };
+use gossip::Timestamp;
 
 /// Most input objects verified together in one batch.
 const BATCH: usize = 256;
@@ -134,7 +135,7 @@ fn take_batch(
                 relay.node.receive(m)
             }
             Ok(Object::Bulletin(b)) => {
-                if let Err(e) = relay.node.publish(b, t) {
+                if let Err(e) = relay.node.publish(b, Timestamp::from_secs(t)) {
                     tracing::warn!(reason = %e, "bulletin from stdin not published: {e}");
                 }
             }
@@ -317,10 +318,10 @@ impl Relay {
         let config = NodeConfig::builder()
             .bulletin_difficulty(args.accept.bulletin_difficulty)
             .message_difficulty(args.difficulty)
-            .skew(args.accept.skew)
+            .skew(Duration::from_secs(args.accept.skew))
             .cipher(args.cipher)
             .delivery_code(args.delivery_code.map(|h| h.0))
-            .rotate_every(args.rotate_delivery_code)
+            .rotate_every(args.rotate_delivery_code.map(Duration::from_secs))
             .reconcile(!args.no_reconcile)
             .dissemination(args.dissemination == SpreadArg::Plumtree)
             .build()
@@ -539,7 +540,7 @@ impl Relay {
                 self.reload();
             }
             let t = now(&self.now);
-            if self.rotation.rotate_if_due(&mut self.node, t)?
+            if self.rotation.rotate_if_due(&mut self.node, t.as_secs())?
                 && !self.outputs.drain(&mut self.node)?
             {
                 return Ok(());
@@ -577,7 +578,7 @@ impl Relay {
                 last_status = Instant::now();
                 let counters = self.outputs.tally.applied(self.node.counters());
                 let net = &self.outputs.net;
-                let line = net::status_line(t, &counters, net.counters(), net.peers());
+                let line = net::status_line(t.as_secs(), &counters, net.counters(), net.peers());
                 tracing::info!(target: log::STATUS, "{line}");
             }
             if self.outputs.delivery_is_full() {
@@ -589,7 +590,7 @@ impl Relay {
             }
             self.outputs.net.sweep();
             self.outputs.net.grant(&mut self.node);
-            let (repaired, lost) = self.outputs.net.repair(&mut self.node, t)?;
+            let (repaired, lost) = self.outputs.net.repair(&mut self.node, t.as_secs())?;
             self.outputs.tally.unsent += lost;
             if repaired {
                 self.node.run_until_idle_parallel(t).map_err(node_failure)?;
@@ -613,7 +614,7 @@ impl Relay {
             }
             let t = now(&self.now);
             let mut held = Vec::new();
-            let (bytes, stdin_ended) = take_batch(self, batch, t, broken, &mut held)?;
+            let (bytes, stdin_ended) = take_batch(self, batch, t.as_secs(), broken, &mut held)?;
             self.outputs.net.grant(&mut self.node);
             self.node.run_until_idle_parallel(t).map_err(node_failure)?;
             self.outputs.net.end_batch();

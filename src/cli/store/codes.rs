@@ -36,7 +36,7 @@ pub fn show(store: &SqliteStore, args: &StoreCodesArgs, own: bool) -> CmdResult 
         );
         let line = if args.output.json() {
             json!({"type": "delivery_code", "address": address, "code": code, "inbox": inbox,
-                   "own": c.own, "since": c.since})
+                   "own": c.own, "since": c.since.as_secs()})
             .to_string()
         } else {
             format!("{address} {code} {inbox}")

@@ -10,10 +10,11 @@ use gossip::{TopicId, topic_id};
 use super::super::io::{CmdResult, ObjectWriter, now};
 use super::args::StoreExportArgs;
 use super::open_read_only;
+use gossip::Timestamp;
 
 /// The oldest ts still unexpired at `now` (a bulletin expires at ts + 3600).
-fn first_unexpired(now: u64) -> u32 {
-    u32::try_from(now.saturating_sub(u64::from(CONTENT_TTL) - 1)).unwrap_or(u32::MAX)
+fn first_unexpired(now: Timestamp) -> u32 {
+    u32::try_from(now.as_secs().saturating_sub(u64::from(CONTENT_TTL) - 1)).unwrap_or(u32::MAX)
 }
 
 pub fn run(args: StoreExportArgs) -> CmdResult {
@@ -48,12 +49,12 @@ mod tests {
         let b = Bulletin::new(TopicId::from_bytes([1; 32]), Vec::new(), 1_700_000_000);
         for now in [1_700_000_000, 1_700_003_599, 1_700_003_600, 1_700_009_000] {
             assert_eq!(
-                b.ts >= first_unexpired(now),
-                !b.is_expired(now),
+                b.ts >= first_unexpired(Timestamp::from_secs(now)),
+                !b.is_expired(Timestamp::from_secs(now)),
                 "now {now}"
             );
         }
-        assert_eq!(first_unexpired(0), 0);
-        assert_eq!(first_unexpired(u64::MAX), u32::MAX);
+        assert_eq!(first_unexpired(Timestamp::from_secs(0)), 0);
+        assert_eq!(first_unexpired(Timestamp::from_secs(u64::MAX)), u32::MAX);
     }
 }

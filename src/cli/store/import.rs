@@ -93,7 +93,7 @@ pub fn run(args: StoreImportArgs) -> CmdResult {
     let mut store = open(path)?;
     let mut policy = Policy::new(now(&args.now));
     policy.bulletin_difficulty = args.accept.bulletin_difficulty;
-    policy.skew = args.accept.skew;
+    policy.skew = std::time::Duration::from_secs(args.accept.skew);
     let source = format!("store import: {}", describe(args.input.input.as_deref()));
     let mut tally = Tally::default();
     let mut batch = Batch {

@@ -35,6 +35,7 @@ use crate::message::MESSAGE_TTL;
 use crate::node::{DropReason, NodeConfig};
 use crate::operation::{Op, PackedContent, Payload};
 use crate::store::StoreError;
+use crate::time::Timestamp;
 
 /// Default cap on the content ids of one sync request, sent or taken (in
 /// all its answers): 131,072 ids, 4 MiB.
@@ -183,9 +184,11 @@ impl SyncAlgorithm for FullList {
         now: u64,
     ) -> Result<Vec<SyncOut>, StoreError> {
         self.asked.remember(peer, topic);
-        let mut ids = held
-            .store
-            .unexpired_ids(&topic, now, self.request_ids.saturating_add(1))?;
+        let mut ids = held.store.unexpired_ids(
+            &topic,
+            Timestamp::from_secs(now),
+            self.request_ids.saturating_add(1),
+        )?;
         let mut out = Vec::new();
         if ids.len() > self.request_ids {
             // Oldest first from the store: the oldest one goes.
@@ -301,12 +304,12 @@ impl SyncAlgorithm for FullList {
             Some(topic) => held.store.retrieve(&BulletinKey::new(topic, content_id))?,
             None => None,
         };
-        let found = match asked.filter(|b| !b.is_expired(now)) {
+        let found = match asked.filter(|b| !b.is_expired(Timestamp::from_secs(now))) {
             Some(b) => Some(b),
             None => held.store.with_content_id(&content_id, 1)?.pop(),
         };
         Ok(match found {
-            Some(b) if !b.is_expired(now) => {
+            Some(b) if !b.is_expired(Timestamp::from_secs(now)) => {
                 vec![SyncOut::Answer(
                     peer,
                     Payload::Bulletin(Op::RespondContent, b),

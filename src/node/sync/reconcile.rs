@@ -29,6 +29,7 @@
 //! (40 bytes an item while it lives, at most `max_sync_request_ids` items).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use negentropy::{Id as NegId, Negentropy, NegentropyStorageBase, NegentropyStorageVector};
 
@@ -41,10 +42,11 @@ use crate::node::extensions::{PLUMTREE_V1, RECONCILE_V1, advert};
 use crate::node::{DropReason, NodeConfig};
 use crate::operation::{Op, Payload};
 use crate::store::StoreError;
+use crate::time::Timestamp;
 
 /// Default seconds this node waits for a peer's next reconcile message
 /// before it falls back to a full list.
-pub const DEFAULT_RECONCILE_TIMEOUT: u64 = 10;
+pub const DEFAULT_RECONCILE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Default cap on the negentropy rounds of one session, on either side.
 pub const DEFAULT_MAX_RECONCILE_ROUNDS: u32 = 64;
@@ -174,7 +176,7 @@ impl Reconcile {
             .filter_map(|(on, name)| on.then_some(name))
             .collect(),
             push: config.sync_push,
-            timeout: config.reconcile_timeout.max(1),
+            timeout: config.reconcile_timeout.as_secs().max(1),
             max_rounds: config.max_reconcile_rounds.max(1),
             max_items: config.max_sync_request_ids,
             window: u64::from(MESSAGE_TTL),
@@ -221,7 +223,9 @@ impl Reconcile {
         let mut after = None;
         let mut count = 0;
         loop {
-            let page = held.store.range_ids(topic, now, after, PAGE)?;
+            let page = held
+                .store
+                .range_ids(topic, Timestamp::from_secs(now), after, PAGE)?;
             count += page.len();
             if count > self.max_items {
                 return Ok(None);
@@ -405,7 +409,7 @@ impl Reconcile {
             if let Some(b) = held
                 .store
                 .retrieve(&BulletinKey::new(topic, ContentId::from(**id)))?
-                && !b.is_expired(now)
+                && !b.is_expired(Timestamp::from_secs(now))
             {
                 out.push(SyncOut::Answer(
                     peer,

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::keys::Address;
 use crate::store::{DeliveryCode, StoreError};
+use crate::time::Timestamp;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS delivery_codes (
@@ -63,6 +64,7 @@ pub(super) fn list(conn: &Connection) -> Result<Vec<DeliveryCode>, StoreError> {
                 .map_err(|_| bad("code", code.len()))?,
             own: own != 0,
             since: u64::try_from(since)
+                .map(Timestamp::from_secs)
                 .map_err(|_| StoreError::Corrupt(format!("delivery code since {since}")))?,
         });
     }
@@ -77,7 +79,7 @@ pub(super) fn put(conn: &Connection, code: &DeliveryCode) -> Result<(), StoreErr
             code.address.as_bytes().as_slice(),
             i64::from(code.own),
             code.code.as_slice(),
-            i64::try_from(code.since).unwrap_or(i64::MAX),
+            i64::try_from(code.since.as_secs()).unwrap_or(i64::MAX),
         ],
     )?;
     Ok(())

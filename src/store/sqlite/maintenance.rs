@@ -14,6 +14,7 @@ use super::{SqliteStore, check, insert_bulletin, sql_time, upsert_seen};
 use crate::bulletin::{Bulletin, CONTENT_TTL};
 use crate::ids::TopicId;
 use crate::store::{StoreError, seen_until};
+use crate::time::Timestamp;
 
 /// What [`SqliteStore::prune`] removed, and the store's size on disk (the
 /// database file and its write-ahead log) before and after.
@@ -37,7 +38,7 @@ pub struct Pruned {
 /// Removes what expired at `now` (bulletins with now ≥ ts + 3600, seen
 /// entries and delivery marks whose expiry is ≤ now, pending deliveries
 /// whose bulletin is gone) in the caller's transaction; counts each.
-pub(super) fn delete_expired(conn: &Connection, now: u64) -> Result<Pruned, StoreError> {
+pub(super) fn delete_expired(conn: &Connection, now: Timestamp) -> Result<Pruned, StoreError> {
     let now = sql_time(now);
     let count = |n: usize| n as u64;
     Ok(Pruned {
@@ -156,7 +157,7 @@ impl SqliteStore {
     /// Needs the store opened for writing ([`SqliteStore::open`]): it
     /// rewrites the whole file, which a relay writing beside it would
     /// wait on.
-    pub fn prune(&mut self, now: u64) -> Result<Pruned, StoreError> {
+    pub fn prune(&mut self, now: Timestamp) -> Result<Pruned, StoreError> {
         let bytes_before = self.bytes_on_disk()?;
         let tx = self.conn.transaction()?;
         let removed = delete_expired(&tx, now)?;
@@ -294,7 +295,7 @@ mod tests {
         assert_eq!(s.import(&twice).unwrap(), [[true; 3], [false; 3]].concat());
         assert_eq!(s.import(&all).unwrap(), vec![false; 3]);
         assert_eq!(s.list().unwrap(), all);
-        assert_eq!(s.seen(0).unwrap().len(), 3);
+        assert_eq!(s.seen(Timestamp::from_secs(0)).unwrap().len(), 3);
         assert!(!s.is_delivered(&all[0].key()).unwrap());
         assert!(s.pending_deliveries().unwrap().is_empty());
     }
@@ -306,7 +307,9 @@ mod tests {
         for b in &all {
             s.handle(b, true).unwrap();
         }
-        let p = s.prune(2000 + CONTENT_TTL as u64).unwrap();
+        let p = s
+            .prune(Timestamp::from_secs(2000 + CONTENT_TTL as u64))
+            .unwrap();
         assert_eq!(
             (p.bulletins, p.seen, p.delivered, p.pending),
             (2, 2, 2, 2),

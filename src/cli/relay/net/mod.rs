@@ -27,6 +27,7 @@ pub use stats::write_metrics;
 
 use super::in_flight::IN_FLIGHT;
 use crate::cli::io::Failure;
+use gossip::Timestamp;
 
 /// The largest message a connection takes, bytes: its JSON line (base64,
 /// a third longer) still fits the input bound, so one connection can always
@@ -327,7 +328,7 @@ impl Network {
         let Some(net) = &mut self.net else {
             return Ok(());
         };
-        net.handle(event, node, Instant::now(), now, held)
+        net.handle(event, node, Instant::now(), Timestamp::from_secs(now), held)
             .map_err(|e| Failure::io("relay: delivery-code notice", e))
     }
 
@@ -426,7 +427,7 @@ impl Network {
             return Ok((false, 0));
         };
         let done = net
-            .repair(node, now)
+            .repair(node, Timestamp::from_secs(now))
             .map_err(|e| Failure::io("relay: forwarding again", e))?;
         Ok((done.queued, done.lost))
     }
