@@ -90,6 +90,7 @@ use std::time::Duration;
 
 pub use addr::NetAddr;
 pub use conn::{Ended, Frame};
+pub use driver::{Driver, Flow, Host, Step};
 pub use endpoint::{Closed, ConnEvent, Endpoint};
 pub use error::NetError;
 pub use handle::{
