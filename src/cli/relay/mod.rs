@@ -35,14 +35,14 @@ use gossip::bulletin::Bulletin;
 use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError};
 use gossip::ids::{TopicId, topic_id};
 use gossip::keys::Address;
-use gossip::net::{Driver, Endpoint, Flow, Host, Limits, NetCounters, Step};
+use gossip::net::{Dial, Driver, Endpoint, Flow, Host, Limits, NetCounters, Step};
 use gossip::node::{Event, Node, NodeConfig, NodeError, Outbound};
 use gossip::session::{LimitsConfig, PeerStats, Sent};
 use gossip::store::SqliteStore;
 
 use deliver::Delivery;
 use in_flight::InFlight;
-use net::{Settings, Target};
+use net::Settings;
 use output::Output;
 use outputs::{Outputs, Sink};
 use tally::Tally;
@@ -170,10 +170,10 @@ const RELOADABLE: [&str; 17] = [
 ];
 
 /// The peers `args` dials; a --connect without /BITS at `difficulty`.
-fn targets(args: &RelayArgs, difficulty: u32) -> Vec<Target> {
+fn targets(args: &RelayArgs, difficulty: u32) -> Vec<Dial> {
     args.connect
         .iter()
-        .map(|spec| Target {
+        .map(|spec| Dial {
             peer: spec.peer,
             addr: spec.addr.clone(),
             difficulty: spec.difficulty.unwrap_or(difficulty),
@@ -182,7 +182,7 @@ fn targets(args: &RelayArgs, difficulty: u32) -> Vec<Target> {
 }
 
 /// The network's settings from `args`, dialing `connect`.
-fn settings(args: &RelayArgs, connect: Vec<Target>, limits: LimitsConfig) -> Settings {
+fn settings(args: &RelayArgs, connect: Vec<Dial>, limits: LimitsConfig) -> Settings {
     Settings {
         listen: args
             .listen
@@ -234,8 +234,6 @@ struct Relay {
     /// The network has started: a message to a peer it has no way to is
     /// dropped, never written to stdout.
     started: bool,
-    /// The peers dialed now (SIGHUP changes them).
-    targets: Vec<Target>,
     notices: net::Notices,
     metrics: Option<PathBuf>,
     /// Where `--http` reads what the loop publishes.
@@ -465,7 +463,6 @@ impl Relay {
             settings: network,
             active,
             started: false,
-            targets: Vec::new(),
             notices: net::Notices::new(args.quiet),
             metrics: args.metrics,
             http,
@@ -518,7 +515,6 @@ impl Relay {
         let network = match settings {
             Some(settings) => {
                 runtime.block_on(empty.shutdown(Duration::ZERO));
-                relay.targets = settings.connect.clone();
                 net::start(runtime, settings)?
             }
             None => empty,
@@ -659,15 +655,19 @@ impl Relay {
         }
         if active {
             let targets = targets(&new.args, reload.difficulty);
-            let done = net::retarget(network, &mut self.targets, &targets, node);
-            let peer = |t: &Target| format!("{}@{}/{}", t.peer, t.addr, t.difficulty);
+            let done = network.retarget(&targets, node);
+            let peer = |t: &Dial| format!("{}@{}/{}", t.peer, t.addr, t.difficulty);
             let mut dial: Vec<String> =
                 done.added.iter().map(|t| format!("+{}", peer(t))).collect();
             dial.extend(done.gone.iter().map(|t| format!("-{}", peer(t))));
             if !dial.is_empty() {
                 changed.insert(0, format!("connect {}", dial.join(" ")));
             }
-            refused = done.refused;
+            refused = done
+                .refused
+                .iter()
+                .map(|(d, e)| format!("{}: {e}", d.peer))
+                .collect();
             match net::limits_config(&new.args.limits) {
                 Ok(limits) => net::set_limits(network, &settings(&new.args, targets, limits)),
                 Err(f) => {

@@ -12,9 +12,9 @@ mod stats;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use gossip::net::{Disconnect, Endpoint, Limits, NetAddr, Network, Notice};
+use gossip::Address;
+use gossip::net::{Dial, Disconnect, Endpoint, Limits, NetAddr, Network, Notice};
 use gossip::session::{self, Session};
-use gossip::{Address, Node};
 use tokio::runtime::Runtime;
 
 pub use gossip::net::{prometheus, status_line};
@@ -37,29 +37,10 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 /// they hold.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
-/// A peer to dial.
-#[derive(Clone, Debug)]
-pub struct Target {
-    pub peer: Address,
-    pub addr: NetAddr,
-    pub difficulty: u32,
-}
-
-/// What [`Network::retarget`] did.
-#[derive(Default)]
-pub struct Retargeted {
-    /// Peers dialed now.
-    pub added: Vec<Target>,
-    /// Peers let go.
-    pub gone: Vec<Target>,
-    /// Peers not dialed, and why.
-    pub refused: Vec<String>,
-}
-
 /// How the network is set up.
 pub struct Settings {
     pub listen: Vec<(NetAddr, u32)>,
-    pub connect: Vec<Target>,
+    pub connect: Vec<Dial>,
     pub max_connections: usize,
     /// An accepted connection must send a valid message within this long.
     pub bind_timeout: Duration,
@@ -180,40 +161,6 @@ pub fn start(runtime: &Runtime, settings: Settings) -> Result<Network, Failure> 
     }
     net.limit(settings.limits);
     Ok(net)
-}
-
-/// Dials `targets` from now on (`dialed` are the peers dialed now): a
-/// peer no longer among them is let go (its dialed connections closed), a
-/// new one dialed; a peer whose address or difficulty changed is both.
-/// Connections to the others stay as they are. A peer whose address is
-/// no public key is not dialed: its error is in what is returned. Call it
-/// inside the runtime.
-pub fn retarget(
-    net: &mut Network,
-    dialed: &mut Vec<Target>,
-    targets: &[Target],
-    node: &mut Node,
-) -> Retargeted {
-    let mut done = Retargeted::default();
-    let same = |a: &Target, b: &Target| {
-        a.peer == b.peer && a.addr == b.addr && a.difficulty == b.difficulty
-    };
-    let (kept, gone): (Vec<Target>, Vec<Target>) = std::mem::take(dialed)
-        .into_iter()
-        .partition(|t| targets.iter().any(|n| same(t, n)));
-    for t in &gone {
-        net.disconnect(&t.peer, node);
-    }
-    for t in targets.iter().filter(|n| !kept.iter().any(|t| same(t, n))) {
-        match net.connect(t.peer, t.addr.clone(), t.difficulty, node) {
-            Ok(()) => done.added.push(t.clone()),
-            Err(e) => done.refused.push(format!("{}: {e}", t.peer)),
-        }
-    }
-    *dialed = kept;
-    dialed.extend(done.added.iter().cloned());
-    done.gone = gone;
-    done
 }
 
 /// The bounds of `settings` from now on (connections, timeouts, send
