@@ -340,7 +340,7 @@ impl<H: Host> Driver<H> {
     /// its events through the network and the host; then forwards again,
     /// once, what full links are owed and have room for now, and runs the
     /// node on that. (Once a round: a link that takes nothing more is
-    /// looked at again in [`REPAIR_EVERY`], never in a busy loop.)
+    /// looked at again 20 ms later, never in a busy loop.)
     pub fn run_node(&mut self) -> Result<(), H::Error> {
         let unix = self.host.unix_now();
         self.run_once(unix)?;
