@@ -424,3 +424,150 @@ async fn a_peer_that_shuts_its_side_still_gets_what_is_queued_before_finish() {
     ));
     ep.shutdown(Duration::from_secs(1)).await;
 }
+
+/// What the test's host is asked to do.
+enum ChatInput {
+    Publish(&'static str),
+    Stop,
+}
+
+/// A host of the library's driver, as an application writes one: its
+/// inputs are bulletins to publish, its deliveries and the messages the
+/// network does not carry go to the test.
+struct ChatHost {
+    inputs: tokio::sync::mpsc::UnboundedReceiver<ChatInput>,
+    delivered: tokio::sync::mpsc::UnboundedSender<String>,
+    elsewhere: tokio::sync::mpsc::UnboundedSender<Address>,
+}
+
+impl gossip::net::Host for ChatHost {
+    type Input = Option<ChatInput>;
+    type Error = gossip::NodeError;
+
+    async fn input(&mut self) -> Option<ChatInput> {
+        self.inputs.recv().await
+    }
+
+    fn take(
+        &mut self,
+        input: Option<ChatInput>,
+        node: &mut Node,
+        _: &mut gossip::net::Network,
+    ) -> Result<gossip::net::Flow, gossip::NodeError> {
+        match input {
+            Some(ChatInput::Publish(text)) => {
+                node.publish_new(
+                    topic_id(b"chat"),
+                    text.as_bytes().to_vec(),
+                    Timestamp::now(),
+                )?;
+                Ok(gossip::net::Flow::Continue)
+            }
+            Some(ChatInput::Stop) | None => Ok(gossip::net::Flow::Stop),
+        }
+    }
+
+    fn deliver(
+        &mut self,
+        bulletins: Vec<gossip::Bulletin>,
+        node: &mut Node,
+    ) -> Result<(), gossip::NodeError> {
+        let keys: Vec<_> = bulletins.iter().map(gossip::Bulletin::key).collect();
+        for b in bulletins {
+            let _ = self.delivered.send(String::from_utf8(b.content).unwrap());
+        }
+        node.confirm_delivered(&keys)?;
+        Ok(())
+    }
+
+    fn elsewhere(
+        &mut self,
+        message: gossip::node::Outbound,
+        sent: gossip::session::Sent,
+        _: &Node,
+    ) -> bool {
+        assert_eq!(sent, gossip::session::Sent::Elsewhere);
+        let _ = self.elsewhere.send(message.peer);
+        true
+    }
+
+    fn failed(&mut self, _: gossip::net::Step, error: gossip::NodeError) -> gossip::NodeError {
+        error
+    }
+}
+
+/// The library's driver runs a node the application owns, for a host of
+/// its own: it dials a `Gossip` handle over TCP, publishes what its host
+/// takes in, hands the host what the handle publishes, hands the host the
+/// messages for a configured neighbour it has no connection to, and stops
+/// when the host says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_runs_a_node_for_its_host() {
+    let chat = topic_id(b"chat");
+    let handle = Gossip::builder(identity())
+        .listen("127.0.0.1:0".parse().unwrap())
+        .spawn()
+        .await
+        .unwrap();
+    let mut heard = handle.subscribe(chat).await.unwrap();
+
+    let mut node = Node::new(identity(), NodeConfig::default());
+    let me = node.address();
+    node.subscribe(chat);
+    let topics: Vec<_> = node.topics().copied().collect();
+    node.set_sync_topics(topics);
+    // A neighbour reached some other way (a file, a pipe): the network
+    // does not carry its messages, the host does.
+    let offline = identity().address();
+    node.add_neighbour(offline, 1).unwrap();
+    node.sync_with(offline);
+    let limits = Limits::default();
+    let session = gossip::session::Session::new(limits.session_config());
+    let mut network = gossip::net::Network::new(Endpoint::new(limits).unwrap(), session);
+    let difficulty = node.config().message_difficulty();
+    let at = handle.local_addrs()[0].clone();
+    network
+        .connect(handle.address(), at, difficulty, &mut node)
+        .unwrap();
+
+    let (input, inputs) = tokio::sync::mpsc::unbounded_channel();
+    let (delivered_tx, mut delivered) = tokio::sync::mpsc::unbounded_channel();
+    let (elsewhere_tx, mut elsewhere) = tokio::sync::mpsc::unbounded_channel();
+    let host = ChatHost {
+        inputs,
+        delivered: delivered_tx,
+        elsewhere: elsewhere_tx,
+    };
+    let driver = gossip::net::Driver::new(node, network, host);
+    let engine = tokio::spawn(driver.run(Duration::from_secs(5)));
+
+    let to = tokio::time::timeout(PATIENCE, elsewhere.recv()).await;
+    assert_eq!(
+        to.expect("timed out waiting for the host's send"),
+        Some(offline)
+    );
+    until("the handle to learn the driver's node", || async {
+        peers(&handle).await.contains(&me)
+    })
+    .await;
+    input.send(ChatInput::Publish("from the driver")).unwrap();
+    assert_eq!(next(&mut heard).await, "from the driver");
+    handle.publish(chat, "from the handle").await.unwrap();
+    let got = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match delivered.recv().await {
+                Some(text) if text == "from the handle" => return text,
+                Some(_) => continue,
+                None => panic!("the host is gone"),
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for the host's delivery");
+    assert_eq!(got, "from the handle");
+
+    input.send(ChatInput::Stop).unwrap();
+    let stopped = tokio::time::timeout(PATIENCE, engine).await;
+    stopped.expect("the driver did not stop").unwrap().unwrap();
+    handle.shutdown().await.unwrap();
+}

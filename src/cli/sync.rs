@@ -420,7 +420,6 @@ impl Sync {
             send_total: SEND_QUEUE,
             trusted: Default::default(),
             announce: false,
-            quiet: true,
             limits: Default::default(),
         });
         limits.shutdown_deadline = Duration::from_secs(2);

@@ -3,7 +3,7 @@
 //! `gossip relay` command drives one; [`Gossip`](super::Gossip) is built
 //! on one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
@@ -94,6 +94,18 @@ pub enum ConnEvent {
     },
 }
 
+/// A peer dialed and kept up: who, where, and the difficulty its
+/// connections ask of its messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dial {
+    /// The peer.
+    pub peer: Address,
+    /// Where it is dialed.
+    pub addr: NetAddr,
+    /// The difficulty asked of its messages.
+    pub difficulty: u32,
+}
+
 /// Listeners, dialers and connections, without an engine: the caller takes
 /// [`ConnEvent`]s, hands them to its session and node, and sends what they
 /// give out with [`Endpoint::send`]. It must run inside a tokio runtime.
@@ -103,8 +115,9 @@ pub struct Endpoint {
     drained: DrainedRx,
     links: HashMap<ConnId, Link>,
     local: Vec<NetAddr>,
-    /// Each peer [`connect`](Endpoint::connect)ed to: its dialers' switches.
-    dials: HashMap<Address, Vec<CancellationToken>>,
+    /// Each peer [`connect`](Endpoint::connect)ed to: where, and its
+    /// dialers' switches.
+    dials: BTreeMap<Address, Vec<(Dial, CancellationToken)>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -128,7 +141,7 @@ impl Endpoint {
             drained,
             links: HashMap::new(),
             local: Vec::new(),
-            dials: HashMap::new(),
+            dials: BTreeMap::new(),
         })
     }
 
@@ -181,7 +194,15 @@ impl Endpoint {
         let opening = Opening::Dialed { peer, difficulty };
         let w = self.wiring.clone();
         let cancel = self.wiring.kill.child_token();
-        self.dials.entry(peer).or_default().push(cancel.clone());
+        let dial = Dial {
+            peer,
+            addr: addr.clone(),
+            difficulty,
+        };
+        self.dials
+            .entry(peer)
+            .or_default()
+            .push((dial, cancel.clone()));
         match addr {
             NetAddr::Tcp(_) => {
                 let task = dial::keep_dialing(Tcp, opening, peer, addr, w, cancel);
@@ -204,8 +225,14 @@ impl Endpoint {
         let Some(dials) = self.dials.remove(peer) else {
             return false;
         };
-        dials.iter().for_each(CancellationToken::cancel);
+        dials.iter().for_each(|(_, cancel)| cancel.cancel());
         true
+    }
+
+    /// What is dialed and kept up, each [`connect`](Endpoint::connect), by
+    /// peer.
+    pub fn dials(&self) -> impl Iterator<Item = &Dial> {
+        self.dials.values().flatten().map(|(dial, _)| dial)
     }
 
     /// The peers dialed and kept up ([`connect`](Endpoint::connect)).

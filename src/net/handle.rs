@@ -12,15 +12,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::driver::{Command, Driver};
+use super::driver::{Driver, Flow, Host, Step};
 use super::network::Network;
 use super::{Endpoint, Limits, NetAddr, NetError};
 use crate::Timestamp;
 use crate::bulletin::Bulletin;
 use crate::crypto::Identity;
-use crate::ids::TopicId;
+use crate::ids::{BulletinKey, TopicId};
 use crate::keys::Address;
-use crate::node::{Node, NodeConfig};
+use crate::node::{Node, NodeConfig, NodeError};
 use crate::session::Session;
 use crate::store::BulletinStore;
 
@@ -183,16 +183,14 @@ impl Builder {
         let local = endpoint.local_addrs().to_vec();
         let (commands_tx, commands) = mpsc::channel(64);
         let stop = CancellationToken::new();
-        let mut driver = Driver {
-            node,
-            network: Network::new(endpoint, session),
+        set_sync_topics(&mut node);
+        let engine = Engine {
             subscribers: HashMap::new(),
             commands,
             stop: stop.clone(),
-            deadline: self.limits.shutdown_deadline,
         };
-        driver.set_sync_topics();
-        let engine = tokio::spawn(driver.run());
+        let driver = Driver::new(node, Network::new(endpoint, session), engine);
+        let engine = tokio::spawn(driver.run(self.limits.shutdown_deadline));
         Ok(Gossip {
             inner: Arc::new(Inner {
                 address,
@@ -203,6 +201,131 @@ impl Builder {
                 subscription_capacity: self.subscription_capacity,
             }),
         })
+    }
+}
+
+/// What the handle asks of its engine.
+enum Command {
+    Publish {
+        topic: TopicId,
+        content: Vec<u8>,
+        reply: oneshot::Sender<Result<Bulletin, NetError>>,
+    },
+    Subscribe {
+        topic: TopicId,
+        capacity: usize,
+        reply: oneshot::Sender<mpsc::Receiver<Bulletin>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<Address>>,
+    },
+}
+
+/// The handle's side of the [`Driver`]: its commands are the inputs, its
+/// subscribers where deliveries go. It stops when the handle shuts down
+/// or every handle is dropped.
+struct Engine {
+    /// Each followed topic's subscribers.
+    subscribers: HashMap<TopicId, Vec<mpsc::Sender<Bulletin>>>,
+    commands: mpsc::Receiver<Command>,
+    /// Cancelled by [`Gossip::shutdown`].
+    stop: CancellationToken,
+}
+
+/// Sync asks a peer about every topic followed (the beacon and this
+/// node's inbox included), so a dialer always has something to say and
+/// the listener learns it from that first verified message.
+fn set_sync_topics(node: &mut Node) {
+    let topics: Vec<TopicId> = node.topics().copied().collect();
+    node.set_sync_topics(topics);
+}
+
+impl Host for Engine {
+    /// A command; None once the handle stops.
+    type Input = Option<Command>;
+    type Error = NetError;
+
+    async fn input(&mut self) -> Option<Command> {
+        tokio::select! {
+            biased;
+            () = self.stop.cancelled() => None,
+            command = self.commands.recv() => command,
+        }
+    }
+
+    fn take(
+        &mut self,
+        command: Option<Command>,
+        node: &mut Node,
+        network: &mut Network,
+    ) -> Result<Flow, NetError> {
+        match command {
+            None => return Ok(Flow::Stop),
+            Some(Command::Publish {
+                topic,
+                content,
+                reply,
+            }) => {
+                let published = node
+                    .publish_new(topic, content, Timestamp::now())
+                    .map_err(NetError::from);
+                let _ = reply.send(published);
+            }
+            Some(Command::Subscribe {
+                topic,
+                capacity,
+                reply,
+            }) => {
+                let (tx, rx) = mpsc::channel(capacity);
+                self.subscribers.entry(topic).or_default().push(tx);
+                if !node.follows(&topic) {
+                    node.subscribe(topic);
+                    set_sync_topics(node);
+                    // What the peers already hold on it comes by sync.
+                    for peer in network.connected() {
+                        node.request_sync(peer, topic);
+                    }
+                }
+                let _ = reply.send(rx);
+            }
+            Some(Command::Peers { reply }) => {
+                let _ = reply.send(network.connected());
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Hands each bulletin to its topic's subscribers. A subscriber whose
+    /// queue is full misses it; one that is gone is forgotten, and a topic
+    /// nobody subscribes to any more is left.
+    fn deliver(&mut self, bulletins: Vec<Bulletin>, node: &mut Node) -> Result<(), NetError> {
+        let keys: Vec<BulletinKey> = bulletins.iter().map(Bulletin::key).collect();
+        for bulletin in bulletins {
+            let Some(subs) = self.subscribers.get_mut(&bulletin.topic) else {
+                continue;
+            };
+            subs.retain(|tx| !tx.is_closed());
+            for tx in subs.iter() {
+                let _ = tx.try_send(bulletin.clone());
+            }
+            if subs.is_empty() {
+                self.subscribers.remove(&bulletin.topic);
+                node.unsubscribe(&bulletin.topic);
+                set_sync_topics(node);
+            }
+        }
+        node.confirm_delivered(&keys).map_err(NodeError::from)?;
+        Ok(())
+    }
+
+    /// A handle has no operator to tell.
+    fn ran(&mut self, _: &mut Node, network: &mut Network) -> Result<Flow, NetError> {
+        while network.poll_notice().is_some() {}
+        Ok(Flow::Continue)
+    }
+
+    fn failed(&mut self, _: Step, error: NodeError) -> NetError {
+        NetError::Node(error)
     }
 }
 

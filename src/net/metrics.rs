@@ -140,7 +140,7 @@ pub fn prometheus(
 /// the epoch): the node's counters, the connection counters and each
 /// peer's.
 pub fn status_line(
-    now: u64,
+    now: Timestamp,
     node: &Counters,
     net: &NetCounters,
     peers: &BTreeMap<Address, PeerStats>,
@@ -164,7 +164,8 @@ pub fn status_line(
             })
         })
         .collect();
-    json!({"type": "relay_status", "now": now, "counters": counters, "peers": peers}).to_string()
+    json!({"type": "relay_status", "now": now.as_secs(), "counters": counters, "peers": peers})
+        .to_string()
 }
 
 #[cfg(test)]
@@ -204,7 +205,7 @@ mod tests {
         assert!(text.contains(&format!(
             "gossip_peer_last_seen_seconds{{peer=\"{peer}\"}} 5\n"
         )));
-        let line = status_line(9, &node, &net, &peers);
+        let line = status_line(Timestamp::from_secs(9), &node, &net, &peers);
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["counters"]["received"], 3);
         assert_eq!(v["counters"]["limited_messages"], 4);

@@ -90,7 +90,8 @@ use std::time::Duration;
 
 pub use addr::NetAddr;
 pub use conn::{Ended, Frame};
-pub use endpoint::{Closed, ConnEvent, Endpoint};
+pub use driver::{Driver, Flow, Host, Step};
+pub use endpoint::{Closed, ConnEvent, Dial, Endpoint};
 pub use error::NetError;
 pub use handle::{
     Builder, DEFAULT_BIND_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_IN_FLIGHT,
@@ -98,7 +99,7 @@ pub use handle::{
     DEFAULT_SHUTDOWN_DEADLINE, DEFAULT_SUBSCRIPTION_CAPACITY, Gossip, Subscription,
 };
 pub use metrics::{NetCounters, prometheus, status_line};
-pub use network::{Disconnect, Network, Notice};
+pub use network::{Disconnect, Network, Notice, Retargeted};
 #[cfg(unix)]
 pub use transport::Unix;
 pub use transport::{Tcp, Transport};

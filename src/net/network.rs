@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::bytes::Bytes;
 
-use super::{ConnEvent, Ended, Endpoint, Frame, NetAddr, NetCounters};
+use super::{ConnEvent, Dial, Ended, Endpoint, Frame, NetAddr, NetCounters};
 use crate::error::KeyError;
 use crate::keys::Address;
 use crate::message::RawMessage;
@@ -112,6 +112,18 @@ pub enum Notice {
         /// Why.
         why: String,
     },
+}
+
+/// What [`Network::retarget`] did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Retargeted {
+    /// Dialed now.
+    pub added: Vec<Dial>,
+    /// Let go.
+    pub gone: Vec<Dial>,
+    /// Not dialed: the peer's address is no public key.
+    pub refused: Vec<(Dial, KeyError)>,
 }
 
 /// An [`Endpoint`] and the [`Session`] over it, for a caller that runs
@@ -460,6 +472,29 @@ impl Network {
         self.session.expect(peer);
         self.endpoint.connect(peer, addr, difficulty);
         Ok(())
+    }
+
+    /// Dials `dials` from now on: a peer no longer among them is let go
+    /// ([`Network::disconnect`]), a new one dialed ([`Network::connect`]);
+    /// a peer whose address or difficulty changed is both. Connections to
+    /// the others stay as they are. A peer whose address is no public key
+    /// is not dialed: it is in [`Retargeted::refused`], with why. Call it
+    /// inside the runtime.
+    pub fn retarget<H: Hooks>(&mut self, dials: &[Dial], node: &mut Node<H>) -> Retargeted {
+        let mut done = Retargeted::default();
+        let now: Vec<Dial> = self.endpoint.dials().cloned().collect();
+        let (kept, gone): (Vec<Dial>, Vec<Dial>) = now.into_iter().partition(|d| dials.contains(d));
+        for d in &gone {
+            self.disconnect(&d.peer, node);
+        }
+        for d in dials.iter().filter(|d| !kept.contains(d)) {
+            match self.connect(d.peer, d.addr.clone(), d.difficulty, node) {
+                Ok(()) => done.added.push(d.clone()),
+                Err(e) => done.refused.push((d.clone(), e)),
+            }
+        }
+        done.gone = gone;
+        done
     }
 
     /// Lets a dialed peer go: no more dials, its dialed connections closed

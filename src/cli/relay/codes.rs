@@ -96,15 +96,14 @@ impl Rotation {
     /// Rotates the code if asked: the new code is persisted, the old inbox
     /// no longer followed, and the notice to every neighbour made (the
     /// caller writes it out). True when it rotated.
-    pub fn rotate_if_due(&mut self, node: &mut Node, now: u64) -> Result<bool, Failure> {
+    pub fn rotate_if_due(&mut self, node: &mut Node, now: Timestamp) -> Result<bool, Failure> {
         let Some(why) = self.due()? else {
             return Ok(false);
         };
-        node.rotate_delivery_code(Timestamp::from_secs(now))
+        node.rotate_delivery_code(now)
             .map_err(|e| Failure::io("relay: store", e))?;
         rotated(node, why);
-        node.run_until_idle_parallel(Timestamp::from_secs(now))
-            .map_err(node_failure)?;
+        node.run_until_idle_parallel(now).map_err(node_failure)?;
         Ok(true)
     }
 }

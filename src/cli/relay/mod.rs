@@ -1,12 +1,14 @@
 //! `gossip relay`: one node of the network, on stdin/stdout and on TCP.
 //!
+//! The loop is the library's [`Driver`]; the relay is its [`Host`].
 //! Objects are read on a thread (stdin) and by the library's network
-//! endpoint (`--listen`, `--connect`, see [`net`]), and the main loop waits
-//! on both, so it can also notice SIGTERM/SIGINT and purge expired content
-//! while input is idle. Each batch is run through the node engine to
-//! completion before the next: its deliveries and forwards are written and
-//! flushed at once, so relays chained with netcat pass bulletins along
-//! without delay.
+//! endpoint (`--listen`, `--connect`, see [`net`]); the driver waits on
+//! both and on the timers, so the relay also notices signals and purges
+//! expired content while input is idle. Each batch is run through the node
+//! engine to completion before the next: its deliveries and forwards are
+//! written and stdout flushed at once (a synchronous write: a slow reader
+//! holds the relay back rather than lose messages), so relays chained with
+//! netcat pass bulletins along without delay.
 //!
 //! `gossip sync` drives one connection of its own on the same endpoint.
 
@@ -29,19 +31,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError};
+use gossip::net::{Dial, Driver, Endpoint, Flow, Host, Limits, NetCounters, Step};
+use gossip::node::{Event, Node, NodeConfig, NodeError, Outbound};
+use gossip::session::{LimitsConfig, PeerStats, Sent};
+use gossip::store::SqliteStore;
+use gossip::{Address, Bulletin, Counters, Timestamp, TopicId, topic_id};
+
 use args::{RelayArgs, SpreadArg};
 use deliver::Delivery;
-use gossip::Address;
-use gossip::Bulletin;
-use gossip::Counters;
-use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError};
-use gossip::net::{Endpoint, Frame, Limits};
-use gossip::node::{Node, NodeConfig, NodeError};
-use gossip::session::LimitsConfig;
-use gossip::store::SqliteStore;
-use gossip::{TopicId, topic_id};
 use in_flight::InFlight;
-use net::{Input, Network, Settings, Target};
+use net::Settings;
 use output::Output;
 use outputs::{Outputs, Sink};
 use tally::Tally;
@@ -50,10 +50,10 @@ use super::flags::{FormatArg, NowArgs};
 use super::io::{
     CmdResult, Failure, config_failure, load_identity, now, refuse_binary_on_terminal, regular_file,
 };
-use gossip::Timestamp;
 
-/// Most input objects verified together in one batch.
-const BATCH: usize = 256;
+/// How often the relay looks at its signals, its periodic work and a
+/// delivery file's backlog.
+const TICK: Duration = Duration::from_millis(200);
 
 /// How often `--metrics` is rewritten.
 const METRICS_EVERY: Duration = Duration::from_secs(5);
@@ -99,63 +99,6 @@ fn recover_deliveries(
     node.confirm_delivered(&keys)
         .map_err(|e| Failure::io("relay: store", e))?;
     outputs.deliver(node, missing, false)
-}
-
-/// Queues a batch of inputs on the node: messages received (the engine
-/// verifies them together, in parallel), bulletins published, bad objects
-/// counted, network events taken in. A wire stream on stdin whose framing
-/// broke is kept in `broken`: stdin ends there, and the relay, once it has
-/// handled what came before, exits 3. Returns the bytes to free from the
-/// in-flight budget once the batch is handled (a connection's messages are
-/// kept in `held` until then), and whether stdin ended.
-fn take_batch(
-    relay: &mut Relay,
-    batch: Vec<Input>,
-    t: u64,
-    broken: &mut Option<Failure>,
-    held: &mut Vec<Frame>,
-) -> Result<(usize, bool), Failure> {
-    let (mut bytes, mut ended) = (0, false);
-    for input in batch {
-        let item = match input {
-            Input::Stdin(item) => item,
-            Input::StdinEnd => {
-                ended = true;
-                continue;
-            }
-            Input::Net(event) => {
-                relay.outputs.net.handle(event, &mut relay.node, t, held)?;
-                continue;
-            }
-        };
-        bytes += in_flight::size_of(&item);
-        match item {
-            Ok(Object::Message(m)) => {
-                relay.outputs.net.heard_on_stdin(m.src);
-                relay.node.receive(m)
-            }
-            Ok(Object::Bulletin(b)) => {
-                if let Err(e) = relay.node.publish(b, Timestamp::from_secs(t)) {
-                    tracing::warn!(reason = %e, "bulletin from stdin not published: {e}");
-                }
-            }
-            Err(ReadError::Io(e)) => return Err(Failure::io("relay: reading stdin", e)),
-            Err(ReadError::Decode { error, fatal: true }) => {
-                relay.outputs.tally.malformed += 1;
-                *broken = Some(
-                    Failure::malformed("relay: stdin", error)
-                        .hint("the rest of the input was not read: its framing cannot be trusted"),
-                );
-            }
-            Err(ReadError::Decode { error, .. }) => {
-                relay.outputs.tally.malformed += 1;
-                if !relay.quiet {
-                    tracing::warn!(reason = %error, "malformed input object: {error}");
-                }
-            }
-        }
-    }
-    Ok((bytes, ended))
 }
 
 /// Installs the relay's signal handlers and returns their flags: stop (the
@@ -226,10 +169,10 @@ const RELOADABLE: [&str; 17] = [
 ];
 
 /// The peers `args` dials; a --connect without /BITS at `difficulty`.
-fn targets(args: &RelayArgs, difficulty: u32) -> Vec<Target> {
+fn targets(args: &RelayArgs, difficulty: u32) -> Vec<Dial> {
     args.connect
         .iter()
-        .map(|spec| Target {
+        .map(|spec| Dial {
             peer: spec.peer,
             addr: spec.addr.clone(),
             difficulty: spec.difficulty.unwrap_or(difficulty),
@@ -238,7 +181,7 @@ fn targets(args: &RelayArgs, difficulty: u32) -> Vec<Target> {
 }
 
 /// The network's settings from `args`, dialing `connect`.
-fn settings(args: &RelayArgs, connect: Vec<Target>, limits: LimitsConfig) -> Settings {
+fn settings(args: &RelayArgs, connect: Vec<Dial>, limits: LimitsConfig) -> Settings {
     Settings {
         listen: args
             .listen
@@ -253,7 +196,6 @@ fn settings(args: &RelayArgs, connect: Vec<Target>, limits: LimitsConfig) -> Set
         send_total: usize::try_from(args.send_total).unwrap_or(usize::MAX),
         trusted: args.trust.iter().copied().collect(),
         announce: args.announce_delivery_code || args.rotate_delivery_code.is_some(),
-        quiet: args.quiet,
         limits,
     }
 }
@@ -262,24 +204,64 @@ fn node_failure(e: NodeError) -> Failure {
     Failure::io("relay", e)
 }
 
-/// A relay built from its arguments, ready to run.
+/// What the relay's loop reads from stdin: objects, then its end.
+pub enum Stdin {
+    /// An object read from stdin (or why it could not be).
+    Object(Result<Object, ReadError>),
+    /// Stdin ended.
+    End,
+}
+
+/// The relay's side of the library's [`Driver`]: stdin is its input,
+/// stdout, the `--peer` outputs and the delivery output take what the
+/// network does not, and its ticks do the operator's periodic work
+/// (signals, `--metrics`, `--http`, the status line, a delivery file's
+/// retries).
 struct Relay {
-    node: Node,
     outputs: Outputs,
     rotation: codes::Rotation,
     stop: Arc<AtomicBool>,
     deliver: Option<PathBuf>,
     now: NowArgs,
     quiet: bool,
-    /// The network's settings, when it listens or dials; it starts with
-    /// the loop.
+    /// The network's settings, when it listens or dials; it starts once
+    /// what the last run left is delivered.
     settings: Option<Settings>,
+    /// A listener or a dialer runs (or will): then neither stdin ending
+    /// nor stdout closing ends the relay.
+    active: bool,
+    /// The network has started: a message to a peer it has no way to is
+    /// dropped, never written to stdout.
+    started: bool,
+    notices: net::Notices,
     metrics: Option<PathBuf>,
     /// Where `--http` reads what the loop publishes.
     http: Option<http::Board>,
     status_every: Option<Duration>,
     /// With --config: how SIGHUP reloads it.
     reload: Option<Reload>,
+    /// Stdin's objects, and the bytes of them taken this round (freed
+    /// from the reader's budget once the node has run).
+    stdin: tokio::sync::mpsc::Receiver<Stdin>,
+    in_flight: Arc<InFlight>,
+    taken: usize,
+    stdin_ended: bool,
+    /// Why stdin's framing broke: the relay exits 3 once it has handled
+    /// what came before.
+    broken: Option<Failure>,
+    /// Whether the outputs' writers were heard from this round.
+    polled: bool,
+    ticks: Ticks,
+    /// The network's counters and peers when it finished.
+    ended: (NetCounters, BTreeMap<Address, PeerStats>),
+}
+
+/// When the relay's periodic work was last done.
+struct Ticks {
+    next: tokio::time::Instant,
+    metrics: Option<Instant>,
+    published: Option<Instant>,
+    status: Instant,
 }
 
 pub fn run(args: RelayArgs) -> CmdResult {
@@ -287,14 +269,41 @@ pub fn run(args: RelayArgs) -> CmdResult {
         print!("{}", config::effective(&args.command_line)?.text);
         return Ok(ExitCode::SUCCESS);
     }
-    Relay::build(args)?.run()
+    let (relay, node, runtime, stdin) = Relay::build(args)?;
+    relay.run(node, &runtime, stdin)
+}
+
+/// Reads stdin on a thread: objects in JSON lines or wire frames, each
+/// charged to the input budget before it is handed over.
+fn read_stdin(tx: tokio::sync::mpsc::Sender<Stdin>, budget: Arc<InFlight>) {
+    std::thread::spawn(move || {
+        let input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
+        for item in ObjectReader::new(input, Kind::Any) {
+            budget.take(in_flight::size_of(&item));
+            if tx.blocking_send(Stdin::Object(item)).is_err() {
+                return;
+            }
+        }
+        let _ = tx.blocking_send(Stdin::End);
+    });
 }
 
 impl Relay {
     /// Installs the signal handlers, opens the store, sets the node up
     /// (topics, peers, sync requests, the delivery-code notice) and opens
     /// the outputs.
-    fn build(args: RelayArgs) -> Result<Self, Failure> {
+    #[allow(clippy::type_complexity)]
+    fn build(
+        args: RelayArgs,
+    ) -> Result<
+        (
+            Self,
+            Node,
+            net::Background,
+            tokio::sync::mpsc::Sender<Stdin>,
+        ),
+        Failure,
+    > {
         // Before anything that takes time (the store, the delivery file): a
         // signal that comes while the relay starts is then handled, never
         // the default action (SIGUSR1's ends the process).
@@ -372,13 +381,13 @@ impl Relay {
             .hint("give that peer a file with --peer ADDR=PATH, or deliver to a file"));
         }
         refuse_binary_on_terminal(format == Format::Wire && stdout_peers)?;
-        let net = Network::new()?;
+        let runtime = net::Background::new(net::runtime("relay")?);
         let mut files = Endpoint::new(Limits::default())
             .map_err(|e| Failure::io("relay: cannot start the outputs", e))?;
         let mut peers = BTreeMap::new();
         for (addr, path) in &peer_paths {
             if let Some(path) = path {
-                let out = Output::open(&mut files, net.runtime(), path, "peer", args.send_queue)?;
+                let out = Output::open(&mut files, &runtime, path, "peer", args.send_queue)?;
                 peers.insert(*addr, out);
             }
         }
@@ -388,7 +397,7 @@ impl Relay {
                 args.store.is_some(),
                 args.send_queue,
                 &mut files,
-                net.runtime(),
+                &runtime,
             )?),
             _ => None,
         };
@@ -400,7 +409,6 @@ impl Relay {
             deliver_to_stdout,
             format,
             tally: Tally::default(),
-            net,
         };
 
         let http = match &args.http {
@@ -442,8 +450,9 @@ impl Relay {
         let limits = net::limits_config(&args.limits)?;
         let network = (!args.listen.is_empty() || !connect.is_empty())
             .then(|| settings(&args, connect, limits));
-        Ok(Self {
-            node,
+        let active = network.is_some();
+        let (tx, stdin) = tokio::sync::mpsc::channel(1024);
+        let relay = Self {
             outputs,
             rotation,
             stop,
@@ -451,185 +460,160 @@ impl Relay {
             now: args.now,
             quiet: args.quiet,
             settings: network,
+            active,
+            started: false,
+            notices: net::Notices::new(args.quiet),
             metrics: args.metrics,
             http,
             status_every: args.status_every.map(Duration::from_secs),
             reload,
-        })
+            stdin,
+            in_flight: Arc::new(InFlight::default()),
+            taken: 0,
+            stdin_ended: false,
+            broken: None,
+            polled: false,
+            ticks: Ticks {
+                next: tokio::time::Instant::now(),
+                metrics: None,
+                published: None,
+                status: Instant::now(),
+            },
+            ended: Default::default(),
+        };
+        Ok((relay, node, runtime, tx))
     }
 
-    /// Delivers what the last run left pending, then runs the loop until
-    /// input ends, a signal, or an error; prints the counters.
-    fn run(mut self) -> CmdResult {
-        let started = now(&self.now);
-        let (node, outputs) = (&mut self.node, &mut self.outputs);
-        let recovered = recover_deliveries(node, outputs, self.deliver.as_deref())
-            .and_then(|()| node.run_until_idle_parallel(started).map_err(node_failure))
-            .and_then(|()| outputs.drain(node));
+    /// Delivers what the last run left pending, starts the network and
+    /// runs the library's driver until input ends, a signal, or an error;
+    /// prints the counters.
+    fn run(
+        self,
+        node: Node,
+        runtime: &net::Background,
+        stdin: tokio::sync::mpsc::Sender<Stdin>,
+    ) -> CmdResult {
+        let mut relay = self;
+        let mut node = node;
+        let settings = relay.settings.take();
+        let empty = net::network(settings.as_ref())?;
+        // What the last run left, and the node's first run, before the
+        // network starts: their messages go to stdout and the outputs.
+        let recovered = recover_deliveries(&mut node, &mut relay.outputs, relay.deliver.as_deref());
+        let mut driver = Driver::new(node, empty, relay);
+        let recovered = recovered.and_then(|()| driver.run_node()).map(|()| {
+            driver.host_mut().outputs.flush();
+        });
+        let (mut node, empty, mut relay) = driver.into_parts();
         if let Err(failure) = recovered {
             // The outputs still get what was queued for them (bounded).
-            let _ = outputs.finish(node);
+            let _ = relay.finish(&mut node, empty, runtime);
             return Err(failure);
         }
-
-        // The relay keeps a sender too: the channel stays open after
-        // stdin ends (StdinEnd says so).
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Input>(1024);
-        let in_flight = Arc::new(InFlight::default());
-        let reader_budget = Arc::clone(&in_flight);
-        let stdin_tx = tx.clone();
-        std::thread::spawn(move || {
-            let input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
-            for item in ObjectReader::new(input, Kind::Any) {
-                reader_budget.take(in_flight::size_of(&item));
-                if stdin_tx.blocking_send(Input::Stdin(item)).is_err() {
-                    return;
-                }
+        read_stdin(stdin, Arc::clone(&relay.in_flight));
+        let network = match settings {
+            Some(settings) => {
+                runtime.block_on(empty.shutdown(Duration::ZERO));
+                net::start(runtime, settings)?
             }
-            let _ = stdin_tx.blocking_send(Input::StdinEnd);
-        });
-        if let Some(settings) = self.settings.take() {
-            self.outputs.net.start(settings)?;
-        }
+            None => empty,
+        };
+        relay.started = true;
 
-        let mut broken = None;
-        let mut result = self.serve(&mut rx, &in_flight, &mut broken);
-        drop(tx);
-        let node = &mut self.node;
+        let mut driver = Driver::new(node, network, relay);
+        let mut result = runtime.block_on(driver.serve());
         if result.is_ok() {
-            result = node
-                .run_until_idle_parallel(now(&self.now))
-                .map_err(node_failure)
-                .and_then(|()| self.outputs.drain(node).map(drop));
+            result = driver.run_node().map(|()| {
+                driver.host_mut().outputs.flush();
+            });
         }
-        let finished = self.outputs.finish(node);
+        let (mut node, network, mut relay) = driver.into_parts();
+        let finished = relay.finish(&mut node, network, runtime);
         if result.is_ok() {
             result = finished;
         }
-        let counters = self.outputs.tally.applied(node.counters());
-        self.report(&counters, true);
-        match self.outputs.tally.deferred {
+        let counters = relay.outputs.tally.applied(node.counters());
+        relay.report(&counters, true);
+        match relay.outputs.tally.deferred {
             0 => tracing::info!("{counters}"),
             n => tracing::info!(deliveries_pending = n, "{counters} deliveries_pending={n}"),
         }
-        if self.outputs.net.is_active() {
-            let net = self.outputs.net.counters();
+        if relay.active {
+            let net = &relay.ended.0;
             tracing::info!(network = %net, "network: {net}");
         }
-        result.and_then(|()| broken.map_or(Ok(ExitCode::SUCCESS), Err))
+        result.and_then(|()| relay.broken.map_or(Ok(ExitCode::SUCCESS), Err))
     }
 
-    /// The loop: rotations, purges and reports when due, then each batch of
-    /// input through the engine and out. Ok when input ended (stdin, when
-    /// there is no network), a signal came or the outputs are gone.
-    fn serve(
+    /// Waits (bounded) for the outputs and the connections to take what
+    /// is queued for them, then closes them; counts what they did not.
+    fn finish(
         &mut self,
-        rx: &mut tokio::sync::mpsc::Receiver<Input>,
-        in_flight: &InFlight,
-        broken: &mut Option<Failure>,
+        node: &mut Node,
+        mut network: gossip::net::Network,
+        runtime: &net::Background,
     ) -> Result<(), Failure> {
-        let mut last_metrics: Option<Instant> = None;
-        let mut last_published: Option<Instant> = None;
-        let mut last_status = Instant::now();
-        while !self.stop.load(Ordering::Relaxed) {
+        self.outputs.finish_files(runtime);
+        network.flush_limits();
+        self.notices.log(&mut network);
+        self.ended = (*network.counters(), network.peers().clone());
+        self.outputs.tally.unsent += runtime.block_on(network.shutdown(net::SHUTDOWN_DEADLINE));
+        self.outputs.finish_delivery(node)
+    }
+
+    /// The relay's periodic work, every [`TICK`]: SIGHUP's reload, a
+    /// rotation asked for, `--metrics`, `--http`, the status line, and
+    /// the deliveries a delivery output took meanwhile.
+    fn tick(&mut self, node: &mut Node, network: &mut gossip::net::Network) -> Result<(), Failure> {
+        self.ticks.next = tokio::time::Instant::now() + TICK;
+        if self
+            .reload
+            .as_ref()
+            .is_some_and(|r| r.hup.swap(false, Ordering::Relaxed))
+        {
+            self.reload(node, network);
+        }
+        let t = now(&self.now);
+        self.rotation.rotate_if_due(node, t)?;
+        let ticks = &mut self.ticks;
+        if self.metrics.is_some() && ticks.metrics.is_none_or(|m| m.elapsed() >= METRICS_EVERY) {
+            ticks.metrics = Some(Instant::now());
+            let counters = self.outputs.tally.applied(node.counters());
+            self.report_with(&counters, network.counters(), network.peers(), false);
+        }
+        if let Some(board) = &self.http {
             if self
-                .reload
-                .as_ref()
-                .is_some_and(|r| r.hup.swap(false, Ordering::Relaxed))
+                .ticks
+                .published
+                .is_none_or(|p| p.elapsed() >= http::PUBLISH_EVERY)
             {
-                self.reload();
-            }
-            let t = now(&self.now);
-            if self.rotation.rotate_if_due(&mut self.node, t.as_secs())?
-                && !self.outputs.drain(&mut self.node)?
-            {
-                return Ok(());
-            }
-            if self.node.poll_timeout().is_some_and(|due| due <= t) {
-                // The engine's timers: purges, a scheduled rotation, sync
-                // timeouts.
-                self.node
-                    .handle_timeout(t)
-                    .map_err(|e| Failure::io("relay: purging the store", e))?;
-                self.node.run_until_idle_parallel(t).map_err(node_failure)?;
-                if !self.outputs.drain(&mut self.node)? {
-                    return Ok(());
-                }
-            }
-            if self.metrics.is_some() && last_metrics.is_none_or(|m| m.elapsed() >= METRICS_EVERY) {
-                last_metrics = Some(Instant::now());
-                let counters = self.outputs.tally.applied(self.node.counters());
-                self.report(&counters, false);
-            }
-            if let Some(board) = &self.http {
-                if last_published.is_none_or(|p| p.elapsed() >= http::PUBLISH_EVERY) {
-                    last_published = Some(Instant::now());
-                    let counters = self.outputs.tally.applied(self.node.counters());
-                    let peers = self.outputs.net.peers().values();
-                    let up = peers.filter(|p| p.connected > 0).count();
-                    board.publish(self.metrics_text(&counters), up as u64);
-                } else {
-                    board.beat();
-                }
-            }
-            if let Some(every) = self.status_every
-                && last_status.elapsed() >= every
-            {
-                last_status = Instant::now();
-                let counters = self.outputs.tally.applied(self.node.counters());
-                let net = &self.outputs.net;
-                let line = net::status_line(t.as_secs(), &counters, net.counters(), net.peers());
-                tracing::info!(target: log::STATUS, "{line}");
-            }
-            if self.outputs.delivery_is_full() {
-                // Backpressure: the delivery file holds back its limit, so
-                // no more input is read (the retry is in confirm_taken).
-                std::thread::sleep(Duration::from_millis(200));
-                self.outputs.confirm_taken(&mut self.node)?;
-                continue;
-            }
-            self.outputs.net.sweep();
-            self.outputs.net.grant(&mut self.node);
-            let (repaired, lost) = self.outputs.net.repair(&mut self.node, t.as_secs())?;
-            self.outputs.tally.unsent += lost;
-            if repaired {
-                self.node.run_until_idle_parallel(t).map_err(node_failure)?;
-                self.outputs.drain(&mut self.node)?;
-            }
-            // A link that is owed bulletins is looked at again soon.
-            let wait = if self.outputs.net.owes() { 20 } else { 200 };
-            // Whatever else has already arrived joins this batch, so a busy
-            // relay verifies and prepares on all cores; a quiet one still
-            // handles each message the moment it comes.
-            let Some(batch) = self
-                .outputs
-                .net
-                .wait(rx, Duration::from_millis(wait), BATCH)
-            else {
-                return Ok(());
-            };
-            if batch.is_empty() {
-                self.outputs.confirm_taken(&mut self.node)?;
-                continue;
-            }
-            let t = now(&self.now);
-            let mut held = Vec::new();
-            let (bytes, stdin_ended) = take_batch(self, batch, t.as_secs(), broken, &mut held)?;
-            self.outputs.net.grant(&mut self.node);
-            self.node.run_until_idle_parallel(t).map_err(node_failure)?;
-            self.outputs.net.end_batch();
-            in_flight.free(bytes);
-            drop(held);
-            // With a network, stdout closing ends nothing: a remote party
-            // can never make the relay end through it.
-            if !self.outputs.drain(&mut self.node)? && !self.outputs.net.is_active() {
-                return Ok(());
-            }
-            if (stdin_ended || broken.is_some()) && !self.outputs.net.is_active() {
-                return Ok(());
+                self.ticks.published = Some(Instant::now());
+                let counters = self.outputs.tally.applied(node.counters());
+                let up = network.connected().len();
+                let text = self.metrics_text(&counters, network.counters(), network.peers());
+                board.publish(text, up as u64);
+            } else {
+                board.beat();
             }
         }
-        Ok(())
+        if let Some(every) = self.status_every
+            && self.ticks.status.elapsed() >= every
+        {
+            self.ticks.status = Instant::now();
+            let counters = self.outputs.tally.applied(node.counters());
+            let line = net::status_line(t, &counters, network.counters(), network.peers());
+            tracing::info!(target: log::STATUS, "{line}");
+        }
+        self.outputs.confirm_taken(node)
+    }
+
+    /// Stdin ended or broke: without a network that ends the relay.
+    fn stdin_flow(&self) -> Flow {
+        if (self.stdin_ended || self.broken.is_some()) && !self.active {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
     }
 
     /// SIGHUP: reads the config file again (the command line's flags still
@@ -637,7 +621,7 @@ impl Relay {
     /// dial and the network's bounds. Logs one line: what changed, and what
     /// needs a restart (kept as it runs). A file that no longer reads or
     /// checks is logged and changes nothing.
-    fn reload(&mut self) {
+    fn reload(&mut self, node: &mut Node, network: &mut gossip::net::Network) {
         let Some(reload) = &mut self.reload else {
             return;
         };
@@ -651,14 +635,14 @@ impl Relay {
                 return;
             }
         };
-        let network = self.outputs.net.is_active();
+        let active = self.active;
         let (mut changed, mut restart, mut refused) = (Vec::new(), Vec::new(), Vec::new());
         for (key, value) in &new.settings {
             let old = reload.running.get(key).cloned().flatten();
             if old == *value {
                 continue;
             }
-            if !(network && RELOADABLE.contains(&key.as_str())) {
+            if !(active && RELOADABLE.contains(&key.as_str())) {
                 restart.push(key.clone());
                 continue;
             }
@@ -668,22 +652,23 @@ impl Relay {
             }
             reload.running.insert(key.clone(), value.clone());
         }
-        if network {
+        if active {
             let targets = targets(&new.args, reload.difficulty);
-            let done = self.outputs.net.retarget(&targets, &mut self.node);
-            let peer = |t: &Target| format!("{}@{}/{}", t.peer, t.addr, t.difficulty);
+            let done = network.retarget(&targets, node);
+            let peer = |t: &Dial| format!("{}@{}/{}", t.peer, t.addr, t.difficulty);
             let mut dial: Vec<String> =
                 done.added.iter().map(|t| format!("+{}", peer(t))).collect();
             dial.extend(done.gone.iter().map(|t| format!("-{}", peer(t))));
             if !dial.is_empty() {
                 changed.insert(0, format!("connect {}", dial.join(" ")));
             }
-            refused = done.refused;
+            refused = done
+                .refused
+                .iter()
+                .map(|(d, e)| format!("{}: {e}", d.peer))
+                .collect();
             match net::limits_config(&new.args.limits) {
-                Ok(limits) => self
-                    .outputs
-                    .net
-                    .set_limits(&settings(&new.args, targets, limits)),
+                Ok(limits) => net::set_limits(network, &settings(&new.args, targets, limits)),
                 Err(f) => {
                     let (what, why) = (f.what, f.why);
                     tracing::warn!(%file, reason = %why, "reload {file}: {what}: {why}; the bounds and limits are kept as running");
@@ -710,8 +695,19 @@ impl Relay {
     /// Rewrites the `--metrics` file; a failure is reported, never fatal
     /// (`last` says the relay is ending, so say where the file is).
     fn report(&self, counters: &Counters, last: bool) {
+        let (net, peers) = &self.ended;
+        self.report_with(counters, net, peers, last);
+    }
+
+    fn report_with(
+        &self,
+        counters: &Counters,
+        net: &NetCounters,
+        peers: &BTreeMap<Address, PeerStats>,
+        last: bool,
+    ) {
         let Some(path) = &self.metrics else { return };
-        let text = self.metrics_text(counters);
+        let text = self.metrics_text(counters, net, peers);
         if let Err(e) = net::write_metrics(path, &text) {
             let path = path.display();
             tracing::warn!(%path, reason = %e, "cannot write metrics to {path}: {e}");
@@ -722,13 +718,165 @@ impl Relay {
     }
 
     /// The Prometheus text of `--metrics` and `--http`'s /metrics.
-    fn metrics_text(&self, counters: &Counters) -> String {
-        let net = &self.outputs.net;
-        let mut text = net::prometheus(counters, net.counters(), net.peers());
+    fn metrics_text(
+        &self,
+        counters: &Counters,
+        net: &NetCounters,
+        peers: &BTreeMap<Address, PeerStats>,
+    ) -> String {
+        let mut text = net::prometheus(counters, net, peers);
         text.push_str(&format!(
             "# TYPE gossip_relay_deliveries_pending gauge\ngossip_relay_deliveries_pending {}\n",
             self.outputs.tally.deferred
         ));
         text
+    }
+}
+
+impl Host for Relay {
+    type Input = Stdin;
+    type Error = Failure;
+
+    async fn input(&mut self) -> Stdin {
+        match self.stdin.recv().await {
+            Some(input) => input,
+            // The reader is gone (it sent End first): nothing more comes.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn try_input(&mut self) -> Option<Stdin> {
+        self.stdin.try_recv().ok()
+    }
+
+    /// Queues an object from stdin on the node: a message received (the
+    /// engine verifies the batch together, in parallel; answers to its
+    /// signer go to stdout), a bulletin published, a bad object counted.
+    /// A wire stream whose framing broke ends stdin there.
+    fn take(
+        &mut self,
+        input: Stdin,
+        node: &mut Node,
+        network: &mut gossip::net::Network,
+    ) -> Result<Flow, Failure> {
+        let item = match input {
+            Stdin::Object(item) => item,
+            Stdin::End => {
+                self.stdin_ended = true;
+                return Ok(self.stdin_flow());
+            }
+        };
+        self.taken += in_flight::size_of(&item);
+        match item {
+            Ok(Object::Message(m)) => {
+                network.heard_elsewhere(m.src);
+                node.receive(m)
+            }
+            Ok(Object::Bulletin(b)) => {
+                if let Err(e) = node.publish(b, now(&self.now)) {
+                    tracing::warn!(reason = %e, "bulletin from stdin not published: {e}");
+                }
+            }
+            Err(ReadError::Io(e)) => return Err(Failure::io("relay: reading stdin", e)),
+            Err(ReadError::Decode { error, fatal: true }) => {
+                self.outputs.tally.malformed += 1;
+                self.broken = Some(
+                    Failure::malformed("relay: stdin", error)
+                        .hint("the rest of the input was not read: its framing cannot be trusted"),
+                );
+                return Ok(self.stdin_flow());
+            }
+            Err(ReadError::Decode { error, .. }) => {
+                self.outputs.tally.malformed += 1;
+                if !self.quiet {
+                    tracing::warn!(reason = %error, "malformed input object: {error}");
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn deliver(&mut self, bulletins: Vec<Bulletin>, node: &mut Node) -> Result<(), Failure> {
+        self.poll_outputs();
+        self.outputs.deliver(node, bulletins, true)
+    }
+
+    /// A message the network does not carry goes to its peer's output, or
+    /// stdout; once the network runs, never one to a peer it has no way to
+    /// (a remote party cannot make the relay block on, or end with, its
+    /// stdout).
+    fn elsewhere(&mut self, out: Outbound, sent: Sent, _: &Node) -> bool {
+        if sent == Sent::Unreachable && self.started && self.active {
+            return false;
+        }
+        self.poll_outputs();
+        self.outputs.write(out)
+    }
+
+    fn event(&mut self, event: &Event, node: &mut Node) {
+        if let Event::DeliveryCodeRotated { .. } = event {
+            codes::rotated(node, "--rotate-delivery-code");
+        }
+    }
+
+    fn unsent(&mut self, n: u64) {
+        self.outputs.tally.unsent += n;
+    }
+
+    /// Frees the round's stdin bytes, flushes stdout, logs the network's
+    /// notices; stops on a signal, or when stdout and the outputs are gone
+    /// and there is no network.
+    fn ran(&mut self, _: &mut Node, network: &mut gossip::net::Network) -> Result<Flow, Failure> {
+        self.in_flight.free(std::mem::take(&mut self.taken));
+        self.polled = false;
+        self.notices.log(network);
+        let open = self.outputs.flush();
+        let stop = self.stop.load(Ordering::Relaxed) || (!open && !self.active);
+        Ok(if stop { Flow::Stop } else { Flow::Continue })
+    }
+
+    fn poll_timeout(&self) -> Option<tokio::time::Instant> {
+        Some(self.ticks.next)
+    }
+
+    fn handle_timeout(
+        &mut self,
+        node: &mut Node,
+        network: &mut gossip::net::Network,
+    ) -> Result<Flow, Failure> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Ok(Flow::Stop);
+        }
+        self.tick(node, network)?;
+        Ok(Flow::Continue)
+    }
+
+    /// Backpressure: a delivery file that holds back its limit stops the
+    /// input until it takes some (its retry is in the tick).
+    fn paused(&self) -> bool {
+        self.outputs.delivery_is_full()
+    }
+
+    fn unix_now(&self) -> Timestamp {
+        now(&self.now)
+    }
+
+    fn failed(&mut self, step: Step, error: NodeError) -> Failure {
+        match step {
+            Step::Timers => Failure::io("relay: purging the store", error),
+            Step::Network => Failure::io("relay: delivery-code notice", error),
+            Step::Repair => Failure::io("relay: forwarding again", error),
+            _ => node_failure(error),
+        }
+    }
+}
+
+impl Relay {
+    /// Takes in what the outputs' writers did, once a round.
+    fn poll_outputs(&mut self) {
+        if !self.polled {
+            self.polled = true;
+            self.outputs.poll();
+        }
     }
 }

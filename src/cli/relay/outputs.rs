@@ -10,11 +10,11 @@ use gossip::Bulletin;
 use gossip::BulletinKey;
 use gossip::codec::{Format, Object, write_object};
 use gossip::net::{ConnEvent, Ended, Endpoint};
-use gossip::node::{Event, Node};
+use gossip::node::{Node, Outbound};
 use gossip::session::ConnId;
+use tokio::runtime::Runtime;
 
 use super::deliver::{Delivered, Delivery};
-use super::net::{Network, Sent};
 use super::output::{Output, PEER_PATIENCE};
 use super::tally::Tally;
 use crate::cli::io::Failure;
@@ -76,15 +76,12 @@ pub struct Outputs {
     /// What the outputs did not take, and bad input; added to the node's
     /// counters when the relay prints them.
     pub tally: Tally,
-    /// The TCP connections (`--listen`, `--connect`): a peer connected
-    /// there gets its messages there.
-    pub net: Network,
 }
 
 impl Outputs {
     /// Takes in what the outputs' writers did: messages written, outputs
     /// that ended.
-    fn poll(&mut self) {
+    pub fn poll(&mut self) {
         while let Some(event) = self.files.as_mut().and_then(Endpoint::try_next) {
             match event {
                 ConnEvent::Written { conn, bytes } => {
@@ -119,45 +116,23 @@ impl Outputs {
         }
     }
 
-    /// Writes what the node sent and delivered since the last call, then
-    /// confirms to the store the deliveries that reached their output.
-    /// Messages a peer's output did not take are counted as unsent.
-    /// Returns false once stdout is closed and nothing else is open; an
-    /// error when the delivery file failed.
-    pub fn drain(&mut self, node: &mut Node) -> Result<bool, Failure> {
-        self.poll();
-        let mut unsent = 0;
-        let mut delivered = Vec::new();
-        let events: Vec<Event> = node.drain_events().collect();
-        for event in events {
-            match event {
-                Event::Send(item) => {
-                    let taken = match self.net.send(&item, node) {
-                        Sent::Queued | Sent::Deferred => true,
-                        Sent::Dropped => false,
-                        Sent::NotOurs => {
-                            let obj = Object::Message(item.message.into());
-                            match (self.peers.get_mut(&item.peer), &self.files) {
-                                (Some(peer), Some(files)) => peer.write(files, &obj, self.format),
-                                (Some(_), None) => false,
-                                (None, _) => self.stdout.write(&obj, self.format),
-                            }
-                        }
-                    };
-                    unsent += u64::from(!taken);
-                }
-                Event::Deliver(b) => delivered.push(b),
-                Event::DeliveryCodeRotated { .. } => {
-                    super::codes::rotated(node, "--rotate-delivery-code")
-                }
-                other => unsent += u64::from(!self.net.note(&other)),
-            }
+    /// Writes a message the network does not carry to its peer's output,
+    /// or to stdout; false when it was not taken (counted unsent by the
+    /// caller).
+    pub fn write(&mut self, item: Outbound) -> bool {
+        let obj = Object::Message(item.message.into());
+        match (self.peers.get_mut(&item.peer), &self.files) {
+            (Some(peer), Some(files)) => peer.write(files, &obj, self.format),
+            (Some(_), None) => false,
+            (None, _) => self.stdout.write(&obj, self.format),
         }
-        let result = self.deliver(node, delivered, true);
+    }
+
+    /// Flushes stdout once a round. False once stdout is closed and
+    /// nothing else is open.
+    pub fn flush(&mut self) -> bool {
         self.stdout.flush();
-        self.tally.unsent += unsent;
-        result?;
-        Ok(self.stdout.out.is_some() || self.peers.values().any(|p| !p.ended))
+        self.stdout.out.is_some() || self.peers.values().any(|p| !p.ended)
     }
 
     /// Writes bulletins to the delivery output and confirms to the store
@@ -207,21 +182,21 @@ impl Outputs {
 
     /// Waits (bounded, for all outputs together) for every peer and a
     /// delivery fifo to take what is queued for it; counts what no peer
-    /// took as unsent, and confirms the deliveries the fifo took. A
-    /// delivery file is tried once more for what it holds back; an error
-    /// (exit 4) when it still cannot take them.
-    pub fn finish(&mut self, node: &mut Node) -> Result<(), Failure> {
+    /// took as unsent.
+    pub fn finish_files(&mut self, runtime: &Runtime) {
         self.poll();
         if let Some(files) = self.files.take() {
-            let closed = self
-                .net
-                .runtime()
-                .block_on(files.shutdown_each(PEER_PATIENCE));
+            let closed = runtime.block_on(files.shutdown_each(PEER_PATIENCE));
             for c in closed {
                 self.ended(c.conn, &c.ended, c.unwritten);
             }
         }
-        self.tally.unsent += self.net.finish();
+    }
+
+    /// Confirms the deliveries a delivery fifo took. A delivery file is
+    /// tried once more for what it holds back; an error (exit 4) when it
+    /// still cannot take them.
+    pub fn finish_delivery(&mut self, node: &mut Node) -> Result<(), Failure> {
         if let Some(d) = &mut self.deliver {
             let mut written = d.taken();
             let (last, failed) = d.close();

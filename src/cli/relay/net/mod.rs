@@ -9,41 +9,26 @@
 mod limits;
 mod stats;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use gossip::codec::{Object, ReadError};
-use gossip::net::{ConnEvent, Disconnect, Endpoint, Frame, Limits, NetAddr, Notice};
-use gossip::node::{Event, Outbound};
+use gossip::Address;
+use gossip::net::{Dial, Disconnect, Endpoint, Limits, NetAddr, Network, Notice};
 use gossip::session::{self, Session};
-use gossip::{Address, Node};
 use tokio::runtime::Runtime;
-use tokio::sync::mpsc;
 
-pub use gossip::net::{NetCounters, prometheus, status_line};
-pub use gossip::session::PeerStats;
+pub use gossip::net::{prometheus, status_line};
 pub use limits::limits_config;
 pub use stats::write_metrics;
 
 use super::in_flight::IN_FLIGHT;
 use crate::cli::io::Failure;
-use gossip::Timestamp;
 
 /// The largest message a connection takes, bytes: its JSON line (base64,
 /// a third longer) still fits the input bound, so one connection can always
 /// finish any message it may send. A frame that announces more is refused
 /// from its length prefix.
 pub const MAX_TCP_OBJECT: usize = (IN_FLIGHT - 4096) / 4 * 3;
-
-/// What the relay's loop takes in: objects from stdin, and the network.
-pub enum Input {
-    /// An object read from stdin (or why it could not be).
-    Stdin(Result<Object, ReadError>),
-    /// Stdin ended.
-    StdinEnd,
-    /// Something happened on a connection.
-    Net(ConnEvent),
-}
 
 /// How often a repeated network fault is logged (with its count since).
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -52,45 +37,10 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 /// they hold.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
-/// What became of a message for a peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sent {
-    /// Queued on the peer's connection.
-    Queued,
-    /// Dropped and counted: the peer's queue is full, a dialed peer is not
-    /// connected now (it catches up by sync), or the network knows no way
-    /// to the peer (a stranger's answer is never written to stdout).
-    Dropped,
-    /// The peer's link is full: the bulletin is owed to it and forwarded
-    /// again when the link has room.
-    Deferred,
-    /// Not the network's: the relay's stdout or `--peer` outputs.
-    NotOurs,
-}
-
-/// A peer to dial.
-#[derive(Clone, Debug)]
-pub struct Target {
-    pub peer: Address,
-    pub addr: NetAddr,
-    pub difficulty: u32,
-}
-
-/// What [`Network::retarget`] did.
-#[derive(Default)]
-pub struct Retargeted {
-    /// Peers dialed now.
-    pub added: Vec<Target>,
-    /// Peers let go.
-    pub gone: Vec<Target>,
-    /// Peers not dialed, and why.
-    pub refused: Vec<String>,
-}
-
 /// How the network is set up.
 pub struct Settings {
     pub listen: Vec<(NetAddr, u32)>,
-    pub connect: Vec<Target>,
+    pub connect: Vec<Dial>,
     pub max_connections: usize,
     /// An accepted connection must send a valid message within this long.
     pub bind_timeout: Duration,
@@ -105,30 +55,8 @@ pub struct Settings {
     /// Send the delivery-code notice to each peer whenever a connection to
     /// it comes up.
     pub announce: bool,
-    pub quiet: bool,
     /// Limits per source on accepted connections.
     pub limits: session::LimitsConfig,
-}
-
-/// The network side of the relay, owned by its loop: the library's
-/// [`gossip::net::Network`] (the session over the endpoint) when it
-/// listens or dials, the runtime its tasks run on, and what the relay
-/// logs of it.
-pub struct Network {
-    /// Where the endpoints' tasks run (the outputs' too) and the loop
-    /// waits for input. Shut down in the background when dropped: a
-    /// writer blocked on a fifo nobody reads must not hold the relay.
-    runtime: Option<Runtime>,
-    net: Option<gossip::net::Network>,
-    /// accept() failures not yet logged, and when one last was.
-    accept_failures: (u64, Option<Instant>),
-    /// A listener or a dialer runs (or ran, once finished).
-    active: bool,
-    /// The counters and the peers' when the network finished.
-    ended: (NetCounters, BTreeMap<Address, PeerStats>),
-    quiet: bool,
-    /// The peers dialed now.
-    targets: Vec<Target>,
 }
 
 /// The endpoint's bounds, from the relay's flags.
@@ -164,178 +92,105 @@ pub fn runtime(what: &str) -> Result<Runtime, Failure> {
         .map_err(|e| Failure::io(format!("{what}: cannot start the network"), e))
 }
 
-impl Network {
-    /// No listener and no dialer yet (the plain stdin relay stays so):
-    /// the runtime, for the outputs and to wait for stdin.
-    pub fn new() -> Result<Self, Failure> {
-        Ok(Self {
-            runtime: Some(runtime("relay")?),
-            net: None,
+/// The relay's runtime: the endpoints' tasks (the outputs' too) run on
+/// it and the driver on the main thread. Shut down in the background when
+/// dropped: a writer blocked on a fifo nobody reads must not hold the
+/// relay.
+pub struct Background(Option<Runtime>);
+
+impl Background {
+    pub fn new(runtime: Runtime) -> Self {
+        Self(Some(runtime))
+    }
+}
+
+impl std::ops::Deref for Background {
+    type Target = Runtime;
+
+    fn deref(&self) -> &Runtime {
+        // Taken only when dropped.
+        self.0.as_ref().expect("the runtime lives until dropped")
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A network that neither listens nor dials (the plain stdin relay's, and
+/// every relay's before its network starts), bounded as `settings` say.
+pub fn network(settings: Option<&Settings>) -> Result<Network, Failure> {
+    let (limits, config) = match settings {
+        Some(s) => (limits(s), session_config(s)),
+        None => (Limits::default(), Limits::default().session_config()),
+    };
+    let endpoint = Endpoint::new(limits).map_err(|e| Failure::usage("relay: network limits", e))?;
+    Ok(Network::new(endpoint, Session::new(config)))
+}
+
+/// Opens the listeners and starts the dialers.
+pub fn start(runtime: &Runtime, settings: Settings) -> Result<Network, Failure> {
+    let limits = limits(&settings);
+    let session_config = session_config(&settings);
+    let mut endpoint =
+        Endpoint::new(limits).map_err(|e| Failure::usage("relay: network limits", e))?;
+    for (addr, difficulty) in &settings.listen {
+        let bound = runtime
+            .block_on(endpoint.listen(addr, *difficulty))
+            .map_err(|e| Failure::io("relay", e))?;
+        tracing::info!(listen = %bound, "listening on {bound}");
+    }
+    {
+        let _inside = runtime.enter();
+        for t in &settings.connect {
+            endpoint.connect(t.peer, t.addr.clone(), t.difficulty);
+        }
+    }
+    let mut session = Session::new(session_config);
+    settings.connect.iter().for_each(|t| session.expect(t.peer));
+    settings.trusted.iter().for_each(|p| session.trust(*p));
+    let mut net = Network::new(endpoint, session);
+    if settings.limits.shadow && settings.limits.is_active() {
+        tracing::info!(
+            "limits in shadow mode: what they would refuse is counted and logged, nothing is refused"
+        );
+    }
+    net.limit(settings.limits);
+    Ok(net)
+}
+
+/// The bounds of `settings` from now on (connections, timeouts, send
+/// queues, limits per source); the rest of `settings` is taken at start
+/// only.
+pub fn set_limits(net: &mut Network, settings: &Settings) {
+    let mut config = session_config(settings);
+    config.announce = net.config().announce;
+    net.reconfigure(config);
+    net.limit(settings.limits.clone());
+}
+
+/// What the relay logs of its network's notices.
+pub struct Notices {
+    /// accept() failures not yet logged, and when one last was.
+    accept_failures: (u64, Option<Instant>),
+    quiet: bool,
+}
+
+impl Notices {
+    pub fn new(quiet: bool) -> Self {
+        Self {
             accept_failures: (0, None),
-            active: false,
-            ended: Default::default(),
-            quiet: true,
-            targets: Vec::new(),
-        })
-    }
-
-    /// The runtime the network and the outputs run on.
-    pub fn runtime(&self) -> &Runtime {
-        // Taken only when the network is dropped.
-        self.runtime
-            .as_ref()
-            .expect("the runtime lives as long as the network")
-    }
-
-    /// Opens the listeners and starts the dialers.
-    pub fn start(&mut self, settings: Settings) -> Result<(), Failure> {
-        let runtime = self.runtime();
-        let limits = limits(&settings);
-        let session_config = session_config(&settings);
-        let mut endpoint =
-            Endpoint::new(limits).map_err(|e| Failure::usage("relay: network limits", e))?;
-        for (addr, difficulty) in &settings.listen {
-            let bound = runtime
-                .block_on(endpoint.listen(addr, *difficulty))
-                .map_err(|e| Failure::io("relay", e))?;
-            tracing::info!(listen = %bound, "listening on {bound}");
+            quiet,
         }
-        {
-            let _inside = runtime.enter();
-            for t in &settings.connect {
-                endpoint.connect(t.peer, t.addr.clone(), t.difficulty);
-            }
-        }
-        let mut session = Session::new(session_config);
-        settings.connect.iter().for_each(|t| session.expect(t.peer));
-        settings.trusted.iter().for_each(|p| session.trust(*p));
-        let mut net = gossip::net::Network::new(endpoint, session);
-        if settings.limits.shadow && settings.limits.is_active() {
-            tracing::info!(
-                "limits in shadow mode: what they would refuse is counted and logged, nothing is refused"
-            );
-        }
-        net.limit(settings.limits);
-        self.net = Some(net);
-        self.active = true;
-        self.quiet = settings.quiet;
-        self.targets = settings.connect;
-        Ok(())
-    }
-
-    /// Dials `targets` from now on: a peer no longer among them is let go
-    /// (its dialed connections closed), a new one dialed; a peer whose
-    /// address or difficulty changed is both. Connections to the others
-    /// stay as they are. A peer whose address is no public key is not
-    /// dialed: its error is in what is returned.
-    pub fn retarget(&mut self, targets: &[Target], node: &mut Node) -> Retargeted {
-        let mut done = Retargeted::default();
-        let Some(net) = &mut self.net else {
-            return done;
-        };
-        let same = |a: &Target, b: &Target| {
-            a.peer == b.peer && a.addr == b.addr && a.difficulty == b.difficulty
-        };
-        let (kept, gone): (Vec<Target>, Vec<Target>) = std::mem::take(&mut self.targets)
-            .into_iter()
-            .partition(|t| targets.iter().any(|n| same(t, n)));
-        for t in &gone {
-            net.disconnect(&t.peer, node);
-        }
-        let _inside = self.runtime.as_ref().map(Runtime::enter);
-        for t in targets.iter().filter(|n| !kept.iter().any(|t| same(t, n))) {
-            match net.connect(t.peer, t.addr.clone(), t.difficulty, node) {
-                Ok(()) => done.added.push(t.clone()),
-                Err(e) => done.refused.push(format!("{}: {e}", t.peer)),
-            }
-        }
-        self.targets = kept;
-        self.targets.extend(done.added.iter().cloned());
-        done.gone = gone;
-        done
-    }
-
-    /// The bounds of `settings` from now on (connections, timeouts, send
-    /// queues); the rest of `settings` is taken at start only.
-    pub fn set_limits(&mut self, settings: &Settings) {
-        if let Some(net) = &mut self.net {
-            let mut config = session_config(settings);
-            config.announce = net.config().announce;
-            net.reconfigure(config);
-            net.limit(settings.limits.clone());
-        }
-    }
-
-    /// Waits up to `wait` for input from stdin or the network; returns
-    /// what came, at most `max` (empty when nothing did; None once stdin's
-    /// channel is closed).
-    pub fn wait(
-        &mut self,
-        stdin: &mut mpsc::Receiver<Input>,
-        wait: Duration,
-        max: usize,
-    ) -> Option<Vec<Input>> {
-        self.log();
-        let mut batch = Vec::new();
-        // (The runtime is taken only when the network is dropped.)
-        let (runtime, net) = (self.runtime.as_ref()?, &mut self.net);
-        // The last batch is handled and its messages queued.
-        if let Some(n) = net.as_mut() {
-            n.finish_ended();
-        }
-        let first = runtime.block_on(async {
-            let event = async {
-                match net.as_mut() {
-                    Some(n) => Input::Net(n.next().await),
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                input = event => Ok(Some(input)),
-                input = stdin.recv() => match input {
-                    Some(input) => Ok(Some(input)),
-                    None => Err(()),
-                },
-                () = tokio::time::sleep(wait) => Ok(None),
-            }
-        });
-        // The caller keeps a sender: the channel closes only when it is
-        // done with it.
-        batch.extend(first.ok()?);
-        if let Some(n) = net {
-            while batch.len() < max {
-                let Some(event) = n.try_next() else { break };
-                batch.push(Input::Net(event));
-            }
-        }
-        while batch.len() < max {
-            let Ok(input) = stdin.try_recv() else { break };
-            batch.push(input);
-        }
-        Some(batch)
-    }
-
-    /// Takes a network event into the session and the node. A message's
-    /// frame is kept in `held` (its bytes stay charged to the input bound
-    /// until the node has handled it).
-    pub fn handle(
-        &mut self,
-        event: ConnEvent,
-        node: &mut Node,
-        now: u64,
-        held: &mut Vec<Frame>,
-    ) -> Result<(), Failure> {
-        let Some(net) = &mut self.net else {
-            return Ok(());
-        };
-        net.handle(event, node, Instant::now(), Timestamp::from_secs(now), held)
-            .map_err(|e| Failure::io("relay: delivery-code notice", e))
     }
 
     /// Logs what the network has to say; a repeated accept() failure at
     /// most every [`LOG_EVERY`], with its count since.
-    fn log(&mut self) {
-        let Some(net) = &mut self.net else { return };
+    pub fn log(&mut self, net: &mut Network) {
         let quiet = self.quiet;
         while let Some(notice) = net.poll_notice() {
             match notice {
@@ -393,116 +248,6 @@ impl Network {
                 }
                 _ => {}
             }
-        }
-    }
-
-    /// A message from `src` came on stdin: answers to it go to stdout.
-    pub fn heard_on_stdin(&mut self, src: Address) {
-        if let Some(net) = &mut self.net {
-            net.heard_elsewhere(src);
-        }
-    }
-
-    /// The engine's other events: a connection that carries too many
-    /// invalid messages is closed; a bulletin deferred for a peer without
-    /// send credit is owed to it. False when a deferred bulletin could not be
-    /// kept (it is then unsent).
-    pub fn note(&mut self, event: &Event) -> bool {
-        self.net.as_mut().is_none_or(|n| n.note(event))
-    }
-
-    /// Before each run of the node: each neighbour's send credit, from the
-    /// room in its queue and under `--send-total` ([`Session::grant`]).
-    pub fn grant(&mut self, node: &mut Node) {
-        if let Some(net) = &mut self.net {
-            net.grant(node);
-        }
-    }
-
-    /// Forwards again, within each peer's send credit, the bulletins it is
-    /// owed ([`Session::repair`]). Returns (whether anything was queued in
-    /// the node, how many owed bulletins were dropped).
-    pub fn repair(&mut self, node: &mut Node, now: u64) -> Result<(bool, u64), Failure> {
-        let Some(net) = &mut self.net else {
-            return Ok((false, 0));
-        };
-        let done = net
-            .repair(node, Timestamp::from_secs(now))
-            .map_err(|e| Failure::io("relay: forwarding again", e))?;
-        Ok((done.queued, done.lost))
-    }
-
-    /// Ends the batch: replays are told from the node's own set again.
-    pub fn end_batch(&mut self) {
-        if let Some(net) = &mut self.net {
-            net.end_batch();
-        }
-    }
-
-    /// The session's timers: closes the accepted connections that sent no
-    /// valid message within the bind timeout, and those idle too long.
-    pub fn sweep(&mut self) {
-        if let Some(net) = &mut self.net {
-            net.handle_timeout(Instant::now());
-        }
-    }
-
-    /// Sends a message to `peer` if this network carries its messages.
-    /// With a network, a peer it has no way to (a stranger not heard on
-    /// stdin, nor a `--peer`) is never written to stdout: a remote party
-    /// cannot make the relay block on, or end with, its stdout.
-    pub fn send(&mut self, item: &Outbound, node: &Node) -> Sent {
-        let Some(net) = &mut self.net else {
-            return Sent::NotOurs;
-        };
-        match net.send(item, node) {
-            session::Sent::Queued => Sent::Queued,
-            session::Sent::Deferred => Sent::Deferred,
-            session::Sent::Elsewhere => Sent::NotOurs,
-            _ => Sent::Dropped,
-        }
-    }
-
-    /// Whether any peer is owed bulletins its full link missed.
-    pub fn owes(&self) -> bool {
-        self.net.as_ref().is_some_and(gossip::net::Network::owes)
-    }
-
-    /// Whether any listener or dialer runs.
-    pub fn is_active(&self) -> bool {
-        self.active
-    }
-
-    /// The connection counters.
-    pub fn counters(&self) -> &NetCounters {
-        self.net.as_ref().map_or(&self.ended.0, |n| n.counters())
-    }
-
-    /// Counters for each peer dialed or connected.
-    pub fn peers(&self) -> &BTreeMap<Address, PeerStats> {
-        self.net.as_ref().map_or(&self.ended.1, |n| n.peers())
-    }
-
-    /// Gives every connection until the shutdown deadline to write what it
-    /// holds, then closes them all; returns the messages never written
-    /// whole (what full links were still owed among them).
-    pub fn finish(&mut self) -> u64 {
-        if let Some(net) = &mut self.net {
-            net.flush_limits();
-        }
-        self.log();
-        let Some(net) = self.net.take() else {
-            return 0;
-        };
-        self.ended = (*net.counters(), net.peers().clone());
-        self.runtime().block_on(net.shutdown(SHUTDOWN_DEADLINE))
-    }
-}
-
-impl Drop for Network {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
         }
     }
 }
