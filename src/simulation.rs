@@ -19,8 +19,8 @@
 //! (bulletin-carrying messages received ÷ (nodes reached − 1) − 1), the
 //! last delivery hop (in ticks from publication), messages, bytes and
 //! crypto operations per delivered bulletin, and repairs. A PlumTree run
-//! first lets every link advertise the extension (one sync request per
-//! link) and spreads one warm-up bulletin, so the tree is formed; neither is
+//! first lets every link advertise the extension (a sync request from each
+//! end) and spreads one warm-up bulletin, so the tree is formed; neither is
 //! counted in its figures.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
