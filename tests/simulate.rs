@@ -166,6 +166,20 @@ fn plumtree_reaches_every_node_with_little_redundancy_beside_flooding() {
 }
 
 #[test]
+fn the_warm_up_leaves_exactly_a_tree() {
+    // Both ends of every link advertise the extension, as relays do: with
+    // one end only, a node that knew one neighbour spoke it kept that link
+    // eager as its last, and links beside the tree stayed eager.
+    let r = side_by_side(Scenario::Flood);
+    let [flood, tree] = &r.runs[..] else {
+        panic!("two runs: {:?}", r.runs);
+    };
+    assert_eq!(flood.eager_links, 2 * r.links as u64, "{flood:?}");
+    assert_eq!(tree.eager_links, 2 * (r.nodes as u64 - 1), "{tree:?}");
+    assert!(tree.redundancy < 0.05, "{tree:?}");
+}
+
+#[test]
 fn under_churn_every_node_left_ends_with_every_bulletin() {
     let r = side_by_side(Scenario::Churn);
     for run in &r.runs {
