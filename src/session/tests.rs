@@ -12,7 +12,7 @@ use crate::node::{Acceptance, NodeConfig, prepare_message};
 use crate::operation::{Op, Payload};
 use crate::pow::Difficulty;
 
-const UNIX: u64 = 1_764_000_000;
+const UNIX: Timestamp = Timestamp::from_secs(1_764_000_000);
 
 fn ident(n: u8) -> Identity {
     Identity::from_seed(&Seed::from_bytes([n; 32]))
@@ -42,7 +42,7 @@ fn message(from: &Identity, to: Address) -> RawMessage {
         &key,
         to,
         &plain,
-        UNIX as u32,
+        UNIX.to_wire(),
         Difficulty::new(0),
         Cipher::default(),
     )
@@ -74,7 +74,7 @@ fn closes(s: &mut Session) -> Vec<(ConnId, CloseReason)> {
 
 fn outbound(peer: Address, size: usize) -> Outbound {
     let m = Message::to(peer)
-        .at(UNIX as u32)
+        .at(UNIX.to_wire())
         .body(vec![0; size])
         .sign(&ident(1))
         .hashcash(Difficulty::new(0))
@@ -98,27 +98,14 @@ fn a_valid_fresh_message_identifies_its_signer_as_a_learned_neighbour() {
         Instant::now(),
     );
     let alice = ident(2);
-    s.opened(
-        ConnId(1),
-        accepted(),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
+    s.opened(ConnId(1), accepted(), &mut n, now, UNIX).unwrap();
     assert_eq!(s.peer_on(ConnId(1)), None);
-    s.receive(
-        ConnId(1),
-        message(&alice, n.address()),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
+    s.receive(ConnId(1), message(&alice, n.address()), &mut n, now, UNIX)
+        .unwrap();
     assert_eq!(identified(&mut s), vec![(ConnId(1), alice.address())]);
     assert_eq!(s.route_to(&alice.address()), Some(ConnId(1)));
     assert!(n.connection(&alice.address()).unwrap().is_learned());
-    n.run_until_idle(Timestamp::from_secs(UNIX)).unwrap();
+    n.run_until_idle(UNIX).unwrap();
     assert_eq!(n.counters().accepted, 1);
     // Gone with its last connection, leaving no trace.
     s.closed(ConnId(1), &mut n);
@@ -140,23 +127,15 @@ fn a_forged_src_never_becomes_a_peer() {
         Instant::now(),
     );
     let (alice, mallory) = (ident(2), ident(3));
-    s.opened(
-        ConnId(1),
-        accepted(),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
+    s.opened(ConnId(1), accepted(), &mut n, now, UNIX).unwrap();
     // Mallory's message, claiming to be Alice's.
     let mut forged = message(&mallory, n.address());
     forged.src = alice.address();
-    s.receive(ConnId(1), forged, &mut n, now, Timestamp::from_secs(UNIX))
-        .unwrap();
+    s.receive(ConnId(1), forged, &mut n, now, UNIX).unwrap();
     assert!(identified(&mut s).is_empty());
     assert_eq!(s.peer_on(ConnId(1)), None);
     assert!(n.connection(&alice.address()).is_none());
-    n.run_until_idle(Timestamp::from_secs(UNIX)).unwrap();
+    n.run_until_idle(UNIX).unwrap();
     assert_eq!(n.counters().accepted, 0, "the forged message is dropped");
 }
 
@@ -169,52 +148,16 @@ fn a_replay_binds_nothing_and_counts_as_invalid() {
     );
     let alice = ident(2);
     let m = message(&alice, n.address());
-    s.opened(
-        ConnId(1),
-        accepted(),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
-    s.opened(
-        ConnId(2),
-        accepted(),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
-    s.opened(
-        ConnId(3),
-        accepted(),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
-    s.receive(
-        ConnId(1),
-        m.clone(),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
+    s.opened(ConnId(1), accepted(), &mut n, now, UNIX).unwrap();
+    s.opened(ConnId(2), accepted(), &mut n, now, UNIX).unwrap();
+    s.opened(ConnId(3), accepted(), &mut n, now, UNIX).unwrap();
+    s.receive(ConnId(1), m.clone(), &mut n, now, UNIX).unwrap();
     // A copy in the same batch, before the engine has seen either.
-    s.receive(
-        ConnId(2),
-        m.clone(),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
-    n.run_until_idle(Timestamp::from_secs(UNIX)).unwrap();
+    s.receive(ConnId(2), m.clone(), &mut n, now, UNIX).unwrap();
+    n.run_until_idle(UNIX).unwrap();
     s.end_batch();
     // A copy once the node has taken it.
-    s.receive(ConnId(3), m, &mut n, now, Timestamp::from_secs(UNIX))
-        .unwrap();
+    s.receive(ConnId(3), m, &mut n, now, UNIX).unwrap();
     assert_eq!(identified(&mut s), vec![(ConnId(1), alice.address())]);
     assert_eq!(s.peer_on(ConnId(2)), None);
     assert_eq!(s.peer_on(ConnId(3)), None);
@@ -230,22 +173,9 @@ fn answers_to_a_stranger_go_back_on_the_connection_its_request_came_on() {
     );
     let (alice, bob, stranger) = (ident(2), ident(3), ident(4));
     for (id, who) in [(1, &alice), (2, &bob)] {
-        s.opened(
-            ConnId(id),
-            accepted(),
-            &mut n,
-            now,
-            Timestamp::from_secs(UNIX),
-        )
-        .unwrap();
-        s.receive(
-            ConnId(id),
-            message(who, n.address()),
-            &mut n,
-            now,
-            Timestamp::from_secs(UNIX),
-        )
-        .unwrap();
+        s.opened(ConnId(id), accepted(), &mut n, now, UNIX).unwrap();
+        s.receive(ConnId(id), message(who, n.address()), &mut n, now, UNIX)
+            .unwrap();
     }
     // The stranger's request comes on Bob's connection.
     s.receive(
@@ -253,7 +183,7 @@ fn answers_to_a_stranger_go_back_on_the_connection_its_request_came_on() {
         message(&stranger, n.address()),
         &mut n,
         now,
-        Timestamp::from_secs(UNIX),
+        UNIX,
     )
     .unwrap();
     s.drain_events().for_each(drop);
@@ -306,7 +236,7 @@ fn a_send_queue_is_bounded_in_bytes_as_the_driver_reports_them_written() {
         },
         &mut n,
         now,
-        Timestamp::from_secs(UNIX),
+        UNIX,
     )
     .unwrap();
     // A frame larger than the queue goes into an empty queue only.
@@ -352,7 +282,7 @@ fn the_bound_on_all_queues_holds_across_connections() {
             },
             &mut n,
             now,
-            Timestamp::from_secs(UNIX),
+            UNIX,
         )
         .unwrap();
         for _ in 0..4 {
@@ -379,30 +309,10 @@ fn an_accepted_connection_that_names_nobody_is_closed_at_the_bind_timeout() {
         Session::new(SessionConfig::default()),
         Instant::now(),
     );
-    s.opened(
-        ConnId(1),
-        accepted(),
-        &mut n,
-        t0,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
-    s.opened(
-        ConnId(2),
-        accepted(),
-        &mut n,
-        t0,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
-    s.receive(
-        ConnId(2),
-        message(&ident(2), n.address()),
-        &mut n,
-        t0,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
+    s.opened(ConnId(1), accepted(), &mut n, t0, UNIX).unwrap();
+    s.opened(ConnId(2), accepted(), &mut n, t0, UNIX).unwrap();
+    s.receive(ConnId(2), message(&ident(2), n.address()), &mut n, t0, UNIX)
+        .unwrap();
     s.drain_events().for_each(drop);
     let due = s.poll_timeout().unwrap();
     assert_eq!(due, t0 + DEFAULT_BIND_TIMEOUT);
@@ -425,38 +335,19 @@ fn past_max_connections_the_oldest_unbound_one_is_evicted() {
     };
     let (mut n, mut s, t0) = (node(), Session::new(config), Instant::now());
     let at = |ms| t0 + Duration::from_millis(ms);
-    s.opened(
-        ConnId(1),
-        accepted(),
-        &mut n,
-        at(0),
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
-    s.opened(
-        ConnId(2),
-        accepted(),
-        &mut n,
-        at(1),
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
+    s.opened(ConnId(1), accepted(), &mut n, at(0), UNIX)
+        .unwrap();
+    s.opened(ConnId(2), accepted(), &mut n, at(1), UNIX)
+        .unwrap();
     // Dialed connections do not count.
     let dialed = Opening::Dialed {
         peer: ident(9).address(),
         difficulty: 0,
     };
-    s.opened(ConnId(9), dialed, &mut n, at(1), Timestamp::from_secs(UNIX))
-        .unwrap();
+    s.opened(ConnId(9), dialed, &mut n, at(1), UNIX).unwrap();
     s.drain_events().for_each(drop);
-    s.opened(
-        ConnId(3),
-        accepted(),
-        &mut n,
-        at(2),
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
+    s.opened(ConnId(3), accepted(), &mut n, at(2), UNIX)
+        .unwrap();
     assert_eq!(closes(&mut s), vec![(ConnId(1), CloseReason::Evicted)]);
     s.closed(ConnId(1), &mut n);
     // 2 and 3 both bound: the new one goes.
@@ -466,19 +357,13 @@ fn past_max_connections_the_oldest_unbound_one_is_evicted() {
             message(&ident(who), n.address()),
             &mut n,
             at(3),
-            Timestamp::from_secs(UNIX),
+            UNIX,
         )
         .unwrap();
     }
     s.drain_events().for_each(drop);
-    s.opened(
-        ConnId(4),
-        accepted(),
-        &mut n,
-        at(4),
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
+    s.opened(ConnId(4), accepted(), &mut n, at(4), UNIX)
+        .unwrap();
     assert_eq!(closes(&mut s), vec![(ConnId(4), CloseReason::Evicted)]);
 }
 
@@ -489,62 +374,36 @@ fn a_connection_is_closed_at_its_invalid_message_limit() {
         Session::new(SessionConfig::default()),
         Instant::now(),
     );
-    s.opened(
-        ConnId(1),
-        accepted(),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
+    s.opened(ConnId(1), accepted(), &mut n, now, UNIX).unwrap();
     let mut bad = message(&ident(2), n.address());
     bad.sig = [1; 64];
     for i in 1..=DEFAULT_MAX_INVALID {
         assert!(closes(&mut s).is_empty(), "open after {} invalid", i - 1);
-        s.receive(
-            ConnId(1),
-            bad.clone(),
-            &mut n,
-            now,
-            Timestamp::from_secs(UNIX),
-        )
-        .unwrap();
+        s.receive(ConnId(1), bad.clone(), &mut n, now, UNIX)
+            .unwrap();
     }
     assert_eq!(closes(&mut s), vec![(ConnId(1), CloseReason::Invalid)]);
     // What it sends from then on is not looked at.
-    s.receive_bytes(ConnId(1), b"junk", &mut n, now, Timestamp::from_secs(UNIX))
+    s.receive_bytes(ConnId(1), b"junk", &mut n, now, UNIX)
         .unwrap();
     assert!(s.drain_events().next().is_none());
     // On a bound connection, the engine's verdicts count.
-    s.opened(
-        ConnId(2),
-        accepted(),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
+    s.opened(ConnId(2), accepted(), &mut n, now, UNIX).unwrap();
     s.receive(
         ConnId(2),
         message(&ident(3), n.address()),
         &mut n,
         now,
-        Timestamp::from_secs(UNIX),
+        UNIX,
     )
     .unwrap();
     let mut bad = message(&ident(3), n.address());
     bad.sig = [1; 64];
     for _ in 0..DEFAULT_MAX_INVALID {
-        s.receive(
-            ConnId(2),
-            bad.clone(),
-            &mut n,
-            now,
-            Timestamp::from_secs(UNIX),
-        )
-        .unwrap();
+        s.receive(ConnId(2), bad.clone(), &mut n, now, UNIX)
+            .unwrap();
     }
-    n.run_until_idle(Timestamp::from_secs(UNIX)).unwrap();
+    n.run_until_idle(UNIX).unwrap();
     s.drain_events().for_each(drop);
     let events: Vec<Event> = n.drain_events().collect();
     events.iter().for_each(|e| {
@@ -581,17 +440,10 @@ fn a_message_on_a_bound_connection_is_verified_at_the_connections_difficulty() {
         peer: alice.address(),
         difficulty: 30,
     };
-    s.opened(ConnId(1), trusted, &mut n, now, Timestamp::from_secs(UNIX))
+    s.opened(ConnId(1), trusted, &mut n, now, UNIX).unwrap();
+    s.receive(ConnId(1), message(&alice, n.address()), &mut n, now, UNIX)
         .unwrap();
-    s.receive(
-        ConnId(1),
-        message(&alice, n.address()),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
-    n.run_until_idle(Timestamp::from_secs(UNIX)).unwrap();
+    n.run_until_idle(UNIX).unwrap();
     assert_eq!(n.counters().accepted, 0);
 }
 
@@ -603,26 +455,13 @@ fn a_first_message_is_verified_once_and_not_again_by_the_engine() {
         Instant::now(),
     );
     let alice = ident(2);
-    s.opened(
-        ConnId(1),
-        accepted(),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
-    s.receive(
-        ConnId(1),
-        message(&alice, n.address()),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
+    s.opened(ConnId(1), accepted(), &mut n, now, UNIX).unwrap();
+    s.receive(ConnId(1), message(&alice, n.address()), &mut n, now, UNIX)
+        .unwrap();
     assert_eq!(identified(&mut s), vec![(ConnId(1), alice.address())]);
     // The engine runs past the message's TTL: verified again there, it
     // would be too old. It keeps the verdict the session got.
-    n.run_until_idle(Timestamp::from_secs(UNIX + 400)).unwrap();
+    n.run_until_idle(UNIX + Duration::from_secs(400)).unwrap();
     assert_eq!(n.counters().accepted, 1);
     assert_eq!(n.counters().drops_of("too_old"), 0);
 }
@@ -653,25 +492,18 @@ fn a_hook_rejection_counts_against_the_connection_and_an_ignore_does_not() {
             Session::new(SessionConfig::default()),
             Instant::now(),
         );
-        s.opened(
-            ConnId(1),
-            accepted(),
-            &mut n,
-            now,
-            Timestamp::from_secs(UNIX),
-        )
-        .unwrap();
+        s.opened(ConnId(1), accepted(), &mut n, now, UNIX).unwrap();
         for _ in 0..DEFAULT_MAX_INVALID {
             s.receive(
                 ConnId(1),
                 message(&ident(3), n.address()),
                 &mut n,
                 now,
-                Timestamp::from_secs(UNIX),
+                UNIX,
             )
             .unwrap();
         }
-        n.run_until_idle(Timestamp::from_secs(UNIX)).unwrap();
+        n.run_until_idle(UNIX).unwrap();
         let events: Vec<Event> = n.drain_events().collect();
         let reason = match verdict {
             Acceptance::Reject(why) => DropReason::Refused(why),
@@ -712,8 +544,7 @@ fn a_forgotten_dialed_peer_leaves_the_node_and_is_gone_when_its_connection_close
         peer: bob,
         difficulty: 0,
     };
-    s.opened(ConnId(1), dialed, &mut n, now, Timestamp::from_secs(UNIX))
-        .unwrap();
+    s.opened(ConnId(1), dialed, &mut n, now, UNIX).unwrap();
     assert_eq!(identified(&mut s), vec![(ConnId(1), bob)]);
     s.forget(&bob, &mut n);
     assert!(n.connection(&bob).is_none(), "still the node's neighbour");
@@ -737,22 +568,9 @@ fn a_forgotten_dialed_peer_connected_to_a_listener_stays_as_a_learned_one() {
     let bob = ident(3);
     n.add_neighbour(bob.address(), 0).unwrap();
     s.expect(bob.address());
-    s.opened(
-        ConnId(1),
-        accepted(),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
-    s.receive(
-        ConnId(1),
-        message(&bob, n.address()),
-        &mut n,
-        now,
-        Timestamp::from_secs(UNIX),
-    )
-    .unwrap();
+    s.opened(ConnId(1), accepted(), &mut n, now, UNIX).unwrap();
+    s.receive(ConnId(1), message(&bob, n.address()), &mut n, now, UNIX)
+        .unwrap();
     assert_eq!(identified(&mut s), vec![(ConnId(1), bob.address())]);
     assert!(!s.is_learned(&bob.address()));
     s.forget(&bob.address(), &mut n);
@@ -770,14 +588,8 @@ fn a_lower_connection_bound_from_now_on_evicts_the_oldest_unbound() {
     );
     let at = |ms| t0 + Duration::from_millis(ms);
     for id in 1..=3 {
-        s.opened(
-            ConnId(id),
-            accepted(),
-            &mut n,
-            at(id),
-            Timestamp::from_secs(UNIX),
-        )
-        .unwrap();
+        s.opened(ConnId(id), accepted(), &mut n, at(id), UNIX)
+            .unwrap();
     }
     assert_eq!(closes(&mut s), vec![]);
     let lower = SessionConfig {
