@@ -14,7 +14,7 @@ use super::io::{CmdResult, read_all, stdout, write_err};
 #[derive(Args, Debug)]
 pub struct TapehashArgs {
     /// Program length in bytes (1..=65536); the protocol uses 64.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    #[arg(long, default_value_t = gossip::tapehash::DEFAULT_CODE_SIZE as u32, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub code_size: u32,
     /// File to hash ('-' or nothing: stdin).
     pub file: Option<PathBuf>,

@@ -258,7 +258,7 @@ pub struct LimitsArgs {
     #[arg(long)]
     pub limits_shadow: bool,
     /// Log what each source had refused at most once every SECS (the first refusal at once), with the counts since.
-    #[arg(long, value_name = "SECS", default_value_t = 10,
+    #[arg(long, value_name = "SECS", default_value_t = gossip::session::DEFAULT_REPORT_EVERY.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     pub limits_log_every: u64,
 }
