@@ -1659,7 +1659,12 @@ fn timers_purge_and_rotate_on_schedule_and_say_when_they_are_due() {
         .drain_events()
         .filter(|e| matches!(e, Event::DeliveryCodeRotated { .. }))
         .collect();
-    assert_eq!(rotated, vec![Event::DeliveryCodeRotated { at: NOW + 600 }]);
+    assert_eq!(
+        rotated,
+        vec![Event::DeliveryCodeRotated {
+            at: Timestamp::from_secs(NOW + 600)
+        }]
+    );
     assert_eq!(n.store().len().unwrap(), 1, "not expired yet");
     // Past the bulletin's expiry, at a purge: it goes; the next rotation is
     // 600 s after the last.

@@ -288,8 +288,7 @@ impl<H: Hooks> Node<H> {
         now: Timestamp,
     ) -> Verified {
         let message = message.into();
-        let now = now.as_secs();
-        let verdict = self.verify(&message, difficulty, Timestamp::from_secs(now));
+        let verdict = self.verify(&message, difficulty, now);
         Verified { message, verdict }
     }
 
@@ -458,9 +457,8 @@ impl<H: Hooks> Node<H> {
     /// Processes until every queue is empty, one round at a time on this
     /// thread; returns the rounds run.
     pub fn run_until_idle(&mut self, now: Timestamp) -> Result<usize, NodeError> {
-        let now = now.as_secs();
         let mut rounds = 0;
-        while self.process(Timestamp::from_secs(now))? {
+        while self.process(now)? {
             rounds += 1;
         }
         Ok(rounds)

@@ -45,7 +45,7 @@ pub enum Event {
     /// queued.
     DeliveryCodeRotated {
         /// When.
-        at: u64,
+        at: crate::Timestamp,
     },
 }
 

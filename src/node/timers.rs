@@ -59,11 +59,11 @@ impl<H: Hooks> Node<H> {
         .map(Timestamp::from_secs)
     }
 
-    /// Time passing: does whatever is due at `now` (see [`Node::poll_timeout`]
+    /// Time passing: does whatever is due at `at` (see [`Node::poll_timeout`]
     /// and the module docs). Calling it early does only what is due; a
     /// driver may call it on every wake-up.
-    pub fn handle_timeout(&mut self, now: Timestamp) -> Result<(), StoreError> {
-        let now = now.as_secs();
+    pub fn handle_timeout(&mut self, at: Timestamp) -> Result<(), StoreError> {
+        let now = at.as_secs();
         self.timers.started.get_or_insert(now);
         let held = Held {
             store: self.store.as_ref(),
@@ -78,12 +78,11 @@ impl<H: Hooks> Node<H> {
         if self.timers.next_purge.is_none_or(|t| now >= t) {
             self.timers.next_purge = Some(now + self.config.purge_every.as_secs().max(1));
             self.seen.purge(now);
-            self.store.remove_expired(Timestamp::from_secs(now))?;
+            self.store.remove_expired(at)?;
         }
         if self.rotation_due().is_some_and(|t| now >= t) {
-            self.rotate_delivery_code(Timestamp::from_secs(now))?;
-            self.events
-                .push_back(Event::DeliveryCodeRotated { at: now });
+            self.rotate_delivery_code(at)?;
+            self.events.push_back(Event::DeliveryCodeRotated { at });
         }
         Ok(())
     }
