@@ -89,7 +89,7 @@ mod transport;
 use std::time::Duration;
 
 pub use addr::NetAddr;
-pub use conn::{Ended, Frame};
+pub use conn::{Charge, Ended, Frame};
 pub use driver::{Driver, Flow, Host, Step};
 pub use endpoint::{Closed, ConnEvent, Dial, Endpoint};
 pub use error::NetError;
