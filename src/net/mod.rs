@@ -84,6 +84,8 @@ mod handle;
 mod listen;
 mod metrics;
 mod network;
+#[cfg(unix)]
+mod output;
 mod transport;
 
 use std::time::Duration;
@@ -100,6 +102,8 @@ pub use handle::{
 };
 pub use metrics::{NetCounters, prometheus, status_line};
 pub use network::{Disconnect, Network, Notice, Retargeted};
+#[cfg(unix)]
+pub use output::BLOCKING_WRITE;
 #[cfg(unix)]
 pub use transport::Unix;
 pub use transport::{Tcp, Transport};

@@ -384,7 +384,7 @@ impl Relay {
             _ => None,
         };
         let outputs = Outputs {
-            stdout: Output::stdout(&mut files, &runtime),
+            stdout: Output::stdout(&mut files, &runtime)?,
             peers,
             files: Some(files),
             deliver,

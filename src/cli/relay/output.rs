@@ -4,149 +4,22 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use gossip::codec::{Format, Object, write_object};
 use gossip::net::{Ended, Endpoint};
 use gossip::session::ConnId;
 use gossip::{Bulletin, BulletinKey};
-use tokio::io::AsyncWrite;
-use tokio::net::unix::pipe;
 use tokio::runtime::Runtime;
 
-use crate::cli::io::{Failure, open_append_no_follow};
-
-/// A peer's output file or a delivery fifo: appended to, never through a
-/// symbolic link, and created 0600.
-fn open_append(path: &Path) -> Result<File, Failure> {
-    open_append_no_follow(path, 0o600, false)
-}
-
-/// How often an output waits again for a fifo's reader.
-const FIFO_POLL: Duration = Duration::from_millis(100);
-
-/// Opens a fifo for writing once a reader has it open (till then the open
-/// fails with ENXIO, and is tried again every [`FIFO_POLL`]): non-blocking,
-/// so a reader that stops stalls only this output; never through a
-/// symbolic link.
-async fn open_fifo(path: &Path) -> std::io::Result<pipe::Sender> {
-    use std::os::unix::fs::OpenOptionsExt;
-    loop {
-        let opened = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-            .open(path);
-        match opened {
-            Ok(file) => return pipe::Sender::from_file(file),
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => tokio::time::sleep(FIFO_POLL).await,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// A regular file written in place: a write returns once the bytes are in
-/// the file (the page cache), so the output's count of what was written is
-/// exact. Writes to a regular file do not wait on a reader.
-struct SyncFile(File);
-
-impl AsyncWrite for SyncFile {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        loop {
-            match self.0.write(buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                written => return Poll::Ready(written),
-            }
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
+use crate::cli::io::{Failure, open_failure};
 
 /// Bytes stdout's queue holds before the relay takes no more input: what
 /// a pipe holds (one round's output may pass it). Small, so a reader that
 /// is slow holds the relay back soon, as a blocking write did, and a
 /// netcat chain passes its backpressure along.
 pub const STDOUT_QUEUE: usize = 64 << 10;
-
-/// Bytes one write to stdout takes at most: a pipe's atomic write
-/// (POSIX's `PIPE_BUF`, 4,096 on Linux), all or nothing.
-const STDOUT_WRITE: usize = 4096;
-
-/// Stdout, written on tokio's blocking pool (so a reader that stops holds
-/// a thread of that pool, never the relay's loop or the endpoint's
-/// workers), one `write` at a time of at most [`STDOUT_WRITE`] bytes: each
-/// returns what reached the pipe, so the count of what was written stays
-/// exact even when a stalled reader's write is cut off at the end (to a
-/// pipe, such a write took nothing). Stdout itself stays blocking: its
-/// open file may be shared (a terminal, a shell's pipe).
-struct Stdout {
-    /// Stdout's descriptor (a duplicate), while no write is under way.
-    file: Option<File>,
-    writing: Option<tokio::task::JoinHandle<(File, std::io::Result<usize>)>>,
-}
-
-impl Stdout {
-    fn open() -> std::io::Result<Self> {
-        use std::os::fd::AsFd;
-        let fd = std::io::stdout().as_fd().try_clone_to_owned()?;
-        Ok(Self {
-            file: Some(File::from(fd)),
-            writing: None,
-        })
-    }
-}
-
-impl AsyncWrite for Stdout {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        loop {
-            if let Some(writing) = &mut self.writing {
-                let done = std::task::ready!(Pin::new(writing).poll(cx));
-                self.writing = None;
-                let (file, written) = done.map_err(std::io::Error::other)?;
-                self.file = Some(file);
-                return Poll::Ready(written);
-            }
-            let Some(mut file) = self.file.take() else {
-                return Poll::Ready(Err(std::io::Error::other("stdout lost")));
-            };
-            let chunk = buf[..buf.len().min(STDOUT_WRITE)].to_vec();
-            self.writing = Some(tokio::task::spawn_blocking(move || {
-                loop {
-                    match file.write(&chunk) {
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        written => return (file, written),
-                    }
-                }
-            }));
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
 
 /// How long a relay that is ending waits for its outputs to take what is
 /// queued for them (a peer that never reads cannot hold the relay for
@@ -193,10 +66,10 @@ pub struct Output {
 }
 
 impl Output {
-    /// Starts writing to `path`. A regular file is opened at once (errors
-    /// are the relay's); a fifo is opened by the output's task, which waits
-    /// for its reader. Appended to, never through a symbolic link, and a
-    /// new file is 0600.
+    /// Starts writing to `path` ([`Endpoint::attach_file`]): a regular
+    /// file is opened at once (errors are the relay's); a fifo is opened
+    /// by the output, which waits for its reader. Appended to, never
+    /// through a symbolic link, and a new file is 0600.
     pub fn open(
         files: &mut Endpoint,
         runtime: &Runtime,
@@ -204,36 +77,28 @@ impl Output {
         role: &'static str,
         limit: usize,
     ) -> Result<Self, Failure> {
-        use std::os::unix::fs::FileTypeExt;
-        let is_fifo = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo());
-        let file = if is_fifo {
-            None
-        } else {
-            Some(open_append(path)?)
-        };
-        let fifo = path.to_path_buf();
-        let open = async move {
-            let out: Box<dyn AsyncWrite + Send + Unpin> = match file {
-                Some(file) => Box::new(SyncFile(file)),
-                None => Box::new(open_fifo(&fifo).await?),
-            };
-            Ok(out)
-        };
         let conn = {
             let _inside = runtime.enter();
-            files.attach_output(open)
+            files.attach_file(path).map_err(|e| open_failure(path, e))?
         };
         Ok(Self::new(conn, path.display().to_string(), role, limit))
     }
 
-    /// Stdout ([`Stdout`]), held back past [`STDOUT_QUEUE`].
-    pub fn stdout(files: &mut Endpoint, runtime: &Runtime) -> Self {
-        let open = async { Stdout::open() };
+    /// Stdout, held back past [`STDOUT_QUEUE`]: a duplicate of its
+    /// descriptor, written on tokio's blocking pool
+    /// ([`Endpoint::attach_blocking`]), so a reader that stops holds a
+    /// thread of that pool, never the relay's loop, and the count of what
+    /// was written stays exact. It stays blocking: its open file may be
+    /// shared (a terminal, a shell's pipe).
+    pub fn stdout(files: &mut Endpoint, runtime: &Runtime) -> Result<Self, Failure> {
+        use std::os::fd::AsFd;
+        let fd = std::io::stdout().as_fd().try_clone_to_owned();
+        let fd = fd.map_err(|e| Failure::io("relay: stdout", e))?;
         let conn = {
             let _inside = runtime.enter();
-            files.attach_output(open)
+            files.attach_blocking(File::from(fd))
         };
-        Self::new(conn, "stdout".into(), "stdout", STDOUT_QUEUE)
+        Ok(Self::new(conn, "stdout".into(), "stdout", STDOUT_QUEUE))
     }
 
     fn new(conn: ConnId, name: String, role: &'static str, limit: usize) -> Self {
