@@ -112,6 +112,14 @@ fn consumers() {
     run_script("consumers");
 }
 
+/// Stdout blocks (a late reader gets every message) and never holds the
+/// loop (a reader that never reads: SIGTERM still ends the relay, in
+/// order and bounded, with exact counts): tests/hardening/stdout.sh.
+#[test]
+fn stdout_backpressure() {
+    run_script("stdout");
+}
+
 #[test]
 fn netns() {
     run_root_script("netns", "network namespaces");

@@ -26,7 +26,6 @@ use super::live;
 /// planted where it writes would make it write wherever the link points.
 pub fn open_append_no_follow(path: &Path, mode: u32, read: bool) -> Result<File, Failure> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let what = || format!("cannot open {}", path.display());
     let existed = std::fs::symlink_metadata(path).is_ok();
     let file = std::fs::OpenOptions::new()
         .read(read)
@@ -35,20 +34,25 @@ pub fn open_append_no_follow(path: &Path, mode: u32, read: bool) -> Result<File,
         .mode(mode)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                Failure::io(what(), "it is a symbolic link").hint(
-                    "give the path of the file itself: the relay does not write through symbolic links",
-                )
-            } else {
-                Failure::io(what(), e)
-            }
-        })?;
+        .map_err(|e| open_failure(path, e))?;
     if !existed {
         file.set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|e| Failure::io(what(), e))?;
+            .map_err(|e| open_failure(path, e))?;
     }
     Ok(file)
+}
+
+/// Why a relay's output at `path` did not open: a symbolic link is said
+/// so, with a hint.
+pub fn open_failure(path: &Path, e: std::io::Error) -> Failure {
+    let what = format!("cannot open {}", path.display());
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        Failure::io(what, "it is a symbolic link").hint(
+            "give the path of the file itself: the relay does not write through symbolic links",
+        )
+    } else {
+        Failure::io(what, e)
+    }
 }
 
 /// A node config the library refused: a usage error (exit 2) naming the

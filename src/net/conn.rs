@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use super::Limits;
 use super::transport::Io;
-use crate::codec::{Kind, MAX_OBJECT, Object, json_line_cap};
+use crate::codec::{Kind, MAX_OBJECT, Object, ObjectReader, ReadError, json_line_cap};
 use crate::session::{ConnId, Opening};
 
 /// Bytes each connection may read ahead of the message it is charging to
@@ -49,6 +49,11 @@ pub enum Ended {
     Closed,
     /// The socket failed.
     Error(String),
+    /// An output's reader closed its end (a broken pipe: `head` read what
+    /// it wanted, a fifo's reader left): the error's text. Only an output
+    /// ([`Endpoint::attach_output`](super::Endpoint::attach_output)) ends
+    /// so; a caller may take it quietly where the reader leaving is normal.
+    ReaderGone(String),
 }
 
 impl std::fmt::Display for Ended {
@@ -58,7 +63,7 @@ impl std::fmt::Display for Ended {
             Self::Junk(why) => write!(f, "not a message stream ({why})"),
             Self::Stopped => f.write_str("shut down"),
             Self::Closed => f.write_str("closed"),
-            Self::Error(why) => f.write_str(why),
+            Self::Error(why) | Self::ReaderGone(why) => f.write_str(why),
         }
     }
 }
@@ -79,6 +84,14 @@ impl std::ops::Deref for Frame {
     }
 }
 
+/// An object's share of the endpoint's input budget
+/// ([`Limits::in_flight`]), given back when this is dropped: hold it until
+/// the object is handled.
+#[derive(Debug)]
+pub struct Charge {
+    _permit: OwnedSemaphorePermit,
+}
+
 /// What connection tasks tell the endpoint.
 pub(crate) enum NetEvent {
     /// A connection is up.
@@ -90,6 +103,12 @@ pub(crate) enum NetEvent {
     },
     /// A whole message came on `conn`.
     Frame { conn: ConnId, frame: Frame },
+    /// An object read by an object reader, or why it could not be.
+    Object {
+        conn: ConnId,
+        object: Result<Object, ReadError>,
+        charge: Charge,
+    },
     /// The peer of `conn` sent its last message (it may still read).
     ReadEnded { conn: ConnId },
     /// `conn` ended; `unwritten` frames queued on it never went out whole.
@@ -450,6 +469,9 @@ pub(crate) async fn run_output<W>(
         () = close.cancelled() => Ended::Closed,
         written = written => match written {
             Ok(()) => Ended::Stopped,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                Ended::ReaderGone(e.to_string())
+            }
             Err(e) => Ended::Error(e.to_string()),
         },
     };
@@ -531,4 +553,62 @@ async fn write_frames(
         let _ = drained.send((conn, len));
     }
     out.into_inner().shutdown().await
+}
+
+/// What an object holds in memory besides its body or content.
+const OBJECT_FIXED: usize = 256;
+
+/// About how many bytes an object read holds in memory.
+fn object_size(item: &Result<Object, ReadError>) -> usize {
+    OBJECT_FIXED
+        + match item {
+            Ok(Object::Message(m)) => m.body.len(),
+            Ok(Object::Bulletin(b)) => b.content.len(),
+            Err(_) => 0,
+        }
+}
+
+/// Runs an object reader
+/// ([`Endpoint::attach_objects`](super::Endpoint::attach_objects)) on a
+/// thread of tokio's blocking pool: each object the codec's
+/// [`ObjectReader`] reads is charged to the input budget (what it holds in
+/// memory, at most the whole budget, so any object gets through), waiting
+/// while the budget is spent, then handed over; the stream's end, a read
+/// error or broken framing (after its error is handed over) ends it. Not
+/// tracked: a blocking read cannot be cut short, so shutdown does not wait
+/// for it; it ends when the endpoint is gone or stops.
+pub(crate) fn read_objects(
+    conn: ConnId,
+    reader: impl std::io::Read,
+    kind: Kind,
+    w: &Wiring,
+    runtime: &tokio::runtime::Handle,
+) {
+    let input = std::io::BufReader::with_capacity(1 << 16, reader);
+    let mut ended = Ended::Eof;
+    for item in ObjectReader::new(input, kind) {
+        let n = object_size(&item).min(w.limits.in_flight);
+        let Some(charge) = runtime.block_on(charge(w, n)) else {
+            return;
+        };
+        ended = match &item {
+            Err(ReadError::Io(e)) => Ended::Error(e.to_string()),
+            Err(ReadError::Decode { error, fatal: true }) => Ended::Junk(error.to_string()),
+            _ => Ended::Eof,
+        };
+        let object = NetEvent::Object {
+            conn,
+            object: item,
+            charge: Charge { _permit: charge },
+        };
+        if w.events.blocking_send(object).is_err() {
+            return;
+        }
+    }
+    let closed = NetEvent::Closed {
+        conn,
+        ended,
+        unwritten: 0,
+    };
+    let _ = w.events.blocking_send(closed);
 }

@@ -146,9 +146,18 @@ pub trait Host {
 
     /// While true, no input is taken (neither the host's nor the
     /// network's): backpressure from an output that cannot keep up. Only
-    /// the timers run.
+    /// the timers run, and [`Host::unpaused`].
     fn paused(&self) -> bool {
         false
+    }
+
+    /// Raced against the timers while [`Host::paused`]: completes once
+    /// the host may have room again (its output took some of its queue),
+    /// and the driver asks [`Host::paused`] again at once rather than at
+    /// its next timer. It must be cancel-safe, as [`Host::input`]. By
+    /// default it never completes (only the timers wake a paused driver).
+    fn unpaused(&mut self) -> impl Future<Output = ()> {
+        std::future::pending()
     }
 
     /// The clock the node runs on.
@@ -235,12 +244,21 @@ impl<H: Host> Driver<H> {
             let wake = self.next_wake();
             let paused = self.host.paused();
             let mut flow = Flow::Continue;
+            let host = &mut self.host;
+            let host = async move {
+                if paused {
+                    host.unpaused().await;
+                    None
+                } else {
+                    Some(host.input().await)
+                }
+            };
             tokio::select! {
                 biased;
-                input = self.host.input(), if !paused => {
+                input = host => if let Some(input) = input {
                     flow = self.take(input)?;
                     flow = flow.and(self.batch(&mut frames)?);
-                }
+                },
                 event = self.network.next(), if !paused => {
                     self.conn_event(event, &mut frames)?;
                     flow = self.batch(&mut frames)?;
@@ -390,5 +408,87 @@ impl<H: Host> Driver<H> {
             self.host.deliver(delivered, &mut self.node)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Identity;
+    use crate::keys::Seed;
+    use crate::net::{Endpoint, Limits};
+    use crate::node::NodeConfig;
+    use crate::session::Session;
+    use tokio::sync::{mpsc, watch};
+
+    /// A host paused while its switch says so, counting its inputs.
+    struct Gate {
+        paused: watch::Receiver<bool>,
+        inputs: mpsc::Receiver<()>,
+        taken: usize,
+    }
+
+    impl Host for Gate {
+        type Input = ();
+        type Error = NodeError;
+
+        async fn input(&mut self) {
+            if self.inputs.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+
+        fn take(&mut self, (): (), _: &mut Node, _: &mut Network) -> Result<Flow, NodeError> {
+            self.taken += 1;
+            Ok(Flow::Stop)
+        }
+
+        fn deliver(&mut self, _: Vec<Bulletin>, _: &mut Node) -> Result<(), NodeError> {
+            Ok(())
+        }
+
+        fn paused(&self) -> bool {
+            *self.paused.borrow()
+        }
+
+        async fn unpaused(&mut self) {
+            let _ = self.paused.changed().await;
+        }
+
+        fn failed(&mut self, _: Step, error: NodeError) -> NodeError {
+            error
+        }
+    }
+
+    #[tokio::test]
+    async fn a_paused_host_takes_its_input_as_soon_as_it_has_room() {
+        let (pause, paused) = watch::channel(true);
+        let (tx, inputs) = mpsc::channel(1);
+        tx.send(()).await.unwrap();
+        let node = Node::new(
+            Identity::from_seed(&Seed::from_bytes([1; 32])),
+            NodeConfig::default(),
+        );
+        let limits = Limits::default();
+        let session = Session::new(limits.session_config());
+        let network = Network::new(Endpoint::new(limits).unwrap(), session);
+        let gate = Gate {
+            paused,
+            inputs,
+            taken: 0,
+        };
+        let mut driver = Driver::new(node, network, gate);
+        // Paused: the input waits.
+        let served = tokio::time::timeout(Duration::from_millis(100), driver.serve()).await;
+        assert!(served.is_err(), "a paused driver stopped");
+        assert_eq!(driver.host().taken, 0, "input taken while paused");
+        // Room again: the input is taken now, not at the driver's next
+        // timer (the node's purge, half a minute away).
+        let (served, ()) = tokio::join!(
+            tokio::time::timeout(Duration::from_secs(10), driver.serve()),
+            async { pause.send(false).unwrap() },
+        );
+        assert!(matches!(served, Ok(Ok(()))), "not woken when unpaused");
+        assert_eq!(driver.host().taken, 1);
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -13,8 +13,9 @@ use tokio::sync::mpsc;
 use tokio_util::bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::conn::{self, DrainedRx, Ended, Frame, Link, NetEvent, Wiring};
+use super::conn::{self, Charge, DrainedRx, Ended, Frame, Link, NetEvent, Wiring};
 use super::{Limits, NetAddr, NetError, Tcp, Transport, dial, listen};
+use crate::codec::{Kind, Object, ReadError};
 use crate::keys::Address;
 use crate::session::{ConnId, Opening};
 
@@ -43,6 +44,17 @@ pub enum ConnEvent {
         conn: ConnId,
         /// The packed message.
         frame: Frame,
+    },
+    /// An object an object reader read
+    /// ([`Endpoint::attach_objects`]), or why it could not be: its bytes
+    /// are charged to the input budget until `charge` is dropped.
+    Object {
+        /// The reader.
+        conn: ConnId,
+        /// The object, or why it did not decode.
+        object: Result<Object, ReadError>,
+        /// Its share of the input budget.
+        charge: Charge,
     },
     /// `bytes` of what was queued on `conn` are out on the socket
     /// ([`Session::drained`](crate::session::Session::drained)).
@@ -307,7 +319,8 @@ impl Endpoint {
     /// whole is a [`ConnEvent::Written`] of its length, in order. It ends
     /// ([`ConnEvent::Closed`]) when [`finish`](Endpoint::finish)ed and
     /// written out ([`Ended::Stopped`](super::Ended)), when writing fails
-    /// (`Ended::Error`; a failed `open` among them), or when closed, the
+    /// (`Ended::Error`; a failed `open` among them; `Ended::ReaderGone`
+    /// for a broken pipe), or when closed, the
     /// endpoint's shutdown deadline among them (`Ended::Closed`). Call it
     /// inside the runtime.
     pub fn attach_output<F, W>(&mut self, open: F) -> ConnId
@@ -319,6 +332,33 @@ impl Endpoint {
         self.links.insert(conn, link);
         let task = conn::run_output(conn, open, queue, self.wiring.clone());
         self.wiring.tracker.spawn(task);
+        conn
+    }
+
+    /// An object reader over a byte stream the caller holds (stdin, a
+    /// file): bulletins and messages, as `kind` says, in JSON lines or wire
+    /// frames told apart by the first byte, as the codec's
+    /// [`ObjectReader`](crate::codec::ObjectReader) reads them, on a thread
+    /// of tokio's blocking pool. Each is a [`ConnEvent::Object`] on the
+    /// returned connection, in order: the object, or why it did not decode
+    /// (a bad JSON line is one bad object; the stream goes on). Its bytes
+    /// are charged to the endpoint's input budget ([`Limits::in_flight`],
+    /// shared with the connections) until its [`Charge`] is dropped, and
+    /// the reader waits while the budget is spent. At the stream's end, a
+    /// read error or broken framing (a wire frame's length that cannot be
+    /// trusted: its error comes first) it ends, with [`ConnEvent::Closed`]
+    /// ([`Ended::Eof`](super::Ended), `Error` or `Junk`). Nothing is
+    /// written to it, and no [`ConnEvent::Opened`] comes for it. A read
+    /// that blocks cannot be cut short: shutdown does not wait for it.
+    /// Call it inside the runtime.
+    pub fn attach_objects<R>(&mut self, reader: R, kind: Kind) -> ConnId
+    where
+        R: std::io::Read + Send + 'static,
+    {
+        let conn = ConnId(self.wiring.ids.fetch_add(1, Ordering::Relaxed));
+        let w = self.wiring.clone();
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || conn::read_objects(conn, reader, kind, &w, &runtime));
         conn
     }
 
@@ -381,6 +421,15 @@ impl Endpoint {
                 }
             }
             NetEvent::Frame { conn, frame } => ConnEvent::Message { conn, frame },
+            NetEvent::Object {
+                conn,
+                object,
+                charge,
+            } => ConnEvent::Object {
+                conn,
+                object,
+                charge,
+            },
             NetEvent::ReadEnded { conn } => ConnEvent::ReadEnded { conn },
             NetEvent::Closed {
                 conn,
@@ -640,6 +689,111 @@ mod tests {
                 unwritten: 3
             }]
         );
+    }
+
+    /// The next event, within a deadline.
+    async fn next_event(e: &mut Endpoint) -> ConnEvent {
+        let next = tokio::time::timeout(Duration::from_secs(20), e.next()).await;
+        next.expect("an event in time")
+    }
+
+    fn bulletin(content: &[u8]) -> crate::bulletin::Bulletin {
+        let topic = crate::ids::topic_id(b"chat");
+        crate::bulletin::Bulletin::new(topic, content.to_vec(), 1_700_000_000)
+    }
+
+    #[tokio::test]
+    async fn an_object_reader_hands_over_each_object_and_each_bad_one_then_ends() {
+        let mut e = endpoint();
+        let b = bulletin(b"hello");
+        let input = format!("{}\n\nnot json\n", Object::Bulletin(b.clone()).to_json());
+        let conn = e.attach_objects(std::io::Cursor::new(input), Kind::Any);
+        match next_event(&mut e).await {
+            ConnEvent::Object {
+                conn: on,
+                object: Ok(Object::Bulletin(got)),
+                ..
+            } => assert_eq!((on, got), (conn, b)),
+            other => panic!("{other:?}"),
+        }
+        match next_event(&mut e).await {
+            ConnEvent::Object {
+                object: Err(ReadError::Decode { fatal: false, .. }),
+                ..
+            } => {}
+            other => panic!("{other:?}"),
+        }
+        match next_event(&mut e).await {
+            ConnEvent::Closed {
+                conn: on, ended, ..
+            } => assert_eq!((on, ended), (conn, Ended::Eof)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_object_reader_whose_framing_broke_says_why_then_ends() {
+        let mut e = endpoint();
+        let conn = e.attach_objects(std::io::Cursor::new(vec![0, 0, 0, 9, 1, 2]), Kind::Any);
+        match next_event(&mut e).await {
+            ConnEvent::Object {
+                object: Err(ReadError::Decode { fatal: true, .. }),
+                ..
+            } => {}
+            other => panic!("{other:?}"),
+        }
+        match next_event(&mut e).await {
+            ConnEvent::Closed {
+                conn: on,
+                ended: Ended::Junk(_),
+                ..
+            } => assert_eq!(on, conn),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_object_reader_waits_while_the_input_budget_is_spent() {
+        let limits = Limits {
+            max_frame: 1024,
+            in_flight: 1024,
+            ..Limits::default()
+        };
+        let mut e = Endpoint::new(limits).unwrap();
+        // Each holds 256 + 600 bytes: one at a time fits the budget.
+        let input: String = (0..2u8)
+            .map(|i| format!("{}\n", Object::Bulletin(bulletin(&[i; 600])).to_json()))
+            .collect();
+        e.attach_objects(std::io::Cursor::new(input), Kind::Any);
+        let ConnEvent::Object { charge, .. } = next_event(&mut e).await else {
+            panic!("no object")
+        };
+        let early = tokio::time::timeout(Duration::from_millis(100), e.next()).await;
+        assert!(early.is_err(), "read past the budget: {early:?}");
+        drop(charge);
+        assert!(matches!(
+            next_event(&mut e).await,
+            ConnEvent::Object { object: Ok(_), .. }
+        ));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_output_whose_reader_left_ends_as_reader_gone_with_its_count() {
+        let mut e = endpoint();
+        let (tx, rx) = tokio::net::unix::pipe::pipe().unwrap();
+        drop(rx);
+        let conn = e.attach_output(async move { Ok(tx) });
+        assert!(e.send(conn, Bytes::from_static(b"never read\n")));
+        let closed = tokio::time::timeout(Duration::from_secs(20), e.next()).await;
+        match closed.expect("the output ended") {
+            ConnEvent::Closed {
+                conn: on,
+                ended: Ended::ReaderGone(_),
+                unwritten,
+            } => assert_eq!((on, unwritten), (conn, 1)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -84,12 +84,14 @@ mod handle;
 mod listen;
 mod metrics;
 mod network;
+#[cfg(unix)]
+mod output;
 mod transport;
 
 use std::time::Duration;
 
 pub use addr::NetAddr;
-pub use conn::{Ended, Frame};
+pub use conn::{Charge, Ended, Frame};
 pub use driver::{Driver, Flow, Host, Step};
 pub use endpoint::{Closed, ConnEvent, Dial, Endpoint};
 pub use error::NetError;
@@ -100,6 +102,8 @@ pub use handle::{
 };
 pub use metrics::{NetCounters, prometheus, status_line};
 pub use network::{Disconnect, Network, Notice, Retargeted};
+#[cfg(unix)]
+pub use output::BLOCKING_WRITE;
 #[cfg(unix)]
 pub use transport::Unix;
 pub use transport::{Tcp, Transport};

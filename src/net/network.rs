@@ -57,7 +57,7 @@ impl Disconnect {
             (Some(CloseReason::Invalid), _) => Self::Invalid,
             (Some(CloseReason::Idle), _) => Self::Idle,
             (_, Ended::Junk(e)) => Self::Junk(e),
-            (_, Ended::Error(e)) => Self::Error(e),
+            (_, Ended::Error(e) | Ended::ReaderGone(e)) => Self::Error(e),
             _ => Self::Eof,
         }
     }
@@ -243,6 +243,8 @@ impl Network {
                 taken?;
             }
             ConnEvent::Written { conn, bytes } => self.session.drained(conn, bytes),
+            // An object reader is the caller's own (it is no session's).
+            ConnEvent::Object { .. } => {}
             ConnEvent::ReadEnded { conn } => self.read_ended.push(conn),
             ConnEvent::Closed {
                 conn,

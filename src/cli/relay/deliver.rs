@@ -15,12 +15,11 @@
 //!   writer reports the lines it wrote; what a full queue drops stays
 //!   pending in `--store`.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::path::Path;
 
 use gossip::Bulletin;
 use gossip::BulletinKey;
-use gossip::codec::{Format, Object};
 use gossip::delivery_log::{
     BACKLOG_LIMIT, DeliveryLog, LineKey, LogNotice, RETRY_EVERY, Repair, held_keys,
 };
@@ -37,13 +36,8 @@ pub use gossip::delivery_log::line_key;
 pub enum Delivery {
     /// A regular file.
     File(DeliveryFile),
-    /// A fifo: its output, and the ids handed to it not yet known to be
-    /// written, in order.
-    Fifo {
-        out: Output,
-        handed: VecDeque<BulletinKey>,
-        confirmed: u64,
-    },
+    /// A fifo: its output (which tells the ids it wrote).
+    Fifo(Output),
 }
 
 /// A delivery file: the log, and what the relay says of it.
@@ -78,11 +72,8 @@ impl Delivery {
     ) -> Result<Self, Failure> {
         use std::os::unix::fs::FileTypeExt;
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
-            return Ok(Self::Fifo {
-                out: Output::open(files, runtime, path, "delivery output", limit)?,
-                handed: VecDeque::new(),
-                confirmed: 0,
-            });
+            let out = Output::open(files, runtime, path, "delivery output", limit)?;
+            return Ok(Self::Fifo(out));
         }
         let name = path.display().to_string();
         // Delivered bulletins are the operator's mail: a new file is 0600.
@@ -112,17 +103,18 @@ impl Delivery {
 
     /// Writes each bulletin as one JSON line (to a file that cannot take
     /// them now, they are held and retried).
-    pub fn deliver(&mut self, files: Option<&Endpoint>, bulletins: Vec<Bulletin>) -> Delivered {
+    pub fn deliver(
+        &mut self,
+        files: Option<&Endpoint>,
+        bulletins: Vec<Bulletin>,
+        counted: bool,
+    ) -> Delivered {
         let mut done = Delivered::default();
         match self {
             Self::File(f) => f.log.push(bulletins),
-            Self::Fifo { out, handed, .. } => {
+            Self::Fifo(out) => {
                 for b in bulletins {
-                    let key = b.key();
-                    let obj = Object::Bulletin(b);
-                    if files.is_some_and(|files| out.write(files, &obj, Format::Json)) {
-                        handed.push_back(key);
-                    } else {
+                    if !files.is_some_and(|files| out.deliver(files, b, counted)) {
                         done.missed += 1;
                     }
                 }
@@ -136,25 +128,17 @@ impl Delivery {
     /// wrote; for a file, the held lines it took now (tried at once unless
     /// deferred, then every [`RETRY_EVERY`]).
     pub fn taken(&mut self) -> Vec<BulletinKey> {
-        let (out, handed, confirmed) = match self {
-            Self::File(f) => return f.write_backlog(false),
-            Self::Fifo {
-                out,
-                handed,
-                confirmed,
-            } => (out, handed, confirmed),
-        };
-        let n = out.written().saturating_sub(*confirmed);
-        *confirmed += n;
-        let n = usize::try_from(n).unwrap_or(usize::MAX).min(handed.len());
-        handed.drain(..n).collect()
+        match self {
+            Self::File(f) => f.write_backlog(false),
+            Self::Fifo(out) => out.taken(),
+        }
     }
 
     /// Deliveries held for a file that cannot take them now.
     pub fn held_back(&self) -> u64 {
         match self {
             Self::File(f) => f.log.held() as u64,
-            Self::Fifo { .. } => 0,
+            Self::Fifo(_) => 0,
         }
     }
 
@@ -192,7 +176,7 @@ impl Delivery {
     /// For a fifo, how many bulletins were handed but never written.
     pub fn unwritten(&self) -> u64 {
         match self {
-            Self::Fifo { handed, .. } => handed.len() as u64,
+            Self::Fifo(out) => out.unwritten().1,
             Self::File(_) => 0,
         }
     }
@@ -200,7 +184,7 @@ impl Delivery {
     /// A fifo's output.
     pub fn output(&mut self) -> Option<&mut Output> {
         match self {
-            Self::Fifo { out, .. } => Some(out),
+            Self::Fifo(out) => Some(out),
             Self::File(_) => None,
         }
     }

@@ -93,12 +93,18 @@ impl Board {
         self.published().at = Some(Instant::now());
     }
 
-    /// Publishes the metrics text and the number of peers up (a beat too).
-    pub fn publish(&self, metrics: String, peers_up: u64) {
-        *self.published() = Published {
+    /// Publishes the metrics text and the number of peers up; a beat too
+    /// when the loop `turned` (not when an output holds it back).
+    pub fn publish(&self, metrics: String, peers_up: u64, turned: bool) {
+        let mut published = self.published();
+        let at = match turned {
+            true => Some(Instant::now()),
+            false => published.at,
+        };
+        *published = Published {
             metrics: Bytes::from(metrics),
             peers_up,
-            at: Some(Instant::now()),
+            at,
         };
     }
 

@@ -1,14 +1,17 @@
 //! `gossip relay`: one node of the network, on stdin/stdout and on TCP.
 //!
 //! The loop is the library's [`Driver`]; the relay is its [`Host`].
-//! Objects are read on a thread (stdin) and by the library's network
-//! endpoint (`--listen`, `--connect`, see [`net`]); the driver waits on
+//! Objects are read by the library: stdin by an object reader of the
+//! outputs' endpoint, the network by its endpoint (`--listen`,
+//! `--connect`, see [`net`]); the driver waits on
 //! both and on the timers, so the relay also notices signals and purges
 //! expired content while input is idle. Each batch is run through the node
 //! engine to completion before the next: its deliveries and forwards are
-//! written and stdout flushed at once (a synchronous write: a slow reader
-//! holds the relay back rather than lose messages), so relays chained with
-//! netcat pass bulletins along without delay.
+//! queued on stdout and the other outputs, connections of the relay's own
+//! endpoint written at once by the library's bounded writer, so relays
+//! chained with netcat pass bulletins along without delay. Stdout never
+//! drops: while it holds more than 64 KiB the relay takes no input (a slow
+//! reader holds the relay back rather than lose messages).
 //!
 //! `gossip sync` drives one connection of its own on the same endpoint.
 
@@ -17,33 +20,33 @@ mod codes;
 pub(super) mod config;
 mod deliver;
 mod http;
-pub(super) mod in_flight;
 mod log;
 pub(super) mod net;
 mod output;
 mod outputs;
 mod tally;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use gossip::codec::{Format, Kind, Object, ObjectReader, ReadError};
-use gossip::net::{Dial, Driver, Endpoint, Flow, Host, Limits, NetCounters, Step};
+use gossip::codec::{Format, Kind, Object, ReadError};
+use gossip::net::{
+    Charge, ConnEvent, Dial, Driver, Endpoint, Flow, Host, Limits, NetCounters, Step,
+};
 use gossip::node::{Event, Node, NodeConfig, NodeError, Outbound};
-use gossip::session::{LimitsConfig, PeerStats, Sent};
+use gossip::session::{ConnId, LimitsConfig, PeerStats, Sent};
 use gossip::store::SqliteStore;
 use gossip::{Address, Bulletin, Counters, Timestamp, TopicId, topic_id};
 
 use args::{RelayArgs, SpreadArg};
 use deliver::Delivery;
-use in_flight::InFlight;
 use net::Settings;
 use output::Output;
-use outputs::{Outputs, Sink};
+use outputs::Outputs;
 use tally::Tally;
 
 use super::flags::{FormatArg, NowArgs};
@@ -206,10 +209,13 @@ fn node_failure(e: NodeError) -> Failure {
 
 /// What the relay's loop reads from stdin: objects, then its end.
 pub enum Stdin {
-    /// An object read from stdin (or why it could not be).
-    Object(Result<Object, ReadError>),
+    /// An object read from stdin (or why it could not be), with its share
+    /// of the input budget (held until the node has run).
+    Object(Result<Object, ReadError>, Charge),
     /// Stdin ended.
     End,
+    /// An output ended (stdout's reader went away, say).
+    OutputEnded,
 }
 
 /// The relay's side of the library's [`Driver`]: stdin is its input,
@@ -240,11 +246,13 @@ struct Relay {
     status_every: Option<Duration>,
     /// With --config: how SIGHUP reloads it.
     reload: Option<Reload>,
-    /// Stdin's objects, and the bytes of them taken this round (freed
-    /// from the reader's budget once the node has run).
-    stdin: tokio::sync::mpsc::Receiver<Stdin>,
-    in_flight: Arc<InFlight>,
-    taken: usize,
+    /// Stdin's object reader on the outputs' endpoint, once it reads.
+    stdin: Option<ConnId>,
+    /// What came from it and waits for the loop (taken in while the
+    /// loop waited for an output), and the input budget of the objects
+    /// taken this round (given back once the node has run).
+    waiting: VecDeque<Stdin>,
+    charges: Vec<Charge>,
     stdin_ended: bool,
     /// Why stdin's framing broke: the relay exits 3 once it has handled
     /// what came before.
@@ -269,41 +277,15 @@ pub fn run(args: RelayArgs) -> CmdResult {
         print!("{}", config::effective(&args.command_line)?.text);
         return Ok(ExitCode::SUCCESS);
     }
-    let (relay, node, runtime, stdin) = Relay::build(args)?;
-    relay.run(node, &runtime, stdin)
-}
-
-/// Reads stdin on a thread: objects in JSON lines or wire frames, each
-/// charged to the input budget before it is handed over.
-fn read_stdin(tx: tokio::sync::mpsc::Sender<Stdin>, budget: Arc<InFlight>) {
-    std::thread::spawn(move || {
-        let input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
-        for item in ObjectReader::new(input, Kind::Any) {
-            budget.take(in_flight::size_of(&item));
-            if tx.blocking_send(Stdin::Object(item)).is_err() {
-                return;
-            }
-        }
-        let _ = tx.blocking_send(Stdin::End);
-    });
+    let (relay, node, runtime) = Relay::build(args)?;
+    relay.run(node, &runtime)
 }
 
 impl Relay {
     /// Installs the signal handlers, opens the store, sets the node up
     /// (topics, peers, sync requests, the delivery-code notice) and opens
     /// the outputs.
-    #[allow(clippy::type_complexity)]
-    fn build(
-        args: RelayArgs,
-    ) -> Result<
-        (
-            Self,
-            Node,
-            net::Background,
-            tokio::sync::mpsc::Sender<Stdin>,
-        ),
-        Failure,
-    > {
+    fn build(args: RelayArgs) -> Result<(Self, Node, net::Background), Failure> {
         // Before anything that takes time (the store, the delivery file): a
         // signal that comes while the relay starts is then handled, never
         // the default action (SIGUSR1's ends the process).
@@ -402,7 +384,7 @@ impl Relay {
             _ => None,
         };
         let outputs = Outputs {
-            stdout: Sink::new("stdout".into(), Box::new(std::io::stdout())),
+            stdout: Output::stdout(&mut files, &runtime)?,
             peers,
             files: Some(files),
             deliver,
@@ -451,7 +433,6 @@ impl Relay {
         let network = (!args.listen.is_empty() || !connect.is_empty())
             .then(|| settings(&args, connect, limits));
         let active = network.is_some();
-        let (tx, stdin) = tokio::sync::mpsc::channel(1024);
         let relay = Self {
             outputs,
             rotation,
@@ -467,9 +448,9 @@ impl Relay {
             http,
             status_every: args.status_every.map(Duration::from_secs),
             reload,
-            stdin,
-            in_flight: Arc::new(InFlight::default()),
-            taken: 0,
+            stdin: None,
+            waiting: VecDeque::new(),
+            charges: Vec::new(),
             stdin_ended: false,
             broken: None,
             polled: false,
@@ -481,18 +462,13 @@ impl Relay {
             },
             ended: Default::default(),
         };
-        Ok((relay, node, runtime, tx))
+        Ok((relay, node, runtime))
     }
 
     /// Delivers what the last run left pending, starts the network and
     /// runs the library's driver until input ends, a signal, or an error;
     /// prints the counters.
-    fn run(
-        self,
-        node: Node,
-        runtime: &net::Background,
-        stdin: tokio::sync::mpsc::Sender<Stdin>,
-    ) -> CmdResult {
+    fn run(self, node: Node, runtime: &net::Background) -> CmdResult {
         let mut relay = self;
         let mut node = node;
         let settings = relay.settings.take();
@@ -501,16 +477,20 @@ impl Relay {
         // network starts: their messages go to stdout and the outputs.
         let recovered = recover_deliveries(&mut node, &mut relay.outputs, relay.deliver.as_deref());
         let mut driver = Driver::new(node, empty, relay);
-        let recovered = recovered.and_then(|()| driver.run_node()).map(|()| {
-            driver.host_mut().outputs.flush();
-        });
+        let recovered = recovered.and_then(|()| driver.run_node());
         let (mut node, empty, mut relay) = driver.into_parts();
         if let Err(failure) = recovered {
             // The outputs still get what was queued for them (bounded).
             let _ = relay.finish(&mut node, empty, runtime);
             return Err(failure);
         }
-        read_stdin(stdin, Arc::clone(&relay.in_flight));
+        // Stdin: objects in JSON lines or wire frames, bulletins and
+        // messages, read by the library within the outputs' endpoint's
+        // input budget (32 MiB).
+        if let Some(files) = &mut relay.outputs.files {
+            let _inside = runtime.enter();
+            relay.stdin = Some(files.attach_objects(std::io::stdin(), Kind::Any));
+        }
         let network = match settings {
             Some(settings) => {
                 runtime.block_on(empty.shutdown(Duration::ZERO));
@@ -523,9 +503,7 @@ impl Relay {
         let mut driver = Driver::new(node, network, relay);
         let mut result = runtime.block_on(driver.serve());
         if result.is_ok() {
-            result = driver.run_node().map(|()| {
-                driver.host_mut().outputs.flush();
-            });
+            result = driver.run_node();
         }
         let (mut node, network, mut relay) = driver.into_parts();
         let finished = relay.finish(&mut node, network, runtime);
@@ -553,12 +531,32 @@ impl Relay {
         mut network: gossip::net::Network,
         runtime: &net::Background,
     ) -> Result<(), Failure> {
+        runtime.block_on(self.drain_stdout());
         self.outputs.finish_files(runtime);
         network.flush_limits();
         self.notices.log(&mut network);
         self.ended = (*network.counters(), network.peers().clone());
         self.outputs.tally.unsent += runtime.block_on(network.shutdown(net::SHUTDOWN_DEADLINE));
         self.outputs.finish_delivery(node)
+    }
+
+    /// Waits, for as long as it takes, until stdout has written what is
+    /// queued for it: a relay that ends with its input (not for a signal)
+    /// never drops for a slow reader, as a blocking write did not. A
+    /// signal (or stdout ending) stops the wait; then the outputs get
+    /// [`output::PEER_PATIENCE`] more.
+    async fn drain_stdout(&mut self) {
+        while self.outputs.stdout.holds() && !self.stop.load(Ordering::Relaxed) {
+            let Some(files) = &mut self.outputs.files else {
+                return;
+            };
+            tokio::select! {
+                event = files.next() => {
+                    self.outputs.handle(event);
+                }
+                () = tokio::time::sleep(TICK) => {}
+            }
+        }
     }
 
     /// The relay's periodic work, every [`TICK`]: SIGHUP's reload, a
@@ -582,6 +580,9 @@ impl Relay {
             self.report_with(&counters, network.counters(), network.peers(), false);
         }
         if let Some(board) = &self.http {
+            // A loop that stdout holds back (its reader is not reading) is
+            // not turning, for /healthz, though its timers run.
+            let turned = !self.outputs.stdout.is_full();
             if self
                 .ticks
                 .published
@@ -591,8 +592,8 @@ impl Relay {
                 let counters = self.outputs.tally.applied(node.counters());
                 let up = network.connected().len();
                 let text = self.metrics_text(&counters, network.counters(), network.peers());
-                board.publish(text, up as u64);
-            } else {
+                board.publish(text, up as u64, turned);
+            } else if turned {
                 board.beat();
             }
         }
@@ -737,16 +738,34 @@ impl Host for Relay {
     type Input = Stdin;
     type Error = Failure;
 
+    /// Stdin's next object; meanwhile what the outputs' writers did is
+    /// taken in, and an output that ended wakes the loop (stdout closed
+    /// may end the relay).
     async fn input(&mut self) -> Stdin {
-        match self.stdin.recv().await {
-            Some(input) => input,
-            // The reader is gone (it sent End first): nothing more comes.
-            None => std::future::pending().await,
+        if let Some(input) = self.waiting.pop_front() {
+            return input;
+        }
+        loop {
+            let Some(files) = &mut self.outputs.files else {
+                return std::future::pending().await;
+            };
+            let event = files.next().await;
+            if let Some(input) = self.sort(event) {
+                return input;
+            }
         }
     }
 
     fn try_input(&mut self) -> Option<Stdin> {
-        self.stdin.try_recv().ok()
+        if let Some(input) = self.waiting.pop_front() {
+            return Some(input);
+        }
+        loop {
+            let event = self.outputs.files.as_mut()?.try_next()?;
+            if let Some(input) = self.sort(event) {
+                return Some(input);
+            }
+        }
     }
 
     /// Queues an object from stdin on the node: a message received (the
@@ -760,13 +779,16 @@ impl Host for Relay {
         network: &mut gossip::net::Network,
     ) -> Result<Flow, Failure> {
         let item = match input {
-            Stdin::Object(item) => item,
+            Stdin::Object(item, charge) => {
+                self.charges.push(charge);
+                item
+            }
             Stdin::End => {
                 self.stdin_ended = true;
                 return Ok(self.stdin_flow());
             }
+            Stdin::OutputEnded => return Ok(Flow::Continue),
         };
-        self.taken += in_flight::size_of(&item);
         match item {
             Ok(Object::Message(m)) => {
                 network.heard_elsewhere(m.src);
@@ -823,14 +845,15 @@ impl Host for Relay {
         self.outputs.tally.unsent += n;
     }
 
-    /// Frees the round's stdin bytes, flushes stdout, logs the network's
-    /// notices; stops on a signal, or when stdout and the outputs are gone
-    /// and there is no network.
+    /// Frees the round's stdin bytes, logs the network's notices; stops
+    /// on a signal, or when stdout and the outputs are gone and there is
+    /// no network.
     fn ran(&mut self, _: &mut Node, network: &mut gossip::net::Network) -> Result<Flow, Failure> {
-        self.in_flight.free(std::mem::take(&mut self.taken));
+        self.charges.clear();
         self.polled = false;
         self.notices.log(network);
-        let open = self.outputs.flush();
+        self.take_events();
+        let open = self.outputs.open();
         let stop = self.stop.load(Ordering::Relaxed) || (!open && !self.active);
         Ok(if stop { Flow::Stop } else { Flow::Continue })
     }
@@ -851,10 +874,23 @@ impl Host for Relay {
         Ok(Flow::Continue)
     }
 
-    /// Backpressure: a delivery file that holds back its limit stops the
-    /// input until it takes some (its retry is in the tick).
+    /// Backpressure: stdout holding more than its bound, or a delivery
+    /// file that holds back its limit, stops the input until it takes
+    /// some (the file's retry is in the tick).
     fn paused(&self) -> bool {
-        self.outputs.delivery_is_full()
+        self.outputs.is_full()
+    }
+
+    /// Paused: wakes once the outputs' endpoint says something (an
+    /// output's writer took some of its queue, say).
+    async fn unpaused(&mut self) {
+        let Some(files) = &mut self.outputs.files else {
+            return std::future::pending().await;
+        };
+        let event = files.next().await;
+        if let Some(input) = self.sort(event) {
+            self.waiting.push_back(input);
+        }
     }
 
     fn unix_now(&self) -> Timestamp {
@@ -876,7 +912,28 @@ impl Relay {
     fn poll_outputs(&mut self) {
         if !self.polled {
             self.polled = true;
-            self.outputs.poll();
+            self.take_events();
+        }
+    }
+
+    /// Takes in what the outputs' endpoint has said: what the outputs'
+    /// writers did, and stdin's objects (kept for the loop).
+    fn take_events(&mut self) {
+        while let Some(event) = self.outputs.files.as_mut().and_then(Endpoint::try_next) {
+            if let Some(input) = self.sort(event) {
+                self.waiting.push_back(input);
+            }
+        }
+    }
+
+    /// An event of the outputs' endpoint: stdin's object or its end, for
+    /// the loop; what an output did, taken in (an output that ended wakes
+    /// the loop).
+    fn sort(&mut self, event: ConnEvent) -> Option<Stdin> {
+        match event {
+            ConnEvent::Object { object, charge, .. } => Some(Stdin::Object(object, charge)),
+            ConnEvent::Closed { conn, .. } if Some(conn) == self.stdin => Some(Stdin::End),
+            event => self.outputs.handle(event).then_some(Stdin::OutputEnded),
         }
     }
 }

@@ -1,114 +1,75 @@
-//! One `--peer ADDR=PATH` output or a delivery fifo: a connection of the
-//! outputs' endpoint, bounded in bytes, counted exactly.
+//! One output of the relay: stdout, a `--peer ADDR=PATH` output or a
+//! delivery fifo; a connection of the outputs' endpoint, bounded in bytes,
+//! counted exactly.
 
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use gossip::codec::{Format, Object, write_object};
 use gossip::net::{Ended, Endpoint};
 use gossip::session::ConnId;
-use tokio::io::AsyncWrite;
-use tokio::net::unix::pipe;
+use gossip::{Bulletin, BulletinKey};
 use tokio::runtime::Runtime;
 
-use crate::cli::io::{Failure, open_append_no_follow};
+use crate::cli::io::{Failure, open_failure};
 
-/// A peer's output file or a delivery fifo: appended to, never through a
-/// symbolic link, and created 0600.
-fn open_append(path: &Path) -> Result<File, Failure> {
-    open_append_no_follow(path, 0o600, false)
-}
-
-/// How often an output waits again for a fifo's reader.
-const FIFO_POLL: Duration = Duration::from_millis(100);
-
-/// Opens a fifo for writing once a reader has it open (till then the open
-/// fails with ENXIO, and is tried again every [`FIFO_POLL`]): non-blocking,
-/// so a reader that stops stalls only this output; never through a
-/// symbolic link.
-async fn open_fifo(path: &Path) -> std::io::Result<pipe::Sender> {
-    use std::os::unix::fs::OpenOptionsExt;
-    loop {
-        let opened = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-            .open(path);
-        match opened {
-            Ok(file) => return pipe::Sender::from_file(file),
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => tokio::time::sleep(FIFO_POLL).await,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// A regular file written in place: a write returns once the bytes are in
-/// the file (the page cache), so the output's count of what was written is
-/// exact. Writes to a regular file do not wait on a reader.
-struct SyncFile(File);
-
-impl AsyncWrite for SyncFile {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        loop {
-            match self.0.write(buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                written => return Poll::Ready(written),
-            }
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
+/// Bytes stdout's queue holds before the relay takes no more input: what
+/// a pipe holds (one round's output may pass it). Small, so a reader that
+/// is slow holds the relay back soon, as a blocking write did, and a
+/// netcat chain passes its backpressure along.
+pub const STDOUT_QUEUE: usize = 64 << 10;
 
 /// How long a relay that is ending waits for its outputs to take what is
 /// queued for them (a peer that never reads cannot hold the relay for
 /// longer).
 pub const PEER_PATIENCE: Duration = Duration::from_secs(10);
 
-/// A `--peer ADDR=PATH` output or a delivery fifo: a connection of the
-/// outputs' own endpoint ([`Endpoint::attach_output`]), so it is written by
-/// the same bounded writer as a socket, and a peer that stops reading (or
-/// a fifo nobody opened yet) never stalls the relay. Its queue is bounded
-/// in bytes (`--send-queue`, as a connection's): what does not fit is
-/// dropped for that output only (a peer can catch up by sync, a delivery
-/// stays pending in `--store`) and counted; the store and the other outputs
-/// go on. The outputs are the command line's, so all of them hold at most
-/// their number times that bound.
+/// What one payload queued on an output is: a message for a peer, or a
+/// delivered bulletin (confirmed to the store once written whole; counted
+/// among the node's deliveries this run, or a delivery again of what the
+/// last run left).
+enum Payload {
+    Message,
+    Delivery { key: BulletinKey, counted: bool },
+}
+
+/// An output of the relay's own endpoint ([`Endpoint::attach_output`]):
+/// stdout, a `--peer ADDR=PATH` output or a delivery fifo, written by the
+/// same bounded writer as a socket, so a reader that stops (or a fifo
+/// nobody opened yet) never stalls the relay's loop. Its queue is bounded
+/// in bytes (`--send-queue`, as a connection's; stdout's is
+/// [`STDOUT_QUEUE`]). Past it a file or a fifo
+/// drops (for that output only: a peer can catch up by sync, a delivery
+/// stays pending in `--store`) and counts; stdout never drops: it is
+/// [`Output::is_full`], and the relay takes no more input until it has
+/// room. The outputs are the command line's, so all of them hold at most
+/// their number times that bound (and one round's output each).
 pub struct Output {
     pub(super) conn: ConnId,
     name: String,
-    /// What the output is, for messages ("peer", "delivery output").
+    /// What the output is, for messages ("stdout", "peer", "delivery
+    /// output").
     role: &'static str,
     /// Bytes queued and not yet written, and their bound (one message is
     /// taken when the queue is empty, however long).
     queued: usize,
     limit: usize,
-    /// Messages queued, and (of them) written whole.
-    handed: u64,
-    written: u64,
+    /// What is queued and not yet written whole, in order.
+    waiting: VecDeque<Payload>,
+    /// Deliveries written whole, not yet confirmed.
+    written: Vec<BulletinKey>,
     dropping: bool,
     /// It ended (failed, or closed at the end).
     pub(super) ended: bool,
 }
 
 impl Output {
-    /// Starts writing to `path`. A regular file is opened at once (errors
-    /// are the relay's); a fifo is opened by the output's task, which waits
-    /// for its reader. Appended to, never through a symbolic link, and a
-    /// new file is 0600.
+    /// Starts writing to `path` ([`Endpoint::attach_file`]): a regular
+    /// file is opened at once (errors are the relay's); a fifo is opened
+    /// by the output, which waits for its reader. Appended to, never
+    /// through a symbolic link, and a new file is 0600.
     pub fn open(
         files: &mut Endpoint,
         runtime: &Runtime,
@@ -116,48 +77,78 @@ impl Output {
         role: &'static str,
         limit: usize,
     ) -> Result<Self, Failure> {
-        use std::os::unix::fs::FileTypeExt;
-        let is_fifo = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo());
-        let file = if is_fifo {
-            None
-        } else {
-            Some(open_append(path)?)
-        };
-        let fifo = path.to_path_buf();
-        let open = async move {
-            let out: Box<dyn AsyncWrite + Send + Unpin> = match file {
-                Some(file) => Box::new(SyncFile(file)),
-                None => Box::new(open_fifo(&fifo).await?),
-            };
-            Ok(out)
-        };
         let conn = {
             let _inside = runtime.enter();
-            files.attach_output(open)
+            files.attach_file(path).map_err(|e| open_failure(path, e))?
         };
-        Ok(Self {
+        Ok(Self::new(conn, path.display().to_string(), role, limit))
+    }
+
+    /// Stdout, held back past [`STDOUT_QUEUE`]: a duplicate of its
+    /// descriptor, written on tokio's blocking pool
+    /// ([`Endpoint::attach_blocking`]), so a reader that stops holds a
+    /// thread of that pool, never the relay's loop, and the count of what
+    /// was written stays exact. It stays blocking: its open file may be
+    /// shared (a terminal, a shell's pipe).
+    pub fn stdout(files: &mut Endpoint, runtime: &Runtime) -> Result<Self, Failure> {
+        use std::os::fd::AsFd;
+        let fd = std::io::stdout().as_fd().try_clone_to_owned();
+        let fd = fd.map_err(|e| Failure::io("relay: stdout", e))?;
+        let conn = {
+            let _inside = runtime.enter();
+            files.attach_blocking(File::from(fd))
+        };
+        Ok(Self::new(conn, "stdout".into(), "stdout", STDOUT_QUEUE))
+    }
+
+    fn new(conn: ConnId, name: String, role: &'static str, limit: usize) -> Self {
+        Self {
             conn,
-            name: path.display().to_string(),
+            name,
             role,
             queued: 0,
             limit,
-            handed: 0,
-            written: 0,
+            waiting: VecDeque::new(),
+            written: Vec::new(),
             dropping: false,
             ended: false,
-        })
+        }
     }
 
-    /// Queues an object, encoded as `format` says; false when it was
+    /// Whether it is stdout, which never drops.
+    fn blocks(&self) -> bool {
+        self.role == "stdout"
+    }
+
+    /// Queues a message, encoded as `format` says; false when it was
     /// dropped (the queue is full, or the output has ended).
     pub(super) fn write(&mut self, files: &Endpoint, obj: &Object, format: Format) -> bool {
+        self.queue(files, obj, format, Payload::Message)
+    }
+
+    /// Queues a delivered bulletin as a JSON line; false when it was
+    /// dropped. Its key comes back from [`Output::taken`] once written;
+    /// `counted`: it is among the node's deliveries this run (if never
+    /// written, [`Output::unwritten`] counts it).
+    pub(super) fn deliver(&mut self, files: &Endpoint, bulletin: Bulletin, counted: bool) -> bool {
+        let key = bulletin.key();
+        let obj = Object::Bulletin(bulletin);
+        self.queue(
+            files,
+            &obj,
+            Format::Json,
+            Payload::Delivery { key, counted },
+        )
+    }
+
+    fn queue(&mut self, files: &Endpoint, obj: &Object, format: Format, what: Payload) -> bool {
         if self.ended {
             return false;
         }
         let mut bytes = Vec::new();
         // Writing to a Vec cannot fail.
         let _ = write_object(&mut bytes, obj, format);
-        if self.queued > 0 && self.queued + bytes.len() > self.limit {
+        if !self.blocks() && self.queued > 0 && self.queued + bytes.len() > self.limit {
             if !self.dropping {
                 let (name, role) = (&self.name, self.role);
                 let what = if role == "peer" {
@@ -175,34 +166,69 @@ impl Output {
             return false;
         }
         self.queued += len;
-        self.handed += 1;
+        self.waiting.push_back(what);
         self.dropping = false;
         true
     }
 
-    /// How many messages it has written whole.
-    pub(super) fn written(&self) -> u64 {
-        self.written
+    /// Whether stdout holds more than its bound: the relay takes no more
+    /// input until its reader takes some.
+    pub(super) fn is_full(&self) -> bool {
+        self.blocks() && !self.ended && self.queued > self.limit
     }
 
-    /// Its writer took `bytes` (one message).
+    /// Whether it is open and holds what it has not written yet.
+    pub(super) fn holds(&self) -> bool {
+        !self.ended && !self.waiting.is_empty()
+    }
+
+    /// The deliveries written whole since the last call.
+    pub(super) fn taken(&mut self) -> Vec<BulletinKey> {
+        std::mem::take(&mut self.written)
+    }
+
+    /// Its writer took `bytes` (one payload, the oldest).
     pub(super) fn took(&mut self, bytes: usize) {
         self.queued = self.queued.saturating_sub(bytes);
-        self.written += 1;
+        if let Some(Payload::Delivery { key, .. }) = self.waiting.pop_front() {
+            self.written.push(key);
+        }
     }
 
-    /// It ended, as `ended` says, with `unwritten` of the messages queued
-    /// never written whole. Reported once.
+    /// What was queued and never written whole, once it has ended:
+    /// (messages, deliveries counted this run).
+    pub(super) fn unwritten(&self) -> (u64, u64) {
+        let (mut messages, mut deliveries) = (0, 0);
+        for p in &self.waiting {
+            match p {
+                Payload::Message => messages += 1,
+                Payload::Delivery { counted, .. } => deliveries += u64::from(*counted),
+            }
+        }
+        (messages, deliveries)
+    }
+
+    /// It ended, as `ended` says, with the last `unwritten` of what waits
+    /// never written whole (the others were: their reports may not have
+    /// come when it ended as the endpoint shut down). Reported once; a
+    /// reader of stdout that went away is quiet.
     pub(super) fn ended(&mut self, ended: &Ended, unwritten: u64) {
         self.ended = true;
-        self.written = self.handed.saturating_sub(unwritten);
+        let unwritten = usize::try_from(unwritten).unwrap_or(usize::MAX);
+        for _ in unwritten..self.waiting.len() {
+            self.took(0);
+        }
+        let name = &self.name;
         match ended {
-            Ended::Error(why) => {
-                let name = &self.name;
+            Ended::ReaderGone(_) if self.blocks() => {}
+            Ended::Error(why) | Ended::ReaderGone(why) => {
                 tracing::warn!(output = %name, reason = %why, unwritten, "{name}: {why}; no more output there");
             }
+            Ended::Closed if self.blocks() => {
+                tracing::warn!(output = %name, unwritten, "{name}: its reader did not take the last {unwritten} messages in time");
+            }
             Ended::Closed => {
-                let (name, role) = (&self.name, self.role);
+                let role = self.role;
                 tracing::warn!(output = %name, role, unwritten, "{name}: {role} did not take its last messages in time");
             }
             _ => {}

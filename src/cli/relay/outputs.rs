@@ -3,12 +3,10 @@
 //! written or counted as unsent; none is lost without a count.
 
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Write};
 
 use gossip::Address;
 use gossip::Bulletin;
-use gossip::BulletinKey;
-use gossip::codec::{Format, Object, write_object};
+use gossip::codec::{Format, Object};
 use gossip::net::{ConnEvent, Ended, Endpoint};
 use gossip::node::{Node, Outbound};
 use gossip::session::ConnId;
@@ -19,55 +17,14 @@ use super::output::{Output, PEER_PATIENCE};
 use super::tally::Tally;
 use crate::cli::io::Failure;
 
-/// A stream output (stdout, the delivery file), written in place.
-pub struct Sink {
-    name: String,
-    out: Option<BufWriter<Box<dyn Write>>>,
-}
-
-impl Sink {
-    pub fn new(name: String, w: Box<dyn Write>) -> Self {
-        Self {
-            name,
-            out: Some(BufWriter::new(w)),
-        }
-    }
-
-    /// Writes an object; a sink whose reader went away is closed and
-    /// reported once, and the relay goes on. Returns false if closed.
-    fn write(&mut self, obj: &Object, format: Format) -> bool {
-        let Some(out) = &mut self.out else {
-            return false;
-        };
-        if let Err(e) = write_object(out, obj, format) {
-            self.close(e);
-            return false;
-        }
-        true
-    }
-
-    /// Flushes; returns false when the sink is (now) closed.
-    fn flush(&mut self) -> bool {
-        if let Some(Err(e)) = self.out.as_mut().map(Write::flush) {
-            self.close(e);
-        }
-        self.out.is_some()
-    }
-
-    fn close(&mut self, e: std::io::Error) {
-        if self.name != "stdout" || e.kind() != std::io::ErrorKind::BrokenPipe {
-            let name = &self.name;
-            tracing::warn!(output = %name, reason = %e, "{name}: {e}; no more output there");
-        }
-        self.out = None;
-    }
-}
-
 /// The relay's outputs: stdout, per-peer outputs, and the delivery output.
 pub struct Outputs {
-    pub stdout: Sink,
+    /// Stdout: messages for peers the network does not carry, and with
+    /// `--deliver -` the deliveries. It never drops: while it holds more
+    /// than its bound the relay takes no input ([`Outputs::is_full`]).
+    pub stdout: Output,
     pub peers: BTreeMap<Address, Output>,
-    /// What the `--peer ADDR=PATH` outputs and a delivery fifo are
+    /// What stdout, the `--peer ADDR=PATH` outputs and a delivery fifo are
     /// connections of (until the relay ends).
     pub files: Option<Endpoint>,
     pub deliver: Option<Delivery>,
@@ -83,36 +40,51 @@ impl Outputs {
     /// that ended.
     pub fn poll(&mut self) {
         while let Some(event) = self.files.as_mut().and_then(Endpoint::try_next) {
-            match event {
-                ConnEvent::Written { conn, bytes } => {
-                    self.output(conn).into_iter().for_each(|o| o.took(bytes))
-                }
-                ConnEvent::Closed {
-                    conn,
-                    ended,
-                    unwritten,
-                } => self.ended(conn, &ended, unwritten),
-                _ => {}
+            self.handle(event);
+        }
+    }
+
+    /// Takes in one event of the outputs' endpoint; true when an output
+    /// ended.
+    pub fn handle(&mut self, event: ConnEvent) -> bool {
+        match event {
+            ConnEvent::Written { conn, bytes } => {
+                self.output(conn).into_iter().for_each(|o| o.took(bytes));
+                false
             }
+            ConnEvent::Closed {
+                conn,
+                ended,
+                unwritten,
+            } => {
+                self.ended(conn, &ended, unwritten);
+                true
+            }
+            _ => false,
         }
     }
 
     fn output(&mut self, conn: ConnId) -> Option<&mut Output> {
         let fifo = self.deliver.as_mut().and_then(Delivery::output);
-        fifo.into_iter()
+        std::iter::once(&mut self.stdout)
+            .chain(fifo)
             .chain(self.peers.values_mut())
             .find(|o| o.conn == conn)
     }
 
-    /// An output ended: what it never wrote is unsent (for a peer; for a
-    /// delivery fifo it stays pending, counted when the relay ends).
+    /// An output ended: the messages it never wrote are unsent, and the
+    /// deliveries stdout never wrote are not delivered (a delivery fifo's
+    /// stay pending, counted when the relay ends).
     fn ended(&mut self, conn: ConnId, ended: &Ended, unwritten: u64) {
-        let is_peer = self.peers.values().any(|o| o.conn == conn);
+        let fifo = self.deliver.as_mut().and_then(Delivery::output);
+        if let Some(o) = fifo.filter(|o| o.conn == conn) {
+            return o.ended(ended, unwritten);
+        }
         if let Some(o) = self.output(conn) {
             o.ended(ended, unwritten);
-            if is_peer {
-                self.tally.unsent += unwritten;
-            }
+            let (messages, deliveries) = o.unwritten();
+            self.tally.unsent += messages;
+            self.tally.undelivered += deliveries;
         }
     }
 
@@ -124,15 +96,14 @@ impl Outputs {
         match (self.peers.get_mut(&item.peer), &self.files) {
             (Some(peer), Some(files)) => peer.write(files, &obj, self.format),
             (Some(_), None) => false,
-            (None, _) => self.stdout.write(&obj, self.format),
+            (None, Some(files)) => self.stdout.write(files, &obj, self.format),
+            (None, None) => false,
         }
     }
 
-    /// Flushes stdout once a round. False once stdout is closed and
-    /// nothing else is open.
-    pub fn flush(&mut self) -> bool {
-        self.stdout.flush();
-        self.stdout.out.is_some() || self.peers.values().any(|p| !p.ended)
+    /// False once stdout is closed and nothing else is open.
+    pub fn open(&self) -> bool {
+        !self.stdout.ended || self.peers.values().any(|p| !p.ended)
     }
 
     /// Writes bulletins to the delivery output and confirms to the store
@@ -148,24 +119,17 @@ impl Outputs {
         counted: bool,
     ) -> Result<(), Failure> {
         let done = if self.deliver_to_stdout {
-            let ids: Vec<BulletinKey> = bulletins.iter().map(Bulletin::key).collect();
-            let n = ids.len() as u64;
-            let all = bulletins
-                .into_iter()
-                .all(|b| self.stdout.write(&Object::Bulletin(b), Format::Json));
-            if self.stdout.flush() && all {
-                Delivered {
-                    written: ids,
-                    ..Delivered::default()
-                }
-            } else {
-                Delivered {
-                    missed: n,
-                    ..Delivered::default()
+            let mut done = Delivered::default();
+            for b in bulletins {
+                let files = self.files.as_ref();
+                if !files.is_some_and(|files| self.stdout.deliver(files, b, counted)) {
+                    done.missed += 1;
                 }
             }
+            done.written = self.stdout.taken();
+            done
         } else if let Some(d) = &mut self.deliver {
-            d.deliver(self.files.as_ref(), bulletins)
+            d.deliver(self.files.as_ref(), bulletins, counted)
         } else {
             Delivered {
                 written: bulletins.iter().map(Bulletin::key).collect(),
@@ -197,6 +161,7 @@ impl Outputs {
     /// tried once more for what it holds back; an error (exit 4) when it
     /// still cannot take them.
     pub fn finish_delivery(&mut self, node: &mut Node) -> Result<(), Failure> {
+        self.confirm_stdout(node)?;
         if let Some(d) = &mut self.deliver {
             let mut written = d.taken();
             let (last, failed) = d.close();
@@ -212,10 +177,11 @@ impl Outputs {
         Ok(())
     }
 
-    /// The deliveries a delivery fifo has written since the last call, and
-    /// those a delivery file that was deferred took on its retry (every
-    /// 2 s), confirmed to the store.
+    /// The deliveries stdout or a delivery fifo has written since the
+    /// last call, and those a delivery file that was deferred took on its
+    /// retry (every 2 s), confirmed to the store.
     pub fn confirm_taken(&mut self, node: &mut Node) -> Result<(), Failure> {
+        self.confirm_stdout(node)?;
         if let Some(d) = &mut self.deliver {
             let written = d.taken();
             self.tally.deferred = d.held_back();
@@ -225,9 +191,18 @@ impl Outputs {
         Ok(())
     }
 
-    /// Whether the delivery file holds back so much that no more input is
-    /// to be read until it takes some ([`super::deliver::BACKLOG_LIMIT`]).
-    pub fn delivery_is_full(&self) -> bool {
-        self.deliver.as_ref().is_some_and(Delivery::is_full)
+    /// The deliveries stdout has written since the last call, confirmed
+    /// to the store.
+    fn confirm_stdout(&mut self, node: &mut Node) -> Result<(), Failure> {
+        let written = self.stdout.taken();
+        node.confirm_delivered(&written)
+            .map_err(|e| Failure::io("relay: store", e))
+    }
+
+    /// Whether stdout holds more than its bound, or the delivery file
+    /// holds back so much (its [`super::deliver::BACKLOG_LIMIT`]), that no
+    /// more input is to be read until it takes some.
+    pub fn is_full(&self) -> bool {
+        self.stdout.is_full() || self.deliver.as_ref().is_some_and(Delivery::is_full)
     }
 }

@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 use gossip::Address;
 use gossip::net::{Dial, Disconnect, Endpoint, Limits, NetAddr, Network, Notice};
+
+/// The input budget, bytes: of the network's connections together, and
+/// (the outputs' endpoint's) of stdin.
+const IN_FLIGHT: usize = gossip::net::DEFAULT_IN_FLIGHT;
 use gossip::session::{self, Session};
 use tokio::runtime::Runtime;
 
@@ -21,7 +25,6 @@ pub use gossip::net::{prometheus, status_line};
 pub use limits::limits_config;
 pub use stats::write_metrics;
 
-use super::in_flight::IN_FLIGHT;
 use crate::cli::io::Failure;
 
 /// The largest message a connection takes, bytes: its JSON line (base64,
