@@ -4,7 +4,8 @@
 # notice sent when the connection comes up, in both directions. B's code,
 # rotated (SIGUSR1) while A is down, reaches A when B redials the
 # restarted A, and a bulletin to B's new inbox, published at A, is
-# delivered by B.
+# delivered by B. B writes nothing to stdout: its notice at start is for a
+# peer it dials, not for stdout.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -32,7 +33,7 @@ start_a() {
 start_a
 wait_for "A to listen" listening "$PA"
 "$G" relay -k b.key --store b.db --connect "$A@127.0.0.1:$PA" --deliver db.out "${COMMON[@]}" \
-    </dev/null >/dev/null 2>b.log & track
+    </dev/null >b.stdout 2>b.log & track
 RB=$!
 wait_for "B's start line" grep -qs 'delivery code' b.log
 wait_for "A's start line" grep -qs 'delivery code' a.log
@@ -55,4 +56,7 @@ wait_for "A to learn B's new code when B redials" knows a.db "$B" "$B2"
     "$G" sign -k user.key --to "$A" | "$G" pack | nc -N 127.0.0.1 "$PA" >/dev/null
 wait_for "B to deliver the bulletin to its new inbox" has_lines db.out 1
 grep -q "$(printf '%s' "to b's new inbox" | base64 -w0)" db.out || fail "B delivered something else: $(cat db.out)"
+# B's only peer is dialed: its notice at start waits for the connection,
+# and nothing is ever written to B's stdout.
+[ ! -s b.stdout ] || fail "B wrote to stdout: $("$G" inspect <b.stdout 2>&1 | head -c 300)"
 echo "ok: codes_tcp"

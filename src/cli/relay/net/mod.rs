@@ -126,19 +126,33 @@ impl Drop for Background {
 
 /// A network that neither listens nor dials (the plain stdin relay's, and
 /// every relay's before its network starts), bounded as `settings` say.
+/// Its session already knows the peers the relay will dial, so what the
+/// first run makes for them waits for their connection (sent when it
+/// comes up) and is never written to stdout.
 pub fn network(settings: Option<&Settings>) -> Result<Network, Failure> {
-    let (limits, config) = match settings {
-        Some(s) => (limits(s), session_config(s)),
-        None => (Limits::default(), Limits::default().session_config()),
+    let (limits, session) = match settings {
+        Some(s) => (limits(s), session(s)),
+        None => (
+            Limits::default(),
+            Session::new(Limits::default().session_config()),
+        ),
     };
     let endpoint = Endpoint::new(limits).map_err(|e| Failure::usage("relay: network limits", e))?;
-    Ok(Network::new(endpoint, Session::new(config)))
+    Ok(Network::new(endpoint, session))
+}
+
+/// The session `settings` ask for: its bounds, the peers dialed and the
+/// peers trusted.
+fn session(settings: &Settings) -> Session {
+    let mut session = Session::new(session_config(settings));
+    settings.connect.iter().for_each(|t| session.expect(t.peer));
+    settings.trusted.iter().for_each(|p| session.trust(*p));
+    session
 }
 
 /// Opens the listeners and starts the dialers.
 pub fn start(runtime: &Runtime, settings: Settings) -> Result<Network, Failure> {
     let limits = limits(&settings);
-    let session_config = session_config(&settings);
     let mut endpoint =
         Endpoint::new(limits).map_err(|e| Failure::usage("relay: network limits", e))?;
     for (addr, difficulty) in &settings.listen {
@@ -153,10 +167,7 @@ pub fn start(runtime: &Runtime, settings: Settings) -> Result<Network, Failure> 
             endpoint.connect(t.peer, t.addr.clone(), t.difficulty);
         }
     }
-    let mut session = Session::new(session_config);
-    settings.connect.iter().for_each(|t| session.expect(t.peer));
-    settings.trusted.iter().for_each(|p| session.trust(*p));
-    let mut net = Network::new(endpoint, session);
+    let mut net = Network::new(endpoint, session(&settings));
     if settings.limits.shadow && settings.limits.is_active() {
         tracing::info!(
             "limits in shadow mode: what they would refuse is counted and logged, nothing is refused"
