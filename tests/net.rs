@@ -571,3 +571,57 @@ async fn a_driver_runs_a_node_for_its_host() {
     stopped.expect("the driver did not stop").unwrap().unwrap();
     handle.shutdown().await.unwrap();
 }
+
+/// The log lines a test's subscriber has seen (every test in this binary
+/// logs to it once it is installed; each test looks for its own).
+static LOGGED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// A `tracing` subscriber that keeps each event's message in [`LOGGED`].
+struct Capture;
+
+struct MessageOf(String);
+
+impl tracing::field::Visit for MessageOf {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut message = MessageOf(String::new());
+        event.record(&mut message);
+        LOGGED.lock().unwrap().push(message.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// The handle's network notices reach the application's log: a handle
+/// logs the peer that dialed it, in the relay's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handle_logs_its_network_notices() {
+    let _ = tracing::subscriber::set_global_default(Capture);
+    let dir = tempfile::tempdir().unwrap();
+    let handles = line(2, false, &dir).await;
+    let dialer = handles[1].0.address();
+    let wanted = format!("connected to {dialer}");
+    until("the listener to log its new peer", || {
+        let seen = LOGGED.lock().unwrap().iter().any(|m| m.ends_with(&wanted));
+        async move { seen }
+    })
+    .await;
+    for (g, _) in &handles {
+        g.shutdown().await.unwrap();
+    }
+}

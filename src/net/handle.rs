@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::driver::{Driver, Flow, Host, Step};
 use super::network::Network;
-use super::{Endpoint, Limits, NetAddr, NetError};
+use super::{Endpoint, Limits, NetAddr, NetError, NoticeLog};
 use crate::Timestamp;
 use crate::bulletin::Bulletin;
 use crate::crypto::Identity;
@@ -188,6 +188,7 @@ impl Builder {
             subscribers: HashMap::new(),
             commands,
             stop: stop.clone(),
+            notices: NoticeLog::new(false),
         };
         let driver = Driver::new(node, Network::new(endpoint, session), engine);
         let engine = tokio::spawn(driver.run(self.limits.shutdown_deadline));
@@ -230,6 +231,8 @@ struct Engine {
     commands: mpsc::Receiver<Command>,
     /// Cancelled by [`Gossip::shutdown`].
     stop: CancellationToken,
+    /// The network's notices, in the application's log if it keeps one.
+    notices: NoticeLog,
 }
 
 /// Sync asks a peer about every topic followed (the beacon and this
@@ -318,9 +321,10 @@ impl Host for Engine {
         Ok(())
     }
 
-    /// A handle has no operator to tell.
+    /// The network's notices go to the log ([`tracing`]): an application
+    /// sees them once it installs a subscriber.
     fn ran(&mut self, _: &mut Node, network: &mut Network) -> Result<Flow, NetError> {
-        while network.poll_notice().is_some() {}
+        self.notices.log(network);
         Ok(Flow::Continue)
     }
 

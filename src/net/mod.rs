@@ -84,6 +84,7 @@ mod handle;
 mod listen;
 mod metrics;
 mod network;
+mod notice_log;
 #[cfg(unix)]
 mod output;
 mod transport;
@@ -102,6 +103,7 @@ pub use handle::{
 };
 pub use metrics::{NetCounters, prometheus, status_line};
 pub use network::{Disconnect, Network, Notice, Retargeted};
+pub use notice_log::NoticeLog;
 #[cfg(unix)]
 pub use output::BLOCKING_WRITE;
 #[cfg(unix)]

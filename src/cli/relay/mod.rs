@@ -239,7 +239,7 @@ struct Relay {
     /// The network has started: a message to a peer it has no way to is
     /// dropped, never written to stdout.
     started: bool,
-    notices: net::Notices,
+    notices: gossip::net::NoticeLog,
     metrics: Option<PathBuf>,
     /// Where `--http` reads what the loop publishes.
     http: Option<http::Board>,
@@ -443,7 +443,7 @@ impl Relay {
             settings: network,
             active,
             started: false,
-            notices: net::Notices::new(args.quiet),
+            notices: gossip::net::NoticeLog::new(args.quiet),
             metrics: args.metrics,
             http,
             status_every: args.status_every.map(Duration::from_secs),

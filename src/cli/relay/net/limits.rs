@@ -1,11 +1,12 @@
 //! The relay's limits per source, from its flags (`--max-connections-per-ip`,
-//! `--rate-per-ip`, `--allow`, `--deny`, `--limits-shadow`, ...), and their
-//! reports in its log. The limits themselves are the library's
-//! [`gossip::session::Limiter`], run by [`gossip::net::Network`].
+//! `--rate-per-ip`, `--allow`, `--deny`, `--limits-shadow`, ...). The limits
+//! themselves are the library's [`gossip::session::Limiter`], run by
+//! [`gossip::net::Network`], which reports them in the log
+//! ([`gossip::net::NoticeLog`]).
 
 use std::time::Duration;
 
-use gossip::session::{AccessList, LimitsConfig, Rate, Report};
+use gossip::session::{AccessList, LimitsConfig, Rate};
 
 use crate::cli::io::Failure;
 use crate::cli::relay::args::LimitsArgs;
@@ -34,38 +35,4 @@ pub fn limits_config(args: &LimitsArgs) -> Result<LimitsConfig, Failure> {
     config.shadow = args.limits_shadow;
     config.report_every = Duration::from_secs(args.limits_log_every);
     Ok(config)
-}
-
-/// Logs what one source had refused since its last report.
-pub fn log(report: &Report) {
-    let (source, r) = (report.source, report.refused);
-    let mut what = Vec::new();
-    let mut say = |n: u64, text: &str| {
-        if n > 0 {
-            what.push(format!("{n} {text}"));
-        }
-    };
-    say(r.connections, "connections (too many from one IP address)");
-    say(r.denied_connections, "connections (denied)");
-    say(
-        r.messages,
-        &format!("messages of {} bytes (over its rate)", r.bytes),
-    );
-    say(r.denied_messages, "messages (denied)");
-    let verb = if report.shadow {
-        "would have refused"
-    } else {
-        "refused"
-    };
-    let what = what.join(", ");
-    tracing::warn!(
-        source = %source,
-        shadow = report.shadow,
-        connections = r.connections,
-        denied_connections = r.denied_connections,
-        messages = r.messages,
-        bytes = r.bytes,
-        denied_messages = r.denied_messages,
-        "{source}: limits {verb} {what} since the last report"
-    );
 }

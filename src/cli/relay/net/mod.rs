@@ -10,10 +10,10 @@ mod limits;
 mod stats;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gossip::Address;
-use gossip::net::{Dial, Disconnect, Endpoint, Limits, NetAddr, Network, Notice};
+use gossip::net::{Dial, Endpoint, Limits, NetAddr, Network};
 
 /// The input budget, bytes: of the network's connections together, and
 /// (the outputs' endpoint's) of stdin.
@@ -32,9 +32,6 @@ use crate::cli::io::Failure;
 /// finish any message it may send. A frame that announces more is refused
 /// from its length prefix.
 pub const MAX_TCP_OBJECT: usize = (IN_FLIGHT - 4096) / 4 * 3;
-
-/// How often a repeated network fault is logged (with its count since).
-const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// How long a relay that is ending gives its connections to write what
 /// they hold.
@@ -185,83 +182,4 @@ pub fn set_limits(net: &mut Network, settings: &Settings) {
     config.announce = net.config().announce;
     net.reconfigure(config);
     net.limit(settings.limits.clone());
-}
-
-/// What the relay logs of its network's notices.
-pub struct Notices {
-    /// accept() failures not yet logged, and when one last was.
-    accept_failures: (u64, Option<Instant>),
-    quiet: bool,
-}
-
-impl Notices {
-    pub fn new(quiet: bool) -> Self {
-        Self {
-            accept_failures: (0, None),
-            quiet,
-        }
-    }
-
-    /// Logs what the network has to say; a repeated accept() failure at
-    /// most every [`LOG_EVERY`], with its count since.
-    pub fn log(&mut self, net: &mut Network) {
-        let quiet = self.quiet;
-        while let Some(notice) = net.poll_notice() {
-            match notice {
-                Notice::Connected { remote, peer } if !quiet => {
-                    tracing::info!(%remote, %peer, "{remote}: connected to {peer}");
-                }
-                Notice::Unsealable { remote, error } => {
-                    tracing::warn!(%remote, reason = %error, "{remote}: {error}; closing");
-                }
-                Notice::Closed { remote, why } => {
-                    if quiet && !matches!(why, Disconnect::Junk(_) | Disconnect::Invalid) {
-                        continue;
-                    }
-                    let what = match &why {
-                        Disconnect::Junk(e) => format!("closed: not a message stream ({e})"),
-                        Disconnect::Idle => {
-                            "closed: no whole message within the idle timeout".to_string()
-                        }
-                        Disconnect::Unbound => {
-                            "closed: no valid message within the bind timeout".to_string()
-                        }
-                        Disconnect::Evicted => {
-                            "closed: unbound, to make room for a newer connection".to_string()
-                        }
-                        Disconnect::Invalid => {
-                            format!("closed: {} invalid messages", net.config().max_invalid)
-                        }
-                        Disconnect::Error(e) => format!("closed: {e}"),
-                        _ => "closed".to_string(),
-                    };
-                    if matches!(
-                        why,
-                        Disconnect::Junk(_) | Disconnect::Invalid | Disconnect::Error(_)
-                    ) {
-                        tracing::warn!(%remote, reason = %what, "{remote}: {what}");
-                    } else {
-                        tracing::info!(%remote, reason = %what, "{remote}: {what}");
-                    }
-                }
-                Notice::Refused { remote } if !quiet => {
-                    tracing::warn!(%remote, reason = "too many connections", "{remote}: refused, too many connections");
-                }
-                Notice::AcceptFailed { why } => {
-                    let failures = &mut self.accept_failures;
-                    failures.0 += 1;
-                    if failures.1.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
-                        let refused = failures.0;
-                        tracing::error!(reason = %why, refused, "cannot accept connections: {why} ({refused} refused since the last report)");
-                        *failures = (0, Some(Instant::now()));
-                    }
-                }
-                Notice::Limited(report) => limits::log(&report),
-                Notice::DialFailed { peer, addr, why } if !quiet => {
-                    tracing::warn!(%peer, remote = %addr, reason = %why, "cannot reach {peer} at {addr}: {why}; retrying");
-                }
-                _ => {}
-            }
-        }
-    }
 }
