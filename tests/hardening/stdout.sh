@@ -20,9 +20,7 @@ export GOSSIP_NOW=$NOW
 U=$(key user)
 R=$(key relay)
 P=$(key peer)
-pad=$(head -c 2000 /dev/zero | tr "\\0" x) # 100 forwards overflow the 64 KiB pipe buffer
-for i in $(seq 100); do "$G" bulletin new --topic chat "bulletin $i $pad"; done |
-    "$G" hashcash -d 0 | "$G" sign -k user.key --to "$R" -d 0 >all.jsonl 2>make.log
+padded_messages "$R" all.jsonl
 
 # --- 1. a late reader gets every forward
 mkfifo late.fifo

@@ -122,6 +122,16 @@ key() {
     "$G" address -k "$1.key"
 }
 
+# padded_messages TO OUT: 100 messages signed by user.key to TO, each a
+# bulletin of about 2 KB on topic chat (100 forwards overflow a 64 KiB pipe
+# buffer), into OUT as JSON lines.
+padded_messages() {
+    local pad i
+    pad=$(head -c 2000 /dev/zero | tr "\\0" x)
+    for i in $(seq 100); do "$G" bulletin new --topic chat "bulletin $i $pad"; done |
+        "$G" hashcash -d 0 | "$G" sign -k user.key --to "$1" -d 0 >"$2" 2>make.log
+}
+
 # count_id FILE CONTENT_ID: how many delivered bulletins in FILE carry the id.
 count_id() {
     if [ -f "$1" ]; then grep -c "\"content_id\":\"$2\"" "$1" || true; else echo 0; fi
