@@ -472,16 +472,17 @@ impl Relay {
         let mut relay = self;
         let mut node = node;
         let settings = relay.settings.take();
-        let empty = net::network(settings.as_ref())?;
+        let network = net::network(settings.as_ref())?;
         // What the last run left, and the node's first run, before the
-        // network starts: their messages go to stdout and the outputs.
+        // network listens or dials: their messages go to stdout and the
+        // outputs.
         let recovered = recover_deliveries(&mut node, &mut relay.outputs, relay.deliver.as_deref());
-        let mut driver = Driver::new(node, empty, relay);
+        let mut driver = Driver::new(node, network, relay);
         let recovered = recovered.and_then(|()| driver.run_node());
-        let (mut node, empty, mut relay) = driver.into_parts();
+        let (mut node, mut network, mut relay) = driver.into_parts();
         if let Err(failure) = recovered {
             // The outputs still get what was queued for them (bounded).
-            let _ = relay.finish(&mut node, empty, runtime);
+            let _ = relay.finish(&mut node, network, runtime);
             return Err(failure);
         }
         // Stdin: objects in JSON lines or wire frames, bulletins and
@@ -491,13 +492,9 @@ impl Relay {
             let _inside = runtime.enter();
             relay.stdin = Some(files.attach_objects(std::io::stdin(), Kind::Any));
         }
-        let network = match settings {
-            Some(settings) => {
-                runtime.block_on(empty.shutdown(Duration::ZERO));
-                net::start(runtime, settings)?
-            }
-            None => empty,
-        };
+        if let Some(settings) = settings {
+            net::start(runtime, &mut network, settings)?;
+        }
         relay.started = true;
 
         let mut driver = Driver::new(node, network, relay);

@@ -121,10 +121,11 @@ impl Drop for Background {
     }
 }
 
-/// A network that neither listens nor dials (the plain stdin relay's, and
-/// every relay's before its network starts), bounded as `settings` say.
-/// Its session already knows the peers the relay will dial, so what the
-/// first run makes for them waits for their connection (sent when it
+/// The relay's network, bounded as `settings` say, neither listening nor
+/// dialing yet ([`start`] does that once what the last run left is
+/// delivered): without settings, the plain stdin relay's, which never
+/// does. Its session already knows the peers the relay will dial, so what
+/// the first run makes for them waits for their connection (sent when it
 /// comes up) and is never written to stdout.
 pub fn network(settings: Option<&Settings>) -> Result<Network, Failure> {
     let (limits, session) = match settings {
@@ -147,31 +148,28 @@ fn session(settings: &Settings) -> Session {
     session
 }
 
-/// Opens the listeners and starts the dialers.
-pub fn start(runtime: &Runtime, settings: Settings) -> Result<Network, Failure> {
-    let limits = limits(&settings);
-    let mut endpoint =
-        Endpoint::new(limits).map_err(|e| Failure::usage("relay: network limits", e))?;
+/// Opens the listeners and starts the dialers on `net`.
+pub fn start(runtime: &Runtime, net: &mut Network, settings: Settings) -> Result<(), Failure> {
     for (addr, difficulty) in &settings.listen {
         let bound = runtime
-            .block_on(endpoint.listen(addr, *difficulty))
+            .block_on(net.endpoint_mut().listen(addr, *difficulty))
             .map_err(|e| Failure::io("relay", e))?;
         tracing::info!(listen = %bound, "listening on {bound}");
     }
     {
         let _inside = runtime.enter();
         for t in &settings.connect {
-            endpoint.connect(t.peer, t.addr.clone(), t.difficulty);
+            net.endpoint_mut()
+                .connect(t.peer, t.addr.clone(), t.difficulty);
         }
     }
-    let mut net = Network::new(endpoint, session(&settings));
     if settings.limits.shadow && settings.limits.is_active() {
         tracing::info!(
             "limits in shadow mode: what they would refuse is counted and logged, nothing is refused"
         );
     }
     net.limit(settings.limits);
-    Ok(net)
+    Ok(())
 }
 
 /// The bounds of `settings` from now on (connections, timeouts, send
