@@ -471,6 +471,7 @@ impl gossip::net::Host for ChatHost {
         &mut self,
         bulletins: Vec<gossip::Bulletin>,
         node: &mut Node,
+        _: &mut gossip::net::Network,
     ) -> Result<(), gossip::NodeError> {
         let keys: Vec<_> = bulletins.iter().map(gossip::Bulletin::key).collect();
         for b in bulletins {

@@ -213,6 +213,16 @@ impl Link {
     pub fn close(&self) {
         self.close.cancel();
     }
+
+    /// Whether its connection still takes frames.
+    pub fn is_open(&self) -> bool {
+        !self.tx.is_closed() && !self.close.is_cancelled()
+    }
+
+    /// The switch that closes it, to keep once the link is dropped.
+    pub fn closer(&self) -> CancellationToken {
+        self.close.clone()
+    }
 }
 
 /// A connection's send queue as its task sees it: what comes in, the count

@@ -97,8 +97,30 @@ pub trait Host {
 
     /// Bulletins the node delivered, in order. Confirm to the node
     /// ([`Node::confirm_delivered`]) those that reached their reader; the
-    /// others stay pending in its store.
-    fn deliver(&mut self, bulletins: Vec<Bulletin>, node: &mut Node) -> Result<(), Self::Error>;
+    /// others stay pending in its store. (On a local output of the
+    /// network: [`Network::deliver_on`].)
+    fn deliver(
+        &mut self,
+        bulletins: Vec<Bulletin>,
+        node: &mut Node,
+        network: &mut Network,
+    ) -> Result<(), Self::Error>;
+
+    /// An event of a local input of the network
+    /// ([`Network::attach_input`]): an object it read
+    /// ([`ConnEvent::Object`]: take a message in with
+    /// [`Network::receive`], publish a bulletin; its bytes stay charged to
+    /// the input bound until its charge is dropped), or its end
+    /// ([`ConnEvent::Closed`]). By default they are dropped.
+    fn input_event(
+        &mut self,
+        event: ConnEvent,
+        node: &mut Node,
+        network: &mut Network,
+    ) -> Result<Flow, Self::Error> {
+        let _ = (event, node, network);
+        Ok(Flow::Continue)
+    }
 
     /// A message the network does not carry: `sent` is
     /// [`Sent::Elsewhere`] (a configured neighbour with no connection, or
@@ -145,9 +167,13 @@ pub trait Host {
     }
 
     /// While true, no input is taken (neither the host's nor the
-    /// network's): backpressure from an output that cannot keep up. Only
-    /// the timers run, and [`Host::unpaused`].
-    fn paused(&self) -> bool {
+    /// network's): backpressure from an output that cannot keep up (a
+    /// local output that holds, past its bound: see
+    /// [`Network::queued_bytes`]). Only the timers run, what connections'
+    /// writers wrote is taken in ([`Network::written`]), and
+    /// [`Host::unpaused`].
+    fn paused(&self, network: &Network) -> bool {
+        let _ = network;
         false
     }
 
@@ -242,7 +268,7 @@ impl<H: Host> Driver<H> {
         let mut frames: Vec<Frame> = Vec::new();
         loop {
             let wake = self.next_wake();
-            let paused = self.host.paused();
+            let paused = self.host.paused(&self.network);
             let mut flow = Flow::Continue;
             let host = &mut self.host;
             let host = async move {
@@ -253,16 +279,27 @@ impl<H: Host> Driver<H> {
                     Some(host.input().await)
                 }
             };
+            // Paused, only what the writers wrote is taken in (an output
+            // with room again unpauses).
+            let network = &mut self.network;
+            let network = async move {
+                if paused {
+                    network.written().await;
+                    None
+                } else {
+                    Some(network.next().await)
+                }
+            };
             tokio::select! {
                 biased;
                 input = host => if let Some(input) = input {
                     flow = self.take(input)?;
                     flow = flow.and(self.batch(&mut frames)?);
                 },
-                event = self.network.next(), if !paused => {
-                    self.conn_event(event, &mut frames)?;
-                    flow = self.batch(&mut frames)?;
-                }
+                event = network => if let Some(event) = event {
+                    flow = self.conn_event(event, &mut frames)?;
+                    flow = flow.and(self.batch(&mut frames)?);
+                },
                 () = tokio::time::sleep_until(wake) => {}
             }
             // Timers are looked at every round: a busy network never
@@ -288,7 +325,7 @@ impl<H: Host> Driver<H> {
             let Some(event) = self.network.try_next() else {
                 break;
             };
-            self.conn_event(event, frames)?;
+            flow = flow.and(self.conn_event(event, frames)?);
         }
         for _ in 0..BATCH {
             let Some(input) = self.host.try_input() else {
@@ -303,13 +340,18 @@ impl<H: Host> Driver<H> {
         self.host.take(input, &mut self.node, &mut self.network)
     }
 
-    fn conn_event(&mut self, event: ConnEvent, frames: &mut Vec<Frame>) -> Result<(), H::Error> {
+    fn conn_event(&mut self, event: ConnEvent, frames: &mut Vec<Frame>) -> Result<Flow, H::Error> {
         let now = Instant::now().into_std();
         let unix = self.host.unix_now();
         let handled = self
             .network
             .handle(event, &mut self.node, now, unix, frames);
-        handled.map_err(|e| self.host.failed(Step::Network, e))
+        match handled.map_err(|e| self.host.failed(Step::Network, e))? {
+            Some(input) => self
+                .host
+                .input_event(input, &mut self.node, &mut self.network),
+            None => Ok(Flow::Continue),
+        }
     }
 
     /// Runs the node's, the session's and the host's timers that are due.
@@ -405,7 +447,8 @@ impl<H: Host> Driver<H> {
             self.host.unsent(unsent);
         }
         if !delivered.is_empty() {
-            self.host.deliver(delivered, &mut self.node)?;
+            self.host
+                .deliver(delivered, &mut self.node, &mut self.network)?;
         }
         Ok(())
     }
@@ -443,11 +486,16 @@ mod tests {
             Ok(Flow::Stop)
         }
 
-        fn deliver(&mut self, _: Vec<Bulletin>, _: &mut Node) -> Result<(), NodeError> {
+        fn deliver(
+            &mut self,
+            _: Vec<Bulletin>,
+            _: &mut Node,
+            _: &mut Network,
+        ) -> Result<(), NodeError> {
             Ok(())
         }
 
-        fn paused(&self) -> bool {
+        fn paused(&self, _: &Network) -> bool {
             *self.paused.borrow()
         }
 

@@ -449,6 +449,67 @@ impl Endpoint {
         })
     }
 
+    /// The next report of bytes written ([`ConnEvent::Written`]), and
+    /// nothing else: for a caller whose input is held back until an output
+    /// has room.
+    pub async fn next_written(&mut self) -> (ConnId, usize) {
+        match self.drained.recv().await {
+            Some(written) => written,
+            // The wiring holds a sender while the endpoint lives.
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Whether `conn` still takes what is sent on it (it has not ended).
+    pub fn is_writable(&self, conn: ConnId) -> bool {
+        self.links.get(&conn).is_some_and(Link::is_open)
+    }
+
+    /// Finishes `conns` ([`Endpoint::finish`]) and waits until each has
+    /// written what is queued on it and ended; those still writing at
+    /// `deadline` are closed. Returns how each ended. Other connections'
+    /// events that come meanwhile are dropped (a caller that is ending).
+    pub async fn finish_each(&mut self, conns: &[ConnId], deadline: Duration) -> Vec<Closed> {
+        let mut closers = HashMap::new();
+        for conn in conns {
+            if let Some(link) = self.links.remove(conn) {
+                closers.insert(*conn, link.closer());
+            }
+        }
+        let mut closed = Vec::new();
+        let wait = self.wait_closed(&closers, &mut closed);
+        if tokio::time::timeout(deadline, wait).await.is_err() {
+            closers.values().for_each(CancellationToken::cancel);
+            let ended: Vec<ConnId> = closed.iter().map(|c: &Closed| c.conn).collect();
+            closers.retain(|conn, _| !ended.contains(conn));
+            self.wait_closed(&closers, &mut closed).await;
+        }
+        closed
+    }
+
+    /// Waits for the end of each of `conns`, keeping new connections'
+    /// links and dropping other events.
+    async fn wait_closed(
+        &mut self,
+        conns: &HashMap<ConnId, CancellationToken>,
+        closed: &mut Vec<Closed>,
+    ) {
+        let mut left = conns.len();
+        while left > 0 {
+            let Some(event) = self.events.recv().await else {
+                return;
+            };
+            if let NetEvent::Opened { conn, link, .. } = event {
+                self.links.insert(conn, link);
+                continue;
+            }
+            if let Some(c) = Closed::of(event).filter(|c| conns.contains_key(&c.conn)) {
+                closed.push(c);
+                left -= 1;
+            }
+        }
+    }
+
     /// Queues a frame (a packed message: the length prefix is added) on
     /// `conn`; false when the connection has ended. The queue itself is
     /// unbounded: keep it within bounds with a session

@@ -301,7 +301,12 @@ impl Host for Engine {
     /// Hands each bulletin to its topic's subscribers. A subscriber whose
     /// queue is full misses it; one that is gone is forgotten, and a topic
     /// nobody subscribes to any more is left.
-    fn deliver(&mut self, bulletins: Vec<Bulletin>, node: &mut Node) -> Result<(), NetError> {
+    fn deliver(
+        &mut self,
+        bulletins: Vec<Bulletin>,
+        node: &mut Node,
+        _: &mut Network,
+    ) -> Result<(), NetError> {
         let keys: Vec<BulletinKey> = bulletins.iter().map(Bulletin::key).collect();
         for bulletin in bulletins {
             let Some(subs) = self.subscribers.get_mut(&bulletin.topic) else {

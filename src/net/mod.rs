@@ -82,6 +82,7 @@ mod endpoint;
 mod error;
 mod handle;
 mod listen;
+mod local;
 mod metrics;
 mod network;
 mod notice_log;
@@ -101,8 +102,9 @@ pub use handle::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAME, DEFAULT_SEND_QUEUE, DEFAULT_SEND_TOTAL,
     DEFAULT_SHUTDOWN_DEADLINE, DEFAULT_SUBSCRIPTION_CAPACITY, Gossip, Subscription,
 };
+pub use local::Unwritten;
 pub use metrics::{NetCounters, prometheus, status_line};
-pub use network::{Disconnect, Network, Notice, Retargeted};
+pub use network::{Disconnect, LocalOutput, Network, Notice, Retargeted};
 pub use notice_log::NoticeLog;
 #[cfg(unix)]
 pub use output::BLOCKING_WRITE;

@@ -12,14 +12,18 @@ use std::time::{Duration, Instant};
 
 use tokio_util::bytes::Bytes;
 
+use super::local::{Locals, OutputNotice, Unwritten};
 use super::{ConnEvent, Dial, Ended, Endpoint, Frame, NetAddr, NetCounters};
+use crate::bulletin::Bulletin;
+use crate::codec::Format;
 use crate::error::KeyError;
+use crate::ids::BulletinKey;
 use crate::keys::Address;
 use crate::message::RawMessage;
 use crate::node::{Event, Hooks, Node, NodeError, Outbound};
 use crate::session::{
-    CloseReason, ConnId, Limiter, LimitsConfig, Opening, PeerStats, Repaired, Report, Sent,
-    Session, SessionConfig, SessionEvent,
+    Carries, CloseReason, ConnId, Limiter, LimitsConfig, Opening, PeerStats, Repaired, Report,
+    Sent, Session, SessionConfig, SessionEvent,
 };
 use crate::time::Timestamp;
 
@@ -112,6 +116,67 @@ pub enum Notice {
         /// Why.
         why: String,
     },
+    /// A local output ([`Network::attach_output`]) that does not hold
+    /// took no more: what it is given is dropped until it takes some.
+    OutputDropping {
+        /// Its name.
+        name: String,
+        /// What it is.
+        role: &'static str,
+    },
+    /// A local output ended, with `unwritten` payloads never written.
+    OutputEnded {
+        /// Its name.
+        name: String,
+        /// What it is.
+        role: &'static str,
+        /// It never dropped (stdout).
+        holds: bool,
+        /// How it ended.
+        ended: Ended,
+        /// Payloads it never wrote whole.
+        unwritten: u64,
+    },
+}
+
+impl From<OutputNotice> for Notice {
+    fn from(notice: OutputNotice) -> Self {
+        match notice {
+            OutputNotice::Dropping { name, role } => Self::OutputDropping { name, role },
+            OutputNotice::Ended {
+                name,
+                role,
+                holds,
+                ended,
+                unwritten,
+            } => Self::OutputEnded {
+                name,
+                role,
+                holds,
+                ended,
+                unwritten,
+            },
+        }
+    }
+}
+
+/// A local output of a [`Network`]: a link of the caller's own process
+/// (stdout, a file, a fifo, attached to the network's endpoint with
+/// [`Endpoint::attach_blocking`] or [`Endpoint::attach_file`]) that the
+/// session routes messages to ([`Opening::Output`]).
+#[derive(Clone, Debug)]
+pub struct LocalOutput {
+    /// Its name, for notices ("stdout", a path).
+    pub name: String,
+    /// What it is, for notices ("peer", "delivery output").
+    pub role: &'static str,
+    /// How messages are written on it: wire frames or JSON lines.
+    pub format: Format,
+    /// Which messages it carries.
+    pub carries: Carries,
+    /// It never drops: the caller holds its input back while the queue is
+    /// past its own bound ([`Network::queued_bytes`]).
+    pub holds: bool,
 }
 
 /// What [`Network::retarget`] did.
@@ -150,6 +215,10 @@ pub struct Network {
     /// Accepted connections the limits refused: closed, and nothing they
     /// sent is looked at.
     shut: HashSet<ConnId>,
+    /// The local outputs.
+    locals: Locals,
+    /// The local inputs open.
+    inputs: HashSet<ConnId>,
 }
 
 impl Network {
@@ -165,6 +234,149 @@ impl Network {
             limiter: Limiter::new(LimitsConfig::default()),
             accepted: HashMap::new(),
             shut: HashSet::new(),
+            locals: Locals::default(),
+            inputs: HashSet::new(),
+        }
+    }
+
+    /// Routes messages to `conn`, a local output attached to the endpoint
+    /// ([`Endpoint::attach_blocking`], [`Endpoint::attach_file`]), as
+    /// `output` says.
+    pub fn attach_output<H: Hooks>(
+        &mut self,
+        conn: ConnId,
+        output: LocalOutput,
+        node: &mut Node<H>,
+    ) -> Result<(), NodeError> {
+        let LocalOutput {
+            name,
+            role,
+            format,
+            carries,
+            holds,
+        } = output;
+        self.locals.add(conn, name, role, format, holds);
+        let opening = Opening::Output { carries, holds };
+        let unix = Timestamp::from_secs(0);
+        self.session
+            .opened(conn, opening, node, Instant::now(), unix)
+    }
+
+    /// `conn` is a local input, an object reader on the endpoint
+    /// ([`Endpoint::attach_objects`]): take its messages with
+    /// [`Network::receive`].
+    pub fn attach_input<H: Hooks>(
+        &mut self,
+        conn: ConnId,
+        node: &mut Node<H>,
+    ) -> Result<(), NodeError> {
+        self.inputs.insert(conn);
+        let unix = Timestamp::from_secs(0);
+        self.session
+            .opened(conn, Opening::Input, node, Instant::now(), unix)
+    }
+
+    /// A message read off `conn` (a local input's, say, from its
+    /// [`ConnEvent::Object`]) into the session and the node
+    /// ([`Session::receive`]).
+    pub fn receive<H: Hooks>(
+        &mut self,
+        conn: ConnId,
+        message: RawMessage,
+        node: &mut Node<H>,
+        unix_now: Timestamp,
+    ) -> Result<(), NodeError> {
+        let taken = self
+            .session
+            .receive(conn, message, node, Instant::now(), unix_now);
+        self.pump();
+        taken
+    }
+
+    /// Queues a delivered bulletin as a JSON line on the local output
+    /// `conn`, in order with its messages; false when it does not fit (an
+    /// output that does not hold is full) or has ended. Once written
+    /// whole its key comes back from [`Network::take_delivered`];
+    /// `counted`: if never written, it counts among
+    /// [`Unwritten::deliveries`].
+    pub fn deliver_on(&mut self, conn: ConnId, bulletin: Bulletin, counted: bool) -> bool {
+        let (key, line) = Locals::encode_delivery(bulletin);
+        let n = line.len();
+        if !self.session.queue_local(conn, n) {
+            if let Some(notice) = self.locals.dropped(conn) {
+                self.notice(notice.into());
+            }
+            return false;
+        }
+        if !self.endpoint.send(conn, Bytes::from(line)) {
+            self.session.drained(conn, n);
+            return false;
+        }
+        self.locals.queued_delivery(conn, key, counted);
+        true
+    }
+
+    /// The deliveries local outputs wrote whole since the last call.
+    pub fn take_delivered(&mut self) -> Vec<BulletinKey> {
+        self.locals.take_delivered()
+    }
+
+    /// What local outputs that ended never wrote, since the last call.
+    pub fn take_unwritten(&mut self) -> Unwritten {
+        self.locals.take_unwritten()
+    }
+
+    /// Bytes queued on `conn` and not yet written.
+    pub fn queued_bytes(&self, conn: ConnId) -> usize {
+        self.session.queued_bytes(conn)
+    }
+
+    /// Whether the local output `conn` is open and holds what it has not
+    /// written yet.
+    pub fn holds(&self, conn: ConnId) -> bool {
+        self.locals.holds(conn) && self.endpoint.is_writable(conn)
+    }
+
+    /// Whether `conn` still takes what is sent on it.
+    pub fn is_writable(&self, conn: ConnId) -> bool {
+        self.endpoint.is_writable(conn)
+    }
+
+    /// Waits until a connection's writer wrote some of its queue, and
+    /// takes that in: for a caller that holds its input back while an
+    /// output is full.
+    pub async fn written(&mut self) {
+        let (conn, bytes) = self.endpoint.next_written().await;
+        self.drained(conn, bytes);
+    }
+
+    fn drained(&mut self, conn: ConnId, bytes: usize) {
+        self.session.drained(conn, bytes);
+        self.locals.written(conn);
+    }
+
+    /// Takes in only what an event says of queues and local outputs
+    /// (written, ended); the rest is dropped: for a caller that is
+    /// ending, waiting for its outputs.
+    pub fn settle<H: Hooks>(&mut self, event: ConnEvent, node: &mut Node<H>) {
+        match event {
+            ConnEvent::Written { conn, bytes } => self.drained(conn, bytes),
+            ConnEvent::Closed {
+                conn,
+                ended,
+                unwritten,
+            } if self.locals.contains(conn) => self.closed(conn, ended, unwritten, node),
+            _ => {}
+        }
+    }
+
+    /// Finishes the local outputs: each writes what is queued on it, then
+    /// ends; those still writing at `deadline` are closed. What they never
+    /// wrote is counted ([`Network::take_unwritten`]).
+    pub async fn finish_outputs<H: Hooks>(&mut self, deadline: Duration, node: &mut Node<H>) {
+        let conns = self.locals.conns();
+        for c in self.endpoint.finish_each(&conns, deadline).await {
+            self.closed(c.conn, c.ended, c.unwritten, node);
         }
     }
 
@@ -193,9 +405,10 @@ impl Network {
 
     /// Takes an event of the endpoint into the session and the node. A
     /// message's frame is pushed on `held`: keep it until the node has run
-    /// (its bytes stay charged to the input bound until then). An error
-    /// only from the node (a delivery-code notice its store could not
-    /// make).
+    /// (its bytes stay charged to the input bound until then). A local
+    /// input's event ([`Network::attach_input`]: an object it read, its
+    /// end) is given back, for the caller to take in. An error only from
+    /// the node (a delivery-code notice its store could not make).
     pub fn handle<H: Hooks>(
         &mut self,
         event: ConnEvent,
@@ -203,7 +416,7 @@ impl Network {
         now: Instant,
         unix_now: Timestamp,
         held: &mut Vec<Frame>,
-    ) -> Result<(), NodeError> {
+    ) -> Result<Option<ConnEvent>, NodeError> {
         match event {
             ConnEvent::Opened {
                 conn,
@@ -217,7 +430,7 @@ impl Network {
                         if verdict.refuses() {
                             self.shut.insert(conn);
                             self.endpoint.close(conn);
-                            return Ok(());
+                            return Ok(None);
                         }
                     }
                     self.accepted.insert(conn, ip);
@@ -242,9 +455,13 @@ impl Network {
                 self.pump();
                 taken?;
             }
-            ConnEvent::Written { conn, bytes } => self.session.drained(conn, bytes),
-            // An object reader is the caller's own (it is no session's).
-            ConnEvent::Object { .. } => {}
+            ConnEvent::Written { conn, bytes } => self.drained(conn, bytes),
+            // An object reader's objects are the caller's to take in.
+            ConnEvent::Object { .. } => return Ok(Some(event)),
+            ConnEvent::Closed { conn, .. } if self.inputs.remove(&conn) => {
+                self.session.closed(conn, node);
+                return Ok(Some(event));
+            }
             ConnEvent::ReadEnded { conn } => self.read_ended.push(conn),
             ConnEvent::Closed {
                 conn,
@@ -264,7 +481,7 @@ impl Network {
                 self.notice(Notice::DialFailed { peer, addr, why });
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Whether the limits let a message of `bytes` on `conn` through to
@@ -287,6 +504,11 @@ impl Network {
 
     fn closed<H: Hooks>(&mut self, conn: ConnId, ended: Ended, unwritten: u64, node: &mut Node<H>) {
         if self.shut.remove(&conn) {
+            return;
+        }
+        if let Some(notice) = self.locals.ended(conn, ended.clone(), unwritten) {
+            self.session.closed(conn, node);
+            self.notice(notice.into());
             return;
         }
         if let Some(Some(ip)) = self.accepted.remove(&conn) {
@@ -316,9 +538,17 @@ impl Network {
             match event {
                 SessionEvent::Send { conn, frame } => {
                     let n = frame.len();
-                    // The session framed it; the endpoint frames again.
-                    let payload = Bytes::from(frame).slice(4..);
-                    if !self.endpoint.send(conn, payload) {
+                    let payload = match self.locals.encode_frame(conn, frame) {
+                        Ok(bytes) => Bytes::from(bytes),
+                        // The session framed it; the endpoint frames again.
+                        Err(frame) => Bytes::from(frame).slice(4..),
+                    };
+                    let local = self.locals.contains(conn);
+                    if self.endpoint.send(conn, payload) {
+                        if local {
+                            self.locals.queued_message(conn);
+                        }
+                    } else {
                         self.session.drained(conn, n);
                         self.session.unsent(conn, 1);
                         failed += 1;
@@ -358,6 +588,13 @@ impl Network {
     pub fn send<H: Hooks>(&mut self, item: &Outbound, node: &Node<H>) -> Sent {
         match self.session.send(item, node) {
             Sent::Queued if self.pump() > 0 => Sent::Dropped,
+            Sent::Dropped => {
+                let output = self.session.output_for(&item.peer, node);
+                if let Some(notice) = output.and_then(|c| self.locals.dropped(c)) {
+                    self.notice(notice.into());
+                }
+                Sent::Dropped
+            }
             sent => sent,
         }
     }

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::Ended;
 use super::network::{Disconnect, Network, Notice};
 use crate::session::Report;
 
@@ -64,8 +65,40 @@ impl NoticeLog {
             Notice::DialFailed { peer, addr, why } if !quiet => {
                 tracing::warn!(%peer, remote = %addr, reason = %why, "cannot reach {peer} at {addr}: {why}; retrying");
             }
+            Notice::OutputDropping { name, role } => {
+                let what = match role {
+                    "peer" => "its messages (counted as unsent)",
+                    _ => "deliveries (they stay pending in --store)",
+                };
+                tracing::warn!(output = %name, role, "{name}: {role} is not reading; dropping {what} until it does");
+            }
+            Notice::OutputEnded {
+                name,
+                role,
+                holds,
+                ended,
+                unwritten,
+            } => output_ended(&name, role, holds, &ended, unwritten),
             _ => {}
         }
+    }
+}
+
+/// A local output ended: said unless it ended as asked, or it holds and
+/// its reader went away.
+fn output_ended(name: &str, role: &str, holds: bool, ended: &Ended, unwritten: u64) {
+    match ended {
+        Ended::ReaderGone(_) if holds => {}
+        Ended::Error(why) | Ended::ReaderGone(why) => {
+            tracing::warn!(output = %name, reason = %why, unwritten, "{name}: {why}; no more output there");
+        }
+        Ended::Closed if holds => {
+            tracing::warn!(output = %name, unwritten, "{name}: its reader did not take the last {unwritten} messages in time");
+        }
+        Ended::Closed => {
+            tracing::warn!(output = %name, role, unwritten, "{name}: {role} did not take its last messages in time");
+        }
+        _ => {}
     }
 }
 

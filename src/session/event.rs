@@ -47,6 +47,49 @@ pub enum Opening {
         /// Message difficulty on this connection.
         difficulty: u32,
     },
+    /// A local output: a link of the driver's own that only takes
+    /// messages (stdout, a file, a fifo), carrying what `carries` says.
+    /// It names no peer and is never timed out, closed, counted against
+    /// [`SessionConfig::max_connections`](super::SessionConfig) or against
+    /// the bound on all queues by the session; its peers get no send
+    /// credit (the node seals what they are sent at once). With `holds`
+    /// its queue takes whatever it is given: the driver holds its input
+    /// back while the queue is past the driver's own bound (stdout, which
+    /// never drops). Without it, past
+    /// [`SessionConfig::send_queue`](super::SessionConfig) a message is
+    /// [`Sent::Dropped`] (counted by the driver, no peer's).
+    Output {
+        /// Which messages it carries.
+        carries: Carries,
+        /// It never drops.
+        holds: bool,
+    },
+    /// A local input (stdin, a file): messages from any signer, each
+    /// verified by the engine as a message from its signer (at the
+    /// difficulty of that neighbour, or the node's own for a stranger);
+    /// answers to a stranger among them go to the output that carries
+    /// [`Carries::Elsewhere`]. It names no peer and is never timed out or
+    /// closed by the session, whatever it sends.
+    Input,
+}
+
+/// Which messages a local output carries ([`Opening::Output`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Carries {
+    /// One peer's (a file the driver writes that peer's messages to).
+    Peer(Address),
+    /// Those no connection carries for a peer the node knows another way
+    /// to: a configured neighbour with no connection up, a signer heard
+    /// on a local input ([`Opening::Input`]). Stdout, say.
+    Elsewhere,
+    /// Every message no connection carries, those for strangers the
+    /// session knows no way to among them: the only link of a node with
+    /// no network.
+    All,
+    /// No message: the driver writes its own payloads on it (deliveries,
+    /// say, with [`Session::queue_local`](super::Session::queue_local)).
+    Nothing,
 }
 
 /// Why the session closes a connection.
@@ -134,8 +177,9 @@ pub enum Sent {
     /// The session knows no way to the peer: a stranger never heard on a
     /// connection. Nothing is queued.
     Unreachable,
-    /// Not the session's to carry: the peer is a configured neighbour it
-    /// holds no connection to, or was last heard outside the session
+    /// Not the session's to carry, and no local output carries it: the
+    /// peer is a configured neighbour it holds no connection to, or was
+    /// last heard on a local input or outside the session
     /// ([`Session::heard_elsewhere`](super::Session::heard_elsewhere)).
     Elsewhere,
 }

@@ -87,7 +87,7 @@ use crate::node::{DropReason, Event, Hooks, Node, NodeError, Outbound};
 use crate::time::Timestamp;
 
 pub use credit::{OWED_PER_PEER, OWED_TOTAL};
-pub use event::{CloseReason, ConnId, Opening, PeerStats, Repaired, Sent, SessionEvent};
+pub use event::{Carries, CloseReason, ConnId, Opening, PeerStats, Repaired, Sent, SessionEvent};
 pub use limits::{
     AccessList, BadEntry, DEFAULT_LIMITS_MEMORY, DEFAULT_REPORT_EVERY, Limiter, LimitsConfig, Rate,
     Refusal, Refused, Report, Source, Verdict,
@@ -182,6 +182,16 @@ struct Conn {
     closing: Option<CloseReason>,
     /// Bytes queued on it and not yet reported written.
     queued: usize,
+    /// A local link's: an output (and whether it holds, never dropping) or
+    /// an input.
+    local: Option<Local>,
+}
+
+/// What a local link is ([`Opening::Output`], [`Opening::Input`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Local {
+    Output { holds: bool },
+    Input,
 }
 
 /// Connections and peers, routes and bounds, for one node. See the
@@ -200,6 +210,11 @@ pub struct Session {
     /// Peers treated as configured neighbours when they connect.
     trusted: BTreeSet<Address>,
     replies: ReplyRoutes,
+    /// Local outputs that carry one peer's messages.
+    outputs: BTreeMap<Address, ConnId>,
+    /// The local output for messages no connection carries, and whether
+    /// it takes those for strangers the session knows no way to too.
+    fallback: Option<(ConnId, bool)>,
     /// Signatures of the messages taken in this batch: a copy later in the
     /// same batch is a replay, before the engine has seen either.
     batch_sigs: HashSet<[u8; 64]>,
@@ -215,6 +230,8 @@ impl Session {
     pub fn new(config: SessionConfig) -> Self {
         Self {
             replies: ReplyRoutes::new(config.max_reply_routes),
+            outputs: BTreeMap::new(),
+            fallback: None,
             config,
             conns: BTreeMap::new(),
             routes: BTreeMap::new(),
@@ -309,6 +326,22 @@ impl Session {
                 self.trusted.insert(peer);
                 (Some(peer), difficulty)
             }
+            Opening::Output { carries, holds } => {
+                self.open_local(conn, Local::Output { holds }, now);
+                match carries {
+                    Carries::Peer(peer) => {
+                        self.outputs.insert(peer, conn);
+                    }
+                    Carries::Elsewhere => self.fallback = Some((conn, false)),
+                    Carries::All => self.fallback = Some((conn, true)),
+                    Carries::Nothing => {}
+                }
+                return Ok(());
+            }
+            Opening::Input => {
+                self.open_local(conn, Local::Input, now);
+                return Ok(());
+            }
         };
         self.conns.insert(
             conn,
@@ -321,6 +354,7 @@ impl Session {
                 invalid: 0,
                 closing: None,
                 queued: 0,
+                local: None,
             },
         );
         match peer {
@@ -352,6 +386,15 @@ impl Session {
         let Some(c) = self.conns.get_mut(&conn).filter(|c| c.closing.is_none()) else {
             return Ok(());
         };
+        if c.local == Some(Local::Input) {
+            // Any signer's, verified by the engine as from its signer; a
+            // stranger's answers take the local way back.
+            if node.connection(&message.src).is_none() {
+                self.replies.insert(message.src, Route::Elsewhere);
+            }
+            node.receive(message);
+            return Ok(());
+        }
         c.last_message = now;
         // A signature is taken for this batch only by a message that
         // verified, or that came from the peer bound to its connection: a
@@ -422,7 +465,9 @@ impl Session {
         if let Some(c) = self.conns.get_mut(&conn) {
             let n = bytes.min(c.queued);
             c.queued -= n;
-            self.queued_total -= n;
+            if c.local.is_none() {
+                self.queued_total -= n;
+            }
         }
     }
 
@@ -443,6 +488,11 @@ impl Session {
     /// it, if it did.
     pub fn closed<H: Hooks>(&mut self, conn: ConnId, node: &mut Node<H>) -> Option<CloseReason> {
         let c = self.conns.remove(&conn)?;
+        if c.local.is_some() {
+            self.outputs.retain(|_, id| *id != conn);
+            self.fallback = self.fallback.filter(|(id, _)| *id != conn);
+            return None;
+        }
         self.queued_total -= c.queued;
         if let Some(peer) = c.peer {
             if let Some(stats) = self.peers.get_mut(&peer) {
@@ -516,16 +566,19 @@ impl Session {
                 _ => None,
             });
         let Some((id, c)) = route.and_then(|id| Some(id).zip(self.conns.get_mut(&id))) else {
+            if let Some(&output) = self.outputs.get(&peer) {
+                return self.send_local(output, item);
+            }
             if self.expected.contains(&peer) {
                 self.peers.entry(peer).or_default().dropped += 1;
                 return Sent::Dropped;
             }
             let elsewhere = self.replies.get(&peer) == Some(Route::Elsewhere)
                 || node.connection(&peer).is_some_and(|c| !c.is_learned());
-            return if elsewhere {
-                Sent::Elsewhere
-            } else {
-                Sent::Unreachable
+            return match self.fallback {
+                Some((output, all)) if elsewhere || all => self.send_local(output, item),
+                _ if elsewhere => Sent::Elsewhere,
+                _ => Sent::Unreachable,
             };
         };
         let mut frame = Vec::new();
@@ -555,6 +608,53 @@ impl Session {
         Sent::Dropped
     }
 
+    /// Queues `item` on the local output `conn`: always when it holds,
+    /// else within [`SessionConfig::send_queue`].
+    fn send_local(&mut self, conn: ConnId, item: &Outbound) -> Sent {
+        let mut frame = Vec::new();
+        if write_frame(&mut frame, &item.message.pack()).is_err() {
+            return Sent::Dropped;
+        }
+        if !self.queue_local(conn, frame.len()) {
+            return Sent::Dropped;
+        }
+        self.events.push_back(SessionEvent::Send { conn, frame });
+        Sent::Queued
+    }
+
+    /// The local output a message for `peer` goes to, when no connection
+    /// carries it.
+    pub fn output_for<H: Hooks>(&self, peer: &Address, node: &Node<H>) -> Option<ConnId> {
+        if let Some(&conn) = self.outputs.get(peer) {
+            return Some(conn);
+        }
+        let (conn, all) = self.fallback?;
+        let elsewhere = self.replies.get(peer) == Some(Route::Elsewhere)
+            || node.connection(peer).is_some_and(|c| !c.is_learned());
+        (all || elsewhere).then_some(conn)
+    }
+
+    /// Charges `bytes` of the driver's own (a delivery, say) to the queue
+    /// of the local output `conn`: true when they fit (always, on an
+    /// output that holds; else within [`SessionConfig::send_queue`], one
+    /// payload of any length going into an empty queue). Report them
+    /// written with [`Session::drained`] as any frame.
+    pub fn queue_local(&mut self, conn: ConnId, bytes: usize) -> bool {
+        let limit = self.config.send_queue;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        let Some(Local::Output { holds }) = c.local else {
+            return false;
+        };
+        let fits = holds || c.queued == 0 || c.queued + bytes <= limit;
+        if fits && c.closing.is_none() {
+            c.queued += bytes;
+            return true;
+        }
+        false
+    }
+
     /// Ends a batch of received messages (once the node has taken them):
     /// replays are told from the node's own set again.
     pub fn end_batch(&mut self) {
@@ -569,7 +669,7 @@ impl Session {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.conns
             .values()
-            .filter(|c| c.closing.is_none())
+            .filter(|c| c.closing.is_none() && c.local.is_none())
             .filter_map(|c| {
                 let bind = (c.accepted && c.peer.is_none())
                     .then(|| c.opened.checked_add(self.config.bind_timeout))
@@ -594,6 +694,7 @@ impl Session {
         let late: Vec<(ConnId, CloseReason)> = self
             .conns
             .iter()
+            .filter(|(_, c)| c.local.is_none())
             .filter_map(|(id, c)| {
                 if c.accepted && c.peer.is_none() && now.saturating_duration_since(c.opened) >= bind
                 {
@@ -674,12 +775,30 @@ impl Session {
     }
 
     fn count_invalid(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(c) = self.conns.get_mut(&conn).filter(|c| c.local.is_none()) {
             c.invalid += 1;
             if c.invalid >= self.config.max_invalid {
                 self.close(conn, CloseReason::Invalid);
             }
         }
+    }
+
+    /// A local link is up.
+    fn open_local(&mut self, conn: ConnId, local: Local, now: Instant) {
+        self.conns.insert(
+            conn,
+            Conn {
+                peer: None,
+                difficulty: 0,
+                accepted: false,
+                opened: now,
+                last_message: now,
+                invalid: 0,
+                closing: None,
+                queued: 0,
+                local: Some(local),
+            },
+        );
     }
 
     /// Closes `conn` from this side, once.

@@ -10,10 +10,10 @@
 //!   stderr what the log reports. What is still held when the relay ends
 //!   is reported (exit 4); with `--store` it stays pending there and is
 //!   delivered on the next start.
-//! - a fifo is an output of the relay's, like a `--peer ADDR=PATH`
-//!   ([`Output`]), so a fifo nobody reads (yet) never stalls the relay. Its
-//!   writer reports the lines it wrote; what a full queue drops stays
-//!   pending in `--store`.
+//! - a fifo is a local output of the relay's network, like a `--peer
+//!   ADDR=PATH` (carrying no message), so a fifo nobody reads (yet) never
+//!   stalls the relay. Its writer reports the lines it wrote; what a full
+//!   queue (`--send-queue`) drops stays pending in `--store`.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -24,10 +24,12 @@ use gossip::delivery_log::{
     BACKLOG_LIMIT, DeliveryLog, LineKey, LogNotice, RETRY_EVERY, Repair, held_keys,
 };
 
-use gossip::net::Endpoint;
+use gossip::codec::Format;
+use gossip::net::{LocalOutput, Network};
+use gossip::node::Node;
+use gossip::session::{Carries, ConnId};
 use tokio::runtime::Runtime;
 
-use super::output::Output;
 use crate::cli::io::{Failure, open_append_no_follow};
 
 pub use gossip::delivery_log::line_key;
@@ -36,8 +38,8 @@ pub use gossip::delivery_log::line_key;
 pub enum Delivery {
     /// A regular file.
     File(DeliveryFile),
-    /// A fifo: its output (which tells the ids it wrote).
-    Fifo(Output),
+    /// A fifo: its output (the network tells the ids it wrote).
+    Fifo(ConnId),
 }
 
 /// A delivery file: the log, and what the relay says of it.
@@ -59,21 +61,27 @@ pub struct Delivered {
 }
 
 impl Delivery {
-    /// Opens the delivery output: a fifo is an output of `files`; a file
-    /// is opened for appending, its torn last line cut first.
+    /// Opens the delivery output: a fifo is a local output of `network`;
+    /// a file is opened for appending, its torn last line cut first.
     /// `store`: a `--store` keeps deliveries pending until confirmed.
-    /// `limit`: the bytes a fifo's queue may hold (`--send-queue`).
     pub fn open(
         path: &Path,
         store: bool,
-        limit: usize,
-        files: &mut Endpoint,
+        network: &mut Network,
         runtime: &Runtime,
+        node: &mut Node,
     ) -> Result<Self, Failure> {
         use std::os::unix::fs::FileTypeExt;
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
-            let out = Output::open(files, runtime, path, "delivery output", limit)?;
-            return Ok(Self::Fifo(out));
+            let output = LocalOutput {
+                name: path.display().to_string(),
+                role: "delivery output",
+                format: Format::Json,
+                carries: Carries::Nothing,
+                holds: false,
+            };
+            let conn = super::outputs::attach_file(network, runtime, path, output, node)?;
+            return Ok(Self::Fifo(conn));
         }
         let name = path.display().to_string();
         // Delivered bulletins are the operator's mail: a new file is 0600.
@@ -105,16 +113,16 @@ impl Delivery {
     /// them now, they are held and retried).
     pub fn deliver(
         &mut self,
-        files: Option<&Endpoint>,
+        network: &mut Network,
         bulletins: Vec<Bulletin>,
         counted: bool,
     ) -> Delivered {
         let mut done = Delivered::default();
         match self {
             Self::File(f) => f.log.push(bulletins),
-            Self::Fifo(out) => {
+            Self::Fifo(conn) => {
                 for b in bulletins {
-                    if !files.is_some_and(|files| out.deliver(files, b, counted)) {
+                    if !network.deliver_on(*conn, b, counted) {
                         done.missed += 1;
                     }
                 }
@@ -124,13 +132,13 @@ impl Delivery {
         done
     }
 
-    /// The ids written since the last call: for a fifo, those its thread
-    /// wrote; for a file, the held lines it took now (tried at once unless
-    /// deferred, then every [`RETRY_EVERY`]).
+    /// The ids written since the last call to a file: the held lines it
+    /// took now (tried at once unless deferred, then every
+    /// [`RETRY_EVERY`]). (A fifo's come from the network.)
     pub fn taken(&mut self) -> Vec<BulletinKey> {
         match self {
             Self::File(f) => f.write_backlog(false),
-            Self::Fifo(out) => out.taken(),
+            Self::Fifo(_) => Vec::new(),
         }
     }
 
@@ -171,22 +179,6 @@ impl Delivery {
         let failure =
             Failure::io(format!("relay: cannot write delivery file {}", f.name), why).hint(hint);
         (written, Some(failure))
-    }
-
-    /// For a fifo, how many bulletins were handed but never written.
-    pub fn unwritten(&self) -> u64 {
-        match self {
-            Self::Fifo(out) => out.unwritten().1,
-            Self::File(_) => 0,
-        }
-    }
-
-    /// A fifo's output.
-    pub fn output(&mut self) -> Option<&mut Output> {
-        match self {
-            Self::Fifo(out) => Some(out),
-            Self::File(_) => None,
-        }
     }
 }
 

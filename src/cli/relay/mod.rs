@@ -1,17 +1,17 @@
 //! `gossip relay`: one node of the network, on stdin/stdout and on TCP.
 //!
 //! The loop is the library's [`Driver`]; the relay is its [`Host`].
-//! Objects are read by the library: stdin by an object reader of the
-//! outputs' endpoint, the network by its endpoint (`--listen`,
-//! `--connect`, see [`net`]); the driver waits on
-//! both and on the timers, so the relay also notices signals and purges
+//! Stdin, stdout, the `--peer ADDR=PATH` outputs and a delivery fifo are
+//! local links of the relay's network, beside its sockets (`--listen`,
+//! `--connect`, see [`net`]): its session routes each message the node
+//! makes to its peer's connection or output, or to stdout, and the
+//! library's bounded writer writes them. The driver waits on the network
+//! and on the timers, so the relay also notices signals and purges
 //! expired content while input is idle. Each batch is run through the node
-//! engine to completion before the next: its deliveries and forwards are
-//! queued on stdout and the other outputs, connections of the relay's own
-//! endpoint written at once by the library's bounded writer, so relays
-//! chained with netcat pass bulletins along without delay. Stdout never
-//! drops: while it holds more than 64 KiB the relay takes no input (a slow
-//! reader holds the relay back rather than lose messages).
+//! engine to completion before the next, its messages queued at once, so
+//! relays chained with netcat pass bulletins along without delay. Stdout
+//! never drops: while it holds more than 64 KiB the relay takes no input
+//! (a slow reader holds the relay back rather than lose messages).
 //!
 //! `gossip sync` drives one connection of its own on the same endpoint.
 
@@ -22,11 +22,10 @@ mod deliver;
 mod http;
 mod log;
 pub(super) mod net;
-mod output;
 mod outputs;
 mod tally;
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -34,20 +33,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gossip::codec::{Format, Kind, Object, ReadError};
-use gossip::net::{
-    Charge, ConnEvent, Dial, Driver, Endpoint, Flow, Host, Limits, NetCounters, Step,
-};
-use gossip::node::{Event, Node, NodeConfig, NodeError, Outbound};
-use gossip::session::{ConnId, LimitsConfig, PeerStats, Sent};
+use gossip::net::{Charge, ConnEvent, Dial, Driver, Flow, Host, NetCounters, Network, Step};
+use gossip::node::{Event, Node, NodeConfig, NodeError};
+use gossip::session::{Carries, ConnId, LimitsConfig, PeerStats};
 use gossip::store::SqliteStore;
 use gossip::{Address, Bulletin, Counters, Timestamp, TopicId, topic_id};
 
 use args::{RelayArgs, SpreadArg};
 use deliver::Delivery;
 use net::Settings;
-use output::Output;
 use outputs::Outputs;
-use tally::Tally;
 
 use super::flags::{FormatArg, NowArgs};
 use super::io::{
@@ -66,6 +61,7 @@ const METRICS_EVERY: Duration = Duration::from_secs(5);
 /// hold (a stream output cannot be checked, so those are all delivered).
 fn recover_deliveries(
     node: &mut Node,
+    network: &mut Network,
     outputs: &mut Outputs,
     deliver: Option<&Path>,
 ) -> Result<(), Failure> {
@@ -101,7 +97,7 @@ fn recover_deliveries(
     let keys: Vec<_> = done.iter().map(Bulletin::key).collect();
     node.confirm_delivered(&keys)
         .map_err(|e| Failure::io("relay: store", e))?;
-    outputs.deliver(node, missing, false)
+    outputs.deliver(node, network, missing, false)
 }
 
 /// Installs the relay's signal handlers and returns their flags: stop (the
@@ -207,20 +203,8 @@ fn node_failure(e: NodeError) -> Failure {
     Failure::io("relay", e)
 }
 
-/// What the relay's loop reads from stdin: objects, then its end.
-pub enum Stdin {
-    /// An object read from stdin (or why it could not be), with its share
-    /// of the input budget (held until the node has run).
-    Object(Result<Object, ReadError>, Charge),
-    /// Stdin ended.
-    End,
-    /// An output ended (stdout's reader went away, say).
-    OutputEnded,
-}
-
-/// The relay's side of the library's [`Driver`]: stdin is its input,
-/// stdout, the `--peer` outputs and the delivery output take what the
-/// network does not, and its ticks do the operator's periodic work
+/// The relay's side of the library's [`Driver`]: it takes stdin's objects
+/// in, writes deliveries, and its ticks do the operator's periodic work
 /// (signals, `--metrics`, `--http`, the status line, a delivery file's
 /// retries).
 struct Relay {
@@ -234,11 +218,9 @@ struct Relay {
     /// what the last run left is delivered.
     settings: Option<Settings>,
     /// A listener or a dialer runs (or will): then neither stdin ending
-    /// nor stdout closing ends the relay.
+    /// nor stdout closing ends the relay, and a message to a peer the
+    /// network has no way to is dropped, never written to stdout.
     active: bool,
-    /// The network has started: a message to a peer it has no way to is
-    /// dropped, never written to stdout.
-    started: bool,
     notices: gossip::net::NoticeLog,
     metrics: Option<PathBuf>,
     /// Where `--http` reads what the loop publishes.
@@ -246,19 +228,15 @@ struct Relay {
     status_every: Option<Duration>,
     /// With --config: how SIGHUP reloads it.
     reload: Option<Reload>,
-    /// Stdin's object reader on the outputs' endpoint, once it reads.
+    /// Stdin's object reader, a local input of the network, once it reads.
     stdin: Option<ConnId>,
-    /// What came from it and waits for the loop (taken in while the
-    /// loop waited for an output), and the input budget of the objects
-    /// taken this round (given back once the node has run).
-    waiting: VecDeque<Stdin>,
+    /// The input budget of the objects taken this round (given back once
+    /// the node has run).
     charges: Vec<Charge>,
     stdin_ended: bool,
     /// Why stdin's framing broke: the relay exits 3 once it has handled
     /// what came before.
     broken: Option<Failure>,
-    /// Whether the outputs' writers were heard from this round.
-    polled: bool,
     ticks: Ticks,
     /// The network's counters and peers when it finished.
     ended: (NetCounters, BTreeMap<Address, PeerStats>),
@@ -277,15 +255,15 @@ pub fn run(args: RelayArgs) -> CmdResult {
         print!("{}", config::effective(&args.command_line)?.text);
         return Ok(ExitCode::SUCCESS);
     }
-    let (relay, node, runtime) = Relay::build(args)?;
-    relay.run(node, &runtime)
+    let (relay, node, network, runtime) = Relay::build(args)?;
+    relay.run(node, network, &runtime)
 }
 
 impl Relay {
     /// Installs the signal handlers, opens the store, sets the node up
     /// (topics, peers, sync requests, the delivery-code notice) and opens
     /// the outputs.
-    fn build(args: RelayArgs) -> Result<(Self, Node, net::Background), Failure> {
+    fn build(args: RelayArgs) -> Result<(Self, Node, Network, net::Background), Failure> {
         // Before anything that takes time (the store, the delivery file): a
         // signal that comes while the relay starts is then handled, never
         // the default action (SIGUSR1's ends the process).
@@ -364,33 +342,34 @@ impl Relay {
         }
         refuse_binary_on_terminal(format == Format::Wire && stdout_peers)?;
         let runtime = net::Background::new(net::runtime("relay")?);
-        let mut files = Endpoint::new(Limits::default())
-            .map_err(|e| Failure::io("relay: cannot start the outputs", e))?;
-        let mut peers = BTreeMap::new();
-        for (addr, path) in &peer_paths {
-            if let Some(path) = path {
-                let out = Output::open(&mut files, &runtime, path, "peer", args.send_queue)?;
-                peers.insert(*addr, out);
-            }
-        }
-        let deliver = match &args.deliver {
+        let limits = net::limits_config(&args.limits)?;
+        let settings = (!args.listen.is_empty() || !connect.is_empty())
+            .then(|| settings(&args, connect, limits));
+        let active = settings.is_some();
+        let mut network = net::network(settings.as_ref(), args.send_queue)?;
+        // Stdout carries what no connection does: with a network, only
+        // what is for a peer heard on stdin or given without =PATH.
+        let carries = if active {
+            Carries::Elsewhere
+        } else {
+            Carries::All
+        };
+        let files: Vec<(Address, &Path)> = peer_paths
+            .iter()
+            .filter_map(|(addr, path)| Some((*addr, path.as_deref()?)))
+            .collect();
+        let mut outputs =
+            Outputs::open(&mut network, &runtime, &mut node, format, carries, &files)?;
+        outputs.deliver_to_stdout = deliver_to_stdout;
+        outputs.deliver = match &args.deliver {
             Some(p) if p != Path::new("-") => Some(Delivery::open(
                 p,
                 args.store.is_some(),
-                args.send_queue,
-                &mut files,
+                &mut network,
                 &runtime,
+                &mut node,
             )?),
             _ => None,
-        };
-        let outputs = Outputs {
-            stdout: Output::stdout(&mut files, &runtime)?,
-            peers,
-            files: Some(files),
-            deliver,
-            deliver_to_stdout,
-            format,
-            tally: Tally::default(),
         };
 
         let http = match &args.http {
@@ -429,10 +408,6 @@ impl Relay {
                 node.sync_with(*peer);
             }
         }
-        let limits = net::limits_config(&args.limits)?;
-        let network = (!args.listen.is_empty() || !connect.is_empty())
-            .then(|| settings(&args, connect, limits));
-        let active = network.is_some();
         let relay = Self {
             outputs,
             rotation,
@@ -440,20 +415,17 @@ impl Relay {
             deliver: args.deliver,
             now: args.now,
             quiet: args.quiet,
-            settings: network,
+            settings,
             active,
-            started: false,
             notices: gossip::net::NoticeLog::new(args.quiet),
             metrics: args.metrics,
             http,
             status_every: args.status_every.map(Duration::from_secs),
             reload,
             stdin: None,
-            waiting: VecDeque::new(),
             charges: Vec::new(),
             stdin_ended: false,
             broken: None,
-            polled: false,
             ticks: Ticks {
                 next: tokio::time::Instant::now(),
                 metrics: None,
@@ -462,21 +434,24 @@ impl Relay {
             },
             ended: Default::default(),
         };
-        Ok((relay, node, runtime))
+        Ok((relay, node, network, runtime))
     }
 
     /// Delivers what the last run left pending, starts the network and
     /// runs the library's driver until input ends, a signal, or an error;
     /// prints the counters.
-    fn run(self, node: Node, runtime: &net::Background) -> CmdResult {
-        let mut relay = self;
-        let mut node = node;
+    fn run(self, node: Node, network: Network, runtime: &net::Background) -> CmdResult {
+        let (mut relay, mut node, mut network) = (self, node, network);
         let settings = relay.settings.take();
-        let network = net::network(settings.as_ref())?;
         // What the last run left, and the node's first run, before the
         // network listens or dials: their messages go to stdout and the
         // outputs.
-        let recovered = recover_deliveries(&mut node, &mut relay.outputs, relay.deliver.as_deref());
+        let recovered = recover_deliveries(
+            &mut node,
+            &mut network,
+            &mut relay.outputs,
+            relay.deliver.as_deref(),
+        );
         let mut driver = Driver::new(node, network, relay);
         let recovered = recovered.and_then(|()| driver.run_node());
         let (mut node, mut network, mut relay) = driver.into_parts();
@@ -486,16 +461,21 @@ impl Relay {
             return Err(failure);
         }
         // Stdin: objects in JSON lines or wire frames, bulletins and
-        // messages, read by the library within the outputs' endpoint's
-        // input budget (32 MiB).
-        if let Some(files) = &mut relay.outputs.files {
+        // messages, read by the library within the network's input budget
+        // (32 MiB), a local input of its session.
+        {
             let _inside = runtime.enter();
-            relay.stdin = Some(files.attach_objects(std::io::stdin(), Kind::Any));
+            let stdin = network
+                .endpoint_mut()
+                .attach_objects(std::io::stdin(), Kind::Any);
+            network
+                .attach_input(stdin, &mut node)
+                .map_err(node_failure)?;
+            relay.stdin = Some(stdin);
         }
         if let Some(settings) = settings {
             net::start(runtime, &mut network, settings)?;
         }
-        relay.started = true;
 
         let mut driver = Driver::new(node, network, relay);
         let mut result = runtime.block_on(driver.serve());
@@ -525,32 +505,29 @@ impl Relay {
     fn finish(
         &mut self,
         node: &mut Node,
-        mut network: gossip::net::Network,
+        mut network: Network,
         runtime: &net::Background,
     ) -> Result<(), Failure> {
-        runtime.block_on(self.drain_stdout());
-        self.outputs.finish_files(runtime);
+        runtime.block_on(self.drain_stdout(&mut network, node));
+        runtime.block_on(network.finish_outputs(outputs::PEER_PATIENCE, node));
+        self.outputs.take_unwritten(&mut network);
         network.flush_limits();
         self.notices.log(&mut network);
         self.ended = (*network.counters(), network.peers().clone());
+        let delivered = self.outputs.finish_delivery(node, &mut network);
         self.outputs.tally.unsent += runtime.block_on(network.shutdown(net::SHUTDOWN_DEADLINE));
-        self.outputs.finish_delivery(node)
+        delivered
     }
 
     /// Waits, for as long as it takes, until stdout has written what is
     /// queued for it: a relay that ends with its input (not for a signal)
     /// never drops for a slow reader, as a blocking write did not. A
     /// signal (or stdout ending) stops the wait; then the outputs get
-    /// [`output::PEER_PATIENCE`] more.
-    async fn drain_stdout(&mut self) {
-        while self.outputs.stdout.holds() && !self.stop.load(Ordering::Relaxed) {
-            let Some(files) = &mut self.outputs.files else {
-                return;
-            };
+    /// [`outputs::PEER_PATIENCE`] more.
+    async fn drain_stdout(&mut self, network: &mut Network, node: &mut Node) {
+        while network.holds(self.outputs.stdout) && !self.stop.load(Ordering::Relaxed) {
             tokio::select! {
-                event = files.next() => {
-                    self.outputs.handle(event);
-                }
+                event = network.next() => network.settle(event, node),
                 () = tokio::time::sleep(TICK) => {}
             }
         }
@@ -559,7 +536,7 @@ impl Relay {
     /// The relay's periodic work, every [`TICK`]: SIGHUP's reload, a
     /// rotation asked for, `--metrics`, `--http`, the status line, and
     /// the deliveries a delivery output took meanwhile.
-    fn tick(&mut self, node: &mut Node, network: &mut gossip::net::Network) -> Result<(), Failure> {
+    fn tick(&mut self, node: &mut Node, network: &mut Network) -> Result<(), Failure> {
         self.ticks.next = tokio::time::Instant::now() + TICK;
         if self
             .reload
@@ -579,7 +556,7 @@ impl Relay {
         if let Some(board) = &self.http {
             // A loop that stdout holds back (its reader is not reading) is
             // not turning, for /healthz, though its timers run.
-            let turned = !self.outputs.stdout.is_full();
+            let turned = !self.outputs.stdout_full(network);
             if self
                 .ticks
                 .published
@@ -602,7 +579,7 @@ impl Relay {
             let line = net::status_line(t, &counters, network.counters(), network.peers());
             tracing::info!(target: log::STATUS, "{line}");
         }
-        self.outputs.confirm_taken(node)
+        self.outputs.confirm_taken(node, network)
     }
 
     /// Stdin ended or broke: without a network that ends the relay.
@@ -619,7 +596,7 @@ impl Relay {
     /// dial and the network's bounds. Logs one line: what changed, and what
     /// needs a restart (kept as it runs). A file that no longer reads or
     /// checks is logged and changes nothing.
-    fn reload(&mut self, node: &mut Node, network: &mut gossip::net::Network) {
+    fn reload(&mut self, node: &mut Node, network: &mut Network) {
         let Some(reload) = &mut self.reload else {
             return;
         };
@@ -732,65 +709,47 @@ impl Relay {
 }
 
 impl Host for Relay {
-    type Input = Stdin;
+    /// The relay has no input of its own: stdin is the network's.
+    type Input = std::convert::Infallible;
     type Error = Failure;
 
-    /// Stdin's next object; meanwhile what the outputs' writers did is
-    /// taken in, and an output that ended wakes the loop (stdout closed
-    /// may end the relay).
-    async fn input(&mut self) -> Stdin {
-        if let Some(input) = self.waiting.pop_front() {
-            return input;
-        }
-        loop {
-            let Some(files) = &mut self.outputs.files else {
-                return std::future::pending().await;
-            };
-            let event = files.next().await;
-            if let Some(input) = self.sort(event) {
-                return input;
-            }
-        }
+    async fn input(&mut self) -> Self::Input {
+        std::future::pending().await
     }
 
-    fn try_input(&mut self) -> Option<Stdin> {
-        if let Some(input) = self.waiting.pop_front() {
-            return Some(input);
-        }
-        loop {
-            let event = self.outputs.files.as_mut()?.try_next()?;
-            if let Some(input) = self.sort(event) {
-                return Some(input);
-            }
-        }
+    fn take(&mut self, input: Self::Input, _: &mut Node, _: &mut Network) -> Result<Flow, Failure> {
+        match input {}
     }
 
-    /// Queues an object from stdin on the node: a message received (the
-    /// engine verifies the batch together, in parallel; answers to its
-    /// signer go to stdout), a bulletin published, a bad object counted.
-    /// A wire stream whose framing broke ends stdin there.
-    fn take(
+    /// Takes an object from stdin in: a message received (the engine
+    /// verifies the batch together, in parallel; answers to its signer go
+    /// to stdout), a bulletin published, a bad object counted. A wire
+    /// stream whose framing broke ends stdin there.
+    fn input_event(
         &mut self,
-        input: Stdin,
+        event: ConnEvent,
         node: &mut Node,
-        network: &mut gossip::net::Network,
+        network: &mut Network,
     ) -> Result<Flow, Failure> {
-        let item = match input {
-            Stdin::Object(item, charge) => {
+        let (conn, item) = match event {
+            ConnEvent::Object {
+                conn,
+                object,
+                charge,
+            } => {
                 self.charges.push(charge);
-                item
+                (conn, object)
             }
-            Stdin::End => {
+            ConnEvent::Closed { .. } => {
                 self.stdin_ended = true;
                 return Ok(self.stdin_flow());
             }
-            Stdin::OutputEnded => return Ok(Flow::Continue),
+            _ => return Ok(Flow::Continue),
         };
         match item {
-            Ok(Object::Message(m)) => {
-                network.heard_elsewhere(m.src);
-                node.receive(m)
-            }
+            Ok(Object::Message(m)) => network
+                .receive(conn, m, node, now(&self.now))
+                .map_err(node_failure)?,
             Ok(Object::Bulletin(b)) => {
                 if let Err(e) = node.publish(b, now(&self.now)) {
                     tracing::warn!(reason = %e, "bulletin from stdin not published: {e}");
@@ -815,21 +774,13 @@ impl Host for Relay {
         Ok(Flow::Continue)
     }
 
-    fn deliver(&mut self, bulletins: Vec<Bulletin>, node: &mut Node) -> Result<(), Failure> {
-        self.poll_outputs();
-        self.outputs.deliver(node, bulletins, true)
-    }
-
-    /// A message the network does not carry goes to its peer's output, or
-    /// stdout; once the network runs, never one to a peer it has no way to
-    /// (a remote party cannot make the relay block on, or end with, its
-    /// stdout).
-    fn elsewhere(&mut self, out: Outbound, sent: Sent, _: &Node) -> bool {
-        if sent == Sent::Unreachable && self.started && self.active {
-            return false;
-        }
-        self.poll_outputs();
-        self.outputs.write(out)
+    fn deliver(
+        &mut self,
+        bulletins: Vec<Bulletin>,
+        node: &mut Node,
+        network: &mut Network,
+    ) -> Result<(), Failure> {
+        self.outputs.deliver(node, network, bulletins, true)
     }
 
     fn event(&mut self, event: &Event, node: &mut Node) {
@@ -842,15 +793,14 @@ impl Host for Relay {
         self.outputs.tally.unsent += n;
     }
 
-    /// Frees the round's stdin bytes, logs the network's notices; stops
-    /// on a signal, or when stdout and the outputs are gone and there is
-    /// no network.
-    fn ran(&mut self, _: &mut Node, network: &mut gossip::net::Network) -> Result<Flow, Failure> {
+    /// Frees the round's stdin bytes, logs the network's notices, counts
+    /// what outputs that ended never wrote; stops on a signal, or when
+    /// stdout and the outputs are gone and there is no network.
+    fn ran(&mut self, _: &mut Node, network: &mut Network) -> Result<Flow, Failure> {
         self.charges.clear();
-        self.polled = false;
         self.notices.log(network);
-        self.take_events();
-        let open = self.outputs.open();
+        self.outputs.take_unwritten(network);
+        let open = self.outputs.any_open(network);
         let stop = self.stop.load(Ordering::Relaxed) || (!open && !self.active);
         Ok(if stop { Flow::Stop } else { Flow::Continue })
     }
@@ -859,11 +809,7 @@ impl Host for Relay {
         Some(self.ticks.next)
     }
 
-    fn handle_timeout(
-        &mut self,
-        node: &mut Node,
-        network: &mut gossip::net::Network,
-    ) -> Result<Flow, Failure> {
+    fn handle_timeout(&mut self, node: &mut Node, network: &mut Network) -> Result<Flow, Failure> {
         if self.stop.load(Ordering::Relaxed) {
             return Ok(Flow::Stop);
         }
@@ -874,20 +820,8 @@ impl Host for Relay {
     /// Backpressure: stdout holding more than its bound, or a delivery
     /// file that holds back its limit, stops the input until it takes
     /// some (the file's retry is in the tick).
-    fn paused(&self) -> bool {
-        self.outputs.is_full()
-    }
-
-    /// Paused: wakes once the outputs' endpoint says something (an
-    /// output's writer took some of its queue, say).
-    async fn unpaused(&mut self) {
-        let Some(files) = &mut self.outputs.files else {
-            return std::future::pending().await;
-        };
-        let event = files.next().await;
-        if let Some(input) = self.sort(event) {
-            self.waiting.push_back(input);
-        }
+    fn paused(&self, network: &Network) -> bool {
+        self.outputs.is_full(network)
     }
 
     fn unix_now(&self) -> Timestamp {
@@ -900,37 +834,6 @@ impl Host for Relay {
             Step::Network => Failure::io("relay: delivery-code notice", error),
             Step::Repair => Failure::io("relay: forwarding again", error),
             _ => node_failure(error),
-        }
-    }
-}
-
-impl Relay {
-    /// Takes in what the outputs' writers did, once a round.
-    fn poll_outputs(&mut self) {
-        if !self.polled {
-            self.polled = true;
-            self.take_events();
-        }
-    }
-
-    /// Takes in what the outputs' endpoint has said: what the outputs'
-    /// writers did, and stdin's objects (kept for the loop).
-    fn take_events(&mut self) {
-        while let Some(event) = self.outputs.files.as_mut().and_then(Endpoint::try_next) {
-            if let Some(input) = self.sort(event) {
-                self.waiting.push_back(input);
-            }
-        }
-    }
-
-    /// An event of the outputs' endpoint: stdin's object or its end, for
-    /// the loop; what an output did, taken in (an output that ended wakes
-    /// the loop).
-    fn sort(&mut self, event: ConnEvent) -> Option<Stdin> {
-        match event {
-            ConnEvent::Object { object, charge, .. } => Some(Stdin::Object(object, charge)),
-            ConnEvent::Closed { conn, .. } if Some(conn) == self.stdin => Some(Stdin::End),
-            event => self.outputs.handle(event).then_some(Stdin::OutputEnded),
         }
     }
 }

@@ -121,19 +121,24 @@ impl Drop for Background {
     }
 }
 
-/// The relay's network, bounded as `settings` say, neither listening nor
+/// The relay's network, bounded as `settings` say (without them, its
+/// outputs' queues by `send_queue`), neither listening nor
 /// dialing yet ([`start`] does that once what the last run left is
 /// delivered): without settings, the plain stdin relay's, which never
 /// does. Its session already knows the peers the relay will dial, so what
 /// the first run makes for them waits for their connection (sent when it
 /// comes up) and is never written to stdout.
-pub fn network(settings: Option<&Settings>) -> Result<Network, Failure> {
+pub fn network(settings: Option<&Settings>, send_queue: usize) -> Result<Network, Failure> {
     let (limits, session) = match settings {
         Some(s) => (limits(s), session(s)),
-        None => (
-            Limits::default(),
-            Session::new(Limits::default().session_config()),
-        ),
+        None => {
+            // The outputs' queues are bounded as a connection's would be.
+            let mut limits = Limits::default();
+            limits.send_queue = send_queue.max(1);
+            limits.send_total = limits.send_total.max(limits.send_queue);
+            let session = Session::new(limits.session_config());
+            (limits, session)
+        }
     };
     let endpoint = Endpoint::new(limits).map_err(|e| Failure::usage("relay: network limits", e))?;
     Ok(Network::new(endpoint, session))
