@@ -626,3 +626,145 @@ async fn a_handle_logs_its_network_notices() {
         g.shutdown().await.unwrap();
     }
 }
+
+/// A host whose only input is a local input of the network (stdin, say):
+/// its messages go into the session, and it stops at the input's end.
+struct LocalHost;
+
+impl gossip::net::Host for LocalHost {
+    type Input = std::convert::Infallible;
+    type Error = gossip::NodeError;
+
+    async fn input(&mut self) -> Self::Input {
+        std::future::pending().await
+    }
+
+    fn take(
+        &mut self,
+        input: Self::Input,
+        _: &mut Node,
+        _: &mut gossip::net::Network,
+    ) -> Result<gossip::net::Flow, gossip::NodeError> {
+        match input {}
+    }
+
+    fn input_event(
+        &mut self,
+        event: ConnEvent,
+        node: &mut Node,
+        network: &mut gossip::net::Network,
+    ) -> Result<gossip::net::Flow, gossip::NodeError> {
+        match event {
+            ConnEvent::Object {
+                conn,
+                object: Ok(gossip::codec::Object::Message(m)),
+                ..
+            } => network.receive(conn, m, node, Timestamp::now())?,
+            ConnEvent::Closed { .. } => return Ok(gossip::net::Flow::Stop),
+            _ => {}
+        }
+        Ok(gossip::net::Flow::Continue)
+    }
+
+    fn deliver(
+        &mut self,
+        _: Vec<gossip::Bulletin>,
+        _: &mut Node,
+        _: &mut gossip::net::Network,
+    ) -> Result<(), gossip::NodeError> {
+        Ok(())
+    }
+
+    fn failed(&mut self, _: gossip::net::Step, error: gossip::NodeError) -> gossip::NodeError {
+        error
+    }
+}
+
+/// Local links, as the relay's stdin and stdout: a stranger's request
+/// read from a local input is answered on the output that carries what no
+/// connection does, as a JSON line the stranger accepts; a delivery
+/// queued on the same output is written after it and reported written.
+#[tokio::test]
+async fn a_strangers_request_on_a_local_input_is_answered_on_the_local_output() {
+    use gossip::codec::{Format, Kind, Object, ObjectReader, write_object};
+    use gossip::net::{LocalOutput, Network};
+    use gossip::session::{Carries, Session};
+
+    let config = || {
+        NodeConfig::builder()
+            .message_difficulty(0)
+            .bulletin_difficulty(0)
+            .build()
+            .unwrap()
+    };
+    let chat = topic_id(b"chat");
+    let mut relay = Node::new(identity(), config());
+    relay.subscribe(chat);
+    relay
+        .publish_new(chat, b"held".to_vec(), Timestamp::now())
+        .unwrap();
+    relay.run_until_idle(Timestamp::now()).unwrap();
+    relay.drain_events().for_each(drop);
+    // A stranger asks what the relay holds on "chat", on its stdin.
+    let mut stranger = Node::new(identity(), config());
+    stranger.add_neighbour(relay.address(), 0).unwrap();
+    stranger.subscribe(chat);
+    stranger.request_sync(relay.address(), chat);
+    stranger.run_until_idle(Timestamp::now()).unwrap();
+    let mut stdin = Vec::new();
+    for e in stranger.drain_events().collect::<Vec<_>>() {
+        if let Event::Send(out) = e {
+            let m = Object::Message(out.message.into());
+            write_object(&mut stdin, &m, Format::Json).unwrap();
+        }
+    }
+    assert!(!stdin.is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stdout");
+    let limits = Limits::default();
+    let mut endpoint = Endpoint::new(limits.clone()).unwrap();
+    let input = endpoint.attach_objects(std::io::Cursor::new(stdin), Kind::Any);
+    let output = endpoint.attach_file(&path).unwrap();
+    let mut network = Network::new(endpoint, Session::new(limits.session_config()));
+    network.attach_input(input, &mut relay).unwrap();
+    let stdout = LocalOutput {
+        name: "stdout".into(),
+        role: "stdout",
+        format: Format::Json,
+        carries: Carries::Elsewhere,
+        holds: true,
+    };
+    network.attach_output(output, stdout, &mut relay).unwrap();
+    let mut driver = gossip::net::Driver::new(relay, network, LocalHost);
+    tokio::time::timeout(PATIENCE, driver.serve())
+        .await
+        .expect("the driver never saw its input end")
+        .unwrap();
+    let (mut relay, mut network, _) = driver.into_parts();
+    let bulletin = gossip::Bulletin::new(chat, b"delivered".to_vec(), Timestamp::now().to_wire());
+    let key = bulletin.key();
+    assert!(network.deliver_on(output, bulletin, true));
+    network.finish_outputs(PATIENCE, &mut relay).await;
+    assert_eq!(network.take_delivered(), vec![key]);
+    assert_eq!(network.take_unwritten(), Default::default());
+
+    let file = std::fs::File::open(&path).unwrap();
+    let objects: Vec<Object> = ObjectReader::new(std::io::BufReader::new(file), Kind::Any)
+        .map(|o| o.unwrap())
+        .collect();
+    let Some((Object::Bulletin(last), answers)) = objects.split_last() else {
+        panic!("no delivery last: {objects:?}")
+    };
+    assert_eq!(last.content, b"delivered");
+    assert!(!answers.is_empty(), "no answer to the stranger");
+    for answer in answers {
+        let Object::Message(m) = answer else {
+            panic!("not a message: {answer:?}")
+        };
+        assert_eq!(m.dst, stranger.address());
+        stranger.receive(m.clone());
+    }
+    stranger.run_until_idle(Timestamp::now()).unwrap();
+    assert_eq!(stranger.counters().accepted, answers.len() as u64);
+}

@@ -387,11 +387,10 @@ impl Session {
             return Ok(());
         };
         if c.local == Some(Local::Input) {
-            // Any signer's, verified by the engine as from its signer; a
-            // stranger's answers take the local way back.
-            if node.connection(&message.src).is_none() {
-                self.replies.insert(message.src, Route::Elsewhere);
-            }
+            // Any signer's, verified by the engine as from its signer;
+            // answers take the local way back (unless a connection is
+            // bound to the signer).
+            self.replies.insert(message.src, Route::Elsewhere);
             node.receive(message);
             return Ok(());
         }

@@ -607,3 +607,245 @@ fn a_lower_connection_bound_from_now_on_evicts_the_oldest_unbound() {
     );
     assert_eq!(s.config().idle_timeout, Some(Duration::from_secs(5)));
 }
+
+// ---- Local links: stdout, files, stdin ----
+
+fn output(carries: Carries, holds: bool) -> Opening {
+    Opening::Output { carries, holds }
+}
+
+/// The connections the session queued frames on, in order.
+fn sends(s: &mut Session) -> Vec<ConnId> {
+    s.drain_events()
+        .filter_map(|e| match e {
+            SessionEvent::Send { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_local_input_takes_any_signers_messages_and_names_nobody() {
+    let (mut n, mut s, now) = (
+        node(),
+        Session::new(SessionConfig::default()),
+        Instant::now(),
+    );
+    let (alice, bob) = (ident(2), ident(3));
+    s.opened(ConnId(1), Opening::Input, &mut n, now, UNIX)
+        .unwrap();
+    for from in [&alice, &bob] {
+        s.receive(ConnId(1), message(from, n.address()), &mut n, now, UNIX)
+            .unwrap();
+    }
+    // Nobody is identified or learned: anyone can write to stdin.
+    assert_eq!(identified(&mut s), vec![]);
+    assert_eq!(s.peer_on(ConnId(1)), None);
+    assert!(n.connection(&alice.address()).is_none());
+    n.run_until_idle(UNIX).unwrap();
+    assert_eq!(n.counters().accepted, 2, "both verified by the engine");
+    // Their answers take the local way: Elsewhere without an output that
+    // carries it, queued on it once there is one.
+    let answer = outbound(alice.address(), 10);
+    assert_eq!(s.send(&answer, &n), Sent::Elsewhere);
+    s.opened(
+        ConnId(2),
+        output(Carries::Elsewhere, true),
+        &mut n,
+        now,
+        UNIX,
+    )
+    .unwrap();
+    assert_eq!(s.send(&answer, &n), Sent::Queued);
+    assert_eq!(sends(&mut s), vec![ConnId(2)]);
+}
+
+#[test]
+fn a_local_link_is_never_closed_for_what_it_sends_nor_timed_out() {
+    let config = SessionConfig {
+        max_invalid: 2,
+        ..SessionConfig::default()
+    };
+    let (mut n, mut s, now) = (node(), Session::new(config), Instant::now());
+    s.opened(ConnId(1), Opening::Input, &mut n, now, UNIX)
+        .unwrap();
+    s.opened(ConnId(2), output(Carries::All, true), &mut n, now, UNIX)
+        .unwrap();
+    for _ in 0..10 {
+        s.receive_bytes(ConnId(1), b"junk", &mut n, now, UNIX)
+            .unwrap();
+    }
+    // A forged src (a real signature over another key) is dropped by the
+    // engine, blaming no connection of the session's.
+    let mut forged = message(&ident(2), n.address());
+    forged.src = ident(3).address();
+    for _ in 0..10 {
+        s.receive(ConnId(1), forged.clone(), &mut n, now, UNIX)
+            .unwrap();
+    }
+    n.run_until_idle(UNIX).unwrap();
+    for e in n.drain_events().collect::<Vec<_>>() {
+        s.note(&e);
+    }
+    assert_eq!(s.poll_timeout(), None, "no timer for a local link");
+    s.handle_timeout(now + Duration::from_secs(86_400));
+    assert_eq!(closes(&mut s), vec![]);
+    assert_eq!(s.connections(), 2);
+}
+
+#[test]
+fn local_outputs_carry_what_they_say() {
+    let (mut n, mut s, now) = (
+        node(),
+        Session::new(SessionConfig::default()),
+        Instant::now(),
+    );
+    let (file_peer, configured, stranger) = (ident(2), ident(3), ident(4));
+    n.add_neighbour(file_peer.address(), 0).unwrap();
+    n.add_neighbour(configured.address(), 0).unwrap();
+    let peer = Carries::Peer(file_peer.address());
+    s.opened(ConnId(1), output(peer, false), &mut n, now, UNIX)
+        .unwrap();
+    s.opened(
+        ConnId(2),
+        output(Carries::Nothing, false),
+        &mut n,
+        now,
+        UNIX,
+    )
+    .unwrap();
+    let to = |p: &Identity| outbound(p.address(), 10);
+    // One peer's output takes its messages; nothing else carries the
+    // others yet.
+    assert_eq!(s.send(&to(&file_peer), &n), Sent::Queued);
+    assert_eq!(s.send(&to(&configured), &n), Sent::Elsewhere);
+    assert_eq!(s.send(&to(&stranger), &n), Sent::Unreachable);
+    assert_eq!(sends(&mut s), vec![ConnId(1)]);
+    // An output that carries Elsewhere takes the configured neighbour's,
+    // not a stranger's; one that carries All takes both.
+    s.opened(
+        ConnId(3),
+        output(Carries::Elsewhere, true),
+        &mut n,
+        now,
+        UNIX,
+    )
+    .unwrap();
+    assert_eq!(s.send(&to(&configured), &n), Sent::Queued);
+    assert_eq!(s.send(&to(&stranger), &n), Sent::Unreachable);
+    assert_eq!(sends(&mut s), vec![ConnId(3)]);
+    s.closed(ConnId(3), &mut n);
+    s.opened(ConnId(4), output(Carries::All, true), &mut n, now, UNIX)
+        .unwrap();
+    assert_eq!(s.send(&to(&stranger), &n), Sent::Queued);
+    assert_eq!(s.send(&to(&configured), &n), Sent::Queued);
+    assert_eq!(sends(&mut s), vec![ConnId(4), ConnId(4)]);
+    // A connection bound to the peer comes first.
+    s.opened(
+        ConnId(5),
+        Opening::Dialed {
+            peer: file_peer.address(),
+            difficulty: 0,
+        },
+        &mut n,
+        now,
+        UNIX,
+    )
+    .unwrap();
+    s.drain_events().for_each(drop);
+    assert_eq!(s.send(&to(&file_peer), &n), Sent::Queued);
+    assert_eq!(sends(&mut s), vec![ConnId(5)]);
+    // A closed output carries nothing.
+    s.closed(ConnId(5), &mut n);
+    s.closed(ConnId(1), &mut n);
+    s.drain_events().for_each(drop);
+    assert_eq!(s.output_for(&file_peer.address(), &n), Some(ConnId(4)));
+    s.closed(ConnId(4), &mut n);
+    assert_eq!(s.send(&to(&file_peer), &n), Sent::Elsewhere);
+    assert_eq!(s.output_for(&file_peer.address(), &n), None);
+}
+
+#[test]
+fn an_output_that_holds_never_drops_and_one_that_does_not_keeps_its_send_queue() {
+    let config = SessionConfig {
+        send_queue: 1_000,
+        send_total: 1_000,
+        ..SessionConfig::default()
+    };
+    let (mut n, mut s, now) = (node(), Session::new(config), Instant::now());
+    let (a, b) = (ident(2), ident(3));
+    n.add_neighbour(a.address(), 0).unwrap();
+    n.add_neighbour(b.address(), 0).unwrap();
+    s.opened(
+        ConnId(1),
+        output(Carries::Elsewhere, true),
+        &mut n,
+        now,
+        UNIX,
+    )
+    .unwrap();
+    s.opened(
+        ConnId(2),
+        output(Carries::Peer(b.address()), false),
+        &mut n,
+        now,
+        UNIX,
+    )
+    .unwrap();
+    // Stdout takes far past the bound: the driver holds its input back.
+    for _ in 0..20 {
+        assert_eq!(s.send(&outbound(a.address(), 400), &n), Sent::Queued);
+    }
+    assert!(s.queued_bytes(ConnId(1)) > 10_000);
+    // A file takes one message into its empty queue, then drops (counted
+    // by the driver, no bulletin owed to it), until some is written.
+    assert_eq!(s.send(&outbound(b.address(), 1_200), &n), Sent::Queued);
+    let first = s.queued_bytes(ConnId(2));
+    assert!(
+        first > 1_000,
+        "one frame past the bound, into an empty queue"
+    );
+    assert_eq!(s.send(&outbound(b.address(), 10), &n), Sent::Dropped);
+    assert!(!s.owes());
+    s.drained(ConnId(2), first);
+    assert_eq!(s.send(&outbound(b.address(), 400), &n), Sent::Queued);
+    assert_eq!(s.send(&outbound(b.address(), 400), &n), Sent::Dropped);
+    // The driver's own payloads share the queue.
+    assert!(s.queue_local(ConnId(1), 1 << 20));
+    assert!(!s.queue_local(ConnId(2), 1 << 20));
+    // Neither counts against the bound on all queues, nor gives its peer
+    // send credit: a remote connection still gets its whole queue.
+    assert_eq!(s.queued_total(), 0);
+    let remote = ident(5);
+    let dialed = Opening::Dialed {
+        peer: remote.address(),
+        difficulty: 0,
+    };
+    s.opened(ConnId(3), dialed, &mut n, now, UNIX).unwrap();
+    assert_eq!(s.send(&outbound(remote.address(), 400), &n), Sent::Queued);
+}
+
+#[test]
+fn local_links_do_not_count_against_max_connections() {
+    let config = SessionConfig {
+        max_connections: 1,
+        ..SessionConfig::default()
+    };
+    let (mut n, mut s, now) = (node(), Session::new(config), Instant::now());
+    s.opened(ConnId(1), Opening::Input, &mut n, now, UNIX)
+        .unwrap();
+    s.opened(ConnId(2), output(Carries::All, true), &mut n, now, UNIX)
+        .unwrap();
+    s.opened(
+        ConnId(3),
+        output(Carries::Nothing, false),
+        &mut n,
+        now,
+        UNIX,
+    )
+    .unwrap();
+    s.opened(ConnId(4), accepted(), &mut n, now, UNIX).unwrap();
+    assert_eq!(closes(&mut s), vec![]);
+    s.opened(ConnId(5), accepted(), &mut n, now, UNIX).unwrap();
+    assert_eq!(closes(&mut s), vec![(ConnId(4), CloseReason::Evicted)]);
+}
