@@ -12,12 +12,17 @@
 //! - 6 `c` `n`: `n` × 64 bytes of `c`'s queue reported written;
 //! - 7 `c`: `c` closed; 8 `s`: `s` seconds pass, then the timers;
 //! - 9: the node run to idle and its events through the session (grant,
-//!   send, note, repair, end of batch).
+//!   send, note, repair, end of batch);
+//! - 10: a local input opened (stdin); 11 `k`: a local output opened,
+//!   carrying signer `k`'s messages, those elsewhere, all or none (`k %
+//!   4`), holding when `k & 16`.
 //!
 //! Nothing may panic, the node may not fail, and the session's books must
-//! balance: queued bytes add up over the connections, a peer is identified
-//! only by a message its key signed (or by a dial), and the bounded tables
-//! stay within their bounds.
+//! balance: queued bytes add up over the remote connections (local links
+//! are outside the bound on all queues), a peer is identified only by a
+//! message its key signed (or by a dial) and never on a local link, the
+//! session never closes a local link, and the bounded tables stay within
+//! their bounds.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::OnceLock;
@@ -28,7 +33,7 @@ use gossip::Timestamp;
 use gossip::TopicId;
 use gossip::crypto::{Cipher, Identity, PeerKey};
 use gossip::node::{Event, Node, NodeConfig, prepare_message};
-use gossip::session::{ConnId, Opening, Session, SessionConfig, SessionEvent};
+use gossip::session::{Carries, ConnId, Opening, Session, SessionConfig, SessionEvent};
 use gossip::{Address, Seed};
 use gossip::{Op, Payload};
 
@@ -99,6 +104,8 @@ pub fn run_input(data: &[u8]) {
     let t0 = Instant::now();
     let mut now = t0;
     let mut open: BTreeSet<u64> = BTreeSet::new();
+    // The open local links among them.
+    let mut local: BTreeSet<u64> = BTreeSet::new();
     let mut next = 0u64;
     // Who may be identified: signers of a valid message, and peers dialed.
     let mut may: HashSet<Address> = HashSet::new();
@@ -114,12 +121,26 @@ pub fn run_input(data: &[u8]) {
         if data.is_empty() {
             break;
         }
-        let op = take(&mut data) % 10;
+        let op = take(&mut data) % 12;
         let conn = |b: u8| ConnId(u64::from(b % 8));
         match op {
-            0 | 1 => {
+            0 | 1 | 10 | 11 => {
                 let how = if op == 0 {
                     Opening::Accepted { difficulty: 0 }
+                } else if op == 10 {
+                    Opening::Input
+                } else if op == 11 {
+                    let k = take(&mut data);
+                    let carries = match k % 4 {
+                        0 => Carries::Peer(f.signers[usize::from(k / 4) % 3].address()),
+                        1 => Carries::Elsewhere,
+                        2 => Carries::All,
+                        _ => Carries::Nothing,
+                    };
+                    Opening::Output {
+                        carries,
+                        holds: k & 16 != 0,
+                    }
                 } else {
                     let peer = f.signers[usize::from(take(&mut data)) % 3].address();
                     may.insert(peer);
@@ -131,6 +152,9 @@ pub fn run_input(data: &[u8]) {
                 let id = next % 8;
                 next += 1;
                 if open.insert(id) {
+                    if op >= 10 {
+                        local.insert(id);
+                    }
                     s.opened(ConnId(id), how, &mut node, now, Timestamp::from_secs(NOW))
                         .expect("opening never fails");
                 }
@@ -175,6 +199,7 @@ pub fn run_input(data: &[u8]) {
             7 => {
                 let c = conn(take(&mut data));
                 if open.remove(&c.0) {
+                    local.remove(&c.0);
                     s.closed(c, &mut node);
                 }
             }
@@ -203,14 +228,27 @@ pub fn run_input(data: &[u8]) {
             }
         }
         for e in s.drain_events() {
-            if let SessionEvent::PeerIdentified { peer, .. } = e {
-                assert!(
-                    may.contains(&peer),
-                    "{peer} identified by no message it signed"
-                );
+            match e {
+                SessionEvent::PeerIdentified { peer, conn } => {
+                    assert!(
+                        may.contains(&peer),
+                        "{peer} identified by no message it signed"
+                    );
+                    assert!(
+                        !local.contains(&conn.0),
+                        "a peer identified on a local link"
+                    );
+                }
+                SessionEvent::Close { conn, .. } => {
+                    assert!(!local.contains(&conn.0), "the session closed a local link");
+                }
+                _ => {}
             }
         }
-        let sum: usize = open.iter().map(|id| s.queued_bytes(ConnId(*id))).sum();
+        let sum: usize = open
+            .difference(&local)
+            .map(|id| s.queued_bytes(ConnId(*id)))
+            .sum();
         assert_eq!(sum, s.queued_total(), "queued bytes add up");
         assert!(s.connections() <= open.len());
         assert!(s.reply_routes() <= 4);

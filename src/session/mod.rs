@@ -386,6 +386,10 @@ impl Session {
         let Some(c) = self.conns.get_mut(&conn).filter(|c| c.closing.is_none()) else {
             return Ok(());
         };
+        if let Some(Local::Output { .. }) = c.local {
+            // An output takes no messages.
+            return Ok(());
+        }
         if c.local == Some(Local::Input) {
             // Any signer's, verified by the engine as from its signer;
             // answers take the local way back (unless a connection is
