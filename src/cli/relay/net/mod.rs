@@ -15,8 +15,8 @@ use std::time::Duration;
 use gossip::Address;
 use gossip::net::{Dial, Endpoint, Limits, NetAddr, Network};
 
-/// The input budget, bytes: of the network's connections together, and
-/// (the outputs' endpoint's) of stdin.
+/// The input budget, bytes: of stdin and the network's connections
+/// together.
 const IN_FLIGHT: usize = gossip::net::DEFAULT_IN_FLIGHT;
 use gossip::session::{self, Session};
 use tokio::runtime::Runtime;
