@@ -122,10 +122,11 @@ pub trait Host {
         Ok(Flow::Continue)
     }
 
-    /// A message the network does not carry: `sent` is
-    /// [`Sent::Elsewhere`] (a configured neighbour with no connection, or
-    /// a peer heard outside the network) or [`Sent::Unreachable`]. True
-    /// when the host took it; false counts it unsent ([`Host::unsent`]).
+    /// A message neither a connection nor a local output of the network
+    /// carries ([`Network::attach_output`]): `sent` is [`Sent::Elsewhere`]
+    /// (a configured neighbour with no connection, or a peer heard outside
+    /// the network) or [`Sent::Unreachable`]. True when the host took it;
+    /// false counts it unsent ([`Host::unsent`]).
     fn elsewhere(&mut self, message: Outbound, sent: Sent, node: &Node) -> bool {
         let _ = (message, sent, node);
         false

@@ -610,6 +610,11 @@ fn a_lower_connection_bound_from_now_on_evicts_the_oldest_unbound() {
 
 // ---- Local links: stdout, files, stdin ----
 
+/// Opens connection `id` as `how` says.
+fn open(s: &mut Session, n: &mut Node, id: u64, how: Opening, now: Instant) {
+    s.opened(ConnId(id), how, n, now, UNIX).unwrap();
+}
+
 fn output(carries: Carries, holds: bool) -> Opening {
     Opening::Output { carries, holds }
 }
@@ -632,8 +637,7 @@ fn a_local_input_takes_any_signers_messages_and_names_nobody() {
         Instant::now(),
     );
     let (alice, bob) = (ident(2), ident(3));
-    s.opened(ConnId(1), Opening::Input, &mut n, now, UNIX)
-        .unwrap();
+    open(&mut s, &mut n, 1, Opening::Input, now);
     for from in [&alice, &bob] {
         s.receive(ConnId(1), message(from, n.address()), &mut n, now, UNIX)
             .unwrap();
@@ -648,14 +652,7 @@ fn a_local_input_takes_any_signers_messages_and_names_nobody() {
     // carries it, queued on it once there is one.
     let answer = outbound(alice.address(), 10);
     assert_eq!(s.send(&answer, &n), Sent::Elsewhere);
-    s.opened(
-        ConnId(2),
-        output(Carries::Elsewhere, true),
-        &mut n,
-        now,
-        UNIX,
-    )
-    .unwrap();
+    open(&mut s, &mut n, 2, output(Carries::Elsewhere, true), now);
     assert_eq!(s.send(&answer, &n), Sent::Queued);
     assert_eq!(sends(&mut s), vec![ConnId(2)]);
 }
@@ -667,10 +664,8 @@ fn a_local_link_is_never_closed_for_what_it_sends_nor_timed_out() {
         ..SessionConfig::default()
     };
     let (mut n, mut s, now) = (node(), Session::new(config), Instant::now());
-    s.opened(ConnId(1), Opening::Input, &mut n, now, UNIX)
-        .unwrap();
-    s.opened(ConnId(2), output(Carries::All, true), &mut n, now, UNIX)
-        .unwrap();
+    open(&mut s, &mut n, 1, Opening::Input, now);
+    open(&mut s, &mut n, 2, output(Carries::All, true), now);
     for _ in 0..10 {
         s.receive_bytes(ConnId(1), b"junk", &mut n, now, UNIX)
             .unwrap();
@@ -704,16 +699,8 @@ fn local_outputs_carry_what_they_say() {
     n.add_neighbour(file_peer.address(), 0).unwrap();
     n.add_neighbour(configured.address(), 0).unwrap();
     let peer = Carries::Peer(file_peer.address());
-    s.opened(ConnId(1), output(peer, false), &mut n, now, UNIX)
-        .unwrap();
-    s.opened(
-        ConnId(2),
-        output(Carries::Nothing, false),
-        &mut n,
-        now,
-        UNIX,
-    )
-    .unwrap();
+    open(&mut s, &mut n, 1, output(peer, false), now);
+    open(&mut s, &mut n, 2, output(Carries::Nothing, false), now);
     let to = |p: &Identity| outbound(p.address(), 10);
     // One peer's output takes its messages; nothing else carries the
     // others yet.
@@ -723,35 +710,26 @@ fn local_outputs_carry_what_they_say() {
     assert_eq!(sends(&mut s), vec![ConnId(1)]);
     // An output that carries Elsewhere takes the configured neighbour's,
     // not a stranger's; one that carries All takes both.
-    s.opened(
-        ConnId(3),
-        output(Carries::Elsewhere, true),
-        &mut n,
-        now,
-        UNIX,
-    )
-    .unwrap();
+    open(&mut s, &mut n, 3, output(Carries::Elsewhere, true), now);
     assert_eq!(s.send(&to(&configured), &n), Sent::Queued);
     assert_eq!(s.send(&to(&stranger), &n), Sent::Unreachable);
     assert_eq!(sends(&mut s), vec![ConnId(3)]);
     s.closed(ConnId(3), &mut n);
-    s.opened(ConnId(4), output(Carries::All, true), &mut n, now, UNIX)
-        .unwrap();
+    open(&mut s, &mut n, 4, output(Carries::All, true), now);
     assert_eq!(s.send(&to(&stranger), &n), Sent::Queued);
     assert_eq!(s.send(&to(&configured), &n), Sent::Queued);
     assert_eq!(sends(&mut s), vec![ConnId(4), ConnId(4)]);
     // A connection bound to the peer comes first.
-    s.opened(
-        ConnId(5),
+    open(
+        &mut s,
+        &mut n,
+        5,
         Opening::Dialed {
             peer: file_peer.address(),
             difficulty: 0,
         },
-        &mut n,
         now,
-        UNIX,
-    )
-    .unwrap();
+    );
     s.drain_events().for_each(drop);
     assert_eq!(s.send(&to(&file_peer), &n), Sent::Queued);
     assert_eq!(sends(&mut s), vec![ConnId(5)]);
@@ -776,22 +754,14 @@ fn an_output_that_holds_never_drops_and_one_that_does_not_keeps_its_send_queue()
     let (a, b) = (ident(2), ident(3));
     n.add_neighbour(a.address(), 0).unwrap();
     n.add_neighbour(b.address(), 0).unwrap();
-    s.opened(
-        ConnId(1),
-        output(Carries::Elsewhere, true),
+    open(&mut s, &mut n, 1, output(Carries::Elsewhere, true), now);
+    open(
+        &mut s,
         &mut n,
-        now,
-        UNIX,
-    )
-    .unwrap();
-    s.opened(
-        ConnId(2),
+        2,
         output(Carries::Peer(b.address()), false),
-        &mut n,
         now,
-        UNIX,
-    )
-    .unwrap();
+    );
     // Stdout takes far past the bound: the driver holds its input back.
     for _ in 0..20 {
         assert_eq!(s.send(&outbound(a.address(), 400), &n), Sent::Queued);
@@ -821,7 +791,7 @@ fn an_output_that_holds_never_drops_and_one_that_does_not_keeps_its_send_queue()
         peer: remote.address(),
         difficulty: 0,
     };
-    s.opened(ConnId(3), dialed, &mut n, now, UNIX).unwrap();
+    open(&mut s, &mut n, 3, dialed, now);
     assert_eq!(s.send(&outbound(remote.address(), 400), &n), Sent::Queued);
 }
 
@@ -832,20 +802,11 @@ fn local_links_do_not_count_against_max_connections() {
         ..SessionConfig::default()
     };
     let (mut n, mut s, now) = (node(), Session::new(config), Instant::now());
-    s.opened(ConnId(1), Opening::Input, &mut n, now, UNIX)
-        .unwrap();
-    s.opened(ConnId(2), output(Carries::All, true), &mut n, now, UNIX)
-        .unwrap();
-    s.opened(
-        ConnId(3),
-        output(Carries::Nothing, false),
-        &mut n,
-        now,
-        UNIX,
-    )
-    .unwrap();
-    s.opened(ConnId(4), accepted(), &mut n, now, UNIX).unwrap();
+    open(&mut s, &mut n, 1, Opening::Input, now);
+    open(&mut s, &mut n, 2, output(Carries::All, true), now);
+    open(&mut s, &mut n, 3, output(Carries::Nothing, false), now);
+    open(&mut s, &mut n, 4, accepted(), now);
     assert_eq!(closes(&mut s), vec![]);
-    s.opened(ConnId(5), accepted(), &mut n, now, UNIX).unwrap();
+    open(&mut s, &mut n, 5, accepted(), now);
     assert_eq!(closes(&mut s), vec![(ConnId(4), CloseReason::Evicted)]);
 }
