@@ -34,6 +34,12 @@
 //!   [`SessionConfig::max_connections`] accepted connections, the oldest
 //!   unbound one evicted past it; and at most
 //!   [`SessionConfig::max_invalid`] invalid messages on a connection.
+//! - **Local links**: the driver's own inputs and outputs (stdin, stdout,
+//!   files), beside its sockets. A local output ([`Opening::Output`])
+//!   takes one peer's messages, those no connection carries, or none
+//!   ([`Carries`]), and one that holds never drops; a local input
+//!   ([`Opening::Input`]) takes any signer's messages and names nobody.
+//!   Neither is timed out, closed or counted against the bounds above.
 //!
 //! # A listener and a dialer, in memory
 //!
@@ -120,7 +126,8 @@ pub const DEFAULT_MAX_FRAME: usize = ((32 << 20) - 4096) / 4 * 3 + 4;
 pub struct SessionConfig {
     /// Accepted connections kept; past it the oldest that names no peer
     /// is closed ([`CloseReason::Evicted`]), or the new one when every
-    /// other is bound. Dialed and trusted connections do not count.
+    /// other is bound. Dialed and trusted connections and local links do
+    /// not count.
     pub max_connections: usize,
     /// An accepted connection that sent no valid, fresh message within
     /// this long is closed ([`CloseReason::Unbound`]).
