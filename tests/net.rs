@@ -768,3 +768,70 @@ async fn a_strangers_request_on_a_local_input_is_answered_on_the_local_output() 
     stranger.run_until_idle(Timestamp::now()).unwrap();
     assert_eq!(stranger.counters().accepted, answers.len() as u64);
 }
+
+/// A local output written as JSON lines gives its queue back to the
+/// session as each frame was charged, however long its line: with a
+/// reader that has taken one line, exactly one frame has left the queue.
+#[tokio::test]
+async fn a_local_outputs_queue_shrinks_by_what_each_written_message_was_charged() {
+    use gossip::codec::Format;
+    use gossip::net::{LocalOutput, Network};
+    use gossip::session::{Carries, Session};
+    use tokio::io::AsyncBufReadExt;
+
+    let config = NodeConfig::builder()
+        .message_difficulty(0)
+        .bulletin_difficulty(0)
+        .build()
+        .unwrap();
+    let mut node = Node::new(identity(), config);
+    let peer = identity().address();
+    node.add_neighbour(peer, 0).unwrap();
+    let chat = topic_id(b"chat");
+    node.subscribe(chat);
+    for i in 0..5 {
+        let text = format!("bulletin {i}").into_bytes();
+        node.publish_new(chat, text, Timestamp::now()).unwrap();
+    }
+    node.run_until_idle(Timestamp::now()).unwrap();
+
+    // The output's reader: a pipe of one byte, read by the test.
+    let (writer, reader) = tokio::io::duplex(1);
+    let limits = Limits::default();
+    let mut endpoint = Endpoint::new(limits.clone()).unwrap();
+    let conn = endpoint.attach_output(async move { Ok(writer) });
+    let mut network = Network::new(endpoint, Session::new(limits.session_config()));
+    let output = LocalOutput {
+        name: "stdout".into(),
+        role: "stdout",
+        format: Format::Json,
+        carries: Carries::Elsewhere,
+        holds: true,
+    };
+    network.attach_output(conn, output, &mut node).unwrap();
+    let mut charged = Vec::new();
+    for e in node.drain_events().collect::<Vec<_>>() {
+        if let Event::Send(out) = e {
+            let before = network.queued_bytes(conn);
+            assert_eq!(network.send(&out, &node), gossip::session::Sent::Queued);
+            charged.push(network.queued_bytes(conn) - before);
+        }
+    }
+    assert_eq!(charged.len(), 5);
+    let total: usize = charged.iter().sum();
+
+    let mut lines = tokio::io::BufReader::new(reader);
+    let mut first = String::new();
+    tokio::time::timeout(PATIENCE, lines.read_line(&mut first))
+        .await
+        .expect("no line")
+        .unwrap();
+    assert!(
+        first.len() > charged[0],
+        "a JSON line is longer than its frame"
+    );
+    tokio::time::timeout(PATIENCE, network.written())
+        .await
+        .expect("the first line never reported written");
+    assert_eq!(network.queued_bytes(conn), total - charged[0]);
+}

@@ -17,9 +17,17 @@ use crate::session::ConnId;
 
 use super::Ended;
 
-/// What one payload queued on a local output is.
+/// What one payload queued on a local output is, and the bytes the
+/// session charged for it (a message's wire frame, though a JSON line is
+/// written: what is reported written is given back as charged).
 #[derive(Clone, Copy, Debug)]
-enum Payload {
+struct Payload {
+    what: What,
+    charged: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum What {
     /// A message for a peer.
     Message,
     /// A delivered bulletin; `counted`: among the node's deliveries this
@@ -136,18 +144,26 @@ impl Locals {
         (key, line)
     }
 
-    /// A message is queued on `conn`.
-    pub fn queued_message(&mut self, conn: ConnId) {
-        if let Some(out) = self.outputs.get_mut(&conn) {
-            out.waiting.push_back(Payload::Message);
-            out.dropping = false;
-        }
+    /// A message the session charged `charged` bytes for is queued on
+    /// `conn`.
+    pub fn queued_message(&mut self, conn: ConnId, charged: usize) {
+        self.queued(conn, What::Message, charged);
     }
 
-    /// The delivery `key` is queued on `conn`.
-    pub fn queued_delivery(&mut self, conn: ConnId, key: BulletinKey, counted: bool) {
+    /// The delivery `key` is queued on `conn`, charged `charged` bytes.
+    pub fn queued_delivery(
+        &mut self,
+        conn: ConnId,
+        key: BulletinKey,
+        counted: bool,
+        charged: usize,
+    ) {
+        self.queued(conn, What::Delivery { key, counted }, charged);
+    }
+
+    fn queued(&mut self, conn: ConnId, what: What, charged: usize) {
         if let Some(out) = self.outputs.get_mut(&conn) {
-            out.waiting.push_back(Payload::Delivery { key, counted });
+            out.waiting.push_back(Payload { what, charged });
             out.dropping = false;
         }
     }
@@ -164,14 +180,15 @@ impl Locals {
         })
     }
 
-    /// `conn`'s writer wrote its oldest payload whole.
-    pub fn written(&mut self, conn: ConnId) {
-        let Some(out) = self.outputs.get_mut(&conn) else {
-            return;
-        };
-        if let Some(Payload::Delivery { key, .. }) = out.waiting.pop_front() {
+    /// `conn`'s writer wrote its oldest payload whole: the bytes the
+    /// session charged for it (None: not a local output's).
+    pub fn written(&mut self, conn: ConnId) -> Option<usize> {
+        let out = self.outputs.get_mut(&conn)?;
+        let payload = out.waiting.pop_front()?;
+        if let What::Delivery { key, .. } = payload.what {
             self.delivered.push(key);
         }
+        Some(payload.charged)
     }
 
     /// `conn` ended, as `ended` says, with the last `unwritten` of what
@@ -182,12 +199,12 @@ impl Locals {
         let unwritten = usize::try_from(unwritten).unwrap_or(usize::MAX);
         let written = out.waiting.len().saturating_sub(unwritten);
         for (i, payload) in out.waiting.iter().enumerate() {
-            match *payload {
-                Payload::Delivery { key, .. } if i < written => self.delivered.push(key),
-                Payload::Delivery { counted, .. } if i >= written => {
+            match payload.what {
+                What::Delivery { key, .. } if i < written => self.delivered.push(key),
+                What::Delivery { counted, .. } if i >= written => {
                     self.unwritten.deliveries += u64::from(counted);
                 }
-                Payload::Message if i >= written => self.unwritten.messages += 1,
+                What::Message if i >= written => self.unwritten.messages += 1,
                 _ => {}
             }
         }

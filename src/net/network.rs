@@ -312,7 +312,7 @@ impl Network {
             self.session.drained(conn, n);
             return false;
         }
-        self.locals.queued_delivery(conn, key, counted);
+        self.locals.queued_delivery(conn, key, counted, n);
         true
     }
 
@@ -350,9 +350,11 @@ impl Network {
         self.drained(conn, bytes);
     }
 
+    /// `bytes` of `conn`'s queue were written: for a local output, its
+    /// oldest payload, given back to the session as it was charged.
     fn drained(&mut self, conn: ConnId, bytes: usize) {
-        self.session.drained(conn, bytes);
-        self.locals.written(conn);
+        let charged = self.locals.written(conn).unwrap_or(bytes);
+        self.session.drained(conn, charged);
     }
 
     /// Takes in only what an event says of queues and local outputs
@@ -546,7 +548,7 @@ impl Network {
                     let local = self.locals.contains(conn);
                     if self.endpoint.send(conn, payload) {
                         if local {
-                            self.locals.queued_message(conn);
+                            self.locals.queued_message(conn, n);
                         }
                     } else {
                         self.session.drained(conn, n);
