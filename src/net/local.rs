@@ -16,6 +16,7 @@ use crate::message::RawMessage;
 use crate::session::ConnId;
 
 use super::Ended;
+use super::network::Notice;
 
 /// What one payload queued on a local output is, and the bytes the
 /// session charged for it (a message's wire frame, though a JSON line is
@@ -57,21 +58,6 @@ pub struct Unwritten {
     pub messages: u64,
     /// Deliveries.
     pub deliveries: u64,
-}
-
-/// A local output's news, for the operator.
-#[derive(Debug)]
-pub(super) enum OutputNotice {
-    /// It takes no more for now: what it is given is dropped.
-    Dropping { name: String, role: &'static str },
-    /// It ended, with `unwritten` payloads never written whole.
-    Ended {
-        name: String,
-        role: &'static str,
-        holds: bool,
-        ended: Ended,
-        unwritten: u64,
-    },
 }
 
 /// The local outputs of a network.
@@ -169,12 +155,12 @@ impl Locals {
     }
 
     /// `conn` dropped what it was given: said once until it takes some.
-    pub fn dropped(&mut self, conn: ConnId) -> Option<OutputNotice> {
+    pub fn dropped(&mut self, conn: ConnId) -> Option<Notice> {
         let out = self.outputs.get_mut(&conn)?;
         if std::mem::replace(&mut out.dropping, true) {
             return None;
         }
-        Some(OutputNotice::Dropping {
+        Some(Notice::OutputDropping {
             name: out.name.clone(),
             role: out.role,
         })
@@ -194,7 +180,7 @@ impl Locals {
     /// `conn` ended, as `ended` says, with the last `unwritten` of what
     /// waits never written whole (the others were: their reports may not
     /// have come before it ended).
-    pub fn ended(&mut self, conn: ConnId, ended: Ended, unwritten: u64) -> Option<OutputNotice> {
+    pub fn ended(&mut self, conn: ConnId, ended: Ended, unwritten: u64) -> Option<Notice> {
         let out = self.outputs.remove(&conn)?;
         let unwritten = usize::try_from(unwritten).unwrap_or(usize::MAX);
         let written = out.waiting.len().saturating_sub(unwritten);
@@ -208,7 +194,7 @@ impl Locals {
                 _ => {}
             }
         }
-        Some(OutputNotice::Ended {
+        Some(Notice::OutputEnded {
             name: out.name,
             role: out.role,
             holds: out.holds,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::bytes::Bytes;
 
-use super::local::{Locals, OutputNotice, Unwritten};
+use super::local::{Locals, Unwritten};
 use super::{ConnEvent, Dial, Ended, Endpoint, Frame, NetAddr, NetCounters};
 use crate::bulletin::Bulletin;
 use crate::codec::Format;
@@ -137,27 +137,6 @@ pub enum Notice {
         /// Payloads it never wrote whole.
         unwritten: u64,
     },
-}
-
-impl From<OutputNotice> for Notice {
-    fn from(notice: OutputNotice) -> Self {
-        match notice {
-            OutputNotice::Dropping { name, role } => Self::OutputDropping { name, role },
-            OutputNotice::Ended {
-                name,
-                role,
-                holds,
-                ended,
-                unwritten,
-            } => Self::OutputEnded {
-                name,
-                role,
-                holds,
-                ended,
-                unwritten,
-            },
-        }
-    }
 }
 
 /// A local output of a [`Network`]: a link of the caller's own process
@@ -304,7 +283,7 @@ impl Network {
         let n = line.len();
         if !self.session.queue_local(conn, n) {
             if let Some(notice) = self.locals.dropped(conn) {
-                self.notice(notice.into());
+                self.notice(notice);
             }
             return false;
         }
@@ -510,7 +489,7 @@ impl Network {
         }
         if let Some(notice) = self.locals.ended(conn, ended.clone(), unwritten) {
             self.session.closed(conn, node);
-            self.notice(notice.into());
+            self.notice(notice);
             return;
         }
         if let Some(Some(ip)) = self.accepted.remove(&conn) {
@@ -593,7 +572,7 @@ impl Network {
             Sent::Dropped => {
                 let output = self.session.output_for(&item.peer, node);
                 if let Some(notice) = output.and_then(|c| self.locals.dropped(c)) {
-                    self.notice(notice.into());
+                    self.notice(notice);
                 }
                 Sent::Dropped
             }
